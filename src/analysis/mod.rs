@@ -1,0 +1,310 @@
+//! Statistics of a gradient field, per channel in the loss and split by ground truth: levels,
+//! distinct values, the least-squares fit to −a·g + c, the ratio of the two levels, dynamic range,
+//! 16-bit float headroom, and histograms. Pure: it reads the gradient from a
+//! [`GradientKernel`] and knows nothing of files or formats.
+//!
+//! Fit: with g ∈ {0, 1}, the least-squares line v ≈ c − a·g through a channel's gradient values
+//! has c = mean of v on background voxels and c − a = mean on foreground voxels; R² = 1 −
+//! SS_res / SS_tot with SS_res the spread of each side around its mean and
+//! SS_tot = SS_res + n_fg·n_bg/n·(mean_fg − mean_bg)².
+
+pub mod precision;
+pub mod stats;
+
+use serde::Serialize;
+
+use crate::loss::dice::probabilities;
+use crate::loss::{Dice, GradientKernel};
+use crate::parallel::map_chunks;
+use precision::Headroom;
+use stats::ChannelAcc;
+
+/// Histogram bins per channel.
+pub const HISTOGRAM_BINS: usize = 100;
+
+/// Gradient values on one side (foreground g = 1, or background g = 0) of a channel.
+#[derive(Clone, Debug, Serialize)]
+pub struct SideStats {
+    /// Voxels on this side.
+    pub count: u64,
+    /// Smallest gradient value (None without voxels).
+    pub min: Option<f32>,
+    /// Largest gradient value.
+    pub max: Option<f32>,
+    /// Mean gradient value (f64 sum of the float32 values).
+    pub mean: Option<f64>,
+    /// Number of distinct float32 values, counted exactly up to 1024.
+    pub distinct: u64,
+    /// True when there are more than `distinct` (= 1024) distinct values.
+    pub distinct_capped: bool,
+}
+
+/// Least-squares fit of the gradient to −a·g + c, beside the closed-form a and c.
+#[derive(Clone, Debug, Serialize)]
+pub struct Fit {
+    /// Fitted a: mean on background minus mean on foreground (None if a side is empty).
+    pub a: Option<f64>,
+    /// Fitted c: mean on background (None if there is no background).
+    pub c: Option<f64>,
+    /// Coefficient of determination (None when all values are equal).
+    pub r2: Option<f64>,
+    /// Closed form a = 2 / (K·D), of dL/ds.
+    pub closed_form_a: f64,
+    /// Closed form c = N / (K·D²), of dL/ds.
+    pub closed_form_c: f64,
+}
+
+/// Ratio of the foreground level to the background level.
+#[derive(Clone, Debug, Serialize)]
+pub struct LevelRatio {
+    /// mean on foreground / mean on background (None if a side is empty or the background mean is 0).
+    pub measured: Option<f64>,
+    /// 1 − 2 / soft Dice.
+    pub closed_form: f64,
+}
+
+/// Spread of the gradient magnitudes.
+#[derive(Clone, Debug, Serialize)]
+pub struct DynamicRange {
+    /// max |gradient|.
+    pub max_abs: f32,
+    /// min non-zero |gradient| (None if all are zero).
+    pub min_nonzero_abs: Option<f32>,
+    /// max_abs / min_nonzero_abs.
+    pub ratio: Option<f64>,
+    /// log10 of the ratio (decades).
+    pub log10: Option<f64>,
+}
+
+/// What casting the gradient to 16-bit floats does to it.
+#[derive(Clone, Debug, Serialize)]
+pub struct Precision {
+    pub float16: Headroom,
+    pub bfloat16: Headroom,
+}
+
+/// Counts of gradient values in equal-width bins over `[lo, hi]`.
+#[derive(Clone, Debug, Serialize)]
+pub struct Histogram {
+    /// Left edge of the first bin.
+    pub lo: f64,
+    /// Right edge of the last bin.
+    pub hi: f64,
+    /// Counts of foreground voxels per bin.
+    pub foreground: Vec<u64>,
+    /// Counts of background voxels per bin.
+    pub background: Vec<u64>,
+}
+
+impl Histogram {
+    /// Centre of bin `i`.
+    pub fn center(&self, i: usize) -> f64 {
+        let w = (self.hi - self.lo) / self.foreground.len() as f64;
+        self.lo + (i as f64 + 0.5) * w
+    }
+}
+
+/// Everything measured on one channel's gradient.
+#[derive(Clone, Debug, Serialize)]
+pub struct GradientStats {
+    pub foreground: SideStats,
+    pub background: SideStats,
+    pub fit: Fit,
+    /// True when each side holds a single float32 value: the gradient is exactly −a·g + c.
+    pub two_level: bool,
+    pub level_ratio: LevelRatio,
+    pub dynamic_range: DynamicRange,
+    pub precision: Precision,
+    pub histogram: Histogram,
+}
+
+fn side_stats(s: &stats::SideAcc) -> SideStats {
+    let (distinct, distinct_capped) = s.distinct.count();
+    let some = s.count > 0;
+    SideStats {
+        count: s.count,
+        min: some.then_some(s.min),
+        max: some.then_some(s.max),
+        mean: s.mean(),
+        distinct,
+        distinct_capped,
+    }
+}
+
+fn fit(acc: &ChannelAcc, dice: &Dice, k: usize) -> Fit {
+    let [bg, fg] = &acc.side;
+    let a = match (bg.mean(), fg.mean()) {
+        (Some(b), Some(f)) => Some(b - f),
+        _ => None,
+    };
+    let n = (bg.count + fg.count) as f64;
+    let ss_res = bg.sum_sq_dev() + fg.sum_sq_dev();
+    let between = a.map_or(0.0, |a| bg.count as f64 * fg.count as f64 / n * a * a);
+    let ss_tot = ss_res + between;
+    Fit {
+        a,
+        c: bg.mean(),
+        r2: (ss_tot > 0.0).then(|| 1.0 - ss_res / ss_tot),
+        closed_form_a: dice.slope(k),
+        closed_form_c: dice.offset(k),
+    }
+}
+
+fn finish(acc: &ChannelAcc, hist: Histogram, dice: &Dice, k: usize) -> GradientStats {
+    let foreground = side_stats(&acc.side[1]);
+    let background = side_stats(&acc.side[0]);
+    let two_level = foreground.distinct <= 1 && background.distinct <= 1;
+    let measured = match (foreground.mean, background.mean) {
+        (Some(f), Some(b)) if b != 0.0 => Some(f / b),
+        _ => None,
+    };
+    let min_nz = (acc.min_nonzero_abs.is_finite()).then_some(acc.min_nonzero_abs);
+    let ratio = min_nz.map(|m| acc.max_abs as f64 / m as f64);
+    let total = acc.side[0].count + acc.side[1].count;
+    GradientStats {
+        fit: fit(acc, dice, k),
+        foreground,
+        background,
+        two_level,
+        level_ratio: LevelRatio {
+            measured,
+            closed_form: 1.0 - 2.0 / dice.soft_dice(k),
+        },
+        dynamic_range: DynamicRange {
+            max_abs: acc.max_abs,
+            min_nonzero_abs: min_nz,
+            ratio,
+            log10: ratio.map(f64::log10),
+        },
+        precision: Precision {
+            float16: acc.float16.shares(total),
+            bfloat16: acc.bfloat16.shares(total),
+        },
+        histogram: hist,
+    }
+}
+
+/// Calls `f(k, voxel_class, gradient_block_of_channel_k)` for each channel on each chunk.
+fn for_blocks<T: Send>(
+    kernel: &GradientKernel,
+    init: impl Fn() -> T + Sync + Send,
+    f: impl Fn(&mut T, usize, &[u8], &[f32]) + Sync + Send,
+) -> Vec<T> {
+    let case = kernel.case();
+    let c = case.prediction.channels;
+    let act = kernel_activation(kernel);
+    map_chunks(case.voxels(), |r| {
+        let len = r.len();
+        let mut s = vec![0.0; c * len];
+        let mut g = vec![0f32; c * len];
+        probabilities(case, act, r.clone(), &mut s);
+        kernel.gradient(r.clone(), &s, &mut g);
+        let mut acc = init();
+        for k in 0..c {
+            f(
+                &mut acc,
+                k,
+                &case.labels.class[r.clone()],
+                &g[k * len..(k + 1) * len],
+            );
+        }
+        acc
+    })
+}
+
+fn kernel_activation(kernel: &GradientKernel) -> crate::loss::Activation {
+    kernel.config().options.activation
+}
+
+/// Measures the gradient of every channel in the loss (two passes: statistics, then histograms
+/// over the range the first pass found). Results are in the order of `dice.config.in_loss()`.
+pub fn analyze(kernel: &GradientKernel, dice: &Dice) -> Vec<GradientStats> {
+    let cfg = dice.config;
+    let channels: Vec<usize> = cfg.in_loss().collect();
+    let refs: Vec<[f64; 2]> = channels
+        .iter()
+        .map(|&k| [dice.level(k, false), dice.level(k, true)])
+        .collect();
+    let parts = for_blocks(
+        kernel,
+        || refs.iter().map(|r| ChannelAcc::new(*r)).collect::<Vec<_>>(),
+        |accs, k, class, g| {
+            if k < cfg.first {
+                return;
+            }
+            let acc = &mut accs[k - cfg.first];
+            let fg = cfg.fg_class(k);
+            for (&v, &cl) in g.iter().zip(class) {
+                acc.add(v, cl == fg);
+            }
+        },
+    );
+    let mut accs: Vec<ChannelAcc> = refs.iter().map(|r| ChannelAcc::new(*r)).collect();
+    for part in &parts {
+        for (a, p) in accs.iter_mut().zip(part) {
+            a.merge(p);
+        }
+    }
+    let ranges: Vec<(f64, f64)> = accs.iter().map(histogram_range).collect();
+    let hist_parts = for_blocks(
+        kernel,
+        || vec![(vec![0u64; HISTOGRAM_BINS], vec![0u64; HISTOGRAM_BINS]); channels.len()],
+        |hists, k, class, g| {
+            if k < cfg.first {
+                return;
+            }
+            let i = k - cfg.first;
+            let (lo, hi) = ranges[i];
+            let fg = cfg.fg_class(k);
+            let scale = HISTOGRAM_BINS as f64 / (hi - lo);
+            let (hf, hb) = &mut hists[i];
+            for (&v, &cl) in g.iter().zip(class) {
+                let b = (((v as f64 - lo) * scale) as usize).min(HISTOGRAM_BINS - 1);
+                if cl == fg {
+                    hf[b] += 1;
+                } else {
+                    hb[b] += 1;
+                }
+            }
+        },
+    );
+    channels
+        .iter()
+        .enumerate()
+        .map(|(i, &k)| {
+            let (lo, hi) = ranges[i];
+            let mut hist = Histogram {
+                lo,
+                hi,
+                foreground: vec![0; HISTOGRAM_BINS],
+                background: vec![0; HISTOGRAM_BINS],
+            };
+            for part in &hist_parts {
+                for b in 0..HISTOGRAM_BINS {
+                    hist.foreground[b] += part[i].0[b];
+                    hist.background[b] += part[i].1[b];
+                }
+            }
+            finish(&accs[i], hist, dice, k)
+        })
+        .collect()
+}
+
+/// Histogram range: the values' range widened by 5 % on each side (so that spikes at the extremes
+/// stay visible), or ±5 % around a single value (±1 if that value is 0).
+fn histogram_range(acc: &ChannelAcc) -> (f64, f64) {
+    let lo = acc.side[0].min.min(acc.side[1].min) as f64;
+    let hi = acc.side[0].max.max(acc.side[1].max) as f64;
+    if !lo.is_finite() || !hi.is_finite() {
+        return (-1.0, 1.0);
+    }
+    let span = hi - lo;
+    let pad = if span > 0.0 {
+        0.05 * span
+    } else if lo != 0.0 {
+        0.05 * lo.abs()
+    } else {
+        1.0
+    };
+    (lo - pad, hi + pad)
+}

@@ -1,0 +1,62 @@
+//! Command-line interface: one file per subcommand. clap types stop here; the library sees typed
+//! options only.
+
+mod analyze;
+mod synth;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use dicegrad::{Error, Result};
+
+/// Exact per-voxel gradients of the Dice loss on NIfTI volumes: levels, dynamic range, histograms.
+#[derive(Parser, Debug)]
+#[command(name = "dicegrad", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Compute the Dice loss gradient of one case and report its structure.
+    Analyze(analyze::AnalyzeArgs),
+    /// Write a seeded synthetic case (labels, probabilities, logits).
+    Synth(synth::SynthArgs),
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Analyze(a) => analyze::run(a),
+        Command::Synth(s) => synth::run(s),
+    }
+}
+
+/// Sets the number of worker threads (0 = one per core).
+fn init_threads(threads: usize) -> Result<()> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build_global()
+        .map_err(|e| Error::usage(format!("cannot start {threads} threads: {e}")))
+}
+
+/// Parses `X,Y,Z`.
+fn parse_shape(s: &str) -> std::result::Result<[usize; 3], String> {
+    let parts: Vec<&str> = s.split([',', 'x']).collect();
+    if parts.len() != 3 {
+        return Err(format!("expected X,Y,Z (three sizes), got '{s}'"));
+    }
+    let mut shape = [0; 3];
+    for (d, p) in shape.iter_mut().zip(parts) {
+        *d = p
+            .trim()
+            .parse()
+            .map_err(|_| format!("'{p}' is not a whole number"))?;
+        if *d == 0 || *d > 32767 {
+            return Err(format!("sizes must be 1 to 32767, got {d}"));
+        }
+    }
+    Ok(shape)
+}

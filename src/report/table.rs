@@ -1,0 +1,115 @@
+//! The report as a readable terminal table.
+
+use std::fmt::Write;
+
+use super::Report;
+use crate::volume::InputInfo;
+
+fn opt(v: Option<f64>, f: impl Fn(f64) -> String) -> String {
+    v.map_or_else(|| "–".to_string(), f)
+}
+
+fn sci(v: f64) -> String {
+    format!("{v:.4e}")
+}
+
+fn describe(info: &InputInfo) -> String {
+    let dims: Vec<String> = info.dims.iter().map(|d| d.to_string()).collect();
+    let vs = info.voxel_size;
+    format!(
+        "{}  ({}, {}, voxel {}×{}×{} {})",
+        info.path,
+        dims.join("×"),
+        info.datatype,
+        vs[0],
+        vs[1],
+        vs[2],
+        info.spatial_unit
+    )
+}
+
+fn distinct(s: &crate::analysis::SideStats) -> String {
+    if s.distinct_capped {
+        format!(">{}", s.distinct)
+    } else {
+        s.distinct.to_string()
+    }
+}
+
+/// The report as a table for the terminal.
+pub fn to_table(r: &Report) -> String {
+    let mut o = String::new();
+    let p = &r.parameters;
+    let bg = if p.include_background {
+        "background included"
+    } else {
+        "background excluded"
+    };
+    let _ = writeln!(
+        o,
+        "{} {}: soft Dice loss, gradient with respect to {}",
+        r.tool.name, r.tool.version, p.gradient_wrt
+    );
+    let _ = writeln!(o, "labels      {}", describe(&r.inputs.labels));
+    let _ = writeln!(o, "prediction  {}", describe(&r.inputs.prediction.file));
+    let _ = writeln!(
+        o,
+        "parameters  activation {:?}, smooth_nr {:e}, smooth_dr {:e}, {bg}, mean over {} channel(s)",
+        p.activation,
+        p.smooth_nr,
+        p.smooth_dr,
+        p.channels_in_loss.len()
+    );
+    let _ = writeln!(o, "loss        {:.6}", r.loss.value);
+    let _ = writeln!(o);
+    let _ = writeln!(
+        o,
+        "{:>3} {:>5} {:>10} {:>9} {:>9} {:>12} {:>12} {:>9} {:>10} {:>17} {:>9} {:>8} {:>8}",
+        "ch",
+        "label",
+        "fg voxels",
+        "soft Dice",
+        "hard Dice",
+        "mean grad fg",
+        "mean grad bg",
+        "distinct",
+        "fit R²",
+        "fg/bg (closed)",
+        "dyn. range",
+        "fp16 lost",
+        "bf16 lost"
+    );
+    for c in &r.channels {
+        let g = &c.gradient;
+        let _ = writeln!(
+            o,
+            "{:>3} {:>5} {:>10} {:>9.5} {:>9.5} {:>12} {:>12} {:>9} {:>10} {:>17} {:>9} {:>8.2}% {:>8.2}%",
+            c.channel,
+            c.label,
+            c.foreground_voxels,
+            c.soft_dice,
+            c.hard_dice,
+            opt(g.foreground.mean, sci),
+            opt(g.background.mean, sci),
+            format!("{}/{}", distinct(&g.foreground), distinct(&g.background)),
+            opt(g.fit.r2, |v| format!("{v:.6}")),
+            format!("{} ({:.4})", opt(g.level_ratio.measured, |v| format!("{v:.4}")), g.level_ratio.closed_form),
+            opt(g.dynamic_range.ratio, |v| format!("{v:.3e}")),
+            100.0 * g.precision.float16.lost,
+            100.0 * g.precision.bfloat16.lost,
+        );
+    }
+    let _ = writeln!(o);
+    let verdict = if r.two_level_holds {
+        "holds: on every channel the gradient takes exactly one value on foreground and one on \
+         background voxels (dL/ds = −a·g + c)"
+    } else {
+        "does not hold: the gradient varies within foreground or background (see 'distinct'); \
+         this is expected through an activation"
+    };
+    let _ = writeln!(o, "two-level structure {verdict}");
+    for w in &r.warnings {
+        let _ = writeln!(o, "note: {w}");
+    }
+    o
+}
