@@ -54,7 +54,7 @@ pub struct InputInfo {
     /// NIfTI datatype name (`uint8`, `float32`, ...).
     pub datatype: &'static str,
     /// Voxel size in the file's spatial units (`pixdim[1..=3]`, usually millimetres).
-    pub voxel_size: [f64; 3],
+    pub voxel_size: [f32; 3],
     /// Spatial unit code name from `xyzt_units` (`mm`, `micron`, `meter`, `unknown`).
     pub spatial_unit: &'static str,
     /// Voxel-to-world affine (sform if its code is set, else qform, else the voxel size), row major.
@@ -122,6 +122,46 @@ pub struct Case {
 }
 
 impl Case {
+    /// A case built in memory (tests, synthetic data): `class` holds one class index per voxel
+    /// (for one channel: 1 = foreground), `data` C channel-major blocks of N values. The geometry is
+    /// taken from `header`; the file information is filled with neutral values.
+    ///
+    /// Panics if the lengths do not match the shape (a programming error, not an input error).
+    pub fn from_parts(shape: Shape3, class: Vec<u8>, channels: usize, data: Vec<f32>, header: HeaderTemplate) -> Case {
+        let n = voxel_count(shape);
+        assert_eq!(class.len(), n, "one class index per voxel");
+        assert_eq!(data.len(), n * channels, "C blocks of N values");
+        let info = |dims: Vec<usize>, datatype| InputInfo {
+            path: "<memory>".to_string(),
+            dims,
+            datatype,
+            voxel_size: [1.0; 3],
+            spatial_unit: "unknown",
+            affine: [[1.0, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0], [0.0, 0.0, 0.0, 1.0]],
+            scaling: [1.0, 0.0],
+            gzip: false,
+        };
+        let mut pdims = shape.to_vec();
+        if channels > 1 {
+            pdims.push(channels);
+        }
+        let layout = if channels > 1 { ChannelLayout::Dim4 } else { ChannelLayout::Single };
+        let label_of = if channels == 1 { vec![1] } else { (0..channels as i64).collect() };
+        Case {
+            labels: LabelMap {
+                class,
+                geometry: Geometry { shape, header: header.clone(), info: info(shape.to_vec(), "uint8") },
+                label_of,
+            },
+            prediction: Prediction {
+                data,
+                channels,
+                layout,
+                geometry: Geometry { shape, header, info: info(pdims, "float32") },
+            },
+        }
+    }
+
     /// Number of spatial voxels N.
     pub fn voxels(&self) -> usize {
         self.prediction.voxels()

@@ -21,6 +21,15 @@ pub enum Activation {
 }
 
 impl Activation {
+    /// The name used on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Activation::None => "none",
+            Activation::Sigmoid => "sigmoid",
+            Activation::Softmax => "softmax",
+        }
+    }
+
     /// What the gradient is taken with respect to.
     pub fn wrt(self) -> &'static str {
         match self {

@@ -300,11 +300,11 @@ impl Header {
     }
 
     /// Voxel size `pixdim[1..=3]` (1 for missing dimensions).
-    pub fn voxel_size(&self) -> [f64; 3] {
+    pub fn voxel_size(&self) -> [f32; 3] {
         let mut v = [1.0; 3];
         for (i, s) in v.iter_mut().enumerate() {
             if i < self.dims.len() {
-                *s = self.pixdim[i + 1] as f64;
+                *s = self.pixdim[i + 1];
             }
         }
         v
@@ -338,7 +338,7 @@ impl Header {
             }
             return m;
         }
-        let vs = self.voxel_size();
+        let vs = self.voxel_size().map(f64::from);
         if self.qform_code > 0 {
             let [b, c, d] = self.quatern.map(|v| v as f64);
             let a2 = 1.0 - (b * b + c * c + d * d);

@@ -61,6 +61,21 @@ pub fn draw_histograms<DB: DrawingBackend>(
     Ok(())
 }
 
+/// Top of the log count axis: three decades above the highest bar, so that the legend sits in
+/// empty space above the bars.
+fn y_top(peak: u64) -> f64 {
+    peak as f64 * 1000.0
+}
+
+/// Tick label in scientific notation, with values that are zero up to rounding shown as 0.
+fn tick(v: f64, span: f64) -> String {
+    if v.abs() < span * 1e-9 {
+        "0".to_string()
+    } else {
+        format!("{v:.2e}")
+    }
+}
+
 fn axis_label(act: Activation) -> &'static str {
     match act {
         Activation::None => "dL/ds per voxel (s = probability)",
@@ -119,14 +134,14 @@ fn draw_panel<DB: DrawingBackend>(
         .margin(12)
         .x_label_area_size(46)
         .y_label_area_size(62)
-        .build_cartesian_2d(h.lo..h.hi, (0.5..peak as f64 * 3.0).log_scale())?;
+        .build_cartesian_2d(h.lo..h.hi, (0.5..y_top(peak)).log_scale())?;
     chart
         .configure_mesh()
         .x_desc(axis_label(act))
         .y_desc("voxels (log scale)")
         .x_labels(6)
-        .x_label_formatter(&|v| format!("{v:.2e}"))
-        .y_label_formatter(&|v| format!("{v:.0}"))
+        .x_label_formatter(&|v| tick(*v, h.hi - h.lo))
+        .y_label_formatter(&|v| if *v >= 1e4 { format!("{v:.0e}") } else { format!("{v:.0}") })
         .label_style(("sans-serif", 13))
         .axis_desc_style(("sans-serif", 14))
         .light_line_style(WHITE.mix(0.0))
@@ -146,7 +161,7 @@ fn draw_panel<DB: DrawingBackend>(
         ))
         .legend(|(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], FOREGROUND.filled()));
     if with_levels {
-        let top = peak as f64 * 3.0;
+        let top = y_top(peak);
         let cf = &ch.closed_form;
         for (x, label, color) in [
             (

@@ -54,8 +54,8 @@ pub fn to_table(r: &Report) -> String {
     let _ = writeln!(o, "prediction  {}", describe(&r.inputs.prediction.file));
     let _ = writeln!(
         o,
-        "parameters  activation {:?}, smooth_nr {:e}, smooth_dr {:e}, {bg}, mean over {} channel(s)",
-        p.activation,
+        "parameters  activation {}, smooth_nr {:e}, smooth_dr {:e}, {bg}, mean over {} channel(s)",
+        p.activation.name(),
         p.smooth_nr,
         p.smooth_dr,
         p.channels_in_loss.len()

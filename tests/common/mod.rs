@@ -1,0 +1,177 @@
+//! Test helpers: an independent NIfTI-1 writer (byte layout written out by hand from nifti1.h, so
+//! that the reader under test is checked against something it did not produce), a seeded value
+//! generator, and a command runner.
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+
+/// A NIfTI-1 file to build.
+#[derive(Clone, Debug)]
+pub struct Nii {
+    pub dims: Vec<usize>,
+    pub datatype: i16,
+    pub bitpix: i16,
+    pub big_endian: bool,
+    pub slope: f32,
+    pub inter: f32,
+    pub vox_offset: usize,
+    pub pixdim: [f32; 8],
+    pub qform_code: i16,
+    pub sform_code: i16,
+    pub srow: [[f32; 4]; 3],
+    pub quatern: [f32; 3],
+    pub qoffset: [f32; 3],
+    /// Voxel data, already encoded in the file's datatype and byte order.
+    pub data: Vec<u8>,
+}
+
+impl Nii {
+    /// A float32 little-endian volume with a non-trivial affine.
+    pub fn f32(dims: &[usize], values: &[f32]) -> Nii {
+        Nii::new(dims, 16, 32, values.iter().flat_map(|v| v.to_le_bytes()).collect())
+    }
+
+    /// A uint8 volume.
+    pub fn u8(dims: &[usize], values: &[u8]) -> Nii {
+        Nii::new(dims, 2, 8, values.to_vec())
+    }
+
+    pub fn new(dims: &[usize], datatype: i16, bitpix: i16, data: Vec<u8>) -> Nii {
+        Nii {
+            dims: dims.to_vec(),
+            datatype,
+            bitpix,
+            big_endian: false,
+            slope: 0.0,
+            inter: 0.0,
+            vox_offset: 352,
+            pixdim: [-1.0, 1.5, 0.75, 3.0, 1.0, 1.0, 1.0, 1.0],
+            qform_code: 1,
+            sform_code: 2,
+            srow: [[-1.5, 0.0, 0.0, 90.0], [0.0, 0.75, 0.0, -126.0], [0.0, 0.0, 3.0, -72.0]],
+            quatern: [0.0, 0.0, 1.0],
+            qoffset: [90.0, -126.0, -72.0],
+            data,
+        }
+    }
+
+    /// The file's bytes.
+    pub fn bytes(&self) -> Vec<u8> {
+        let mut h = vec![0u8; self.vox_offset.max(352)];
+        let big = self.big_endian;
+        let i16b = |v: i16| if big { v.to_be_bytes() } else { v.to_le_bytes() };
+        let i32b = |v: i32| if big { v.to_be_bytes() } else { v.to_le_bytes() };
+        let f32b = |v: f32| if big { v.to_be_bytes() } else { v.to_le_bytes() };
+        h[0..4].copy_from_slice(&i32b(348));
+        h[40..42].copy_from_slice(&i16b(self.dims.len() as i16));
+        for i in 0..7 {
+            let d = self.dims.get(i).map_or(1, |&d| d as i16);
+            h[42 + 2 * i..44 + 2 * i].copy_from_slice(&i16b(d));
+        }
+        h[70..72].copy_from_slice(&i16b(self.datatype));
+        h[72..74].copy_from_slice(&i16b(self.bitpix));
+        for (i, p) in self.pixdim.iter().enumerate() {
+            h[76 + 4 * i..80 + 4 * i].copy_from_slice(&f32b(*p));
+        }
+        h[108..112].copy_from_slice(&f32b(self.vox_offset as f32));
+        h[112..116].copy_from_slice(&f32b(self.slope));
+        h[116..120].copy_from_slice(&f32b(self.inter));
+        h[123] = 2 | 8;
+        h[148..160].copy_from_slice(b"test volume\0");
+        h[252..254].copy_from_slice(&i16b(self.qform_code));
+        h[254..256].copy_from_slice(&i16b(self.sform_code));
+        for (i, q) in self.quatern.iter().chain(&self.qoffset).enumerate() {
+            h[256 + 4 * i..260 + 4 * i].copy_from_slice(&f32b(*q));
+        }
+        for (r, row) in self.srow.iter().enumerate() {
+            for (c, v) in row.iter().enumerate() {
+                h[280 + 16 * r + 4 * c..284 + 16 * r + 4 * c].copy_from_slice(&f32b(*v));
+            }
+        }
+        h[344..348].copy_from_slice(b"n+1\0");
+        h.extend_from_slice(&self.data);
+        h
+    }
+
+    /// Writes the file; gzip-compressed when the name ends in `.gz`.
+    pub fn write(&self, path: &Path) {
+        write_maybe_gz(path, &self.bytes());
+    }
+}
+
+/// Writes `bytes` to `path`, gzip-compressed when the name ends in `.gz`.
+pub fn write_maybe_gz(path: &Path, bytes: &[u8]) {
+    if path.extension().is_some_and(|e| e == "gz") {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        e.write_all(bytes).unwrap();
+        std::fs::write(path, e.finish().unwrap()).unwrap();
+    } else {
+        std::fs::write(path, bytes).unwrap();
+    }
+}
+
+/// Deterministic pseudo-random numbers for test data (xorshift64*).
+pub struct Lcg(pub u64);
+
+impl Lcg {
+    pub fn next(&mut self) -> f64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        (self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as f64 / (1u64 << 53) as f64
+    }
+    pub fn range(&mut self, lo: f64, hi: f64) -> f64 {
+        lo + (hi - lo) * self.next()
+    }
+    pub fn below(&mut self, n: usize) -> usize {
+        ((self.next() * n as f64) as usize).min(n - 1)
+    }
+}
+
+/// The `dicegrad` binary.
+pub fn dicegrad() -> Command {
+    Command::cargo_bin("dicegrad").unwrap()
+}
+
+/// A fresh temporary folder.
+pub fn tmp() -> tempfile::TempDir {
+    tempfile::tempdir().unwrap()
+}
+
+/// `dir/name` as a PathBuf.
+pub fn at(dir: &tempfile::TempDir, name: &str) -> PathBuf {
+    dir.path().join(name)
+}
+
+/// Writes a small binary case (labels 0/1 and probabilities) and returns (labels, pred) paths.
+pub fn binary_case(dir: &tempfile::TempDir, shape: [usize; 3], seed: u64) -> (PathBuf, PathBuf) {
+    let n = shape.iter().product();
+    let mut r = Lcg(seed | 1);
+    let labels: Vec<u8> = (0..n).map(|_| u8::from(r.next() < 0.3)).collect();
+    let probs: Vec<f32> = labels.iter().map(|&l| (0.6 * l as f64 + r.range(0.0, 0.4)) as f32).collect();
+    let (lp, pp) = (at(dir, "labels.nii.gz"), at(dir, "pred.nii.gz"));
+    Nii::u8(&shape, &labels).write(&lp);
+    Nii::f32(&shape, &probs).write(&pp);
+    (lp, pp)
+}
+
+/// Runs the command, expects exit code 2, and returns stderr.
+pub fn fails_with_2(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(2), "expected exit code 2, stderr: {stderr}");
+    assert!(!stderr.contains("panicked"), "panic: {stderr}");
+    assert!(stderr.starts_with("error: "), "stderr: {stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "one-line error expected: {stderr}");
+    stderr
+}
+
+/// Runs the command, expects success, and parses stdout as JSON.
+pub fn json_of(cmd: &mut Command) -> serde_json::Value {
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("stdout is JSON")
+}
