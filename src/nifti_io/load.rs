@@ -337,9 +337,10 @@ fn read_prediction(
         return Err(bad_values(
             &path,
             format!(
-                "{} values are NaN or infinite (first: {v} at {}); the prediction must be finite, \
+                "{} values are NaN or infinite (first: {} at {}); the prediction must be finite, \
                  check the network output or the export",
                 non_finite.count,
+                v as f32,
                 where_is(shape, i)
             ),
         ));
@@ -349,9 +350,10 @@ fn read_prediction(
         return Err(bad_values(
             &path,
             format!(
-                "{} values lie outside [0, 1] (range {lo} to {hi}, first: {v} at {}), so these are \
+                "{} values lie outside [0, 1] (range {lo} to {hi}, first: {} at {}), so these are \
                  not probabilities; if the file holds logits pass --activation {act}",
                 outside.count,
+                v as f32,
                 where_is(shape, i)
             ),
         ));

@@ -49,7 +49,8 @@ fn stream_error(path: &Path, gzip: bool, e: io::Error, expected: u64, found: u64
     }
 }
 
-/// Reads until `buf` is full or the stream ends; returns the number of bytes read.
+/// Reads until `buf` is full or the stream ends (a gzip stream cut short counts as an end);
+/// returns the number of bytes read.
 fn read_full(r: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
     let mut filled = 0;
     while filled < buf.len() {
@@ -57,6 +58,7 @@ fn read_full(r: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
             Ok(0) => break,
             Ok(n) => filled += n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => break,
             Err(e) => return Err(e),
         }
     }

@@ -1,0 +1,225 @@
+//! Bad input and bad output paths: exit code 2, one line naming the file and the problem, no panic,
+//! and no output file left behind.
+
+mod common;
+
+use std::path::Path;
+
+use common::*;
+
+/// Runs `analyze` with `--out` and `--grad-out` in a fresh folder; asserts exit 2 and that neither
+/// output appeared. Returns stderr.
+fn refused(labels: &Path, pred: &Path, extra: &[&str]) -> String {
+    let out = tmp();
+    let (dir, grad) = (at(&out, "out"), at(&out, "grad.nii.gz"));
+    let err = fails_with_2(
+        dicegrad()
+            .arg("analyze")
+            .arg("--labels")
+            .arg(labels)
+            .arg("--pred")
+            .arg(pred)
+            .arg("--out")
+            .arg(&dir)
+            .arg("--grad-out")
+            .arg(&grad)
+            .args(extra),
+    );
+    assert!(!dir.join("report.json").exists() && !grad.exists(), "an output was written: {err}");
+    let leftovers: Vec<_> = std::fs::read_dir(out.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert!(leftovers.iter().all(|n| n == "out"), "stray files: {leftovers:?}");
+    err
+}
+
+#[test]
+fn rejects_a_missing_file() {
+    let d = tmp();
+    let (l, _) = binary_case(&d, [4, 4, 4], 1);
+    let err = refused(&l, &at(&d, "nope.nii.gz"), &[]);
+    assert!(err.contains("nope.nii.gz") && err.contains("cannot read"), "{err}");
+}
+
+#[test]
+fn rejects_a_file_that_is_not_nifti() {
+    let d = tmp();
+    let (l, _) = binary_case(&d, [4, 4, 4], 1);
+    let junk = at(&d, "junk.nii");
+    std::fs::write(&junk, vec![b'x'; 2000]).unwrap();
+    let err = refused(&l, &junk, &[]);
+    assert!(err.contains("junk.nii") && err.contains("not a NIfTI-1 volume"), "{err}");
+    std::fs::write(&junk, b"").unwrap();
+    assert!(refused(&l, &junk, &[]).contains("empty"));
+}
+
+#[test]
+fn rejects_a_directory_given_as_a_file() {
+    let d = tmp();
+    let (l, _) = binary_case(&d, [4, 4, 4], 1);
+    let err = refused(&l, d.path(), &[]);
+    assert!(err.contains("directory"), "{err}");
+}
+
+#[test]
+fn rejects_truncated_raw_and_gzip_files() {
+    let d = tmp();
+    let probs: Vec<f32> = (0..4096).map(|i| (i % 7) as f32 / 7.0).collect();
+    let labels = at(&d, "l.nii");
+    Nii::u8(&[16, 16, 16], &vec![0; 4096]).write(&labels);
+    let full = Nii::f32(&[16, 16, 16], &probs).bytes();
+    let raw = at(&d, "cut.nii");
+    std::fs::write(&raw, &full[..full.len() - 100]).unwrap();
+    let err = refused(&labels, &raw, &[]);
+    assert!(err.contains("cut.nii") && err.contains("truncated") && err.contains("16384 bytes"), "{err}");
+
+    let gz = at(&d, "cut.nii.gz");
+    write_maybe_gz(&gz, &full);
+    let bytes = std::fs::read(&gz).unwrap();
+    std::fs::write(&gz, &bytes[..bytes.len() / 2]).unwrap();
+    let err = refused(&labels, &gz, &[]);
+    assert!(err.contains("cut.nii.gz") && err.contains("truncated"), "{err}");
+}
+
+#[test]
+fn rejects_gzip_with_a_bad_checksum() {
+    let d = tmp();
+    let (l, p) = binary_case(&d, [8, 8, 8], 2);
+    let mut bytes = std::fs::read(&p).unwrap();
+    let n = bytes.len();
+    bytes[n - 6] ^= 0xff; // inside the CRC32 of the trailer
+    std::fs::write(&p, bytes).unwrap();
+    let err = refused(&l, &p, &[]);
+    assert!(err.contains("corrupt gzip"), "{err}");
+}
+
+#[test]
+fn rejects_labels_and_prediction_of_different_shape() {
+    let d = tmp();
+    let l = at(&d, "l.nii");
+    let p = at(&d, "p.nii");
+    Nii::u8(&[4, 4, 4], &[0; 64]).write(&l);
+    Nii::f32(&[4, 4, 5], &[0.5; 80]).write(&p);
+    let err = refused(&l, &p, &[]);
+    assert!(err.contains("[4, 4, 4]") && err.contains("[4, 4, 5]"), "{err}");
+}
+
+#[test]
+fn rejects_label_values_out_of_range_naming_the_first_voxel() {
+    let d = tmp();
+    let l = at(&d, "l.nii");
+    let p = at(&d, "p.nii");
+    let mut labels = vec![0u8; 27];
+    labels[1 + 3 * (2 + 3 * 1)] = 3; // voxel (1, 2, 1)
+    labels[26] = 5;
+    Nii::u8(&[3, 3, 3], &labels).write(&l);
+    Nii::f32(&[3, 3, 3, 3], &[1.0 / 3.0; 81]).write(&p);
+    let err = refused(&l, &p, &[]);
+    assert!(err.contains("2 voxels") && err.contains("(1, 2, 1)") && err.contains("0..2"), "{err}");
+    // binary prediction: labels must be 0/1
+    Nii::f32(&[3, 3, 3], &[0.5; 27]).write(&p);
+    let err = refused(&l, &p, &[]);
+    assert!(err.contains("--label"), "{err}");
+}
+
+#[test]
+fn rejects_labels_that_are_not_whole_numbers() {
+    let d = tmp();
+    let l = at(&d, "l.nii");
+    let p = at(&d, "p.nii");
+    let mut labels = vec![1.0f32; 8];
+    labels[3] = 0.5;
+    Nii::f32(&[2, 2, 2], &labels).write(&l);
+    Nii::f32(&[2, 2, 2], &[0.5; 8]).write(&p);
+    let err = refused(&l, &p, &[]);
+    assert!(err.contains("not whole numbers") && err.contains("(1, 1, 0)"), "{err}");
+}
+
+#[test]
+fn rejects_probabilities_outside_the_unit_interval_and_suggests_an_activation() {
+    let d = tmp();
+    let l = at(&d, "l.nii");
+    let p = at(&d, "p.nii");
+    Nii::u8(&[2, 2, 2], &[0, 1, 0, 1, 0, 1, 0, 1]).write(&l);
+    Nii::f32(&[2, 2, 2], &[0.1, 2.5, -1.0, 0.3, 0.2, 0.9, 0.4, 0.5]).write(&p);
+    let err = refused(&l, &p, &[]);
+    assert!(err.contains("2 values") && err.contains("--activation sigmoid"), "{err}");
+}
+
+#[test]
+fn rejects_nan_and_infinite_values_saying_how_many_and_where() {
+    let d = tmp();
+    let l = at(&d, "l.nii");
+    let p = at(&d, "p.nii");
+    Nii::u8(&[2, 2, 2], &[0; 8]).write(&l);
+    let mut v = vec![0.5f32; 16];
+    v[8 + 5] = f32::NAN; // channel 1, voxel (1, 0, 1)
+    v[15] = f32::INFINITY;
+    Nii::f32(&[2, 2, 2, 2], &v).write(&p);
+    let err = refused(&l, &p, &["--activation", "softmax"]);
+    assert!(err.contains("2 values are NaN or infinite") && err.contains("(1, 0, 1) of channel 1"), "{err}");
+}
+
+#[test]
+fn rejects_softmax_on_a_single_channel() {
+    let d = tmp();
+    let (l, p) = binary_case(&d, [3, 3, 3], 4);
+    let err = refused(&l, &p, &["--activation", "softmax"]);
+    assert!(err.contains("softmax needs at least two channels"), "{err}");
+}
+
+#[test]
+fn refuses_a_header_claiming_more_voxels_than_the_limit_before_reading_data() {
+    let d = tmp();
+    let l = at(&d, "l.nii");
+    Nii::u8(&[4, 4, 4], &[0; 64]).write(&l);
+    // claims 30000³ float32 values but holds 16 bytes
+    let mut huge = Nii::f32(&[30000, 30000, 30000], &[0.5; 4]);
+    huge.data.truncate(16);
+    let p = at(&d, "huge.nii.gz");
+    huge.write(&p);
+    let err = refused(&l, &p, &[]);
+    assert!(err.contains("huge.nii.gz") && err.contains("--max-voxels"), "{err}");
+    let err = refused(&l, &l, &["--max-voxels", "10"]);
+    assert!(err.contains("above the limit of 10"), "{err}");
+}
+
+#[test]
+fn refuses_to_overwrite_an_existing_output_without_force() {
+    let d = tmp();
+    let (l, p) = binary_case(&d, [4, 4, 4], 5);
+    let g = at(&d, "g.nii");
+    std::fs::write(&g, b"keep me").unwrap();
+    let err = fails_with_2(dicegrad().args(["analyze", "--labels"]).arg(&l).arg("--pred").arg(&p).arg("--grad-out").arg(&g));
+    assert!(err.contains("already exists") && err.contains("--force"), "{err}");
+    assert_eq!(std::fs::read(&g).unwrap(), b"keep me");
+    dicegrad().args(["analyze", "--force", "--labels"]).arg(&l).arg("--pred").arg(&p).arg("--grad-out").arg(&g).assert().success();
+    assert_ne!(std::fs::read(&g).unwrap(), b"keep me");
+}
+
+#[test]
+fn refuses_an_output_path_equal_to_an_input_even_with_force() {
+    let d = tmp();
+    let (l, p) = binary_case(&d, [4, 4, 4], 6);
+    let before = std::fs::read(&p).unwrap();
+    let err = fails_with_2(dicegrad().args(["analyze", "--force", "--labels"]).arg(&l).arg("--pred").arg(&p).arg("--grad-out").arg(&p));
+    assert!(err.contains("one of the inputs"), "{err}");
+    assert_eq!(std::fs::read(&p).unwrap(), before);
+}
+
+#[test]
+fn rejects_label_option_with_a_multichannel_prediction() {
+    let d = tmp();
+    let l = at(&d, "l.nii");
+    let p = at(&d, "p.nii");
+    Nii::u8(&[2, 2, 2], &[0; 8]).write(&l);
+    Nii::f32(&[2, 2, 2, 2], &[0.5; 16]).write(&p);
+    let err = refused(&l, &p, &["--label", "1"]);
+    assert!(err.contains("drop --label"), "{err}");
+}
+
+#[test]
+fn usage_errors_exit_with_2() {
+    let out = dicegrad().args(["analyze", "--labels", "x.nii"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let out = dicegrad().args(["analyze", "--labels", "a", "--pred", "b", "--activation", "relu"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
