@@ -11,12 +11,24 @@ use dicegrad::report::{json::to_json, Report};
 use dicegrad::volume::Case;
 
 fn case(shape: [usize; 3], class: Vec<u8>, channels: usize, data: Vec<f32>) -> Case {
-    Case::from_parts(shape, class, channels, data, new_template([1.0; 3], [0.0; 3], "test"))
+    Case::from_parts(
+        shape,
+        class,
+        channels,
+        data,
+        new_template([1.0; 3], [0.0; 3], "test"),
+    )
 }
 
 /// A random case: labels over `classes` (one channel: 0/1), values as probabilities (one channel,
 /// or rows normalised over channels) or logits. `empty` leaves the last class out of the labels.
-fn random_case(seed: u64, shape: [usize; 3], channels: usize, act: Activation, empty: bool) -> Case {
+fn random_case(
+    seed: u64,
+    shape: [usize; 3],
+    channels: usize,
+    act: Activation,
+    empty: bool,
+) -> Case {
     let n: usize = shape.iter().product();
     let mut r = Lcg(seed | 1);
     let classes = if channels == 1 { 2 } else { channels };
@@ -54,7 +66,7 @@ fn fd_error(mut case: Case, cfg: LossConfig) -> f64 {
     let g = gradient(&case, cfg);
     let scale = g.iter().fold(0f32, |m, v| m.max(v.abs())) as f64;
     let mut worst: f64 = 0.0;
-    for i in 0..case.prediction.data.len() {
+    for (i, gi) in g.iter().enumerate() {
         let x = case.prediction.data[i];
         let h = 1e-3f32 * x.abs().max(0.1);
         let (xp, xm) = (x + h, x - h);
@@ -64,7 +76,7 @@ fn fd_error(mut case: Case, cfg: LossConfig) -> f64 {
         let lm = loss(&case, cfg);
         case.prediction.data[i] = x;
         let fd = (lp - lm) / (xp as f64 - xm as f64);
-        worst = worst.max((fd - g[i] as f64).abs());
+        worst = worst.max((fd - *gi as f64).abs());
     }
     // With ε_nr = 0 and no foreground the loss is constant (1) and the gradient is exactly 0.
     if scale == 0.0 {
@@ -88,7 +100,12 @@ fn gradient_matches_finite_differences_for_every_option_combination() {
                     for empty in [false, true] {
                         let seed = 7 + checked as u64;
                         let c = random_case(seed, [3, 2, 2], channels, act, empty);
-                        let opts = DiceOptions { activation: act, smooth_nr, smooth_dr, include_background };
+                        let opts = DiceOptions {
+                            activation: act,
+                            smooth_nr,
+                            smooth_dr,
+                            include_background,
+                        };
                         let cfg = LossConfig::new(opts, channels).unwrap();
                         let err = fd_error(c, cfg);
                         assert!(
@@ -108,7 +125,11 @@ fn gradient_matches_finite_differences_for_every_option_combination() {
 /// The closed form from sums computed here, voxel by voxel, independently of the library.
 fn hand_levels(case: &Case, k: usize, channels_in_loss: usize, nr: f64, dr: f64) -> (f64, f64) {
     let n = case.voxels();
-    let fg_class = if case.prediction.channels == 1 { 1 } else { k as u8 };
+    let fg_class = if case.prediction.channels == 1 {
+        1
+    } else {
+        k as u8
+    };
     let (mut i_sum, mut s_sum, mut g_sum) = (0.0, 0.0, 0.0);
     for v in 0..n {
         let s = case.prediction.data[k * n + v] as f64;
@@ -126,7 +147,10 @@ fn hand_levels(case: &Case, k: usize, channels_in_loss: usize, nr: f64, dr: f64)
 fn probability_gradient_takes_exactly_the_two_closed_form_values_per_channel() {
     for (channels, include_background) in [(1, true), (4, true), (4, false)] {
         let c = random_case(99, [13, 11, 7], channels, Activation::None, false);
-        let opts = DiceOptions { include_background, ..DiceOptions::default() };
+        let opts = DiceOptions {
+            include_background,
+            ..DiceOptions::default()
+        };
         let cfg = LossConfig::new(opts, channels).unwrap();
         let g = gradient(&c, cfg);
         let n = c.voxels();
@@ -134,7 +158,10 @@ fn probability_gradient_takes_exactly_the_two_closed_form_values_per_channel() {
             let fg_class = if channels == 1 { 1 } else { k as u8 };
             let block = &g[k * n..(k + 1) * n];
             if k < cfg.first {
-                assert!(block.iter().all(|&v| v == 0.0), "excluded background has zero gradient");
+                assert!(
+                    block.iter().all(|&v| v == 0.0),
+                    "excluded background has zero gradient"
+                );
                 continue;
             }
             let (fg, bg) = hand_levels(&c, k, cfg.k(), 1e-5, 1e-5);
@@ -157,10 +184,22 @@ fn probability_gradient_takes_exactly_the_two_closed_form_values_per_channel() {
 fn logits_gradient_is_not_two_valued_and_the_analysis_says_so() {
     for act in [Activation::Sigmoid, Activation::Softmax] {
         let c = random_case(5, [9, 8, 7], 3, act, false);
-        let cfg = LossConfig::new(DiceOptions { activation: act, ..DiceOptions::default() }, 3).unwrap();
+        let cfg = LossConfig::new(
+            DiceOptions {
+                activation: act,
+                ..DiceOptions::default()
+            },
+            3,
+        )
+        .unwrap();
         let dice = Dice::compute(&c, cfg);
         let stats = analyze(&GradientKernel::new(&c, &dice), &dice);
-        assert!(stats.iter().all(|s| !s.two_level && s.foreground.distinct > 1), "{act:?}");
+        assert!(
+            stats
+                .iter()
+                .all(|s| !s.two_level && s.foreground.distinct > 1),
+            "{act:?}"
+        );
         assert!(stats.iter().all(|s| s.fit.r2.unwrap() < 1.0));
     }
 }
@@ -171,7 +210,11 @@ fn worked_example_by_hand() {
     // I = 1.5, S = 1.8, G = 2, N = 3, D = 3.8, L = 1 − 3/3.8,
     // dL/ds = (3 − 7.6)/3.8² on foreground, 3/3.8² on background; ratio 1 − 2/(3/3.8) = −23/15.
     let c = case([4, 1, 1], vec![1, 0, 1, 0], 1, vec![0.9, 0.2, 0.6, 0.1]);
-    let opts = DiceOptions { smooth_nr: 0.0, smooth_dr: 0.0, ..DiceOptions::default() };
+    let opts = DiceOptions {
+        smooth_nr: 0.0,
+        smooth_dr: 0.0,
+        ..DiceOptions::default()
+    };
     let cfg = LossConfig::new(opts, 1).unwrap();
     let dice = Dice::compute(&c, cfg);
     let close = |a: f64, b: f64| (a - b).abs() <= 1e-7 * b.abs();
@@ -201,7 +244,9 @@ fn all_zero_prediction_and_empty_class_give_finite_gradients() {
     // class 2 is empty and predicted nowhere: N = ε_nr, D = ε_dr, soft Dice 1, gradient 1/(3·ε_dr).
     let dice = Dice::compute(&c, cfg);
     assert_eq!(dice.soft_dice(2), 1.0);
-    assert!(g[2 * n..].iter().all(|&v| v == (1e-5 / (3.0 * 1e-10)) as f32));
+    assert!(g[2 * n..]
+        .iter()
+        .all(|&v| v == (1e-5 / (3.0 * 1e-10)) as f32));
     let st = analyze(&GradientKernel::new(&c, &dice), &dice);
     assert_eq!(st[2].foreground.count, 0);
     assert_eq!(st[2].fit.a, None);
@@ -211,9 +256,19 @@ fn all_zero_prediction_and_empty_class_give_finite_gradients() {
 #[test]
 fn results_do_not_depend_on_the_number_of_threads() {
     let c = random_case(11, [40, 40, 30], 3, Activation::Softmax, false);
-    let cfg = LossConfig::new(DiceOptions { activation: Activation::Softmax, ..DiceOptions::default() }, 3).unwrap();
+    let cfg = LossConfig::new(
+        DiceOptions {
+            activation: Activation::Softmax,
+            ..DiceOptions::default()
+        },
+        3,
+    )
+    .unwrap();
     let run = |threads: usize| {
-        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
         pool.install(|| {
             let dice = Dice::compute(&c, cfg);
             let kernel = GradientKernel::new(&c, &dice);

@@ -141,7 +141,13 @@ fn draw_panel<DB: DrawingBackend>(
         .y_desc("voxels (log scale)")
         .x_labels(6)
         .x_label_formatter(&|v| tick(*v, h.hi - h.lo))
-        .y_label_formatter(&|v| if *v >= 1e4 { format!("{v:.0e}") } else { format!("{v:.0}") })
+        .y_label_formatter(&|v| {
+            if *v >= 1e4 {
+                format!("{v:.0e}")
+            } else {
+                format!("{v:.0}")
+            }
+        })
         .label_style(("sans-serif", 13))
         .axis_desc_style(("sans-serif", 14))
         .light_line_style(WHITE.mix(0.0))
