@@ -37,6 +37,13 @@ pub fn check_output(path: &Path, inputs: &[&Path], force: bool) -> Result<()> {
             path: path.to_path_buf(),
         });
     }
+    if !folder_of(path).is_dir() {
+        return Err(Error::usage(format!(
+            "{}: the folder {} does not exist; create it first or choose another output path",
+            path.display(),
+            folder_of(path).display()
+        )));
+    }
     Ok(())
 }
 

@@ -303,3 +303,23 @@ fn usage_errors_exit_with_2() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn refuses_a_gradient_path_in_a_missing_folder_before_writing_anything() {
+    let d = tmp();
+    let (l, p) = binary_case(&d, [4, 4, 4], 7);
+    let out = at(&d, "out");
+    let err = fails_with_2(
+        dicegrad()
+            .args(["analyze", "--labels"])
+            .arg(&l)
+            .arg("--pred")
+            .arg(&p)
+            .arg("--out")
+            .arg(&out)
+            .arg("--grad-out")
+            .arg(at(&d, "missing/g.nii")),
+    );
+    assert!(err.contains("does not exist"), "{err}");
+    assert!(!out.exists());
+}

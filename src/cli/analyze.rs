@@ -76,7 +76,20 @@ fn planned_outputs(a: &AnalyzeArgs) -> Vec<PathBuf> {
 
 fn check_outputs(a: &AnalyzeArgs) -> Result<()> {
     let inputs: [&Path; 2] = [&a.labels, &a.pred];
+    if let Some(dir) = &a.out {
+        if dir.exists() && !dir.is_dir() {
+            return Err(Error::usage(format!(
+                "--out {}: exists and is not a folder; choose a folder path",
+                dir.display()
+            )));
+        }
+    }
+    // --out is created once the analysis has succeeded; nothing in it can exist before.
+    let new_out = a.out.as_ref().filter(|d| !d.exists());
     for out in planned_outputs(a) {
+        if new_out.is_some_and(|d| out.parent() == Some(d.as_path())) {
+            continue;
+        }
         check_output(&out, &inputs, a.force)?;
     }
     if let Some(g) = &a.grad_out {
