@@ -283,3 +283,35 @@ fn results_do_not_depend_on_the_number_of_threads() {
     assert_eq!(one, three);
     assert!(g1.iter().zip(&g3).all(|(a, b)| a.to_bits() == b.to_bits()));
 }
+
+#[test]
+fn written_gradient_equals_the_gradient_the_statistics_see() {
+    use dicegrad::loss::dice::probabilities;
+    for act in [Activation::None, Activation::Sigmoid, Activation::Softmax] {
+        let c = random_case(21, [17, 9, 5], 3, act, false);
+        let cfg = LossConfig::new(
+            DiceOptions {
+                activation: act,
+                include_background: false,
+                ..DiceOptions::default()
+            },
+            3,
+        )
+        .unwrap();
+        let written = gradient(&c, cfg);
+        let dice = Dice::compute(&c, cfg);
+        let kernel = GradientKernel::new(&c, &dice);
+        let n = c.voxels();
+        let mut s = vec![0.0; 3 * n];
+        let mut block = vec![0f32; 3 * n];
+        probabilities(&c, act, 0..n, &mut s);
+        kernel.gradient(0..n, &s, &mut block);
+        assert!(
+            written
+                .iter()
+                .zip(&block)
+                .all(|(a, b)| a.to_bits() == b.to_bits()),
+            "{act:?}"
+        );
+    }
+}

@@ -231,6 +231,23 @@ impl<'a> GradientKernel<'a> {
         self.config
     }
 
+    /// dL/ds of channel `k` on a voxel of class `class`.
+    #[inline]
+    fn u(&self, k: usize, class: u8) -> f64 {
+        self.levels[k][usize::from(class == self.config.fg_class(k))]
+    }
+
+    /// Gradient of one value of channel `k` for a channel-wise activation (none or sigmoid), from
+    /// its probability `p`: dL/ds, or dL/ds·p·(1 − p) through sigmoid.
+    #[inline]
+    fn channelwise(&self, k: usize, class: u8, p: f64) -> f32 {
+        let u = self.u(k, class);
+        match self.config.options.activation {
+            Activation::Sigmoid => (u * p * (1.0 - p)) as f32,
+            _ => u as f32,
+        }
+    }
+
     /// Gradient of the voxels in `r` for every channel, channel-major into `out`
     /// (`out[k*len + j]` for voxel `r.start + j`), from their probabilities `s` (as given by
     /// [`probabilities`]). Computed in f64, rounded once to f32.
@@ -238,37 +255,50 @@ impl<'a> GradientKernel<'a> {
         let len = r.len();
         let class = &self.case.labels.class[r];
         let c = self.config.channels;
-        let u =
-            |k: usize, j: usize| self.levels[k][usize::from(class[j] == self.config.fg_class(k))];
-        match self.config.options.activation {
-            Activation::None => {
-                for k in 0..c {
-                    for j in 0..len {
-                        out[k * len + j] = u(k, j) as f32;
-                    }
+        if self.config.options.activation != Activation::Softmax {
+            for k in 0..c {
+                let (sk, ok) = (&s[k * len..(k + 1) * len], &mut out[k * len..(k + 1) * len]);
+                for ((o, &p), &cl) in ok.iter_mut().zip(sk).zip(class) {
+                    *o = self.channelwise(k, cl, p);
                 }
             }
-            Activation::Sigmoid => {
-                for k in 0..c {
-                    for j in 0..len {
-                        let p = s[k * len + j];
-                        out[k * len + j] = (u(k, j) * p * (1.0 - p)) as f32;
-                    }
-                }
+            return;
+        }
+        let (mut sv, mut uv, mut g) = (vec![0.0; c], vec![0.0; c], vec![0.0; c]);
+        for (j, &cl) in class.iter().enumerate() {
+            for k in 0..c {
+                sv[k] = s[k * len + j];
+                uv[k] = self.u(k, cl);
             }
-            Activation::Softmax => {
-                let (mut sv, mut uv, mut g) = (vec![0.0; c], vec![0.0; c], vec![0.0; c]);
-                for j in 0..len {
-                    for k in 0..c {
-                        sv[k] = s[k * len + j];
-                        uv[k] = u(k, j);
-                    }
-                    softmax_vjp(&sv, &uv, &mut g);
-                    for k in 0..c {
-                        out[k * len + j] = g[k] as f32;
-                    }
-                }
+            softmax_vjp(&sv, &uv, &mut g);
+            for k in 0..c {
+                out[k * len + j] = g[k] as f32;
             }
+        }
+    }
+
+    /// Gradient of channel `k` on the voxels in `r` into `out`. With a channel-wise activation
+    /// only channel `k` is read; with softmax every channel is.
+    fn channel_block(&self, k: usize, r: Range<usize>, out: &mut [f32]) {
+        let act = self.config.options.activation;
+        if act == Activation::Softmax {
+            let (c, len) = (self.config.channels, r.len());
+            let mut s = vec![0.0; c * len];
+            let mut g = vec![0f32; c * len];
+            probabilities(self.case, act, r.clone(), &mut s);
+            self.gradient(r, &s, &mut g);
+            out.copy_from_slice(&g[k * len..(k + 1) * len]);
+            return;
+        }
+        let x = &self.case.prediction.channel(k)[r.clone()];
+        let class = &self.case.labels.class[r];
+        for ((o, &v), &cl) in out.iter_mut().zip(x).zip(class) {
+            let p = if act == Activation::Sigmoid {
+                sigmoid(v as f64)
+            } else {
+                v as f64
+            };
+            *o = self.channelwise(k, cl, p);
         }
     }
 
@@ -276,7 +306,6 @@ impl<'a> GradientKernel<'a> {
     /// channel-major `C·N` gradient volume. Parallel over fixed chunks.
     pub fn fill_file_order(&self, start: usize, out: &mut [f32]) {
         let n = self.case.voxels();
-        let c = self.config.channels;
         let mut done = 0;
         while done < out.len() {
             let flat = start + done;
@@ -287,11 +316,7 @@ impl<'a> GradientKernel<'a> {
                 .enumerate()
                 .for_each(|(i, piece)| {
                     let r = v0 + i * CHUNK..v0 + i * CHUNK + piece.len();
-                    let mut s = vec![0.0; c * r.len()];
-                    let mut g = vec![0f32; c * r.len()];
-                    probabilities(self.case, self.config.options.activation, r.clone(), &mut s);
-                    self.gradient(r.clone(), &s, &mut g);
-                    piece.copy_from_slice(&g[k * r.len()..(k + 1) * r.len()]);
+                    self.channel_block(k, r, piece);
                 });
             done += len;
         }
