@@ -40,6 +40,15 @@ fn refused(labels: &Path, pred: &Path, extra: &[&str]) -> String {
     err
 }
 
+/// Writes the two volumes to a fresh folder and runs [`refused`] on them.
+fn refused_nii(labels: &Nii, pred: &Nii, extra: &[&str]) -> String {
+    let d = tmp();
+    let (l, p) = (at(&d, "l.nii"), at(&d, "p.nii"));
+    labels.write(&l);
+    pred.write(&p);
+    refused(&l, &p, extra)
+}
+
 #[test]
 fn rejects_a_missing_file() {
     let d = tmp();
@@ -114,12 +123,11 @@ fn rejects_gzip_with_a_bad_checksum() {
 
 #[test]
 fn rejects_labels_and_prediction_of_different_shape() {
-    let d = tmp();
-    let l = at(&d, "l.nii");
-    let p = at(&d, "p.nii");
-    Nii::u8(&[4, 4, 4], &[0; 64]).write(&l);
-    Nii::f32(&[4, 4, 5], &[0.5; 80]).write(&p);
-    let err = refused(&l, &p, &[]);
+    let err = refused_nii(
+        &Nii::u8(&[4, 4, 4], &[0; 64]),
+        &Nii::f32(&[4, 4, 5], &[0.5; 80]),
+        &[],
+    );
     assert!(
         err.contains("[4, 4, 4]") && err.contains("[4, 4, 5]"),
         "{err}"
@@ -128,35 +136,36 @@ fn rejects_labels_and_prediction_of_different_shape() {
 
 #[test]
 fn rejects_label_values_out_of_range_naming_the_first_voxel() {
-    let d = tmp();
-    let l = at(&d, "l.nii");
-    let p = at(&d, "p.nii");
     let mut labels = vec![0u8; 27];
     labels[1 + 3 * 2 + 9] = 3; // voxel (1, 2, 1): x + 3·y + 9·z
     labels[26] = 5;
-    Nii::u8(&[3, 3, 3], &labels).write(&l);
-    Nii::f32(&[3, 3, 3, 3], &[1.0 / 3.0; 81]).write(&p);
-    let err = refused(&l, &p, &[]);
+    let err = refused_nii(
+        &Nii::u8(&[3, 3, 3], &labels),
+        &Nii::f32(&[3, 3, 3, 3], &[1.0 / 3.0; 81]),
+        &[],
+    );
     assert!(
         err.contains("2 voxels") && err.contains("(1, 2, 1)") && err.contains("0..2"),
         "{err}"
     );
     // binary prediction: labels must be 0/1
-    Nii::f32(&[3, 3, 3], &[0.5; 27]).write(&p);
-    let err = refused(&l, &p, &[]);
+    let err = refused_nii(
+        &Nii::u8(&[3, 3, 3], &labels),
+        &Nii::f32(&[3, 3, 3], &[0.5; 27]),
+        &[],
+    );
     assert!(err.contains("--label"), "{err}");
 }
 
 #[test]
 fn rejects_labels_that_are_not_whole_numbers() {
-    let d = tmp();
-    let l = at(&d, "l.nii");
-    let p = at(&d, "p.nii");
     let mut labels = vec![1.0f32; 8];
     labels[3] = 0.5;
-    Nii::f32(&[2, 2, 2], &labels).write(&l);
-    Nii::f32(&[2, 2, 2], &[0.5; 8]).write(&p);
-    let err = refused(&l, &p, &[]);
+    let err = refused_nii(
+        &Nii::f32(&[2, 2, 2], &labels),
+        &Nii::f32(&[2, 2, 2], &[0.5; 8]),
+        &[],
+    );
     assert!(
         err.contains("not whole numbers") && err.contains("(1, 1, 0)"),
         "{err}"
@@ -165,12 +174,11 @@ fn rejects_labels_that_are_not_whole_numbers() {
 
 #[test]
 fn rejects_probabilities_outside_the_unit_interval_and_suggests_an_activation() {
-    let d = tmp();
-    let l = at(&d, "l.nii");
-    let p = at(&d, "p.nii");
-    Nii::u8(&[2, 2, 2], &[0, 1, 0, 1, 0, 1, 0, 1]).write(&l);
-    Nii::f32(&[2, 2, 2], &[0.1, 2.5, -1.0, 0.3, 0.2, 0.9, 0.4, 0.5]).write(&p);
-    let err = refused(&l, &p, &[]);
+    let err = refused_nii(
+        &Nii::u8(&[2, 2, 2], &[0, 1, 0, 1, 0, 1, 0, 1]),
+        &Nii::f32(&[2, 2, 2], &[0.1, 2.5, -1.0, 0.3, 0.2, 0.9, 0.4, 0.5]),
+        &[],
+    );
     assert!(
         err.contains("2 values") && err.contains("--activation sigmoid"),
         "{err}"
@@ -273,12 +281,11 @@ fn refuses_an_output_path_equal_to_an_input_even_with_force() {
 
 #[test]
 fn rejects_label_option_with_a_multichannel_prediction() {
-    let d = tmp();
-    let l = at(&d, "l.nii");
-    let p = at(&d, "p.nii");
-    Nii::u8(&[2, 2, 2], &[0; 8]).write(&l);
-    Nii::f32(&[2, 2, 2, 2], &[0.5; 16]).write(&p);
-    let err = refused(&l, &p, &["--label", "1"]);
+    let err = refused_nii(
+        &Nii::u8(&[2, 2, 2], &[0; 8]),
+        &Nii::f32(&[2, 2, 2, 2], &[0.5; 16]),
+        &["--label", "1"],
+    );
     assert!(err.contains("drop --label"), "{err}");
 }
 
