@@ -6,7 +6,7 @@ mod common;
 use common::Lcg;
 use dicegrad::analysis::analyze;
 use dicegrad::loss::{Activation, Dice, DiceOptions, GradientKernel, LossConfig};
-use dicegrad::nifti_io::header::new_template;
+use dicegrad::nifti_io::template::new_template;
 use dicegrad::report::{json::to_json, Report};
 use dicegrad::volume::Case;
 

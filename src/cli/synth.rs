@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use dicegrad::nifti_io::header::new_template;
+use dicegrad::nifti_io::template::new_template;
 use dicegrad::nifti_io::{write_f32, write_u8, WriteOptions};
 use dicegrad::output::check_output;
 use dicegrad::synth::{generate, SynthOptions};

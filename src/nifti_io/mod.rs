@@ -11,6 +11,7 @@ pub mod decode;
 pub mod header;
 pub mod load;
 pub mod read;
+pub mod template;
 pub mod write;
 
 pub use header::{DataType, Header};

@@ -7,7 +7,8 @@ use std::path::Path;
 use flate2::write::GzEncoder;
 use flate2::Compression;
 
-use super::header::{float32_header, typed_header, DataType, HEADER_LEN};
+use super::header::{DataType, HEADER_LEN};
+use super::template::{float32_header, typed_header};
 use crate::error::Result;
 use crate::output::{io_error, write_atomic};
 use crate::volume::HeaderTemplate;
