@@ -35,12 +35,7 @@ pub enum Error {
          (--max-voxels); if the volume is genuine, raise --max-voxels",
         path.display()
     )]
-    TooLarge {
-        path: PathBuf,
-        values: u128,
-        dims: String,
-        limit: u64,
-    },
+    TooLarge { path: PathBuf, values: u128, dims: String, limit: u64 },
 
     /// The voxel data ends before the header says it should.
     #[error(
@@ -48,11 +43,7 @@ pub enum Error {
          be read; the file is incomplete, export or copy it again",
         path.display()
     )]
-    Truncated {
-        path: PathBuf,
-        expected: u64,
-        found: u64,
-    },
+    Truncated { path: PathBuf, expected: u64, found: u64 },
 
     /// The compressed stream is damaged (bad deflate data or a failed CRC check).
     #[error("{}: corrupt gzip data ({detail}); the file is damaged, export or copy it again", path.display())]
@@ -69,12 +60,7 @@ pub enum Error {
         labels_path.display(),
         pred_path.display()
     )]
-    ShapeMismatch {
-        labels_path: PathBuf,
-        pred_path: PathBuf,
-        labels: String,
-        pred: String,
-    },
+    ShapeMismatch { labels_path: PathBuf, pred_path: PathBuf, labels: String, pred: String },
 
     /// A combination of options that cannot be computed, or an invalid option value.
     #[error("{0}")]

@@ -26,16 +26,12 @@ pub fn check_output(path: &Path, inputs: &[&Path], force: bool) -> Result<()> {
     if let Some(target) = canonical_target(path) {
         for input in inputs {
             if input.canonicalize().ok().as_deref() == Some(target.as_path()) {
-                return Err(Error::OutputIsInput {
-                    path: path.to_path_buf(),
-                });
+                return Err(Error::OutputIsInput { path: path.to_path_buf() });
             }
         }
     }
     if !force && path.symlink_metadata().is_ok() {
-        return Err(Error::OutputExists {
-            path: path.to_path_buf(),
-        });
+        return Err(Error::OutputExists { path: path.to_path_buf() });
     }
     if !folder_of(path).is_dir() {
         return Err(Error::usage(format!(
@@ -55,10 +51,7 @@ fn folder_of(path: &Path) -> &Path {
 }
 
 fn write_error(path: &Path, source: io::Error) -> Error {
-    Error::Write {
-        path: path.to_path_buf(),
-        source,
-    }
+    Error::Write { path: path.to_path_buf(), source }
 }
 
 /// A temporary file in `path`'s folder, readable by others once renamed (0644 on Unix, like any
@@ -71,21 +64,14 @@ fn temp_beside(path: &Path, suffix: &str) -> Result<tempfile::NamedTempFile> {
         use std::os::unix::fs::PermissionsExt;
         b.permissions(std::fs::Permissions::from_mode(0o644));
     }
-    b.tempfile_in(folder_of(path))
-        .map_err(|e| write_error(path, e))
+    b.tempfile_in(folder_of(path)).map_err(|e| write_error(path, e))
 }
 
 fn persist(tmp: tempfile::NamedTempFile, path: &Path, force: bool) -> Result<()> {
-    let result = if force {
-        tmp.persist(path).map(drop)
-    } else {
-        tmp.persist_noclobber(path).map(drop)
-    };
+    let result = if force { tmp.persist(path).map(drop) } else { tmp.persist_noclobber(path).map(drop) };
     result.map_err(|e| {
         if e.error.kind() == io::ErrorKind::AlreadyExists {
-            Error::OutputExists {
-                path: path.to_path_buf(),
-            }
+            Error::OutputExists { path: path.to_path_buf() }
         } else {
             write_error(path, e.error)
         }
@@ -94,11 +80,7 @@ fn persist(tmp: tempfile::NamedTempFile, path: &Path, force: bool) -> Result<()>
 
 /// Writes `path` atomically from a function that streams its bytes. On any error the temporary
 /// file is removed and `path` is left as it was.
-pub fn write_atomic(
-    path: &Path,
-    force: bool,
-    fill: impl FnOnce(&mut dyn Write) -> Result<()>,
-) -> Result<()> {
+pub fn write_atomic(path: &Path, force: bool, fill: impl FnOnce(&mut dyn Write) -> Result<()>) -> Result<()> {
     let mut tmp = temp_beside(path, ".part")?;
     {
         let mut w = BufWriter::with_capacity(1 << 20, tmp.as_file_mut());
@@ -111,9 +93,7 @@ pub fn write_atomic(
 
 /// Writes `bytes` to `path` atomically.
 pub fn write_bytes(path: &Path, force: bool, bytes: &[u8]) -> Result<()> {
-    write_atomic(path, force, |w| {
-        w.write_all(bytes).map_err(|e| write_error(path, e))
-    })
+    write_atomic(path, force, |w| w.write_all(bytes).map_err(|e| write_error(path, e)))
 }
 
 /// Atomic write for libraries that insist on writing to a path themselves: `render` writes a
@@ -127,9 +107,7 @@ pub fn write_via_temp_path(
 ) -> Result<()> {
     let tmp = temp_beside(path, suffix)?;
     render(tmp.path())?;
-    File::open(tmp.path())
-        .and_then(|f| f.sync_all())
-        .map_err(|e| write_error(path, e))?;
+    File::open(tmp.path()).and_then(|f| f.sync_all()).map_err(|e| write_error(path, e))?;
     persist(tmp, path, force)
 }
 

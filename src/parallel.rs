@@ -12,8 +12,5 @@ pub const CHUNK: usize = 1 << 14;
 /// Applies `f` to consecutive chunks of `0..n` in parallel; the results are in chunk order.
 pub fn map_chunks<T: Send>(n: usize, f: impl Fn(Range<usize>) -> T + Sync + Send) -> Vec<T> {
     let chunks = n.div_ceil(CHUNK);
-    (0..chunks)
-        .into_par_iter()
-        .map(|c| f(c * CHUNK..((c + 1) * CHUNK).min(n)))
-        .collect()
+    (0..chunks).into_par_iter().map(|c| f(c * CHUNK..((c + 1) * CHUNK).min(n))).collect()
 }

@@ -32,14 +32,7 @@ pub struct SynthOptions {
 
 impl Default for SynthOptions {
     fn default() -> Self {
-        SynthOptions {
-            shape: [64, 64, 48],
-            classes: 2,
-            seed: 0,
-            shift: 2,
-            sharpness: 4.0,
-            noise: 1.0,
-        }
+        SynthOptions { shape: [64, 64, 48], classes: 2, seed: 0, shift: 2, sharpness: 4.0, noise: 1.0 }
     }
 }
 
@@ -85,14 +78,8 @@ fn paint_labels(shape: Shape3, classes: usize, rng: &mut Rng) -> Vec<u8> {
     for class in 1..classes {
         let blobs = 1 + (rng.next_u64() % 2) as usize;
         for _ in 0..blobs {
-            let c: Vec<f64> = shape
-                .iter()
-                .map(|&n| rng.range(0.25, 0.75) * n as f64)
-                .collect();
-            let r: Vec<f64> = shape
-                .iter()
-                .map(|&n| (rng.range(0.12, 0.3) * n as f64).max(1.0))
-                .collect();
+            let c: Vec<f64> = shape.iter().map(|&n| rng.range(0.25, 0.75) * n as f64).collect();
+            let r: Vec<f64> = shape.iter().map(|&n| (rng.range(0.12, 0.3) * n as f64).max(1.0)).collect();
             for z in 0..nz {
                 for y in 0..ny {
                     for x in 0..nx {
@@ -143,11 +130,7 @@ fn score(labels: &[u8], shape: Shape3, class: u8, offset: [i64; 3]) -> Vec<f32> 
     for z in 0..nz {
         for y in 0..ny {
             for x in 0..nx {
-                let src = [
-                    x as i64 - offset[0],
-                    y as i64 - offset[1],
-                    z as i64 - offset[2],
-                ];
+                let src = [x as i64 - offset[0], y as i64 - offset[1], z as i64 - offset[2]];
                 let [sx, sy, sz] = [0, 1, 2].map(|a| src[a].clamp(0, shape[a] as i64 - 1) as usize);
                 b[x + nx * (y + ny * z)] = f32::from(labels[sx + nx * (sy + ny * sz)] == class);
             }
@@ -165,10 +148,7 @@ fn score(labels: &[u8], shape: Shape3, class: u8, offset: [i64; 3]) -> Vec<f32> 
 
 /// Generates a case.
 pub fn generate(o: &SynthOptions) -> SynthCase {
-    assert!(
-        o.classes >= 2 && o.classes <= 255,
-        "classes must be in 2..=255"
-    );
+    assert!(o.classes >= 2 && o.classes <= 255, "classes must be in 2..=255");
     let mut rng = Rng(o.seed);
     let labels = paint_labels(o.shape, o.classes, &mut rng);
     let span = 2 * o.shift as u64 + 1;
@@ -177,21 +157,13 @@ pub fn generate(o: &SynthOptions) -> SynthCase {
     let mut logits: Vec<f32> = Vec::with_capacity(n * o.classes);
     for k in 0..o.classes {
         let b = score(&labels, o.shape, k as u8, offset);
-        logits.extend(
-            b.iter()
-                .map(|&v| o.sharpness * (2.0 * v - 1.0) + o.noise * rng.normal() as f32),
-        );
+        logits.extend(b.iter().map(|&v| o.sharpness * (2.0 * v - 1.0) + o.noise * rng.normal() as f32));
     }
     if o.classes == 2 {
         let (z0, z1) = logits.split_at(n);
         let logit: Vec<f32> = z0.iter().zip(z1).map(|(a, b)| b - a).collect();
         let probs = logit.iter().map(|&z| sigmoid(z as f64) as f32).collect();
-        return SynthCase {
-            labels,
-            logits: logit,
-            probs,
-            channels: 1,
-        };
+        return SynthCase { labels, logits: logit, probs, channels: 1 };
     }
     let mut probs = vec![0f32; n * o.classes];
     let (mut z, mut p) = (vec![0.0; o.classes], vec![0.0; o.classes]);
@@ -204,10 +176,5 @@ pub fn generate(o: &SynthOptions) -> SynthCase {
             probs[k * n + i] = p[k] as f32;
         }
     }
-    SynthCase {
-        labels,
-        logits,
-        probs,
-        channels: o.classes,
-    }
+    SynthCase { labels, logits, probs, channels: o.classes }
 }

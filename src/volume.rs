@@ -127,13 +127,7 @@ impl Case {
     /// taken from `header`; the file information is filled with neutral values.
     ///
     /// Panics if the lengths do not match the shape (a programming error, not an input error).
-    pub fn from_parts(
-        shape: Shape3,
-        class: Vec<u8>,
-        channels: usize,
-        data: Vec<f32>,
-        header: HeaderTemplate,
-    ) -> Case {
+    pub fn from_parts(shape: Shape3, class: Vec<u8>, channels: usize, data: Vec<f32>, header: HeaderTemplate) -> Case {
         let n = voxel_count(shape);
         assert_eq!(class.len(), n, "one class index per voxel");
         assert_eq!(data.len(), n * channels, "C blocks of N values");
@@ -143,12 +137,7 @@ impl Case {
             datatype,
             voxel_size: [1.0; 3],
             spatial_unit: "unknown",
-            affine: [
-                [1.0, 0.0, 0.0, 0.0],
-                [0.0, 1.0, 0.0, 0.0],
-                [0.0, 0.0, 1.0, 0.0],
-                [0.0, 0.0, 0.0, 1.0],
-            ],
+            affine: [[1.0, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0], [0.0, 0.0, 0.0, 1.0]],
             scaling: [1.0, 0.0],
             gzip: false,
         };
@@ -156,35 +145,19 @@ impl Case {
         if channels > 1 {
             pdims.push(channels);
         }
-        let layout = if channels > 1 {
-            ChannelLayout::Dim4
-        } else {
-            ChannelLayout::Single
-        };
-        let label_of = if channels == 1 {
-            vec![1]
-        } else {
-            (0..channels as i64).collect()
-        };
+        let layout = if channels > 1 { ChannelLayout::Dim4 } else { ChannelLayout::Single };
+        let label_of = if channels == 1 { vec![1] } else { (0..channels as i64).collect() };
         Case {
             labels: LabelMap {
                 class,
-                geometry: Geometry {
-                    shape,
-                    header: header.clone(),
-                    info: info(shape.to_vec(), "uint8"),
-                },
+                geometry: Geometry { shape, header: header.clone(), info: info(shape.to_vec(), "uint8") },
                 label_of,
             },
             prediction: Prediction {
                 data,
                 channels,
                 layout,
-                geometry: Geometry {
-                    shape,
-                    header,
-                    info: info(pdims, "float32"),
-                },
+                geometry: Geometry { shape, header, info: info(pdims, "float32") },
             },
         }
     }

@@ -25,18 +25,9 @@ fn refused(labels: &Path, pred: &Path, extra: &[&str]) -> String {
             .arg(&grad)
             .args(extra),
     );
-    assert!(
-        !dir.join("report.json").exists() && !grad.exists(),
-        "an output was written: {err}"
-    );
-    let leftovers: Vec<_> = std::fs::read_dir(out.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .collect();
-    assert!(
-        leftovers.iter().all(|n| n == "out"),
-        "stray files: {leftovers:?}"
-    );
+    assert!(!dir.join("report.json").exists() && !grad.exists(), "an output was written: {err}");
+    let leftovers: Vec<_> = std::fs::read_dir(out.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert!(leftovers.iter().all(|n| n == "out"), "stray files: {leftovers:?}");
     err
 }
 
@@ -54,10 +45,7 @@ fn rejects_a_missing_file() {
     let d = tmp();
     let (l, _) = binary_case(&d, [4, 4, 4], 1);
     let err = refused(&l, &at(&d, "nope.nii.gz"), &[]);
-    assert!(
-        err.contains("nope.nii.gz") && err.contains("cannot read"),
-        "{err}"
-    );
+    assert!(err.contains("nope.nii.gz") && err.contains("cannot read"), "{err}");
 }
 
 #[test]
@@ -67,10 +55,7 @@ fn rejects_a_file_that_is_not_nifti() {
     let junk = at(&d, "junk.nii");
     std::fs::write(&junk, vec![b'x'; 2000]).unwrap();
     let err = refused(&l, &junk, &[]);
-    assert!(
-        err.contains("junk.nii") && err.contains("not a NIfTI-1 volume"),
-        "{err}"
-    );
+    assert!(err.contains("junk.nii") && err.contains("not a NIfTI-1 volume"), "{err}");
     std::fs::write(&junk, b"").unwrap();
     assert!(refused(&l, &junk, &[]).contains("empty"));
 }
@@ -93,20 +78,14 @@ fn rejects_truncated_raw_and_gzip_files() {
     let raw = at(&d, "cut.nii");
     std::fs::write(&raw, &full[..full.len() - 100]).unwrap();
     let err = refused(&labels, &raw, &[]);
-    assert!(
-        err.contains("cut.nii") && err.contains("truncated") && err.contains("16384 bytes"),
-        "{err}"
-    );
+    assert!(err.contains("cut.nii") && err.contains("truncated") && err.contains("16384 bytes"), "{err}");
 
     let gz = at(&d, "cut.nii.gz");
     write_maybe_gz(&gz, &full);
     let bytes = std::fs::read(&gz).unwrap();
     std::fs::write(&gz, &bytes[..bytes.len() / 2]).unwrap();
     let err = refused(&labels, &gz, &[]);
-    assert!(
-        err.contains("cut.nii.gz") && err.contains("truncated"),
-        "{err}"
-    );
+    assert!(err.contains("cut.nii.gz") && err.contains("truncated"), "{err}");
 }
 
 #[test]
@@ -123,15 +102,8 @@ fn rejects_gzip_with_a_bad_checksum() {
 
 #[test]
 fn rejects_labels_and_prediction_of_different_shape() {
-    let err = refused_nii(
-        &Nii::u8(&[4, 4, 4], &[0; 64]),
-        &Nii::f32(&[4, 4, 5], &[0.5; 80]),
-        &[],
-    );
-    assert!(
-        err.contains("[4, 4, 4]") && err.contains("[4, 4, 5]"),
-        "{err}"
-    );
+    let err = refused_nii(&Nii::u8(&[4, 4, 4], &[0; 64]), &Nii::f32(&[4, 4, 5], &[0.5; 80]), &[]);
+    assert!(err.contains("[4, 4, 4]") && err.contains("[4, 4, 5]"), "{err}");
 }
 
 #[test]
@@ -139,21 +111,10 @@ fn rejects_label_values_out_of_range_naming_the_first_voxel() {
     let mut labels = vec![0u8; 27];
     labels[1 + 3 * 2 + 9] = 3; // voxel (1, 2, 1): x + 3·y + 9·z
     labels[26] = 5;
-    let err = refused_nii(
-        &Nii::u8(&[3, 3, 3], &labels),
-        &Nii::f32(&[3, 3, 3, 3], &[1.0 / 3.0; 81]),
-        &[],
-    );
-    assert!(
-        err.contains("2 voxels") && err.contains("(1, 2, 1)") && err.contains("0..2"),
-        "{err}"
-    );
+    let err = refused_nii(&Nii::u8(&[3, 3, 3], &labels), &Nii::f32(&[3, 3, 3, 3], &[1.0 / 3.0; 81]), &[]);
+    assert!(err.contains("2 voxels") && err.contains("(1, 2, 1)") && err.contains("0..2"), "{err}");
     // binary prediction: labels must be 0/1
-    let err = refused_nii(
-        &Nii::u8(&[3, 3, 3], &labels),
-        &Nii::f32(&[3, 3, 3], &[0.5; 27]),
-        &[],
-    );
+    let err = refused_nii(&Nii::u8(&[3, 3, 3], &labels), &Nii::f32(&[3, 3, 3], &[0.5; 27]), &[]);
     assert!(err.contains("--label"), "{err}");
 }
 
@@ -161,15 +122,8 @@ fn rejects_label_values_out_of_range_naming_the_first_voxel() {
 fn rejects_labels_that_are_not_whole_numbers() {
     let mut labels = vec![1.0f32; 8];
     labels[3] = 0.5;
-    let err = refused_nii(
-        &Nii::f32(&[2, 2, 2], &labels),
-        &Nii::f32(&[2, 2, 2], &[0.5; 8]),
-        &[],
-    );
-    assert!(
-        err.contains("not whole numbers") && err.contains("(1, 1, 0)"),
-        "{err}"
-    );
+    let err = refused_nii(&Nii::f32(&[2, 2, 2], &labels), &Nii::f32(&[2, 2, 2], &[0.5; 8]), &[]);
+    assert!(err.contains("not whole numbers") && err.contains("(1, 1, 0)"), "{err}");
 }
 
 #[test]
@@ -179,10 +133,7 @@ fn rejects_probabilities_outside_the_unit_interval_and_suggests_an_activation() 
         &Nii::f32(&[2, 2, 2], &[0.1, 2.5, -1.0, 0.3, 0.2, 0.9, 0.4, 0.5]),
         &[],
     );
-    assert!(
-        err.contains("2 values") && err.contains("--activation sigmoid"),
-        "{err}"
-    );
+    assert!(err.contains("2 values") && err.contains("--activation sigmoid"), "{err}");
 }
 
 #[test]
@@ -196,10 +147,7 @@ fn rejects_nan_and_infinite_values_saying_how_many_and_where() {
     v[15] = f32::INFINITY;
     Nii::f32(&[2, 2, 2, 2], &v).write(&p);
     let err = refused(&l, &p, &["--activation", "softmax"]);
-    assert!(
-        err.contains("2 values are NaN or infinite") && err.contains("(1, 0, 1) of channel 1"),
-        "{err}"
-    );
+    assert!(err.contains("2 values are NaN or infinite") && err.contains("(1, 0, 1) of channel 1"), "{err}");
 }
 
 #[test]
@@ -221,10 +169,7 @@ fn refuses_a_header_claiming_more_voxels_than_the_limit_before_reading_data() {
     let p = at(&d, "huge.nii.gz");
     huge.write(&p);
     let err = refused(&l, &p, &[]);
-    assert!(
-        err.contains("huge.nii.gz") && err.contains("--max-voxels"),
-        "{err}"
-    );
+    assert!(err.contains("huge.nii.gz") && err.contains("--max-voxels"), "{err}");
     let err = refused(&l, &l, &["--max-voxels", "10"]);
     assert!(err.contains("above the limit of 10"), "{err}");
 }
@@ -235,19 +180,9 @@ fn refuses_to_overwrite_an_existing_output_without_force() {
     let (l, p) = binary_case(&d, [4, 4, 4], 5);
     let g = at(&d, "g.nii");
     std::fs::write(&g, b"keep me").unwrap();
-    let err = fails_with_2(
-        dicegrad()
-            .args(["analyze", "--labels"])
-            .arg(&l)
-            .arg("--pred")
-            .arg(&p)
-            .arg("--grad-out")
-            .arg(&g),
-    );
-    assert!(
-        err.contains("already exists") && err.contains("--force"),
-        "{err}"
-    );
+    let err =
+        fails_with_2(dicegrad().args(["analyze", "--labels"]).arg(&l).arg("--pred").arg(&p).arg("--grad-out").arg(&g));
+    assert!(err.contains("already exists") && err.contains("--force"), "{err}");
     assert_eq!(std::fs::read(&g).unwrap(), b"keep me");
     dicegrad()
         .args(["analyze", "--force", "--labels"])
@@ -267,13 +202,7 @@ fn refuses_an_output_path_equal_to_an_input_even_with_force() {
     let (l, p) = binary_case(&d, [4, 4, 4], 6);
     let before = std::fs::read(&p).unwrap();
     let err = fails_with_2(
-        dicegrad()
-            .args(["analyze", "--force", "--labels"])
-            .arg(&l)
-            .arg("--pred")
-            .arg(&p)
-            .arg("--grad-out")
-            .arg(&p),
+        dicegrad().args(["analyze", "--force", "--labels"]).arg(&l).arg("--pred").arg(&p).arg("--grad-out").arg(&p),
     );
     assert!(err.contains("one of the inputs"), "{err}");
     assert_eq!(std::fs::read(&p).unwrap(), before);
@@ -281,33 +210,15 @@ fn refuses_an_output_path_equal_to_an_input_even_with_force() {
 
 #[test]
 fn rejects_label_option_with_a_multichannel_prediction() {
-    let err = refused_nii(
-        &Nii::u8(&[2, 2, 2], &[0; 8]),
-        &Nii::f32(&[2, 2, 2, 2], &[0.5; 16]),
-        &["--label", "1"],
-    );
+    let err = refused_nii(&Nii::u8(&[2, 2, 2], &[0; 8]), &Nii::f32(&[2, 2, 2, 2], &[0.5; 16]), &["--label", "1"]);
     assert!(err.contains("drop --label"), "{err}");
 }
 
 #[test]
 fn usage_errors_exit_with_2() {
-    let out = dicegrad()
-        .args(["analyze", "--labels", "x.nii"])
-        .output()
-        .unwrap();
+    let out = dicegrad().args(["analyze", "--labels", "x.nii"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
-    let out = dicegrad()
-        .args([
-            "analyze",
-            "--labels",
-            "a",
-            "--pred",
-            "b",
-            "--activation",
-            "relu",
-        ])
-        .output()
-        .unwrap();
+    let out = dicegrad().args(["analyze", "--labels", "a", "--pred", "b", "--activation", "relu"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
 

@@ -37,16 +37,7 @@ fn levels(probs: &[f32], fg: &[bool], k_in_loss: usize) -> (f64, f64) {
 
 fn synth(dir: &tempfile::TempDir, classes: &str, shape: &str) {
     dicegrad()
-        .args([
-            "synth",
-            "--seed",
-            "3",
-            "--classes",
-            classes,
-            "--shape",
-            shape,
-            "--out",
-        ])
+        .args(["synth", "--seed", "3", "--classes", classes, "--shape", shape, "--out"])
         .arg(dir.path())
         .assert()
         .success();
@@ -57,13 +48,7 @@ fn json_report_agrees_with_sums_computed_from_the_files() {
     let d = tmp();
     synth(&d, "3", "12,10,8");
     let (lp, pp) = (at(&d, "labels.nii.gz"), at(&d, "probs.nii.gz"));
-    let r = json_of(
-        dicegrad()
-            .args(["analyze", "--json", "--labels"])
-            .arg(&lp)
-            .arg("--pred")
-            .arg(&pp),
-    );
+    let r = json_of(dicegrad().args(["analyze", "--json", "--labels"]).arg(&lp).arg("--pred").arg(&pp));
     let (_, labels) = read_back(&lp);
     let (_, probs) = read_back(&pp);
     let n = labels.len();
@@ -77,19 +62,12 @@ fn json_report_agrees_with_sums_computed_from_the_files() {
         assert_eq!(ch["foreground_voxels"], fg.iter().filter(|&&x| x).count());
         let g = &ch["gradient"];
         for (side, level) in [("foreground", f), ("background", b)] {
-            assert_eq!(
-                g[side]["min"].as_f64().unwrap() as f32,
-                level as f32,
-                "{side}"
-            );
+            assert_eq!(g[side]["min"].as_f64().unwrap() as f32, level as f32, "{side}");
             assert_eq!(g[side]["max"].as_f64().unwrap() as f32, level as f32);
             assert_eq!(g[side]["distinct"], 1);
         }
         let rel = |a: &Value, b: f64| (a.as_f64().unwrap() - b).abs() <= 1e-6 * b.abs();
-        assert!(
-            rel(&g["fit"]["a"], b - f) && rel(&g["fit"]["c"], b),
-            "fit {k}"
-        );
+        assert!(rel(&g["fit"]["a"], b - f) && rel(&g["fit"]["c"], b), "fit {k}");
         assert_eq!(g["fit"]["r2"], 1.0);
         let soft = ch["soft_dice"].as_f64().unwrap();
         assert!(rel(&g["level_ratio"]["closed_form"], 1.0 - 2.0 / soft));
@@ -121,26 +99,11 @@ fn gradient_volume_keeps_geometry_and_holds_the_closed_form() {
         let (hp, probs) = read_back(&pp);
         let (hg, grad) = read_back(&g);
         assert_eq!(hg.datatype, 16);
-        assert_eq!(
-            (hg.dim, hg.pixdim, hg.xyzt_units),
-            (hp.dim, hp.pixdim, hp.xyzt_units)
-        );
-        assert_eq!(
-            (hg.sform_code, hg.qform_code),
-            (hp.sform_code, hp.qform_code)
-        );
-        assert_eq!(
-            (hg.srow_x, hg.srow_y, hg.srow_z),
-            (hp.srow_x, hp.srow_y, hp.srow_z)
-        );
-        assert_eq!(
-            [hg.quatern_b, hg.quatern_c, hg.quatern_d],
-            [hp.quatern_b, hp.quatern_c, hp.quatern_d]
-        );
-        assert_eq!(
-            [hg.quatern_x, hg.quatern_y, hg.quatern_z],
-            [hp.quatern_x, hp.quatern_y, hp.quatern_z]
-        );
+        assert_eq!((hg.dim, hg.pixdim, hg.xyzt_units), (hp.dim, hp.pixdim, hp.xyzt_units));
+        assert_eq!((hg.sform_code, hg.qform_code), (hp.sform_code, hp.qform_code));
+        assert_eq!((hg.srow_x, hg.srow_y, hg.srow_z), (hp.srow_x, hp.srow_y, hp.srow_z));
+        assert_eq!([hg.quatern_b, hg.quatern_c, hg.quatern_d], [hp.quatern_b, hp.quatern_c, hp.quatern_d]);
+        assert_eq!([hg.quatern_x, hg.quatern_y, hg.quatern_z], [hp.quatern_x, hp.quatern_y, hp.quatern_z]);
         let (_, labels) = read_back(&lp);
         let fg: Vec<bool> = labels.iter().map(|&l| l == 1.0).collect();
         let (f, b) = levels(&probs, &fg, 1);
@@ -166,12 +129,7 @@ fn reads_big_endian_scaled_integers_in_a_5d_layout_and_writes_the_gradient_back_
         stored[n + i] = b;
         stored[2 * n + i] = 255 - a - b;
     }
-    let mut lab = Nii::new(
-        &shape,
-        4,
-        16,
-        labels.iter().flat_map(|v| v.to_be_bytes()).collect(),
-    );
+    let mut lab = Nii::new(&shape, 4, 16, labels.iter().flat_map(|v| v.to_be_bytes()).collect());
     lab.big_endian = true;
     let mut pred = Nii::new(&[5, 4, 3, 1, 3], 2, 8, stored.clone());
     pred.big_endian = true;
@@ -180,13 +138,7 @@ fn reads_big_endian_scaled_integers_in_a_5d_layout_and_writes_the_gradient_back_
     lab.write(&lp);
     pred.write(&pp);
     let r = json_of(
-        dicegrad()
-            .args(["analyze", "--json", "--labels"])
-            .arg(&lp)
-            .arg("--pred")
-            .arg(&pp)
-            .arg("--grad-out")
-            .arg(&gp),
+        dicegrad().args(["analyze", "--json", "--labels"]).arg(&lp).arg("--pred").arg(&pp).arg("--grad-out").arg(&gp),
     );
     assert_eq!(r["inputs"]["prediction"]["layout"], "dim5");
     assert_eq!(r["inputs"]["labels"]["datatype"], "int16");
@@ -194,18 +146,12 @@ fn reads_big_endian_scaled_integers_in_a_5d_layout_and_writes_the_gradient_back_
     assert_eq!(&hg.dim[..6], &[5, 5, 4, 3, 1, 3]);
     assert_eq!(hg.endianness, nifti::Endianness::Big);
     for k in 0..3 {
-        let probs: Vec<f32> = stored[k * n..(k + 1) * n]
-            .iter()
-            .map(|&v| (v as f64 / 255.0f32 as f64) as f32)
-            .collect();
+        let probs: Vec<f32> = stored[k * n..(k + 1) * n].iter().map(|&v| (v as f64 / 255.0f32 as f64) as f32).collect();
         let fg: Vec<bool> = labels.iter().map(|&l| l as usize == k).collect();
         let (f, b) = levels(&probs, &fg, 3);
         for i in 0..n {
             let want = if fg[i] { f } else { b };
-            assert!(
-                (grad[k * n + i] as f64 - want).abs() <= 1e-6 * want.abs(),
-                "channel {k} voxel {i}"
-            );
+            assert!((grad[k * n + i] as f64 - want).abs() <= 1e-6 * want.abs(), "channel {k} voxel {i}");
         }
     }
 }
@@ -218,13 +164,7 @@ fn label_option_analyses_one_class_of_a_multilabel_map() {
     let (lp, pp) = (at(&d, "l.nii"), at(&d, "p.nii"));
     Nii::f32(&[2, 2, 2], &labels).write(&lp);
     Nii::f32(&[2, 2, 2], &probs).write(&pp);
-    let r = json_of(
-        dicegrad()
-            .args(["analyze", "--json", "--label", "7", "--labels"])
-            .arg(&lp)
-            .arg("--pred")
-            .arg(&pp),
-    );
+    let r = json_of(dicegrad().args(["analyze", "--json", "--label", "7", "--labels"]).arg(&lp).arg("--pred").arg(&pp));
     let ch = &r["channels"][0];
     assert_eq!(ch["label"], 7);
     assert_eq!(ch["foreground_voxels"], 3);
@@ -249,26 +189,16 @@ fn out_folder_holds_report_and_pictures_and_json_goes_to_stdout_alone() {
         .unwrap();
     assert!(res.status.success());
     let stdout: Value = serde_json::from_slice(&res.stdout).unwrap();
-    let file: Value =
-        serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+    let file: Value = serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
     assert_eq!(stdout, file);
     assert_eq!(file["two_level_holds"], false);
-    assert_eq!(
-        file["parameters"]["gradient_wrt"],
-        "logits (through softmax)"
-    );
+    assert_eq!(file["parameters"]["gradient_wrt"], "logits (through softmax)");
     let png = std::fs::read(out.join("histogram.png")).unwrap();
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
     let svg = std::fs::read_to_string(out.join("histogram.svg")).unwrap();
-    assert!(
-        svg.starts_with("<svg")
-            && svg.contains("channel 3 (label 3)")
-            && svg.contains("foreground (g = 1)")
-    );
-    let names: Vec<String> = std::fs::read_dir(&out)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .collect();
+    assert!(svg.starts_with("<svg") && svg.contains("channel 3 (label 3)") && svg.contains("foreground (g = 1)"));
+    let names: Vec<String> =
+        std::fs::read_dir(&out).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
     assert_eq!(names.len(), 3, "no temporary files left: {names:?}");
 }
 
@@ -276,13 +206,7 @@ fn out_folder_holds_report_and_pictures_and_json_goes_to_stdout_alone() {
 fn terminal_table_states_the_verdict() {
     let d = tmp();
     let (l, p) = binary_case(&d, [6, 5, 4], 9);
-    let out = dicegrad()
-        .args(["analyze", "--labels"])
-        .arg(&l)
-        .arg("--pred")
-        .arg(&p)
-        .output()
-        .unwrap();
+    let out = dicegrad().args(["analyze", "--labels"]).arg(&l).arg("--pred").arg(&p).output().unwrap();
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("two-level structure holds"), "{text}");
     assert!(text.contains("soft Dice") && text.contains("fit R²"));
@@ -294,11 +218,7 @@ fn synth_is_reproducible_from_its_seed() {
     synth(&a, "3", "8,8,8");
     synth(&b, "3", "8,8,8");
     for f in ["labels.nii.gz", "probs.nii.gz", "logits.nii.gz"] {
-        assert_eq!(
-            std::fs::read(at(&a, f)).unwrap(),
-            std::fs::read(at(&b, f)).unwrap(),
-            "{f}"
-        );
+        assert_eq!(std::fs::read(at(&a, f)).unwrap(), std::fs::read(at(&b, f)).unwrap(), "{f}");
     }
 }
 
@@ -316,8 +236,5 @@ fn inputs_are_not_modified() {
         .arg(at(&d, "g.nii"))
         .assert()
         .success();
-    assert_eq!(
-        before,
-        (std::fs::read(&l).unwrap(), std::fs::read(&p).unwrap())
-    );
+    assert_eq!(before, (std::fs::read(&l).unwrap(), std::fs::read(&p).unwrap()));
 }

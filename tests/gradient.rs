@@ -5,30 +5,18 @@ mod common;
 
 use common::Lcg;
 use dicegrad::analysis::analyze;
-use dicegrad::loss::{Activation, Dice, DiceOptions, GradientKernel, LossConfig};
+use dicegrad::loss::{Activation, Evaluation, GradientKernel, LossConfig, LossSpec};
 use dicegrad::nifti_io::template::new_template;
 use dicegrad::report::{json::to_json, Report};
 use dicegrad::volume::Case;
 
 fn case(shape: [usize; 3], class: Vec<u8>, channels: usize, data: Vec<f32>) -> Case {
-    Case::from_parts(
-        shape,
-        class,
-        channels,
-        data,
-        new_template([1.0; 3], [0.0; 3], "test"),
-    )
+    Case::from_parts(shape, class, channels, data, new_template([1.0; 3], [0.0; 3], "test"))
 }
 
 /// A random case: labels over `classes` (one channel: 0/1), values as probabilities (one channel,
 /// or rows normalised over channels) or logits. `empty` leaves the last class out of the labels.
-fn random_case(
-    seed: u64,
-    shape: [usize; 3],
-    channels: usize,
-    act: Activation,
-    empty: bool,
-) -> Case {
+fn random_case(seed: u64, shape: [usize; 3], channels: usize, act: Activation, empty: bool) -> Case {
     let n: usize = shape.iter().product();
     let mut r = Lcg(seed | 1);
     let classes = if channels == 1 { 2 } else { channels };
@@ -49,20 +37,20 @@ fn random_case(
     case(shape, class, channels, data)
 }
 
-fn gradient(case: &Case, cfg: LossConfig) -> Vec<f32> {
-    let dice = Dice::compute(case, cfg);
-    let kernel = GradientKernel::new(case, &dice);
+fn gradient(case: &Case, cfg: &LossConfig) -> Vec<f32> {
+    let eval = Evaluation::compute(case, cfg);
+    let kernel = GradientKernel::new(case, &eval);
     let mut g = vec![0f32; case.prediction.data.len()];
     kernel.fill_file_order(0, &mut g);
     g
 }
 
-fn loss(case: &Case, cfg: LossConfig) -> f64 {
-    Dice::compute(case, cfg).value()
+fn loss(case: &Case, cfg: &LossConfig) -> f64 {
+    Evaluation::compute(case, cfg).value
 }
 
 /// Max |finite difference − gradient| over every value, relative to max |gradient|.
-fn fd_error(mut case: Case, cfg: LossConfig) -> f64 {
+fn fd_error(mut case: Case, cfg: &LossConfig) -> f64 {
     let g = gradient(&case, cfg);
     let scale = g.iter().fold(0f32, |m, v| m.max(v.abs())) as f64;
     let mut worst: f64 = 0.0;
@@ -86,6 +74,10 @@ fn fd_error(mut case: Case, cfg: LossConfig) -> f64 {
     }
 }
 
+fn spec(act: Activation, smooth_nr: f64, smooth_dr: f64, include_background: bool) -> LossSpec {
+    LossSpec { activation: act, smooth_nr, smooth_dr, include_background, ..LossSpec::default() }
+}
+
 #[test]
 fn gradient_matches_finite_differences_for_every_option_combination() {
     let smoothings = [(1e-5, 1e-5), (0.0, 1.0), (1.0, 0.0), (0.5, 2.0)];
@@ -100,14 +92,9 @@ fn gradient_matches_finite_differences_for_every_option_combination() {
                     for empty in [false, true] {
                         let seed = 7 + checked as u64;
                         let c = random_case(seed, [3, 2, 2], channels, act, empty);
-                        let opts = DiceOptions {
-                            activation: act,
-                            smooth_nr,
-                            smooth_dr,
-                            include_background,
-                        };
-                        let cfg = LossConfig::new(opts, channels).unwrap();
-                        let err = fd_error(c, cfg);
+                        let cfg =
+                            LossConfig::new(spec(act, smooth_nr, smooth_dr, include_background), channels).unwrap();
+                        let err = fd_error(c, &cfg);
                         assert!(
                             err < 2e-5,
                             "{act:?} C={channels} background={include_background} smoothing #{i} empty={empty}: \
@@ -125,11 +112,7 @@ fn gradient_matches_finite_differences_for_every_option_combination() {
 /// The closed form from sums computed here, voxel by voxel, independently of the library.
 fn hand_levels(case: &Case, k: usize, channels_in_loss: usize, nr: f64, dr: f64) -> (f64, f64) {
     let n = case.voxels();
-    let fg_class = if case.prediction.channels == 1 {
-        1
-    } else {
-        k as u8
-    };
+    let fg_class = if case.prediction.channels == 1 { 1 } else { k as u8 };
     let (mut i_sum, mut s_sum, mut g_sum) = (0.0, 0.0, 0.0);
     for v in 0..n {
         let s = case.prediction.data[k * n + v] as f64;
@@ -147,21 +130,15 @@ fn hand_levels(case: &Case, k: usize, channels_in_loss: usize, nr: f64, dr: f64)
 fn probability_gradient_takes_exactly_the_two_closed_form_values_per_channel() {
     for (channels, include_background) in [(1, true), (4, true), (4, false)] {
         let c = random_case(99, [13, 11, 7], channels, Activation::None, false);
-        let opts = DiceOptions {
-            include_background,
-            ..DiceOptions::default()
-        };
+        let opts = LossSpec { include_background, ..LossSpec::default() };
         let cfg = LossConfig::new(opts, channels).unwrap();
-        let g = gradient(&c, cfg);
+        let g = gradient(&c, &cfg);
         let n = c.voxels();
         for k in 0..channels {
             let fg_class = if channels == 1 { 1 } else { k as u8 };
             let block = &g[k * n..(k + 1) * n];
             if k < cfg.first {
-                assert!(
-                    block.iter().all(|&v| v == 0.0),
-                    "excluded background has zero gradient"
-                );
+                assert!(block.iter().all(|&v| v == 0.0), "excluded background has zero gradient");
                 continue;
             }
             let (fg, bg) = hand_levels(&c, k, cfg.k(), 1e-5, 1e-5);
@@ -170,9 +147,9 @@ fn probability_gradient_takes_exactly_the_two_closed_form_values_per_channel() {
                 assert_eq!(*v, want, "channel {k}");
             }
         }
-        let dice = Dice::compute(&c, cfg);
-        let kernel = GradientKernel::new(&c, &dice);
-        for st in analyze(&kernel, &dice) {
+        let eval = Evaluation::compute(&c, &cfg);
+        let kernel = GradientKernel::new(&c, &eval);
+        for st in analyze(&kernel, &eval) {
             assert!(st.two_level);
             assert_eq!((st.foreground.distinct, st.background.distinct), (1, 1));
             assert_eq!(st.fit.r2, Some(1.0));
@@ -184,22 +161,10 @@ fn probability_gradient_takes_exactly_the_two_closed_form_values_per_channel() {
 fn logits_gradient_is_not_two_valued_and_the_analysis_says_so() {
     for act in [Activation::Sigmoid, Activation::Softmax] {
         let c = random_case(5, [9, 8, 7], 3, act, false);
-        let cfg = LossConfig::new(
-            DiceOptions {
-                activation: act,
-                ..DiceOptions::default()
-            },
-            3,
-        )
-        .unwrap();
-        let dice = Dice::compute(&c, cfg);
-        let stats = analyze(&GradientKernel::new(&c, &dice), &dice);
-        assert!(
-            stats
-                .iter()
-                .all(|s| !s.two_level && s.foreground.distinct > 1),
-            "{act:?}"
-        );
+        let cfg = LossConfig::new(LossSpec { activation: act, ..LossSpec::default() }, 3).unwrap();
+        let eval = Evaluation::compute(&c, &cfg);
+        let stats = analyze(&GradientKernel::new(&c, &eval), &eval);
+        assert!(stats.iter().all(|s| !s.two_level && s.foreground.distinct > 1), "{act:?}");
         assert!(stats.iter().all(|s| s.fit.r2.unwrap() < 1.0));
     }
 }
@@ -210,27 +175,23 @@ fn worked_example_by_hand() {
     // I = 1.5, S = 1.8, G = 2, N = 3, D = 3.8, L = 1 − 3/3.8,
     // dL/ds = (3 − 7.6)/3.8² on foreground, 3/3.8² on background; ratio 1 − 2/(3/3.8) = −23/15.
     let c = case([4, 1, 1], vec![1, 0, 1, 0], 1, vec![0.9, 0.2, 0.6, 0.1]);
-    let opts = DiceOptions {
-        smooth_nr: 0.0,
-        smooth_dr: 0.0,
-        ..DiceOptions::default()
-    };
+    let opts = LossSpec { smooth_nr: 0.0, smooth_dr: 0.0, ..LossSpec::default() };
     let cfg = LossConfig::new(opts, 1).unwrap();
-    let dice = Dice::compute(&c, cfg);
+    let eval = Evaluation::compute(&c, &cfg);
     let close = |a: f64, b: f64| (a - b).abs() <= 1e-7 * b.abs();
-    assert!(close(dice.value(), 1.0 - 3.0 / 3.8));
-    let g = gradient(&c, cfg);
+    assert!(close(eval.value, 1.0 - 3.0 / 3.8));
+    let g = gradient(&c, &cfg);
     let (fg, bg) = ((3.0 - 7.6) / 14.44, 3.0 / 14.44);
     assert!(close(g[0] as f64, fg) && close(g[2] as f64, fg));
     assert!(close(g[1] as f64, bg) && close(g[3] as f64, bg));
-    let st = &analyze(&GradientKernel::new(&c, &dice), &dice)[0];
+    let st = &analyze(&GradientKernel::new(&c, &eval), &eval)[0];
     assert!(close(st.level_ratio.closed_form, -23.0 / 15.0));
     assert!(close(st.level_ratio.measured.unwrap(), -23.0 / 15.0));
     assert!(close(st.fit.a.unwrap(), 2.0 / 3.8));
     assert!(close(st.fit.c.unwrap(), 3.0 / 14.44));
     assert!(close(st.dynamic_range.ratio.unwrap(), 4.6 / 3.0));
     // hard Dice: s ≥ 0.5 predicts voxels 0 and 2, both foreground.
-    assert_eq!(dice.hard_dice(0), 1.0);
+    assert_eq!(eval.sums.channels[0].hard_dice(), 1.0);
 }
 
 #[test]
@@ -238,44 +199,32 @@ fn all_zero_prediction_and_empty_class_give_finite_gradients() {
     let n = 4 * 3 * 2;
     let class: Vec<u8> = (0..n).map(|i| (i % 2) as u8).collect();
     let c = case([4, 3, 2], class, 3, vec![0.0; 3 * n]);
-    let cfg = LossConfig::new(DiceOptions::default(), 3).unwrap();
-    let g = gradient(&c, cfg);
+    let cfg = LossConfig::new(LossSpec::default(), 3).unwrap();
+    let g = gradient(&c, &cfg);
     assert!(g.iter().all(|v| v.is_finite()));
     // class 2 is empty and predicted nowhere: N = ε_nr, D = ε_dr, soft Dice 1, gradient 1/(3·ε_dr).
-    let dice = Dice::compute(&c, cfg);
-    assert_eq!(dice.soft_dice(2), 1.0);
-    assert!(g[2 * n..]
-        .iter()
-        .all(|&v| v == (1e-5 / (3.0 * 1e-10)) as f32));
-    let st = analyze(&GradientKernel::new(&c, &dice), &dice);
+    let eval = Evaluation::compute(&c, &cfg);
+    assert_eq!(eval.soft_dice(2), 1.0);
+    assert!(g[2 * n..].iter().all(|&v| v == (1e-5 / (3.0 * 1e-10)) as f32));
+    let st = analyze(&GradientKernel::new(&c, &eval), &eval);
     assert_eq!(st[2].foreground.count, 0);
     assert_eq!(st[2].fit.a, None);
-    assert!(to_json(&Report::build(&c, &dice, st, None)).len() > 100);
+    assert!(to_json(&Report::build(&c, &eval, st, None)).len() > 100);
 }
 
 #[test]
 fn results_do_not_depend_on_the_number_of_threads() {
     let c = random_case(11, [40, 40, 30], 3, Activation::Softmax, false);
-    let cfg = LossConfig::new(
-        DiceOptions {
-            activation: Activation::Softmax,
-            ..DiceOptions::default()
-        },
-        3,
-    )
-    .unwrap();
+    let cfg = LossConfig::new(LossSpec { activation: Activation::Softmax, ..LossSpec::default() }, 3).unwrap();
     let run = |threads: usize| {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap();
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
         pool.install(|| {
-            let dice = Dice::compute(&c, cfg);
-            let kernel = GradientKernel::new(&c, &dice);
-            let stats = analyze(&kernel, &dice);
+            let eval = Evaluation::compute(&c, &cfg);
+            let kernel = GradientKernel::new(&c, &eval);
+            let stats = analyze(&kernel, &eval);
             let mut g = vec![0f32; c.prediction.data.len()];
             kernel.fill_file_order(0, &mut g);
-            (to_json(&Report::build(&c, &dice, stats, None)), g)
+            (to_json(&Report::build(&c, &eval, stats, None)), g)
         })
     };
     let (one, g1) = run(1);
@@ -286,32 +235,19 @@ fn results_do_not_depend_on_the_number_of_threads() {
 
 #[test]
 fn written_gradient_equals_the_gradient_the_statistics_see() {
-    use dicegrad::loss::dice::probabilities;
+    use dicegrad::loss::sums::probabilities;
     for act in [Activation::None, Activation::Sigmoid, Activation::Softmax] {
         let c = random_case(21, [17, 9, 5], 3, act, false);
-        let cfg = LossConfig::new(
-            DiceOptions {
-                activation: act,
-                include_background: false,
-                ..DiceOptions::default()
-            },
-            3,
-        )
-        .unwrap();
-        let written = gradient(&c, cfg);
-        let dice = Dice::compute(&c, cfg);
-        let kernel = GradientKernel::new(&c, &dice);
+        let cfg =
+            LossConfig::new(LossSpec { activation: act, include_background: false, ..LossSpec::default() }, 3).unwrap();
+        let written = gradient(&c, &cfg);
+        let eval = Evaluation::compute(&c, &cfg);
+        let kernel = GradientKernel::new(&c, &eval);
         let n = c.voxels();
         let mut s = vec![0.0; 3 * n];
         let mut block = vec![0f32; 3 * n];
         probabilities(&c, act, 0..n, &mut s);
         kernel.gradient(0..n, &s, &mut block);
-        assert!(
-            written
-                .iter()
-                .zip(&block)
-                .all(|(a, b)| a.to_bits() == b.to_bits()),
-            "{act:?}"
-        );
+        assert!(written.iter().zip(&block).all(|(a, b)| a.to_bits() == b.to_bits()), "{act:?}");
     }
 }

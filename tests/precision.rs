@@ -15,32 +15,15 @@ fn fate_of(is_zero: bool, is_subnormal: bool, is_inf: bool, input_zero: bool) ->
 
 /// Values around every threshold, plus a sweep over many magnitudes.
 fn probes() -> Vec<f32> {
-    let mut v = vec![
-        0.0,
-        -0.0,
-        65504.0,
-        65519.0,
-        65520.0,
-        1e30,
-        f32::MIN_POSITIVE,
-        f32::from_bits(1),
-    ];
+    let mut v = vec![0.0, -0.0, 65504.0, 65519.0, 65520.0, 1e30, f32::MIN_POSITIVE, f32::from_bits(1)];
     for e in [-25, -24, -15, -14, -126, -127, -133, -134, -135] {
         let t = 2f64.powi(e) as f32;
-        for x in [
-            t,
-            f32::from_bits(t.to_bits() + 1),
-            f32::from_bits(t.to_bits() - 1),
-        ] {
+        for x in [t, f32::from_bits(t.to_bits() + 1), f32::from_bits(t.to_bits() - 1)] {
             v.push(x);
         }
     }
     let edge = 2f32.powi(-14) - 2f32.powi(-25);
-    v.extend([
-        edge,
-        f32::from_bits(edge.to_bits() - 1),
-        f32::from_bits(edge.to_bits() + 1),
-    ]);
+    v.extend([edge, f32::from_bits(edge.to_bits() - 1), f32::from_bits(edge.to_bits() + 1)]);
     let mut x = 1.0e-40f32;
     while x < 1e6 {
         v.push(x);
@@ -54,12 +37,8 @@ fn probes() -> Vec<f32> {
 fn float16_fate_matches_the_half_crate() {
     for x in probes() {
         let h = f16::from_f32(x);
-        let want = fate_of(
-            h.to_f32() == 0.0,
-            h.classify() == std::num::FpCategory::Subnormal,
-            h.is_infinite(),
-            x == 0.0,
-        );
+        let want =
+            fate_of(h.to_f32() == 0.0, h.classify() == std::num::FpCategory::Subnormal, h.is_infinite(), x == 0.0);
         assert_eq!(float16(x), want, "x = {x:e}");
     }
 }
@@ -68,12 +47,8 @@ fn float16_fate_matches_the_half_crate() {
 fn bfloat16_fate_matches_the_half_crate() {
     for x in probes() {
         let h = bf16::from_f32(x);
-        let want = fate_of(
-            h.to_f32() == 0.0,
-            h.classify() == std::num::FpCategory::Subnormal,
-            h.is_infinite(),
-            x == 0.0,
-        );
+        let want =
+            fate_of(h.to_f32() == 0.0, h.classify() == std::num::FpCategory::Subnormal, h.is_infinite(), x == 0.0);
         assert_eq!(bfloat16(x), want, "x = {x:e}");
     }
 }

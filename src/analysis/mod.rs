@@ -13,8 +13,8 @@ pub mod stats;
 
 use serde::Serialize;
 
-use crate::loss::dice::probabilities;
-use crate::loss::{Dice, GradientKernel};
+use crate::loss::sums::probabilities;
+use crate::loss::{Evaluation, GradientKernel};
 use crate::parallel::map_chunks;
 use precision::Headroom;
 use stats::ChannelAcc;
@@ -39,7 +39,8 @@ pub struct SideStats {
     pub distinct_capped: bool,
 }
 
-/// Least-squares fit of the gradient to −a·g + c, beside the closed-form a and c.
+/// Least-squares fit of the gradient to −a·g + c, beside the closed-form a and c (of dL/ds:
+/// a = −P, c = R).
 #[derive(Clone, Debug, Serialize)]
 pub struct Fit {
     /// Fitted a: mean on background minus mean on foreground (None if a side is empty).
@@ -48,9 +49,9 @@ pub struct Fit {
     pub c: Option<f64>,
     /// Coefficient of determination (None when all values are equal).
     pub r2: Option<f64>,
-    /// Closed form a = 2 / (K·D), of dL/ds.
+    /// Closed-form a of dL/ds (2 / (K·D) for Dice).
     pub closed_form_a: f64,
-    /// Closed form c = N / (K·D²), of dL/ds.
+    /// Closed-form c of dL/ds (N / (K·D²) for Dice).
     pub closed_form_c: f64,
 }
 
@@ -59,7 +60,7 @@ pub struct Fit {
 pub struct LevelRatio {
     /// mean on foreground / mean on background (None if a side is empty or the background mean is 0).
     pub measured: Option<f64>,
-    /// 1 − 2 / soft Dice.
+    /// Ratio of the closed-form levels of dL/ds, (c − a)/c (= 1 − 2 / soft Dice for Dice).
     pub closed_form: f64,
 }
 
@@ -131,7 +132,7 @@ fn side_stats(s: &stats::SideAcc) -> SideStats {
     }
 }
 
-fn fit(acc: &ChannelAcc, dice: &Dice, k: usize) -> Fit {
+fn fit(acc: &ChannelAcc, eval: &Evaluation, k: usize) -> Fit {
     let [bg, fg] = &acc.side;
     let a = match (bg.mean(), fg.mean()) {
         (Some(b), Some(f)) => Some(b - f),
@@ -145,12 +146,12 @@ fn fit(acc: &ChannelAcc, dice: &Dice, k: usize) -> Fit {
         a,
         c: bg.mean(),
         r2: (ss_tot > 0.0).then(|| 1.0 - ss_res / ss_tot),
-        closed_form_a: dice.slope(k),
-        closed_form_c: dice.offset(k),
+        closed_form_a: -eval.channels[k].coeffs[0],
+        closed_form_c: eval.channels[k].coeffs[1],
     }
 }
 
-fn finish(acc: &ChannelAcc, hist: Histogram, dice: &Dice, k: usize) -> GradientStats {
+fn finish(acc: &ChannelAcc, hist: Histogram, eval: &Evaluation, k: usize) -> GradientStats {
     let foreground = side_stats(&acc.side[1]);
     let background = side_stats(&acc.side[0]);
     let two_level = foreground.distinct <= 1 && background.distinct <= 1;
@@ -162,24 +163,18 @@ fn finish(acc: &ChannelAcc, hist: Histogram, dice: &Dice, k: usize) -> GradientS
     let ratio = min_nz.map(|m| acc.max_abs as f64 / m as f64);
     let total = acc.side[0].count + acc.side[1].count;
     GradientStats {
-        fit: fit(acc, dice, k),
+        fit: fit(acc, eval, k),
         foreground,
         background,
         two_level,
-        level_ratio: LevelRatio {
-            measured,
-            closed_form: 1.0 - 2.0 / dice.soft_dice(k),
-        },
+        level_ratio: LevelRatio { measured, closed_form: eval.level(k, true) / eval.level(k, false) },
         dynamic_range: DynamicRange {
             max_abs: acc.max_abs,
             min_nonzero_abs: min_nz,
             ratio,
             log10: ratio.map(f64::log10),
         },
-        precision: Precision {
-            float16: acc.float16.shares(total),
-            bfloat16: acc.bfloat16.shares(total),
-        },
+        precision: Precision { float16: acc.float16.shares(total), bfloat16: acc.bfloat16.shares(total) },
         histogram: hist,
     }
 }
@@ -192,7 +187,7 @@ fn for_blocks<T: Send>(
 ) -> Vec<T> {
     let case = kernel.case();
     let c = case.prediction.channels;
-    let act = kernel_activation(kernel);
+    let act = kernel.config().spec.activation;
     map_chunks(case.voxels(), |r| {
         let len = r.len();
         let mut s = vec![0.0; c * len];
@@ -201,38 +196,28 @@ fn for_blocks<T: Send>(
         kernel.gradient(r.clone(), &s, &mut g);
         let mut acc = init();
         for k in 0..c {
-            f(
-                &mut acc,
-                k,
-                &case.labels.class[r.clone()],
-                &g[k * len..(k + 1) * len],
-            );
+            f(&mut acc, k, &case.labels.class[r.clone()], &g[k * len..(k + 1) * len]);
         }
         acc
     })
 }
 
-fn kernel_activation(kernel: &GradientKernel) -> crate::loss::Activation {
-    kernel.config().options.activation
-}
-
-/// Measures the gradient of every channel in the loss (two passes: statistics, then histograms
-/// over the range the first pass found). Results are in the order of `dice.config.in_loss()`.
-pub fn analyze(kernel: &GradientKernel, dice: &Dice) -> Vec<GradientStats> {
-    let cfg = dice.config;
-    let channels: Vec<usize> = cfg.in_loss().collect();
-    let refs: Vec<[f64; 2]> = channels
-        .iter()
-        .map(|&k| [dice.level(k, false), dice.level(k, true)])
-        .collect();
+/// Measures the gradient of every reported channel (two passes: statistics, then histograms over
+/// the range the first pass found). Results are in the order of `config.reported_channels()`.
+pub fn analyze(kernel: &GradientKernel, eval: &Evaluation) -> Vec<GradientStats> {
+    let cfg = &eval.config;
+    let reported = cfg.reported_channels();
+    let first = reported.start;
+    let channels: Vec<usize> = reported.collect();
+    let refs: Vec<[f64; 2]> = channels.iter().map(|&k| [eval.level(k, false), eval.level(k, true)]).collect();
     let parts = for_blocks(
         kernel,
         || refs.iter().map(|r| ChannelAcc::new(*r)).collect::<Vec<_>>(),
         |accs, k, class, g| {
-            if k < cfg.first {
+            if k < first {
                 return;
             }
-            let acc = &mut accs[k - cfg.first];
+            let acc = &mut accs[k - first];
             let fg = cfg.fg_class(k);
             for (&v, &cl) in g.iter().zip(class) {
                 acc.add(v, cl == fg);
@@ -250,10 +235,10 @@ pub fn analyze(kernel: &GradientKernel, dice: &Dice) -> Vec<GradientStats> {
         kernel,
         || vec![(vec![0u64; HISTOGRAM_BINS], vec![0u64; HISTOGRAM_BINS]); channels.len()],
         |hists, k, class, g| {
-            if k < cfg.first {
+            if k < first {
                 return;
             }
-            let i = k - cfg.first;
+            let i = k - first;
             let (lo, hi) = ranges[i];
             let fg = cfg.fg_class(k);
             let scale = HISTOGRAM_BINS as f64 / (hi - lo);
@@ -273,19 +258,15 @@ pub fn analyze(kernel: &GradientKernel, dice: &Dice) -> Vec<GradientStats> {
         .enumerate()
         .map(|(i, &k)| {
             let (lo, hi) = ranges[i];
-            let mut hist = Histogram {
-                lo,
-                hi,
-                foreground: vec![0; HISTOGRAM_BINS],
-                background: vec![0; HISTOGRAM_BINS],
-            };
+            let mut hist =
+                Histogram { lo, hi, foreground: vec![0; HISTOGRAM_BINS], background: vec![0; HISTOGRAM_BINS] };
             for part in &hist_parts {
                 for b in 0..HISTOGRAM_BINS {
                     hist.foreground[b] += part[i].0[b];
                     hist.background[b] += part[i].1[b];
                 }
             }
-            finish(&accs[i], hist, dice, k)
+            finish(&accs[i], hist, eval, k)
         })
         .collect()
 }

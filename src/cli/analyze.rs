@@ -6,7 +6,8 @@ use std::process::ExitCode;
 use clap::Args;
 
 use dicegrad::analysis::analyze;
-use dicegrad::loss::{Activation, Dice, DiceOptions, GradientKernel, LossConfig};
+use dicegrad::loss::preset::{resolve, Overrides};
+use dicegrad::loss::{Activation, Evaluation, GradientKernel, LossConfig, LossKind, Preset, WeightType};
 use dicegrad::nifti_io::{write_f32, LoadOptions, OpenCase, WriteOptions};
 use dicegrad::output::{check_output, write_bytes};
 use dicegrad::plot::{write_histogram_png, write_histogram_svg};
@@ -16,6 +17,72 @@ use dicegrad::{Error, Result};
 /// Files written into `--out`.
 const OUT_FILES: [&str; 3] = ["report.json", "histogram.png", "histogram.svg"];
 
+/// The loss options shared by every command that computes a loss.
+#[derive(Args, Debug, Clone)]
+pub struct LossArgs {
+    /// Loss family. Default: dice (or the preset's).
+    #[arg(long, value_enum, value_name = "NAME")]
+    loss: Option<LossKind>,
+    /// Framework preset: the exact loss that framework trains with. Explicit options override it.
+    #[arg(long, value_enum, value_name = "NAME")]
+    preset: Option<Preset>,
+    /// Activation applied inside the loss: none = the file holds probabilities; sigmoid / softmax =
+    /// the file holds logits and the gradient is with respect to them. Default: none (or the preset's).
+    #[arg(long, value_enum)]
+    activation: Option<Activation>,
+    /// Smoothing added to the numerator. Default: 1e-5 (or the preset's).
+    #[arg(long, value_name = "F")]
+    smooth_nr: Option<f64>,
+    /// Smoothing added to the denominator. Default: 1e-5 (or the preset's).
+    #[arg(long, value_name = "F")]
+    smooth_dr: Option<f64>,
+    /// Leave channel 0 (background) out of the Dice-type part of the loss.
+    #[arg(long)]
+    no_background: bool,
+    /// One weight per channel 0..C−1 (MONAI `weight`, cross-entropy `weight`, mimic w_k).
+    #[arg(long, value_name = "W0,W1,...", value_delimiter = ',', num_args = 1..)]
+    class_weights: Option<Vec<f64>>,
+    /// Generalized Dice class weights from the ground-truth volume G: square = 1/G², simple = 1/G,
+    /// uniform = 1. Default: square.
+    #[arg(long, value_enum)]
+    w_type: Option<WeightType>,
+    /// Tversky weight of false positives. Default: 0.5.
+    #[arg(long, value_name = "F")]
+    alpha: Option<f64>,
+    /// Tversky weight of false negatives. Default: 0.5.
+    #[arg(long, value_name = "F")]
+    beta: Option<f64>,
+    /// Weight of the Dice part of dice+ce. Default: 1.
+    #[arg(long, value_name = "F")]
+    lambda_dice: Option<f64>,
+    /// Weight of the cross-entropy part of dice+ce. Default: 1.
+    #[arg(long, value_name = "F")]
+    lambda_ce: Option<f64>,
+}
+
+impl LossArgs {
+    fn overrides(&self) -> Overrides {
+        Overrides {
+            kind: self.loss,
+            activation: self.activation,
+            smooth_nr: self.smooth_nr,
+            smooth_dr: self.smooth_dr,
+            no_background: self.no_background,
+            class_weights: self.class_weights.clone(),
+            w_type: self.w_type,
+            alpha: self.alpha,
+            beta: self.beta,
+            lambda_dice: self.lambda_dice,
+            lambda_ce: self.lambda_ce,
+        }
+    }
+
+    /// The loss for a prediction with `channels` channels.
+    pub fn config(&self, channels: usize) -> Result<LossConfig> {
+        LossConfig::new(resolve(self.preset, &self.overrides(), channels), channels)
+    }
+}
+
 #[derive(Args, Debug)]
 pub struct AnalyzeArgs {
     /// Ground-truth label map (X,Y,Z), NIfTI-1 .nii or .nii.gz, integer labels.
@@ -24,23 +91,16 @@ pub struct AnalyzeArgs {
     /// Prediction: (X,Y,Z) one foreground channel, or (X,Y,Z,C) / (X,Y,Z,1,C) one channel per label.
     #[arg(long, value_name = "PATH")]
     pred: PathBuf,
-    /// Activation applied inside the loss: none = the file holds probabilities; sigmoid / softmax =
-    /// the file holds logits and the gradient is with respect to them.
-    #[arg(long, value_enum, default_value_t = Activation::None)]
-    activation: Activation,
-    /// Smoothing added to the numerator 2·Σs·g.
-    #[arg(long, default_value_t = 1e-5, value_name = "F")]
-    smooth_nr: f64,
-    /// Smoothing added to the denominator Σs + Σg.
-    #[arg(long, default_value_t = 1e-5, value_name = "F")]
-    smooth_dr: f64,
-    /// Leave channel 0 (background) out of the loss.
-    #[arg(long)]
-    no_background: bool,
+    #[command(flatten)]
+    loss: LossArgs,
+    /// Also compute these losses' gradients on the same case and compare them with the main one.
+    #[arg(long, value_enum, value_name = "LOSS,...", value_delimiter = ',', num_args = 1..)]
+    compare: Vec<LossKind>,
     /// For a 3D prediction of one class of a multi-label map: the label value K of that class.
     #[arg(long, value_name = "K")]
     label: Option<i64>,
-    /// Folder for report.json, histogram.png and histogram.svg (created if missing).
+    /// Folder for report.json, histogram.png and histogram.svg (and compare.png / .svg with
+    /// --compare), created if missing.
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
     /// Write the gradient volume here (.nii or .nii.gz), float32, in the prediction's layout and geometry.
@@ -65,11 +125,7 @@ pub struct AnalyzeArgs {
 
 /// Every output this run will write.
 fn planned_outputs(a: &AnalyzeArgs) -> Vec<PathBuf> {
-    let mut outs: Vec<PathBuf> = a
-        .out
-        .iter()
-        .flat_map(|d| OUT_FILES.map(|f| d.join(f)))
-        .collect();
+    let mut outs: Vec<PathBuf> = a.out.iter().flat_map(|d| OUT_FILES.map(|f| d.join(f))).collect();
     outs.extend(a.grad_out.iter().cloned());
     outs
 }
@@ -93,10 +149,7 @@ fn check_outputs(a: &AnalyzeArgs) -> Result<()> {
         check_output(&out, &inputs, a.force)?;
     }
     if let Some(g) = &a.grad_out {
-        let name = g
-            .file_name()
-            .map(|n| n.to_string_lossy().to_lowercase())
-            .unwrap_or_default();
+        let name = g.file_name().map(|n| n.to_string_lossy().to_lowercase()).unwrap_or_default();
         if !(name.ends_with(".nii") || name.ends_with(".nii.gz")) {
             return Err(Error::usage(format!(
                 "--grad-out {}: the gradient is written as NIfTI; give a path ending in .nii or .nii.gz",
@@ -110,56 +163,33 @@ fn check_outputs(a: &AnalyzeArgs) -> Result<()> {
 pub fn run(a: AnalyzeArgs) -> Result<ExitCode> {
     super::init_threads(a.threads)?;
     check_outputs(&a)?;
-    let options = DiceOptions {
-        activation: a.activation,
-        smooth_nr: a.smooth_nr,
-        smooth_dr: a.smooth_dr,
-        include_background: !a.no_background,
-    };
-    let load = LoadOptions {
-        max_values: a.max_voxels,
-        label: a.label,
-        probabilities: a.activation == Activation::None,
-    };
+    let load = LoadOptions { max_values: a.max_voxels, label: a.label };
     let open = OpenCase::open(&a.labels, &a.pred, load)?;
-    let config = LossConfig::new(options, open.channels)?;
-    let case = open.read()?;
-    let dice = Dice::compute(&case, config);
-    let kernel = GradientKernel::new(&case, &dice);
-    let stats = analyze(&kernel, &dice);
-    let report = Report::build(&case, &dice, stats, a.label);
+    let config = a.loss.config(open.channels)?;
+    let case = open.read(config.spec.activation == Activation::None)?;
+    let eval = Evaluation::compute(&case, &config);
+    let kernel = GradientKernel::new(&case, &eval);
+    let stats = analyze(&kernel, &eval);
+    let report = Report::build(&case, &eval, stats, a.label);
 
     if let Some(dir) = &a.out {
-        std::fs::create_dir_all(dir).map_err(|e| Error::Write {
-            path: dir.clone(),
-            source: e,
-        })?;
+        std::fs::create_dir_all(dir).map_err(|e| Error::Write { path: dir.clone(), source: e })?;
         write_bytes(&dir.join(OUT_FILES[0]), a.force, &to_json(&report))?;
         write_histogram_png(&report, &dir.join(OUT_FILES[1]), a.force)?;
         write_histogram_svg(&report, &dir.join(OUT_FILES[2]), a.force)?;
     }
     if let Some(path) = &a.grad_out {
         let pred = &case.prediction;
-        let opts = WriteOptions {
-            compression: a.compression,
-            force: a.force,
-        };
-        write_f32(
-            path,
-            &pred.geometry.header,
-            &pred.geometry.info.dims,
-            opts,
-            |start, out| kernel.fill_file_order(start, out),
-        )?;
+        let opts = WriteOptions { compression: a.compression, force: a.force };
+        write_f32(path, &pred.geometry.header, &pred.geometry.info.dims, opts, |start, out| {
+            kernel.fill_file_order(start, out)
+        })?;
     }
     if a.json {
         use std::io::Write;
         std::io::stdout()
             .write_all(&to_json(&report))
-            .map_err(|e| Error::Write {
-                path: "<stdout>".into(),
-                source: e,
-            })?;
+            .map_err(|e| Error::Write { path: "<stdout>".into(), source: e })?;
     } else {
         print!("{}", to_table(&report));
     }

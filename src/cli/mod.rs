@@ -50,10 +50,7 @@ fn parse_shape(s: &str) -> std::result::Result<[usize; 3], String> {
     }
     let mut shape = [0; 3];
     for (d, p) in shape.iter_mut().zip(parts) {
-        *d = p
-            .trim()
-            .parse()
-            .map_err(|_| format!("'{p}' is not a whole number"))?;
+        *d = p.trim().parse().map_err(|_| format!("'{p}' is not a whole number"))?;
         if *d == 0 || *d > 32767 {
             return Err(format!("sizes must be 1 to 32767, got {d}"));
         }

@@ -74,10 +74,7 @@ pub fn run(a: SynthArgs) -> Result<ExitCode> {
         ..SynthOptions::default()
     };
     let case = generate(&opts);
-    std::fs::create_dir_all(&a.out).map_err(|e| Error::Write {
-        path: a.out.clone(),
-        source: e,
-    })?;
+    std::fs::create_dir_all(&a.out).map_err(|e| Error::Write { path: a.out.clone(), source: e })?;
     let [nx, ny, nz] = a.shape;
     let origin = [
         -(nx as f32) * a.voxel_size[0] / 2.0,
@@ -86,21 +83,12 @@ pub fn run(a: SynthArgs) -> Result<ExitCode> {
     ];
     let desc = format!("dicegrad synth seed={} classes={}", a.seed, a.classes);
     let template = new_template(a.voxel_size, origin, &desc);
-    let w = WriteOptions {
-        compression: a.compression,
-        force: a.force,
-    };
+    let w = WriteOptions { compression: a.compression, force: a.force };
     let spatial = vec![nx, ny, nz];
-    let pred_dims = if case.channels == 1 {
-        spatial.clone()
-    } else {
-        vec![nx, ny, nz, case.channels]
-    };
+    let pred_dims = if case.channels == 1 { spatial.clone() } else { vec![nx, ny, nz, case.channels] };
     write_u8(&paths[0], &template, &spatial, w, &case.labels)?;
     for (path, values) in [(&paths[1], &case.probs), (&paths[2], &case.logits)] {
-        write_f32(path, &template, &pred_dims, w, |start, out| {
-            out.copy_from_slice(&values[start..start + out.len()])
-        })?;
+        write_f32(path, &template, &pred_dims, w, |start, out| out.copy_from_slice(&values[start..start + out.len()]))?;
     }
     for p in &paths {
         eprintln!("wrote {}", p.display());

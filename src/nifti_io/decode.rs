@@ -41,29 +41,16 @@ macro_rules! for_each_value {
 
 /// Appends the values of `bytes` to `out` as f32, applying `scaling` (in f64) when given.
 /// Unscaled float32 data is copied exactly; other types are rounded to the nearest f32.
-pub fn extend_f32(
-    dt: DataType,
-    big: bool,
-    scaling: Option<(f64, f64)>,
-    bytes: &[u8],
-    out: &mut Vec<f32>,
-) {
+pub fn extend_f32(dt: DataType, big: bool, scaling: Option<(f64, f64)>, bytes: &[u8], out: &mut Vec<f32>) {
     match scaling {
         None => for_each_value!(dt, big, bytes, |v| out.push(v as f32)),
-        Some((slope, inter)) => for_each_value!(dt, big, bytes, |v| out
-            .push((v as f64 * slope + inter) as f32)),
+        Some((slope, inter)) => for_each_value!(dt, big, bytes, |v| out.push((v as f64 * slope + inter) as f32)),
     }
 }
 
 /// Replaces the contents of `out` with the values of `bytes` as f64, applying `scaling` when given.
 /// 64-bit integers beyond 2^53 lose precision, as in nibabel.
-pub fn fill_f64(
-    dt: DataType,
-    big: bool,
-    scaling: Option<(f64, f64)>,
-    bytes: &[u8],
-    out: &mut Vec<f64>,
-) {
+pub fn fill_f64(dt: DataType, big: bool, scaling: Option<(f64, f64)>, bytes: &[u8], out: &mut Vec<f64>) {
     out.clear();
     match scaling {
         None => for_each_value!(dt, big, bytes, |v| out.push(v as f64)),

@@ -138,12 +138,7 @@ impl Fields<'_> {
         }
     }
     fn f32(&self, off: usize) -> f32 {
-        let v = [
-            self.b[off],
-            self.b[off + 1],
-            self.b[off + 2],
-            self.b[off + 3],
-        ];
+        let v = [self.b[off], self.b[off + 1], self.b[off + 2], self.b[off + 3]];
         if self.big {
             f32::from_be_bytes(v)
         } else {
@@ -191,27 +186,18 @@ impl Header {
                         .into(),
                 ))
             }
-            _ => {
-                return Err(NotNifti(format!(
-                    "magic is {:?}, expected \"n+1\"",
-                    String::from_utf8_lossy(magic)
-                )))
-            }
+            _ => return Err(NotNifti(format!("magic is {:?}, expected \"n+1\"", String::from_utf8_lossy(magic)))),
         }
         let f = Fields { b: bytes, big };
         let ndim = f.i16(40);
         if !(1..=7).contains(&ndim) {
-            return Err(Invalid(format!(
-                "dim[0] is {ndim}, must be 1 to 7; the header is damaged"
-            )));
+            return Err(Invalid(format!("dim[0] is {ndim}, must be 1 to 7; the header is damaged")));
         }
         let mut dims = Vec::with_capacity(ndim as usize);
         for i in 1..=ndim as usize {
             let d = f.i16(40 + 2 * i);
             if d < 1 {
-                return Err(Invalid(format!(
-                    "dim[{i}] is {d}, must be at least 1; the header is damaged"
-                )));
+                return Err(Invalid(format!("dim[{i}] is {d}, must be at least 1; the header is damaged")));
             }
             dims.push(d as usize);
         }
@@ -244,10 +230,7 @@ impl Header {
         let raw_offset = f.f32(108);
         let vox_offset = if raw_offset == 0.0 {
             DATA_OFFSET as u64
-        } else if raw_offset.is_finite()
-            && raw_offset >= HEADER_LEN as f32
-            && raw_offset.fract() == 0.0
-        {
+        } else if raw_offset.is_finite() && raw_offset >= HEADER_LEN as f32 && raw_offset.fract() == 0.0 {
             raw_offset as u64
         } else {
             return Err(Invalid(format!(
@@ -282,10 +265,7 @@ impl Header {
             quatern,
             qoffset,
             srow,
-            template: HeaderTemplate {
-                bytes: Box::new(*bytes),
-                big_endian: big,
-            },
+            template: HeaderTemplate { bytes: Box::new(*bytes), big_endian: big },
         })
     }
 
@@ -350,21 +330,9 @@ impl Header {
             };
             let qfac = if self.pixdim[0] < 0.0 { -1.0 } else { 1.0 };
             let r = [
-                [
-                    a * a + b * b - c * c - d * d,
-                    2.0 * (b * c - a * d),
-                    2.0 * (b * d + a * c),
-                ],
-                [
-                    2.0 * (b * c + a * d),
-                    a * a + c * c - b * b - d * d,
-                    2.0 * (c * d - a * b),
-                ],
-                [
-                    2.0 * (b * d - a * c),
-                    2.0 * (c * d + a * b),
-                    a * a + d * d - b * b - c * c,
-                ],
+                [a * a + b * b - c * c - d * d, 2.0 * (b * c - a * d), 2.0 * (b * d + a * c)],
+                [2.0 * (b * c + a * d), a * a + c * c - b * b - d * d, 2.0 * (c * d - a * b)],
+                [2.0 * (b * d - a * c), 2.0 * (c * d + a * b), a * a + d * d - b * b - c * c],
             ];
             let scale = [vs[0], vs[1], vs[2] * qfac];
             for row in 0..3 {

@@ -12,8 +12,7 @@ use super::decode::{extend_f32, fill_f64};
 use super::read::Source;
 use crate::error::{Error, Result};
 use crate::volume::{
-    voxel_coords, voxel_count, Case, ChannelLayout, Geometry, InputInfo, LabelMap, Prediction,
-    Shape3,
+    voxel_coords, voxel_count, Case, ChannelLayout, Geometry, InputInfo, LabelMap, Prediction, Shape3,
 };
 
 /// Largest number of channels a prediction may have (class indices are stored as `u8`).
@@ -26,8 +25,6 @@ pub struct LoadOptions {
     pub max_values: u64,
     /// `--label K`: a single-channel prediction is class K of a multi-label map.
     pub label: Option<i64>,
-    /// The prediction holds probabilities: refuse values outside [0, 1].
-    pub probabilities: bool,
 }
 
 /// Both inputs opened, headers validated and checked against each other; no voxel data read yet.
@@ -66,18 +63,11 @@ fn info(src: &Source) -> InputInfo {
 }
 
 fn geometry(src: &Source, shape: Shape3) -> Geometry {
-    Geometry {
-        shape,
-        header: src.header.template.clone(),
-        info: info(src),
-    }
+    Geometry { shape, header: src.header.template.clone(), info: info(src) }
 }
 
 fn bad_values(path: &Path, problem: String) -> Error {
-    Error::BadValues {
-        path: path.to_path_buf(),
-        problem,
-    }
+    Error::BadValues { path: path.to_path_buf(), problem }
 }
 
 impl OpenCase {
@@ -123,9 +113,7 @@ impl OpenCase {
         if channels > MAX_CHANNELS {
             return Err(Error::BadHeader {
                 path: pred_path.to_path_buf(),
-                problem: format!(
-                    "prediction has {channels} channels; at most {MAX_CHANNELS} are supported"
-                ),
+                problem: format!("prediction has {channels} channels; at most {MAX_CHANNELS} are supported"),
             });
         }
         if options.label.is_some() && channels > 1 {
@@ -136,26 +124,13 @@ impl OpenCase {
                 channels - 1
             )));
         }
-        Ok(OpenCase {
-            labels,
-            pred,
-            shape: lshape,
-            channels,
-            layout,
-            options,
-        })
+        Ok(OpenCase { labels, pred, shape: lshape, channels, layout, options })
     }
 
-    /// Decodes labels and prediction (concurrently) and validates their values.
-    pub fn read(self) -> Result<Case> {
-        let OpenCase {
-            labels,
-            pred,
-            shape,
-            channels,
-            layout,
-            options,
-        } = self;
+    /// Decodes labels and prediction (concurrently) and validates their values; with
+    /// `probabilities`, prediction values outside [0, 1] are refused.
+    pub fn read(self, probabilities: bool) -> Result<Case> {
+        let OpenCase { labels, pred, shape, channels, layout, options } = self;
         let rule = match (channels, options.label) {
             (1, Some(k)) => LabelRule::Select(k),
             (1, None) => LabelRule::Binary,
@@ -163,14 +138,11 @@ impl OpenCase {
         };
         let (labels, prediction) = std::thread::scope(|s| {
             let lab = s.spawn(move || read_labels(labels, shape, rule));
-            let pred = read_prediction(pred, shape, channels, layout, options.probabilities);
+            let pred = read_prediction(pred, shape, channels, layout, probabilities);
             let lab = lab.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
             (lab, pred)
         });
-        Ok(Case {
-            labels: labels?,
-            prediction: prediction?,
-        })
+        Ok(Case { labels: labels?, prediction: prediction? })
     }
 }
 
@@ -246,11 +218,7 @@ fn where_is(shape: Shape3, index: usize) -> String {
 
 fn read_labels(src: Source, shape: Shape3, rule: LabelRule) -> Result<LabelMap> {
     let n = voxel_count(shape);
-    let (dt, big, scaling) = (
-        src.header.datatype,
-        src.header.template.big_endian,
-        src.header.scaling,
-    );
+    let (dt, big, scaling) = (src.header.datatype, src.header.template.big_endian, src.header.scaling);
     let geometry = geometry(&src, shape);
     let path = src.path.clone();
     let mut class = Vec::with_capacity(n);
@@ -293,11 +261,7 @@ fn read_labels(src: Source, shape: Shape3, rule: LabelRule) -> Result<LabelMap> 
             ),
         ));
     }
-    Ok(LabelMap {
-        class,
-        geometry,
-        label_of: rule.label_of(),
-    })
+    Ok(LabelMap { class, geometry, label_of: rule.label_of() })
 }
 
 fn read_prediction(
@@ -307,11 +271,7 @@ fn read_prediction(
     layout: ChannelLayout,
     probabilities: bool,
 ) -> Result<Prediction> {
-    let (dt, big, scaling) = (
-        src.header.datatype,
-        src.header.template.big_endian,
-        src.header.scaling,
-    );
+    let (dt, big, scaling) = (src.header.datatype, src.header.template.big_endian, src.header.scaling);
     let geometry = geometry(&src, shape);
     let path = src.path.clone();
     let mut data: Vec<f32> = Vec::with_capacity(voxel_count(shape) * channels);
@@ -358,10 +318,5 @@ fn read_prediction(
             ),
         ));
     }
-    Ok(Prediction {
-        data,
-        channels,
-        layout,
-        geometry,
-    })
+    Ok(Prediction { data, channels, layout, geometry })
 }

@@ -27,24 +27,16 @@ pub struct Source {
 }
 
 fn open_error(path: &Path, source: io::Error) -> Error {
-    Error::Open {
-        path: path.to_path_buf(),
-        source,
-    }
+    Error::Open { path: path.to_path_buf(), source }
 }
 
 /// Maps an I/O error met inside the data (or header) stream to the error a user should see.
 fn stream_error(path: &Path, gzip: bool, e: io::Error, expected: u64, found: u64) -> Error {
     match e.kind() {
-        io::ErrorKind::UnexpectedEof => Error::Truncated {
-            path: path.to_path_buf(),
-            expected,
-            found,
-        },
-        io::ErrorKind::InvalidInput | io::ErrorKind::InvalidData if gzip => Error::CorruptGzip {
-            path: path.to_path_buf(),
-            detail: e.to_string(),
-        },
+        io::ErrorKind::UnexpectedEof => Error::Truncated { path: path.to_path_buf(), expected, found },
+        io::ErrorKind::InvalidInput | io::ErrorKind::InvalidData if gzip => {
+            Error::CorruptGzip { path: path.to_path_buf(), detail: e.to_string() }
+        }
         _ => open_error(path, e),
     }
 }
@@ -71,15 +63,8 @@ impl Source {
     pub fn open(path: &Path, max_values: u64) -> Result<Self> {
         let meta = std::fs::metadata(path).map_err(|e| open_error(path, e))?;
         if !meta.is_file() {
-            let kind = if meta.is_dir() {
-                "a directory"
-            } else {
-                "not a regular file: a FIFO, socket or device"
-            };
-            return Err(Error::NotAFile {
-                path: path.to_path_buf(),
-                kind,
-            });
+            let kind = if meta.is_dir() { "a directory" } else { "not a regular file: a FIFO, socket or device" };
+            return Err(Error::NotAFile { path: path.to_path_buf(), kind });
         }
         let file = File::open(path).map_err(|e| open_error(path, e))?;
         let file_len = meta.len();
@@ -90,18 +75,12 @@ impl Source {
             [head.first().copied(), head.get(1).copied()]
         };
         let gzip = magic == [Some(0x1f), Some(0x8b)];
-        let mut reader: Box<dyn Read + Send> = if gzip {
-            Box::new(MultiGzDecoder::new(buffered))
-        } else {
-            Box::new(buffered)
-        };
+        let mut reader: Box<dyn Read + Send> =
+            if gzip { Box::new(MultiGzDecoder::new(buffered)) } else { Box::new(buffered) };
         let mut raw = [0u8; HEADER_LEN];
         let got = read_full(reader.as_mut(), &mut raw).map_err(|e| {
             if gzip {
-                Error::CorruptGzip {
-                    path: path.to_path_buf(),
-                    detail: e.to_string(),
-                }
+                Error::CorruptGzip { path: path.to_path_buf(), detail: e.to_string() }
             } else {
                 open_error(path, e)
             }
@@ -112,20 +91,11 @@ impl Source {
             } else {
                 format!("it holds {got} bytes, less than the 348 of a NIfTI-1 header")
             };
-            return Err(Error::NotNifti {
-                path: path.to_path_buf(),
-                reason,
-            });
+            return Err(Error::NotNifti { path: path.to_path_buf(), reason });
         }
         let header = Header::parse(&raw).map_err(|p| match p {
-            HeaderProblem::NotNifti(reason) => Error::NotNifti {
-                path: path.to_path_buf(),
-                reason,
-            },
-            HeaderProblem::Invalid(problem) => Error::BadHeader {
-                path: path.to_path_buf(),
-                problem,
-            },
+            HeaderProblem::NotNifti(reason) => Error::NotNifti { path: path.to_path_buf(), reason },
+            HeaderProblem::Invalid(problem) => Error::BadHeader { path: path.to_path_buf(), problem },
         })?;
         let values = header.value_count();
         if values > max_values as u128 {
@@ -148,18 +118,9 @@ impl Source {
         let skipped = io::copy(&mut reader.as_mut().take(skip), &mut io::sink())
             .map_err(|e| stream_error(path, gzip, e, expected as u64, 0))?;
         if skipped < skip {
-            return Err(Error::Truncated {
-                path: path.to_path_buf(),
-                expected: expected as u64,
-                found: 0,
-            });
+            return Err(Error::Truncated { path: path.to_path_buf(), expected: expected as u64, found: 0 });
         }
-        Ok(Source {
-            path: path.to_path_buf(),
-            header,
-            gzip,
-            reader,
-        })
+        Ok(Source { path: path.to_path_buf(), header, gzip, reader })
     }
 
     /// Streams the voxel data: calls `f(first_value_index, bytes)` for consecutive chunks whose
@@ -175,19 +136,14 @@ impl Source {
             let got = read_full(self.reader.as_mut(), &mut buf[..want])
                 .map_err(|e| stream_error(&self.path, self.gzip, e, total, done))?;
             if got < want {
-                return Err(Error::Truncated {
-                    path: self.path.clone(),
-                    expected: total,
-                    found: done + got as u64,
-                });
+                return Err(Error::Truncated { path: self.path.clone(), expected: total, found: done + got as u64 });
             }
             f((done / elem as u64) as usize, &buf[..want])?;
             done += want as u64;
         }
         if self.gzip {
             // Drain the rest of the stream: the gzip trailer (and its CRC) is only checked at the end.
-            io::copy(&mut self.reader, &mut io::sink())
-                .map_err(|e| stream_error(&self.path, true, e, total, total))?;
+            io::copy(&mut self.reader, &mut io::sink()).map_err(|e| stream_error(&self.path, true, e, total, total))?;
         }
         Ok(())
     }

@@ -12,27 +12,15 @@ struct FieldsMut<'a> {
 
 impl FieldsMut<'_> {
     fn i16(&mut self, off: usize, v: i16) {
-        let bytes = if self.big {
-            v.to_be_bytes()
-        } else {
-            v.to_le_bytes()
-        };
+        let bytes = if self.big { v.to_be_bytes() } else { v.to_le_bytes() };
         self.b[off..off + 2].copy_from_slice(&bytes);
     }
     fn i32(&mut self, off: usize, v: i32) {
-        let bytes = if self.big {
-            v.to_be_bytes()
-        } else {
-            v.to_le_bytes()
-        };
+        let bytes = if self.big { v.to_be_bytes() } else { v.to_le_bytes() };
         self.b[off..off + 4].copy_from_slice(&bytes);
     }
     fn f32(&mut self, off: usize, v: f32) {
-        let bytes = if self.big {
-            v.to_be_bytes()
-        } else {
-            v.to_le_bytes()
-        };
+        let bytes = if self.big { v.to_be_bytes() } else { v.to_le_bytes() };
         self.b[off..off + 4].copy_from_slice(&bytes);
     }
 }
@@ -46,16 +34,9 @@ pub fn float32_header(template: &HeaderTemplate, dims: &[usize]) -> [u8; HEADER_
 }
 
 /// Like [`float32_header`] for any datatype.
-pub fn typed_header(
-    template: &HeaderTemplate,
-    dims: &[usize],
-    datatype: DataType,
-) -> [u8; HEADER_LEN] {
+pub fn typed_header(template: &HeaderTemplate, dims: &[usize], datatype: DataType) -> [u8; HEADER_LEN] {
     let mut bytes = *template.bytes;
-    let mut f = FieldsMut {
-        b: &mut bytes,
-        big: template.big_endian,
-    };
+    let mut f = FieldsMut { b: &mut bytes, big: template.big_endian };
     f.i16(40, dims.len() as i16);
     for i in 0..7 {
         f.i16(42 + 2 * i, dims.get(i).map_or(1, |&d| d as i16));
@@ -77,10 +58,7 @@ pub fn typed_header(
 pub fn new_template(voxel_size: [f32; 3], origin: [f32; 3], description: &str) -> HeaderTemplate {
     let mut bytes = [0u8; HEADER_LEN];
     {
-        let mut f = FieldsMut {
-            b: &mut bytes,
-            big: false,
-        };
+        let mut f = FieldsMut { b: &mut bytes, big: false };
         f.i32(0, HEADER_LEN as i32);
         f.f32(76, 1.0); // qfac
         for (i, v) in voxel_size.iter().enumerate() {
@@ -101,8 +79,5 @@ pub fn new_template(voxel_size: [f32; 3], origin: [f32; 3], description: &str) -
     let n = d.len().min(79);
     bytes[148..148 + n].copy_from_slice(&d[..n]);
     bytes[344..348].copy_from_slice(b"n+1\0");
-    HeaderTemplate {
-        bytes: Box::new(bytes),
-        big_endian: false,
-    }
+    HeaderTemplate { bytes: Box::new(bytes), big_endian: false }
 }

@@ -27,15 +27,10 @@ pub struct WriteOptions {
 
 /// Whether a path asks for gzip compression (`.gz` suffix).
 pub fn is_gzip_path(path: &Path) -> bool {
-    path.extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("gz"))
+    path.extension().is_some_and(|e| e.eq_ignore_ascii_case("gz"))
 }
 
-fn write_stream(
-    path: &Path,
-    opts: WriteOptions,
-    body: impl FnOnce(&mut dyn Write) -> Result<()>,
-) -> Result<()> {
+fn write_stream(path: &Path, opts: WriteOptions, body: impl FnOnce(&mut dyn Write) -> Result<()>) -> Result<()> {
     write_atomic(path, opts.force, |w| {
         if is_gzip_path(path) {
             let mut gz = GzEncoder::new(w, Compression::new(opts.compression.min(9)));
@@ -71,11 +66,7 @@ pub fn write_f32(
             fill(start, &mut values[..len]);
             bytes.clear();
             for v in &values[..len] {
-                bytes.extend_from_slice(&if big {
-                    v.to_be_bytes()
-                } else {
-                    v.to_le_bytes()
-                });
+                bytes.extend_from_slice(&if big { v.to_be_bytes() } else { v.to_le_bytes() });
             }
             w.write_all(&bytes).map_err(io_error(path))?;
             start += len;
@@ -85,13 +76,7 @@ pub fn write_f32(
 }
 
 /// Writes a uint8 volume (label maps) of shape `dims` with `template`'s geometry.
-pub fn write_u8(
-    path: &Path,
-    template: &HeaderTemplate,
-    dims: &[usize],
-    opts: WriteOptions,
-    data: &[u8],
-) -> Result<()> {
+pub fn write_u8(path: &Path, template: &HeaderTemplate, dims: &[usize], opts: WriteOptions, data: &[u8]) -> Result<()> {
     let header = typed_header(template, dims, DataType::U8);
     debug_assert_eq!(header.len(), HEADER_LEN);
     write_stream(path, opts, |w| {

@@ -39,14 +39,11 @@ pub fn draw_histograms<DB: DrawingBackend>(
     root.fill(&WHITE)?;
     let p = &report.parameters;
     let title = format!(
-        "Dice loss gradient w.r.t. {} — loss {:.4}, two-level structure {}",
+        "{} loss gradient w.r.t. {} — loss {:.4}, two-level structure {}",
+        p.spec.kind.name(),
         p.gradient_wrt,
         report.loss.value,
-        if report.two_level_holds {
-            "holds"
-        } else {
-            "does not hold"
-        }
+        if report.two_level_holds { "holds" } else { "does not hold" }
     );
     let (head, body) = root.split_vertically(TITLE_H);
     head.titled(&title, ("sans-serif", 22).into_font())?;
@@ -54,9 +51,10 @@ pub fn draw_histograms<DB: DrawingBackend>(
     let cols = columns(n);
     let rows = n.div_ceil(cols);
     let panels = body.split_evenly((rows, cols));
-    let with_levels = p.activation == Activation::None;
+    let act = p.spec.activation;
+    let with_levels = act == Activation::None && report.two_valued_closed_form;
     for (panel, ch) in panels.iter().zip(&report.channels) {
-        draw_panel(panel, ch, with_levels, p.activation)?;
+        draw_panel(panel, ch, with_levels, act)?;
     }
     Ok(())
 }
@@ -85,11 +83,7 @@ fn axis_label(act: Activation) -> &'static str {
 
 fn bars(h: &Histogram, counts: &[u64], color: RGBColor) -> Vec<Rectangle<(f64, f64)>> {
     let w = (h.hi - h.lo) / counts.len() as f64;
-    let style = ShapeStyle {
-        color: color.mix(0.75),
-        filled: true,
-        stroke_width: 1,
-    };
+    let style = ShapeStyle { color: color.mix(0.75), filled: true, stroke_width: 1 };
     counts
         .iter()
         .enumerate()
@@ -108,14 +102,7 @@ fn draw_panel<DB: DrawingBackend>(
     act: Activation,
 ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
     let h = &ch.gradient.histogram;
-    let peak = h
-        .foreground
-        .iter()
-        .chain(&h.background)
-        .copied()
-        .max()
-        .unwrap_or(1)
-        .max(1);
+    let peak = h.foreground.iter().chain(&h.background).copied().max().unwrap_or(1).max(1);
     let caption = format!(
         "channel {} (label {}): soft Dice {:.4}, {} fg / {} bg voxels, {}",
         ch.channel,
@@ -123,11 +110,7 @@ fn draw_panel<DB: DrawingBackend>(
         ch.soft_dice,
         ch.foreground_voxels,
         ch.background_voxels,
-        if ch.gradient.two_level {
-            "two values"
-        } else {
-            "spread"
-        }
+        if ch.gradient.two_level { "two values" } else { "spread" }
     );
     let mut chart = ChartBuilder::on(area)
         .caption(caption, ("sans-serif", 16))
@@ -154,39 +137,21 @@ fn draw_panel<DB: DrawingBackend>(
         .draw()?;
     chart
         .draw_series(bars(h, &h.background, BACKGROUND))?
-        .label(format!(
-            "background (g = 0): {} voxels",
-            ch.background_voxels
-        ))
+        .label(format!("background (g = 0): {} voxels", ch.background_voxels))
         .legend(|(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], BACKGROUND.filled()));
     chart
         .draw_series(bars(h, &h.foreground, FOREGROUND))?
-        .label(format!(
-            "foreground (g = 1): {} voxels",
-            ch.foreground_voxels
-        ))
+        .label(format!("foreground (g = 1): {} voxels", ch.foreground_voxels))
         .legend(|(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], FOREGROUND.filled()));
     if with_levels {
         let top = y_top(peak);
         let cf = &ch.closed_form;
         for (x, label, color) in [
-            (
-                cf.foreground_level,
-                format!("closed form c − a = {:.3e}", cf.foreground_level),
-                FOREGROUND,
-            ),
-            (
-                cf.background_level,
-                format!("closed form c = {:.3e}", cf.background_level),
-                BACKGROUND,
-            ),
+            (cf.foreground_level, format!("closed form c − a = {:.3e}", cf.foreground_level), FOREGROUND),
+            (cf.background_level, format!("closed form c = {:.3e}", cf.background_level), BACKGROUND),
         ] {
             if x >= h.lo && x <= h.hi {
-                let style = ShapeStyle {
-                    color: color.to_rgba(),
-                    filled: false,
-                    stroke_width: 2,
-                };
+                let style = ShapeStyle { color: color.to_rgba(), filled: false, stroke_width: 2 };
                 chart
                     .draw_series(DashedLineSeries::new(vec![(x, 0.5), (x, top)], 6, 4, style))?
                     .label(label)

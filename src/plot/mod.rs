@@ -29,10 +29,7 @@ fn ensure_font() {
 }
 
 fn draw_error(path: &Path, e: impl std::fmt::Display) -> Error {
-    Error::Write {
-        path: path.to_path_buf(),
-        source: std::io::Error::other(e.to_string()),
-    }
+    Error::Write { path: path.to_path_buf(), source: std::io::Error::other(e.to_string()) }
 }
 
 /// Writes `histogram.png`-style PNG of the report to `path` (atomically).

@@ -10,7 +10,7 @@ pub mod table;
 use serde::Serialize;
 
 use crate::analysis::GradientStats;
-use crate::loss::{Activation, Dice};
+use crate::loss::{Evaluation, LossSpec};
 use crate::volume::{Case, ChannelLayout, InputInfo};
 
 /// Name and version of the tool that wrote the report.
@@ -41,32 +41,31 @@ pub struct Inputs {
 /// The loss as it was computed, every parameter resolved.
 #[derive(Clone, Debug, Serialize)]
 pub struct Parameters {
-    /// Loss family (`dice`).
-    pub loss: &'static str,
-    /// Activation applied inside the loss.
-    pub activation: Activation,
-    /// ε_nr.
-    pub smooth_nr: f64,
-    /// ε_dr.
-    pub smooth_dr: f64,
-    /// Whether channel 0 is in the loss.
-    pub include_background: bool,
+    /// Family, preset, activation, smoothing, weights... as resolved from the preset and flags.
+    #[serde(flatten)]
+    pub spec: LossSpec,
     /// Reduction over channels.
     pub reduction: &'static str,
-    /// Channels in the loss (indices into the prediction).
+    /// Channels in the Dice-type part (indices into the prediction).
     pub channels_in_loss: Vec<usize>,
     /// `--label K` for a single-channel prediction of one class.
     pub label: Option<i64>,
     /// What the gradient is taken with respect to.
     pub gradient_wrt: &'static str,
+    /// What the cross-entropy part computes, when there is one.
+    pub cross_entropy: Option<&'static str>,
 }
 
-/// The loss value.
+/// The loss value and its parts.
 #[derive(Clone, Debug, Serialize)]
 pub struct LossValue {
     pub name: &'static str,
-    /// Mean over the channels in the loss of 1 − soft Dice (dimensionless).
+    /// The loss (dimensionless).
     pub value: f64,
+    /// The Dice-type part before λ_dice (None without one).
+    pub dice_part: Option<f64>,
+    /// The cross-entropy part before λ_ce (None without one).
+    pub ce_part: Option<f64>,
 }
 
 /// The sums the loss is made of, for one channel.
@@ -76,24 +75,32 @@ pub struct Sums {
     pub intersection: f64,
     /// S = Σ s.
     pub prediction_sum: f64,
+    /// Q = Σ s².
+    pub prediction_sq_sum: f64,
     /// G = Σ g (voxels).
     pub label_sum: f64,
-    /// N = 2I + ε_nr.
+    /// N = 2I + ε_nr of the soft Dice.
     pub numerator: f64,
-    /// D = S + G + ε_dr.
+    /// D = S + G + ε_dr of the soft Dice.
     pub denominator: f64,
 }
 
-/// The closed-form gradient with respect to probabilities, dL/ds = −a·g + c.
+/// The closed-form gradient with respect to probabilities, dL/ds = P·g + R + T·s.
 #[derive(Clone, Debug, Serialize)]
 pub struct ClosedForm {
-    /// a = 2 / (K·D).
+    /// P = ∂L/∂I.
+    pub p: f64,
+    /// R = ∂L/∂S.
+    pub r: f64,
+    /// T = 2·∂L/∂Q (0 unless the loss uses Σs²).
+    pub t: f64,
+    /// a = −P: the weight of the ground truth (2 / (K·D) for Dice).
     pub a: f64,
-    /// c = N / (K·D²).
+    /// c = R: the constant (N / (K·D²) for Dice).
     pub c: f64,
-    /// c − a: dL/ds on foreground voxels.
+    /// P + R: dL/ds on foreground voxels (when T = 0 and there is no cross-entropy).
     pub foreground_level: f64,
-    /// c: dL/ds on background voxels.
+    /// R: dL/ds on background voxels (same condition).
     pub background_level: f64,
 }
 
@@ -110,8 +117,9 @@ pub struct ChannelReport {
     pub soft_dice: f64,
     /// Dice of the argmax (or ≥ 0.5) prediction; 1 when the class is absent from both.
     pub hard_dice: f64,
-    /// 1 − soft Dice: this channel's term before the mean.
-    pub loss_term: f64,
+    /// This channel's term of the loss before the reduction over channels (1 − soft Dice for
+    /// Dice); None when the loss has no per-channel term.
+    pub loss_term: Option<f64>,
     pub sums: Sums,
     pub closed_form: ClosedForm,
     pub gradient: GradientStats,
@@ -125,50 +133,46 @@ pub struct Report {
     pub parameters: Parameters,
     pub loss: LossValue,
     /// True when every channel's gradient takes exactly one value on foreground and one on
-    /// background voxels.
+    /// background voxels (measured).
     pub two_level_holds: bool,
+    /// True when the loss's closed form is two-valued with respect to probabilities (no Σs²
+    /// term, no cross-entropy).
+    pub two_valued_closed_form: bool,
     pub channels: Vec<ChannelReport>,
     /// Notes on how the options were applied.
     pub warnings: Vec<String>,
 }
 
 impl Report {
-    /// Assembles the report from a loaded case, its loss and the gradient statistics (one per
-    /// channel in the loss, in order).
-    pub fn build(
-        case: &Case,
-        dice: &Dice,
-        stats: Vec<GradientStats>,
-        label: Option<i64>,
-    ) -> Report {
-        let cfg = dice.config;
+    /// Assembles the report from a loaded case, its evaluated loss and the gradient statistics
+    /// (one per reported channel, in order).
+    pub fn build(case: &Case, eval: &Evaluation, stats: Vec<GradientStats>, label: Option<i64>) -> Report {
+        let cfg = &eval.config;
         let n = case.voxels() as u64;
         let channels: Vec<ChannelReport> = cfg
-            .in_loss()
+            .reported_channels()
             .zip(stats)
             .map(|(k, gradient)| {
-                let s = &dice.sums[k];
+                let s = &eval.sums.channels[k];
+                let spec = &cfg.spec;
+                let [p, r, t] = eval.channels[k].coeffs;
                 ChannelReport {
                     channel: k,
                     label: case.labels.label_of[k],
                     foreground_voxels: s.label_count,
                     background_voxels: n - s.label_count,
-                    soft_dice: dice.soft_dice(k),
-                    hard_dice: dice.hard_dice(k),
-                    loss_term: dice.term(k),
+                    soft_dice: eval.soft_dice(k),
+                    hard_dice: s.hard_dice(),
+                    loss_term: eval.channels[k].term,
                     sums: Sums {
                         intersection: s.intersection,
                         prediction_sum: s.pred_sum,
+                        prediction_sq_sum: s.pred_sq_sum,
                         label_sum: s.label_count as f64,
-                        numerator: dice.numerator(k),
-                        denominator: dice.denominator(k),
+                        numerator: 2.0 * s.intersection + spec.smooth_nr,
+                        denominator: s.pred_sum + s.label_count as f64 + spec.smooth_dr,
                     },
-                    closed_form: ClosedForm {
-                        a: dice.slope(k),
-                        c: dice.offset(k),
-                        foreground_level: dice.level(k, true),
-                        background_level: dice.level(k, false),
-                    },
+                    closed_form: ClosedForm { p, r, t, a: -p, c: r, foreground_level: p + r, background_level: r },
                     gradient,
                 }
             })
@@ -181,12 +185,9 @@ impl Report {
                     .to_string(),
             );
         }
-        let o = cfg.options;
+        let spec = cfg.spec.clone();
         Report {
-            tool: Tool {
-                name: env!("CARGO_PKG_NAME"),
-                version: env!("CARGO_PKG_VERSION"),
-            },
+            tool: Tool { name: env!("CARGO_PKG_NAME"), version: env!("CARGO_PKG_VERSION") },
             inputs: Inputs {
                 labels: case.labels.geometry.info.clone(),
                 prediction: PredictionInfo {
@@ -196,21 +197,21 @@ impl Report {
                 },
             },
             parameters: Parameters {
-                loss: "dice",
-                activation: o.activation,
-                smooth_nr: o.smooth_nr,
-                smooth_dr: o.smooth_dr,
-                include_background: o.include_background,
                 reduction: "mean",
                 channels_in_loss: cfg.in_loss().collect(),
                 label,
-                gradient_wrt: o.activation.wrt(),
+                gradient_wrt: spec.activation.wrt(),
+                cross_entropy: eval.ce_form().map(|f| f.describe()),
+                spec,
             },
             loss: LossValue {
-                name: "dice",
-                value: dice.value(),
+                name: cfg.spec.kind.name(),
+                value: eval.value,
+                dice_part: eval.dice_value,
+                ce_part: eval.ce_value,
             },
             two_level_holds: channels.iter().all(|c| c.gradient.two_level),
+            two_valued_closed_form: eval.two_valued(),
             channels,
             warnings,
         }

@@ -36,31 +36,59 @@ fn distinct(s: &crate::analysis::SideStats) -> String {
     }
 }
 
+/// The resolved parameters that matter for the loss, in one line.
+fn parameters_line(p: &super::Parameters) -> String {
+    use crate::loss::LossKind::*;
+    let s = &p.spec;
+    let mut parts = vec![format!("activation {}", s.activation.name())];
+    if s.kind != Ce && s.kind != Mimic {
+        parts.push(format!("smooth_nr {:e}, smooth_dr {:e}", s.smooth_nr, s.smooth_dr));
+    }
+    let bg = if s.include_background { "background included" } else { "background excluded" };
+    parts.push(format!("{bg}, mean over {} channel(s)", p.channels_in_loss.len()));
+    match s.kind {
+        Tversky => parts.push(format!("alpha {}, beta {}", s.alpha, s.beta)),
+        GeneralizedDice => parts.push(format!("w_type {:?}", s.w_type).to_lowercase()),
+        DiceCe => parts.push(format!("lambda_dice {}, lambda_ce {}", s.lambda_dice, s.lambda_ce)),
+        _ => {}
+    }
+    if let Some(w) = &s.class_weights {
+        parts.push(format!("class weights {w:?}"));
+    }
+    if s.denominator_floor > 0.0 {
+        parts.push(format!("denominator ≥ {:e}", s.denominator_floor));
+    }
+    if s.skip_empty {
+        parts.push("empty classes contribute 0".to_string());
+    }
+    if s.dice_form == crate::loss::DiceForm::Negative {
+        parts.push("Dice term −dice".to_string());
+    }
+    parts.join(", ")
+}
+
 /// The report as a table for the terminal.
 pub fn to_table(r: &Report) -> String {
     let mut o = String::new();
     let p = &r.parameters;
-    let bg = if p.include_background {
-        "background included"
-    } else {
-        "background excluded"
-    };
+    let spec = &p.spec;
+    let preset = spec.preset.map_or(String::new(), |p| format!(" (preset {})", p.name()));
     let _ = writeln!(
         o,
-        "{} {}: soft Dice loss, gradient with respect to {}",
-        r.tool.name, r.tool.version, p.gradient_wrt
+        "{} {}: {} loss{preset}, gradient with respect to {}",
+        r.tool.name,
+        r.tool.version,
+        spec.kind.name(),
+        p.gradient_wrt
     );
     let _ = writeln!(o, "labels      {}", describe(&r.inputs.labels));
     let _ = writeln!(o, "prediction  {}", describe(&r.inputs.prediction.file));
-    let _ = writeln!(
-        o,
-        "parameters  activation {}, smooth_nr {:e}, smooth_dr {:e}, {bg}, mean over {} channel(s)",
-        p.activation.name(),
-        p.smooth_nr,
-        p.smooth_dr,
-        p.channels_in_loss.len()
-    );
-    let _ = writeln!(o, "loss        {:.6}", r.loss.value);
+    let _ = writeln!(o, "parameters  {}", parameters_line(p));
+    let mut loss = format!("{:.6}", r.loss.value);
+    if let (Some(d), Some(c)) = (r.loss.dice_part, r.loss.ce_part) {
+        loss += &format!("  (Dice part {d:.6}, cross-entropy part {c:.6})");
+    }
+    let _ = writeln!(o, "loss        {loss}");
     let _ = writeln!(o);
     let _ = writeln!(
         o,
@@ -100,7 +128,9 @@ pub fn to_table(r: &Report) -> String {
         );
     }
     let _ = writeln!(o);
-    let verdict = if r.two_level_holds {
+    let verdict = if r.two_level_holds && r.channels.is_empty() {
+        "has no channel to describe"
+    } else if r.two_level_holds {
         "holds: on every channel the gradient takes exactly one value on foreground and one on \
          background voxels (dL/ds = −a·g + c)"
     } else {

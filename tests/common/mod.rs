@@ -31,12 +31,7 @@ pub struct Nii {
 impl Nii {
     /// A float32 little-endian volume with a non-trivial affine.
     pub fn f32(dims: &[usize], values: &[f32]) -> Nii {
-        Nii::new(
-            dims,
-            16,
-            32,
-            values.iter().flat_map(|v| v.to_le_bytes()).collect(),
-        )
+        Nii::new(dims, 16, 32, values.iter().flat_map(|v| v.to_le_bytes()).collect())
     }
 
     /// A uint8 volume.
@@ -56,11 +51,7 @@ impl Nii {
             pixdim: [-1.0, 1.5, 0.75, 3.0, 1.0, 1.0, 1.0, 1.0],
             qform_code: 1,
             sform_code: 2,
-            srow: [
-                [-1.5, 0.0, 0.0, 90.0],
-                [0.0, 0.75, 0.0, -126.0],
-                [0.0, 0.0, 3.0, -72.0],
-            ],
+            srow: [[-1.5, 0.0, 0.0, 90.0], [0.0, 0.75, 0.0, -126.0], [0.0, 0.0, 3.0, -72.0]],
             quatern: [0.0, 0.0, 1.0],
             qoffset: [90.0, -126.0, -72.0],
             data,
@@ -178,10 +169,7 @@ pub fn binary_case(dir: &tempfile::TempDir, shape: [usize; 3], seed: u64) -> (Pa
     let n = shape.iter().product();
     let mut r = Lcg(seed | 1);
     let labels: Vec<u8> = (0..n).map(|_| u8::from(r.next() < 0.3)).collect();
-    let probs: Vec<f32> = labels
-        .iter()
-        .map(|&l| (0.6 * l as f64 + r.range(0.0, 0.4)) as f32)
-        .collect();
+    let probs: Vec<f32> = labels.iter().map(|&l| (0.6 * l as f64 + r.range(0.0, 0.4)) as f32).collect();
     let (lp, pp) = (at(dir, "labels.nii.gz"), at(dir, "pred.nii.gz"));
     Nii::u8(&shape, &labels).write(&lp);
     Nii::f32(&shape, &probs).write(&pp);
@@ -192,28 +180,16 @@ pub fn binary_case(dir: &tempfile::TempDir, shape: [usize; 3], seed: u64) -> (Pa
 pub fn fails_with_2(cmd: &mut Command) -> String {
     let out = cmd.output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-    assert_eq!(
-        out.status.code(),
-        Some(2),
-        "expected exit code 2, stderr: {stderr}"
-    );
+    assert_eq!(out.status.code(), Some(2), "expected exit code 2, stderr: {stderr}");
     assert!(!stderr.contains("panicked"), "panic: {stderr}");
     assert!(stderr.starts_with("error: "), "stderr: {stderr}");
-    assert_eq!(
-        stderr.trim_end().lines().count(),
-        1,
-        "one-line error expected: {stderr}"
-    );
+    assert_eq!(stderr.trim_end().lines().count(), 1, "one-line error expected: {stderr}");
     stderr
 }
 
 /// Runs the command, expects success, and parses stdout as JSON.
 pub fn json_of(cmd: &mut Command) -> serde_json::Value {
     let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "stderr: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
     serde_json::from_slice(&out.stdout).expect("stdout is JSON")
 }

@@ -1,0 +1,155 @@
+//! The gradient of a loss with respect to the values in the prediction file, on blocks of voxels.
+//!
+//! Per voxel: u_k = P_k·g_k + R_k + T_k·s_k (dL/ds of the sum-based part), taken through the
+//! activation (see [`super::activation`]), plus the cross-entropy term, which [`super::ce`] gives
+//! directly with respect to the file's values. Everything in f64, rounded once to f32.
+
+use std::ops::Range;
+
+use rayon::prelude::*;
+
+use super::activation::{sigmoid, softmax_vjp, Activation};
+use super::ce;
+use super::family::Evaluation;
+use super::spec::LossConfig;
+use super::sums::probabilities;
+use crate::parallel::CHUNK;
+use crate::volume::Case;
+
+/// Evaluates the gradient of one evaluated loss on a case.
+pub struct GradientKernel<'a> {
+    case: &'a Case,
+    config: LossConfig,
+    coeffs: Vec<[f64; 3]>,
+    ce: Option<ce::Form>,
+    ce_scale: f64,
+}
+
+impl<'a> GradientKernel<'a> {
+    pub fn new(case: &'a Case, eval: &Evaluation) -> Self {
+        GradientKernel {
+            case,
+            config: eval.config.clone(),
+            coeffs: eval.channels.iter().map(|c| c.coeffs).collect(),
+            ce: eval.ce_form(),
+            ce_scale: eval.ce_scale,
+        }
+    }
+
+    /// The case this kernel evaluates.
+    pub fn case(&self) -> &Case {
+        self.case
+    }
+
+    /// The loss configuration.
+    pub fn config(&self) -> &LossConfig {
+        &self.config
+    }
+
+    /// dL/ds of channel `k` (sum-based part) on a voxel of class `class` with probability `p`.
+    #[inline]
+    fn u(&self, k: usize, class: u8, p: f64) -> f64 {
+        let [pk, r, t] = self.coeffs[k];
+        let g = f64::from(u8::from(class == self.config.fg_class(k)));
+        pk * g + r + t * p
+    }
+
+    /// Whether channel k's gradient depends on channel k alone.
+    fn channelwise(&self) -> bool {
+        self.config.spec.activation != Activation::Softmax
+            && !matches!(self.ce, Some(ce::Form::SoftmaxLogits | ce::Form::Nll))
+    }
+
+    /// Gradient of one value of channel `k` when it depends on that channel alone.
+    #[inline]
+    fn single(&self, k: usize, class: u8, p: f64) -> f32 {
+        let u = self.u(k, class, p);
+        let mut g = match self.config.spec.activation {
+            Activation::Sigmoid => u * p * (1.0 - p),
+            _ => u,
+        };
+        if let Some(form) = self.ce {
+            g += ce::channel_gradient(form, &self.config, k, p, class, self.ce_scale);
+        }
+        g as f32
+    }
+
+    /// Gradient of the voxels in `r` for every channel, channel-major into `out`
+    /// (`out[k*len + j]` for voxel `r.start + j`), from their probabilities `s` (as given by
+    /// [`probabilities`]).
+    pub fn gradient(&self, r: Range<usize>, s: &[f64], out: &mut [f32]) {
+        let len = r.len();
+        let class = &self.case.labels.class[r];
+        let c = self.config.channels;
+        if self.channelwise() {
+            for k in 0..c {
+                let (sk, ok) = (&s[k * len..(k + 1) * len], &mut out[k * len..(k + 1) * len]);
+                for ((o, &p), &cl) in ok.iter_mut().zip(sk).zip(class) {
+                    *o = self.single(k, cl, p);
+                }
+            }
+            return;
+        }
+        let (mut sv, mut uv, mut g) = (vec![0.0; c], vec![0.0; c], vec![0.0; c]);
+        for (j, &cl) in class.iter().enumerate() {
+            for k in 0..c {
+                sv[k] = s[k * len + j];
+                uv[k] = self.u(k, cl, sv[k]);
+            }
+            match self.config.spec.activation {
+                Activation::Softmax => softmax_vjp(&sv, &uv, &mut g),
+                Activation::Sigmoid => {
+                    for k in 0..c {
+                        g[k] = uv[k] * sv[k] * (1.0 - sv[k]);
+                    }
+                }
+                Activation::None => g.copy_from_slice(&uv),
+            }
+            if let Some(form) = self.ce {
+                ce::add_gradient(form, &self.config, &sv, cl, self.ce_scale, &mut g);
+            }
+            for k in 0..c {
+                out[k * len + j] = g[k] as f32;
+            }
+        }
+    }
+
+    /// Gradient of channel `k` on the voxels in `r` into `out`. When the gradient is channel-wise
+    /// only channel `k` is read; otherwise every channel is.
+    fn channel_block(&self, k: usize, r: Range<usize>, out: &mut [f32]) {
+        let act = self.config.spec.activation;
+        if !self.channelwise() {
+            let (c, len) = (self.config.channels, r.len());
+            let mut s = vec![0.0; c * len];
+            let mut g = vec![0f32; c * len];
+            probabilities(self.case, act, r.clone(), &mut s);
+            self.gradient(r, &s, &mut g);
+            out.copy_from_slice(&g[k * len..(k + 1) * len]);
+            return;
+        }
+        let x = &self.case.prediction.channel(k)[r.clone()];
+        let class = &self.case.labels.class[r];
+        for ((o, &v), &cl) in out.iter_mut().zip(x).zip(class) {
+            let p = if act == Activation::Sigmoid { sigmoid(v as f64) } else { v as f64 };
+            *o = self.single(k, cl, p);
+        }
+    }
+
+    /// Gradient values in file order: `out[i]` is the value of flat index `start + i` of the
+    /// channel-major `C·N` gradient volume. Parallel over fixed chunks.
+    pub fn fill_file_order(&self, start: usize, out: &mut [f32]) {
+        let n = self.case.voxels();
+        let mut done = 0;
+        while done < out.len() {
+            let flat = start + done;
+            let (k, v0) = (flat / n, flat % n);
+            let len = (n - v0).min(out.len() - done);
+            let seg = &mut out[done..done + len];
+            seg.par_chunks_mut(CHUNK).enumerate().for_each(|(i, piece)| {
+                let r = v0 + i * CHUNK..v0 + i * CHUNK + piece.len();
+                self.channel_block(k, r, piece);
+            });
+            done += len;
+        }
+    }
+}
