@@ -18,6 +18,7 @@
 //! - [`output`], [`nifti_io`]: atomic outputs; reading and writing NIfTI-1.
 //! - [`report`]: the one report struct and its JSON / CSV / terminal writers.
 //! - [`plot`]: pictures drawn from the report.
+//! - [`pipeline`]: one case from loaded volumes to its report.
 
 pub mod analysis;
 pub mod error;
@@ -25,6 +26,7 @@ pub mod loss;
 pub mod nifti_io;
 pub mod output;
 pub mod parallel;
+pub mod pipeline;
 pub mod plot;
 pub mod report;
 pub mod synth;

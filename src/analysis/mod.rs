@@ -8,6 +8,7 @@
 //! SS_res / SS_tot with SS_res the spread of each side around its mean and
 //! SS_tot = SS_res + n_fg·n_bg/n·(mean_fg − mean_bg)².
 
+pub mod compare;
 pub mod precision;
 pub mod stats;
 

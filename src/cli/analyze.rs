@@ -5,17 +5,26 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use dicegrad::analysis::analyze;
 use dicegrad::loss::preset::{resolve, Overrides};
-use dicegrad::loss::{Activation, Evaluation, GradientKernel, LossConfig, LossKind, Preset, WeightType};
+use dicegrad::loss::{Activation, LossConfig, LossKind, Preset, WeightType};
 use dicegrad::nifti_io::{write_f32, LoadOptions, OpenCase, WriteOptions};
 use dicegrad::output::{check_output, write_bytes};
-use dicegrad::plot::{write_histogram_png, write_histogram_svg};
-use dicegrad::report::{json::to_json, table::to_table, Report};
+use dicegrad::pipeline::{analyze_case, Analysis};
+use dicegrad::plot::{write_png, write_svg, Picture};
+use dicegrad::report::{json::to_json, table::to_table};
 use dicegrad::{Error, Result};
 
-/// Files written into `--out`.
-const OUT_FILES: [&str; 3] = ["report.json", "histogram.png", "histogram.svg"];
+/// The report's file name in `--out`.
+const REPORT: &str = "report.json";
+
+/// The pictures written into `--out`, with their file names.
+fn pictures(a: &AnalyzeArgs) -> Vec<(Picture, &'static str)> {
+    let mut p = vec![(Picture::Histogram, "histogram.png"), (Picture::Histogram, "histogram.svg")];
+    if !a.compare.is_empty() {
+        p.extend([(Picture::Comparison, "compare.png"), (Picture::Comparison, "compare.svg")]);
+    }
+    p
+}
 
 /// The loss options shared by every command that computes a loss.
 #[derive(Args, Debug, Clone)]
@@ -125,7 +134,11 @@ pub struct AnalyzeArgs {
 
 /// Every output this run will write.
 fn planned_outputs(a: &AnalyzeArgs) -> Vec<PathBuf> {
-    let mut outs: Vec<PathBuf> = a.out.iter().flat_map(|d| OUT_FILES.map(|f| d.join(f))).collect();
+    let mut outs: Vec<PathBuf> = Vec::new();
+    if let Some(d) = &a.out {
+        outs.push(d.join(REPORT));
+        outs.extend(pictures(a).iter().map(|(_, f)| d.join(f)));
+    }
     outs.extend(a.grad_out.iter().cloned());
     outs
 }
@@ -167,16 +180,19 @@ pub fn run(a: AnalyzeArgs) -> Result<ExitCode> {
     let open = OpenCase::open(&a.labels, &a.pred, load)?;
     let config = a.loss.config(open.channels)?;
     let case = open.read(config.spec.activation == Activation::None)?;
-    let eval = Evaluation::compute(&case, &config);
-    let kernel = GradientKernel::new(&case, &eval);
-    let stats = analyze(&kernel, &eval);
-    let report = Report::build(&case, &eval, stats, a.label);
+    let Analysis { report, kernel } = analyze_case(&case, &config, &a.compare, a.label)?;
 
     if let Some(dir) = &a.out {
         std::fs::create_dir_all(dir).map_err(|e| Error::Write { path: dir.clone(), source: e })?;
-        write_bytes(&dir.join(OUT_FILES[0]), a.force, &to_json(&report))?;
-        write_histogram_png(&report, &dir.join(OUT_FILES[1]), a.force)?;
-        write_histogram_svg(&report, &dir.join(OUT_FILES[2]), a.force)?;
+        write_bytes(&dir.join(REPORT), a.force, &to_json(&report))?;
+        for (picture, name) in pictures(&a) {
+            let path = dir.join(name);
+            if name.ends_with(".png") {
+                write_png(&report, picture, &path, a.force)?;
+            } else {
+                write_svg(&report, picture, &path, a.force)?;
+            }
+        }
     }
     if let Some(path) = &a.grad_out {
         let pred = &case.prediction;

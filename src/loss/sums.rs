@@ -51,6 +51,8 @@ impl ChannelSums {
 /// All sums of a case.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct CaseSums {
+    /// Voxels N of the case.
+    pub voxels: u64,
     /// One entry per prediction channel.
     pub channels: Vec<ChannelSums>,
     /// Σ over voxels of the (weighted) cross-entropy; 0 when the loss has none.
@@ -150,7 +152,8 @@ impl CaseSums {
             let ce = ce_form.map_or((0.0, 0.0), |form| ce::chunk_sum(form, config, case, r));
             (sums, ce)
         });
-        let mut total = CaseSums { channels: vec![ChannelSums::default(); c], ..CaseSums::default() };
+        let mut total =
+            CaseSums { voxels: case.voxels() as u64, channels: vec![ChannelSums::default(); c], ..CaseSums::default() };
         for (part, (ce_sum, ce_norm)) in &partial {
             for (t, p) in total.channels.iter_mut().zip(part) {
                 t.add(p);

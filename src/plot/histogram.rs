@@ -7,9 +7,10 @@ use plotters::prelude::*;
 
 use crate::analysis::Histogram;
 use crate::loss::Activation;
-use crate::report::{ChannelReport, Report};
+use crate::report::Report;
 
 const PANEL_W: u32 = 820;
+const COMPARE_W: u32 = 600;
 const PANEL_H: u32 = 330;
 const TITLE_H: u32 = 50;
 const FOREGROUND: RGBColor = RGBColor(222, 110, 20);
@@ -29,6 +30,23 @@ pub fn canvas_size(report: &Report) -> (u32, u32) {
     let cols = columns(n);
     let rows = n.div_ceil(cols);
     (PANEL_W * cols as u32, TITLE_H + PANEL_H * rows as u32)
+}
+
+/// Canvas size of the comparison: a row per channel, a column per loss.
+pub fn comparison_size(report: &Report) -> (u32, u32) {
+    let cols = 1 + report.comparison.as_ref().map_or(0, |c| c.losses.len());
+    let rows = report.channels.len().max(1);
+    (COMPARE_W * cols as u32, TITLE_H + PANEL_H * rows as u32)
+}
+
+/// What one panel shows.
+struct Panel<'a> {
+    caption: String,
+    hist: &'a Histogram,
+    /// Closed-form [foreground, background] levels to mark.
+    levels: Option<[f64; 2]>,
+    foreground_voxels: u64,
+    background_voxels: u64,
 }
 
 /// Draws every channel's histogram onto `root`.
@@ -53,8 +71,70 @@ pub fn draw_histograms<DB: DrawingBackend>(
     let panels = body.split_evenly((rows, cols));
     let act = p.spec.activation;
     let with_levels = act == Activation::None && report.two_valued_closed_form;
-    for (panel, ch) in panels.iter().zip(&report.channels) {
-        draw_panel(panel, ch, with_levels, act)?;
+    for (area, ch) in panels.iter().zip(&report.channels) {
+        let panel = Panel {
+            caption: format!(
+                "channel {} (label {}): soft Dice {:.4}, {} fg / {} bg voxels, {}",
+                ch.channel,
+                ch.label,
+                ch.soft_dice,
+                ch.foreground_voxels,
+                ch.background_voxels,
+                if ch.gradient.two_level { "two values" } else { "spread" }
+            ),
+            hist: &ch.gradient.histogram,
+            levels: with_levels.then_some([ch.closed_form.foreground_level, ch.closed_form.background_level]),
+            foreground_voxels: ch.foreground_voxels,
+            background_voxels: ch.background_voxels,
+        };
+        draw_panel(area, &panel, act)?;
+    }
+    Ok(())
+}
+
+/// Draws the main loss and the compared losses side by side: a row per channel, a column per loss.
+pub fn draw_comparison<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    report: &Report,
+) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+    root.fill(&WHITE)?;
+    let Some(cmp) = &report.comparison else { return Ok(()) };
+    let p = &report.parameters;
+    let act = p.spec.activation;
+    let mut names = vec![p.spec.kind.name()];
+    names.extend(cmp.losses.iter().map(|l| l.name));
+    let title = format!("Gradients w.r.t. {} compared: {}", p.gradient_wrt, names.join(" | "));
+    let (head, body) = root.split_vertically(TITLE_H);
+    head.titled(&title, ("sans-serif", 22).into_font())?;
+    let rows = report.channels.len().max(1);
+    let cols = names.len();
+    let areas = body.split_evenly((rows, cols));
+    for (r, ch) in report.channels.iter().enumerate() {
+        let main = Panel {
+            caption: format!("{}: channel {} (label {})", names[0], ch.channel, ch.label),
+            hist: &ch.gradient.histogram,
+            levels: (act == Activation::None && report.two_valued_closed_form)
+                .then_some([ch.closed_form.foreground_level, ch.closed_form.background_level]),
+            foreground_voxels: ch.foreground_voxels,
+            background_voxels: ch.background_voxels,
+        };
+        draw_panel(&areas[r * cols], &main, act)?;
+        for (j, loss) in cmp.losses.iter().enumerate() {
+            let area = &areas[r * cols + 1 + j];
+            let Some(other) = loss.channels.iter().find(|c| c.channel == ch.channel) else {
+                area.titled(&format!("{}: channel {} not in this loss", loss.name, ch.channel), ("sans-serif", 16))?;
+                continue;
+            };
+            let panel = Panel {
+                caption: format!("{}: channel {} (label {})", loss.name, other.channel, other.label),
+                hist: &other.gradient.histogram,
+                levels: (act == Activation::None && loss.two_valued_closed_form)
+                    .then_some([other.closed_form.foreground_level, other.closed_form.background_level]),
+                foreground_voxels: ch.foreground_voxels,
+                background_voxels: ch.background_voxels,
+            };
+            draw_panel(area, &panel, act)?;
+        }
     }
     Ok(())
 }
@@ -97,23 +177,13 @@ fn bars(h: &Histogram, counts: &[u64], color: RGBColor) -> Vec<Rectangle<(f64, f
 
 fn draw_panel<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
-    ch: &ChannelReport,
-    with_levels: bool,
+    panel: &Panel,
     act: Activation,
 ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
-    let h = &ch.gradient.histogram;
+    let h = panel.hist;
     let peak = h.foreground.iter().chain(&h.background).copied().max().unwrap_or(1).max(1);
-    let caption = format!(
-        "channel {} (label {}): soft Dice {:.4}, {} fg / {} bg voxels, {}",
-        ch.channel,
-        ch.label,
-        ch.soft_dice,
-        ch.foreground_voxels,
-        ch.background_voxels,
-        if ch.gradient.two_level { "two values" } else { "spread" }
-    );
     let mut chart = ChartBuilder::on(area)
-        .caption(caption, ("sans-serif", 16))
+        .caption(&panel.caption, ("sans-serif", 16))
         .margin(12)
         .x_label_area_size(46)
         .y_label_area_size(62)
@@ -137,18 +207,17 @@ fn draw_panel<DB: DrawingBackend>(
         .draw()?;
     chart
         .draw_series(bars(h, &h.background, BACKGROUND))?
-        .label(format!("background (g = 0): {} voxels", ch.background_voxels))
+        .label(format!("background (g = 0): {} voxels", panel.background_voxels))
         .legend(|(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], BACKGROUND.filled()));
     chart
         .draw_series(bars(h, &h.foreground, FOREGROUND))?
-        .label(format!("foreground (g = 1): {} voxels", ch.foreground_voxels))
+        .label(format!("foreground (g = 1): {} voxels", panel.foreground_voxels))
         .legend(|(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], FOREGROUND.filled()));
-    if with_levels {
+    if let Some([fg, bg]) = panel.levels {
         let top = y_top(peak);
-        let cf = &ch.closed_form;
         for (x, label, color) in [
-            (cf.foreground_level, format!("closed form c − a = {:.3e}", cf.foreground_level), FOREGROUND),
-            (cf.background_level, format!("closed form c = {:.3e}", cf.background_level), BACKGROUND),
+            (fg, format!("closed form c − a = {fg:.3e}"), FOREGROUND),
+            (bg, format!("closed form c = {bg:.3e}"), BACKGROUND),
         ] {
             if x >= h.lo && x <= h.hi {
                 let style = ShapeStyle { color: color.to_rgba(), filled: false, stroke_width: 2 };

@@ -4,6 +4,7 @@
 //! Gradient values are per voxel, in units of loss per unit of the prediction value (per unit of
 //! probability, or per unit of logit with an activation).
 
+pub mod comparison;
 pub mod json;
 pub mod table;
 
@@ -104,6 +105,14 @@ pub struct ClosedForm {
     pub background_level: f64,
 }
 
+impl ClosedForm {
+    /// The closed form of channel `k` of an evaluated loss.
+    pub fn of(eval: &Evaluation, k: usize) -> ClosedForm {
+        let [p, r, t] = eval.channels[k].coeffs;
+        ClosedForm { p, r, t, a: -p, c: r, foreground_level: p + r, background_level: r }
+    }
+}
+
 /// Everything about one channel in the loss.
 #[derive(Clone, Debug, Serialize)]
 pub struct ChannelReport {
@@ -139,6 +148,8 @@ pub struct Report {
     /// term, no cross-entropy).
     pub two_valued_closed_form: bool,
     pub channels: Vec<ChannelReport>,
+    /// With `--compare`: the other losses and the pairwise figures.
+    pub comparison: Option<comparison::Comparison>,
     /// Notes on how the options were applied.
     pub warnings: Vec<String>,
 }
@@ -155,7 +166,6 @@ impl Report {
             .map(|(k, gradient)| {
                 let s = &eval.sums.channels[k];
                 let spec = &cfg.spec;
-                let [p, r, t] = eval.channels[k].coeffs;
                 ChannelReport {
                     channel: k,
                     label: case.labels.label_of[k],
@@ -172,7 +182,7 @@ impl Report {
                         numerator: 2.0 * s.intersection + spec.smooth_nr,
                         denominator: s.pred_sum + s.label_count as f64 + spec.smooth_dr,
                     },
-                    closed_form: ClosedForm { p, r, t, a: -p, c: r, foreground_level: p + r, background_level: r },
+                    closed_form: ClosedForm::of(eval, k),
                     gradient,
                 }
             })
@@ -213,6 +223,7 @@ impl Report {
             two_level_holds: channels.iter().all(|c| c.gradient.two_level),
             two_valued_closed_form: eval.two_valued(),
             channels,
+            comparison: None,
             warnings,
         }
     }

@@ -138,8 +138,59 @@ pub fn to_table(r: &Report) -> String {
          this is expected through an activation"
     };
     let _ = writeln!(o, "two-level structure {verdict}");
+    if let Some(cmp) = &r.comparison {
+        comparison_table(&mut o, r, cmp);
+    }
     for w in &r.warnings {
         let _ = writeln!(o, "note: {w}");
     }
     o
+}
+
+fn comparison_table(o: &mut String, r: &Report, cmp: &super::comparison::Comparison) {
+    let _ = writeln!(o);
+    let values: Vec<String> = cmp.losses.iter().map(|l| format!("{} {:.6}", l.name, l.value)).collect();
+    let _ = writeln!(o, "compared losses: {} (same activation and options)", values.join(", "));
+    let _ = writeln!(
+        o,
+        "{:<26} {:>3} {:>9} {:>12} {:>11}",
+        format!("gradient pair (w.r.t. {})", if r.parameters.spec.activation.name() == "none" { "s" } else { "z" }),
+        "ch",
+        "cosine",
+        "LS scale",
+        "sign agree"
+    );
+    for p in &cmp.pairs {
+        for c in &p.channels {
+            let _ = writeln!(
+                o,
+                "{:<26} {:>3} {:>9} {:>12} {:>10.2}%",
+                format!("{} vs {}", p.a, p.b),
+                c.channel,
+                opt(c.cosine, |v| format!("{v:.6}")),
+                opt(c.scale, |v| format!("{v:.4e}")),
+                100.0 * c.sign_agreement
+            );
+        }
+    }
+    for p in &cmp.pairs {
+        let Some(eq) = &p.mimic_equivalence else { continue };
+        let other = if p.a == "mimic" { p.b } else { p.a };
+        let _ = writeln!(o);
+        let _ = writeln!(
+            o,
+            "{other} gradient = scale × mimic gradient + offset, exactly (w.r.t. probabilities); the offset is what the mimic loss leaves out"
+        );
+        let _ = writeln!(o, "{:>3} {:>12} {:>12} {:>14}", "ch", "scale", "offset", "offset share");
+        for e in eq {
+            let _ = writeln!(
+                o,
+                "{:>3} {:>12.4e} {:>12.4e} {:>13.2}%",
+                e.channel,
+                e.scale,
+                e.offset,
+                100.0 * e.offset_share
+            );
+        }
+    }
 }
