@@ -50,10 +50,10 @@ pub struct Fit {
     pub c: Option<f64>,
     /// Coefficient of determination (None when all values are equal).
     pub r2: Option<f64>,
-    /// Closed-form a of dL/ds (2 / (K·D) for Dice).
-    pub closed_form_a: f64,
-    /// Closed-form c of dL/ds (N / (K·D²) for Dice).
-    pub closed_form_c: f64,
+    /// Closed-form a of dL/ds (2 / (K·D) for Dice); None when the closed form is not two-valued.
+    pub closed_form_a: Option<f64>,
+    /// Closed-form c of dL/ds (N / (K·D²) for Dice); None when the closed form is not two-valued.
+    pub closed_form_c: Option<f64>,
 }
 
 /// Ratio of the foreground level to the background level.
@@ -61,8 +61,9 @@ pub struct Fit {
 pub struct LevelRatio {
     /// mean on foreground / mean on background (None if a side is empty or the background mean is 0).
     pub measured: Option<f64>,
-    /// Ratio of the closed-form levels of dL/ds, (c − a)/c (= 1 − 2 / soft Dice for Dice).
-    pub closed_form: f64,
+    /// Ratio of the closed-form levels of dL/ds, (c − a)/c (= 1 − 2 / soft Dice for Dice); None
+    /// when the closed form is not two-valued or c = 0.
+    pub closed_form: Option<f64>,
 }
 
 /// Spread of the gradient magnitudes.
@@ -147,8 +148,8 @@ fn fit(acc: &ChannelAcc, eval: &Evaluation, k: usize) -> Fit {
         a,
         c: bg.mean(),
         r2: (ss_tot > 0.0).then(|| 1.0 - ss_res / ss_tot),
-        closed_form_a: -eval.channels[k].coeffs[0],
-        closed_form_c: eval.channels[k].coeffs[1],
+        closed_form_a: eval.two_valued().then(|| -eval.channels[k].coeffs[0]),
+        closed_form_c: eval.two_valued().then(|| eval.channels[k].coeffs[1]),
     }
 }
 
@@ -168,7 +169,11 @@ fn finish(acc: &ChannelAcc, hist: Histogram, eval: &Evaluation, k: usize) -> Gra
         foreground,
         background,
         two_level,
-        level_ratio: LevelRatio { measured, closed_form: eval.level(k, true) / eval.level(k, false) },
+        level_ratio: LevelRatio {
+            measured,
+            closed_form: (eval.two_valued() && eval.level(k, false) != 0.0)
+                .then(|| eval.level(k, true) / eval.level(k, false)),
+        },
         dynamic_range: DynamicRange {
             max_abs: acc.max_abs,
             min_nonzero_abs: min_nz,

@@ -121,7 +121,11 @@ pub fn to_table(r: &Report) -> String {
             opt(g.background.mean, sci),
             format!("{}/{}", distinct(&g.foreground), distinct(&g.background)),
             opt(g.fit.r2, |v| format!("{v:.6}")),
-            format!("{} ({:.4})", opt(g.level_ratio.measured, |v| format!("{v:.4}")), g.level_ratio.closed_form),
+            format!(
+                "{} ({})",
+                opt(g.level_ratio.measured, |v| format!("{v:.4}")),
+                opt(g.level_ratio.closed_form, |v| format!("{v:.4}"))
+            ),
             opt(g.dynamic_range.ratio, |v| format!("{v:.3e}")),
             100.0 * g.precision.float16.lost,
             100.0 * g.precision.bfloat16.lost,
