@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::Lcg;
+use common::{fd_error, gradient, random_case};
 use dicegrad::analysis::analyze;
 use dicegrad::loss::{Activation, Evaluation, GradientKernel, LossConfig, LossSpec};
 use dicegrad::nifti_io::template::new_template;
@@ -12,66 +12,6 @@ use dicegrad::volume::Case;
 
 fn case(shape: [usize; 3], class: Vec<u8>, channels: usize, data: Vec<f32>) -> Case {
     Case::from_parts(shape, class, channels, data, new_template([1.0; 3], [0.0; 3], "test"))
-}
-
-/// A random case: labels over `classes` (one channel: 0/1), values as probabilities (one channel,
-/// or rows normalised over channels) or logits. `empty` leaves the last class out of the labels.
-fn random_case(seed: u64, shape: [usize; 3], channels: usize, act: Activation, empty: bool) -> Case {
-    let n: usize = shape.iter().product();
-    let mut r = Lcg(seed | 1);
-    let classes = if channels == 1 { 2 } else { channels };
-    let usable = if empty { classes - 1 } else { classes };
-    let class: Vec<u8> = (0..n).map(|_| r.below(usable) as u8).collect();
-    let mut data = vec![0f32; n * channels];
-    for i in 0..n {
-        let raw: Vec<f64> = (0..channels).map(|_| r.range(0.05, 1.0)).collect();
-        let total: f64 = raw.iter().sum();
-        for k in 0..channels {
-            data[k * n + i] = match act {
-                Activation::None if channels == 1 => raw[k] as f32 * 0.95,
-                Activation::None => (raw[k] / total) as f32,
-                _ => r.range(-3.0, 3.0) as f32,
-            };
-        }
-    }
-    case(shape, class, channels, data)
-}
-
-fn gradient(case: &Case, cfg: &LossConfig) -> Vec<f32> {
-    let eval = Evaluation::compute(case, cfg);
-    let kernel = GradientKernel::new(case, &eval);
-    let mut g = vec![0f32; case.prediction.data.len()];
-    kernel.fill_file_order(0, &mut g);
-    g
-}
-
-fn loss(case: &Case, cfg: &LossConfig) -> f64 {
-    Evaluation::compute(case, cfg).value
-}
-
-/// Max |finite difference − gradient| over every value, relative to max |gradient|.
-fn fd_error(mut case: Case, cfg: &LossConfig) -> f64 {
-    let g = gradient(&case, cfg);
-    let scale = g.iter().fold(0f32, |m, v| m.max(v.abs())) as f64;
-    let mut worst: f64 = 0.0;
-    for (i, gi) in g.iter().enumerate() {
-        let x = case.prediction.data[i];
-        let h = 1e-3f32 * x.abs().max(0.1);
-        let (xp, xm) = (x + h, x - h);
-        case.prediction.data[i] = xp;
-        let lp = loss(&case, cfg);
-        case.prediction.data[i] = xm;
-        let lm = loss(&case, cfg);
-        case.prediction.data[i] = x;
-        let fd = (lp - lm) / (xp as f64 - xm as f64);
-        worst = worst.max((fd - *gi as f64).abs());
-    }
-    // With ε_nr = 0 and no foreground the loss is constant (1) and the gradient is exactly 0.
-    if scale == 0.0 {
-        worst
-    } else {
-        worst / scale
-    }
 }
 
 fn spec(act: Activation, smooth_nr: f64, smooth_dr: f64, include_background: bool) -> LossSpec {

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::Lcg;
+use common::{fd_error, gradient, random_case};
 use dicegrad::analysis::analyze;
 use dicegrad::loss::preset::{resolve, Overrides};
 use dicegrad::loss::{
@@ -13,59 +13,6 @@ use dicegrad::loss::{
 };
 use dicegrad::nifti_io::template::new_template;
 use dicegrad::volume::Case;
-
-/// A random case on a 3×2×2 grid (or `shape`): labels over the classes (one channel: 0/1),
-/// probabilities in (0.05, 1) (normalised over channels) or logits in (−3, 3).
-fn random_case(seed: u64, shape: [usize; 3], channels: usize, act: Activation, empty_last: bool) -> Case {
-    let n: usize = shape.iter().product();
-    let mut r = Lcg(seed | 1);
-    let classes = if channels == 1 { 2 } else { channels };
-    let usable = if empty_last { classes - 1 } else { classes };
-    let class: Vec<u8> = (0..n).map(|_| r.below(usable) as u8).collect();
-    let mut data = vec![0f32; n * channels];
-    for i in 0..n {
-        let raw: Vec<f64> = (0..channels).map(|_| r.range(0.05, 1.0)).collect();
-        let total: f64 = raw.iter().sum();
-        for k in 0..channels {
-            data[k * n + i] = match act {
-                Activation::None if channels == 1 => (raw[k] * 0.9) as f32,
-                Activation::None => (raw[k] / total) as f32,
-                _ => r.range(-3.0, 3.0) as f32,
-            };
-        }
-    }
-    Case::from_parts(shape, class, channels, data, new_template([1.0; 3], [0.0; 3], "test"))
-}
-
-fn gradient(case: &Case, cfg: &LossConfig) -> Vec<f32> {
-    let eval = Evaluation::compute(case, cfg);
-    let mut g = vec![0f32; case.prediction.data.len()];
-    GradientKernel::new(case, &eval).fill_file_order(0, &mut g);
-    g
-}
-
-/// Max |central difference − gradient| relative to max |gradient| (absolute if that is 0).
-fn fd_error(mut case: Case, cfg: &LossConfig) -> f64 {
-    let g = gradient(&case, cfg);
-    let scale = g.iter().fold(0f32, |m, v| m.max(v.abs())) as f64;
-    let mut worst: f64 = 0.0;
-    for (i, gi) in g.iter().enumerate() {
-        let x = case.prediction.data[i];
-        let h = 1e-3f32 * x.abs().max(0.1);
-        let (xp, xm) = (x + h, x - h);
-        case.prediction.data[i] = xp;
-        let lp = Evaluation::compute(&case, cfg).value;
-        case.prediction.data[i] = xm;
-        let lm = Evaluation::compute(&case, cfg).value;
-        case.prediction.data[i] = x;
-        worst = worst.max(((lp - lm) / (xp as f64 - xm as f64) - *gi as f64).abs());
-    }
-    if scale == 0.0 {
-        worst
-    } else {
-        worst / scale
-    }
-}
 
 /// The variants of each family that change its formula.
 fn variants(kind: LossKind, channels: usize) -> Vec<(String, LossSpec)> {
