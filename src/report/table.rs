@@ -84,6 +84,9 @@ pub fn to_table(r: &Report) -> String {
     let _ = writeln!(o, "labels      {}", describe(&r.inputs.labels));
     let _ = writeln!(o, "prediction  {}", describe(&r.inputs.prediction.file));
     let _ = writeln!(o, "parameters  {}", parameters_line(p));
+    if let Some(ce) = p.cross_entropy {
+        let _ = writeln!(o, "            {ce}");
+    }
     let mut loss = format!("{:.6}", r.loss.value);
     if let (Some(d), Some(c)) = (r.loss.dice_part, r.loss.ce_part) {
         loss += &format!("  (Dice part {d:.6}, cross-entropy part {c:.6})");
