@@ -19,8 +19,10 @@
 //! - [`report`]: the one report struct and its JSON / CSV / terminal writers.
 //! - [`plot`]: pictures drawn from the report.
 //! - [`pipeline`]: one case from loaded volumes to its report.
+//! - [`batch`]: whole data sets — pairing, parallel runs, resume, shards and merge, summary.
 
 pub mod analysis;
+pub mod batch;
 pub mod error;
 pub mod loss;
 pub mod nifti_io;

@@ -14,6 +14,8 @@ use crate::volume::Case;
 pub struct Analysis<'a> {
     pub report: Report,
     pub kernel: GradientKernel<'a>,
+    /// The main loss's sums (for pooling over cases).
+    pub sums: crate::loss::CaseSums,
 }
 
 /// Analyses `case` with the loss `config`, comparing it with the families in `compare` (each with
@@ -25,6 +27,7 @@ pub fn analyze_case<'a>(
     label: Option<i64>,
 ) -> Result<Analysis<'a>> {
     let eval = Evaluation::compute(case, config);
+    let sums = eval.sums.clone();
     let kernel = GradientKernel::new(case, &eval);
     let stats = analyze(&kernel, &eval);
     let mut report = Report::build(case, &eval, stats, label);
@@ -44,5 +47,5 @@ pub fn analyze_case<'a>(
             evals[1..].iter().zip(&kernels[1..]).map(|(e, k)| ComparedLoss::build(case, e, analyze(k, e))).collect();
         report.comparison = Some(Comparison { losses, pairs: compare(&kernels, &evals) });
     }
-    Ok(Analysis { report, kernel })
+    Ok(Analysis { report, kernel, sums })
 }

@@ -107,6 +107,59 @@ impl Histogram {
     }
 }
 
+/// Counts of |gradient| in fixed logarithmic bins — one per binary order of magnitude, read off
+/// the float32 exponent — split by ground truth, zeros apart. The bins are the same for every
+/// case, so that histograms of many cases add up exactly.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, serde::Deserialize)]
+pub struct LogHistogram {
+    /// Foreground counts; bin b holds |v| in [2^(b−127), 2^(b−126)) (b = 0: float32 subnormals).
+    pub foreground: Vec<u64>,
+    pub background: Vec<u64>,
+    /// Exact zeros on [background, foreground] voxels.
+    pub zeros: [u64; 2],
+}
+
+impl LogHistogram {
+    /// Number of bins (the float32 exponents).
+    pub const BINS: usize = 256;
+
+    pub fn empty() -> Self {
+        LogHistogram { foreground: vec![0; Self::BINS], background: vec![0; Self::BINS], zeros: [0, 0] }
+    }
+
+    /// Lower edge of bin `b`.
+    pub fn edge(b: usize) -> f64 {
+        2f64.powi(b as i32 - 127)
+    }
+
+    /// Adds one value.
+    #[inline]
+    pub fn add(&mut self, v: f32, foreground: bool) {
+        if v == 0.0 {
+            self.zeros[usize::from(foreground)] += 1;
+            return;
+        }
+        let b = ((v.to_bits() >> 23) & 0xff) as usize;
+        if foreground {
+            self.foreground[b] += 1;
+        } else {
+            self.background[b] += 1;
+        }
+    }
+
+    /// Adds another histogram's counts.
+    pub fn merge(&mut self, o: &LogHistogram) {
+        for (a, b) in self.foreground.iter_mut().zip(&o.foreground) {
+            *a += b;
+        }
+        for (a, b) in self.background.iter_mut().zip(&o.background) {
+            *a += b;
+        }
+        self.zeros[0] += o.zeros[0];
+        self.zeros[1] += o.zeros[1];
+    }
+}
+
 /// Everything measured on one channel's gradient.
 #[derive(Clone, Debug, Serialize)]
 pub struct GradientStats {
@@ -119,6 +172,9 @@ pub struct GradientStats {
     pub dynamic_range: DynamicRange,
     pub precision: Precision,
     pub histogram: Histogram,
+    /// |gradient| in fixed log bins (for pooling over cases; not written to report.json).
+    #[serde(skip)]
+    pub log_histogram: LogHistogram,
 }
 
 fn side_stats(s: &stats::SideAcc) -> SideStats {
@@ -153,7 +209,13 @@ fn fit(acc: &ChannelAcc, eval: &Evaluation, k: usize) -> Fit {
     }
 }
 
-fn finish(acc: &ChannelAcc, hist: Histogram, eval: &Evaluation, k: usize) -> GradientStats {
+fn finish(
+    acc: &ChannelAcc,
+    hist: Histogram,
+    log_histogram: LogHistogram,
+    eval: &Evaluation,
+    k: usize,
+) -> GradientStats {
     let foreground = side_stats(&acc.side[1]);
     let background = side_stats(&acc.side[0]);
     let two_level = foreground.distinct <= 1 && background.distinct <= 1;
@@ -182,6 +244,7 @@ fn finish(acc: &ChannelAcc, hist: Histogram, eval: &Evaluation, k: usize) -> Gra
         },
         precision: Precision { float16: acc.float16.shares(total), bfloat16: acc.bfloat16.shares(total) },
         histogram: hist,
+        log_histogram,
     }
 }
 
@@ -239,7 +302,7 @@ pub fn analyze(kernel: &GradientKernel, eval: &Evaluation) -> Vec<GradientStats>
     let ranges: Vec<(f64, f64)> = accs.iter().map(histogram_range).collect();
     let hist_parts = for_blocks(
         kernel,
-        || vec![(vec![0u64; HISTOGRAM_BINS], vec![0u64; HISTOGRAM_BINS]); channels.len()],
+        || vec![(vec![0u64; HISTOGRAM_BINS], vec![0u64; HISTOGRAM_BINS], LogHistogram::empty()); channels.len()],
         |hists, k, class, g| {
             if k < first {
                 return;
@@ -248,9 +311,10 @@ pub fn analyze(kernel: &GradientKernel, eval: &Evaluation) -> Vec<GradientStats>
             let (lo, hi) = ranges[i];
             let fg = cfg.fg_class(k);
             let scale = HISTOGRAM_BINS as f64 / (hi - lo);
-            let (hf, hb) = &mut hists[i];
+            let (hf, hb, log) = &mut hists[i];
             for (&v, &cl) in g.iter().zip(class) {
                 let b = (((v as f64 - lo) * scale) as usize).min(HISTOGRAM_BINS - 1);
+                log.add(v, cl == fg);
                 if cl == fg {
                     hf[b] += 1;
                 } else {
@@ -266,13 +330,15 @@ pub fn analyze(kernel: &GradientKernel, eval: &Evaluation) -> Vec<GradientStats>
             let (lo, hi) = ranges[i];
             let mut hist =
                 Histogram { lo, hi, foreground: vec![0; HISTOGRAM_BINS], background: vec![0; HISTOGRAM_BINS] };
+            let mut log = LogHistogram::empty();
             for part in &hist_parts {
                 for b in 0..HISTOGRAM_BINS {
                     hist.foreground[b] += part[i].0[b];
                     hist.background[b] += part[i].1[b];
                 }
+                log.merge(&part[i].2);
             }
-            finish(&accs[i], hist, eval, k)
+            finish(&accs[i], hist, log, eval, k)
         })
         .collect()
 }

@@ -5,8 +5,8 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use dicegrad::loss::preset::{resolve, Overrides};
-use dicegrad::loss::{Activation, LossConfig, LossKind, Preset, WeightType};
+use dicegrad::loss::preset::{LossRequest, Overrides};
+use dicegrad::loss::{Activation, LossKind, Preset, WeightType};
 use dicegrad::nifti_io::{write_f32, LoadOptions, OpenCase, WriteOptions};
 use dicegrad::output::{check_output, write_bytes};
 use dicegrad::pipeline::{analyze_case, Analysis};
@@ -86,9 +86,9 @@ impl LossArgs {
         }
     }
 
-    /// The loss for a prediction with `channels` channels.
-    pub fn config(&self, channels: usize) -> Result<LossConfig> {
-        LossConfig::new(resolve(self.preset, &self.overrides(), channels), channels)
+    /// The loss as requested (resolved per case).
+    pub fn request(&self) -> LossRequest {
+        LossRequest { preset: self.preset, overrides: self.overrides() }
     }
 }
 
@@ -178,9 +178,9 @@ pub fn run(a: AnalyzeArgs) -> Result<ExitCode> {
     check_outputs(&a)?;
     let load = LoadOptions { max_values: a.max_voxels, label: a.label };
     let open = OpenCase::open(&a.labels, &a.pred, load)?;
-    let config = a.loss.config(open.channels)?;
+    let config = a.loss.request().config(open.channels)?;
     let case = open.read(config.spec.activation == Activation::None)?;
-    let Analysis { report, kernel } = analyze_case(&case, &config, &a.compare, a.label)?;
+    let Analysis { report, kernel, .. } = analyze_case(&case, &config, &a.compare, a.label)?;
 
     if let Some(dir) = &a.out {
         std::fs::create_dir_all(dir).map_err(|e| Error::Write { path: dir.clone(), source: e })?;

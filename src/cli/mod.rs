@@ -2,6 +2,7 @@
 //! options only.
 
 mod analyze;
+mod batch;
 mod synth;
 
 use std::process::ExitCode;
@@ -22,6 +23,10 @@ pub struct Cli {
 enum Command {
     /// Compute the Dice loss gradient of one case and report its structure.
     Analyze(analyze::AnalyzeArgs),
+    /// Analyse every case of a data set (two folders); exit code 1 if some cases failed.
+    Batch(batch::BatchArgs),
+    /// Merge the output folders of the shards of one batch run.
+    Merge(batch::MergeArgs),
     /// Write a seeded synthetic case (labels, probabilities, logits).
     Synth(synth::SynthArgs),
 }
@@ -30,6 +35,8 @@ enum Command {
 pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Analyze(a) => analyze::run(a),
+        Command::Batch(b) => batch::run_batch(b),
+        Command::Merge(m) => batch::run_merge(m),
         Command::Synth(s) => synth::run(s),
     }
 }

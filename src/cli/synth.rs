@@ -62,6 +62,7 @@ pub fn run(a: SynthArgs) -> Result<ExitCode> {
     super::init_threads(a.threads)?;
     let names = ["labels.nii.gz", "probs.nii.gz", "logits.nii.gz"];
     let paths: Vec<PathBuf> = names.iter().map(|n| a.out.join(n)).collect();
+    std::fs::create_dir_all(&a.out).map_err(|e| Error::Write { path: a.out.clone(), source: e })?;
     for p in &paths {
         check_output(p, &[], a.force)?;
     }

@@ -9,7 +9,7 @@
 use serde::Serialize;
 
 /// What the loss applies to the values in the prediction file before computing Dice.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
 pub enum Activation {
     /// The file holds probabilities; no activation.

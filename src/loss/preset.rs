@@ -21,7 +21,7 @@ use super::activation::Activation;
 use super::spec::{DiceForm, LossKind, LossSpec};
 
 /// A framework preset (`--preset NAME`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
 pub enum Preset {
     Monai,
@@ -71,7 +71,7 @@ impl Preset {
 }
 
 /// Options given explicitly on the command line; each one overrides the preset's value.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, serde::Deserialize)]
 pub struct Overrides {
     pub kind: Option<LossKind>,
     pub activation: Option<Activation>,
@@ -123,4 +123,19 @@ pub fn resolve(preset: Option<Preset>, o: &Overrides, channels: usize) -> LossSp
         s.lambda_ce = v;
     }
     s
+}
+
+/// The loss a user asked for: a preset (or none) and explicit options. Resolved per case, since
+/// some defaults depend on the number of channels.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, serde::Deserialize)]
+pub struct LossRequest {
+    pub preset: Option<Preset>,
+    pub overrides: Overrides,
+}
+
+impl LossRequest {
+    /// The checked loss for a prediction with `channels` channels.
+    pub fn config(&self, channels: usize) -> crate::error::Result<super::LossConfig> {
+        super::LossConfig::new(resolve(self.preset, &self.overrides, channels), channels)
+    }
 }

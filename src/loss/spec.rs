@@ -9,7 +9,7 @@ use super::preset::Preset;
 use crate::error::{Error, Result};
 
 /// A loss family (`--loss NAME`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum LossKind {
     /// Soft Dice (MONAI `DiceLoss`).
@@ -85,7 +85,7 @@ impl LossKind {
 }
 
 /// Class weights of the generalized Dice loss, from the ground-truth volume G_k.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
 pub enum WeightType {
     /// w = 1 / G².
@@ -97,7 +97,7 @@ pub enum WeightType {
 }
 
 /// How a Dice term enters the loss value (the gradient is the same).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DiceForm {
     /// 1 − dice (MONAI, segmentation_models_pytorch, Kervadec et al.).

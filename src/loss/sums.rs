@@ -11,7 +11,7 @@ use crate::parallel::map_chunks;
 use crate::volume::Case;
 
 /// Sums over the voxels of one channel.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ChannelSums {
     /// I = Σ s·g.
     pub intersection: f64,
@@ -28,7 +28,8 @@ pub struct ChannelSums {
 }
 
 impl ChannelSums {
-    fn add(&mut self, o: &ChannelSums) {
+    /// Adds another's sums (pooling over cases).
+    pub fn add(&mut self, o: &ChannelSums) {
         self.intersection += o.intersection;
         self.pred_sum += o.pred_sum;
         self.pred_sq_sum += o.pred_sq_sum;
@@ -49,7 +50,7 @@ impl ChannelSums {
 }
 
 /// All sums of a case.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CaseSums {
     /// Voxels N of the case.
     pub voxels: u64,
@@ -133,6 +134,16 @@ fn argmax_counts(sums: &mut [ChannelSums], s: &[f64], class: &[u8]) {
 }
 
 impl CaseSums {
+    /// Adds another case's sums (MONAI `batch=True`, nnU-Net `batch_dice`): channel by channel.
+    pub fn pool(&mut self, o: &CaseSums) {
+        self.voxels += o.voxels;
+        for (a, b) in self.channels.iter_mut().zip(&o.channels) {
+            a.add(b);
+        }
+        self.ce_sum += o.ce_sum;
+        self.ce_norm += o.ce_norm;
+    }
+
     /// One pass over the case.
     pub fn compute(case: &Case, config: &LossConfig) -> CaseSums {
         let c = config.channels;

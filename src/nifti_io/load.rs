@@ -146,6 +146,25 @@ impl OpenCase {
     }
 }
 
+/// Reads a label map on its own (for a prediction that is not a NIfTI file), for a prediction with
+/// `channels` channels; `label` is `--label K` for one channel.
+pub fn read_label_file(path: &Path, max_values: u64, channels: usize, label: Option<i64>) -> Result<LabelMap> {
+    let src = Source::open(path, max_values)?;
+    let (shape, extra) = spatial_and_extra(&src.header.dims);
+    if !extra.is_empty() {
+        return Err(Error::BadHeader {
+            path: path.to_path_buf(),
+            problem: format!("labels have dims {:?}; a label map must be 3D (X,Y,Z)", src.header.dims),
+        });
+    }
+    let rule = match (channels, label) {
+        (1, Some(k)) => LabelRule::Select(k),
+        (1, None) => LabelRule::Binary,
+        (c, _) => LabelRule::Channels(c),
+    };
+    read_labels(src, shape, rule)
+}
+
 /// How label values map to class indices.
 #[derive(Clone, Copy, Debug)]
 enum LabelRule {
@@ -264,6 +283,74 @@ fn read_labels(src: Source, shape: Shape3, rule: LabelRule) -> Result<LabelMap> 
     Ok(LabelMap { class, geometry, label_of: rule.label_of() })
 }
 
+/// Checks prediction values as they are decoded: finite, and within [0, 1] for probabilities.
+pub(crate) struct ValueCheck {
+    probabilities: bool,
+    non_finite: Offenders,
+    outside: Offenders,
+    lo: f32,
+    hi: f32,
+}
+
+impl ValueCheck {
+    pub(crate) fn new(probabilities: bool) -> Self {
+        ValueCheck {
+            probabilities,
+            non_finite: Offenders::default(),
+            outside: Offenders::default(),
+            lo: f32::INFINITY,
+            hi: f32::NEG_INFINITY,
+        }
+    }
+
+    /// Scans `values`, whose first has flat index `first`.
+    pub(crate) fn scan(&mut self, first: usize, values: &[f32]) {
+        for (j, &v) in values.iter().enumerate() {
+            if !v.is_finite() {
+                self.non_finite.add(first + j, v as f64);
+            } else {
+                self.lo = self.lo.min(v);
+                self.hi = self.hi.max(v);
+                if self.probabilities && !(0.0..=1.0).contains(&v) {
+                    self.outside.add(first + j, v as f64);
+                }
+            }
+        }
+    }
+
+    /// The error for what was found, if anything.
+    pub(crate) fn finish(self, path: &Path, shape: Shape3, channels: usize) -> Result<()> {
+        if let Some((i, v)) = self.non_finite.first {
+            return Err(bad_values(
+                path,
+                format!(
+                    "{} values are NaN or infinite (first: {} at {}); the prediction must be finite, \
+                     check the network output or the export",
+                    self.non_finite.count,
+                    v as f32,
+                    where_is(shape, i)
+                ),
+            ));
+        }
+        if let Some((i, v)) = self.outside.first {
+            let act = if channels > 1 { "softmax" } else { "sigmoid" };
+            return Err(bad_values(
+                path,
+                format!(
+                    "{} values lie outside [0, 1] (range {} to {}, first: {} at {}), so these are \
+                     not probabilities; if the file holds logits pass --activation {act}",
+                    self.outside.count,
+                    self.lo,
+                    self.hi,
+                    v as f32,
+                    where_is(shape, i)
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
 fn read_prediction(
     src: Source,
     shape: Shape3,
@@ -275,48 +362,13 @@ fn read_prediction(
     let geometry = geometry(&src, shape);
     let path = src.path.clone();
     let mut data: Vec<f32> = Vec::with_capacity(voxel_count(shape) * channels);
-    let (mut non_finite, mut outside) = (Offenders::default(), Offenders::default());
-    let (mut lo, mut hi) = (f32::INFINITY, f32::NEG_INFINITY);
+    let mut check = ValueCheck::new(probabilities);
     src.for_each_chunk(|first, bytes| {
         let start = data.len();
         extend_f32(dt, big, scaling, bytes, &mut data);
-        for (j, &v) in data[start..].iter().enumerate() {
-            if !v.is_finite() {
-                non_finite.add(first + j, v as f64);
-            } else {
-                lo = lo.min(v);
-                hi = hi.max(v);
-                if probabilities && !(0.0..=1.0).contains(&v) {
-                    outside.add(first + j, v as f64);
-                }
-            }
-        }
+        check.scan(first, &data[start..]);
         Ok(())
     })?;
-    if let Some((i, v)) = non_finite.first {
-        return Err(bad_values(
-            &path,
-            format!(
-                "{} values are NaN or infinite (first: {} at {}); the prediction must be finite, \
-                 check the network output or the export",
-                non_finite.count,
-                v as f32,
-                where_is(shape, i)
-            ),
-        ));
-    }
-    if let Some((i, v)) = outside.first {
-        let act = if channels > 1 { "softmax" } else { "sigmoid" };
-        return Err(bad_values(
-            &path,
-            format!(
-                "{} values lie outside [0, 1] (range {lo} to {hi}, first: {} at {}), so these are \
-                 not probabilities; if the file holds logits pass --activation {act}",
-                outside.count,
-                v as f32,
-                where_is(shape, i)
-            ),
-        ));
-    }
+    check.finish(&path, shape, channels)?;
     Ok(Prediction { data, channels, layout, geometry })
 }

@@ -10,6 +10,7 @@
 pub mod decode;
 pub mod header;
 pub mod load;
+pub mod npz;
 pub mod read;
 pub mod template;
 pub mod write;

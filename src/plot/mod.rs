@@ -2,6 +2,7 @@
 //! gradient split by ground truth. PNG and SVG, with a bundled font so that no system font is
 //! needed.
 
+pub mod batch;
 mod histogram;
 
 use std::path::Path;

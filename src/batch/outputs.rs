@@ -1,0 +1,124 @@
+//! The files of a batch folder: `run.json` (what was asked), `cases.jsonl` (one complete record per
+//! line, appended and flushed per case), and the outputs derived from the records — `cases.csv`,
+//! `summary.json` and the pictures — which a resumed run or a merge rebuilds from the records.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::pairing::Shard;
+use super::record::{csv_header, csv_rows, CaseRecord};
+use super::summary::{RunParameters, Summary, Unpaired};
+use crate::error::{Error, Result};
+use crate::loss::preset::resolve;
+use crate::output::write_bytes;
+
+pub const RUN: &str = "run.json";
+pub const CASES_JSONL: &str = "cases.jsonl";
+pub const CASES_CSV: &str = "cases.csv";
+pub const SUMMARY: &str = "summary.json";
+/// Pictures written next to the summary.
+pub const PICTURES: [&str; 4] = ["histogram.png", "histogram.svg", "levels.png", "levels.svg"];
+
+/// `run.json`: what a batch folder holds.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunMeta {
+    pub tool: String,
+    pub parameters: RunParameters,
+    pub unpaired: Unpaired,
+    pub shard: Option<Shard>,
+    /// The case ids of this run (after sharding), in order.
+    pub cases: Vec<String>,
+}
+
+/// Reads `run.json` of `dir`, if there is one.
+pub fn read_meta(dir: &Path) -> Result<Option<RunMeta>> {
+    let path = dir.join(RUN);
+    if !path.exists() {
+        return Ok(None);
+    }
+    let text = std::fs::read(&path).map_err(|e| Error::Open { path: path.clone(), source: e })?;
+    serde_json::from_slice(&text).map(Some).map_err(|e| Error::BadValues {
+        path,
+        problem: format!("not a dicegrad run.json ({e}); is this a batch output folder?"),
+    })
+}
+
+/// The complete records of `dir/cases.jsonl` (a line cut short by an interrupted run is dropped).
+pub fn read_records(dir: &Path) -> Result<Vec<CaseRecord>> {
+    let path = dir.join(CASES_JSONL);
+    let file = match std::fs::File::open(&path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::Open { path, source: e }),
+    };
+    let mut records = Vec::new();
+    let mut reader = BufReader::new(file);
+    let mut line = String::new();
+    loop {
+        line.clear();
+        let n = reader.read_line(&mut line).map_err(|e| Error::Open { path: path.clone(), source: e })?;
+        if n == 0 || !line.ends_with('\n') {
+            break;
+        }
+        match serde_json::from_str(&line) {
+            Ok(r) => records.push(r),
+            Err(_) => break,
+        }
+    }
+    Ok(records)
+}
+
+/// The comparison pairs ("a vs b") of the CSV columns, as the pipeline forms them.
+pub fn pair_names(params: &RunParameters) -> Vec<String> {
+    let main = resolve(params.loss.preset, &params.loss.overrides, 2).kind;
+    let mut kinds = vec![main];
+    for &k in &params.compare {
+        if !kinds.contains(&k) {
+            kinds.push(k);
+        }
+    }
+    let mut names = Vec::new();
+    for i in 0..kinds.len() {
+        for j in i + 1..kinds.len() {
+            names.push(format!("{} vs {}", kinds[i].name(), kinds[j].name()));
+        }
+    }
+    names
+}
+
+/// The whole `cases.csv` for `records`.
+pub fn csv_of(params: &RunParameters, records: &[CaseRecord]) -> String {
+    let pairs = pair_names(params);
+    let mut s = csv_header(&pairs);
+    for r in records {
+        s += &csv_rows(r, &pairs);
+    }
+    s
+}
+
+/// The whole `cases.jsonl` for `records`.
+pub fn jsonl_of(records: &[CaseRecord]) -> String {
+    records.iter().map(|r| serde_json::to_string(r).expect("records serialise") + "\n").collect()
+}
+
+/// Writes every output derived from `records` (sorted by case): `cases.csv`, `cases.jsonl`,
+/// `summary.json` and the pictures.
+pub fn finalize(dir: &Path, params: &RunParameters, unpaired: Unpaired, records: &[CaseRecord]) -> Result<Summary> {
+    write_bytes(&dir.join(CASES_JSONL), true, jsonl_of(records).as_bytes())?;
+    write_bytes(&dir.join(CASES_CSV), true, csv_of(params, records).as_bytes())?;
+    let summary = Summary::build(params, unpaired, records);
+    let mut json = serde_json::to_vec_pretty(&summary).expect("the summary serialises");
+    json.push(b'\n');
+    write_bytes(&dir.join(SUMMARY), true, &json)?;
+    crate::plot::batch::write_pictures(&summary, records, dir)?;
+    Ok(summary)
+}
+
+/// Paths of every file a batch writes into `dir`.
+pub fn all_files(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = [RUN, CASES_JSONL, CASES_CSV, SUMMARY].iter().map(|f| dir.join(f)).collect();
+    v.extend(PICTURES.iter().map(|f| dir.join(f)));
+    v
+}

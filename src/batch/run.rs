@@ -1,0 +1,269 @@
+//! Running a batch: cases analysed by `jobs` workers, each holding one case in memory; records
+//! appended to `cases.jsonl` and `cases.csv` in case order (so that the files are the same for any
+//! number of workers, and always a complete prefix of the run); a failing case becomes a record
+//! with its error and the run goes on.
+
+use std::collections::BTreeMap;
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+
+use super::outputs::{self, read_meta, read_records, RunMeta, CASES_CSV, CASES_JSONL, RUN};
+use super::pairing::{pair, CasePair, Shard};
+use super::record::{csv_rows, CaseRecord};
+use super::summary::{RunParameters, Summary, Unpaired};
+use crate::error::{Error, Result};
+use crate::loss::Activation;
+use crate::nifti_io::load::read_label_file;
+use crate::nifti_io::npz::NpzSource;
+use crate::nifti_io::{write_f32, LoadOptions, OpenCase, WriteOptions};
+use crate::output::write_bytes;
+use crate::pipeline::analyze_case;
+use crate::volume::Case;
+
+/// How to run a batch.
+#[derive(Clone, Debug)]
+pub struct BatchOptions {
+    pub labels_dir: PathBuf,
+    pub pred_dir: PathBuf,
+    pub out: PathBuf,
+    pub params: RunParameters,
+    pub shard: Option<Shard>,
+    /// Cases analysed at once.
+    pub jobs: usize,
+    /// Continue the run recorded in `out`.
+    pub resume: bool,
+    /// Start over in an `out` that holds a run.
+    pub force: bool,
+    /// Write every case's gradient volume here.
+    pub grad_out_dir: Option<PathBuf>,
+    pub compression: u32,
+}
+
+/// What a finished batch did.
+pub struct Outcome {
+    pub summary: Summary,
+    /// Cases analysed by this invocation (not skipped by `--resume`).
+    pub analysed: usize,
+}
+
+fn write_error(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
+    move |e| Error::Write { path: path.to_path_buf(), source: e }
+}
+
+/// Loads a case: NIfTI labels with a NIfTI or nnU-Net `.npz` prediction.
+fn load(pair: &CasePair, params: &RunParameters) -> Result<(Case, crate::loss::LossConfig)> {
+    let max = params.max_voxels;
+    if pair.pred.extension().is_some_and(|e| e == "npz") {
+        let npz = NpzSource::open(&pair.pred)?;
+        let (channels, _) = npz.layout()?;
+        let config = params.loss.config(channels)?;
+        let labels = read_label_file(&pair.labels, max, channels, None)?;
+        let prediction = npz.read(&labels, max, config.spec.activation == Activation::None)?;
+        return Ok((Case { labels, prediction }, config));
+    }
+    let open = OpenCase::open(&pair.labels, &pair.pred, LoadOptions { max_values: max, label: None })?;
+    let config = params.loss.config(open.channels)?;
+    let case = open.read(config.spec.activation == Activation::None)?;
+    let (la, pa) = (&case.labels.geometry.info.affine, &case.prediction.geometry.info.affine);
+    let diff = la.iter().flatten().zip(pa.iter().flatten()).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+    if diff > params.affine_tol {
+        return Err(Error::usage(format!(
+            "{} and {} are not in the same space: their affines differ by up to {diff:.3e} (more than \
+             --affine-tol {}): labels {la:?}, prediction {pa:?}; resample the prediction or raise --affine-tol",
+            pair.labels.display(),
+            pair.pred.display(),
+            params.affine_tol
+        )));
+    }
+    Ok((case, config))
+}
+
+fn analyse(pair: &CasePair, opts: &BatchOptions) -> Result<CaseRecord> {
+    let (case, config) = load(pair, &opts.params)?;
+    let a = analyze_case(&case, &config, &opts.params.compare, None)?;
+    if let Some(dir) = &opts.grad_out_dir {
+        let pred = &case.prediction;
+        let dims = if pair.pred.extension().is_some_and(|e| e == "npz") {
+            let mut d = pred.geometry.shape.to_vec();
+            d.push(pred.channels);
+            d
+        } else {
+            pred.geometry.info.dims.clone()
+        };
+        let w = WriteOptions { compression: opts.compression, force: true };
+        let path = dir.join(format!("{}.nii.gz", pair.id));
+        write_f32(&path, &pred.geometry.header, &dims, w, |start, out| a.kernel.fill_file_order(start, out))?;
+    }
+    Ok(CaseRecord::ok(&pair.id, &a.report, a.sums))
+}
+
+/// Analyses one case; any error (or a panic) becomes a failed record.
+pub fn process(pair: &CasePair, opts: &BatchOptions) -> CaseRecord {
+    let labels = pair.labels.display().to_string();
+    let pred = pair.pred.display().to_string();
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| analyse(pair, opts))) {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => CaseRecord::failed(&pair.id, &labels, &pred, e.to_string()),
+        Err(_) => CaseRecord::failed(&pair.id, &labels, &pred, "internal error while analysing this case".into()),
+    }
+}
+
+/// Prepares `out`: a fresh run, a resumed one (returning its records), or an error.
+fn prepare(opts: &BatchOptions, meta: &RunMeta) -> Result<Vec<CaseRecord>> {
+    std::fs::create_dir_all(&opts.out).map_err(write_error(&opts.out))?;
+    let previous = read_meta(&opts.out)?;
+    let mut done = Vec::new();
+    match (previous, opts.resume, opts.force) {
+        (Some(prev), true, _) => {
+            if prev.parameters != meta.parameters || prev.shard != meta.shard || prev.cases != meta.cases {
+                return Err(Error::usage(format!(
+                    "--resume: {} holds a run with other parameters, shard or cases; use the same options \
+                     as that run, or --force to start over",
+                    opts.out.display()
+                )));
+            }
+            done = read_records(&opts.out)?;
+        }
+        (Some(_), false, false) => {
+            return Err(Error::usage(format!(
+                "{} already holds a batch run; pass --resume to continue it or --force to start over",
+                opts.out.display()
+            )))
+        }
+        (Some(_), false, true) => {
+            for f in outputs::all_files(&opts.out) {
+                let _ = std::fs::remove_file(f);
+            }
+        }
+        (None, _, _) => {}
+    }
+    let mut json = serde_json::to_vec_pretty(meta).expect("run metadata serialises");
+    json.push(b'\n');
+    write_bytes(&opts.out.join(RUN), true, &json)?;
+    // rewrite both files from the complete records: drops any line cut short by a killed run
+    write_bytes(&opts.out.join(CASES_JSONL), true, outputs::jsonl_of(&done).as_bytes())?;
+    write_bytes(&opts.out.join(CASES_CSV), true, outputs::csv_of(&opts.params, &done).as_bytes())?;
+    Ok(done)
+}
+
+/// Runs a batch. `progress(done, total, failed)` is called after each case.
+pub fn run(opts: &BatchOptions, progress: &mut dyn FnMut(usize, usize, usize)) -> Result<Outcome> {
+    let pairing = pair(&opts.labels_dir, &opts.pred_dir, &opts.params.pred_suffix)?;
+    let unpaired = Unpaired {
+        labels: pairing.unpaired_labels.iter().map(|p| p.display().to_string()).collect(),
+        predictions: pairing.unpaired_predictions.iter().map(|p| p.display().to_string()).collect(),
+    };
+    let cases = match opts.shard {
+        Some(s) => s.select(pairing.cases),
+        None => pairing.cases,
+    };
+    let meta = RunMeta {
+        tool: env!("CARGO_PKG_VERSION").to_string(),
+        parameters: opts.params.clone(),
+        unpaired: unpaired.clone(),
+        shard: opts.shard,
+        cases: cases.iter().map(|c| c.id.clone()).collect(),
+    };
+    let mut records = prepare(opts, &meta)?;
+    if let Some(dir) = &opts.grad_out_dir {
+        std::fs::create_dir_all(dir).map_err(write_error(dir))?;
+    }
+    let done: std::collections::HashSet<String> = records.iter().map(|r| r.case.clone()).collect();
+    let todo: Vec<&CasePair> = cases.iter().filter(|c| !done.contains(&c.id)).collect();
+    let (total, mut failed) = (cases.len(), records.iter().filter(|r| !r.is_ok()).count());
+    let jsonl_path = opts.out.join(CASES_JSONL);
+    let csv_path = opts.out.join(CASES_CSV);
+    let append = |p: &Path| OpenOptions::new().append(true).open(p).map_err(write_error(p));
+    let (mut jsonl, mut csv) = (append(&jsonl_path)?, append(&csv_path)?);
+    let pairs = outputs::pair_names(&opts.params);
+    let next = AtomicUsize::new(0);
+    let (tx, rx) = mpsc::channel::<(usize, CaseRecord)>();
+    let mut new_records = Vec::with_capacity(todo.len());
+    std::thread::scope(|s| -> Result<()> {
+        for _ in 0..opts.jobs.max(1).min(todo.len().max(1)) {
+            let tx = tx.clone();
+            let (next, todo) = (&next, &todo);
+            s.spawn(move || loop {
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                let Some(pair) = todo.get(i) else { break };
+                if tx.send((i, process(pair, opts))).is_err() {
+                    break;
+                }
+            });
+        }
+        drop(tx);
+        let mut pending = BTreeMap::new();
+        let mut want = 0;
+        for (i, record) in rx {
+            pending.insert(i, record);
+            while let Some(r) = pending.remove(&want) {
+                let line = serde_json::to_string(&r).expect("records serialise") + "\n";
+                jsonl.write_all(line.as_bytes()).and_then(|_| jsonl.flush()).map_err(write_error(&jsonl_path))?;
+                csv.write_all(csv_rows(&r, &pairs).as_bytes())
+                    .and_then(|_| csv.flush())
+                    .map_err(write_error(&csv_path))?;
+                failed += usize::from(!r.is_ok());
+                new_records.push(r);
+                want += 1;
+                progress(done.len() + want, total, failed);
+            }
+        }
+        Ok(())
+    })?;
+    let analysed = new_records.len();
+    records.extend(new_records);
+    records.sort_by(|a, b| a.case.cmp(&b.case));
+    let summary = outputs::finalize(&opts.out, &opts.params, unpaired, &records)?;
+    Ok(Outcome { summary, analysed })
+}
+
+/// Merges the folders of the shards of one run into `out`: the same `cases.csv`, `summary.json`
+/// and pictures as one unsharded run.
+pub fn merge(out: &Path, shards: &[PathBuf], force: bool) -> Result<Summary> {
+    let mut metas = Vec::new();
+    let mut records: Vec<CaseRecord> = Vec::new();
+    for dir in shards {
+        let meta = read_meta(dir)?.ok_or_else(|| {
+            Error::usage(format!("{}: no run.json; give the --out folders of `dicegrad batch` runs", dir.display()))
+        })?;
+        let recs = read_records(dir)?;
+        if recs.len() != meta.cases.len() {
+            return Err(Error::usage(format!(
+                "{}: the run is incomplete ({} of {} cases); finish it with --resume before merging",
+                dir.display(),
+                recs.len(),
+                meta.cases.len()
+            )));
+        }
+        records.extend(recs);
+        metas.push(meta);
+    }
+    let first = metas.first().ok_or_else(|| Error::usage("merge needs at least one shard folder"))?;
+    if metas.iter().any(|m| m.parameters != first.parameters || m.unpaired != first.unpaired) {
+        return Err(Error::usage(
+            "the shard folders come from runs with different parameters or inputs; merge only shards of one run",
+        ));
+    }
+    records.sort_by(|a, b| a.case.cmp(&b.case));
+    if let Some(w) = records.windows(2).find(|w| w[0].case == w[1].case) {
+        return Err(Error::usage(format!("case {} appears in more than one shard folder", w[0].case)));
+    }
+    std::fs::create_dir_all(out).map_err(write_error(out))?;
+    if !force && outputs::all_files(out).iter().any(|p| p.exists()) {
+        return Err(Error::OutputExists { path: out.to_path_buf() });
+    }
+    let meta = RunMeta {
+        tool: env!("CARGO_PKG_VERSION").to_string(),
+        parameters: first.parameters.clone(),
+        unpaired: first.unpaired.clone(),
+        shard: None,
+        cases: records.iter().map(|r| r.case.clone()).collect(),
+    };
+    let mut json = serde_json::to_vec_pretty(&meta).expect("run metadata serialises");
+    json.push(b'\n');
+    write_bytes(&out.join(RUN), true, &json)?;
+    outputs::finalize(out, &first.parameters, first.unpaired.clone(), &records)
+}

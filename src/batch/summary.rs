@@ -1,0 +1,229 @@
+//! `summary.json`: the data set seen from above — per channel, the distribution of every figure over
+//! the cases; the pooled ("batch") loss computed from sums over all cases; counts; failures.
+//! Built from the case records alone, in case order, so that a merged set of shards gives the
+//! same bytes as one run.
+
+use serde::{Deserialize, Serialize};
+
+use super::record::CaseRecord;
+use crate::analysis::LogHistogram;
+use crate::loss::preset::LossRequest;
+use crate::loss::{CaseSums, Evaluation, LossKind};
+
+/// What the run was asked to compute (kept in `run.json` and repeated in `summary.json`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunParameters {
+    pub loss: LossRequest,
+    pub compare: Vec<LossKind>,
+    pub pred_suffix: String,
+    pub affine_tol: f64,
+    pub max_voxels: u64,
+}
+
+/// mean, median, sample standard deviation (n − 1), min and max of a figure over cases.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Stats {
+    pub n: usize,
+    pub mean: Option<f64>,
+    pub median: Option<f64>,
+    pub std: Option<f64>,
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+}
+
+impl Stats {
+    /// Of the finite values in `v` (summed in the given order).
+    pub fn of(v: impl IntoIterator<Item = Option<f64>>) -> Stats {
+        let mut x: Vec<f64> = v.into_iter().flatten().filter(|x| x.is_finite()).collect();
+        let n = x.len();
+        if n == 0 {
+            return Stats { n, mean: None, median: None, std: None, min: None, max: None };
+        }
+        let mean = x.iter().sum::<f64>() / n as f64;
+        let std = (n > 1).then(|| (x.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / (n - 1) as f64).sqrt());
+        x.sort_by(f64::total_cmp);
+        let median = if n % 2 == 1 { x[n / 2] } else { (x[n / 2 - 1] + x[n / 2]) / 2.0 };
+        Stats { n, mean: Some(mean), median: Some(median), std, min: Some(x[0]), max: Some(x[n - 1]) }
+    }
+}
+
+/// One channel over the data set.
+#[derive(Clone, Debug, Serialize)]
+pub struct ChannelSummary {
+    pub channel: usize,
+    pub label: i64,
+    /// Successful cases with this channel.
+    pub cases: usize,
+    /// Of those, cases where the class has no foreground voxel.
+    pub empty_cases: usize,
+    /// Cases where the gradient is exactly two-valued.
+    pub two_level_cases: usize,
+    pub soft_dice: Stats,
+    pub hard_dice: Stats,
+    pub loss_term: Stats,
+    pub foreground_level: Stats,
+    pub background_level: Stats,
+    pub fit_r2: Stats,
+    pub dynamic_range: Stats,
+    pub float16_lost: Stats,
+    pub bfloat16_lost: Stats,
+    /// |gradient| counts of all cases in binary orders of magnitude (see `LogHistogram`).
+    pub pooled_histogram: LogHistogram,
+}
+
+/// The loss with sums pooled over all successful cases (MONAI `batch=True`, nnU-Net `batch_dice`).
+#[derive(Clone, Debug, Serialize)]
+pub struct BatchLoss {
+    /// Cases pooled.
+    pub cases: usize,
+    /// The pooled loss.
+    pub loss: f64,
+    /// The mean of the per-case losses, for comparison.
+    pub per_case_mean_loss: f64,
+    pub channels: Vec<BatchChannel>,
+    /// The pooled sums themselves.
+    pub sums: CaseSums,
+}
+
+/// The pooled loss's closed form for one channel (dL/ds = P·g + R + T·s; the levels of the data
+/// set's gradient when T = 0 and there is no cross-entropy).
+#[derive(Clone, Debug, Serialize)]
+pub struct BatchChannel {
+    pub channel: usize,
+    pub soft_dice: f64,
+    pub foreground_level: f64,
+    pub background_level: f64,
+    pub p: f64,
+    pub r: f64,
+    pub t: f64,
+}
+
+/// A failed case.
+#[derive(Clone, Debug, Serialize)]
+pub struct Failure {
+    pub case: String,
+    pub error: String,
+}
+
+/// Counts of cases.
+#[derive(Clone, Debug, Serialize)]
+pub struct Counts {
+    pub total: usize,
+    pub ok: usize,
+    pub failed: usize,
+}
+
+/// Files that could not be paired.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Unpaired {
+    pub labels: Vec<String>,
+    pub predictions: Vec<String>,
+}
+
+/// The whole summary.
+#[derive(Clone, Debug, Serialize)]
+pub struct Summary {
+    pub tool: crate::report::Tool,
+    pub parameters: RunParameters,
+    pub cases: Counts,
+    pub unpaired: Unpaired,
+    pub loss: Stats,
+    pub channels: Vec<ChannelSummary>,
+    /// None when no case succeeded, or cases differ in their number of channels.
+    pub batch: Option<BatchLoss>,
+    pub failed: Vec<Failure>,
+}
+
+fn pooled(params: &RunParameters, ok: &[&CaseRecord]) -> Option<BatchLoss> {
+    let first = ok.first()?.sums.as_ref()?;
+    let c = first.channels.len();
+    if ok.iter().any(|r| r.sums.as_ref().is_none_or(|s| s.channels.len() != c)) {
+        return None;
+    }
+    let mut total = CaseSums { voxels: 0, channels: vec![Default::default(); c], ce_sum: 0.0, ce_norm: 0.0 };
+    for r in ok {
+        total.pool(r.sums.as_ref()?);
+    }
+    let config = params.loss.config(c).ok()?;
+    let eval = Evaluation::from_sums(config, total.clone());
+    let channels = eval
+        .config
+        .reported_channels()
+        .map(|k| {
+            let [p, r, t] = eval.channels[k].coeffs;
+            BatchChannel {
+                channel: k,
+                soft_dice: eval.soft_dice(k),
+                foreground_level: p + r,
+                background_level: r,
+                p,
+                r,
+                t,
+            }
+        })
+        .collect();
+    let per_case_mean_loss = ok.iter().filter_map(|r| r.loss).sum::<f64>() / ok.len() as f64;
+    Some(BatchLoss { cases: ok.len(), loss: eval.value, per_case_mean_loss, channels, sums: total })
+}
+
+impl Summary {
+    /// The main loss's name.
+    pub fn parameters_name(&self) -> &'static str {
+        crate::loss::preset::resolve(self.parameters.loss.preset, &self.parameters.loss.overrides, 2).kind.name()
+    }
+
+    /// The summary of `records` (in case order).
+    pub fn build(params: &RunParameters, unpaired: Unpaired, records: &[CaseRecord]) -> Summary {
+        let ok: Vec<&CaseRecord> = records.iter().filter(|r| r.is_ok()).collect();
+        let mut channel_ids: Vec<(usize, i64)> =
+            ok.iter().flat_map(|r| r.channels.iter().map(|c| (c.channel, c.label))).collect();
+        channel_ids.sort();
+        channel_ids.dedup_by_key(|c| c.0);
+        let channels = channel_ids
+            .iter()
+            .map(|&(k, label)| {
+                let rows: Vec<_> = ok
+                    .iter()
+                    .flat_map(|r| r.channels.iter().zip(&r.log_histograms).filter(|(c, _)| c.channel == k))
+                    .collect();
+                let stat =
+                    |f: &dyn Fn(&super::record::ChannelRow) -> Option<f64>| Stats::of(rows.iter().map(|(c, _)| f(c)));
+                let mut hist = LogHistogram::empty();
+                for (_, h) in &rows {
+                    hist.merge(h);
+                }
+                ChannelSummary {
+                    channel: k,
+                    label,
+                    cases: rows.len(),
+                    empty_cases: rows.iter().filter(|(c, _)| c.foreground_voxels == 0).count(),
+                    two_level_cases: rows.iter().filter(|(c, _)| c.two_level).count(),
+                    soft_dice: stat(&|c| Some(c.soft_dice)),
+                    hard_dice: stat(&|c| Some(c.hard_dice)),
+                    loss_term: stat(&|c| c.loss_term),
+                    foreground_level: stat(&|c| c.foreground_level),
+                    background_level: stat(&|c| c.background_level),
+                    fit_r2: stat(&|c| c.fit_r2),
+                    dynamic_range: stat(&|c| c.dynamic_range),
+                    float16_lost: stat(&|c| Some(c.float16_lost)),
+                    bfloat16_lost: stat(&|c| Some(c.bfloat16_lost)),
+                    pooled_histogram: hist,
+                }
+            })
+            .collect();
+        Summary {
+            tool: crate::report::Tool { name: env!("CARGO_PKG_NAME"), version: env!("CARGO_PKG_VERSION") },
+            parameters: params.clone(),
+            cases: Counts { total: records.len(), ok: ok.len(), failed: records.len() - ok.len() },
+            unpaired,
+            loss: Stats::of(ok.iter().map(|r| r.loss)),
+            channels,
+            batch: pooled(params, &ok),
+            failed: records
+                .iter()
+                .filter(|r| !r.is_ok())
+                .map(|r| Failure { case: r.case.clone(), error: r.error.clone().unwrap_or_default() })
+                .collect(),
+        }
+    }
+}

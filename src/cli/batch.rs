@@ -1,0 +1,157 @@
+//! `dicegrad batch` and `dicegrad merge`: whole data sets, on one machine or in shards.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::Args;
+
+use dicegrad::batch::pairing::Shard;
+use dicegrad::batch::run::{merge, run, BatchOptions};
+use dicegrad::batch::summary::{RunParameters, Summary};
+use dicegrad::loss::LossKind;
+use dicegrad::Result;
+
+use super::analyze::LossArgs;
+
+#[derive(Args, Debug)]
+pub struct BatchArgs {
+    /// Folder of ground-truth label maps (CASE.nii.gz or CASE.nii).
+    #[arg(long, value_name = "DIR")]
+    labels_dir: PathBuf,
+    /// Folder of predictions: CASE.nii.gz / CASE.nii, nnU-Net CASE.npz probabilities, or MONAI
+    /// CASE/CASE{SUFFIX}.nii.gz (see --pred-suffix).
+    #[arg(long, value_name = "DIR")]
+    pred_dir: PathBuf,
+    /// Output folder: run.json, cases.jsonl, cases.csv, summary.json, histogram/levels pictures.
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    #[command(flatten)]
+    loss: LossArgs,
+    /// Also compute these losses' gradients and compare them with the main one (per case).
+    #[arg(long, value_enum, value_name = "LOSS,...", value_delimiter = ',', num_args = 1..)]
+    compare: Vec<LossKind>,
+    /// Text after the case id in prediction file names (e.g. _seg for MONAI's CASE/CASE_seg.nii.gz).
+    #[arg(long, default_value = "", value_name = "TEXT")]
+    pred_suffix: String,
+    /// Largest difference allowed between the labels' and the prediction's affine entries (mm).
+    #[arg(long, default_value_t = 1e-3, value_name = "F")]
+    affine_tol: f64,
+    /// Cases analysed at once (0 = one per core). Results do not depend on it.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    jobs: usize,
+    /// Continue the run recorded in --out, skipping its complete cases.
+    #[arg(long)]
+    resume: bool,
+    /// Start over in an --out folder that holds a run.
+    #[arg(long)]
+    force: bool,
+    /// Analyse only the cases whose index in the sorted case list is K modulo N (0 ≤ K < N).
+    #[arg(long, value_name = "K/N")]
+    shard: Option<Shard>,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
+    /// Write every case's gradient volume here as CASE.nii.gz.
+    #[arg(long, value_name = "DIR")]
+    grad_out_dir: Option<PathBuf>,
+    /// gzip level (0–9) of the gradient volumes.
+    #[arg(long, default_value_t = 1, value_name = "LEVEL", value_parser = clap::value_parser!(u32).range(0..=9))]
+    compression: u32,
+    /// Refuse files whose header claims more values (voxels × channels) than this.
+    #[arg(long, default_value_t = 2_000_000_000, value_name = "N")]
+    max_voxels: u64,
+    /// Worker threads inside a case (0 = one per core).
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    threads: usize,
+}
+
+#[derive(Args, Debug)]
+pub struct MergeArgs {
+    /// Folder for the merged outputs.
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// Overwrite outputs already in --out.
+    #[arg(long)]
+    force: bool,
+    /// The --out folders of the shards.
+    #[arg(required = true, value_name = "SHARD_OUT_DIR")]
+    shards: Vec<PathBuf>,
+}
+
+fn fmt_secs(s: f64) -> String {
+    let s = s.max(0.0) as u64;
+    format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+}
+
+/// Prints what the summary says about failures and unpaired files; the exit code.
+fn finish(summary: &Summary, out: &std::path::Path) -> ExitCode {
+    for f in &summary.failed {
+        eprintln!("failed: {}: {}", f.case, f.error);
+    }
+    for l in &summary.unpaired.labels {
+        eprintln!("unpaired label file (no prediction found): {l}");
+    }
+    for p in &summary.unpaired.predictions {
+        eprintln!("unpaired prediction file (no label file): {p}");
+    }
+    eprintln!(
+        "{} cases: {} ok, {} failed; results in {}",
+        summary.cases.total,
+        summary.cases.ok,
+        summary.cases.failed,
+        out.display()
+    );
+    if summary.cases.failed > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+pub fn run_batch(a: BatchArgs) -> Result<ExitCode> {
+    super::init_threads(a.threads)?;
+    let jobs = if a.jobs == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { a.jobs };
+    let opts = BatchOptions {
+        labels_dir: a.labels_dir,
+        pred_dir: a.pred_dir,
+        out: a.out.clone(),
+        params: RunParameters {
+            loss: a.loss.request(),
+            compare: a.compare,
+            pred_suffix: a.pred_suffix,
+            affine_tol: a.affine_tol,
+            max_voxels: a.max_voxels,
+        },
+        shard: a.shard,
+        jobs,
+        resume: a.resume,
+        force: a.force,
+        grad_out_dir: a.grad_out_dir,
+        compression: a.compression,
+    };
+    let show = !a.quiet && std::io::stderr().is_terminal();
+    let start = Instant::now();
+    let mut first_done = None;
+    let mut progress = |done: usize, total: usize, failed: usize| {
+        if !show {
+            return;
+        }
+        let base = *first_done.get_or_insert(done.saturating_sub(1));
+        let rate = (done - base) as f64 / start.elapsed().as_secs_f64().max(1e-9);
+        let eta = (total - done) as f64 / rate.max(1e-9);
+        eprint!("\r\x1b[K{done}/{total} cases  {rate:.2}/s  ETA {}  {failed} failed", fmt_secs(eta));
+    };
+    let outcome = run(&opts, &mut progress);
+    if show {
+        eprint!("\r\x1b[K");
+    }
+    let outcome = outcome?;
+    Ok(finish(&outcome.summary, &a.out))
+}
+
+pub fn run_merge(a: MergeArgs) -> Result<ExitCode> {
+    let summary = merge(&a.out, &a.shards, a.force)?;
+    Ok(finish(&summary, &a.out))
+}

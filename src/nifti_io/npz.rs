@@ -1,0 +1,236 @@
+//! nnU-Net v2 probability files: `.npz` archives holding `probabilities`, a float array of shape
+//! (C, z, y, x) in C order — which is exactly the channel-major, x-fastest layout of a NIfTI
+//! `(X,Y,Z,C)` volume, so the values are streamed straight into place. The geometry comes from the
+//! matching label NIfTI (nnU-Net writes none into the `.npz`).
+//!
+//! The `.npy` format: magic `\x93NUMPY`, version, a header length (u16 for version 1, u32 for 2
+//! and 3), a Python-literal dict with `descr` (`<f4`, `<f2`, `<f8`, big-endian `>`...),
+//! `fortran_order` and `shape`, then the raw data.
+
+use std::fs::File;
+use std::io::{BufReader, Read};
+use std::path::Path;
+
+use super::load::ValueCheck;
+use crate::error::{Error, Result};
+use crate::volume::{voxel_count, ChannelLayout, Geometry, LabelMap, Prediction};
+
+/// The array in the archive that holds the probabilities.
+pub const KEY: &str = "probabilities";
+
+fn bad(path: &Path, problem: impl Into<String>) -> Error {
+    Error::BadHeader { path: path.to_path_buf(), problem: problem.into() }
+}
+
+/// The parsed `.npy` header.
+#[derive(Debug, PartialEq)]
+struct NpyHeader {
+    /// Bytes per value: 2, 4 or 8 (floats).
+    size: usize,
+    big_endian: bool,
+    fortran_order: bool,
+    shape: Vec<usize>,
+}
+
+fn parse_header(path: &Path, text: &str) -> Result<NpyHeader> {
+    let field = |key: &str| -> Result<&str> {
+        let at = text.find(&format!("'{key}'")).ok_or_else(|| bad(path, format!("npy header has no '{key}'")))?;
+        let rest = &text[at + key.len() + 2..];
+        Ok(rest.trim_start().trim_start_matches(':').trim_start())
+    };
+    let descr = field("descr")?;
+    let descr = descr.trim_start_matches(['\'', '"']);
+    let (order, kind) = (descr.chars().next().unwrap_or('?'), &descr[1.min(descr.len())..]);
+    let size = match &kind[..2.min(kind.len())] {
+        "f2" => 2,
+        "f4" => 4,
+        "f8" => 8,
+        _ => {
+            return Err(bad(
+                path,
+                format!("'{KEY}' has dtype {descr:.5}; only float16/32/64 probabilities are supported"),
+            ))
+        }
+    };
+    let fortran_order = field("fortran_order")?.starts_with("True");
+    let shape_text = field("shape")?;
+    let inner = shape_text.trim_start_matches('(').split(')').next().unwrap_or("");
+    let shape = inner
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse::<usize>().map_err(|_| bad(path, format!("npy shape '{inner}' is not a list of sizes"))))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(NpyHeader { size, big_endian: order == '>', fortran_order, shape })
+}
+
+/// IEEE half precision to f32.
+fn f16_to_f32(bits: u16) -> f32 {
+    let sign = if bits & 0x8000 != 0 { -1.0 } else { 1.0 };
+    let exp = ((bits >> 10) & 0x1f) as i32;
+    let frac = (bits & 0x3ff) as f32;
+    sign * match exp {
+        0 => frac * 2f32.powi(-24),
+        31 if frac == 0.0 => f32::INFINITY,
+        31 => f32::NAN,
+        e => (1.0 + frac / 1024.0) * 2f32.powi(e - 15),
+    }
+}
+
+fn decode(h: &NpyHeader, bytes: &[u8], out: &mut Vec<f32>) {
+    match (h.size, h.big_endian) {
+        (2, big) => out.extend(bytes.chunks_exact(2).map(|c| {
+            let b = [c[0], c[1]];
+            f16_to_f32(if big { u16::from_be_bytes(b) } else { u16::from_le_bytes(b) })
+        })),
+        (4, false) => out.extend(bytes.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap()))),
+        (4, true) => out.extend(bytes.chunks_exact(4).map(|c| f32::from_be_bytes(c.try_into().unwrap()))),
+        (_, false) => out.extend(bytes.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().unwrap()) as f32)),
+        (_, true) => out.extend(bytes.chunks_exact(8).map(|c| f64::from_be_bytes(c.try_into().unwrap()) as f32)),
+    }
+}
+
+/// An opened `.npz`: the `probabilities` array located and its header parsed.
+pub struct NpzSource {
+    path: std::path::PathBuf,
+    archive: zip::ZipArchive<BufReader<File>>,
+    header: NpyHeader,
+    /// Bytes of the entry before the data (magic, version, length, header text).
+    data_offset: usize,
+}
+
+impl NpzSource {
+    /// Opens `path` and parses the header of its `probabilities` array.
+    pub fn open(path: &Path) -> Result<NpzSource> {
+        let file = File::open(path).map_err(|e| Error::Open { path: path.to_path_buf(), source: e })?;
+        let mut archive = zip::ZipArchive::new(BufReader::new(file)).map_err(|e| Error::NotNifti {
+            path: path.to_path_buf(),
+            reason: format!("not a readable .npz archive ({e})"),
+        })?;
+        let (header, data_offset) = {
+            let mut entry = archive.by_name(&format!("{KEY}.npy")).map_err(|_| {
+                bad(path, format!("the archive holds no '{KEY}' array (nnU-Net writes it with --save_probabilities)"))
+            })?;
+            let mut magic = [0u8; 8];
+            entry.read_exact(&mut magic).map_err(|_| bad(path, format!("'{KEY}' is not a .npy array")))?;
+            if &magic[..6] != b"\x93NUMPY" {
+                return Err(bad(path, format!("'{KEY}' is not a .npy array")));
+            }
+            let len_bytes = if magic[6] == 1 { 2 } else { 4 };
+            let mut b = [0u8; 4];
+            entry.read_exact(&mut b[..len_bytes]).map_err(|_| bad(path, "truncated .npy header"))?;
+            let header_len = u32::from_le_bytes(b) as usize;
+            if header_len > 1 << 16 {
+                return Err(bad(path, "implausible .npy header length"));
+            }
+            let mut text = vec![0u8; header_len];
+            entry.read_exact(&mut text).map_err(|_| bad(path, "truncated .npy header"))?;
+            (parse_header(path, &String::from_utf8_lossy(&text))?, 8 + len_bytes + header_len)
+        };
+        Ok(NpzSource { path: path.to_path_buf(), archive, header, data_offset })
+    }
+
+    /// `(channels, [X, Y, Z])` from the array's shape (C, z, y, x).
+    pub fn layout(&self) -> Result<(usize, [usize; 3])> {
+        match self.header.shape.as_slice() {
+            [c, z, y, x] => Ok((*c, [*x, *y, *z])),
+            other => Err(bad(&self.path, format!("'{KEY}' has shape {other:?}; expected (C, z, y, x)"))),
+        }
+    }
+
+    /// Reads the probabilities for the case whose labels are `labels` (same grid). Refuses arrays
+    /// of more than `max_values` values before reading them.
+    pub fn read(mut self, labels: &LabelMap, max_values: u64, probabilities: bool) -> Result<Prediction> {
+        let path = self.path.clone();
+        let h = &self.header;
+        let (channels, grid) = self.layout()?;
+        let shape = labels.geometry.shape;
+        if grid != shape {
+            return Err(Error::ShapeMismatch {
+                labels_path: labels.geometry.info.path.clone().into(),
+                pred_path: path,
+                labels: format!("{shape:?}"),
+                pred: format!("{grid:?} (from (C, z, y, x) = {:?})", h.shape),
+            });
+        }
+        if h.fortran_order && channels > 1 {
+            return Err(bad(
+                &path,
+                "Fortran-ordered probabilities are not supported; save them in C order (numpy default)",
+            ));
+        }
+        let total = voxel_count(shape) as u64 * channels as u64;
+        if total > max_values {
+            return Err(Error::TooLarge {
+                path,
+                values: total as u128,
+                dims: format!("{:?}", h.shape),
+                limit: max_values,
+            });
+        }
+        let size = h.size;
+        let mut entry = self.archive.by_name(&format!("{KEY}.npy")).map_err(|e| bad(&path, e.to_string()))?;
+        std::io::copy(&mut (&mut entry).take(self.data_offset as u64), &mut std::io::sink())
+            .map_err(|e| bad(&path, e.to_string()))?;
+        let mut data = Vec::with_capacity(total as usize);
+        let mut check = ValueCheck::new(probabilities);
+        let mut buf = vec![0u8; (1 << 20) / size * size];
+        let mut left = total as usize * size;
+        while left > 0 {
+            let want = left.min(buf.len());
+            entry.read_exact(&mut buf[..want]).map_err(|e| match e.kind() {
+                std::io::ErrorKind::UnexpectedEof => Error::Truncated {
+                    path: path.clone(),
+                    expected: total * size as u64,
+                    found: (total as usize * size - left) as u64,
+                },
+                _ => Error::CorruptGzip { path: path.clone(), detail: e.to_string() },
+            })?;
+            let start = data.len();
+            decode(&self.header, &buf[..want], &mut data);
+            check.scan(start, &data[start..]);
+            left -= want;
+        }
+        check.finish(&path, shape, channels)?;
+        let mut info = labels.geometry.info.clone();
+        info.path = path.display().to_string();
+        info.dims = self.header.shape.clone();
+        info.datatype = match size {
+            2 => "float16 (npz)",
+            4 => "float32 (npz)",
+            _ => "float64 (npz)",
+        };
+        info.scaling = [1.0, 0.0];
+        info.gzip = false;
+        Ok(Prediction {
+            data,
+            channels,
+            layout: ChannelLayout::Dim4,
+            geometry: Geometry { shape, header: labels.geometry.header.clone(), info },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_numpy_headers() {
+        let h =
+            parse_header(Path::new("x"), "{'descr': '<f4', 'fortran_order': False, 'shape': (3, 5, 6, 7), }").unwrap();
+        assert_eq!(h, NpyHeader { size: 4, big_endian: false, fortran_order: false, shape: vec![3, 5, 6, 7] });
+        let h = parse_header(Path::new("x"), "{'descr': '>f2', 'fortran_order': True, 'shape': (2,), }").unwrap();
+        assert_eq!((h.size, h.big_endian, h.fortran_order, h.shape), (2, true, true, vec![2]));
+        assert!(parse_header(Path::new("x"), "{'descr': '<i8', 'fortran_order': False, 'shape': (2,), }").is_err());
+    }
+
+    #[test]
+    fn converts_half_precision() {
+        assert_eq!(f16_to_f32(0x3c00), 1.0);
+        assert_eq!(f16_to_f32(0x3800), 0.5);
+        assert_eq!(f16_to_f32(0xc000), -2.0);
+        assert_eq!(f16_to_f32(0x0001), 2f32.powi(-24));
+        assert_eq!(f16_to_f32(0x7bff), 65504.0);
+    }
+}

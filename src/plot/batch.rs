@@ -1,0 +1,168 @@
+//! Pictures of a data set: the pooled |gradient| histogram per channel (foreground vs background),
+//! and the per-case gradient levels against case Dice (one point per case and channel).
+
+use std::path::Path;
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+use super::{draw_error, ensure_font};
+use crate::analysis::LogHistogram;
+use crate::batch::record::CaseRecord;
+use crate::batch::summary::Summary;
+use crate::error::Result;
+use crate::output::{write_bytes, write_via_temp_path};
+
+const W: u32 = 700;
+const H: u32 = 320;
+const TITLE: u32 = 50;
+const FOREGROUND: RGBColor = RGBColor(222, 110, 20);
+const BACKGROUND: RGBColor = RGBColor(35, 95, 190);
+
+type Drawn<DB> = std::result::Result<(), DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>>;
+
+fn grid(n: usize) -> (usize, usize) {
+    let cols = if n <= 2 { 1 } else { 2 };
+    (n.div_ceil(cols).max(1), cols)
+}
+
+fn size(n: usize) -> (u32, u32) {
+    let (rows, cols) = grid(n);
+    (W * cols as u32, TITLE + H * rows as u32)
+}
+
+fn draw_pooled<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, s: &Summary) -> Drawn<DB> {
+    root.fill(&WHITE)?;
+    let title = format!(
+        "|{} loss gradient| pooled over {} cases (log bins, one per factor 2)",
+        s.parameters_name(),
+        s.cases.ok
+    );
+    let (head, body) = root.split_vertically(TITLE);
+    head.titled(&title, ("sans-serif", 20))?;
+    let (rows, cols) = grid(s.channels.len());
+    for (area, ch) in body.split_evenly((rows, cols)).iter().zip(&s.channels) {
+        let h = &ch.pooled_histogram;
+        let used: Vec<usize> = (0..LogHistogram::BINS).filter(|&b| h.foreground[b] + h.background[b] > 0).collect();
+        let (lo, hi) = match (used.first(), used.last()) {
+            (Some(&a), Some(&b)) => (a, b + 1),
+            _ => (100, 130),
+        };
+        let x = |b: usize| (b as f64 - 127.0) * std::f64::consts::LOG10_2;
+        let peak = h.foreground.iter().chain(&h.background).copied().max().unwrap_or(1).max(1) as f64;
+        let mut chart = ChartBuilder::on(area)
+            .caption(format!("channel {} (label {}): {} cases", ch.channel, ch.label, ch.cases), ("sans-serif", 15))
+            .margin(10)
+            .x_label_area_size(42)
+            .y_label_area_size(60)
+            .build_cartesian_2d(x(lo) - 0.2..x(hi) + 0.2, (0.5..peak * 1000.0).log_scale())?;
+        chart
+            .configure_mesh()
+            .x_desc("log10 |gradient| per voxel")
+            .y_desc("voxels (log scale)")
+            .y_label_formatter(&|v| if *v >= 1e4 { format!("{v:.0e}") } else { format!("{v:.0}") })
+            .label_style(("sans-serif", 12))
+            .draw()?;
+        for (counts, color, name) in
+            [(&h.background, BACKGROUND, "background (g = 0)"), (&h.foreground, FOREGROUND, "foreground (g = 1)")]
+        {
+            let style = ShapeStyle { color: color.mix(0.7), filled: true, stroke_width: 1 };
+            chart
+                .draw_series(
+                    (lo..hi)
+                        .filter(|&b| counts[b] > 0)
+                        .map(|b| Rectangle::new([(x(b), 0.5), (x(b + 1), counts[b] as f64)], style)),
+                )?
+                .label(name)
+                .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], color.filled()));
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperRight)
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK.mix(0.4))
+            .label_font(("sans-serif", 12))
+            .draw()?;
+    }
+    Ok(())
+}
+
+fn draw_levels<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, s: &Summary, records: &[CaseRecord]) -> Drawn<DB> {
+    root.fill(&WHITE)?;
+    let title =
+        format!("Per-case gradient levels (mean on foreground / background) against soft Dice, {} cases", s.cases.ok);
+    let (head, body) = root.split_vertically(TITLE);
+    head.titled(&title, ("sans-serif", 20))?;
+    let (rows, cols) = grid(s.channels.len());
+    for (area, ch) in body.split_evenly((rows, cols)).iter().zip(&s.channels) {
+        let pts: Vec<(f64, Option<f64>, Option<f64>)> = records
+            .iter()
+            .filter(|r| r.is_ok())
+            .flat_map(|r| r.channels.iter().filter(|c| c.channel == ch.channel))
+            .map(|c| (c.soft_dice, c.foreground_level, c.background_level))
+            .collect();
+        let mags: Vec<f64> = pts.iter().flat_map(|p| [p.1, p.2]).flatten().map(f64::abs).filter(|v| *v > 0.0).collect();
+        let (ymin, ymax) = mags.iter().fold((f64::INFINITY, 0.0f64), |(a, b), &v| (a.min(v), b.max(v)));
+        let (ymin, ymax) = if ymin.is_finite() { (ymin / 3.0, ymax * 3.0) } else { (1e-9, 1.0) };
+        let mut chart = ChartBuilder::on(area)
+            .caption(format!("channel {} (label {})", ch.channel, ch.label), ("sans-serif", 15))
+            .margin(10)
+            .x_label_area_size(42)
+            .y_label_area_size(70)
+            .build_cartesian_2d(0.0..1.0, (ymin..ymax).log_scale())?;
+        chart
+            .configure_mesh()
+            .x_desc("soft Dice of the case")
+            .y_desc("|mean gradient|")
+            .y_label_formatter(&|v| format!("{v:.0e}"))
+            .label_style(("sans-serif", 12))
+            .draw()?;
+        for (side, color, name) in [(1, FOREGROUND, "foreground (negative for Dice)"), (2, BACKGROUND, "background")] {
+            let series = pts.iter().filter_map(|p| {
+                let v = if side == 1 { p.1 } else { p.2 }?;
+                (v != 0.0).then(|| Circle::new((p.0.clamp(0.0, 1.0), v.abs()), 3, color.filled()))
+            });
+            chart.draw_series(series)?.label(name).legend(move |(x, y)| Circle::new((x + 7, y), 4, color.filled()));
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK.mix(0.4))
+            .label_font(("sans-serif", 12))
+            .draw()?;
+    }
+    Ok(())
+}
+
+/// Writes histogram.png/.svg and levels.png/.svg of a data set into `dir`.
+pub fn write_pictures(s: &Summary, records: &[CaseRecord], dir: &Path) -> Result<()> {
+    ensure_font();
+    let (hw, hh) = size(s.channels.len());
+    let png = dir.join("histogram.png");
+    write_via_temp_path(&png, true, ".png", |tmp| {
+        let root = BitMapBackend::new(tmp, (hw, hh)).into_drawing_area();
+        draw_pooled(&root, s).map_err(|e| draw_error(&png, e))?;
+        root.present().map_err(|e| draw_error(&png, e))
+    })?;
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (hw, hh)).into_drawing_area();
+        draw_pooled(&root, s).map_err(|e| draw_error(&png, e))?;
+        root.present().map_err(|e| draw_error(&png, e))?;
+    }
+    write_bytes(&dir.join("histogram.svg"), true, svg.as_bytes())?;
+    let png = dir.join("levels.png");
+    write_via_temp_path(&png, true, ".png", |tmp| {
+        let root = BitMapBackend::new(tmp, (hw, hh)).into_drawing_area();
+        draw_levels(&root, s, records).map_err(|e| draw_error(&png, e))?;
+        root.present().map_err(|e| draw_error(&png, e))
+    })?;
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (hw, hh)).into_drawing_area();
+        draw_levels(&root, s, records).map_err(|e| draw_error(&png, e))?;
+        root.present().map_err(|e| draw_error(&png, e))?;
+    }
+    write_bytes(&dir.join("levels.svg"), true, svg.as_bytes())
+}
