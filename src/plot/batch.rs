@@ -103,7 +103,7 @@ fn draw_levels<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, s: &Summary, r
             .collect();
         let mags: Vec<f64> = pts.iter().flat_map(|p| [p.1, p.2]).flatten().map(f64::abs).filter(|v| *v > 0.0).collect();
         let (ymin, ymax) = mags.iter().fold((f64::INFINITY, 0.0f64), |(a, b), &v| (a.min(v), b.max(v)));
-        let (ymin, ymax) = if ymin.is_finite() { (ymin / 3.0, ymax * 3.0) } else { (1e-9, 1.0) };
+        let (ymin, ymax) = if ymin.is_finite() { (ymin / 3.0, ymax * 30.0) } else { (1e-9, 1.0) };
         let mut chart = ChartBuilder::on(area)
             .caption(format!("channel {} (label {})", ch.channel, ch.label), ("sans-serif", 15))
             .margin(10)

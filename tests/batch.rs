@@ -1,0 +1,234 @@
+//! `dicegrad batch` and `merge`: pairing rules, nnU-Net `.npz` input, failure isolation, resume
+//! after an interruption, shards + merge and any `--jobs` giving the same bytes, and the pooled
+//! ("batch") Dice against a value computed here from the files.
+
+mod common;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use common::*;
+use dicegrad::batch::pairing::pair;
+use nifti::{IntoNdArray, NiftiObject, ReaderOptions};
+use serde_json::Value;
+
+fn values(path: &Path) -> Vec<f64> {
+    let obj = ReaderOptions::new().read_file(path).unwrap();
+    obj.into_volume().into_ndarray::<f64>().unwrap().t().iter().copied().collect()
+}
+
+/// A data set of `n` synthetic 3-class cases: labels/ and preds/ (probabilities).
+fn dataset(dir: &tempfile::TempDir, n: usize) -> (PathBuf, PathBuf) {
+    let (labels, preds) = (at(dir, "labels"), at(dir, "preds"));
+    std::fs::create_dir_all(&labels).unwrap();
+    std::fs::create_dir_all(&preds).unwrap();
+    for i in 0..n {
+        let tmp = at(dir, &format!("synth{i}"));
+        dicegrad()
+            .args(["synth", "--classes", "3", "--shape", "9,8,7", "--seed"])
+            .arg(i.to_string())
+            .arg("--out")
+            .arg(&tmp)
+            .assert()
+            .success();
+        std::fs::rename(tmp.join("labels.nii.gz"), labels.join(format!("case_{i:03}.nii.gz"))).unwrap();
+        std::fs::rename(tmp.join("probs.nii.gz"), preds.join(format!("case_{i:03}.nii.gz"))).unwrap();
+    }
+    (labels, preds)
+}
+
+fn batch(labels: &Path, preds: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
+    dicegrad()
+        .args(["batch", "--quiet", "--labels-dir"])
+        .arg(labels)
+        .arg("--pred-dir")
+        .arg(preds)
+        .arg("--out")
+        .arg(out)
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+fn read(path: &Path) -> Vec<u8> {
+    std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+#[test]
+fn pairs_by_name_prefers_nnunet_npz_and_finds_monai_folders_and_lists_the_rest() {
+    let d = tmp();
+    let (l, p) = (at(&d, "l"), at(&d, "p"));
+    for dir in [&l, &p, &p.join("c3")] {
+        std::fs::create_dir_all(dir).unwrap();
+    }
+    for name in ["c1.nii.gz", "c2.nii.gz", "c3.nii", "c4.nii.gz"] {
+        std::fs::write(l.join(name), b"x").unwrap();
+    }
+    std::fs::write(p.join("c1.nii.gz"), b"x").unwrap(); // same name
+    std::fs::write(p.join("c2.nii.gz"), b"x").unwrap(); // nnU-Net segmentation ...
+    std::fs::write(p.join("c2.npz"), b"x").unwrap(); // ... and its probabilities: preferred
+    std::fs::write(p.join("c3").join("c3_seg.nii.gz"), b"x").unwrap(); // MONAI
+    std::fs::write(p.join("orphan.nii.gz"), b"x").unwrap();
+    let got = pair(&l, &p, "_seg").unwrap();
+    let ids: Vec<(&str, String)> =
+        got.cases.iter().map(|c| (c.id.as_str(), c.pred.strip_prefix(&p).unwrap().display().to_string())).collect();
+    assert_eq!(ids, vec![("c2", "c2.npz".to_string()), ("c3", "c3/c3_seg.nii.gz".to_string())]);
+    let got = pair(&l, &p, "").unwrap();
+    let ids: Vec<&str> = got.cases.iter().map(|c| c.id.as_str()).collect();
+    assert_eq!(ids, vec!["c1", "c2"]);
+    assert_eq!(got.unpaired_labels, vec![l.join("c3.nii"), l.join("c4.nii.gz")]);
+    assert_eq!(got.unpaired_predictions, vec![p.join("c3").join("c3_seg.nii.gz"), p.join("orphan.nii.gz")]);
+}
+
+/// Writes `probabilities` (shape (C, z, y, x), C order) as an nnU-Net .npz, float32 or float16.
+fn write_npz(path: &Path, shape: [usize; 4], values: &[f32], half: bool) {
+    let descr = if half { "<f2" } else { "<f4" };
+    let dict = format!(
+        "{{'descr': '{descr}', 'fortran_order': False, 'shape': ({}, {}, {}, {}), }}",
+        shape[0], shape[1], shape[2], shape[3]
+    );
+    let mut header = dict.into_bytes();
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(b' ');
+    }
+    header.push(b'\n');
+    let mut npy = b"\x93NUMPY\x01\x00".to_vec();
+    npy.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    npy.extend_from_slice(&header);
+    for v in values {
+        if half {
+            npy.extend_from_slice(&half::f16::from_f32(*v).to_le_bytes());
+        } else {
+            npy.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(path).unwrap());
+    let opts = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+    zip.start_file("probabilities.npy", opts).unwrap();
+    zip.write_all(&npy).unwrap();
+    zip.finish().unwrap();
+}
+
+#[test]
+fn reads_nnunet_npz_probabilities_like_the_same_values_in_nifti() {
+    let d = tmp();
+    let (l, p, q) = (at(&d, "l"), at(&d, "p"), at(&d, "q"));
+    for dir in [&l, &p, &q] {
+        std::fs::create_dir_all(dir).unwrap();
+    }
+    let (x, y, z, c) = (5, 4, 3, 3);
+    let n = x * y * z;
+    let mut r = Lcg(3);
+    let labels: Vec<u8> = (0..n).map(|_| r.below(c) as u8).collect();
+    let mut probs = vec![0f32; c * n];
+    for i in 0..n {
+        let raw: Vec<f64> = (0..c).map(|_| r.range(0.1, 1.0)).collect();
+        let t: f64 = raw.iter().sum();
+        for k in 0..c {
+            // exactly representable in float16, so both routes see the same numbers
+            probs[k * n + i] = half::f16::from_f64(raw[k] / t).to_f32();
+        }
+    }
+    Nii::u8(&[x, y, z], &labels).write(&l.join("a.nii.gz"));
+    write_npz(&p.join("a.npz"), [c, z, y, x], &probs, true);
+    Nii::f32(&[x, y, z, c], &probs).write(&q.join("a.nii.gz"));
+    let (o1, o2) = (at(&d, "o1"), at(&d, "o2"));
+    assert!(batch(&l, &p, &o1, &[]).status.success());
+    assert!(batch(&l, &q, &o2, &[]).status.success());
+    let rec = |o: &Path| -> Value {
+        serde_json::from_slice(read(&o.join("cases.jsonl")).split(|b| *b == b'\n').next().unwrap()).unwrap()
+    };
+    let (a, b) = (rec(&o1), rec(&o2));
+    assert_eq!(a["status"], "ok", "{a}");
+    assert_eq!(a["loss"], b["loss"]);
+    assert_eq!(a["channels"], b["channels"]);
+    assert_eq!(a["sums"], b["sums"]);
+}
+
+#[test]
+fn one_bad_case_fails_alone_and_the_run_exits_with_1() {
+    let d = tmp();
+    let (l, p) = dataset(&d, 3);
+    std::fs::write(p.join("case_001.nii.gz"), b"not a volume").unwrap();
+    let out = at(&d, "out");
+    let res = batch(&l, &p, &out, &[]);
+    assert_eq!(res.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&res.stderr);
+    assert!(stderr.contains("failed: case_001") && stderr.contains("not a NIfTI-1 volume"), "{stderr}");
+    let csv = String::from_utf8(read(&out.join("cases.csv"))).unwrap();
+    assert!(csv.lines().any(|l| l.starts_with("case_001,failed,") && l.contains("not a NIfTI-1 volume")));
+    assert_eq!(csv.lines().filter(|l| l.contains(",ok,")).count(), 2 * 3);
+    let s: Value = serde_json::from_slice(&read(&out.join("summary.json"))).unwrap();
+    assert_eq!((s["cases"]["ok"].as_u64(), s["cases"]["failed"].as_u64()), (Some(2), Some(1)));
+}
+
+#[test]
+fn jobs_shards_merge_and_resume_all_give_the_same_bytes() {
+    let d = tmp();
+    let (l, p) = dataset(&d, 5);
+    let opts = ["--compare", "mimic"];
+    let single = at(&d, "single");
+    assert!(batch(&l, &p, &single, &[&opts[..], &["--jobs", "1"]].concat()).status.success());
+    let files = ["cases.csv", "cases.jsonl", "summary.json"];
+    // any number of jobs
+    let three = at(&d, "three");
+    assert!(batch(&l, &p, &three, &[&opts[..], &["--jobs", "3"]].concat()).status.success());
+    for f in files {
+        assert_eq!(read(&single.join(f)), read(&three.join(f)), "{f} with --jobs 3");
+    }
+    // three shards, merged
+    let shards: Vec<PathBuf> = (0..3).map(|k| at(&d, &format!("shard{k}"))).collect();
+    for (k, s) in shards.iter().enumerate() {
+        assert!(batch(&l, &p, s, &[&opts[..], &["--shard", &format!("{k}/3")]].concat()).status.success());
+    }
+    let merged = at(&d, "merged");
+    dicegrad().args(["merge", "--out"]).arg(&merged).args(&shards).assert().success();
+    for f in files {
+        assert_eq!(read(&single.join(f)), read(&merged.join(f)), "{f} after merge");
+    }
+    // a run killed after two cases, mid-way through the third line
+    let resumed = at(&d, "resumed");
+    assert!(batch(&l, &p, &resumed, &opts).status.success());
+    let jsonl = String::from_utf8(read(&resumed.join("cases.jsonl"))).unwrap();
+    let lines: Vec<&str> = jsonl.lines().collect();
+    std::fs::write(resumed.join("cases.jsonl"), format!("{}\n{}\n{}", lines[0], lines[1], &lines[2][..40])).unwrap();
+    std::fs::remove_file(resumed.join("summary.json")).unwrap();
+    let again = batch(&l, &p, &resumed, &opts);
+    assert_eq!(again.status.code(), Some(2), "an existing run needs --resume or --force");
+    assert!(String::from_utf8_lossy(&again.stderr).contains("--resume"));
+    assert!(batch(&l, &p, &resumed, &[&opts[..], &["--resume"]].concat()).status.success());
+    for f in files {
+        assert_eq!(read(&single.join(f)), read(&resumed.join(f)), "{f} after --resume");
+    }
+}
+
+#[test]
+fn pooled_batch_dice_matches_sums_computed_from_the_files() {
+    let d = tmp();
+    let (l, p) = dataset(&d, 3);
+    let out = at(&d, "out");
+    assert!(batch(&l, &p, &out, &[]).status.success());
+    let (mut i, mut s, mut g) = ([0.0f64; 3], [0.0f64; 3], [0.0f64; 3]);
+    for case in 0..3 {
+        let labels = values(&l.join(format!("case_{case:03}.nii.gz")));
+        let probs = values(&p.join(format!("case_{case:03}.nii.gz")));
+        let n = labels.len();
+        for k in 0..3 {
+            for v in 0..n {
+                let pr = probs[k * n + v];
+                s[k] += pr;
+                if labels[v] as usize == k {
+                    i[k] += pr;
+                    g[k] += 1.0;
+                }
+            }
+        }
+    }
+    let want: f64 = (0..3).map(|k| 1.0 - (2.0 * i[k] + 1e-5) / (s[k] + g[k] + 1e-5)).sum::<f64>() / 3.0;
+    let summary: Value = serde_json::from_slice(&read(&out.join("summary.json"))).unwrap();
+    let got = summary["batch"]["loss"].as_f64().unwrap();
+    assert!((got - want).abs() < 1e-12, "{got} vs {want}");
+    let per_case = summary["batch"]["per_case_mean_loss"].as_f64().unwrap();
+    assert!((per_case - summary["loss"]["mean"].as_f64().unwrap()).abs() < 1e-15);
+    assert_ne!(got, per_case, "pooled and per-case losses differ in general");
+}
