@@ -114,6 +114,14 @@ pub fn process(pair: &CasePair, opts: &BatchOptions) -> CaseRecord {
 /// Prepares `out`: a fresh run, a resumed one (returning its records), or an error.
 fn prepare(opts: &BatchOptions, meta: &RunMeta) -> Result<Vec<CaseRecord>> {
     std::fs::create_dir_all(&opts.out).map_err(write_error(&opts.out))?;
+    // temporary files of a run killed while writing an output
+    if let Ok(entries) = std::fs::read_dir(&opts.out) {
+        for e in entries.flatten() {
+            if e.file_name().to_string_lossy().starts_with(".dicegrad-") {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
     let previous = read_meta(&opts.out)?;
     let mut done = Vec::new();
     match (previous, opts.resume, opts.force) {
