@@ -11,6 +11,7 @@ pub mod decode;
 pub mod header;
 pub mod load;
 pub mod npz;
+pub mod pgzip;
 pub mod read;
 pub mod template;
 pub mod write;

@@ -4,8 +4,9 @@
 use std::io::Write;
 use std::path::Path;
 
-use flate2::write::GzEncoder;
 use flate2::Compression;
+
+use super::pgzip::ParallelGz;
 
 use super::header::{DataType, HEADER_LEN};
 use super::template::{float32_header, typed_header};
@@ -33,7 +34,7 @@ pub fn is_gzip_path(path: &Path) -> bool {
 fn write_stream(path: &Path, opts: WriteOptions, body: impl FnOnce(&mut dyn Write) -> Result<()>) -> Result<()> {
     write_atomic(path, opts.force, |w| {
         if is_gzip_path(path) {
-            let mut gz = GzEncoder::new(w, Compression::new(opts.compression.min(9)));
+            let mut gz = ParallelGz::new(w, Compression::new(opts.compression.min(9)));
             body(&mut gz)?;
             gz.finish().map_err(io_error(path))?;
             Ok(())
