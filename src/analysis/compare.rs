@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use crate::loss::sums::probabilities;
 use crate::loss::{Evaluation, GradientKernel, LossKind};
-use crate::parallel::map_chunks;
+use crate::parallel::fold_chunks;
 
 /// Comparison figures of one channel for one pair of losses.
 #[derive(Clone, Debug, Serialize)]
@@ -111,7 +111,8 @@ pub fn compare(kernels: &[GradientKernel], evals: &[Evaluation]) -> Vec<Pair> {
     let act = kernels[0].config().spec.activation;
     let m = kernels.len();
     let pairs: Vec<(usize, usize)> = (0..m).flat_map(|i| (i + 1..m).map(move |j| (i, j))).collect();
-    let parts = map_chunks(case.voxels(), |r| {
+    let mut totals = vec![vec![Acc::default(); c]; pairs.len()];
+    let chunk = |r: std::ops::Range<usize>| {
         let len = r.len();
         let mut s = vec![0.0; c * len];
         probabilities(case, act, r.clone(), &mut s);
@@ -140,21 +141,22 @@ pub fn compare(kernels: &[GradientKernel], evals: &[Evaluation]) -> Vec<Pair> {
             }
         }
         acc
+    };
+    fold_chunks(case.voxels(), chunk, |part| {
+        for (total, p) in totals.iter_mut().zip(&part) {
+            for (t, x) in total.iter_mut().zip(p) {
+                t.ab += x.ab;
+                t.aa += x.aa;
+                t.bb += x.bb;
+                t.agree += x.agree;
+                t.count += x.count;
+            }
+        }
     });
     pairs
         .iter()
-        .enumerate()
-        .map(|(p, &(i, j))| {
-            let mut total = vec![Acc::default(); c];
-            for part in &parts {
-                for (t, x) in total.iter_mut().zip(&part[p]) {
-                    t.ab += x.ab;
-                    t.aa += x.aa;
-                    t.bb += x.bb;
-                    t.agree += x.agree;
-                    t.count += x.count;
-                }
-            }
+        .zip(totals)
+        .map(|(&(i, j), total)| {
             let (ea, eb) = (&evals[i], &evals[j]);
             let mimic_equivalence = match (ea.config.spec.kind, eb.config.spec.kind) {
                 (LossKind::Mimic, _) => mimic_equivalence(eb, ea),

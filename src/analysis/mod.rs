@@ -16,7 +16,7 @@ use serde::Serialize;
 
 use crate::loss::sums::probabilities;
 use crate::loss::{Evaluation, GradientKernel};
-use crate::parallel::map_chunks;
+use crate::parallel::fold_chunks;
 use precision::Headroom;
 use stats::ChannelAcc;
 
@@ -248,16 +248,18 @@ fn finish(
     }
 }
 
-/// Calls `f(k, voxel_class, gradient_block_of_channel_k)` for each channel on each chunk.
+/// Calls `f(acc, k, voxel_class, gradient_block_of_channel_k)` for each channel on each chunk,
+/// with a fresh `acc` per chunk, and `merge(acc)` in chunk order.
 fn for_blocks<T: Send>(
     kernel: &GradientKernel,
     init: impl Fn() -> T + Sync + Send,
     f: impl Fn(&mut T, usize, &[u8], &[f32]) + Sync + Send,
-) -> Vec<T> {
+    merge: impl FnMut(T),
+) {
     let case = kernel.case();
     let c = case.prediction.channels;
     let act = kernel.config().spec.activation;
-    map_chunks(case.voxels(), |r| {
+    let chunk = |r: std::ops::Range<usize>| {
         let len = r.len();
         let mut s = vec![0.0; c * len];
         let mut g = vec![0f32; c * len];
@@ -268,86 +270,165 @@ fn for_blocks<T: Send>(
             f(&mut acc, k, &case.labels.class[r.clone()], &g[k * len..(k + 1) * len]);
         }
         acc
-    })
+    };
+    fold_chunks(case.voxels(), chunk, merge);
 }
 
-/// Measures the gradient of every reported channel (two passes: statistics, then histograms over
-/// the range the first pass found). Results are in the order of `config.reported_channels()`.
+/// Equal-width and log histograms of one channel, being filled.
+#[derive(Clone)]
+struct Bins {
+    lo: f64,
+    hi: f64,
+    foreground: Vec<u64>,
+    background: Vec<u64>,
+    log: LogHistogram,
+}
+
+impl Bins {
+    fn new((lo, hi): (f64, f64)) -> Bins {
+        Bins {
+            lo,
+            hi,
+            foreground: vec![0; HISTOGRAM_BINS],
+            background: vec![0; HISTOGRAM_BINS],
+            log: LogHistogram::empty(),
+        }
+    }
+
+    #[inline]
+    fn add_all(&mut self, g: &[f32], class: &[u8], fg: u8) {
+        let scale = HISTOGRAM_BINS as f64 / (self.hi - self.lo);
+        for (&v, &cl) in g.iter().zip(class) {
+            let b = (((v as f64 - self.lo) * scale) as usize).min(HISTOGRAM_BINS - 1);
+            self.log.add(v, cl == fg);
+            if cl == fg {
+                self.foreground[b] += 1;
+            } else {
+                self.background[b] += 1;
+            }
+        }
+    }
+
+    fn merge(&mut self, o: &Bins) {
+        for (a, b) in self.foreground.iter_mut().zip(&o.foreground) {
+            *a += b;
+        }
+        for (a, b) in self.background.iter_mut().zip(&o.background) {
+            *a += b;
+        }
+        self.log.merge(&o.log);
+    }
+
+    fn into_histograms(self) -> (Histogram, LogHistogram) {
+        (Histogram { lo: self.lo, hi: self.hi, foreground: self.foreground, background: self.background }, self.log)
+    }
+}
+
+/// The histogram ranges when they are known before looking at the gradient: a two-valued loss with
+/// respect to probabilities takes exactly the float32 closed-form levels of the sides that have
+/// voxels. Then statistics and histograms are gathered in one pass.
+fn known_ranges(eval: &Evaluation, channels: &[usize]) -> Option<Vec<(f64, f64)>> {
+    if !eval.two_valued() || eval.config.spec.activation != crate::loss::Activation::None {
+        return None;
+    }
+    let n = eval.sums.voxels;
+    Some(
+        channels
+            .iter()
+            .map(|&k| {
+                let g = eval.sums.channels[k].label_count;
+                let mut levels = Vec::new();
+                if g > 0 {
+                    levels.push(eval.level(k, true) as f32 as f64);
+                }
+                if g < n {
+                    levels.push(eval.level(k, false) as f32 as f64);
+                }
+                let lo = levels.iter().copied().fold(f64::INFINITY, f64::min);
+                let hi = levels.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                padded(lo, hi)
+            })
+            .collect(),
+    )
+}
+
+/// Measures the gradient of every reported channel: statistics, then histograms over the range
+/// the statistics found (one pass when the range is known beforehand, see [`known_ranges`]).
+/// Results are in the order of `config.reported_channels()`.
 pub fn analyze(kernel: &GradientKernel, eval: &Evaluation) -> Vec<GradientStats> {
     let cfg = &eval.config;
     let reported = cfg.reported_channels();
     let first = reported.start;
     let channels: Vec<usize> = reported.collect();
     let refs: Vec<[f64; 2]> = channels.iter().map(|&k| [eval.level(k, false), eval.level(k, true)]).collect();
-    let parts = for_blocks(
+    let known = known_ranges(eval, &channels);
+    let fresh = || -> Vec<(ChannelAcc, Option<Bins>)> {
+        refs.iter()
+            .enumerate()
+            .map(|(i, r)| (ChannelAcc::new(*r), known.as_ref().map(|ranges| Bins::new(ranges[i]))))
+            .collect()
+    };
+    let mut total = fresh();
+    for_blocks(
         kernel,
-        || refs.iter().map(|r| ChannelAcc::new(*r)).collect::<Vec<_>>(),
+        fresh,
         |accs, k, class, g| {
             if k < first {
                 return;
             }
-            let acc = &mut accs[k - first];
+            let (acc, bins) = &mut accs[k - first];
             let fg = cfg.fg_class(k);
             for (&v, &cl) in g.iter().zip(class) {
                 acc.add(v, cl == fg);
             }
-        },
-    );
-    let mut accs: Vec<ChannelAcc> = refs.iter().map(|r| ChannelAcc::new(*r)).collect();
-    for part in &parts {
-        for (a, p) in accs.iter_mut().zip(part) {
-            a.merge(p);
-        }
-    }
-    let ranges: Vec<(f64, f64)> = accs.iter().map(histogram_range).collect();
-    let hist_parts = for_blocks(
-        kernel,
-        || vec![(vec![0u64; HISTOGRAM_BINS], vec![0u64; HISTOGRAM_BINS], LogHistogram::empty()); channels.len()],
-        |hists, k, class, g| {
-            if k < first {
-                return;
+            if let Some(b) = bins {
+                b.add_all(g, class, fg);
             }
-            let i = k - first;
-            let (lo, hi) = ranges[i];
-            let fg = cfg.fg_class(k);
-            let scale = HISTOGRAM_BINS as f64 / (hi - lo);
-            let (hf, hb, log) = &mut hists[i];
-            for (&v, &cl) in g.iter().zip(class) {
-                let b = (((v as f64 - lo) * scale) as usize).min(HISTOGRAM_BINS - 1);
-                log.add(v, cl == fg);
-                if cl == fg {
-                    hf[b] += 1;
-                } else {
-                    hb[b] += 1;
+        },
+        |part| {
+            for ((a, ab), (p, pb)) in total.iter_mut().zip(&part) {
+                a.merge(p);
+                if let (Some(ab), Some(pb)) = (ab, pb) {
+                    ab.merge(pb);
                 }
             }
         },
     );
+    let (accs, bins): (Vec<ChannelAcc>, Vec<Option<Bins>>) = total.into_iter().unzip();
+    let bins: Vec<Bins> = if known.is_some() {
+        bins.into_iter().flatten().collect()
+    } else {
+        let ranges: Vec<(f64, f64)> = accs.iter().map(histogram_range).collect();
+        let mut total: Vec<Bins> = ranges.iter().map(|r| Bins::new(*r)).collect();
+        for_blocks(
+            kernel,
+            || ranges.iter().map(|r| Bins::new(*r)).collect::<Vec<_>>(),
+            |bins, k, class, g| {
+                if k >= first {
+                    bins[k - first].add_all(g, class, cfg.fg_class(k));
+                }
+            },
+            |part| {
+                for (t, p) in total.iter_mut().zip(&part) {
+                    t.merge(p);
+                }
+            },
+        );
+        total
+    };
     channels
         .iter()
-        .enumerate()
-        .map(|(i, &k)| {
-            let (lo, hi) = ranges[i];
-            let mut hist =
-                Histogram { lo, hi, foreground: vec![0; HISTOGRAM_BINS], background: vec![0; HISTOGRAM_BINS] };
-            let mut log = LogHistogram::empty();
-            for part in &hist_parts {
-                for b in 0..HISTOGRAM_BINS {
-                    hist.foreground[b] += part[i].0[b];
-                    hist.background[b] += part[i].1[b];
-                }
-                log.merge(&part[i].2);
-            }
-            finish(&accs[i], hist, log, eval, k)
+        .zip(accs.iter().zip(bins))
+        .map(|(&k, (acc, b))| {
+            let (hist, log) = b.into_histograms();
+            finish(acc, hist, log, eval, k)
         })
         .collect()
 }
 
-/// Histogram range: the values' range widened by 5 % on each side (so that spikes at the extremes
-/// stay visible), or ±5 % around a single value (±1 if that value is 0).
-fn histogram_range(acc: &ChannelAcc) -> (f64, f64) {
-    let lo = acc.side[0].min.min(acc.side[1].min) as f64;
-    let hi = acc.side[0].max.max(acc.side[1].max) as f64;
+/// A range widened by 5 % on each side (so that spikes at the extremes stay visible), or ±5 %
+/// around a single value (±1 if that value is 0); (−1, 1) when there are no values.
+fn padded(lo: f64, hi: f64) -> (f64, f64) {
     if !lo.is_finite() || !hi.is_finite() {
         return (-1.0, 1.0);
     }
@@ -360,4 +441,9 @@ fn histogram_range(acc: &ChannelAcc) -> (f64, f64) {
         1.0
     };
     (lo - pad, hi + pad)
+}
+
+/// Histogram range from the measured values.
+fn histogram_range(acc: &ChannelAcc) -> (f64, f64) {
+    padded(acc.side[0].min.min(acc.side[1].min) as f64, acc.side[0].max.max(acc.side[1].max) as f64)
 }

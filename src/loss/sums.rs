@@ -7,7 +7,7 @@ use std::ops::Range;
 use super::activation::{sigmoid, softmax, Activation};
 use super::ce;
 use super::spec::LossConfig;
-use crate::parallel::map_chunks;
+use crate::parallel::fold_chunks;
 use crate::volume::Case;
 
 /// Sums over the voxels of one channel.
@@ -150,7 +150,9 @@ impl CaseSums {
         let act = config.spec.activation;
         let threshold = c == 1 || act == Activation::Sigmoid;
         let ce_form = config.spec.kind.has_ce().then(|| ce::Form::of(config));
-        let partial = map_chunks(case.voxels(), |r| {
+        let mut total =
+            CaseSums { voxels: case.voxels() as u64, channels: vec![ChannelSums::default(); c], ..CaseSums::default() };
+        let chunk = |r: Range<usize>| {
             let len = r.len();
             let mut s = vec![0.0; c * len];
             probabilities(case, act, r.clone(), &mut s);
@@ -162,16 +164,14 @@ impl CaseSums {
             }
             let ce = ce_form.map_or((0.0, 0.0), |form| ce::chunk_sum(form, config, case, r));
             (sums, ce)
-        });
-        let mut total =
-            CaseSums { voxels: case.voxels() as u64, channels: vec![ChannelSums::default(); c], ..CaseSums::default() };
-        for (part, (ce_sum, ce_norm)) in &partial {
-            for (t, p) in total.channels.iter_mut().zip(part) {
+        };
+        fold_chunks(case.voxels(), chunk, |(part, (ce_sum, ce_norm))| {
+            for (t, p) in total.channels.iter_mut().zip(&part) {
                 t.add(p);
             }
             total.ce_sum += ce_sum;
             total.ce_norm += ce_norm;
-        }
+        });
         total
     }
 }
