@@ -132,18 +132,18 @@ impl LogHistogram {
         2f64.powi(b as i32 - 127)
     }
 
-    /// Adds one value.
+    /// Adds `n` copies of one value.
     #[inline]
-    pub fn add(&mut self, v: f32, foreground: bool) {
+    pub fn add_n(&mut self, v: f32, foreground: bool, n: u64) {
         if v == 0.0 {
-            self.zeros[usize::from(foreground)] += 1;
+            self.zeros[usize::from(foreground)] += n;
             return;
         }
         let b = ((v.to_bits() >> 23) & 0xff) as usize;
         if foreground {
-            self.foreground[b] += 1;
+            self.foreground[b] += n;
         } else {
-            self.background[b] += 1;
+            self.background[b] += n;
         }
     }
 
@@ -295,17 +295,25 @@ impl Bins {
         }
     }
 
-    #[inline]
+    /// Adds a block of values, one run of equal (value, side) at a time.
     fn add_all(&mut self, g: &[f32], class: &[u8], fg: u8) {
         let scale = HISTOGRAM_BINS as f64 / (self.hi - self.lo);
-        for (&v, &cl) in g.iter().zip(class) {
-            let b = (((v as f64 - self.lo) * scale) as usize).min(HISTOGRAM_BINS - 1);
-            self.log.add(v, cl == fg);
-            if cl == fg {
-                self.foreground[b] += 1;
-            } else {
-                self.background[b] += 1;
+        let mut i = 0;
+        while i < g.len() {
+            let (v, side) = (g[i], class[i] == fg);
+            let mut j = i + 1;
+            while j < g.len() && g[j].to_bits() == v.to_bits() && (class[j] == fg) == side {
+                j += 1;
             }
+            let n = (j - i) as u64;
+            let b = (((v as f64 - self.lo) * scale) as usize).min(HISTOGRAM_BINS - 1);
+            self.log.add_n(v, side, n);
+            if side {
+                self.foreground[b] += n;
+            } else {
+                self.background[b] += n;
+            }
+            i = j;
         }
     }
 
@@ -378,9 +386,7 @@ pub fn analyze(kernel: &GradientKernel, eval: &Evaluation) -> Vec<GradientStats>
             }
             let (acc, bins) = &mut accs[k - first];
             let fg = cfg.fg_class(k);
-            for (&v, &cl) in g.iter().zip(class) {
-                acc.add(v, cl == fg);
-            }
+            acc.add_block(g, |i| class[i] == fg);
             if let Some(b) = bins {
                 b.add_all(g, class, fg);
             }

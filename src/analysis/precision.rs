@@ -84,6 +84,17 @@ impl FateCounts {
         }
     }
 
+    /// Adds `n` values of the same fate.
+    #[inline]
+    pub fn add_n(&mut self, fate: Fate, n: u64) {
+        match fate {
+            Fate::Subnormal => self.subnormal += n,
+            Fate::FlushedToZero => self.flushed_to_zero += n,
+            Fate::Overflow => self.overflow += n,
+            Fate::Zero | Fate::Normal => {}
+        }
+    }
+
     pub fn merge(&mut self, o: &FateCounts) {
         self.subnormal += o.subnormal;
         self.flushed_to_zero += o.flushed_to_zero;

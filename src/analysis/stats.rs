@@ -96,6 +96,18 @@ impl SideAcc {
         self.distinct.add(v);
     }
 
+    /// Adds `n` copies of `v` (a run of equal values) at once.
+    #[inline]
+    pub fn add_run(&mut self, v: f32, n: u64) {
+        self.count += n;
+        self.min = self.min.min(v);
+        self.max = self.max.max(v);
+        let d = v as f64 - self.reference;
+        self.sum_d += n as f64 * d;
+        self.sum_d2 += n as f64 * d * d;
+        self.distinct.add(v);
+    }
+
     pub fn merge(&mut self, o: &SideAcc) {
         self.count += o.count;
         self.min = self.min.min(o.min);
@@ -152,6 +164,33 @@ impl ChannelAcc {
         }
         self.float16.add(float16(v));
         self.bfloat16.add(bfloat16(v));
+    }
+
+    /// Adds `n` copies of `v` on one side at once.
+    #[inline]
+    pub fn add_run(&mut self, v: f32, foreground: bool, n: u64) {
+        self.side[usize::from(foreground)].add_run(v, n);
+        let a = v.abs();
+        self.max_abs = self.max_abs.max(a);
+        if a > 0.0 {
+            self.min_nonzero_abs = self.min_nonzero_abs.min(a);
+        }
+        self.float16.add_n(float16(v), n);
+        self.bfloat16.add_n(bfloat16(v), n);
+    }
+
+    /// Adds a block of values with their sides, one run of equal (value, side) at a time.
+    pub fn add_block(&mut self, g: &[f32], foreground: impl Fn(usize) -> bool) {
+        let mut i = 0;
+        while i < g.len() {
+            let (v, side) = (g[i].to_bits(), foreground(i));
+            let mut j = i + 1;
+            while j < g.len() && g[j].to_bits() == v && foreground(j) == side {
+                j += 1;
+            }
+            self.add_run(g[i], side, (j - i) as u64);
+            i = j;
+        }
     }
 
     pub fn merge(&mut self, o: &ChannelAcc) {
