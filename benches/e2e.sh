@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# End-to-end timing of dicegrad against gzip and the memory-bandwidth floor, in one run.
+#
+#   bash benches/e2e.sh [WORKDIR] [REPEATS]
+#
+# Makes three synthetic cases with `dicegrad synth` (a 256³ binary probability map, a 4-channel
+# 197×233×189 map, and a ~100-million-voxel binary map, all float32 with noise, gzip level 1), then
+# measures for each, median of REPEATS runs: `gzip -dc` of the prediction; `dicegrad analyze`
+# (report only); `analyze --grad-out g.nii.gz`; and, in one process (examples/passes.rs), loading,
+# one plain pass over the decoded prediction, and the work after loading on 1 and on all threads.
+# Wall time and peak RSS come from /usr/bin/time. If python3 with nibabel and numpy is available,
+# benches/python_route.py times the same job done the usual way.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+WORK=${1:-/tmp/dicegrad-bench}
+REPEATS=${2:-3}
+cargo build --release --quiet --bin dicegrad --example passes
+B=target/release/dicegrad
+P=target/release/examples/passes
+mkdir -p "$WORK"
+
+make_case() { # name classes shape
+  [ -f "$WORK/$1/probs.nii.gz" ] || "$B" synth --out "$WORK/$1" --classes "$2" --shape "$3" --seed 7 --compression 1 --force 2>/dev/null
+}
+make_case bin256 2 256,256,256
+make_case mc4 4 197,233,189
+make_case bin100m 2 464,464,464
+
+median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+measure() { # label command...: prints "label median_wall_s median_peak_MB"
+  local label=$1; shift
+  local walls=() mems=()
+  for _ in $(seq "$REPEATS"); do
+    /usr/bin/time -f "%e %M" -o "$WORK/time.txt" "$@" > /dev/null 2>&1
+    read -r w m < "$WORK/time.txt"
+    walls+=("$w"); mems+=("$m")
+  done
+  printf '%-34s %8.3f s %9.1f MB\n' "$label" "$(printf '%s\n' "${walls[@]}" | median)" \
+    "$(printf '%s\n' "${mems[@]}" | median | awk '{print $1/1024}')"
+}
+
+echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB; $(uname -m)"
+for c in bin256 mc4 bin100m; do
+  L="$WORK/$c/labels.nii.gz"; PR="$WORK/$c/probs.nii.gz"
+  echo "== $c: $(du -h "$PR" | cut -f1) prediction"
+  measure "gzip -dc prediction" gzip -dc "$PR"
+  measure "analyze (report only)" "$B" analyze --labels "$L" --pred "$PR"
+  measure "analyze --grad-out .nii.gz" "$B" analyze --labels "$L" --pred "$PR" --grad-out "$WORK/g.nii.gz" --force
+  "$P" "$L" "$PR" none "$REPEATS"
+  if python3 -c "import nibabel, numpy" 2> /dev/null; then
+    measure "python: nibabel + numpy" python3 benches/python_route.py "$L" "$PR"
+  fi
+done

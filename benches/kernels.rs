@@ -1,0 +1,64 @@
+//! Kernel benchmarks (`cargo bench`): the reduction pass, the gradient/statistics pass (with its
+//! histograms), the comparison pass, and the gradient through softmax, on synthetic 64³ to 256³
+//! volumes built in memory (no file I/O).
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use dicegrad::analysis::analyze;
+use dicegrad::loss::sums::probabilities;
+use dicegrad::loss::{Activation, CaseSums, Evaluation, GradientKernel, LossConfig, LossSpec};
+use dicegrad::nifti_io::template::new_template;
+use dicegrad::synth::{generate, SynthOptions};
+use dicegrad::volume::Case;
+
+fn case(side: usize, classes: usize, logits: bool) -> Case {
+    let s = generate(&SynthOptions { shape: [side; 3], classes, seed: 1, ..SynthOptions::default() });
+    let data = if logits { s.logits } else { s.probs };
+    Case::from_parts([side; 3], s.labels, s.channels, data, new_template([1.0; 3], [0.0; 3], "bench"))
+}
+
+fn config(act: Activation, channels: usize) -> LossConfig {
+    LossConfig::new(LossSpec { activation: act, ..LossSpec::default() }, channels).unwrap()
+}
+
+fn kernels(c: &mut Criterion) {
+    let mut g = c.benchmark_group("kernels");
+    g.sample_size(10);
+    for side in [64, 128, 256] {
+        let n = side * side * side;
+        g.throughput(Throughput::Elements(n as u64));
+        let binary = case(side, 2, false);
+        let cfg = config(Activation::None, 1);
+        g.bench_with_input(BenchmarkId::new("reduction pass, probabilities", side), &side, |b, _| {
+            b.iter(|| CaseSums::compute(&binary, &cfg))
+        });
+        let eval = Evaluation::compute(&binary, &cfg);
+        g.bench_with_input(BenchmarkId::new("statistics + histograms, two-valued", side), &side, |b, _| {
+            b.iter(|| analyze(&GradientKernel::new(&binary, &eval), &eval))
+        });
+        let logits = case(side, 2, true);
+        let cfg_s = config(Activation::Sigmoid, 1);
+        let eval_s = Evaluation::compute(&logits, &cfg_s);
+        g.bench_with_input(BenchmarkId::new("statistics + histograms, sigmoid logits", side), &side, |b, _| {
+            b.iter(|| analyze(&GradientKernel::new(&logits, &eval_s), &eval_s))
+        });
+        if side <= 128 {
+            let multi = case(side, 4, true);
+            let cfg_m = config(Activation::Softmax, 4);
+            let eval_m = Evaluation::compute(&multi, &cfg_m);
+            let kernel = GradientKernel::new(&multi, &eval_m);
+            g.bench_with_input(BenchmarkId::new("softmax chain rule, 4 channels", side), &side, |b, _| {
+                b.iter(|| {
+                    let mut s = vec![0.0; 4 * n];
+                    let mut out = vec![0f32; 4 * n];
+                    probabilities(&multi, Activation::Softmax, 0..n, &mut s);
+                    kernel.gradient(0..n, &s, &mut out);
+                    out
+                })
+            });
+        }
+    }
+    g.finish();
+}
+
+criterion_group!(benches, kernels);
+criterion_main!(benches);
