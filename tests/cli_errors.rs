@@ -241,3 +241,17 @@ fn refuses_a_gradient_path_in_a_missing_folder_before_writing_anything() {
     assert!(err.contains("does not exist"), "{err}");
     assert!(!out.exists());
 }
+
+#[test]
+fn refuses_a_gzip_stream_that_goes_on_far_beyond_the_data_its_header_describes() {
+    let d = tmp();
+    let l = at(&d, "l.nii");
+    Nii::u8(&[2, 2, 2], &[0; 8]).write(&l);
+    let mut pred = Nii::f32(&[2, 2, 2], &[0.5; 8]);
+    pred.data.extend(std::iter::repeat_n(0u8, 65 << 20)); // compresses to about 64 KB
+    let p = at(&d, "bomb.nii.gz");
+    pred.write(&p);
+    assert!(std::fs::metadata(&p).unwrap().len() < 1 << 20);
+    let err = refused(&l, &p, &[]);
+    assert!(err.contains("beyond") && err.contains("bomb.nii.gz"), "{err}");
+}

@@ -18,6 +18,9 @@ use crate::error::{Error, Result};
 /// Bytes handed to the decoder at a time (a multiple of every datatype size).
 pub const CHUNK_BYTES: usize = 1 << 20;
 
+/// Decompressed bytes accepted after the voxel data (extensions of other tools, padding).
+const MAX_TRAILING: u64 = 64 << 20;
+
 /// An opened volume: header validated, reader positioned at the first voxel.
 pub struct Source {
     pub path: PathBuf,
@@ -143,7 +146,19 @@ impl Source {
         }
         if self.gzip {
             // Drain the rest of the stream: the gzip trailer (and its CRC) is only checked at the end.
-            io::copy(&mut self.reader, &mut io::sink()).map_err(|e| stream_error(&self.path, true, e, total, total))?;
+            // A stream that goes on far beyond the data is refused rather than inflated to its end.
+            let extra = io::copy(&mut (&mut self.reader).take(MAX_TRAILING + 1), &mut io::sink())
+                .map_err(|e| stream_error(&self.path, true, e, total, total))?;
+            if extra > MAX_TRAILING {
+                return Err(Error::BadValues {
+                    path: self.path.clone(),
+                    problem: format!(
+                        "the compressed stream holds more than {} MiB beyond the {total} bytes of voxel data \
+                         its header describes; the header does not match the data, re-export the file",
+                        MAX_TRAILING >> 20
+                    ),
+                });
+            }
         }
         Ok(())
     }
