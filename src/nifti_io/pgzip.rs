@@ -54,15 +54,17 @@ impl<W: Write> ParallelGz<W> {
         Ok(())
     }
 
-    /// Compresses and writes everything buffered.
-    fn flush_buffer(&mut self) -> io::Result<()> {
+    /// Compresses and writes the buffered whole pieces (all of the buffer when `all`), so that the
+    /// pieces — and the bytes of the file — do not depend on how the data was handed in or on the
+    /// number of threads.
+    fn flush_buffer(&mut self, all: bool) -> io::Result<()> {
         self.header()?;
-        if self.buffer.is_empty() {
+        let take = if all { self.buffer.len() } else { self.buffer.len() / PIECE * PIECE };
+        if take == 0 {
             return Ok(());
         }
         let level = self.level;
-        let results: Vec<(io::Result<Vec<u8>>, crc32fast::Hasher)> = self
-            .buffer
+        let results: Vec<(io::Result<Vec<u8>>, crc32fast::Hasher)> = self.buffer[..take]
             .par_chunks(PIECE)
             .map(|piece| {
                 let mut h = crc32fast::Hasher::new();
@@ -74,14 +76,14 @@ impl<W: Write> ParallelGz<W> {
             self.inner.write_all(&compressed?)?;
             self.crc.combine(&crc);
         }
-        self.total += self.buffer.len() as u64;
-        self.buffer.clear();
+        self.total += take as u64;
+        self.buffer.drain(..take);
         Ok(())
     }
 
     /// Writes the end of the stream and returns the inner writer.
     pub fn finish(mut self) -> io::Result<W> {
-        self.flush_buffer()?;
+        self.flush_buffer(true)?;
         let mut last = Vec::with_capacity(16);
         Compress::new(self.level, false)
             .compress_vec(&[], &mut last, FlushCompress::Finish)
@@ -99,7 +101,7 @@ impl<W: Write> Write for ParallelGz<W> {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
         self.buffer.extend_from_slice(data);
         if self.buffer.len() >= PIECE * Self::pieces_in_flight() {
-            self.flush_buffer()?;
+            self.flush_buffer(false)?;
         }
         Ok(data.len())
     }
@@ -128,6 +130,22 @@ mod tests {
             flate2::read::GzDecoder::new(&bytes[..]).read_to_end(&mut back).unwrap();
             assert_eq!(back, data, "level {level}");
         }
+    }
+
+    #[test]
+    fn bytes_do_not_depend_on_the_thread_count_or_the_write_sizes() {
+        let data: Vec<u8> = (0..3_500_000u32).map(|i| (i.wrapping_mul(2654435761) >> 11) as u8).collect();
+        let run = |threads: usize, part: usize| {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            pool.install(|| {
+                let mut gz = ParallelGz::new(Vec::new(), Compression::fast());
+                for p in data.chunks(part) {
+                    gz.write_all(p).unwrap();
+                }
+                gz.finish().unwrap()
+            })
+        };
+        assert_eq!(run(1, 1000), run(3, 777_777));
     }
 
     #[test]
