@@ -9,6 +9,7 @@
 //! SS_tot = SS_res + n_fg·n_bg/n·(mean_fg − mean_bg)².
 
 pub mod compare;
+pub mod histogram;
 pub mod precision;
 pub mod stats;
 
@@ -17,11 +18,10 @@ use serde::Serialize;
 use crate::loss::sums::probabilities;
 use crate::loss::{Evaluation, GradientKernel};
 use crate::parallel::fold_chunks;
+use histogram::{histogram_range, known_ranges, Bins};
+pub use histogram::{Histogram, LogHistogram, HISTOGRAM_BINS};
 use precision::Headroom;
 use stats::ChannelAcc;
-
-/// Histogram bins per channel.
-pub const HISTOGRAM_BINS: usize = 100;
 
 /// Gradient values on one side (foreground g = 1, or background g = 0) of a channel.
 #[derive(Clone, Debug, Serialize)]
@@ -84,80 +84,6 @@ pub struct DynamicRange {
 pub struct Precision {
     pub float16: Headroom,
     pub bfloat16: Headroom,
-}
-
-/// Counts of gradient values in equal-width bins over `[lo, hi]`.
-#[derive(Clone, Debug, Serialize)]
-pub struct Histogram {
-    /// Left edge of the first bin.
-    pub lo: f64,
-    /// Right edge of the last bin.
-    pub hi: f64,
-    /// Counts of foreground voxels per bin.
-    pub foreground: Vec<u64>,
-    /// Counts of background voxels per bin.
-    pub background: Vec<u64>,
-}
-
-impl Histogram {
-    /// Centre of bin `i`.
-    pub fn center(&self, i: usize) -> f64 {
-        let w = (self.hi - self.lo) / self.foreground.len() as f64;
-        self.lo + (i as f64 + 0.5) * w
-    }
-}
-
-/// Counts of |gradient| in fixed logarithmic bins — one per binary order of magnitude, read off
-/// the float32 exponent — split by ground truth, zeros apart. The bins are the same for every
-/// case, so that histograms of many cases add up exactly.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, serde::Deserialize)]
-pub struct LogHistogram {
-    /// Foreground counts; bin b holds |v| in [2^(b−127), 2^(b−126)) (b = 0: float32 subnormals).
-    pub foreground: Vec<u64>,
-    pub background: Vec<u64>,
-    /// Exact zeros on [background, foreground] voxels.
-    pub zeros: [u64; 2],
-}
-
-impl LogHistogram {
-    /// Number of bins (the float32 exponents).
-    pub const BINS: usize = 256;
-
-    pub fn empty() -> Self {
-        LogHistogram { foreground: vec![0; Self::BINS], background: vec![0; Self::BINS], zeros: [0, 0] }
-    }
-
-    /// Lower edge of bin `b`.
-    pub fn edge(b: usize) -> f64 {
-        2f64.powi(b as i32 - 127)
-    }
-
-    /// Adds `n` copies of one value.
-    #[inline]
-    pub fn add_n(&mut self, v: f32, foreground: bool, n: u64) {
-        if v == 0.0 {
-            self.zeros[usize::from(foreground)] += n;
-            return;
-        }
-        let b = ((v.to_bits() >> 23) & 0xff) as usize;
-        if foreground {
-            self.foreground[b] += n;
-        } else {
-            self.background[b] += n;
-        }
-    }
-
-    /// Adds another histogram's counts.
-    pub fn merge(&mut self, o: &LogHistogram) {
-        for (a, b) in self.foreground.iter_mut().zip(&o.foreground) {
-            *a += b;
-        }
-        for (a, b) in self.background.iter_mut().zip(&o.background) {
-            *a += b;
-        }
-        self.zeros[0] += o.zeros[0];
-        self.zeros[1] += o.zeros[1];
-    }
 }
 
 /// Everything measured on one channel's gradient.
@@ -274,92 +200,6 @@ fn for_blocks<T: Send>(
     fold_chunks(case.voxels(), chunk, merge);
 }
 
-/// Equal-width and log histograms of one channel, being filled.
-#[derive(Clone)]
-struct Bins {
-    lo: f64,
-    hi: f64,
-    foreground: Vec<u64>,
-    background: Vec<u64>,
-    log: LogHistogram,
-}
-
-impl Bins {
-    fn new((lo, hi): (f64, f64)) -> Bins {
-        Bins {
-            lo,
-            hi,
-            foreground: vec![0; HISTOGRAM_BINS],
-            background: vec![0; HISTOGRAM_BINS],
-            log: LogHistogram::empty(),
-        }
-    }
-
-    /// Adds a block of values, one run of equal (value, side) at a time.
-    fn add_all(&mut self, g: &[f32], class: &[u8], fg: u8) {
-        let scale = HISTOGRAM_BINS as f64 / (self.hi - self.lo);
-        let mut i = 0;
-        while i < g.len() {
-            let (v, side) = (g[i], class[i] == fg);
-            let mut j = i + 1;
-            while j < g.len() && g[j].to_bits() == v.to_bits() && (class[j] == fg) == side {
-                j += 1;
-            }
-            let n = (j - i) as u64;
-            let b = (((v as f64 - self.lo) * scale) as usize).min(HISTOGRAM_BINS - 1);
-            self.log.add_n(v, side, n);
-            if side {
-                self.foreground[b] += n;
-            } else {
-                self.background[b] += n;
-            }
-            i = j;
-        }
-    }
-
-    fn merge(&mut self, o: &Bins) {
-        for (a, b) in self.foreground.iter_mut().zip(&o.foreground) {
-            *a += b;
-        }
-        for (a, b) in self.background.iter_mut().zip(&o.background) {
-            *a += b;
-        }
-        self.log.merge(&o.log);
-    }
-
-    fn into_histograms(self) -> (Histogram, LogHistogram) {
-        (Histogram { lo: self.lo, hi: self.hi, foreground: self.foreground, background: self.background }, self.log)
-    }
-}
-
-/// The histogram ranges when they are known before looking at the gradient: a two-valued loss with
-/// respect to probabilities takes exactly the float32 closed-form levels of the sides that have
-/// voxels. Then statistics and histograms are gathered in one pass.
-fn known_ranges(eval: &Evaluation, channels: &[usize]) -> Option<Vec<(f64, f64)>> {
-    if !eval.two_valued() || eval.config.spec.activation != crate::loss::Activation::None {
-        return None;
-    }
-    let n = eval.sums.voxels;
-    Some(
-        channels
-            .iter()
-            .map(|&k| {
-                let g = eval.sums.channels[k].label_count;
-                let mut levels = Vec::new();
-                if g > 0 {
-                    levels.push(eval.level(k, true) as f32 as f64);
-                }
-                if g < n {
-                    levels.push(eval.level(k, false) as f32 as f64);
-                }
-                let lo = levels.iter().copied().fold(f64::INFINITY, f64::min);
-                let hi = levels.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-                padded(lo, hi)
-            })
-            .collect(),
-    )
-}
-
 /// Measures the gradient of every reported channel: statistics, then histograms over the range
 /// the statistics found (one pass when the range is known beforehand, see [`known_ranges`]).
 /// Results are in the order of `config.reported_channels()`.
@@ -430,26 +270,4 @@ pub fn analyze(kernel: &GradientKernel, eval: &Evaluation) -> Vec<GradientStats>
             finish(acc, hist, log, eval, k)
         })
         .collect()
-}
-
-/// A range widened by 5 % on each side (so that spikes at the extremes stay visible), or ±5 %
-/// around a single value (±1 if that value is 0); (−1, 1) when there are no values.
-fn padded(lo: f64, hi: f64) -> (f64, f64) {
-    if !lo.is_finite() || !hi.is_finite() {
-        return (-1.0, 1.0);
-    }
-    let span = hi - lo;
-    let pad = if span > 0.0 {
-        0.05 * span
-    } else if lo != 0.0 {
-        0.05 * lo.abs()
-    } else {
-        1.0
-    };
-    (lo - pad, hi + pad)
-}
-
-/// Histogram range from the measured values.
-fn histogram_range(acc: &ChannelAcc) -> (f64, f64) {
-    padded(acc.side[0].min.min(acc.side[1].min) as f64, acc.side[0].max.max(acc.side[1].max) as f64)
 }

@@ -10,7 +10,7 @@ use dicegrad::loss::{Activation, LossKind, Preset, WeightType};
 use dicegrad::nifti_io::{write_f32, LoadOptions, OpenCase, WriteOptions};
 use dicegrad::output::{check_output, write_bytes};
 use dicegrad::pipeline::{analyze_case, Analysis};
-use dicegrad::plot::{write_png, write_svg, Picture};
+use dicegrad::plot::{write, Picture, ReportPicture};
 use dicegrad::report::{json::to_json, table::to_table};
 use dicegrad::{Error, Result};
 
@@ -186,12 +186,7 @@ pub fn run(a: AnalyzeArgs) -> Result<ExitCode> {
         std::fs::create_dir_all(dir).map_err(|e| Error::Write { path: dir.clone(), source: e })?;
         write_bytes(&dir.join(REPORT), a.force, &to_json(&report))?;
         for (picture, name) in pictures(&a) {
-            let path = dir.join(name);
-            if name.ends_with(".png") {
-                write_png(&report, picture, &path, a.force)?;
-            } else {
-                write_svg(&report, picture, &path, a.force)?;
-            }
+            write(&ReportPicture(&report, picture), &dir.join(name), a.force)?;
         }
     }
     if let Some(path) = &a.grad_out {

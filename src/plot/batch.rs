@@ -6,20 +6,17 @@ use std::path::Path;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::{draw_error, ensure_font};
+use super::{write, Drawing, Drawn};
 use crate::analysis::LogHistogram;
 use crate::batch::record::CaseRecord;
 use crate::batch::summary::Summary;
 use crate::error::Result;
-use crate::output::{write_bytes, write_via_temp_path};
 
 const W: u32 = 700;
 const H: u32 = 320;
 const TITLE: u32 = 50;
 const FOREGROUND: RGBColor = RGBColor(222, 110, 20);
 const BACKGROUND: RGBColor = RGBColor(35, 95, 190);
-
-type Drawn<DB> = std::result::Result<(), DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>>;
 
 fn grid(n: usize) -> (usize, usize) {
     let cols = if n <= 2 { 1 } else { 2 };
@@ -135,34 +132,36 @@ fn draw_levels<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, s: &Summary, r
     Ok(())
 }
 
+/// The pooled histogram of a data set.
+struct Pooled<'a>(&'a Summary);
+/// The per-case levels against Dice.
+struct Levels<'a>(&'a Summary, &'a [CaseRecord]);
+
+impl Drawing for Pooled<'_> {
+    fn size(&self) -> (u32, u32) {
+        size(self.0.channels.len())
+    }
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Drawn<DB> {
+        draw_pooled(root, self.0)
+    }
+}
+
+impl Drawing for Levels<'_> {
+    fn size(&self) -> (u32, u32) {
+        size(self.0.channels.len())
+    }
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Drawn<DB> {
+        draw_levels(root, self.0, self.1)
+    }
+}
+
 /// Writes histogram.png/.svg and levels.png/.svg of a data set into `dir`.
 pub fn write_pictures(s: &Summary, records: &[CaseRecord], dir: &Path) -> Result<()> {
-    ensure_font();
-    let (hw, hh) = size(s.channels.len());
-    let png = dir.join("histogram.png");
-    write_via_temp_path(&png, true, ".png", |tmp| {
-        let root = BitMapBackend::new(tmp, (hw, hh)).into_drawing_area();
-        draw_pooled(&root, s).map_err(|e| draw_error(&png, e))?;
-        root.present().map_err(|e| draw_error(&png, e))
-    })?;
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, (hw, hh)).into_drawing_area();
-        draw_pooled(&root, s).map_err(|e| draw_error(&png, e))?;
-        root.present().map_err(|e| draw_error(&png, e))?;
+    for name in ["histogram.png", "histogram.svg"] {
+        write(&Pooled(s), &dir.join(name), true)?;
     }
-    write_bytes(&dir.join("histogram.svg"), true, svg.as_bytes())?;
-    let png = dir.join("levels.png");
-    write_via_temp_path(&png, true, ".png", |tmp| {
-        let root = BitMapBackend::new(tmp, (hw, hh)).into_drawing_area();
-        draw_levels(&root, s, records).map_err(|e| draw_error(&png, e))?;
-        root.present().map_err(|e| draw_error(&png, e))
-    })?;
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, (hw, hh)).into_drawing_area();
-        draw_levels(&root, s, records).map_err(|e| draw_error(&png, e))?;
-        root.present().map_err(|e| draw_error(&png, e))?;
+    for name in ["levels.png", "levels.svg"] {
+        write(&Levels(s, records), &dir.join(name), true)?;
     }
-    write_bytes(&dir.join("levels.svg"), true, svg.as_bytes())
+    Ok(())
 }

@@ -8,6 +8,9 @@ mod histogram;
 use std::path::Path;
 use std::sync::Once;
 
+use plotters::coord::Shift;
+use plotters::drawing::DrawingAreaErrorKind;
+use plotters::prelude::{BitMapBackend, DrawingArea, DrawingBackend, IntoDrawingArea, SVGBackend};
 use plotters::style::{register_font, FontStyle};
 
 use crate::error::{Error, Result};
@@ -31,6 +34,38 @@ fn draw_error(path: &Path, e: impl std::fmt::Display) -> Error {
     Error::Write { path: path.to_path_buf(), source: std::io::Error::other(e.to_string()) }
 }
 
+/// A picture that can be drawn on any plotters backend.
+pub trait Drawing {
+    /// Canvas size in pixels.
+    fn size(&self) -> (u32, u32);
+    /// Draws onto `root`.
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Drawn<DB>;
+}
+
+/// What drawing on a backend returns.
+pub type Drawn<DB> = std::result::Result<(), DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>>;
+
+/// Writes `picture` to `path` (atomically), as PNG or SVG after the path's extension.
+pub fn write(picture: &impl Drawing, path: &Path, force: bool) -> Result<()> {
+    ensure_font();
+    let size = picture.size();
+    if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("svg")) {
+        let mut svg = String::new();
+        {
+            let root = SVGBackend::with_string(&mut svg, size).into_drawing_area();
+            picture.draw(&root).map_err(|e| draw_error(path, e))?;
+            root.present().map_err(|e| draw_error(path, e))?;
+        }
+        write_bytes(path, force, svg.as_bytes())
+    } else {
+        write_via_temp_path(path, force, ".png", |tmp| {
+            let root = BitMapBackend::new(tmp, size).into_drawing_area();
+            picture.draw(&root).map_err(|e| draw_error(path, e))?;
+            root.present().map_err(|e| draw_error(path, e))
+        })
+    }
+}
+
 /// The pictures drawn from a report.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Picture {
@@ -40,48 +75,21 @@ pub enum Picture {
     Comparison,
 }
 
-impl Picture {
-    fn size(self, report: &Report) -> (u32, u32) {
-        match self {
-            Picture::Histogram => histogram::canvas_size(report),
-            Picture::Comparison => histogram::comparison_size(report),
+/// A report's picture.
+pub struct ReportPicture<'a>(pub &'a Report, pub Picture);
+
+impl Drawing for ReportPicture<'_> {
+    fn size(&self) -> (u32, u32) {
+        match self.1 {
+            Picture::Histogram => histogram::canvas_size(self.0),
+            Picture::Comparison => histogram::comparison_size(self.0),
         }
     }
 
-    fn draw<DB: plotters::prelude::DrawingBackend>(
-        self,
-        root: &plotters::prelude::DrawingArea<DB, plotters::coord::Shift>,
-        report: &Report,
-    ) -> std::result::Result<(), plotters::drawing::DrawingAreaErrorKind<DB::ErrorType>> {
-        match self {
-            Picture::Histogram => histogram::draw_histograms(root, report),
-            Picture::Comparison => histogram::draw_comparison(root, report),
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Drawn<DB> {
+        match self.1 {
+            Picture::Histogram => histogram::draw_histograms(root, self.0),
+            Picture::Comparison => histogram::draw_comparison(root, self.0),
         }
     }
-}
-
-/// Writes the picture as PNG to `path` (atomically).
-pub fn write_png(report: &Report, picture: Picture, path: &Path, force: bool) -> Result<()> {
-    ensure_font();
-    let size = picture.size(report);
-    write_via_temp_path(path, force, ".png", |tmp| {
-        use plotters::prelude::*;
-        let root = BitMapBackend::new(tmp, size).into_drawing_area();
-        picture.draw(&root, report).map_err(|e| draw_error(path, e))?;
-        root.present().map_err(|e| draw_error(path, e))
-    })
-}
-
-/// Writes the picture as SVG to `path` (atomically).
-pub fn write_svg(report: &Report, picture: Picture, path: &Path, force: bool) -> Result<()> {
-    ensure_font();
-    let size = picture.size(report);
-    let mut svg = String::new();
-    {
-        use plotters::prelude::*;
-        let root = SVGBackend::with_string(&mut svg, size).into_drawing_area();
-        picture.draw(&root, report).map_err(|e| draw_error(path, e))?;
-        root.present().map_err(|e| draw_error(path, e))?;
-    }
-    write_bytes(path, force, svg.as_bytes())
 }
