@@ -232,3 +232,38 @@ fn pooled_batch_dice_matches_sums_computed_from_the_files() {
     assert!((per_case - summary["loss"]["mean"].as_f64().unwrap()).abs() < 1e-15);
     assert_ne!(got, per_case, "pooled and per-case losses differ in general");
 }
+
+#[test]
+fn a_run_killed_mid_way_resumes_to_the_same_files() {
+    let d = tmp();
+    let (l, p) = dataset(&d, 8);
+    let reference = at(&d, "reference");
+    assert!(batch(&l, &p, &reference, &["--jobs", "1"]).status.success());
+    let out = at(&d, "killed");
+    let bin = assert_cmd::cargo::cargo_bin("dicegrad");
+    let mut child = std::process::Command::new(bin)
+        .args(["batch", "--quiet", "--jobs", "1", "--labels-dir"])
+        .arg(&l)
+        .arg("--pred-dir")
+        .arg(&p)
+        .arg("--out")
+        .arg(&out)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // kill it (SIGKILL) as soon as the first case is on disk
+    let started = std::time::Instant::now();
+    while std::fs::read(out.join("cases.jsonl")).map_or(true, |b| b.is_empty())
+        && started.elapsed() < std::time::Duration::from_secs(60)
+    {
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let lines = read(&out.join("cases.jsonl")).iter().filter(|&&b| b == b'\n').count();
+    eprintln!("killed with {lines} of 8 cases on disk");
+    assert!(batch(&l, &p, &out, &["--resume"]).status.success());
+    for f in ["cases.csv", "cases.jsonl", "summary.json"] {
+        assert_eq!(read(&reference.join(f)), read(&out.join(f)), "{f}");
+    }
+}
