@@ -110,6 +110,8 @@ pub struct Header {
     pub pixdim: [f32; 8],
     /// Byte offset of the voxel data.
     pub vox_offset: u64,
+    /// Byte order of the header and the data.
+    pub big_endian: bool,
     /// `(slope, inter)` to apply, `None` when the file asks for no scaling (slope 0 or NaN, or 1/0).
     pub scaling: Option<(f64, f64)>,
     pub xyzt_units: u8,
@@ -154,6 +156,102 @@ pub enum HeaderProblem {
     Invalid(String),
 }
 
+/// The fields of a NIfTI-1 or NIfTI-2 header, read in their byte order and widened to common
+/// types, before validation.
+pub(super) struct Raw {
+    /// 348 (NIfTI-1) or 540 (NIfTI-2).
+    pub header_len: usize,
+    pub big_endian: bool,
+    pub ndim: i64,
+    /// dim[1..=7].
+    pub dim: [i64; 7],
+    pub datatype: i16,
+    pub bitpix: i16,
+    pub pixdim: [f64; 8],
+    pub vox_offset: f64,
+    pub slope: f64,
+    pub inter: f64,
+    pub xyzt_units: u8,
+    pub qform_code: i16,
+    pub sform_code: i16,
+    pub quatern: [f64; 3],
+    pub qoffset: [f64; 3],
+    pub srow: [[f64; 4]; 3],
+}
+
+impl Raw {
+    /// Checks the fields and builds the header; `template` is the NIfTI-1 header that outputs copy.
+    pub(super) fn validate(self, template: HeaderTemplate) -> Result<Header, HeaderProblem> {
+        use HeaderProblem::Invalid;
+        let ndim = self.ndim;
+        if !(1..=7).contains(&ndim) {
+            return Err(Invalid(format!("dim[0] is {ndim}, must be 1 to 7; the header is damaged")));
+        }
+        let mut dims = Vec::with_capacity(ndim as usize);
+        for (i, &d) in self.dim.iter().enumerate().take(ndim as usize) {
+            if d < 1 {
+                return Err(Invalid(format!("dim[{}] is {d}, must be at least 1; the header is damaged", i + 1)));
+            }
+            dims.push(d as usize);
+        }
+        let datatype = DataType::from_code(self.datatype).map_err(|name| {
+            Invalid(format!(
+                "datatype {name} cannot hold labels or probabilities; save the volume as an integer \
+                 or float type"
+            ))
+        })?;
+        if self.bitpix as usize != datatype.size() * 8 {
+            return Err(Invalid(format!(
+                "bitpix {} disagrees with datatype {} ({} bits); the header is damaged",
+                self.bitpix,
+                datatype.name(),
+                datatype.size() * 8
+            )));
+        }
+        for (i, p) in self.pixdim.iter().enumerate().skip(1).take(3) {
+            if !p.is_finite() || *p < 0.0 {
+                return Err(Invalid(format!(
+                    "voxel size pixdim[{i}] is {p}; it must be a finite non-negative number, fix the header"
+                )));
+            }
+        }
+        let raw_offset = self.vox_offset;
+        let first_data = (self.header_len + 4) as u64;
+        let vox_offset = if raw_offset == 0.0 {
+            first_data
+        } else if raw_offset.is_finite() && raw_offset >= self.header_len as f64 && raw_offset.fract() == 0.0 {
+            raw_offset as u64
+        } else {
+            return Err(Invalid(format!(
+                "vox_offset {raw_offset} does not point past the {}-byte header; the header is damaged",
+                self.header_len
+            )));
+        };
+        let inter = if self.inter.is_finite() { self.inter } else { 0.0 };
+        let slope = self.slope;
+        let scaling = if !slope.is_finite() || slope == 0.0 || (slope == 1.0 && inter == 0.0) {
+            None
+        } else {
+            Some((slope, inter))
+        };
+        Ok(Header {
+            dims,
+            datatype,
+            big_endian: self.big_endian,
+            pixdim: self.pixdim.map(|v| v as f32),
+            vox_offset,
+            scaling,
+            xyzt_units: self.xyzt_units,
+            qform_code: self.qform_code,
+            sform_code: self.sform_code,
+            quatern: self.quatern.map(|v| v as f32),
+            qoffset: self.qoffset.map(|v| v as f32),
+            srow: self.srow.map(|r| r.map(|v| v as f32)),
+            template,
+        })
+    }
+}
+
 impl Header {
     /// Parses and validates the first 348 bytes of a single-file NIfTI-1 volume.
     ///
@@ -167,13 +265,6 @@ impl Header {
         let big = match (le, be) {
             (348, _) => false,
             (_, 348) => true,
-            (540, _) | (_, 540) => {
-                return Err(Invalid(
-                    "NIfTI-2 headers are not supported yet; save the volume as NIfTI-1 \
-                     (e.g. nibabel.Nifti1Image)"
-                        .into(),
-                ))
-            }
             _ => return Err(NotNifti(format!("header size field is {le}, expected 348"))),
         };
         let magic = &bytes[344..348];
@@ -189,84 +280,35 @@ impl Header {
             _ => return Err(NotNifti(format!("magic is {:?}, expected \"n+1\"", String::from_utf8_lossy(magic)))),
         }
         let f = Fields { b: bytes, big };
-        let ndim = f.i16(40);
-        if !(1..=7).contains(&ndim) {
-            return Err(Invalid(format!("dim[0] is {ndim}, must be 1 to 7; the header is damaged")));
-        }
-        let mut dims = Vec::with_capacity(ndim as usize);
-        for i in 1..=ndim as usize {
-            let d = f.i16(40 + 2 * i);
-            if d < 1 {
-                return Err(Invalid(format!("dim[{i}] is {d}, must be at least 1; the header is damaged")));
-            }
-            dims.push(d as usize);
-        }
-        let code = f.i16(70);
-        let datatype = DataType::from_code(code).map_err(|name| {
-            Invalid(format!(
-                "datatype {name} cannot hold labels or probabilities; save the volume as an integer \
-                 or float type"
-            ))
-        })?;
-        let bitpix = f.i16(72);
-        if bitpix as usize != datatype.size() * 8 {
-            return Err(Invalid(format!(
-                "bitpix {bitpix} disagrees with datatype {} ({} bits); the header is damaged",
-                datatype.name(),
-                datatype.size() * 8
-            )));
-        }
-        let mut pixdim = [0f32; 8];
+        let mut pixdim = [0f64; 8];
         for (i, p) in pixdim.iter_mut().enumerate() {
-            *p = f.f32(76 + 4 * i);
+            *p = f.f32(76 + 4 * i) as f64;
         }
-        for (i, p) in pixdim.iter().enumerate().skip(1).take(3) {
-            if !p.is_finite() || *p < 0.0 {
-                return Err(Invalid(format!(
-                    "voxel size pixdim[{i}] is {p}; it must be a finite non-negative number, fix the header"
-                )));
-            }
-        }
-        let raw_offset = f.f32(108);
-        let vox_offset = if raw_offset == 0.0 {
-            DATA_OFFSET as u64
-        } else if raw_offset.is_finite() && raw_offset >= HEADER_LEN as f32 && raw_offset.fract() == 0.0 {
-            raw_offset as u64
-        } else {
-            return Err(Invalid(format!(
-                "vox_offset {raw_offset} does not point past the 348-byte header; the header is damaged"
-            )));
-        };
-        let slope = f.f32(112) as f64;
-        let inter = f.f32(116) as f64;
-        let inter = if inter.is_finite() { inter } else { 0.0 };
-        let scaling = if !slope.is_finite() || slope == 0.0 || (slope == 1.0 && inter == 0.0) {
-            None
-        } else {
-            Some((slope, inter))
-        };
-        let quatern = [f.f32(256), f.f32(260), f.f32(264)];
-        let qoffset = [f.f32(268), f.f32(272), f.f32(276)];
-        let mut srow = [[0f32; 4]; 3];
+        let mut srow = [[0f64; 4]; 3];
         for (r, row) in srow.iter_mut().enumerate() {
             for (c, v) in row.iter_mut().enumerate() {
-                *v = f.f32(280 + 16 * r + 4 * c);
+                *v = f.f32(280 + 16 * r + 4 * c) as f64;
             }
         }
-        Ok(Header {
-            dims,
-            datatype,
+        let raw = Raw {
+            header_len: HEADER_LEN,
+            big_endian: big,
+            ndim: f.i16(40) as i64,
+            dim: std::array::from_fn(|i| f.i16(42 + 2 * i) as i64),
+            datatype: f.i16(70),
+            bitpix: f.i16(72),
             pixdim,
-            vox_offset,
-            scaling,
+            vox_offset: f.f32(108) as f64,
+            slope: f.f32(112) as f64,
+            inter: f.f32(116) as f64,
             xyzt_units: bytes[123],
             qform_code: f.i16(252),
             sform_code: f.i16(254),
-            quatern,
-            qoffset,
+            quatern: [f.f32(256) as f64, f.f32(260) as f64, f.f32(264) as f64],
+            qoffset: [f.f32(268) as f64, f.f32(272) as f64, f.f32(276) as f64],
             srow,
-            template: HeaderTemplate { bytes: Box::new(*bytes), big_endian: big },
-        })
+        };
+        raw.validate(HeaderTemplate { bytes: Box::new(*bytes), big_endian: big })
     }
 
     /// Total number of values, `prod(dims)`, without overflow.

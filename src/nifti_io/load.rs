@@ -237,7 +237,7 @@ fn where_is(shape: Shape3, index: usize) -> String {
 
 fn read_labels(src: Source, shape: Shape3, rule: LabelRule) -> Result<LabelMap> {
     let n = voxel_count(shape);
-    let (dt, big, scaling) = (src.header.datatype, src.header.template.big_endian, src.header.scaling);
+    let (dt, big, scaling) = (src.header.datatype, src.header.big_endian, src.header.scaling);
     let geometry = geometry(&src, shape);
     let path = src.path.clone();
     let mut class = Vec::with_capacity(n);
@@ -358,7 +358,7 @@ fn read_prediction(
     layout: ChannelLayout,
     probabilities: bool,
 ) -> Result<Prediction> {
-    let (dt, big, scaling) = (src.header.datatype, src.header.template.big_endian, src.header.scaling);
+    let (dt, big, scaling) = (src.header.datatype, src.header.big_endian, src.header.scaling);
     let geometry = geometry(&src, shape);
     let path = src.path.clone();
     let mut data: Vec<f32> = Vec::with_capacity(voxel_count(shape) * channels);

@@ -1,4 +1,5 @@
-//! The only code that touches files of volumes.
+//! The only code that touches files of volumes: NIfTI-1 and NIfTI-2 (`.nii`, `.nii.gz`), nnU-Net
+//! `.npz` probabilities.
 //!
 //! Reading is done here rather than through the `nifti` crate's data path, which on this crate's
 //! targets reads from byte 352 whatever `vox_offset` says, skips the gzip CRC, stops at the first
@@ -9,6 +10,7 @@
 
 pub mod decode;
 pub mod header;
+pub mod header2;
 pub mod load;
 pub mod npz;
 pub mod pgzip;

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use flate2::bufread::MultiGzDecoder;
 
 use super::header::{Header, HeaderProblem, HEADER_LEN};
+use super::header2::{parse_v2, HEADER2_LEN};
 use crate::error::{Error, Result};
 
 /// Bytes handed to the decoder at a time (a multiple of every datatype size).
@@ -96,10 +97,27 @@ impl Source {
             };
             return Err(Error::NotNifti { path: path.to_path_buf(), reason });
         }
-        let header = Header::parse(&raw).map_err(|p| match p {
+        let problem = |p| match p {
             HeaderProblem::NotNifti(reason) => Error::NotNifti { path: path.to_path_buf(), reason },
             HeaderProblem::Invalid(problem) => Error::BadHeader { path: path.to_path_buf(), problem },
-        })?;
+        };
+        let size_field = [
+            i32::from_le_bytes([raw[0], raw[1], raw[2], raw[3]]),
+            i32::from_be_bytes([raw[0], raw[1], raw[2], raw[3]]),
+        ];
+        let (header, header_len) = if size_field.contains(&(HEADER2_LEN as i32)) {
+            let mut raw2 = [0u8; HEADER2_LEN];
+            raw2[..HEADER_LEN].copy_from_slice(&raw);
+            let more =
+                read_full(reader.as_mut(), &mut raw2[HEADER_LEN..]).map_err(|e| stream_error(path, gzip, e, 0, 0))?;
+            if more < HEADER2_LEN - HEADER_LEN {
+                let reason = format!("it holds {} bytes, less than the 540 of a NIfTI-2 header", HEADER_LEN + more);
+                return Err(Error::NotNifti { path: path.to_path_buf(), reason });
+            }
+            (parse_v2(&raw2).map_err(problem)?, HEADER2_LEN)
+        } else {
+            (Header::parse(&raw).map_err(problem)?, HEADER_LEN)
+        };
         let values = header.value_count();
         if values > max_values as u128 {
             return Err(Error::TooLarge {
@@ -117,7 +135,7 @@ impl Source {
                 found: file_len.saturating_sub(header.vox_offset),
             });
         }
-        let skip = header.vox_offset - HEADER_LEN as u64;
+        let skip = header.vox_offset - header_len as u64;
         let skipped = io::copy(&mut reader.as_mut().take(skip), &mut io::sink())
             .map_err(|e| stream_error(path, gzip, e, expected as u64, 0))?;
         if skipped < skip {

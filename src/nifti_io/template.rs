@@ -1,7 +1,7 @@
 //! Headers of outputs: a copy of an input's header with only the data fields changed, or a fresh
 //! header for a new volume (synthetic cases).
 
-use super::header::{DataType, DATA_OFFSET, HEADER_LEN};
+use super::header::{DataType, Raw, DATA_OFFSET, HEADER_LEN};
 use crate::volume::HeaderTemplate;
 
 /// Writes numbers into a header in its byte order.
@@ -78,6 +78,34 @@ pub fn new_template(voxel_size: [f32; 3], origin: [f32; 3], description: &str) -
     let d = description.as_bytes();
     let n = d.len().min(79);
     bytes[148..148 + n].copy_from_slice(&d[..n]);
+    bytes[344..348].copy_from_slice(b"n+1\0");
+    HeaderTemplate { bytes: Box::new(bytes), big_endian: false }
+}
+
+/// A little-endian NIfTI-1 header carrying the geometry of a NIfTI-2 header's fields (doubles
+/// rounded to float32; `descrip` copied), for writing outputs of NIfTI-2 inputs.
+pub(super) fn nifti1_from(raw: &Raw, descrip: &[u8]) -> HeaderTemplate {
+    let mut bytes = [0u8; HEADER_LEN];
+    {
+        let mut f = FieldsMut { b: &mut bytes, big: false };
+        f.i32(0, HEADER_LEN as i32);
+        for (i, v) in raw.pixdim.iter().enumerate() {
+            f.f32(76 + 4 * i, *v as f32);
+        }
+        f.i16(252, raw.qform_code);
+        f.i16(254, raw.sform_code);
+        for (i, v) in raw.quatern.iter().chain(&raw.qoffset).enumerate() {
+            f.f32(256 + 4 * i, *v as f32);
+        }
+        for (r, row) in raw.srow.iter().enumerate() {
+            for (c, v) in row.iter().enumerate() {
+                f.f32(280 + 16 * r + 4 * c, *v as f32);
+            }
+        }
+    }
+    bytes[123] = raw.xyzt_units;
+    let n = descrip.iter().position(|&b| b == 0).unwrap_or(descrip.len()).min(79);
+    bytes[148..148 + n].copy_from_slice(&descrip[..n]);
     bytes[344..348].copy_from_slice(b"n+1\0");
     HeaderTemplate { bytes: Box::new(bytes), big_endian: false }
 }

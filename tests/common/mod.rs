@@ -117,6 +117,48 @@ impl Nii {
         h
     }
 
+    /// The file's bytes as NIfTI-2 (540-byte header, data at `max(vox_offset, 544)`).
+    pub fn bytes_v2(&self) -> Vec<u8> {
+        let offset = self.vox_offset.max(544);
+        let mut h = vec![0u8; offset];
+        let big = self.big_endian;
+        fn put<const N: usize>(h: &mut [u8], off: usize, le: [u8; N], big: bool) {
+            let mut b = le;
+            if big {
+                b.reverse();
+            }
+            h[off..off + N].copy_from_slice(&b);
+        }
+        put(&mut h, 0, 540i32.to_le_bytes(), big);
+        h[4..12].copy_from_slice(b"n+2\0\r\n\x1a\n");
+        put(&mut h, 12, self.datatype.to_le_bytes(), big);
+        put(&mut h, 14, self.bitpix.to_le_bytes(), big);
+        put(&mut h, 16, (self.dims.len() as i64).to_le_bytes(), big);
+        for i in 0..7 {
+            put(&mut h, 24 + 8 * i, (self.dims.get(i).map_or(1, |&d| d as i64)).to_le_bytes(), big);
+        }
+        for (i, p) in self.pixdim.iter().enumerate() {
+            put(&mut h, 104 + 8 * i, (*p as f64).to_le_bytes(), big);
+        }
+        put(&mut h, 168, (offset as i64).to_le_bytes(), big);
+        put(&mut h, 176, (self.slope as f64).to_le_bytes(), big);
+        put(&mut h, 184, (self.inter as f64).to_le_bytes(), big);
+        h[240..251].copy_from_slice(b"test volume");
+        put(&mut h, 344, (self.qform_code as i32).to_le_bytes(), big);
+        put(&mut h, 348, (self.sform_code as i32).to_le_bytes(), big);
+        for (i, q) in self.quatern.iter().chain(&self.qoffset).enumerate() {
+            put(&mut h, 352 + 8 * i, (*q as f64).to_le_bytes(), big);
+        }
+        for (r, row) in self.srow.iter().enumerate() {
+            for (c, v) in row.iter().enumerate() {
+                put(&mut h, 400 + 32 * r + 8 * c, (*v as f64).to_le_bytes(), big);
+            }
+        }
+        put(&mut h, 500, 10i32.to_le_bytes(), big);
+        h.extend_from_slice(&self.data);
+        h
+    }
+
     /// Writes the file; gzip-compressed when the name ends in `.gz`.
     pub fn write(&self, path: &Path) {
         write_maybe_gz(path, &self.bytes());

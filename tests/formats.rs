@@ -1,0 +1,111 @@
+//! Valid files read the same whatever their form: NIfTI-2 (both byte orders, raw and gz), data
+//! after extensions (vox_offset beyond 352), multi-member gzip — each built here and compared with
+//! the plain NIfTI-1 file holding the same values.
+
+mod common;
+
+use std::io::Write;
+use std::path::Path;
+
+use common::*;
+use nifti::{NiftiObject, ReaderOptions};
+use serde_json::Value;
+
+/// A 3-class case as (labels, prediction) files in plain little-endian NIfTI-1.
+fn case() -> (Nii, Nii) {
+    let (x, y, z, c) = (6, 5, 4, 3);
+    let n = x * y * z;
+    let mut r = Lcg(11);
+    let labels: Vec<u8> = (0..n).map(|_| r.below(c) as u8).collect();
+    let mut probs = vec![0f32; c * n];
+    for i in 0..n {
+        let raw: Vec<f64> = (0..c).map(|_| r.range(0.1, 1.0)).collect();
+        let t: f64 = raw.iter().sum();
+        for k in 0..c {
+            probs[k * n + i] = (raw[k] / t) as f32;
+        }
+    }
+    (Nii::u8(&[x, y, z], &labels), Nii::f32(&[x, y, z, c], &probs))
+}
+
+fn report(labels: &Path, pred: &Path, extra: &[&str]) -> Value {
+    json_of(dicegrad().args(["analyze", "--json", "--labels"]).arg(labels).arg("--pred").arg(pred).args(extra))
+}
+
+/// The figures that must not depend on the file's form.
+fn figures(r: &Value) -> (Value, Value) {
+    (r["loss"].clone(), r["channels"].clone())
+}
+
+fn big_endian(n: &Nii) -> Nii {
+    let mut b = n.clone();
+    b.big_endian = true;
+    let size = (b.bitpix / 8) as usize;
+    for chunk in b.data.chunks_mut(size) {
+        chunk.reverse();
+    }
+    b
+}
+
+#[test]
+fn nifti2_files_read_like_nifti1_in_both_byte_orders() {
+    let d = tmp();
+    let (l, p) = case();
+    let (l1, p1) = (at(&d, "l1.nii"), at(&d, "p1.nii"));
+    l.write(&l1);
+    p.write(&p1);
+    let want = figures(&report(&l1, &p1, &[]));
+    for (name, lab, pred) in [("le", l.clone(), p.clone()), ("be", big_endian(&l), big_endian(&p))] {
+        for ext in ["nii", "nii.gz"] {
+            let (l2, p2) = (at(&d, &format!("l2{name}.{ext}")), at(&d, &format!("p2{name}.{ext}")));
+            write_maybe_gz(&l2, &lab.bytes_v2());
+            write_maybe_gz(&p2, &pred.bytes_v2());
+            assert_eq!(figures(&report(&l2, &p2, &[])), want, "{name} {ext}");
+        }
+    }
+}
+
+#[test]
+fn gradient_of_a_nifti2_prediction_is_written_as_nifti1_with_its_geometry() {
+    let d = tmp();
+    let (l, p) = case();
+    let (lp, pp, g) = (at(&d, "l.nii"), at(&d, "p2.nii.gz"), at(&d, "g.nii"));
+    l.write(&lp);
+    write_maybe_gz(&pp, &p.bytes_v2());
+    report(&lp, &pp, &["--grad-out", g.to_str().unwrap()]);
+    let h = ReaderOptions::new().read_file(&g).unwrap().header().clone();
+    assert_eq!(&h.dim[..5], &[4, 6, 5, 4, 3]);
+    assert_eq!(h.srow_x, p.srow[0]);
+    assert_eq!(h.srow_z, p.srow[2]);
+    assert_eq!(&h.pixdim[..4], &p.pixdim[..4]);
+    assert_eq!((h.sform_code, h.qform_code), (p.sform_code, p.qform_code));
+}
+
+#[test]
+fn data_after_extensions_and_multi_member_gzip_read_like_the_plain_file() {
+    let d = tmp();
+    let (l, p) = case();
+    let (l1, p1) = (at(&d, "l.nii"), at(&d, "p.nii"));
+    l.write(&l1);
+    p.write(&p1);
+    let want = figures(&report(&l1, &p1, &[]));
+    // vox_offset 432: an 80-byte extension between header and data
+    let mut ext = p.clone();
+    ext.vox_offset = 432;
+    let mut bytes = ext.bytes();
+    bytes[348] = 1; // extension flag
+    let pe = at(&d, "ext.nii");
+    std::fs::write(&pe, &bytes).unwrap();
+    assert_eq!(figures(&report(&l1, &pe, &[])), want, "vox_offset 432");
+    // the same file as three concatenated gzip members
+    let raw = p.bytes();
+    let mut multi = Vec::new();
+    for part in raw.chunks(raw.len() / 3 + 1) {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        e.write_all(part).unwrap();
+        multi.extend(e.finish().unwrap());
+    }
+    let pm = at(&d, "multi.nii.gz");
+    std::fs::write(&pm, multi).unwrap();
+    assert_eq!(figures(&report(&l1, &pm, &[])), want, "multi-member gzip");
+}
