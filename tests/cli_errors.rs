@@ -255,3 +255,31 @@ fn refuses_a_gzip_stream_that_goes_on_far_beyond_the_data_its_header_describes()
     let err = refused(&l, &p, &[]);
     assert!(err.contains("beyond") && err.contains("bomb.nii.gz"), "{err}");
 }
+
+#[test]
+fn a_small_gzip_claiming_a_huge_volume_costs_no_more_memory_than_it_holds() {
+    let d = tmp();
+    // headers claim 1000³ values (1 GB of labels, 4 GB of float32) but the files hold a few bytes
+    let mut l = Nii::u8(&[1000, 1000, 1000], &[0; 64]);
+    l.data.truncate(64);
+    let mut p = Nii::f32(&[1000, 1000, 1000], &[0.5; 16]);
+    p.data.truncate(64);
+    let (lp, pp) = (at(&d, "l.nii.gz"), at(&d, "p.nii.gz"));
+    l.write(&lp);
+    p.write(&pp);
+    // with 600 MB of address space, reserving either volume up front would abort the process
+    let bin = assert_cmd::cargo::cargo_bin("dicegrad");
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "ulimit -v 600000; exec '{}' analyze --threads 1 --labels '{}' --pred '{}'",
+            bin.display(),
+            lp.display(),
+            pp.display()
+        ))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("truncated"), "{stderr}");
+}

@@ -240,11 +240,13 @@ fn read_labels(src: Source, shape: Shape3, rule: LabelRule) -> Result<LabelMap> 
     let (dt, big, scaling) = (src.header.datatype, src.header.big_endian, src.header.scaling);
     let geometry = geometry(&src, shape);
     let path = src.path.clone();
-    let mut class = Vec::with_capacity(n);
+    let gzip = src.gzip;
+    let mut class = super::read::vec_for(n, gzip);
     let mut values = Vec::with_capacity(super::read::CHUNK_BYTES);
     let (mut not_whole, mut out_of_range) = (Offenders::default(), Offenders::default());
     src.for_each_chunk(|first, bytes| {
         fill_f64(dt, big, scaling, bytes, &mut values);
+        super::read::grow_for(&mut class, values.len(), n);
         for (j, &v) in values.iter().enumerate() {
             if v.fract() != 0.0 || !v.is_finite() {
                 not_whole.add(first + j, v);
@@ -361,10 +363,12 @@ fn read_prediction(
     let (dt, big, scaling) = (src.header.datatype, src.header.big_endian, src.header.scaling);
     let geometry = geometry(&src, shape);
     let path = src.path.clone();
-    let mut data: Vec<f32> = Vec::with_capacity(voxel_count(shape) * channels);
+    let total = voxel_count(shape) * channels;
+    let mut data: Vec<f32> = super::read::vec_for(total, src.gzip);
     let mut check = ValueCheck::new(probabilities);
     src.for_each_chunk(|first, bytes| {
         let start = data.len();
+        super::read::grow_for(&mut data, bytes.len() / dt.size(), total);
         extend_f32(dt, big, scaling, bytes, &mut data);
         check.scan(first, &data[start..]);
         Ok(())

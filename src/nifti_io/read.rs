@@ -22,6 +22,22 @@ pub const CHUNK_BYTES: usize = 1 << 20;
 /// Decompressed bytes accepted after the voxel data (extensions of other tools, padding).
 const MAX_TRAILING: u64 = 64 << 20;
 
+/// A vector for `total` values of a source: allocated at once when the file's size proves it
+/// holds them (uncompressed), else grown as decoded data arrives (see [`grow_for`]), so that a
+/// small compressed file whose header claims a huge volume costs no more memory than it holds.
+pub fn vec_for<T>(total: usize, gzip: bool) -> Vec<T> {
+    Vec::with_capacity(if gzip { total.min(1 << 20) } else { total })
+}
+
+/// Makes room for `incoming` more values in `v` (of `total`), at least doubling the capacity up to
+/// `total`. Large blocks are grown in place by the system allocator (mremap), without copies.
+pub fn grow_for<T>(v: &mut Vec<T>, incoming: usize, total: usize) {
+    if v.capacity() - v.len() < incoming {
+        let want = (v.len() + incoming).max(v.capacity() * 2).min(total.max(v.len() + incoming));
+        v.reserve_exact(want - v.len());
+    }
+}
+
 /// An opened volume: header validated, reader positioned at the first voxel.
 pub struct Source {
     pub path: PathBuf,
