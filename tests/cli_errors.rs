@@ -283,3 +283,20 @@ fn a_small_gzip_claiming_a_huge_volume_costs_no_more_memory_than_it_holds() {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("truncated"), "{stderr}");
 }
+
+#[test]
+fn refuses_nifti2_dimensions_whose_product_overflows() {
+    // found by fuzzing: seven 64-bit dimensions of 2^62 multiply past u128
+    let d = tmp();
+    let l = at(&d, "l.nii");
+    Nii::u8(&[2, 2, 2], &[0; 8]).write(&l);
+    let mut h = Nii::f32(&[2, 2, 2], &[0.5; 8]).bytes_v2();
+    for i in 0..8 {
+        let v: i64 = if i == 0 { 7 } else { 1 << 62 };
+        h[16 + 8 * i..24 + 8 * i].copy_from_slice(&v.to_le_bytes());
+    }
+    let p = at(&d, "huge2.nii");
+    std::fs::write(&p, h).unwrap();
+    let err = refused(&l, &p, &[]);
+    assert!(err.contains("huge2.nii") && err.contains("--max-voxels"), "{err}");
+}

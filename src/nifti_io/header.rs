@@ -311,14 +311,14 @@ impl Header {
         raw.validate(HeaderTemplate { bytes: Box::new(*bytes), big_endian: big })
     }
 
-    /// Total number of values, `prod(dims)`, without overflow.
+    /// Total number of values, `prod(dims)` (saturating: NIfTI-2 dimensions are 64-bit).
     pub fn value_count(&self) -> u128 {
-        self.dims.iter().map(|&d| d as u128).product()
+        self.dims.iter().fold(1u128, |p, &d| p.saturating_mul(d as u128))
     }
 
-    /// Bytes of voxel data the header describes.
+    /// Bytes of voxel data the header describes (saturating).
     pub fn data_bytes(&self) -> u128 {
-        self.value_count() * self.datatype.size() as u128
+        self.value_count().saturating_mul(self.datatype.size() as u128)
     }
 
     /// Voxel size `pixdim[1..=3]` (1 for missing dimensions).
