@@ -21,8 +21,8 @@ pub enum Error {
     #[error("{}: not a regular file ({kind}); give the path of a .nii or .nii.gz volume", path.display())]
     NotAFile { path: PathBuf, kind: &'static str },
 
-    /// The bytes are not a NIfTI-1 single-file volume.
-    #[error("{}: not a NIfTI-1 volume: {reason}; give a .nii or .nii.gz file", path.display())]
+    /// The bytes are not a single-file NIfTI-1 or NIfTI-2 volume.
+    #[error("{}: not a NIfTI volume: {reason}; give a .nii or .nii.gz file", path.display())]
     NotNifti { path: PathBuf, reason: String },
 
     /// The header is NIfTI but describes something this tool cannot or will not read.

@@ -146,6 +146,7 @@ fn every_malformed_file_is_refused_with_one_clear_line_and_no_output() {
             dicegrad().args(["analyze", "--labels"]).arg(&l).arg("--pred").arg(&p).arg("--grad-out").arg(&g),
         );
         assert!(err.contains("bad.nii") && err.contains(words), "{name}: {err}");
+        eprint!("{name} => {err}");
         assert!(!g.exists(), "{name}: output written");
         // the same file as labels
         let err = fails_with_2(dicegrad().args(["analyze", "--labels"]).arg(&p).arg("--pred").arg(&l));
