@@ -83,7 +83,7 @@ impl Source {
     pub fn open(path: &Path, max_values: u64) -> Result<Self> {
         let meta = std::fs::metadata(path).map_err(|e| open_error(path, e))?;
         if !meta.is_file() {
-            let kind = if meta.is_dir() { "a directory" } else { "not a regular file: a FIFO, socket or device" };
+            let kind = if meta.is_dir() { "a directory" } else { "a FIFO, socket or device" };
             return Err(Error::NotAFile { path: path.to_path_buf(), kind });
         }
         let file = File::open(path).map_err(|e| open_error(path, e))?;
