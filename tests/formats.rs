@@ -32,6 +32,23 @@ fn report(labels: &Path, pred: &Path, extra: &[&str]) -> Value {
     json_of(dicegrad().args(["analyze", "--json", "--labels"]).arg(labels).arg("--pred").arg(pred).args(extra))
 }
 
+/// The decoded values, read by the library: (label classes, prediction values).
+fn values(labels: &Path, pred: &Path) -> (Vec<u8>, Vec<f32>) {
+    let open = dicegrad::nifti_io::OpenCase::open(
+        labels,
+        pred,
+        dicegrad::nifti_io::LoadOptions { max_values: 1 << 20, label: None },
+    )
+    .unwrap();
+    let case = open.read(true).unwrap();
+    (case.labels.class, case.prediction.data)
+}
+
+/// The values written into the test's files.
+fn written(l: &Nii, p: &Nii) -> (Vec<u8>, Vec<f32>) {
+    (l.data.clone(), p.data.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect())
+}
+
 /// The figures that must not depend on the file's form.
 fn figures(r: &Value) -> (Value, Value) {
     (r["loss"].clone(), r["channels"].clone())
@@ -61,6 +78,7 @@ fn nifti2_files_read_like_nifti1_in_both_byte_orders() {
             write_maybe_gz(&l2, &lab.bytes_v2());
             write_maybe_gz(&p2, &pred.bytes_v2());
             assert_eq!(figures(&report(&l2, &p2, &[])), want, "{name} {ext}");
+            assert_eq!(values(&l2, &p2), written(&l, &p), "{name} {ext}: value by value");
         }
     }
 }
@@ -97,6 +115,7 @@ fn data_after_extensions_and_multi_member_gzip_read_like_the_plain_file() {
     let pe = at(&d, "ext.nii");
     std::fs::write(&pe, &bytes).unwrap();
     assert_eq!(figures(&report(&l1, &pe, &[])), want, "vox_offset 432");
+    assert_eq!(values(&l1, &pe), written(&l, &p), "vox_offset 432: value by value");
     // the same file as three concatenated gzip members
     let raw = p.bytes();
     let mut multi = Vec::new();
@@ -108,4 +127,5 @@ fn data_after_extensions_and_multi_member_gzip_read_like_the_plain_file() {
     let pm = at(&d, "multi.nii.gz");
     std::fs::write(&pm, multi).unwrap();
     assert_eq!(figures(&report(&l1, &pm, &[])), want, "multi-member gzip");
+    assert_eq!(values(&l1, &pm), written(&l, &p), "multi-member gzip: value by value");
 }

@@ -128,6 +128,7 @@ fn corpus() -> Vec<(&'static str, Vec<u8>, &'static str)> {
         ("NaN pixdim", patch(&|b| set32(b, 84, f32::NAN)), "pixdim[2]"),
         ("NaN value", patch(&|b| b[352..356].copy_from_slice(&f32::NAN.to_le_bytes())), "NaN"),
         ("infinite value", patch(&|b| b[356..360].copy_from_slice(&f32::INFINITY.to_le_bytes())), "infinite"),
+        ("minus infinity", patch(&|b| b[360..364].copy_from_slice(&f32::NEG_INFINITY.to_le_bytes())), "-inf"),
         ("vox_offset inside header", patch(&|b| set32(b, 108, 100.0)), "vox_offset"),
         ("complex datatype", patch(&|b| set16(b, 70, 32)), "complex64"),
     ]
