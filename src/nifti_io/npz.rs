@@ -40,8 +40,11 @@ fn parse_header(path: &Path, text: &str) -> Result<NpyHeader> {
     };
     let descr = field("descr")?;
     let descr = descr.trim_start_matches(['\'', '"']);
-    let (order, kind) = (descr.chars().next().unwrap_or('?'), &descr[1.min(descr.len())..]);
-    let size = match &kind[..2.min(kind.len())] {
+    // by characters, not bytes: the header text may hold anything
+    let mut chars = descr.chars();
+    let order = chars.next().unwrap_or('?');
+    let kind: String = chars.take(2).collect();
+    let size = match kind.as_str() {
         "f2" => 2,
         "f4" => 4,
         "f8" => 8,
@@ -223,6 +226,10 @@ mod tests {
         let h = parse_header(Path::new("x"), "{'descr': '>f2', 'fortran_order': True, 'shape': (2,), }").unwrap();
         assert_eq!((h.size, h.big_endian, h.fortran_order, h.shape), (2, true, true, vec![2]));
         assert!(parse_header(Path::new("x"), "{'descr': '<i8', 'fortran_order': False, 'shape': (2,), }").is_err());
+        // found by fuzzing: a multi-byte character where the dtype should be
+        assert!(parse_header(Path::new("x"), "{'descr': '\u{fffd}NUMPY', 'fortran_order': False, 'shape': (2,), }")
+            .is_err());
+        assert!(parse_header(Path::new("x"), "{'descr': '<\u{fffd}', 'shape': (2,), }").is_err());
     }
 
     #[test]
