@@ -22,14 +22,6 @@ pub struct Histogram {
     pub background: Vec<u64>,
 }
 
-impl Histogram {
-    /// Centre of bin `i`.
-    pub fn center(&self, i: usize) -> f64 {
-        let w = (self.hi - self.lo) / self.foreground.len() as f64;
-        self.lo + (i as f64 + 0.5) * w
-    }
-}
-
 /// Counts of |gradient| in fixed logarithmic bins — one per binary order of magnitude, read off
 /// the float32 exponent — split by ground truth, zeros apart. The bins are the same for every
 /// case, so that histograms of many cases add up exactly.
@@ -48,11 +40,6 @@ impl LogHistogram {
 
     pub fn empty() -> Self {
         LogHistogram { foreground: vec![0; Self::BINS], background: vec![0; Self::BINS], zeros: [0, 0] }
-    }
-
-    /// Lower edge of bin `b`.
-    pub fn edge(b: usize) -> f64 {
-        2f64.powi(b as i32 - 127)
     }
 
     /// Adds `n` copies of one value.
