@@ -117,18 +117,9 @@ fn reads_nnunet_npz_probabilities_like_the_same_values_in_nifti() {
         std::fs::create_dir_all(dir).unwrap();
     }
     let (x, y, z, c) = (5, 4, 3, 3);
-    let n = x * y * z;
-    let mut r = Lcg(3);
-    let labels: Vec<u8> = (0..n).map(|_| r.below(c) as u8).collect();
-    let mut probs = vec![0f32; c * n];
-    for i in 0..n {
-        let raw: Vec<f64> = (0..c).map(|_| r.range(0.1, 1.0)).collect();
-        let t: f64 = raw.iter().sum();
-        for k in 0..c {
-            // exactly representable in float16, so both routes see the same numbers
-            probs[k * n + i] = half::f16::from_f64(raw[k] / t).to_f32();
-        }
-    }
+    let (labels, probs) = labels_and_probs(3, x * y * z, c);
+    // exactly representable in float16, so both routes see the same numbers
+    let probs: Vec<f32> = probs.iter().map(|&v| half::f16::from_f32(v).to_f32()).collect();
     Nii::u8(&[x, y, z], &labels).write(&l.join("a.nii.gz"));
     write_npz(&p.join("a.npz"), [c, z, y, x], &probs, true);
     Nii::f32(&[x, y, z, c], &probs).write(&q.join("a.nii.gz"));

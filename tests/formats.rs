@@ -14,17 +14,7 @@ use serde_json::Value;
 /// A 3-class case as (labels, prediction) files in plain little-endian NIfTI-1.
 fn case() -> (Nii, Nii) {
     let (x, y, z, c) = (6, 5, 4, 3);
-    let n = x * y * z;
-    let mut r = Lcg(11);
-    let labels: Vec<u8> = (0..n).map(|_| r.below(c) as u8).collect();
-    let mut probs = vec![0f32; c * n];
-    for i in 0..n {
-        let raw: Vec<f64> = (0..c).map(|_| r.range(0.1, 1.0)).collect();
-        let t: f64 = raw.iter().sum();
-        for k in 0..c {
-            probs[k * n + i] = (raw[k] / t) as f32;
-        }
-    }
+    let (labels, probs) = labels_and_probs(11, x * y * z, c);
     (Nii::u8(&[x, y, z], &labels), Nii::f32(&[x, y, z, c], &probs))
 }
 

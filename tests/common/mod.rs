@@ -194,6 +194,22 @@ impl Lcg {
     }
 }
 
+/// Seeded labels over `c` classes and per-voxel normalised probabilities (channel-major) for `n`
+/// voxels.
+pub fn labels_and_probs(seed: u64, n: usize, c: usize) -> (Vec<u8>, Vec<f32>) {
+    let mut r = Lcg(seed);
+    let labels: Vec<u8> = (0..n).map(|_| r.below(c) as u8).collect();
+    let mut probs = vec![0f32; c * n];
+    for i in 0..n {
+        let raw: Vec<f64> = (0..c).map(|_| r.range(0.1, 1.0)).collect();
+        let t: f64 = raw.iter().sum();
+        for k in 0..c {
+            probs[k * n + i] = (raw[k] / t) as f32;
+        }
+    }
+    (labels, probs)
+}
+
 /// The `dicegrad` binary.
 pub fn dicegrad() -> Command {
     Command::cargo_bin("dicegrad").unwrap()
