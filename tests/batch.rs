@@ -69,11 +69,13 @@ fn pairs_by_name_prefers_nnunet_npz_and_finds_monai_folders_and_lists_the_rest()
     std::fs::write(p.join("c2.npz"), b"x").unwrap(); // ... and its probabilities: preferred
     std::fs::write(p.join("c3").join("c3_seg.nii.gz"), b"x").unwrap(); // MONAI
     std::fs::write(p.join("orphan.nii.gz"), b"x").unwrap();
-    let got = pair(&l, &p, "_seg").unwrap();
+    std::fs::create_dir_all(p.join("out")).unwrap();
+    std::fs::write(p.join("out").join("stray.nii.gz"), b"x").unwrap(); // a run's own output folder
+    let got = pair(&l, &p, "_seg", &[&p.join("out")]).unwrap();
     let ids: Vec<(&str, String)> =
         got.cases.iter().map(|c| (c.id.as_str(), c.pred.strip_prefix(&p).unwrap().display().to_string())).collect();
     assert_eq!(ids, vec![("c2", "c2.npz".to_string()), ("c3", "c3/c3_seg.nii.gz".to_string())]);
-    let got = pair(&l, &p, "").unwrap();
+    let got = pair(&l, &p, "", &[&p.join("out")]).unwrap();
     let ids: Vec<&str> = got.cases.iter().map(|c| c.id.as_str()).collect();
     assert_eq!(ids, vec!["c1", "c2"]);
     assert_eq!(got.unpaired_labels, vec![l.join("c3.nii"), l.join("c4.nii.gz")]);

@@ -56,8 +56,10 @@ fn is_prediction_file(p: &Path) -> bool {
     p.is_file() && (nifti_stem(name).is_some() || name.ends_with(".npz"))
 }
 
-/// Pairs the label files of `labels_dir` with predictions in `pred_dir`.
-pub fn pair(labels_dir: &Path, pred_dir: &Path, suffix: &str) -> Result<Pairing> {
+/// Pairs the label files of `labels_dir` with predictions in `pred_dir`. Folders listed in `skip`
+/// (a run's own output folders, when they lie inside `pred_dir`) are not searched.
+pub fn pair(labels_dir: &Path, pred_dir: &Path, suffix: &str, skip: &[&Path]) -> Result<Pairing> {
+    let skip: Vec<PathBuf> = skip.iter().filter_map(|p| p.canonicalize().ok()).collect();
     if !pred_dir.is_dir() {
         return Err(Error::usage(format!("--pred-dir {}: not a folder", pred_dir.display())));
     }
@@ -84,6 +86,9 @@ pub fn pair(labels_dir: &Path, pred_dir: &Path, suffix: &str) -> Result<Pairing>
         }
     }
     for path in list(pred_dir)? {
+        if path.canonicalize().is_ok_and(|c| skip.contains(&c)) {
+            continue;
+        }
         let files = if path.is_dir() { list(&path)? } else { vec![path] };
         for f in files {
             if is_prediction_file(&f) && !claimed.contains(&f) {

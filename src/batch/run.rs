@@ -159,7 +159,11 @@ fn prepare(opts: &BatchOptions, meta: &RunMeta) -> Result<Vec<CaseRecord>> {
 
 /// Runs a batch. `progress(done, total, failed)` is called after each case.
 pub fn run(opts: &BatchOptions, progress: &mut dyn FnMut(usize, usize, usize)) -> Result<Outcome> {
-    let pairing = pair(&opts.labels_dir, &opts.pred_dir, &opts.params.pred_suffix)?;
+    let mut skip: Vec<&Path> = vec![&opts.out];
+    if let Some(g) = &opts.grad_out_dir {
+        skip.push(g);
+    }
+    let pairing = pair(&opts.labels_dir, &opts.pred_dir, &opts.params.pred_suffix, &skip)?;
     let unpaired = Unpaired {
         labels: pairing.unpaired_labels.iter().map(|p| p.display().to_string()).collect(),
         predictions: pairing.unpaired_predictions.iter().map(|p| p.display().to_string()).collect(),
