@@ -251,7 +251,7 @@ fn a_run_killed_mid_way_resumes_to_the_same_files() {
     {
         std::thread::sleep(std::time::Duration::from_millis(2));
     }
-    child.kill().unwrap();
+    let _ = child.kill(); // it may have finished already; the checks below hold either way
     child.wait().unwrap();
     let lines = read(&out.join("cases.jsonl")).iter().filter(|&&b| b == b'\n').count();
     eprintln!("killed with {lines} of 8 cases on disk");
