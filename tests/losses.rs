@@ -53,6 +53,29 @@ fn variants(kind: LossKind, channels: usize) -> Vec<(String, LossSpec)> {
     v
 }
 
+/// Every family × activation × channel count × formula-changing variant × background choice:
+/// (description, spec, channels).
+fn combinations() -> Vec<(String, LossSpec, usize)> {
+    let mut out = Vec::new();
+    for kind in KINDS {
+        for act in [Activation::None, Activation::Sigmoid, Activation::Softmax] {
+            for channels in [1, 3] {
+                if act == Activation::Softmax && channels == 1 {
+                    continue;
+                }
+                for (name, spec) in variants(kind, channels) {
+                    for include_background in [true, false] {
+                        let what =
+                            format!("{} {act:?} C={channels} {name} background={include_background}", kind.name());
+                        out.push((what, LossSpec { activation: act, include_background, ..spec.clone() }, channels));
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
 const KINDS: [LossKind; 10] = [
     LossKind::Dice,
     LossKind::Jaccard,
@@ -69,30 +92,13 @@ const KINDS: [LossKind; 10] = [
 #[test]
 fn every_family_matches_finite_differences_with_every_activation_and_option() {
     let mut checked = 0;
-    for kind in KINDS {
-        for act in [Activation::None, Activation::Sigmoid, Activation::Softmax] {
-            for channels in [1, 3] {
-                if act == Activation::Softmax && channels == 1 {
-                    continue;
-                }
-                for (name, spec) in variants(kind, channels) {
-                    for include_background in [true, false] {
-                        for empty_last in [false, true] {
-                            let spec = LossSpec { activation: act, include_background, ..spec.clone() };
-                            let cfg = LossConfig::new(spec, channels).unwrap();
-                            let case = random_case(31 + checked, [3, 2, 2], channels, act, empty_last);
-                            let err = fd_error(case, &cfg);
-                            assert!(
-                                err < 5e-5,
-                                "{} {act:?} C={channels} {name} background={include_background} \
-                                 empty={empty_last}: relative error {err:e}",
-                                kind.name()
-                            );
-                            checked += 1;
-                        }
-                    }
-                }
-            }
+    for (what, spec, channels) in combinations() {
+        for empty_last in [false, true] {
+            let cfg = LossConfig::new(spec.clone(), channels).unwrap();
+            let case = random_case(31 + checked, [3, 2, 2], channels, spec.activation, empty_last);
+            let err = fd_error(case, &cfg);
+            assert!(err < 5e-5, "{what} empty={empty_last}: relative error {err:e}");
+            checked += 1;
         }
     }
     assert!(checked > 500, "{checked} combinations");
@@ -370,29 +376,13 @@ fn direct_value(case: &Case, spec: &LossSpec) -> f64 {
 
 #[test]
 fn every_family_value_matches_its_definition_written_out_directly() {
-    for kind in KINDS {
-        for act in [Activation::None, Activation::Sigmoid, Activation::Softmax] {
-            for channels in [1, 3] {
-                if act == Activation::Softmax && channels == 1 {
-                    continue;
-                }
-                for (name, spec) in variants(kind, channels) {
-                    if spec.denominator_floor > 0.0 || spec.skip_empty || spec.dice_form == DiceForm::Negative {
-                        continue; // preset-only options, checked against hand numbers above
-                    }
-                    for include_background in [true, false] {
-                        let spec = LossSpec { activation: act, include_background, ..spec.clone() };
-                        let case = random_case(5, [4, 3, 2], channels, act, false);
-                        let cfg = LossConfig::new(spec.clone(), channels).unwrap();
-                        let (got, want) = (Evaluation::compute(&case, &cfg).value, direct_value(&case, &spec));
-                        assert!(
-                            (got - want).abs() <= 1e-9 * want.abs().max(1.0),
-                            "{} {act:?} C={channels} {name} bg={include_background}: {got} vs {want}",
-                            kind.name()
-                        );
-                    }
-                }
-            }
+    for (what, spec, channels) in combinations() {
+        if spec.denominator_floor > 0.0 || spec.skip_empty || spec.dice_form == DiceForm::Negative {
+            continue; // preset-only options, checked against hand numbers above
         }
+        let case = random_case(5, [4, 3, 2], channels, spec.activation, false);
+        let cfg = LossConfig::new(spec.clone(), channels).unwrap();
+        let (got, want) = (Evaluation::compute(&case, &cfg).value, direct_value(&case, &spec));
+        assert!((got - want).abs() <= 1e-9 * want.abs().max(1.0), "{what}: {got} vs {want}");
     }
 }

@@ -73,13 +73,7 @@ fn draw_pooled<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, s: &Summary) -
                 .label(name)
                 .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], color.filled()));
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.4))
-            .label_font(("sans-serif", 12))
-            .draw()?;
+        super::legend(&mut chart, SeriesLabelPosition::UpperRight, 12)?;
     }
     Ok(())
 }
@@ -121,13 +115,7 @@ fn draw_levels<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, s: &Summary, r
             });
             chart.draw_series(series)?.label(name).legend(move |(x, y)| Circle::new((x + 7, y), 4, color.filled()));
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.4))
-            .label_font(("sans-serif", 12))
-            .draw()?;
+        super::legend(&mut chart, SeriesLabelPosition::UpperLeft, 12)?;
     }
     Ok(())
 }

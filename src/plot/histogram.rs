@@ -228,12 +228,6 @@ fn draw_panel<DB: DrawingBackend>(
             }
         }
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperMiddle)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK.mix(0.4))
-        .label_font(("sans-serif", 13))
-        .draw()?;
+    super::legend(&mut chart, SeriesLabelPosition::UpperMiddle, 13)?;
     Ok(())
 }

@@ -34,6 +34,22 @@ fn draw_error(path: &Path, e: impl std::fmt::Display) -> Error {
     Error::Write { path: path.to_path_buf(), source: std::io::Error::other(e.to_string()) }
 }
 
+/// Draws a chart's legend in the style of every picture: a light box with a thin border.
+pub(crate) fn legend<'a, DB: DrawingBackend + 'a, CT: plotters::coord::CoordTranslate>(
+    chart: &mut plotters::chart::ChartContext<'a, DB, CT>,
+    position: plotters::chart::SeriesLabelPosition,
+    font_size: u32,
+) -> Drawn<DB> {
+    use plotters::style::{Color, BLACK, WHITE};
+    chart
+        .configure_series_labels()
+        .position(position)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK.mix(0.4))
+        .label_font(("sans-serif", font_size))
+        .draw()
+}
+
 /// A picture that can be drawn on any plotters backend.
 pub trait Drawing {
     /// Canvas size in pixels.
