@@ -7,6 +7,7 @@ use dicegrad::analysis::analyze;
 use dicegrad::loss::sums::probabilities;
 use dicegrad::loss::{Activation, CaseSums, Evaluation, GradientKernel, LossConfig, LossSpec};
 use dicegrad::nifti_io::template::new_template;
+use dicegrad::parallel::plain_pass;
 use dicegrad::synth::{generate, SynthOptions};
 use dicegrad::volume::Case;
 
@@ -28,8 +29,19 @@ fn kernels(c: &mut Criterion) {
         g.throughput(Throughput::Elements(n as u64));
         let binary = case(side, 2, false);
         let cfg = config(Activation::None, 1);
+        g.bench_with_input(BenchmarkId::new("plain pass (memory floor)", side), &side, |b, _| {
+            b.iter(|| plain_pass(&binary.prediction.data))
+        });
         g.bench_with_input(BenchmarkId::new("reduction pass, probabilities", side), &side, |b, _| {
             b.iter(|| CaseSums::compute(&binary, &cfg))
+        });
+        let four = case(side, 4, false);
+        let cfg4 = config(Activation::None, 4);
+        g.bench_with_input(BenchmarkId::new("plain pass, 4 channels", side), &side, |b, _| {
+            b.iter(|| plain_pass(&four.prediction.data))
+        });
+        g.bench_with_input(BenchmarkId::new("reduction pass, 4-channel probabilities", side), &side, |b, _| {
+            b.iter(|| CaseSums::compute(&four, &cfg4))
         });
         let eval = Evaluation::compute(&binary, &cfg);
         g.bench_with_input(BenchmarkId::new("statistics + histograms, two-valued", side), &side, |b, _| {

@@ -65,6 +65,21 @@ fn main() {
                 .collect(),
         )
     };
+    let sums_only = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        median(
+            (0..repeats)
+                .map(|_| {
+                    pool.install(|| {
+                        let t = Instant::now();
+                        std::hint::black_box(Evaluation::compute(&case, &config));
+                        t.elapsed().as_secs_f64()
+                    })
+                })
+                .collect(),
+        )
+    };
+    eprintln!("sums only: 1 thread {:.4} s, all {:.4} s", sums_only(1), sums_only(rayon::current_num_threads()));
     let (one, all) = (work(1), work(rayon::current_num_threads()));
     println!(
         "voxels×channels {}  load {load:.3} s  plain pass {plain:.3} s  after-load work: 1 thread {one:.3} s, \

@@ -25,3 +25,75 @@ pub fn fold_chunks<T: Send>(n: usize, map: impl Fn(Range<usize>) -> T + Sync + S
         start = end;
     }
 }
+
+/// Partial sums kept side by side within a chunk: values are added lane by lane (lane = position
+/// modulo `LANES`), so that the additions do not wait on each other and vectorise; the lanes are
+/// then added pairwise. The order depends only on the position in the chunk.
+pub const LANES: usize = 8;
+
+/// Adds up lane sums pairwise, in a fixed order.
+#[inline]
+pub fn fold_lanes(mut l: [f64; LANES]) -> f64 {
+    let mut w = LANES;
+    while w > 1 {
+        w /= 2;
+        for i in 0..w {
+            l[i] += l[i + w];
+        }
+    }
+    l[0]
+}
+
+/// Defines a function whose body is compiled twice — as is, and for AVX2 — and runs the AVX2
+/// build when the processor has it. Only the register width changes: the same IEEE operations in
+/// the same order (no fused multiply-add), so that results are bit-identical either way. What the
+/// body calls must be `#[inline(always)]` to be compiled for AVX2 too.
+#[macro_export]
+macro_rules! avx2_dispatch {
+    ($(#[$m:meta])* $vis:vis fn $name:ident($($a:ident: $t:ty),* $(,)?) -> $r:ty $body:block) => {
+        $(#[$m])*
+        $vis fn $name($($a: $t),*) -> $r {
+            #[inline(always)]
+            fn body($($a: $t),*) -> $r $body
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx2")]
+                fn avx2($($a: $t),*) -> $r {
+                    body($($a),*)
+                }
+                if std::arch::is_x86_feature_detected!("avx2") {
+                    // SAFETY: the processor has AVX2 (checked just above).
+                    return unsafe { avx2($($a),*) };
+                }
+            }
+            body($($a),*)
+        }
+    };
+}
+
+avx2_dispatch! {
+    /// Sum of `values` in f64 lanes (see [`LANES`]).
+    fn lane_sum(values: &[f32]) -> f64 {
+        let mut l = [0f64; LANES];
+        let c = values.chunks_exact(LANES);
+        let rest = c.remainder();
+        for v in c {
+            for (s, &x) in l.iter_mut().zip(v) {
+                *s += f64::from(x);
+            }
+        }
+        for (s, &x) in l.iter_mut().zip(rest) {
+            *s += f64::from(x);
+        }
+        fold_lanes(l)
+    }
+}
+
+/// One plain pass over `values`: their sum in f64, over the same fixed chunks and lanes as every
+/// pass here. It reads each value once and does nothing else — the memory-bandwidth floor that
+/// the benchmarks compare the real passes with.
+pub fn plain_pass(values: &[f32]) -> f64 {
+    let mut total = 0.0;
+    fold_chunks(values.len(), |r| lane_sum(&values[r]), |s| total += s);
+    total
+}

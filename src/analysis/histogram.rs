@@ -4,7 +4,6 @@
 use serde::Serialize;
 
 use super::stats::ChannelAcc;
-use crate::loss::Evaluation;
 
 /// Histogram bins per channel.
 pub const HISTOGRAM_BINS: usize = 100;
@@ -91,9 +90,21 @@ impl Bins {
         }
     }
 
+    /// Adds `n` copies of `v` on one side.
+    #[inline]
+    pub(super) fn add_run(&mut self, v: f32, foreground: bool, n: u64) {
+        let scale = HISTOGRAM_BINS as f64 / (self.hi - self.lo);
+        let b = (((v as f64 - self.lo) * scale) as usize).min(HISTOGRAM_BINS - 1);
+        self.log.add_n(v, foreground, n);
+        if foreground {
+            self.foreground[b] += n;
+        } else {
+            self.background[b] += n;
+        }
+    }
+
     /// Adds a block of values, one run of equal (value, side) at a time.
     pub(super) fn add_all(&mut self, g: &[f32], class: &[u8], fg: u8) {
-        let scale = HISTOGRAM_BINS as f64 / (self.hi - self.lo);
         let mut i = 0;
         while i < g.len() {
             let (v, side) = (g[i], class[i] == fg);
@@ -101,14 +112,7 @@ impl Bins {
             while j < g.len() && g[j].to_bits() == v.to_bits() && (class[j] == fg) == side {
                 j += 1;
             }
-            let n = (j - i) as u64;
-            let b = (((v as f64 - self.lo) * scale) as usize).min(HISTOGRAM_BINS - 1);
-            self.log.add_n(v, side, n);
-            if side {
-                self.foreground[b] += n;
-            } else {
-                self.background[b] += n;
-            }
+            self.add_run(v, side, (j - i) as u64);
             i = j;
         }
     }
@@ -126,34 +130,6 @@ impl Bins {
     pub(super) fn into_histograms(self) -> (Histogram, LogHistogram) {
         (Histogram { lo: self.lo, hi: self.hi, foreground: self.foreground, background: self.background }, self.log)
     }
-}
-
-/// The histogram ranges when they are known before looking at the gradient: a two-valued loss with
-/// respect to probabilities takes exactly the float32 closed-form levels of the sides that have
-/// voxels. Then statistics and histograms are gathered in one pass.
-pub(super) fn known_ranges(eval: &Evaluation, channels: &[usize]) -> Option<Vec<(f64, f64)>> {
-    if !eval.two_valued() || eval.config.spec.activation != crate::loss::Activation::None {
-        return None;
-    }
-    let n = eval.sums.voxels;
-    Some(
-        channels
-            .iter()
-            .map(|&k| {
-                let g = eval.sums.channels[k].label_count;
-                let mut levels = Vec::new();
-                if g > 0 {
-                    levels.push(eval.level(k, true) as f32 as f64);
-                }
-                if g < n {
-                    levels.push(eval.level(k, false) as f32 as f64);
-                }
-                let lo = levels.iter().copied().fold(f64::INFINITY, f64::min);
-                let hi = levels.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-                padded(lo, hi)
-            })
-            .collect(),
-    )
 }
 
 /// A range widened by 5 % on each side (so that spikes at the extremes stay visible), or ±5 %

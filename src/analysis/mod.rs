@@ -18,7 +18,7 @@ use serde::Serialize;
 use crate::loss::sums::probabilities;
 use crate::loss::{Evaluation, GradientKernel};
 use crate::parallel::fold_chunks;
-use histogram::{histogram_range, known_ranges, Bins};
+use histogram::{histogram_range, Bins};
 pub use histogram::{Histogram, LogHistogram, HISTOGRAM_BINS};
 use precision::Headroom;
 use stats::ChannelAcc;
@@ -201,73 +201,96 @@ fn for_blocks<T: Send>(
 }
 
 /// Measures the gradient of every reported channel: statistics, then histograms over the range
-/// the statistics found (one pass when the range is known beforehand, see [`known_ranges`]).
-/// Results are in the order of `config.reported_channels()`.
+/// the statistics found. Results are in the order of `config.reported_channels()`.
+///
+/// When the gradient of each channel takes one value per side whatever the voxel's value (see
+/// [`GradientKernel::side_value`]: a two-valued loss with respect to probabilities), every voxel
+/// of a side has exactly the kernel's value for that side, so the statistics are those of that
+/// many copies of it — the side's voxel count from the loss sums — with no pass over the volume.
+/// Otherwise the gradient is evaluated on every voxel, in two passes (the histogram's range is
+/// the one the first pass found).
 pub fn analyze(kernel: &GradientKernel, eval: &Evaluation) -> Vec<GradientStats> {
     let cfg = &eval.config;
     let reported = cfg.reported_channels();
     let first = reported.start;
     let channels: Vec<usize> = reported.collect();
     let refs: Vec<[f64; 2]> = channels.iter().map(|&k| [eval.level(k, false), eval.level(k, true)]).collect();
-    let known = known_ranges(eval, &channels);
-    let fresh = || -> Vec<(ChannelAcc, Option<Bins>)> {
-        refs.iter()
-            .enumerate()
-            .map(|(i, r)| (ChannelAcc::new(*r), known.as_ref().map(|ranges| Bins::new(ranges[i]))))
-            .collect()
-    };
-    let mut total = fresh();
+    if let Some(stats) = by_sides(kernel, eval, &channels, &refs) {
+        return stats;
+    }
+    let fresh = || -> Vec<ChannelAcc> { refs.iter().map(|r| ChannelAcc::new(*r)).collect() };
+    let mut accs = fresh();
     for_blocks(
         kernel,
         fresh,
         |accs, k, class, g| {
-            if k < first {
-                return;
-            }
-            let (acc, bins) = &mut accs[k - first];
-            let fg = cfg.fg_class(k);
-            acc.add_block(g, |i| class[i] == fg);
-            if let Some(b) = bins {
-                b.add_all(g, class, fg);
+            if k >= first {
+                let fg = cfg.fg_class(k);
+                accs[k - first].add_block(g, |i| class[i] == fg);
             }
         },
         |part| {
-            for ((a, ab), (p, pb)) in total.iter_mut().zip(&part) {
+            for (a, p) in accs.iter_mut().zip(&part) {
                 a.merge(p);
-                if let (Some(ab), Some(pb)) = (ab, pb) {
-                    ab.merge(pb);
-                }
             }
         },
     );
-    let (accs, bins): (Vec<ChannelAcc>, Vec<Option<Bins>>) = total.into_iter().unzip();
-    let bins: Vec<Bins> = if known.is_some() {
-        bins.into_iter().flatten().collect()
-    } else {
-        let ranges: Vec<(f64, f64)> = accs.iter().map(histogram_range).collect();
-        let mut total: Vec<Bins> = ranges.iter().map(|r| Bins::new(*r)).collect();
-        for_blocks(
-            kernel,
-            || ranges.iter().map(|r| Bins::new(*r)).collect::<Vec<_>>(),
-            |bins, k, class, g| {
-                if k >= first {
-                    bins[k - first].add_all(g, class, cfg.fg_class(k));
-                }
-            },
-            |part| {
-                for (t, p) in total.iter_mut().zip(&part) {
-                    t.merge(p);
-                }
-            },
-        );
-        total
-    };
+    let ranges: Vec<(f64, f64)> = accs.iter().map(histogram_range).collect();
+    let mut bins: Vec<Bins> = ranges.iter().map(|r| Bins::new(*r)).collect();
+    for_blocks(
+        kernel,
+        || ranges.iter().map(|r| Bins::new(*r)).collect::<Vec<_>>(),
+        |bins, k, class, g| {
+            if k >= first {
+                bins[k - first].add_all(g, class, cfg.fg_class(k));
+            }
+        },
+        |part| {
+            for (t, p) in bins.iter_mut().zip(&part) {
+                t.merge(p);
+            }
+        },
+    );
     channels
         .iter()
         .zip(accs.iter().zip(bins))
         .map(|(&k, (acc, b))| {
             let (hist, log) = b.into_histograms();
             finish(acc, hist, log, eval, k)
+        })
+        .collect()
+}
+
+/// The statistics of a gradient that takes one value per side of every channel (None when one
+/// does not): per side, the kernel's value times the side's voxel count.
+fn by_sides(
+    kernel: &GradientKernel,
+    eval: &Evaluation,
+    channels: &[usize],
+    refs: &[[f64; 2]],
+) -> Option<Vec<GradientStats>> {
+    let n = eval.sums.voxels;
+    channels
+        .iter()
+        .zip(refs)
+        .map(|(&k, r)| {
+            let fg = eval.sums.channels[k].label_count;
+            let mut sides = Vec::with_capacity(2);
+            for (foreground, count) in [(false, n - fg), (true, fg)] {
+                if count > 0 {
+                    sides.push((kernel.side_value(k, foreground)?, foreground, count));
+                }
+            }
+            let mut acc = ChannelAcc::new(*r);
+            for &(v, foreground, count) in &sides {
+                acc.add_run(v, foreground, count);
+            }
+            let mut bins = Bins::new(histogram_range(&acc));
+            for &(v, foreground, count) in &sides {
+                bins.add_run(v, foreground, count);
+            }
+            let (hist, log) = bins.into_histograms();
+            Some(finish(&acc, hist, log, eval, k))
         })
         .collect()
 }

@@ -54,6 +54,18 @@ impl<'a> GradientKernel<'a> {
         pk * g + r + t * p
     }
 
+    /// The gradient of channel `k` on every voxel of one side (foreground or background), when it
+    /// does not depend on the voxel's value: the values are the probabilities (no activation), no
+    /// cross-entropy, and T_k = 0. Then `u` is P·g + R + 0·s for every voxel of the side, so any
+    /// probability gives it; None otherwise.
+    pub fn side_value(&self, k: usize, foreground: bool) -> Option<f32> {
+        let independent =
+            self.config.spec.activation == Activation::None && self.ce.is_none() && self.coeffs[k][2] == 0.0;
+        let fg = self.config.fg_class(k);
+        let class = if foreground { fg } else { fg ^ 1 };
+        independent.then(|| self.single(k, class, 0.0))
+    }
+
     /// Whether channel k's gradient depends on channel k alone.
     fn channelwise(&self) -> bool {
         self.config.spec.activation != Activation::Softmax

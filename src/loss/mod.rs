@@ -23,6 +23,7 @@ pub mod ce;
 pub mod family;
 pub mod kernel;
 pub mod preset;
+mod reduce;
 pub mod spec;
 pub mod sums;
 

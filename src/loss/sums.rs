@@ -6,6 +6,7 @@ use std::ops::Range;
 
 use super::activation::{sigmoid, softmax, Activation};
 use super::ce;
+use super::reduce;
 use super::spec::LossConfig;
 use crate::parallel::fold_chunks;
 use crate::volume::Case;
@@ -96,41 +97,26 @@ pub fn probabilities(case: &Case, act: Activation, r: Range<usize>, s: &mut [f64
     }
 }
 
-fn channel_sums(config: &LossConfig, k: usize, p: &[f64], class: &[u8], threshold: bool) -> ChannelSums {
-    let mut sk = ChannelSums::default();
-    let fg = config.fg_class(k);
-    for (&v, &cl) in p.iter().zip(class) {
-        sk.pred_sum += v;
-        sk.pred_sq_sum += v * v;
-        if cl == fg {
-            sk.intersection += v;
-            sk.label_count += 1;
+/// Sums of the voxels of one chunk, one entry per channel, from the channels' probabilities
+/// (`channels[k]` holds channel k's values of the voxels of `class`): S, Q, I, G, and the hard
+/// counts — at the threshold s ≥ 0.5 when `threshold`, of the argmax otherwise.
+fn chunk_sums<T: Copy + Into<f64> + PartialOrd>(
+    config: &LossConfig,
+    channels: &[&[T]],
+    class: &[u8],
+    threshold: bool,
+    sums_of: impl Fn(u8, &[T], &[u8]) -> ChannelSums,
+    argmax: impl Fn(&mut [ChannelSums], &[&[T]], &[u8]),
+) -> Vec<ChannelSums> {
+    let mut sums: Vec<ChannelSums> =
+        channels.iter().enumerate().map(|(k, p)| sums_of(config.fg_class(k), p, class)).collect();
+    if !threshold {
+        for s in &mut sums {
+            (s.hard_pred, s.hard_tp) = (0, 0);
         }
+        argmax(&mut sums, channels, class);
     }
-    if threshold {
-        for (&v, &cl) in p.iter().zip(class) {
-            if v >= 0.5 {
-                sk.hard_pred += 1;
-                sk.hard_tp += u64::from(cl == fg);
-            }
-        }
-    }
-    sk
-}
-
-/// Adds the argmax prediction of each voxel to the hard counts.
-fn argmax_counts(sums: &mut [ChannelSums], s: &[f64], class: &[u8]) {
-    let (c, len) = (sums.len(), class.len());
-    for (j, &cl) in class.iter().enumerate() {
-        let mut best = 0;
-        for k in 1..c {
-            if s[k * len + j] > s[best * len + j] {
-                best = k;
-            }
-        }
-        sums[best].hard_pred += 1;
-        sums[best].hard_tp += u64::from(cl == best as u8);
-    }
+    sums
 }
 
 impl CaseSums {
@@ -153,15 +139,17 @@ impl CaseSums {
         let mut total =
             CaseSums { voxels: case.voxels() as u64, channels: vec![ChannelSums::default(); c], ..CaseSums::default() };
         let chunk = |r: Range<usize>| {
-            let len = r.len();
-            let mut s = vec![0.0; c * len];
-            probabilities(case, act, r.clone(), &mut s);
             let class = &case.labels.class[r.clone()];
-            let mut sums: Vec<ChannelSums> =
-                (0..c).map(|k| channel_sums(config, k, &s[k * len..(k + 1) * len], class, threshold)).collect();
-            if !threshold {
-                argmax_counts(&mut sums, &s, class);
-            }
+            let sums = if act == Activation::None {
+                let channels: Vec<&[f32]> = (0..c).map(|k| &case.prediction.channel(k)[r.clone()]).collect();
+                chunk_sums(config, &channels, class, threshold, reduce::channel_sums_f32, reduce::argmax_counts_f32)
+            } else {
+                let len = r.len();
+                let mut s = vec![0.0; c * len];
+                probabilities(case, act, r.clone(), &mut s);
+                let channels: Vec<&[f64]> = s.chunks_exact(len).collect();
+                chunk_sums(config, &channels, class, threshold, reduce::channel_sums, reduce::argmax_counts)
+            };
             let ce = ce_form.map_or((0.0, 0.0), |form| ce::chunk_sum(form, config, case, r));
             (sums, ce)
         };

@@ -1,0 +1,280 @@
+//! The per-chunk loops of the reduction pass: the sums of one channel, and the argmax counts.
+//!
+//! The f64 sums are kept in [`LANES`] partial sums (lane = position in the chunk modulo `LANES`),
+//! added pairwise at the end, so that the additions do not wait on each other; the order depends
+//! only on the position in the chunk. For values as stored (float32) there is an AVX2 build written
+//! with intrinsics, used when the processor has AVX2: the same IEEE operations on the same lanes
+//! (products rounded before they are added — no fused multiply-add), so that its results are
+//! bit-identical to the portable loop's (a test checks it).
+
+use super::sums::ChannelSums;
+use crate::parallel::{fold_lanes, LANES};
+
+/// Sums of one channel's probabilities `p` against the voxels' classes: S, Q, I in f64 lanes;
+/// G, and the hard counts at the threshold s ≥ 0.5 (`hard_pred`, `hard_tp`).
+pub(super) fn channel_sums<T: Copy + Into<f64>>(fg: u8, p: &[T], class: &[u8]) -> ChannelSums {
+    let mut acc = Acc::default();
+    acc.add_from(0, fg, p, class);
+    acc.finish()
+}
+
+/// [`channel_sums`] of float32 values, on AVX2 when the processor has it.
+pub(super) fn channel_sums_f32(fg: u8, p: &[f32], class: &[u8]) -> ChannelSums {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the processor has AVX2 (checked just above).
+        return unsafe { avx2::channel_sums(fg, p, class) };
+    }
+    channel_sums(fg, p, class)
+}
+
+/// Partial sums of one channel.
+#[derive(Default)]
+struct Acc {
+    s: [f64; LANES],
+    q: [f64; LANES],
+    i: [f64; LANES],
+    g: u64,
+    hard_pred: u64,
+    hard_tp: u64,
+}
+
+impl Acc {
+    /// Adds the values `p` (with their classes), the first of which is at position `first` of
+    /// the chunk (a multiple of `LANES`).
+    fn add_from<T: Copy + Into<f64>>(&mut self, first: usize, fg: u8, p: &[T], class: &[u8]) {
+        debug_assert_eq!(first % LANES, 0);
+        for (j, (&v, &c)) in p.iter().zip(class).enumerate() {
+            let (l, v, f) = (j % LANES, v.into(), c == fg);
+            self.s[l] += v;
+            self.q[l] += v * v;
+            self.i[l] += if f { v } else { 0.0 };
+            let h = v >= 0.5;
+            self.g += u64::from(f);
+            self.hard_pred += u64::from(h);
+            self.hard_tp += u64::from(h & f);
+        }
+    }
+
+    fn finish(self) -> ChannelSums {
+        ChannelSums {
+            intersection: fold_lanes(self.i),
+            pred_sum: fold_lanes(self.s),
+            pred_sq_sum: fold_lanes(self.q),
+            label_count: self.g,
+            hard_tp: self.hard_tp,
+            hard_pred: self.hard_pred,
+        }
+    }
+}
+
+/// Adds the argmax prediction of each voxel (the first channel among equals) to the hard counts;
+/// `channels[k]` holds channel k's values of the voxels of `class`.
+pub(super) fn argmax_counts<T: Copy + PartialOrd>(sums: &mut [ChannelSums], channels: &[&[T]], class: &[u8]) {
+    for (j, &cl) in class.iter().enumerate() {
+        let mut best = 0;
+        for k in 1..channels.len() {
+            if channels[k][j] > channels[best][j] {
+                best = k;
+            }
+        }
+        sums[best].hard_pred += 1;
+        sums[best].hard_tp += u64::from(cl == best as u8);
+    }
+}
+
+/// [`argmax_counts`] of float32 values, on AVX2 when the processor has it.
+pub(super) fn argmax_counts_f32(sums: &mut [ChannelSums], channels: &[&[f32]], class: &[u8]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") && channels.len() <= i32::MAX as usize {
+        // SAFETY: the processor has AVX2 (checked just above).
+        return unsafe { avx2::argmax_counts(sums, channels, class) };
+    }
+    argmax_counts(sums, channels, class)
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use std::arch::x86_64::*;
+
+    use super::{Acc, ChannelSums, LANES};
+
+    const _: () = assert!(LANES == 8, "the AVX2 loop keeps the 8 lanes in two registers");
+
+    /// The channel sums, 8 values at a time: lanes 0–3 in the first register, 4–7 in the second.
+    #[target_feature(enable = "avx2")]
+    pub(super) fn channel_sums(fg: u8, p: &[f32], class: &[u8]) -> ChannelSums {
+        let n = p.len().min(class.len());
+        let blocks = n / LANES;
+        let zero = _mm256_setzero_pd();
+        let (mut s, mut q, mut i) = ([zero; 2], [zero; 2], [zero; 2]);
+        let zero_i = _mm256_setzero_si256();
+        let (mut g, mut hp, mut tp) = ([zero_i; 2], [zero_i; 2], [zero_i; 2]);
+        let fgv = _mm256_set1_epi64x(i64::from(fg));
+        let half = _mm256_set1_pd(0.5);
+        for b in 0..blocks {
+            let j = b * LANES;
+            // SAFETY: j + 8 <= n, the length of both slices.
+            let (v8, c8) =
+                unsafe { (_mm256_loadu_ps(p.as_ptr().add(j)), (class.as_ptr().add(j) as *const u64).read_unaligned()) };
+            let c8 = _mm_cvtsi64_si128(c8 as i64);
+            let halves = [_mm256_castps256_ps128(v8), _mm256_extractf128_ps::<1>(v8)];
+            let classes = [_mm256_cvtepu8_epi64(c8), _mm256_cvtepu8_epi64(_mm_srli_si128::<4>(c8))];
+            for h in 0..2 {
+                let v = _mm256_cvtps_pd(halves[h]);
+                let m = _mm256_cmpeq_epi64(classes[h], fgv);
+                s[h] = _mm256_add_pd(s[h], v);
+                q[h] = _mm256_add_pd(q[h], _mm256_mul_pd(v, v));
+                i[h] = _mm256_add_pd(i[h], _mm256_and_pd(_mm256_castsi256_pd(m), v));
+                let t = _mm256_castpd_si256(_mm256_cmp_pd::<_CMP_GE_OQ>(v, half));
+                g[h] = _mm256_sub_epi64(g[h], m);
+                hp[h] = _mm256_sub_epi64(hp[h], t);
+                tp[h] = _mm256_sub_epi64(tp[h], _mm256_and_si256(t, m));
+            }
+        }
+        let lanes = |r: [__m256d; 2]| {
+            let mut out = [0f64; LANES];
+            // SAFETY: out holds 8 f64.
+            unsafe {
+                _mm256_storeu_pd(out.as_mut_ptr(), r[0]);
+                _mm256_storeu_pd(out.as_mut_ptr().add(4), r[1]);
+            }
+            out
+        };
+        let count = |r: [__m256i; 2]| {
+            let mut out = [0u64; LANES];
+            // SAFETY: out holds 8 u64.
+            unsafe {
+                _mm256_storeu_si256(out.as_mut_ptr() as *mut __m256i, r[0]);
+                _mm256_storeu_si256(out.as_mut_ptr().add(4) as *mut __m256i, r[1]);
+            }
+            out.iter().sum::<u64>()
+        };
+        let mut acc =
+            Acc { s: lanes(s), q: lanes(q), i: lanes(i), g: count(g), hard_pred: count(hp), hard_tp: count(tp) };
+        let done = blocks * LANES;
+        acc.add_from(done, fg, &p[done..n], &class[done..n]);
+        acc.finish()
+    }
+
+    /// The argmax counts, 8 voxels at a time, the running maximum and its channel in registers.
+    #[target_feature(enable = "avx2")]
+    pub(super) fn argmax_counts(sums: &mut [ChannelSums], channels: &[&[f32]], class: &[u8]) {
+        let n = class.len();
+        let blocks = n / 8;
+        let c = channels.len();
+        let mut pred = vec![_mm256_setzero_si256(); c];
+        let mut tp = vec![_mm256_setzero_si256(); c];
+        for b in 0..blocks {
+            let j = b * 8;
+            // SAFETY: j + 8 <= n, the length of every channel slice and of class.
+            unsafe {
+                let mut best = _mm256_loadu_ps(channels[0].as_ptr().add(j));
+                let mut arg = _mm256_setzero_si256();
+                for (k, ch) in channels.iter().enumerate().skip(1) {
+                    let x = _mm256_loadu_ps(ch.as_ptr().add(j));
+                    let gt = _mm256_cmp_ps::<_CMP_GT_OQ>(x, best);
+                    best = _mm256_blendv_ps(best, x, gt);
+                    arg = _mm256_blendv_epi8(arg, _mm256_set1_epi32(k as i32), _mm256_castps_si256(gt));
+                }
+                let cl = _mm256_cvtepu8_epi32(_mm_loadl_epi64(class.as_ptr().add(j) as *const __m128i));
+                for k in 0..c {
+                    let kv = _mm256_set1_epi32(k as i32);
+                    let is_k = _mm256_cmpeq_epi32(arg, kv);
+                    pred[k] = _mm256_sub_epi32(pred[k], is_k);
+                    tp[k] = _mm256_sub_epi32(tp[k], _mm256_and_si256(is_k, _mm256_cmpeq_epi32(cl, kv)));
+                }
+            }
+        }
+        let total = |r: __m256i| {
+            let mut out = [0u32; 8];
+            // SAFETY: out holds 8 u32.
+            unsafe { _mm256_storeu_si256(out.as_mut_ptr() as *mut __m256i, r) };
+            out.iter().map(|&x| u64::from(x)).sum::<u64>()
+        };
+        for k in 0..c {
+            sums[k].hard_pred += total(pred[k]);
+            sums[k].hard_tp += total(tp[k]);
+        }
+        let done = blocks * 8;
+        let rest: Vec<&[f32]> = channels.iter().map(|ch| &ch[done..n]).collect();
+        super::argmax_counts(sums, &rest, &class[done..n]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data(n: usize, seed: u64) -> (Vec<f32>, Vec<u8>) {
+        let mut x = seed;
+        let mut next = || {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (x >> 33) as u32
+        };
+        let p = (0..n).map(|_| (next() % 1000) as f32 / 999.0).collect();
+        let c = (0..n).map(|_| (next() % 3) as u8).collect();
+        (p, c)
+    }
+
+    fn by_hand(fg: u8, p: &[f32], class: &[u8]) -> ChannelSums {
+        let mut s = ChannelSums::default();
+        for (&v, &c) in p.iter().zip(class) {
+            let v = v as f64;
+            s.pred_sum += v;
+            s.pred_sq_sum += v * v;
+            if c == fg {
+                s.intersection += v;
+                s.label_count += 1;
+            }
+            if v >= 0.5 {
+                s.hard_pred += 1;
+                s.hard_tp += u64::from(c == fg);
+            }
+        }
+        s
+    }
+
+    #[test]
+    fn dispatched_sums_equal_the_portable_loop_bit_for_bit_and_a_plain_sum_closely() {
+        for n in [0, 1, 7, 8, 9, 63, 1000, 16384] {
+            let (p, class) = data(n, n as u64 + 1);
+            let fast = channel_sums_f32(1, &p, &class);
+            assert_eq!(fast, channel_sums(1, &p, &class), "n = {n}");
+            let hand = by_hand(1, &p, &class);
+            assert_eq!(
+                (fast.label_count, fast.hard_pred, fast.hard_tp),
+                (hand.label_count, hand.hard_pred, hand.hard_tp)
+            );
+            for (a, b) in [
+                (fast.pred_sum, hand.pred_sum),
+                (fast.pred_sq_sum, hand.pred_sq_sum),
+                (fast.intersection, hand.intersection),
+            ] {
+                assert!((a - b).abs() <= 1e-12 * b.abs().max(1.0), "n = {n}: {a} vs {b}");
+            }
+        }
+    }
+
+    #[test]
+    fn dispatched_argmax_counts_equal_the_portable_loop_with_ties_to_the_first_channel() {
+        for n in [0, 5, 8, 17, 4099] {
+            let (a, class) = data(3 * n, 7);
+            let mut chans: Vec<&[f32]> = a.chunks(n.max(1)).take(3).collect();
+            let tied = vec![0.5f32; n];
+            chans.push(&tied);
+            let mut tied_twice = tied.clone();
+            tied_twice.iter_mut().step_by(3).for_each(|v| *v = 0.25);
+            chans.push(&tied_twice);
+            if n == 0 {
+                chans = vec![&[]; 5];
+            }
+            let class = &class[..n];
+            let (mut fast, mut slow) = (vec![ChannelSums::default(); 5], vec![ChannelSums::default(); 5]);
+            argmax_counts_f32(&mut fast, &chans, class);
+            argmax_counts(&mut slow, &chans, class);
+            assert_eq!(fast, slow, "n = {n}");
+            assert_eq!(fast.iter().map(|s| s.hard_pred).sum::<u64>(), n as u64);
+        }
+    }
+}
