@@ -1,6 +1,8 @@
 //! Times, in one process, the parts of `dicegrad analyze` against the memory-bandwidth floor:
-//! loading both files, one plain pass over the decoded prediction (a sum of its values), and all
-//! the work after loading (loss sums, gradient statistics, histograms) — on 1 thread and on all.
+//! loading both files; one plain pass over the decoded prediction (its sum, on the same chunks
+//! and threads as the real passes: the floor); the reduction pass (the loss sums); the gradient
+//! statistics and histograms; and all the work after loading on 1 thread and on all threads.
+//! Each time is the median of REPEATS runs.
 //!
 //! cargo run --release --example passes -- LABELS PRED [none|sigmoid|softmax] [REPEATS]
 
@@ -9,12 +11,23 @@ use std::time::Instant;
 
 use dicegrad::analysis::analyze;
 use dicegrad::loss::preset::{LossRequest, Overrides};
-use dicegrad::loss::{Activation, Evaluation, GradientKernel};
+use dicegrad::loss::{Activation, CaseSums, Evaluation, GradientKernel};
 use dicegrad::nifti_io::{LoadOptions, OpenCase};
+use dicegrad::parallel::plain_pass;
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
+fn median_time(repeats: usize, threads: usize, f: impl Fn() + Sync) -> f64 {
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("thread pool");
+    let mut t: Vec<f64> = (0..repeats)
+        .map(|_| {
+            pool.install(|| {
+                let start = Instant::now();
+                f();
+                start.elapsed().as_secs_f64()
+            })
+        })
+        .collect();
+    t.sort_by(f64::total_cmp);
+    t[t.len() / 2]
 }
 
 fn main() {
@@ -28,7 +41,7 @@ fn main() {
         Some("softmax") => Activation::Softmax,
         _ => Activation::None,
     };
-    let repeats: usize = args.get(4).and_then(|s| s.parse().ok()).unwrap_or(5);
+    let repeats: usize = args.get(4).and_then(|s| s.parse().ok()).unwrap_or(5).max(1);
     let t = Instant::now();
     let open =
         OpenCase::open(Path::new(&args[1]), Path::new(&args[2]), LoadOptions { max_values: u64::MAX, label: None })
@@ -38,55 +51,35 @@ fn main() {
     let config = request.config(open.channels).unwrap_or_else(|e| panic!("{e}"));
     let case = open.read(activation == Activation::None).unwrap_or_else(|e| panic!("{e}"));
     let load = t.elapsed().as_secs_f64();
+    let all = rayon::current_num_threads();
     let data = &case.prediction.data;
-    let plain = median(
-        (0..repeats)
-            .map(|_| {
-                let t = Instant::now();
-                let s: f64 = data.iter().map(|&v| v as f64).sum();
-                std::hint::black_box(s);
-                t.elapsed().as_secs_f64()
-            })
-            .collect(),
-    );
-    let work = |threads: usize| {
-        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
-        median(
-            (0..repeats)
-                .map(|_| {
-                    pool.install(|| {
-                        let t = Instant::now();
-                        let eval = Evaluation::compute(&case, &config);
-                        let stats = analyze(&GradientKernel::new(&case, &eval), &eval);
-                        std::hint::black_box(stats);
-                        t.elapsed().as_secs_f64()
-                    })
-                })
-                .collect(),
-        )
+    let plain = median_time(repeats, all, || {
+        std::hint::black_box(plain_pass(data));
+    });
+    let sums = median_time(repeats, all, || {
+        std::hint::black_box(CaseSums::compute(&case, &config));
+    });
+    let eval = Evaluation::compute(&case, &config);
+    let stats = median_time(repeats, all, || {
+        std::hint::black_box(analyze(&GradientKernel::new(&case, &eval), &eval));
+    });
+    let work = |threads| {
+        median_time(repeats, threads, || {
+            let eval = Evaluation::compute(&case, &config);
+            std::hint::black_box(analyze(&GradientKernel::new(&case, &eval), &eval));
+        })
     };
-    let sums_only = |threads: usize| {
-        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
-        median(
-            (0..repeats)
-                .map(|_| {
-                    pool.install(|| {
-                        let t = Instant::now();
-                        std::hint::black_box(Evaluation::compute(&case, &config));
-                        t.elapsed().as_secs_f64()
-                    })
-                })
-                .collect(),
-        )
-    };
-    eprintln!("sums only: 1 thread {:.4} s, all {:.4} s", sums_only(1), sums_only(rayon::current_num_threads()));
-    let (one, all) = (work(1), work(rayon::current_num_threads()));
+    let (one, many) = (work(1), work(all));
     println!(
-        "voxels×channels {}  load {load:.3} s  plain pass {plain:.3} s  after-load work: 1 thread {one:.3} s, \
-         {} threads {all:.3} s  ratio to plain pass {:.2}  speed-up {:.2}",
+        "values {}  activation {activation:?}  load {load:.3} s  plain pass {:.2} ms  sums {:.2} ms  statistics {:.2} ms  \
+         after loading: 1 thread {:.2} ms, {all} threads {:.2} ms  ratio to plain pass {:.2}  speed-up {:.2}",
         data.len(),
-        rayon::current_num_threads(),
-        all / plain,
-        one / all
+        plain * 1e3,
+        sums * 1e3,
+        stats * 1e3,
+        one * 1e3,
+        many * 1e3,
+        many / plain,
+        one / many
     );
 }

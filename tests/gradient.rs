@@ -4,7 +4,7 @@
 mod common;
 
 use common::{fd_error, gradient, random_case};
-use dicegrad::analysis::analyze;
+use dicegrad::analysis::{analyze, analyze_each_voxel, GradientStats};
 use dicegrad::loss::{Activation, Evaluation, GradientKernel, LossConfig, LossSpec};
 use dicegrad::nifti_io::template::new_template;
 use dicegrad::report::{json::to_json, Report};
@@ -154,8 +154,14 @@ fn all_zero_prediction_and_empty_class_give_finite_gradients() {
 
 #[test]
 fn results_do_not_depend_on_the_number_of_threads() {
-    let c = random_case(11, [40, 40, 30], 3, Activation::Softmax, false);
-    let cfg = LossConfig::new(LossSpec { activation: Activation::Softmax, ..LossSpec::default() }, 3).unwrap();
+    for act in [Activation::Softmax, Activation::None] {
+        threads_give_identical_results(act);
+    }
+}
+
+fn threads_give_identical_results(act: Activation) {
+    let c = random_case(11, [40, 40, 30], 3, act, false);
+    let cfg = LossConfig::new(LossSpec { activation: act, ..LossSpec::default() }, 3).unwrap();
     let run = |threads: usize| {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
         pool.install(|| {
@@ -189,5 +195,57 @@ fn written_gradient_equals_the_gradient_the_statistics_see() {
         probabilities(&c, act, 0..n, &mut s);
         kernel.gradient(0..n, &s, &mut block);
         assert!(written.iter().zip(&block).all(|(a, b)| a.to_bits() == b.to_bits()), "{act:?}");
+    }
+}
+
+/// Every field of two statistics, floats to 1e-12 relative (means and spreads are sums taken in a
+/// different order), everything else exactly.
+fn assert_same_stats(a: &GradientStats, b: &GradientStats, what: &str) {
+    fn walk(x: &serde_json::Value, y: &serde_json::Value, path: &str) {
+        use serde_json::Value::*;
+        match (x, y) {
+            (Object(p), Object(q)) => {
+                assert_eq!(p.len(), q.len(), "{path}");
+                for (k, v) in p {
+                    walk(v, &q[k], &format!("{path}.{k}"));
+                }
+            }
+            (Array(p), Array(q)) => {
+                assert_eq!(p.len(), q.len(), "{path}");
+                for (i, (u, v)) in p.iter().zip(q).enumerate() {
+                    walk(u, v, &format!("{path}[{i}]"));
+                }
+            }
+            (Number(p), Number(q)) if p.is_f64() || q.is_f64() => {
+                let (u, v) = (p.as_f64().unwrap(), q.as_f64().unwrap());
+                assert!((u - v).abs() <= 1e-12 * u.abs().max(v.abs()), "{path}: {u} vs {v}");
+            }
+            _ => assert_eq!(x, y, "{path}"),
+        }
+    }
+    walk(&serde_json::to_value(a).unwrap(), &serde_json::to_value(b).unwrap(), what);
+    assert_eq!(a.log_histogram, b.log_histogram, "{what}: log histogram");
+}
+
+#[test]
+fn statistics_counted_per_side_equal_those_of_every_voxel() {
+    let weighted = LossSpec { class_weights: Some(vec![0.5, 1.0, 2.0, 0.0]), ..LossSpec::default() };
+    let no_background = LossSpec { include_background: false, ..LossSpec::default() };
+    let cases = [
+        (random_case(5, [40, 40, 30], 1, Activation::None, false), LossSpec::default(), 1),
+        (random_case(6, [40, 40, 30], 4, Activation::None, true), no_background, 4),
+        (random_case(7, [19, 23, 5], 4, Activation::None, false), weighted, 4),
+    ];
+    for (i, (c, spec, channels)) in cases.into_iter().enumerate() {
+        let cfg = LossConfig::new(spec, channels).unwrap();
+        let eval = Evaluation::compute(&c, &cfg);
+        let kernel = GradientKernel::new(&c, &eval);
+        let (sides, voxels) = (analyze(&kernel, &eval), analyze_each_voxel(&kernel, &eval));
+        assert_eq!(sides.len(), voxels.len());
+        for (k, (a, b)) in sides.iter().zip(&voxels).enumerate() {
+            assert!(a.two_level && b.two_level, "case {i} channel {k}");
+            assert_eq!(a.foreground.count + a.background.count, c.voxels() as u64);
+            assert_same_stats(a, b, &format!("case {i} channel {k}"));
+        }
     }
 }

@@ -74,6 +74,8 @@ impl LogHistogram {
 pub(super) struct Bins {
     lo: f64,
     hi: f64,
+    /// Bins per unit of value.
+    scale: f64,
     foreground: Vec<u64>,
     background: Vec<u64>,
     log: LogHistogram,
@@ -84,6 +86,7 @@ impl Bins {
         Bins {
             lo,
             hi,
+            scale: HISTOGRAM_BINS as f64 / (hi - lo),
             foreground: vec![0; HISTOGRAM_BINS],
             background: vec![0; HISTOGRAM_BINS],
             log: LogHistogram::empty(),
@@ -93,8 +96,7 @@ impl Bins {
     /// Adds `n` copies of `v` on one side.
     #[inline]
     pub(super) fn add_run(&mut self, v: f32, foreground: bool, n: u64) {
-        let scale = HISTOGRAM_BINS as f64 / (self.hi - self.lo);
-        let b = (((v as f64 - self.lo) * scale) as usize).min(HISTOGRAM_BINS - 1);
+        let b = (((v as f64 - self.lo) * self.scale) as usize).min(HISTOGRAM_BINS - 1);
         self.log.add_n(v, foreground, n);
         if foreground {
             self.foreground[b] += n;

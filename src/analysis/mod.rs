@@ -210,14 +210,26 @@ fn for_blocks<T: Send>(
 /// Otherwise the gradient is evaluated on every voxel, in two passes (the histogram's range is
 /// the one the first pass found).
 pub fn analyze(kernel: &GradientKernel, eval: &Evaluation) -> Vec<GradientStats> {
-    let cfg = &eval.config;
-    let reported = cfg.reported_channels();
-    let first = reported.start;
-    let channels: Vec<usize> = reported.collect();
+    let channels: Vec<usize> = eval.config.reported_channels().collect();
     let refs: Vec<[f64; 2]> = channels.iter().map(|&k| [eval.level(k, false), eval.level(k, true)]).collect();
-    if let Some(stats) = by_sides(kernel, eval, &channels, &refs) {
-        return stats;
+    match by_sides(kernel, eval, &channels, &refs) {
+        Some(stats) => stats,
+        None => each_voxel(kernel, eval, &channels, &refs),
     }
+}
+
+/// [`analyze`] with the gradient evaluated on every voxel, whatever its form (the route `analyze`
+/// takes unless the gradient is one value per side).
+pub fn analyze_each_voxel(kernel: &GradientKernel, eval: &Evaluation) -> Vec<GradientStats> {
+    let channels: Vec<usize> = eval.config.reported_channels().collect();
+    let refs: Vec<[f64; 2]> = channels.iter().map(|&k| [eval.level(k, false), eval.level(k, true)]).collect();
+    each_voxel(kernel, eval, &channels, &refs)
+}
+
+/// Statistics in one pass over the gradient of every voxel, then histograms in a second.
+fn each_voxel(kernel: &GradientKernel, eval: &Evaluation, channels: &[usize], refs: &[[f64; 2]]) -> Vec<GradientStats> {
+    let cfg = &eval.config;
+    let first = channels.first().copied().unwrap_or(0);
     let fresh = || -> Vec<ChannelAcc> { refs.iter().map(|r| ChannelAcc::new(*r)).collect() };
     let mut accs = fresh();
     for_blocks(
