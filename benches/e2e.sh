@@ -7,7 +7,8 @@
 # 197×233×189 map, and a ~100-million-voxel binary map, all float32 with noise, gzip level 1), then
 # measures for each, median of REPEATS runs: `gzip -dc` of the prediction; `dicegrad analyze`
 # (report only); `analyze --grad-out g.nii.gz`; and, in one process (examples/passes.rs), loading,
-# one plain pass over the decoded prediction, and the work after loading on 1 and on all threads.
+# one plain pass over the decoded prediction, and the work after loading on 1 and on all threads;
+# and, for the first two, the same with the logits file (sigmoid / softmax).
 # Wall time and peak RSS come from /usr/bin/time. If python3 with nibabel and numpy is available,
 # benches/python_route.py times the same job done the usual way.
 set -euo pipefail
@@ -47,6 +48,12 @@ for c in bin256 mc4 bin100m; do
   measure "analyze (report only)" "$B" analyze --labels "$L" --pred "$PR"
   measure "analyze --grad-out .nii.gz" "$B" analyze --labels "$L" --pred "$PR" --grad-out "$WORK/g.nii.gz" --force
   "$P" "$L" "$PR" none "$REPEATS"
+  if [ "$c" != bin100m ]; then # the same case as logits (sigmoid for one channel, softmax for four)
+    LG="$WORK/$c/logits.nii.gz"; ACT=$([ "$c" = mc4 ] && echo softmax || echo sigmoid)
+    measure "gzip -dc logits" gzip -dc "$LG"
+    measure "analyze logits --activation $ACT" "$B" analyze --labels "$L" --pred "$LG" --activation "$ACT"
+    "$P" "$L" "$LG" "$ACT" "$REPEATS"
+  fi
   if python3 -c "import nibabel, numpy" 2> /dev/null; then
     measure "python: nibabel + numpy" python3 benches/python_route.py "$L" "$PR"
   fi
