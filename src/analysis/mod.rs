@@ -13,6 +13,8 @@ pub mod histogram;
 pub mod precision;
 pub mod stats;
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use serde::Serialize;
 
 use crate::loss::sums::probabilities;
@@ -230,8 +232,24 @@ pub fn analyze_each_voxel(kernel: &GradientKernel, eval: &Evaluation) -> Vec<Gra
 fn each_voxel(kernel: &GradientKernel, eval: &Evaluation, channels: &[usize], refs: &[[f64; 2]]) -> Vec<GradientStats> {
     let cfg = &eval.config;
     let first = channels.first().copied().unwrap_or(0);
-    let fresh = || -> Vec<ChannelAcc> { refs.iter().map(|r| ChannelAcc::new(*r)).collect() };
-    let mut accs = fresh();
+    // Once the merged total of a side has more distinct values than are counted, it stays so
+    // whatever later chunks hold: those chunks start capped and skip the counting.
+    let capped: Vec<[AtomicBool; 2]> = refs.iter().map(|_| Default::default()).collect();
+    let fresh = || -> Vec<ChannelAcc> {
+        refs.iter()
+            .zip(&capped)
+            .map(|(r, cap)| {
+                let mut acc = ChannelAcc::new(*r);
+                for (side, c) in acc.side.iter_mut().zip(cap) {
+                    if c.load(Ordering::Relaxed) {
+                        side.distinct.saturate();
+                    }
+                }
+                acc
+            })
+            .collect()
+    };
+    let mut accs: Vec<ChannelAcc> = refs.iter().map(|r| ChannelAcc::new(*r)).collect();
     for_blocks(
         kernel,
         fresh,
@@ -242,8 +260,13 @@ fn each_voxel(kernel: &GradientKernel, eval: &Evaluation, channels: &[usize], re
             }
         },
         |part| {
-            for (a, p) in accs.iter_mut().zip(&part) {
+            for ((a, p), cap) in accs.iter_mut().zip(&part).zip(&capped) {
                 a.merge(p);
+                for (side, c) in a.side.iter().zip(cap) {
+                    if side.distinct.count().1 {
+                        c.store(true, Ordering::Relaxed);
+                    }
+                }
             }
         },
     );

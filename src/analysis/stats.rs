@@ -29,7 +29,8 @@ impl Distinct {
         }
     }
 
-    fn saturate(&mut self) {
+    /// Gives up counting: there are more than [`DISTINCT_CAP`] distinct values.
+    pub fn saturate(&mut self) {
         self.saturated = true;
         self.set = HashSet::new();
     }
