@@ -48,7 +48,6 @@ pub fn fold_lanes(mut l: [f64; LANES]) -> f64 {
 /// build when the processor has it. Only the register width changes: the same IEEE operations in
 /// the same order (no fused multiply-add), so that results are bit-identical either way. What the
 /// body calls must be `#[inline(always)]` to be compiled for AVX2 too.
-#[macro_export]
 macro_rules! avx2_dispatch {
     ($(#[$m:meta])* $vis:vis fn $name:ident($($a:ident: $t:ty),* $(,)?) -> $r:ty $body:block) => {
         $(#[$m])*
