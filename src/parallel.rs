@@ -44,35 +44,11 @@ pub fn fold_lanes(mut l: [f64; LANES]) -> f64 {
     l[0]
 }
 
-/// Defines a function whose body is compiled twice — as is, and for AVX2 — and runs the AVX2
-/// build when the processor has it. Only the register width changes: the same IEEE operations in
-/// the same order (no fused multiply-add), so that results are bit-identical either way. What the
-/// body calls must be `#[inline(always)]` to be compiled for AVX2 too.
-macro_rules! avx2_dispatch {
-    ($(#[$m:meta])* $vis:vis fn $name:ident($($a:ident: $t:ty),* $(,)?) -> $r:ty $body:block) => {
-        $(#[$m])*
-        $vis fn $name($($a: $t),*) -> $r {
-            #[inline(always)]
-            fn body($($a: $t),*) -> $r $body
-            #[cfg(target_arch = "x86_64")]
-            {
-                #[target_feature(enable = "avx2")]
-                fn avx2($($a: $t),*) -> $r {
-                    body($($a),*)
-                }
-                if std::arch::is_x86_feature_detected!("avx2") {
-                    // SAFETY: the processor has AVX2 (checked just above).
-                    return unsafe { avx2($($a),*) };
-                }
-            }
-            body($($a),*)
-        }
-    };
-}
-
-avx2_dispatch! {
-    /// Sum of `values` in f64 lanes (see [`LANES`]).
-    fn lane_sum(values: &[f32]) -> f64 {
+/// Sum of `values` in f64 lanes (see [`LANES`]), compiled for AVX2 when the processor has it
+/// (the same additions in the same order: bit-identical either way).
+fn lane_sum(values: &[f32]) -> f64 {
+    #[inline(always)]
+    fn sum(values: &[f32]) -> f64 {
         let mut l = [0f64; LANES];
         let c = values.chunks_exact(LANES);
         let rest = c.remainder();
@@ -86,6 +62,18 @@ avx2_dispatch! {
         }
         fold_lanes(l)
     }
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx2")]
+        fn avx2(values: &[f32]) -> f64 {
+            sum(values)
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the processor has AVX2 (checked just above).
+            return unsafe { avx2(values) };
+        }
+    }
+    sum(values)
 }
 
 /// One plain pass over `values`: their sum in f64, over the same fixed chunks and lanes as every

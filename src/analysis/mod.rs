@@ -212,8 +212,7 @@ fn for_blocks<T: Send>(
 /// Otherwise the gradient is evaluated on every voxel, in two passes (the histogram's range is
 /// the one the first pass found).
 pub fn analyze(kernel: &GradientKernel, eval: &Evaluation) -> Vec<GradientStats> {
-    let channels: Vec<usize> = eval.config.reported_channels().collect();
-    let refs: Vec<[f64; 2]> = channels.iter().map(|&k| [eval.level(k, false), eval.level(k, true)]).collect();
+    let (channels, refs) = reported(eval);
     match by_sides(kernel, eval, &channels, &refs) {
         Some(stats) => stats,
         None => each_voxel(kernel, eval, &channels, &refs),
@@ -223,9 +222,16 @@ pub fn analyze(kernel: &GradientKernel, eval: &Evaluation) -> Vec<GradientStats>
 /// [`analyze`] with the gradient evaluated on every voxel, whatever its form (the route `analyze`
 /// takes unless the gradient is one value per side).
 pub fn analyze_each_voxel(kernel: &GradientKernel, eval: &Evaluation) -> Vec<GradientStats> {
-    let channels: Vec<usize> = eval.config.reported_channels().collect();
-    let refs: Vec<[f64; 2]> = channels.iter().map(|&k| [eval.level(k, false), eval.level(k, true)]).collect();
+    let (channels, refs) = reported(eval);
     each_voxel(kernel, eval, &channels, &refs)
+}
+
+/// The reported channels, and for each its closed-form levels `[background, foreground]` (the
+/// reference values of its statistics).
+fn reported(eval: &Evaluation) -> (Vec<usize>, Vec<[f64; 2]>) {
+    let channels: Vec<usize> = eval.config.reported_channels().collect();
+    let refs = channels.iter().map(|&k| [eval.level(k, false), eval.level(k, true)]).collect();
+    (channels, refs)
 }
 
 /// Statistics in one pass over the gradient of every voxel, then histograms in a second.
