@@ -44,11 +44,9 @@ pub fn fold_lanes(mut l: [f64; LANES]) -> f64 {
     l[0]
 }
 
-/// Sum of `values` in f64 lanes (see [`LANES`]), compiled for AVX2 when the processor has it
-/// (the same additions in the same order: bit-identical either way).
-fn lane_sum(values: &[f32]) -> f64 {
-    #[inline(always)]
-    fn sum(values: &[f32]) -> f64 {
+crate::simd::avx2_or_portable! {
+    /// Sum of `values` in f64 lanes (see [`LANES`]).
+    fn lane_sum(values: &[f32]) -> f64 {
         let mut l = [0f64; LANES];
         let c = values.chunks_exact(LANES);
         let rest = c.remainder();
@@ -62,18 +60,6 @@ fn lane_sum(values: &[f32]) -> f64 {
         }
         fold_lanes(l)
     }
-    #[cfg(target_arch = "x86_64")]
-    {
-        #[target_feature(enable = "avx2")]
-        fn avx2(values: &[f32]) -> f64 {
-            sum(values)
-        }
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the processor has AVX2 (checked just above).
-            return unsafe { avx2(values) };
-        }
-    }
-    sum(values)
 }
 
 /// One plain pass over `values`: their sum in f64, over the same fixed chunks and lanes as every

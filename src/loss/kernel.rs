@@ -8,12 +8,13 @@ use std::ops::Range;
 
 use rayon::prelude::*;
 
-use super::activation::{sigmoid, softmax_vjp, Activation};
+use super::activation::{sigmoid_into, softmax_vjp, Activation};
 use super::ce;
 use super::family::Evaluation;
 use super::spec::LossConfig;
 use super::sums::probabilities;
 use crate::parallel::CHUNK;
+use crate::simd::avx2_or_portable;
 use crate::volume::Case;
 
 /// Evaluates the gradient of one evaluated loss on a case.
@@ -49,9 +50,7 @@ impl<'a> GradientKernel<'a> {
     /// dL/ds of channel `k` (sum-based part) on a voxel of class `class` with probability `p`.
     #[inline]
     fn u(&self, k: usize, class: u8, p: f64) -> f64 {
-        let [pk, r, t] = self.coeffs[k];
-        let g = f64::from(u8::from(class == self.config.fg_class(k)));
-        pk * g + r + t * p
+        dice_u(self.coeffs[k], class == self.config.fg_class(k), p)
     }
 
     /// The gradient of channel `k` on every voxel of one side (foreground or background), when it
@@ -77,13 +76,28 @@ impl<'a> GradientKernel<'a> {
     fn single(&self, k: usize, class: u8, p: f64) -> f32 {
         let u = self.u(k, class, p);
         let mut g = match self.config.spec.activation {
-            Activation::Sigmoid => u * p * (1.0 - p),
+            Activation::Sigmoid => through_sigmoid(u, p),
             _ => u,
         };
         if let Some(form) = self.ce {
             g += ce::channel_gradient(form, &self.config, k, p, class, self.ce_scale);
         }
         g as f32
+    }
+
+    /// Gradient of channel `k` on a block of voxels of classes `class` from that channel's
+    /// probabilities `p`, when the gradient is channel-wise.
+    fn channel_gradient(&self, k: usize, class: &[u8], p: &[f64], out: &mut [f32]) {
+        let (fg, coeffs) = (self.config.fg_class(k), self.coeffs[k]);
+        match (self.config.spec.activation, self.ce) {
+            (Activation::Sigmoid, None) => sigmoid_dice_block(coeffs, fg, class, p, out),
+            (Activation::None, None) => dice_block(coeffs, fg, class, p, out),
+            _ => {
+                for ((o, &p), &cl) in out.iter_mut().zip(p).zip(class) {
+                    *o = self.single(k, cl, p);
+                }
+            }
+        }
     }
 
     /// Gradient of the voxels in `r` for every channel, channel-major into `out`
@@ -93,13 +107,23 @@ impl<'a> GradientKernel<'a> {
         let len = r.len();
         let class = &self.case.labels.class[r];
         let c = self.config.channels;
+        if len == 0 {
+            return;
+        }
         if self.channelwise() {
-            for k in 0..c {
-                let (sk, ok) = (&s[k * len..(k + 1) * len], &mut out[k * len..(k + 1) * len]);
-                for ((o, &p), &cl) in ok.iter_mut().zip(sk).zip(class) {
-                    *o = self.single(k, cl, p);
-                }
+            for ((k, sk), ok) in s.chunks_exact(len).take(c).enumerate().zip(out.chunks_exact_mut(len)) {
+                self.channel_gradient(k, class, sk, ok);
             }
+            return;
+        }
+        if self.config.spec.activation == Activation::Softmax && matches!(self.ce, None | Some(ce::Form::SoftmaxLogits))
+        {
+            // Cross-entropy of softmax(logits), per voxel: scale·w_y·(s_k − [k = y]).
+            let ce_weight: Option<Vec<f64>> =
+                self.ce.map(|_| (0..c).map(|y| self.ce_scale * self.config.weight(y)).collect());
+            let fgs: Vec<u8> = (0..c).map(|k| self.config.fg_class(k)).collect();
+            let (mut u, mut dot) = (vec![0.0; c * len], vec![0.0; len]);
+            softmax_dice_block(&self.coeffs, &fgs, ce_weight.as_deref(), class, s, &mut u, &mut dot, out);
             return;
         }
         let (mut sv, mut uv, mut g) = (vec![0.0; c], vec![0.0; c], vec![0.0; c]);
@@ -112,7 +136,7 @@ impl<'a> GradientKernel<'a> {
                 Activation::Softmax => softmax_vjp(&sv, &uv, &mut g),
                 Activation::Sigmoid => {
                     for k in 0..c {
-                        g[k] = uv[k] * sv[k] * (1.0 - sv[k]);
+                        g[k] = through_sigmoid(uv[k], sv[k]);
                     }
                 }
                 Activation::None => g.copy_from_slice(&uv),
@@ -130,8 +154,9 @@ impl<'a> GradientKernel<'a> {
     /// only channel `k` is read; otherwise every channel is.
     fn channel_block(&self, k: usize, r: Range<usize>, out: &mut [f32]) {
         let act = self.config.spec.activation;
+        let len = r.len();
         if !self.channelwise() {
-            let (c, len) = (self.config.channels, r.len());
+            let c = self.config.channels;
             let mut s = vec![0.0; c * len];
             let mut g = vec![0f32; c * len];
             probabilities(self.case, act, r.clone(), &mut s);
@@ -140,11 +165,13 @@ impl<'a> GradientKernel<'a> {
             return;
         }
         let x = &self.case.prediction.channel(k)[r.clone()];
-        let class = &self.case.labels.class[r];
-        for ((o, &v), &cl) in out.iter_mut().zip(x).zip(class) {
-            let p = if act == Activation::Sigmoid { sigmoid(v as f64) } else { v as f64 };
-            *o = self.single(k, cl, p);
+        let mut p = vec![0.0; len];
+        if act == Activation::Sigmoid {
+            sigmoid_into(x, &mut p);
+        } else {
+            p.iter_mut().zip(x).for_each(|(p, &v)| *p = f64::from(v));
         }
+        self.channel_gradient(k, &self.case.labels.class[r], &p, out);
     }
 
     /// Gradient values in file order: `out[i]` is the value of flat index `start + i` of the
@@ -162,6 +189,84 @@ impl<'a> GradientKernel<'a> {
                 self.channel_block(k, r, piece);
             });
             done += len;
+        }
+    }
+}
+
+/// dL/ds of the sum-based part on one value: P·g + R + T·s, with `coeffs` = [P, R, T].
+#[inline(always)]
+fn dice_u(coeffs: [f64; 3], foreground: bool, p: f64) -> f64 {
+    let [pk, r, t] = coeffs;
+    pk * f64::from(u8::from(foreground)) + r + t * p
+}
+
+/// Chain rule through the sigmoid: dL/dz = dL/ds · s·(1 − s).
+#[inline(always)]
+fn through_sigmoid(u: f64, p: f64) -> f64 {
+    u * p * (1.0 - p)
+}
+
+avx2_or_portable! {
+    /// Gradient of a sum-based loss with respect to probabilities on one channel's block.
+    fn dice_block(coeffs: [f64; 3], fg: u8, class: &[u8], p: &[f64], out: &mut [f32]) {
+        for ((o, &p), &cl) in out.iter_mut().zip(p).zip(class) {
+            *o = dice_u(coeffs, cl == fg, p) as f32;
+        }
+    }
+}
+
+avx2_or_portable! {
+    /// Gradient of a sum-based loss through the sigmoid on one channel's block.
+    fn sigmoid_dice_block(coeffs: [f64; 3], fg: u8, class: &[u8], p: &[f64], out: &mut [f32]) {
+        for ((o, &p), &cl) in out.iter_mut().zip(p).zip(class) {
+            *o = through_sigmoid(dice_u(coeffs, cl == fg, p), p) as f32;
+        }
+    }
+}
+
+avx2_or_portable! {
+    /// Gradient of a sum-based loss through the softmax on a block of voxels, channel-major
+    /// (`s`, `u`, `out`: `[k*len + j]`), plus `ce_weight[y]·(s_k − [k = y])` for softmax
+    /// cross-entropy. The same operations, in the same order, as [`softmax_vjp`] and
+    /// [`ce::add_gradient`] on each voxel.
+    #[allow(clippy::too_many_arguments)]
+    fn softmax_dice_block(
+        coeffs: &[[f64; 3]],
+        fgs: &[u8],
+        ce_weight: Option<&[f64]>,
+        class: &[u8],
+        s: &[f64],
+        u: &mut [f64],
+        dot: &mut [f64],
+        out: &mut [f32],
+    ) {
+        let len = class.len();
+        for (k, (uk, sk)) in u.chunks_exact_mut(len).zip(s.chunks_exact(len)).enumerate() {
+            for ((u, &p), &cl) in uk.iter_mut().zip(sk).zip(class) {
+                *u = dice_u(coeffs[k], cl == fgs[k], p);
+            }
+        }
+        // dot = Σ_k s_k·u_k, added in channel order.
+        for (k, (uk, sk)) in u.chunks_exact(len).zip(s.chunks_exact(len)).enumerate() {
+            for ((d, &u), &p) in dot.iter_mut().zip(uk).zip(sk) {
+                *d = if k == 0 { p * u } else { *d + p * u };
+            }
+        }
+        let blocks = out.chunks_exact_mut(len).zip(u.chunks_exact(len)).zip(s.chunks_exact(len));
+        for (k, ((ok, uk), sk)) in blocks.enumerate() {
+            match ce_weight {
+                None => {
+                    for (((o, &u), &p), &d) in ok.iter_mut().zip(uk).zip(sk).zip(dot.iter()) {
+                        *o = (p * (u - d)) as f32;
+                    }
+                }
+                Some(w) => {
+                    for ((((o, &u), &p), &d), &cl) in ok.iter_mut().zip(uk).zip(sk).zip(dot.iter()).zip(class) {
+                        let y = usize::from(cl);
+                        *o = (p * (u - d) + w[y] * (p - f64::from(u8::from(k == y)))) as f32;
+                    }
+                }
+            }
         }
     }
 }

@@ -16,10 +16,12 @@
 //! - [`sums`]: the reduction pass over a case;
 //! - [`family`]: value and coefficients (P, R, T) from the sums;
 //! - [`ce`]: cross-entropy, value and per-voxel gradient;
-//! - [`kernel`]: the gradient on a block of voxels, through the activation.
+//! - [`kernel`]: the gradient on a block of voxels, through the activation;
+//! - `exp`: the exponential the activations use (branch-free, vectorises).
 
 pub mod activation;
 pub mod ce;
+mod exp;
 pub mod family;
 pub mod kernel;
 pub mod preset;

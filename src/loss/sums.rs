@@ -4,7 +4,7 @@
 
 use std::ops::Range;
 
-use super::activation::{sigmoid, softmax, Activation};
+use super::activation::{sigmoid_into, softmax_into, Activation};
 use super::ce;
 use super::reduce;
 use super::spec::LossConfig;
@@ -70,29 +70,23 @@ pub fn probabilities(case: &Case, act: Activation, r: Range<usize>, s: &mut [f64
     let pred = &case.prediction;
     let len = r.len();
     let c = pred.channels;
+    if len == 0 {
+        return;
+    }
     match act {
-        Activation::None | Activation::Sigmoid => {
-            for k in 0..c {
-                let src = &pred.channel(k)[r.clone()];
-                let dst = &mut s[k * len..(k + 1) * len];
-                if act == Activation::None {
-                    dst.iter_mut().zip(src).for_each(|(d, &v)| *d = v as f64);
-                } else {
-                    dst.iter_mut().zip(src).for_each(|(d, &v)| *d = sigmoid(v as f64));
-                }
+        Activation::None => {
+            for (k, dst) in s.chunks_exact_mut(len).take(c).enumerate() {
+                dst.iter_mut().zip(&pred.channel(k)[r.clone()]).for_each(|(d, &v)| *d = f64::from(v));
+            }
+        }
+        Activation::Sigmoid => {
+            for (k, dst) in s.chunks_exact_mut(len).take(c).enumerate() {
+                sigmoid_into(&pred.channel(k)[r.clone()], dst);
             }
         }
         Activation::Softmax => {
-            let (mut z, mut p) = (vec![0.0; c], vec![0.0; c]);
-            for j in 0..len {
-                for (k, zk) in z.iter_mut().enumerate() {
-                    *zk = pred.channel(k)[r.start + j] as f64;
-                }
-                softmax(&z, &mut p);
-                for (k, pk) in p.iter().enumerate() {
-                    s[k * len + j] = *pk;
-                }
-            }
+            let z: Vec<&[f32]> = (0..c).map(|k| &pred.channel(k)[r.clone()]).collect();
+            softmax_into(&z, &mut s[..c * len], &mut vec![0.0; len]);
         }
     }
 }
