@@ -16,8 +16,9 @@
 
 /// 1.5·2^52: adding it to |y| < 2^51 rounds y to an integer held in the low mantissa bits.
 const SHIFT: f64 = 6_755_399_441_055_744.0;
-const LN2_HI: f64 = 6.931_471_803_691_238_164_9e-1;
-const LN2_LO: f64 = 1.908_214_929_270_587_700_02e-10;
+/// ln 2 rounded to 32 significant bits (fdlibm's ln2HI), and the rest (ln2LO).
+const LN2_HI: f64 = f64::from_bits(0x3fe6_2e42_fee0_0000);
+const LN2_LO: f64 = f64::from_bits(0x3dea_39ef_3579_3c76);
 /// Below this e^x is under half the smallest subnormal: 0.
 const LOWEST: f64 = -745.2;
 
@@ -117,6 +118,14 @@ mod tests {
         }
         assert!(worst <= 1, "worst {worst} ulp");
         assert!(equal > total * 17 / 20, "{equal} of {total} equal");
+    }
+
+    #[test]
+    fn ln2_is_split_as_claimed() {
+        assert_eq!(LN2_HI.to_bits() & 0x1f_ffff, 0, "21 trailing zero bits");
+        assert_eq!(LN2_HI + LN2_LO, std::f64::consts::LN_2);
+        // LN2_LO carries the bits of ln 2 below those of the f64 nearest to it.
+        assert!((LN2_LO - (std::f64::consts::LN_2 - LN2_HI)).abs() <= f64::EPSILON / 4.0);
     }
 
     #[test]
