@@ -4,6 +4,7 @@
 use serde::Serialize;
 
 use super::stats::ChannelAcc;
+use crate::simd::avx2_or_portable;
 
 /// Histogram bins per channel.
 pub const HISTOGRAM_BINS: usize = 100;
@@ -96,7 +97,7 @@ impl Bins {
     /// Adds `n` copies of `v` on one side.
     #[inline]
     pub(super) fn add_run(&mut self, v: f32, foreground: bool, n: u64) {
-        let b = (((v as f64 - self.lo) * self.scale) as usize).min(HISTOGRAM_BINS - 1);
+        let b = bin(v, self.lo, self.scale);
         self.log.add_n(v, foreground, n);
         if foreground {
             self.foreground[b] += n;
@@ -105,17 +106,34 @@ impl Bins {
         }
     }
 
-    /// Adds a block of values, one run of equal (value, side) at a time.
-    pub(super) fn add_all(&mut self, g: &[f32], class: &[u8], fg: u8) {
-        let mut i = 0;
-        while i < g.len() {
-            let (v, side) = (g[i], class[i] == fg);
-            let mut j = i + 1;
-            while j < g.len() && g[j].to_bits() == v.to_bits() && (class[j] == fg) == side {
-                j += 1;
+    /// Adds a block of values, `g[i]` on a voxel of class `class[i]` (foreground when it is
+    /// `fg`): bin numbers are computed [`INDEX_BLOCK`] values at a time ([`bin_indices`]), then
+    /// counted.
+    pub(super) fn add_values(&mut self, g: &[f32], class: &[u8], fg: u8) {
+        // Counts as [background bins, foreground bins], and per side 256 log bins and the zeros.
+        let mut lin = [0u64; 2 * HISTOGRAM_BINS];
+        let mut log = [0u64; 2 * LOG_SLOTS];
+        let (mut li, mut gi) = ([0u16; INDEX_BLOCK], [0u16; INDEX_BLOCK]);
+        for (gb, cb) in g.chunks(INDEX_BLOCK).zip(class.chunks(INDEX_BLOCK)) {
+            bin_indices(gb, cb, fg, self.lo, self.scale, &mut li, &mut gi);
+            for (&a, &b) in li.iter().zip(&gi).take(gb.len().min(cb.len())) {
+                lin[usize::from(a)] += 1;
+                log[usize::from(b)] += 1;
             }
-            self.add_run(v, side, (j - i) as u64);
-            i = j;
+        }
+        let (bg, fgc) = lin.split_at(HISTOGRAM_BINS);
+        for (t, c) in self.background.iter_mut().zip(bg) {
+            *t += c;
+        }
+        for (t, c) in self.foreground.iter_mut().zip(fgc) {
+            *t += c;
+        }
+        for (side, counts) in log.chunks_exact(LOG_SLOTS).enumerate() {
+            let bins = if side == 1 { &mut self.log.foreground } else { &mut self.log.background };
+            for (t, c) in bins.iter_mut().zip(counts) {
+                *t += c;
+            }
+            self.log.zeros[side] += counts[LogHistogram::BINS];
         }
     }
 
@@ -131,6 +149,33 @@ impl Bins {
 
     pub(super) fn into_histograms(self) -> (Histogram, LogHistogram) {
         (Histogram { lo: self.lo, hi: self.hi, foreground: self.foreground, background: self.background }, self.log)
+    }
+}
+
+/// Equal-width bin of `v` over bins starting at `lo`, `scale` bins per unit (values outside the
+/// range go to the first or the last bin).
+#[inline(always)]
+fn bin(v: f32, lo: f64, scale: f64) -> usize {
+    ((f64::from(v) - lo) * scale).max(0.0).min((HISTOGRAM_BINS - 1) as f64) as usize
+}
+
+/// Log-histogram slots per side: the 256 float32 exponents, then exact zeros.
+const LOG_SLOTS: usize = LogHistogram::BINS + 1;
+
+/// Values whose bin numbers [`bin_indices`] computes at a time.
+const INDEX_BLOCK: usize = 64;
+
+avx2_or_portable! {
+    /// For each value `g[i]` (on a voxel of class `class[i]`), its equal-width bin as an index into
+    /// `[background bins, foreground bins]` (`lin[i]`), and its log slot as an index into
+    /// `[background slots, foreground slots]` of [`LOG_SLOTS`] each (`log[i]`).
+    fn bin_indices(g: &[f32], class: &[u8], fg: u8, lo: f64, scale: f64, lin: &mut [u16], log: &mut [u16]) {
+        for (((&v, &cl), l), e) in g.iter().zip(class).zip(lin.iter_mut()).zip(log.iter_mut()) {
+            let side = u16::from(cl == fg);
+            *l = side * HISTOGRAM_BINS as u16 + bin(v, lo, scale) as u16;
+            let exponent = ((v.to_bits() >> 23) & 0xff) as u16;
+            *e = side * LOG_SLOTS as u16 + if v == 0.0 { LogHistogram::BINS as u16 } else { exponent };
+        }
     }
 }
 
@@ -154,4 +199,35 @@ fn padded(lo: f64, hi: f64) -> (f64, f64) {
 /// Histogram range from the measured values.
 pub(super) fn histogram_range(acc: &ChannelAcc) -> (f64, f64) {
     padded(acc.side[0].min.min(acc.side[1].min) as f64, acc.side[0].max.max(acc.side[1].max) as f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn block_counts_equal_those_added_value_by_value() {
+        let n = 1000;
+        let v: Vec<f32> = (0..n)
+            .map(|i| match i % 7 {
+                0 => 0.0,
+                1 => -1e-40,
+                2 => 5.0,  // beyond the range: last bin
+                3 => -5.0, // below it: first bin
+                _ => ((i * 7919) % 1000) as f32 * 1e-3 - 0.5,
+            })
+            .collect();
+        let class: Vec<u8> = (0..n).map(|i| (i % 3) as u8).collect();
+        let mut block = Bins::new((-0.6, 0.7));
+        block.add_values(&v, &class, 2);
+        let mut each = Bins::new((-0.6, 0.7));
+        for (&x, &c) in v.iter().zip(&class) {
+            each.add_run(x, c == 2, 1);
+        }
+        let ((h1, l1), (h2, l2)) = (block.into_histograms(), each.into_histograms());
+        assert_eq!((h1.foreground, h1.background), (h2.foreground.clone(), h2.background.clone()));
+        assert_eq!(l1, l2);
+        assert_eq!(h2.foreground.iter().chain(&h2.background).sum::<u64>(), n as u64);
+        assert_eq!(h2.background[0] + h2.foreground[0], (n / 7 + 1) as u64, "values below the range");
+    }
 }

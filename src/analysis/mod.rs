@@ -261,8 +261,7 @@ fn each_voxel(kernel: &GradientKernel, eval: &Evaluation, channels: &[usize], re
         fresh,
         |accs, k, class, g| {
             if k >= first {
-                let fg = cfg.fg_class(k);
-                accs[k - first].add_block(g, |i| class[i] == fg);
+                accs[k - first].add_values(g, class, cfg.fg_class(k));
             }
         },
         |part| {
@@ -283,7 +282,7 @@ fn each_voxel(kernel: &GradientKernel, eval: &Evaluation, channels: &[usize], re
         || ranges.iter().map(|r| Bins::new(*r)).collect::<Vec<_>>(),
         |bins, k, class, g| {
             if k >= first {
-                bins[k - first].add_all(g, class, cfg.fg_class(k));
+                bins[k - first].add_values(g, class, cfg.fg_class(k));
             }
         },
         |part| {

@@ -28,9 +28,12 @@ pub enum Fate {
     Overflow,
 }
 
-const F16_ZERO_MAX: f32 = 2.980_232_2e-8; // 2^-25
-const F16_NORMAL_MIN: f32 = 6.100_535_4e-5; // 2^-14 - 2^-25: rounds up to the smallest normal
-const F16_OVERFLOW: f32 = 65520.0;
+/// |x| up to this (2^−25) becomes 0 in float16.
+pub(super) const F16_ZERO_MAX: f32 = 2.980_232_2e-8;
+/// |x| from this (2^−14 − 2^−25: rounds up to the smallest normal) stays normal in float16.
+pub(super) const F16_NORMAL_MIN: f32 = 6.100_535_4e-5;
+/// |x| from this becomes infinite in float16.
+pub(super) const F16_OVERFLOW: f32 = 65520.0;
 
 /// Fate of `x` cast to float16.
 pub fn float16(x: f32) -> Fate {

@@ -2,7 +2,9 @@
 
 use std::collections::HashSet;
 
-use super::precision::{bfloat16, float16, FateCounts};
+use super::precision::{bfloat16, float16, FateCounts, F16_NORMAL_MIN, F16_OVERFLOW, F16_ZERO_MAX};
+use crate::parallel::{fold_lanes, LANES};
+use crate::simd::avx2_or_portable;
 
 /// Distinct float32 values are counted exactly up to this many; beyond it only "more" is known.
 pub const DISTINCT_CAP: usize = 1024;
@@ -12,7 +14,7 @@ pub const DISTINCT_CAP: usize = 1024;
 pub struct Distinct {
     set: HashSet<u32>,
     last: Option<u32>,
-    saturated: bool,
+    pub(super) saturated: bool,
 }
 
 impl Distinct {
@@ -60,8 +62,10 @@ impl Distinct {
 
 /// Statistics of the gradient values on one side (foreground or background) of one channel.
 ///
-/// Sums are kept as deviations `d = v − reference` from a reference value (the closed-form level),
-/// so that the spread of values that are all equal comes out as exactly 0.
+/// Sums are kept as deviations `d = v − reference` from a reference value: the closed-form level
+/// rounded to float32, as the gradient values are. Values equal to it (every value, when the
+/// gradient is two-valued) then add exact zeros, so that their spread comes out as exactly 0
+/// however the additions are grouped.
 #[derive(Clone, Debug)]
 pub struct SideAcc {
     pub reference: f64,
@@ -74,9 +78,11 @@ pub struct SideAcc {
 }
 
 impl SideAcc {
-    pub fn new(reference: f64) -> Self {
+    /// A fresh accumulator around the level `level` (see the type's notes).
+    pub fn new(level: f64) -> Self {
+        let rounded = level as f32;
         SideAcc {
-            reference,
+            reference: if rounded.is_finite() { f64::from(rounded) } else { level },
             count: 0,
             min: f32::INFINITY,
             max: f32::NEG_INFINITY,
@@ -180,17 +186,31 @@ impl ChannelAcc {
         self.bfloat16.add_n(bfloat16(v), n);
     }
 
-    /// Adds a block of values with their sides, one run of equal (value, side) at a time.
-    pub fn add_block(&mut self, g: &[f32], foreground: impl Fn(usize) -> bool) {
-        let mut i = 0;
-        while i < g.len() {
-            let (v, side) = (g[i].to_bits(), foreground(i));
-            let mut j = i + 1;
-            while j < g.len() && g[j].to_bits() == v && foreground(j) == side {
-                j += 1;
+    /// Adds a block of values, `g[i]` on a voxel of class `class[i]` (foreground when it is
+    /// `fg`). Counts, extremes, deviation sums and float16 fates in [`LANES`] lanes
+    /// ([`block_moments`]); bfloat16 fates only for blocks holding a value that is not a plain
+    /// normal float (the only ones bfloat16 treats differently); distinct values until both sides
+    /// have more than are counted.
+    pub fn add_values(&mut self, g: &[f32], class: &[u8], fg: u8) {
+        let refs = [self.side[0].reference, self.side[1].reference];
+        let m = block_moments(g, class, fg, refs);
+        for (k, side) in self.side.iter_mut().enumerate() {
+            side.count += m.count[k];
+            side.min = side.min.min(m.min[k]);
+            side.max = side.max.max(m.max[k]);
+            side.sum_d += m.sum_d[k];
+            side.sum_d2 += m.sum_d2[k];
+        }
+        self.max_abs = self.max_abs.max(m.max_abs);
+        self.min_nonzero_abs = self.min_nonzero_abs.min(m.min_nonzero_abs);
+        self.float16.merge(&m.float16);
+        if m.bfloat16_special {
+            g.iter().for_each(|&v| self.bfloat16.add(bfloat16(v)));
+        }
+        if !(self.side[0].distinct.saturated && self.side[1].distinct.saturated) {
+            for (&v, &cl) in g.iter().zip(class) {
+                self.side[usize::from(cl == fg)].distinct.add(v);
             }
-            self.add_run(g[i], side, (j - i) as u64);
-            i = j;
         }
     }
 
@@ -201,6 +221,92 @@ impl ChannelAcc {
         self.min_nonzero_abs = self.min_nonzero_abs.min(o.min_nonzero_abs);
         self.float16.merge(&o.float16);
         self.bfloat16.merge(&o.bfloat16);
+    }
+}
+
+/// What [`block_moments`] measures on a block: per side `[background, foreground]`.
+#[derive(Debug, PartialEq)]
+pub struct BlockMoments {
+    pub count: [u64; 2],
+    pub min: [f32; 2],
+    pub max: [f32; 2],
+    /// Σ (v − reference), Σ (v − reference)².
+    pub sum_d: [f64; 2],
+    pub sum_d2: [f64; 2],
+    pub max_abs: f32,
+    /// +∞ when all values are 0.
+    pub min_nonzero_abs: f32,
+    pub float16: FateCounts,
+    /// Some value is 0 < |v| < 2^−126 (float32-subnormal) or |v| ≥ 0x7f7f0000 (near the float32
+    /// maximum): only such values can be anything but a normal number or a zero in bfloat16.
+    pub bfloat16_special: bool,
+}
+
+/// Bits of |v| from which a float32 may round to infinity in bfloat16 (a little below the first
+/// that does, 0x7f7f8000).
+const BF16_NEAR_MAX: u32 = 0x7f7f_0000;
+
+avx2_or_portable! {
+    /// Statistics of the values `g` on voxels of classes `class`, split by side (class `fg` or not),
+    /// deviations taken from `refs` = `[background, foreground]` reference values. Values are
+    /// taken in [`LANES`] lanes (lane = position modulo LANES, sums added pairwise at the end), so
+    /// the order of the additions depends only on the positions.
+    pub fn block_moments(g: &[f32], class: &[u8], fg: u8, refs: [f64; 2]) -> BlockMoments {
+        let n = g.len().min(class.len());
+        let (g, class) = (&g[..n], &class[..n]);
+        let inf = f32::INFINITY;
+        let (mut count_fg, mut sums) = ([0u64; LANES], [[0f64; LANES]; 4]);
+        let (mut min, mut max) = ([[inf; LANES]; 2], [[-inf; LANES]; 2]);
+        let (mut max_abs, mut min_nz) = ([0f32; LANES], [inf; LANES]);
+        let mut fates = [[0u64; LANES]; 4];
+        let gb = g.chunks_exact(LANES);
+        let cb = class.chunks_exact(LANES);
+        let (g_rest, c_rest) = (gb.remainder(), cb.remainder());
+        let mut lane = |l: usize, v: f32, cl: u8| {
+            let f = cl == fg;
+            let a = v.abs();
+            count_fg[l] += u64::from(f);
+            min[1][l] = min[1][l].min(if f { v } else { inf });
+            max[1][l] = max[1][l].max(if f { v } else { -inf });
+            min[0][l] = min[0][l].min(if f { inf } else { v });
+            max[0][l] = max[0][l].max(if f { -inf } else { v });
+            let d = f64::from(v) - if f { refs[1] } else { refs[0] };
+            let (dd, d2) = (d, d * d);
+            sums[0][l] += if f { 0.0 } else { dd };
+            sums[1][l] += if f { dd } else { 0.0 };
+            sums[2][l] += if f { 0.0 } else { d2 };
+            sums[3][l] += if f { d2 } else { 0.0 };
+            max_abs[l] = max_abs[l].max(a);
+            min_nz[l] = min_nz[l].min(if a > 0.0 { a } else { inf });
+            fates[0][l] += u64::from(a > 0.0 && a <= F16_ZERO_MAX);
+            fates[1][l] += u64::from(a > F16_ZERO_MAX && a < F16_NORMAL_MIN);
+            fates[2][l] += u64::from(a >= F16_OVERFLOW);
+            let bits = a.to_bits();
+            fates[3][l] += u64::from((bits != 0 && bits < 0x0080_0000) || bits >= BF16_NEAR_MAX);
+        };
+        for (vs, cs) in gb.zip(cb) {
+            for l in 0..LANES {
+                lane(l, vs[l], cs[l]);
+            }
+        }
+        for (l, (&v, &cl)) in g_rest.iter().zip(c_rest).enumerate() {
+            lane(l, v, cl);
+        }
+        let fold_min = |x: [f32; LANES]| x.iter().fold(inf, |m, &v| m.min(v));
+        let fold_max = |x: [f32; LANES]| x.iter().fold(-inf, |m, &v| m.max(v));
+        let total = |x: [u64; LANES]| x.iter().sum::<u64>();
+        let fg_count = total(count_fg);
+        BlockMoments {
+            count: [n as u64 - fg_count, fg_count],
+            min: [fold_min(min[0]), fold_min(min[1])],
+            max: [fold_max(max[0]), fold_max(max[1])],
+            sum_d: [fold_lanes(sums[0]), fold_lanes(sums[1])],
+            sum_d2: [fold_lanes(sums[2]), fold_lanes(sums[3])],
+            max_abs: fold_max(max_abs).max(0.0),
+            min_nonzero_abs: fold_min(min_nz),
+            float16: FateCounts { flushed_to_zero: total(fates[0]), subnormal: total(fates[1]), overflow: total(fates[2]) },
+            bfloat16_special: total(fates[3]) > 0,
+        }
     }
 }
 
@@ -219,6 +325,46 @@ mod tests {
             d.add(i as f32 + 0.5);
         }
         assert_eq!(d.count(), (DISTINCT_CAP as u64, true));
+    }
+
+    /// Values of every kind for the 16-bit fates: zeros, float32 subnormals, values float16
+    /// flushes, makes subnormal or overflows, values near the float32 maximum, and noise.
+    fn mixed_values(n: usize) -> (Vec<f32>, Vec<u8>) {
+        let v = (0..n)
+            .map(|i| match i % 11 {
+                0 => 0.0,
+                1 => -1e-40,
+                2 => 1e-9,
+                3 => -3e-6,
+                4 => 7e4,
+                5 => f32::MAX,
+                6 => -0.0,
+                _ => ((i * 7919) % 1000) as f32 * 1e-3 - 0.5,
+            })
+            .collect();
+        (v, (0..n).map(|i| (i % 3) as u8).collect())
+    }
+
+    #[test]
+    fn block_statistics_equal_those_added_value_by_value() {
+        for n in [0, 1, 7, 8, 9, 1000, 2048] {
+            let (v, class) = mixed_values(n);
+            let mut block = ChannelAcc::new([0.1, -0.2]);
+            block.add_values(&v, &class, 1);
+            let mut each = ChannelAcc::new([0.1, -0.2]);
+            for (&x, &c) in v.iter().zip(&class) {
+                each.add(x, c == 1);
+            }
+            for (a, b) in block.side.iter().zip(&each.side) {
+                assert_eq!((a.count, a.min, a.max), (b.count, b.min, b.max), "n = {n}");
+                assert_eq!(a.distinct.count(), b.distinct.count(), "n = {n}");
+                for (x, y) in [(a.sum_d, b.sum_d), (a.sum_d2, b.sum_d2)] {
+                    assert!((x - y).abs() <= 1e-12 * x.abs().max(y.abs()), "n = {n}: {x} vs {y}");
+                }
+            }
+            assert_eq!((block.max_abs, block.min_nonzero_abs), (each.max_abs, each.min_nonzero_abs), "n = {n}");
+            assert_eq!((block.float16, block.bfloat16), (each.float16, each.bfloat16), "n = {n}");
+        }
     }
 
     #[test]
