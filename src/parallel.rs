@@ -70,3 +70,36 @@ pub fn plain_pass(values: &[f32]) -> f64 {
     fold_chunks(values.len(), |r| lane_sum(&values[r]), |s| total += s);
     total
 }
+
+/// Element types of the per-thread scratch buffers ([`with_buffer`]).
+pub trait Scratch: Copy + Default + 'static {
+    /// This thread's pool of spare buffers.
+    fn pool() -> &'static std::thread::LocalKey<std::cell::RefCell<Vec<Vec<Self>>>>;
+}
+
+macro_rules! scratch_type {
+    ($t:ty) => {
+        impl Scratch for $t {
+            fn pool() -> &'static std::thread::LocalKey<std::cell::RefCell<Vec<Vec<Self>>>> {
+                thread_local!(static POOL: std::cell::RefCell<Vec<Vec<$t>>> = const { std::cell::RefCell::new(Vec::new()) });
+                &POOL
+            }
+        }
+    };
+}
+scratch_type!(f32);
+scratch_type!(f64);
+
+/// Runs `f` on a buffer of `len` values taken from this thread's pool and returns the buffer to
+/// the pool afterwards, so that passes over chunks reuse a few buffers per thread instead of
+/// allocating (and zeroing) new ones per chunk. The buffer holds whatever was left in it: `f` must
+/// write each value before reading it.
+pub fn with_buffer<T: Scratch, R>(len: usize, f: impl FnOnce(&mut [T]) -> R) -> R {
+    let mut buf = T::pool().with(|p| p.borrow_mut().pop()).unwrap_or_default();
+    if buf.len() < len {
+        buf.resize(len, T::default());
+    }
+    let result = f(&mut buf[..len]);
+    T::pool().with(|p| p.borrow_mut().push(buf));
+    result
+}

@@ -19,7 +19,7 @@ use serde::Serialize;
 
 use crate::loss::sums::probabilities;
 use crate::loss::{Evaluation, GradientKernel};
-use crate::parallel::fold_chunks;
+use crate::parallel::{fold_chunks, with_buffer};
 use histogram::{histogram_range, Bins};
 pub use histogram::{Histogram, LogHistogram, HISTOGRAM_BINS};
 use precision::Headroom;
@@ -189,15 +189,17 @@ fn for_blocks<T: Send>(
     let act = kernel.config().spec.activation;
     let chunk = |r: std::ops::Range<usize>| {
         let len = r.len();
-        let mut s = vec![0.0; c * len];
-        let mut g = vec![0f32; c * len];
-        probabilities(case, act, r.clone(), &mut s);
-        kernel.gradient(r.clone(), &s, &mut g);
-        let mut acc = init();
-        for k in 0..c {
-            f(&mut acc, k, &case.labels.class[r.clone()], &g[k * len..(k + 1) * len]);
-        }
-        acc
+        with_buffer(c * len, |s: &mut [f64]| {
+            with_buffer(c * len, |g: &mut [f32]| {
+                probabilities(case, act, r.clone(), s);
+                kernel.gradient(r.clone(), s, g);
+                let mut acc = init();
+                for k in 0..c {
+                    f(&mut acc, k, &case.labels.class[r.clone()], &g[k * len..(k + 1) * len]);
+                }
+                acc
+            })
+        })
     };
     fold_chunks(case.voxels(), chunk, merge);
 }

@@ -55,7 +55,8 @@ fn pow2(shifted: f64) -> f64 {
 pub fn exp_lanes<const W: usize>(x: [f64; W]) -> [f64; W] {
     let mut x = x;
     for v in &mut x {
-        *v = v.max(LOWEST);
+        // A compare and select (f64::max would also handle NaN, which is passed through here).
+        *v = if *v < LOWEST { LOWEST } else { *v };
     }
     let mut n = [0.0; W];
     let mut r = [0.0; W];

@@ -13,7 +13,7 @@ use super::ce;
 use super::family::Evaluation;
 use super::spec::LossConfig;
 use super::sums::probabilities;
-use crate::parallel::CHUNK;
+use crate::parallel::{with_buffer, CHUNK};
 use crate::simd::avx2_or_portable;
 use crate::volume::Case;
 
@@ -122,8 +122,11 @@ impl<'a> GradientKernel<'a> {
             let ce_weight: Option<Vec<f64>> =
                 self.ce.map(|_| (0..c).map(|y| self.ce_scale * self.config.weight(y)).collect());
             let fgs: Vec<u8> = (0..c).map(|k| self.config.fg_class(k)).collect();
-            let (mut u, mut dot) = (vec![0.0; c * len], vec![0.0; len]);
-            softmax_dice_block(&self.coeffs, &fgs, ce_weight.as_deref(), class, s, &mut u, &mut dot, out);
+            with_buffer(c * len, |u| {
+                with_buffer(len, |dot| {
+                    softmax_dice_block(&self.coeffs, &fgs, ce_weight.as_deref(), class, s, u, dot, out)
+                })
+            });
             return;
         }
         let (mut sv, mut uv, mut g) = (vec![0.0; c], vec![0.0; c], vec![0.0; c]);
@@ -157,21 +160,24 @@ impl<'a> GradientKernel<'a> {
         let len = r.len();
         if !self.channelwise() {
             let c = self.config.channels;
-            let mut s = vec![0.0; c * len];
-            let mut g = vec![0f32; c * len];
-            probabilities(self.case, act, r.clone(), &mut s);
-            self.gradient(r, &s, &mut g);
-            out.copy_from_slice(&g[k * len..(k + 1) * len]);
+            with_buffer(c * len, |s: &mut [f64]| {
+                with_buffer(c * len, |g: &mut [f32]| {
+                    probabilities(self.case, act, r.clone(), s);
+                    self.gradient(r, s, g);
+                    out.copy_from_slice(&g[k * len..(k + 1) * len]);
+                })
+            });
             return;
         }
         let x = &self.case.prediction.channel(k)[r.clone()];
-        let mut p = vec![0.0; len];
-        if act == Activation::Sigmoid {
-            sigmoid_into(x, &mut p);
-        } else {
-            p.iter_mut().zip(x).for_each(|(p, &v)| *p = f64::from(v));
-        }
-        self.channel_gradient(k, &self.case.labels.class[r], &p, out);
+        with_buffer(len, |p| {
+            if act == Activation::Sigmoid {
+                sigmoid_into(x, p);
+            } else {
+                p.iter_mut().zip(x).for_each(|(p, &v)| *p = f64::from(v));
+            }
+            self.channel_gradient(k, &self.case.labels.class[r], p, out);
+        });
     }
 
     /// Gradient values in file order: `out[i]` is the value of flat index `start + i` of the

@@ -12,6 +12,7 @@ use crate::parallel::{fold_lanes, LANES};
 
 /// Sums of one channel's probabilities `p` against the voxels' classes: S, Q, I in f64 lanes;
 /// G, and the hard counts at the threshold s ≥ 0.5 (`hard_pred`, `hard_tp`).
+#[inline(always)]
 pub(super) fn channel_sums<T: Copy + Into<f64>>(fg: u8, p: &[T], class: &[u8]) -> ChannelSums {
     let mut acc = Acc::default();
     acc.add_from(0, fg, p, class);
@@ -28,6 +29,20 @@ pub(super) fn channel_sums_f32(fg: u8, p: &[f32], class: &[u8]) -> ChannelSums {
     channel_sums(fg, p, class)
 }
 
+crate::simd::avx2_or_portable! {
+    /// [`channel_sums`] of activated (f64) probabilities.
+    pub(super) fn channel_sums_f64(fg: u8, p: &[f64], class: &[u8]) -> ChannelSums {
+        channel_sums(fg, p, class)
+    }
+}
+
+crate::simd::avx2_or_portable! {
+    /// [`argmax_counts`] of activated (f64) probabilities.
+    pub(super) fn argmax_counts_f64(sums: &mut [ChannelSums], channels: &[&[f64]], class: &[u8]) {
+        argmax_counts(sums, channels, class)
+    }
+}
+
 /// Partial sums of one channel.
 #[derive(Default)]
 struct Acc {
@@ -42,6 +57,7 @@ struct Acc {
 impl Acc {
     /// Adds the values `p` (with their classes), the first of which is at position `first` of
     /// the chunk (a multiple of `LANES`).
+    #[inline(always)]
     fn add_from<T: Copy + Into<f64>>(&mut self, first: usize, fg: u8, p: &[T], class: &[u8]) {
         debug_assert_eq!(first % LANES, 0);
         for (j, (&v, &c)) in p.iter().zip(class).enumerate() {
@@ -70,6 +86,7 @@ impl Acc {
 
 /// Adds the argmax prediction of each voxel (the first channel among equals) to the hard counts;
 /// `channels[k]` holds channel k's values of the voxels of `class`.
+#[inline(always)]
 pub(super) fn argmax_counts<T: Copy + PartialOrd>(sums: &mut [ChannelSums], channels: &[&[T]], class: &[u8]) {
     for (j, &cl) in class.iter().enumerate() {
         let mut best = 0;

@@ -8,7 +8,7 @@ use super::activation::{sigmoid_into, softmax_into, Activation};
 use super::ce;
 use super::reduce;
 use super::spec::LossConfig;
-use crate::parallel::fold_chunks;
+use crate::parallel::{fold_chunks, with_buffer};
 use crate::volume::Case;
 
 /// Sums over the voxels of one channel.
@@ -86,7 +86,7 @@ pub fn probabilities(case: &Case, act: Activation, r: Range<usize>, s: &mut [f64
         }
         Activation::Softmax => {
             let z: Vec<&[f32]> = (0..c).map(|k| &pred.channel(k)[r.clone()]).collect();
-            softmax_into(&z, &mut s[..c * len], &mut vec![0.0; len]);
+            with_buffer(len, |scratch| softmax_into(&z, &mut s[..c * len], scratch));
         }
     }
 }
@@ -139,10 +139,11 @@ impl CaseSums {
                 chunk_sums(config, &channels, class, threshold, reduce::channel_sums_f32, reduce::argmax_counts_f32)
             } else {
                 let len = r.len();
-                let mut s = vec![0.0; c * len];
-                probabilities(case, act, r.clone(), &mut s);
-                let channels: Vec<&[f64]> = s.chunks_exact(len).collect();
-                chunk_sums(config, &channels, class, threshold, reduce::channel_sums, reduce::argmax_counts)
+                with_buffer(c * len, |s| {
+                    probabilities(case, act, r.clone(), s);
+                    let channels: Vec<&[f64]> = s.chunks_exact(len).collect();
+                    chunk_sums(config, &channels, class, threshold, reduce::channel_sums_f64, reduce::argmax_counts_f64)
+                })
             };
             let ce = ce_form.map_or((0.0, 0.0), |form| ce::chunk_sum(form, config, case, r));
             (sums, ce)
