@@ -1,6 +1,7 @@
 //! Times, in one process, the parts of `dicegrad analyze` against the memory-bandwidth floor:
 //! loading both files; one plain pass over the decoded prediction (its sum, on the same chunks
-//! and threads as the real passes: the floor); the reduction pass (the loss sums); the gradient
+//! and threads as the real passes: the floor); the activation applied once to every value (the
+//! least work an exact analysis of logits does: its floor); the reduction pass (the loss sums); the gradient
 //! statistics and histograms; and all the work after loading on 1 thread and on all threads.
 //! Each time is the median of REPEATS runs.
 //!
@@ -11,9 +12,10 @@ use std::time::Instant;
 
 use dicegrad::analysis::analyze;
 use dicegrad::loss::preset::{LossRequest, Overrides};
+use dicegrad::loss::sums::probabilities;
 use dicegrad::loss::{Activation, CaseSums, Evaluation, GradientKernel};
 use dicegrad::nifti_io::{LoadOptions, OpenCase};
-use dicegrad::parallel::plain_pass;
+use dicegrad::parallel::{fold_chunks, plain_pass, with_buffer};
 
 fn median_time(repeats: usize, threads: usize, f: impl Fn() + Sync) -> f64 {
     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("thread pool");
@@ -59,6 +61,23 @@ fn main() {
     let sums = median_time(repeats, all, || {
         std::hint::black_box(CaseSums::compute(&case, &config));
     });
+    // The activation applied once to every value (the probabilities summed): the least work any
+    // exact analysis of logits does; for probabilities, a conversion to f64.
+    let channels = case.prediction.channels;
+    let activated = median_time(repeats, all, || {
+        let mut total = 0.0;
+        fold_chunks(
+            case.voxels(),
+            |r| {
+                with_buffer(channels * r.len(), |s: &mut [f64]| {
+                    probabilities(&case, activation, r, s);
+                    std::hint::black_box(&*s)[0]
+                })
+            },
+            |x| total += x,
+        );
+        std::hint::black_box(total);
+    });
     let eval = Evaluation::compute(&case, &config);
     let stats = median_time(repeats, all, || {
         std::hint::black_box(analyze(&GradientKernel::new(&case, &eval), &eval));
@@ -71,15 +90,18 @@ fn main() {
     };
     let (one, many) = (work(1), work(all));
     println!(
-        "values {}  activation {activation:?}  load {load:.3} s  plain pass {:.2} ms  sums {:.2} ms  statistics {:.2} ms  \
-         after loading: 1 thread {:.2} ms, {all} threads {:.2} ms  ratio to plain pass {:.2}  speed-up {:.2}",
+        "values {}  activation {activation:?}  load {load:.3} s  plain pass {:.2} ms  activation pass {:.2} ms  \
+         sums {:.2} ms  statistics {:.2} ms  after loading: 1 thread {:.2} ms, {all} threads {:.2} ms  \
+         ratio to plain pass {:.2}  to activation pass {:.2}  speed-up {:.2}",
         data.len(),
         plain * 1e3,
+        activated * 1e3,
         sums * 1e3,
         stats * 1e3,
         one * 1e3,
         many * 1e3,
         many / plain,
+        many / activated,
         one / many
     );
 }

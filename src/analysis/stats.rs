@@ -1,6 +1,7 @@
 //! Streaming accumulators of gradient statistics, merged chunk by chunk in a fixed order.
 
 use std::collections::HashSet;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use super::precision::{bfloat16, float16, FateCounts, F16_NORMAL_MIN, F16_OVERFLOW, F16_ZERO_MAX};
 use crate::parallel::{fold_lanes, LANES};
@@ -9,10 +10,35 @@ use crate::simd::avx2_or_portable;
 /// Distinct float32 values are counted exactly up to this many; beyond it only "more" is known.
 pub const DISTINCT_CAP: usize = 1024;
 
+/// Hashes the bits of a float32 with a few multiplications and shifts (every output bit depends on
+/// every input bit, so that values differing only in their high bits — 0.5, 1, 2 — spread too):
+/// the keys are our own values, not chosen by an adversary, and the set is small.
+#[derive(Default)]
+pub struct BitsHasher(u64);
+
+impl Hasher for BitsHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8 | u64::from(b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+
+    fn write_u32(&mut self, v: u32) {
+        let mut x = u64::from(v).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        x ^= x >> 32;
+        x = x.wrapping_mul(0xd6e8_feb8_6659_fd93);
+        self.0 = x ^ (x >> 29);
+    }
+}
+
 /// Exact count of distinct float32 values, up to [`DISTINCT_CAP`] (−0 and +0 count as one).
 #[derive(Clone, Debug, Default)]
 pub struct Distinct {
-    set: HashSet<u32>,
+    set: HashSet<u32, BuildHasherDefault<BitsHasher>>,
     last: Option<u32>,
     pub(super) saturated: bool,
 }
@@ -34,7 +60,7 @@ impl Distinct {
     /// Gives up counting: there are more than [`DISTINCT_CAP`] distinct values.
     pub fn saturate(&mut self) {
         self.saturated = true;
-        self.set = HashSet::new();
+        self.set = HashSet::default();
     }
 
     pub fn merge(&mut self, o: &Distinct) {
@@ -253,59 +279,73 @@ avx2_or_portable! {
     /// the order of the additions depends only on the positions.
     pub fn block_moments(g: &[f32], class: &[u8], fg: u8, refs: [f64; 2]) -> BlockMoments {
         let n = g.len().min(class.len());
+        assert!(n / LANES < u32::MAX as usize, "a block of at most 2^32 values per lane");
         let (g, class) = (&g[..n], &class[..n]);
         let inf = f32::INFINITY;
-        let (mut count_fg, mut sums) = ([0u64; LANES], [[0f64; LANES]; 4]);
-        let (mut min, mut max) = ([[inf; LANES]; 2], [[-inf; LANES]; 2]);
-        let (mut max_abs, mut min_nz) = ([0f32; LANES], [inf; LANES]);
-        let mut fates = [[0u64; LANES]; 4];
-        let gb = g.chunks_exact(LANES);
-        let cb = class.chunks_exact(LANES);
-        let (g_rest, c_rest) = (gb.remainder(), cb.remainder());
-        let mut lane = |l: usize, v: f32, cl: u8| {
-            let f = cl == fg;
-            let a = v.abs();
-            count_fg[l] += u64::from(f);
-            min[1][l] = min[1][l].min(if f { v } else { inf });
-            max[1][l] = max[1][l].max(if f { v } else { -inf });
-            min[0][l] = min[0][l].min(if f { inf } else { v });
-            max[0][l] = max[0][l].max(if f { -inf } else { v });
+        // Two loops, each with few enough accumulators to stay in registers: deviation sums, then
+        // extremes and counts. Minima and maxima as compare-and-select (no NaN among the values).
+        let min = |m: f32, v: f32| if v < m { v } else { m };
+        let max = |m: f32, v: f32| if v > m { v } else { m };
+        let mut sums = [[0f64; LANES]; 4];
+        let mut moments = |l: usize, v: f32, f: bool| {
             let d = f64::from(v) - if f { refs[1] } else { refs[0] };
-            let (dd, d2) = (d, d * d);
-            sums[0][l] += if f { 0.0 } else { dd };
-            sums[1][l] += if f { dd } else { 0.0 };
+            let d2 = d * d;
+            sums[0][l] += if f { 0.0 } else { d };
+            sums[1][l] += if f { d } else { 0.0 };
             sums[2][l] += if f { 0.0 } else { d2 };
             sums[3][l] += if f { d2 } else { 0.0 };
-            max_abs[l] = max_abs[l].max(a);
-            min_nz[l] = min_nz[l].min(if a > 0.0 { a } else { inf });
-            fates[0][l] += u64::from(a > 0.0 && a <= F16_ZERO_MAX);
-            fates[1][l] += u64::from(a > F16_ZERO_MAX && a < F16_NORMAL_MIN);
-            fates[2][l] += u64::from(a >= F16_OVERFLOW);
-            let bits = a.to_bits();
-            fates[3][l] += u64::from((bits != 0 && bits < 0x0080_0000) || bits >= BF16_NEAR_MAX);
         };
-        for (vs, cs) in gb.zip(cb) {
+        let (mut lo, mut hi) = ([[inf; LANES]; 2], [[-inf; LANES]; 2]);
+        let (mut max_abs, mut min_nz) = ([0f32; LANES], [inf; LANES]);
+        let mut counts = [[0u32; LANES]; 5];
+        let mut extremes = |l: usize, v: f32, f: bool| {
+            let a = v.abs();
+            lo[1][l] = min(lo[1][l], if f { v } else { inf });
+            hi[1][l] = max(hi[1][l], if f { v } else { -inf });
+            lo[0][l] = min(lo[0][l], if f { inf } else { v });
+            hi[0][l] = max(hi[0][l], if f { -inf } else { v });
+            max_abs[l] = max(max_abs[l], a);
+            min_nz[l] = min(min_nz[l], if a > 0.0 { a } else { inf });
+            counts[0][l] += u32::from(f);
+            counts[1][l] += u32::from(a > 0.0 && a <= F16_ZERO_MAX);
+            counts[2][l] += u32::from(a > F16_ZERO_MAX && a < F16_NORMAL_MIN);
+            counts[3][l] += u32::from(a >= F16_OVERFLOW);
+            let bits = a.to_bits();
+            counts[4][l] += u32::from((bits != 0 && bits < 0x0080_0000) || bits >= BF16_NEAR_MAX);
+        };
+        let whole = n - n % LANES;
+        for (vs, cs) in g[..whole].chunks_exact(LANES).zip(class[..whole].chunks_exact(LANES)) {
             for l in 0..LANES {
-                lane(l, vs[l], cs[l]);
+                moments(l, vs[l], cs[l] == fg);
             }
         }
-        for (l, (&v, &cl)) in g_rest.iter().zip(c_rest).enumerate() {
-            lane(l, v, cl);
+        for (vs, cs) in g[..whole].chunks_exact(LANES).zip(class[..whole].chunks_exact(LANES)) {
+            for l in 0..LANES {
+                extremes(l, vs[l], cs[l] == fg);
+            }
         }
-        let fold_min = |x: [f32; LANES]| x.iter().fold(inf, |m, &v| m.min(v));
-        let fold_max = |x: [f32; LANES]| x.iter().fold(-inf, |m, &v| m.max(v));
-        let total = |x: [u64; LANES]| x.iter().sum::<u64>();
-        let fg_count = total(count_fg);
+        for (l, (&v, &cl)) in g[whole..].iter().zip(&class[whole..]).enumerate() {
+            moments(l, v, cl == fg);
+            extremes(l, v, cl == fg);
+        }
+        let fold_min = |x: [f32; LANES]| x.iter().fold(inf, |m, &v| min(m, v));
+        let fold_max = |x: [f32; LANES]| x.iter().fold(-inf, |m, &v| max(m, v));
+        let total = |x: [u32; LANES]| x.iter().map(|&c| u64::from(c)).sum::<u64>();
+        let fg_count = total(counts[0]);
         BlockMoments {
             count: [n as u64 - fg_count, fg_count],
-            min: [fold_min(min[0]), fold_min(min[1])],
-            max: [fold_max(max[0]), fold_max(max[1])],
+            min: [fold_min(lo[0]), fold_min(lo[1])],
+            max: [fold_max(hi[0]), fold_max(hi[1])],
             sum_d: [fold_lanes(sums[0]), fold_lanes(sums[1])],
             sum_d2: [fold_lanes(sums[2]), fold_lanes(sums[3])],
-            max_abs: fold_max(max_abs).max(0.0),
+            max_abs: fold_max(max_abs),
             min_nonzero_abs: fold_min(min_nz),
-            float16: FateCounts { flushed_to_zero: total(fates[0]), subnormal: total(fates[1]), overflow: total(fates[2]) },
-            bfloat16_special: total(fates[3]) > 0,
+            float16: FateCounts {
+                flushed_to_zero: total(counts[1]),
+                subnormal: total(counts[2]),
+                overflow: total(counts[3]),
+            },
+            bfloat16_special: total(counts[4]) > 0,
         }
     }
 }
@@ -365,6 +405,21 @@ mod tests {
             assert_eq!((block.max_abs, block.min_nonzero_abs), (each.max_abs, each.min_nonzero_abs), "n = {n}");
             assert_eq!((block.float16, block.bfloat16), (each.float16, each.bfloat16), "n = {n}");
         }
+    }
+
+    #[test]
+    fn distinct_counts_powers_of_two_and_whole_numbers() {
+        // Values whose low bits are all zero must not collide into a few buckets.
+        let mut d = Distinct::default();
+        for e in -60..60 {
+            d.add(2f32.powi(e));
+            d.add(-(2f32.powi(e)));
+        }
+        for i in 0..500 {
+            d.add(i as f32);
+        }
+        // ±2^e for 120 exponents, and 0..500 of which 1, 2, 4, …, 256 (9 values) are powers of two.
+        assert_eq!(d.count(), (240 + 500 - 9, false));
     }
 
     #[test]

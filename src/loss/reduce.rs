@@ -60,16 +60,34 @@ impl Acc {
     #[inline(always)]
     fn add_from<T: Copy + Into<f64>>(&mut self, first: usize, fg: u8, p: &[T], class: &[u8]) {
         debug_assert_eq!(first % LANES, 0);
-        for (j, (&v, &c)) in p.iter().zip(class).enumerate() {
-            let (l, v, f) = (j % LANES, v.into(), c == fg);
-            self.s[l] += v;
-            self.q[l] += v * v;
-            self.i[l] += if f { v } else { 0.0 };
+        let n = p.len().min(class.len());
+        let (pb, cb) = (p[..n].chunks_exact(LANES), class[..n].chunks_exact(LANES));
+        let (p_rest, c_rest) = (pb.remainder(), cb.remainder());
+        // Per-lane counts in 32 bits: each lane counts at most n / LANES values (a chunk's worth).
+        assert!(n / LANES < u32::MAX as usize, "a block of at most 2^32 values per lane");
+        let (mut g, mut hp, mut tp) = ([0u32; LANES], [0u32; LANES], [0u32; LANES]);
+        let mut add = |l: usize, v: T, c: u8, s: &mut Self| {
+            let (v, f): (f64, bool) = (v.into(), c == fg);
+            s.s[l] += v;
+            s.q[l] += v * v;
+            s.i[l] += if f { v } else { 0.0 };
             let h = v >= 0.5;
-            self.g += u64::from(f);
-            self.hard_pred += u64::from(h);
-            self.hard_tp += u64::from(h & f);
+            g[l] += u32::from(f);
+            hp[l] += u32::from(h);
+            tp[l] += u32::from(h & f);
+        };
+        for (vs, cs) in pb.zip(cb) {
+            for l in 0..LANES {
+                add(l, vs[l], cs[l], self);
+            }
         }
+        for (l, (&v, &c)) in p_rest.iter().zip(c_rest).enumerate() {
+            add(l, v, c, self);
+        }
+        let total = |x: [u32; LANES]| x.iter().map(|&c| u64::from(c)).sum::<u64>();
+        self.g += total(g);
+        self.hard_pred += total(hp);
+        self.hard_tp += total(tp);
     }
 
     fn finish(self) -> ChannelSums {
