@@ -287,6 +287,7 @@ fn block_gradient_equals_the_chain_rule_voxel_by_voxel() {
             1,
         ),
         (Activation::None, LossSpec { kind: LossKind::SquaredDice, ..LossSpec::default() }, 3),
+        (Activation::None, LossSpec { kind: LossKind::DiceCe, ..LossSpec::default() }, 3),
     ];
     for (i, (act, spec, channels)) in specs.into_iter().enumerate() {
         let c = random_case(31 + i as u64, [13, 11, 7], channels, act, false);

@@ -40,7 +40,7 @@ impl Hasher for BitsHasher {
 pub struct Distinct {
     set: HashSet<u32, BuildHasherDefault<BitsHasher>>,
     last: Option<u32>,
-    pub(super) saturated: bool,
+    saturated: bool,
 }
 
 impl Distinct {
@@ -118,7 +118,8 @@ impl SideAcc {
         }
     }
 
-    #[inline]
+    /// Adds one value (value by value: the definition the block routines are tested against).
+    #[cfg(test)]
     pub fn add(&mut self, v: f32) {
         self.count += 1;
         self.min = self.min.min(v);
@@ -187,7 +188,9 @@ impl ChannelAcc {
         }
     }
 
-    #[inline]
+    /// Adds one value (value by value: the definition [`ChannelAcc::add_values`] is tested
+    /// against).
+    #[cfg(test)]
     pub fn add(&mut self, v: f32, foreground: bool) {
         self.side[usize::from(foreground)].add(v);
         let a = v.abs();

@@ -8,7 +8,7 @@
 
 use serde::Serialize;
 
-use super::exp::{exp_block, exp_lanes, BLOCK};
+use super::exp::{exp_lanes, BLOCK};
 use crate::simd::avx2_or_portable;
 
 /// What the loss applies to the values in the prediction file before computing Dice.
@@ -120,7 +120,7 @@ avx2_or_portable! {
                 for ((v, &zv), &m) in x.iter_mut().zip(zb).zip(mb) {
                     *v = f64::from(zv) - m;
                 }
-                o.copy_from_slice(&exp_block(x));
+                o.copy_from_slice(&exp_lanes(x));
             }
             let rest = out.into_remainder().iter_mut().zip(src.remainder()).zip(max.remainder());
             for ((o, &zv), &m) in rest {

@@ -38,7 +38,8 @@ const INV_FACT: [f64; 12] = [
     0.5,
 ];
 
-/// Values per block of [`exp_block`]: four AVX2 vectors whose dependency chains interleave.
+/// Values computed side by side by the block loops ([`exp_lanes`] of `BLOCK` values): two AVX2
+/// vectors whose dependency chains interleave.
 pub const BLOCK: usize = 8;
 
 /// 2^n for an integer n ≥ −1022 held as `n + SHIFT`.
@@ -79,12 +80,6 @@ pub fn exp_lanes<const W: usize>(x: [f64; W]) -> [f64; W] {
         e[i] = e_r * pow2(half) * pow2(n2);
     }
     e
-}
-
-/// e^x of [`BLOCK`] values x ≤ 0.
-#[inline(always)]
-pub fn exp_block(x: [f64; BLOCK]) -> [f64; BLOCK] {
-    exp_lanes(x)
 }
 
 #[cfg(test)]

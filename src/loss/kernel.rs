@@ -8,7 +8,7 @@ use std::ops::Range;
 
 use rayon::prelude::*;
 
-use super::activation::{sigmoid_into, softmax_vjp, Activation};
+use super::activation::{sigmoid_into, Activation};
 use super::ce;
 use super::family::Evaluation;
 use super::spec::LossConfig;
@@ -116,9 +116,9 @@ impl<'a> GradientKernel<'a> {
             }
             return;
         }
-        if self.config.spec.activation == Activation::Softmax && matches!(self.ce, None | Some(ce::Form::SoftmaxLogits))
-        {
-            // Cross-entropy of softmax(logits), per voxel: scale·w_y·(s_k − [k = y]).
+        if self.config.spec.activation == Activation::Softmax {
+            // The cross-entropy through softmax is that of softmax(logits), per voxel
+            // scale·w_y·(s_k − [k = y]).
             let ce_weight: Option<Vec<f64>> =
                 self.ce.map(|_| (0..c).map(|y| self.ce_scale * self.config.weight(y)).collect());
             let fgs: Vec<u8> = (0..c).map(|k| self.config.fg_class(k)).collect();
@@ -129,20 +129,13 @@ impl<'a> GradientKernel<'a> {
             });
             return;
         }
-        let (mut sv, mut uv, mut g) = (vec![0.0; c], vec![0.0; c], vec![0.0; c]);
+        // What is left couples the channels through the cross-entropy only: probabilities (no
+        // activation) with the negative log-likelihood of several channels.
+        let (mut sv, mut g) = (vec![0.0; c], vec![0.0; c]);
         for (j, &cl) in class.iter().enumerate() {
             for k in 0..c {
                 sv[k] = s[k * len + j];
-                uv[k] = self.u(k, cl, sv[k]);
-            }
-            match self.config.spec.activation {
-                Activation::Softmax => softmax_vjp(&sv, &uv, &mut g),
-                Activation::Sigmoid => {
-                    for k in 0..c {
-                        g[k] = through_sigmoid(uv[k], sv[k]);
-                    }
-                }
-                Activation::None => g.copy_from_slice(&uv),
+                g[k] = self.u(k, cl, sv[k]);
             }
             if let Some(form) = self.ce {
                 ce::add_gradient(form, &self.config, &sv, cl, self.ce_scale, &mut g);
@@ -233,7 +226,8 @@ avx2_or_portable! {
 avx2_or_portable! {
     /// Gradient of a sum-based loss through the softmax on a block of voxels, channel-major
     /// (`s`, `u`, `out`: `[k*len + j]`), plus `ce_weight[y]·(s_k − [k = y])` for softmax
-    /// cross-entropy. The same operations, in the same order, as [`softmax_vjp`] and
+    /// cross-entropy. The same operations, in the same order, as
+    /// [`softmax_vjp`](super::activation::softmax_vjp) and
     /// [`ce::add_gradient`] on each voxel.
     #[allow(clippy::too_many_arguments)]
     fn softmax_dice_block(
