@@ -108,32 +108,41 @@ impl Bins {
 
     /// Adds a block of values, `g[i]` on a voxel of class `class[i]` (foreground when it is
     /// `fg`): bin numbers are computed [`INDEX_BLOCK`] values at a time ([`bin_indices`]), then
-    /// counted.
+    /// counted in [`STRIPES`] copies of the counts, value i in copy i mod [`STRIPES`]: neighbouring
+    /// voxels often fall in the same bin, and one counter would make each count wait for the one
+    /// before.
     pub(super) fn add_values(&mut self, g: &[f32], class: &[u8], fg: u8) {
+        let n = g.len().min(class.len());
+        assert!(n < u32::MAX as usize, "a block of fewer than 2^32 values");
         // Counts as [background bins, foreground bins], and per side 256 log bins and the zeros.
-        let mut lin = [0u64; 2 * HISTOGRAM_BINS];
-        let mut log = [0u64; 2 * LOG_SLOTS];
+        let mut lin = [[0u32; 2 * HISTOGRAM_BINS]; STRIPES];
+        let mut log = [[0u32; 2 * LOG_SLOTS]; STRIPES];
         let (mut li, mut gi) = ([0u16; INDEX_BLOCK], [0u16; INDEX_BLOCK]);
-        for (gb, cb) in g.chunks(INDEX_BLOCK).zip(class.chunks(INDEX_BLOCK)) {
+        for (gb, cb) in g[..n].chunks(INDEX_BLOCK).zip(class[..n].chunks(INDEX_BLOCK)) {
             bin_indices(gb, cb, fg, self.lo, self.scale, &mut li, &mut gi);
-            for (&a, &b) in li.iter().zip(&gi).take(gb.len().min(cb.len())) {
-                lin[usize::from(a)] += 1;
-                log[usize::from(b)] += 1;
+            let m = gb.len();
+            for (ls, gs) in li[..m].chunks(STRIPES).zip(gi[..m].chunks(STRIPES)) {
+                for (s, (&a, &b)) in ls.iter().zip(gs).enumerate() {
+                    lin[s][usize::from(a)] += 1;
+                    log[s][usize::from(b)] += 1;
+                }
             }
         }
-        let (bg, fgc) = lin.split_at(HISTOGRAM_BINS);
-        for (t, c) in self.background.iter_mut().zip(bg) {
-            *t += c;
+        let total =
+            |copies: &[[u32; 2 * HISTOGRAM_BINS]], i: usize| copies.iter().map(|c| u64::from(c[i])).sum::<u64>();
+        for (i, t) in self.background.iter_mut().enumerate() {
+            *t += total(&lin, i);
         }
-        for (t, c) in self.foreground.iter_mut().zip(fgc) {
-            *t += c;
+        for (i, t) in self.foreground.iter_mut().enumerate() {
+            *t += total(&lin, HISTOGRAM_BINS + i);
         }
-        for (side, counts) in log.chunks_exact(LOG_SLOTS).enumerate() {
+        let log_total = |i: usize| log.iter().map(|c| u64::from(c[i])).sum::<u64>();
+        for side in 0..2 {
             let bins = if side == 1 { &mut self.log.foreground } else { &mut self.log.background };
-            for (t, c) in bins.iter_mut().zip(counts) {
-                *t += c;
+            for (i, t) in bins.iter_mut().enumerate() {
+                *t += log_total(side * LOG_SLOTS + i);
             }
-            self.log.zeros[side] += counts[LogHistogram::BINS];
+            self.log.zeros[side] += log_total(side * LOG_SLOTS + LogHistogram::BINS);
         }
     }
 
@@ -156,7 +165,11 @@ impl Bins {
 /// range go to the first or the last bin).
 #[inline(always)]
 fn bin(v: f32, lo: f64, scale: f64) -> usize {
-    ((f64::from(v) - lo) * scale).max(0.0).min((HISTOGRAM_BINS - 1) as f64) as usize
+    // `max` returns 0 for NaN, so x is a number in [0, bins − 1].
+    let x = ((f64::from(v) - lo) * scale).max(0.0).min((HISTOGRAM_BINS - 1) as f64);
+    // SAFETY: x is finite and in [0, 99], within i32. (A checked `as` conversion does not compile
+    // to a vector instruction.)
+    unsafe { x.to_int_unchecked::<i32>() as usize }
 }
 
 /// Log-histogram slots per side: the 256 float32 exponents, then exact zeros.
@@ -164,6 +177,9 @@ const LOG_SLOTS: usize = LogHistogram::BINS + 1;
 
 /// Values whose bin numbers [`bin_indices`] computes at a time.
 const INDEX_BLOCK: usize = 64;
+
+/// Copies of the counts that [`Bins::add_values`] counts into in turn.
+const STRIPES: usize = 4;
 
 avx2_or_portable! {
     /// For each value `g[i]` (on a voxel of class `class[i]`), its equal-width bin as an index into

@@ -80,22 +80,45 @@ pub fn softmax(z: &[f64], s: &mut [f64]) {
     }
 }
 
-avx2_or_portable! {
-    /// [`sigmoid`] of each value of `z` into `s` (same length).
-    pub fn sigmoid_into(z: &[f32], s: &mut [f64]) {
-        // BLOCK values side by side, the rest one by one (same operations per value).
-        let s = &mut s[..z.len()];
-        let (mut out, mut src) = (s.chunks_exact_mut(BLOCK), z.chunks_exact(BLOCK));
-        for (o, zb) in (&mut out).zip(&mut src) {
-            let mut x = [0.0; BLOCK];
-            for (v, &zv) in x.iter_mut().zip(zb) {
-                *v = f64::from(zv);
-            }
-            o.copy_from_slice(&sigmoid_lanes(x));
+/// [`sigmoid`] of each value of `z` into `s` (same length); on AVX2 when the processor has it.
+pub fn sigmoid_into(z: &[f32], s: &mut [f64]) {
+    let s = &mut s[..z.len()];
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the processor has AVX2 (checked just above).
+        return unsafe { avx2::sigmoid_into(z, s) };
+    }
+    // BLOCK values side by side, the rest one by one (same operations per value).
+    let (mut out, mut src) = (s.chunks_exact_mut(BLOCK), z.chunks_exact(BLOCK));
+    for (o, zb) in (&mut out).zip(&mut src) {
+        let mut x = [0.0; BLOCK];
+        for (v, &zv) in x.iter_mut().zip(zb) {
+            *v = f64::from(zv);
         }
-        for (o, &zv) in out.into_remainder().iter_mut().zip(src.remainder()) {
-            *o = sigmoid(f64::from(zv));
+        o.copy_from_slice(&sigmoid_lanes(x));
+    }
+    for (o, &zv) in out.into_remainder().iter_mut().zip(src.remainder()) {
+        *o = sigmoid(f64::from(zv));
+    }
+}
+
+/// `out[j] = e^(z[j] − m[j])` (z[j] ≤ m[j]); on AVX2 when the processor has it.
+fn exp_shifted_into(z: &[f32], m: &[f64], out: &mut [f64]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the processor has AVX2 (checked just above).
+        return unsafe { avx2::exp_shifted_into(z, m, out) };
+    }
+    let (mut o, mut src, mut max) = (out.chunks_exact_mut(BLOCK), z.chunks_exact(BLOCK), m.chunks_exact(BLOCK));
+    for ((ob, zb), mb) in (&mut o).zip(&mut src).zip(&mut max) {
+        let mut x = [0.0; BLOCK];
+        for ((v, &zv), &m) in x.iter_mut().zip(zb).zip(mb) {
+            *v = f64::from(zv) - m;
         }
+        ob.copy_from_slice(&exp_lanes(x));
+    }
+    for ((o, &zv), &m) in o.into_remainder().iter_mut().zip(src.remainder()).zip(max.remainder()) {
+        *o = exp_lanes([f64::from(zv) - m])[0];
     }
 }
 
@@ -113,19 +136,7 @@ avx2_or_portable! {
             }
         }
         for (zk, sk) in z.iter().zip(s.chunks_exact_mut(len)) {
-            let (mut out, mut src) = (sk.chunks_exact_mut(BLOCK), zk[..len].chunks_exact(BLOCK));
-            let mut max = scratch.chunks_exact(BLOCK);
-            for ((o, zb), mb) in (&mut out).zip(&mut src).zip(&mut max) {
-                let mut x = [0.0; BLOCK];
-                for ((v, &zv), &m) in x.iter_mut().zip(zb).zip(mb) {
-                    *v = f64::from(zv) - m;
-                }
-                o.copy_from_slice(&exp_lanes(x));
-            }
-            let rest = out.into_remainder().iter_mut().zip(src.remainder()).zip(max.remainder());
-            for ((o, &zv), &m) in rest {
-                *o = exp_lanes([f64::from(zv) - m])[0];
-            }
+            exp_shifted_into(&zk[..len], scratch, sk);
         }
         scratch.fill(0.0);
         for sk in s.chunks_exact(len) {
@@ -209,6 +220,84 @@ mod tests {
             zm[j] -= h;
             let fd = (f(&zp) - f(&zm)) / (2.0 * h);
             assert!((fd - g[j]).abs() < 1e-9, "channel {j}: fd {fd} vs {}", g[j]);
+        }
+    }
+}
+
+/// The activations' loops written with AVX2 intrinsics around [`exp4`]: the same operations per
+/// value as the portable code, so the same bits.
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use std::arch::x86_64::*;
+
+    use super::super::exp::avx2::exp4x;
+    use super::{exp_lanes, sigmoid};
+
+    /// Registers of four values that the loops below work on side by side.
+    const K: usize = 4;
+
+    /// [`super::sigmoid_lanes`] of `K` registers of four values: e = e^(−|z|) (|z| with its sign
+    /// bit set), then 1/(1 + e) where z ≥ 0 and e/(1 + e) elsewhere.
+    ///
+    /// # Safety
+    /// As [`exp4x`]: AVX2, and called only from functions compiled for it.
+    #[inline(always)]
+    unsafe fn sigmoid4x(z: [__m256d; K]) -> [__m256d; K] {
+        let mut e = z;
+        for k in 0..K {
+            e[k] = _mm256_or_pd(z[k], _mm256_set1_pd(-0.0));
+        }
+        let mut e = exp4x(e);
+        let one = _mm256_set1_pd(1.0);
+        for k in 0..K {
+            let num = _mm256_blendv_pd(e[k], one, _mm256_cmp_pd::<_CMP_GE_OQ>(z[k], _mm256_setzero_pd()));
+            e[k] = _mm256_div_pd(num, _mm256_add_pd(one, e[k]));
+        }
+        e
+    }
+
+    #[target_feature(enable = "avx2")]
+    pub(super) fn sigmoid_into(z: &[f32], s: &mut [f64]) {
+        let n = z.len().min(s.len());
+        let done = n / (4 * K) * (4 * K);
+        for j in (0..done).step_by(4 * K) {
+            let mut v = [_mm256_setzero_pd(); K];
+            for (k, v) in v.iter_mut().enumerate() {
+                // SAFETY: j + 4K <= n, the length of z.
+                *v = _mm256_cvtps_pd(unsafe { _mm_loadu_ps(z.as_ptr().add(j + 4 * k)) });
+            }
+            // SAFETY: this function is compiled for AVX2, which the caller checked.
+            for (k, v) in unsafe { sigmoid4x(v) }.into_iter().enumerate() {
+                // SAFETY: j + 4K <= n, the length of s.
+                unsafe { _mm256_storeu_pd(s.as_mut_ptr().add(j + 4 * k), v) };
+            }
+        }
+        for j in done..n {
+            s[j] = sigmoid(f64::from(z[j]));
+        }
+    }
+
+    #[target_feature(enable = "avx2")]
+    pub(super) fn exp_shifted_into(z: &[f32], m: &[f64], out: &mut [f64]) {
+        let n = z.len().min(m.len()).min(out.len());
+        let done = n / (4 * K) * (4 * K);
+        for j in (0..done).step_by(4 * K) {
+            let mut x = [_mm256_setzero_pd(); K];
+            for (k, x) in x.iter_mut().enumerate() {
+                let i = j + 4 * k;
+                // SAFETY: i + 4 <= n, the length of all three slices.
+                *x = unsafe {
+                    _mm256_sub_pd(_mm256_cvtps_pd(_mm_loadu_ps(z.as_ptr().add(i))), _mm256_loadu_pd(m.as_ptr().add(i)))
+                };
+            }
+            // SAFETY: this function is compiled for AVX2, which the caller checked.
+            for (k, e) in unsafe { exp4x(x) }.into_iter().enumerate() {
+                // SAFETY: as above.
+                unsafe { _mm256_storeu_pd(out.as_mut_ptr().add(j + 4 * k), e) };
+            }
+        }
+        for j in done..n {
+            out[j] = exp_lanes([f64::from(z[j]) - m[j]])[0];
         }
     }
 }
