@@ -119,3 +119,28 @@ fn data_after_extensions_and_multi_member_gzip_read_like_the_plain_file() {
     assert_eq!(figures(&report(&l1, &pm, &[])), want, "multi-member gzip");
     assert_eq!(values(&l1, &pm), written(&l, &p), "multi-member gzip: value by value");
 }
+
+#[test]
+fn labels_read_alike_as_bytes_16_bit_integers_and_floats() {
+    let d = tmp();
+    let (l, p) = case();
+    let dims = [l.dims[0], l.dims[1], l.dims[2]];
+    let as_i16: Vec<u8> = l.data.iter().flat_map(|&b| i16::from(b).to_le_bytes()).collect();
+    let as_f32: Vec<f32> = l.data.iter().map(|&b| f32::from(b)).collect();
+    let doubled: Vec<u8> = l.data.iter().map(|&b| 2 * b).collect();
+    let mut halved = Nii::u8(&dims, &doubled);
+    halved.slope = 0.5;
+    let pf = at(&d, "p.nii");
+    p.write(&pf);
+    let forms = [
+        ("uint8", l.clone()),
+        ("int16", Nii::new(&dims, 4, 16, as_i16)),
+        ("float32", Nii::f32(&dims, &as_f32)),
+        ("uint8 scaled by 0.5", halved),
+    ];
+    for (name, lab) in forms {
+        let lf = at(&d, &format!("l_{name}.nii"));
+        lab.write(&lf);
+        assert_eq!(values(&lf, &pf).0, l.data, "{name}");
+    }
+}

@@ -275,11 +275,11 @@ mod avx2 {
                     arg = _mm256_blendv_epi8(arg, _mm256_set1_epi32(k as i32), _mm256_castps_si256(gt));
                 }
                 let cl = _mm256_cvtepu8_epi32(_mm_loadl_epi64(class.as_ptr().add(j) as *const __m128i));
+                let hit = _mm256_cmpeq_epi32(arg, cl);
                 for k in 0..c {
-                    let kv = _mm256_set1_epi32(k as i32);
-                    let is_k = _mm256_cmpeq_epi32(arg, kv);
+                    let is_k = _mm256_cmpeq_epi32(arg, _mm256_set1_epi32(k as i32));
                     pred[k] = _mm256_sub_epi32(pred[k], is_k);
-                    tp[k] = _mm256_sub_epi32(tp[k], _mm256_and_si256(is_k, _mm256_cmpeq_epi32(cl, kv)));
+                    tp[k] = _mm256_sub_epi32(tp[k], _mm256_and_si256(is_k, hit));
                 }
             }
         }
@@ -315,11 +315,11 @@ mod avx2 {
                 }
                 let four = std::ptr::read_unaligned(class.as_ptr().add(j) as *const i32);
                 let cl = _mm256_cvtepu8_epi64(_mm_cvtsi32_si128(four));
+                let hit = _mm256_cmpeq_epi64(arg, cl);
                 for k in 0..c {
-                    let kv = _mm256_set1_epi64x(k as i64);
-                    let is_k = _mm256_cmpeq_epi64(arg, kv);
+                    let is_k = _mm256_cmpeq_epi64(arg, _mm256_set1_epi64x(k as i64));
                     pred[k] = _mm256_sub_epi64(pred[k], is_k);
-                    tp[k] = _mm256_sub_epi64(tp[k], _mm256_and_si256(is_k, _mm256_cmpeq_epi64(cl, kv)));
+                    tp[k] = _mm256_sub_epi64(tp[k], _mm256_and_si256(is_k, hit));
                 }
             }
         }

@@ -9,6 +9,7 @@
 use std::path::Path;
 
 use super::decode::{extend_f32, fill_f64};
+use super::header::DataType;
 use super::read::Source;
 use crate::error::{Error, Result};
 use crate::volume::{
@@ -244,7 +245,21 @@ fn read_labels(src: Source, shape: Shape3, rule: LabelRule) -> Result<LabelMap> 
     let mut class = super::read::vec_for(n, gzip);
     let mut values = Vec::with_capacity(super::read::CHUNK_BYTES);
     let (mut not_whole, mut out_of_range) = (Offenders::default(), Offenders::default());
+    // The usual label file, unsigned bytes as they are: a table from byte to class.
+    let bytes_as_is = dt == DataType::U8 && scaling.is_none();
+    let table: [Option<u8>; 256] = std::array::from_fn(|b| rule.class(b as f64));
     src.for_each_chunk(|first, bytes| {
+        if bytes_as_is {
+            super::read::grow_for(&mut class, bytes.len(), n);
+            for (j, &b) in bytes.iter().enumerate() {
+                let c = table[usize::from(b)];
+                if c.is_none() {
+                    out_of_range.add(first + j, f64::from(b));
+                }
+                class.push(c.unwrap_or(0));
+            }
+            return Ok(());
+        }
         fill_f64(dt, big, scaling, bytes, &mut values);
         super::read::grow_for(&mut class, values.len(), n);
         for (j, &v) in values.iter().enumerate() {
