@@ -107,9 +107,8 @@ impl Bins {
     }
 
     /// Adds a block of values, `g[i]` on a voxel of class `class[i]` (foreground when it is
-    /// `fg`): bin numbers are computed [`INDEX_BLOCK`] values at a time ([`bin_indices`]), then
-    /// counted in [`STRIPES`] copies of the counts, value i in copy i mod [`STRIPES`]: neighbouring
-    /// voxels often fall in the same bin, and one counter would make each count wait for the one
+    /// `fg`), counted in [`STRIPES`] copies of the counts ([`count_values`]): neighbouring voxels
+    /// often fall in the same bin, and a single counter would make each count wait for the one
     /// before.
     pub(super) fn add_values(&mut self, g: &[f32], class: &[u8], fg: u8) {
         let n = g.len().min(class.len());
@@ -117,17 +116,7 @@ impl Bins {
         // Counts as [background bins, foreground bins], and per side 256 log bins and the zeros.
         let mut lin = [[0u32; 2 * HISTOGRAM_BINS]; STRIPES];
         let mut log = [[0u32; 2 * LOG_SLOTS]; STRIPES];
-        let (mut li, mut gi) = ([0u16; INDEX_BLOCK], [0u16; INDEX_BLOCK]);
-        for (gb, cb) in g[..n].chunks(INDEX_BLOCK).zip(class[..n].chunks(INDEX_BLOCK)) {
-            bin_indices(gb, cb, fg, self.lo, self.scale, &mut li, &mut gi);
-            let m = gb.len();
-            for (ls, gs) in li[..m].chunks(STRIPES).zip(gi[..m].chunks(STRIPES)) {
-                for (s, (&a, &b)) in ls.iter().zip(gs).enumerate() {
-                    lin[s][usize::from(a)] += 1;
-                    log[s][usize::from(b)] += 1;
-                }
-            }
-        }
+        count_values(&g[..n], &class[..n], fg, self.lo, self.scale, &mut lin, &mut log);
         let total =
             |copies: &[[u32; 2 * HISTOGRAM_BINS]], i: usize| copies.iter().map(|c| u64::from(c[i])).sum::<u64>();
         for (i, t) in self.background.iter_mut().enumerate() {
@@ -182,16 +171,42 @@ const INDEX_BLOCK: usize = 64;
 const STRIPES: usize = 4;
 
 avx2_or_portable! {
-    /// For each value `g[i]` (on a voxel of class `class[i]`), its equal-width bin as an index into
-    /// `[background bins, foreground bins]` (`lin[i]`), and its log slot as an index into
-    /// `[background slots, foreground slots]` of [`LOG_SLOTS`] each (`log[i]`).
-    fn bin_indices(g: &[f32], class: &[u8], fg: u8, lo: f64, scale: f64, lin: &mut [u16], log: &mut [u16]) {
-        for (((&v, &cl), l), e) in g.iter().zip(class).zip(lin.iter_mut()).zip(log.iter_mut()) {
-            let side = u16::from(cl == fg);
-            *l = side * HISTOGRAM_BINS as u16 + bin(v, lo, scale) as u16;
-            let exponent = ((v.to_bits() >> 23) & 0xff) as u16;
-            *e = side * LOG_SLOTS as u16 + if v == 0.0 { LogHistogram::BINS as u16 } else { exponent };
+    /// Counts the values `g` (on voxels of classes `class`) into `lin` (equal-width bins) and `log`
+    /// (log slots), value i into copy i mod [`STRIPES`]: bin numbers [`INDEX_BLOCK`] values at a
+    /// time ([`bin_indices`]), then counted.
+    fn count_values(
+        g: &[f32],
+        class: &[u8],
+        fg: u8,
+        lo: f64,
+        scale: f64,
+        lin: &mut [[u32; 2 * HISTOGRAM_BINS]; STRIPES],
+        log: &mut [[u32; 2 * LOG_SLOTS]; STRIPES],
+    ) {
+        let (mut li, mut gi) = ([0u16; INDEX_BLOCK], [0u16; INDEX_BLOCK]);
+        for (gb, cb) in g.chunks(INDEX_BLOCK).zip(class.chunks(INDEX_BLOCK)) {
+            bin_indices(gb, cb, fg, lo, scale, &mut li, &mut gi);
+            let m = gb.len().min(cb.len());
+            for (ls, gs) in li[..m].chunks(STRIPES).zip(gi[..m].chunks(STRIPES)) {
+                for (s, (&a, &b)) in ls.iter().zip(gs).enumerate() {
+                    lin[s][usize::from(a)] += 1;
+                    log[s][usize::from(b)] += 1;
+                }
+            }
         }
+    }
+}
+
+/// For each value `g[i]` (on a voxel of class `class[i]`), its equal-width bin as an index into
+/// `[background bins, foreground bins]` (`lin[i]`), and its log slot as an index into
+/// `[background slots, foreground slots]` of [`LOG_SLOTS`] each (`log[i]`).
+#[inline(always)]
+fn bin_indices(g: &[f32], class: &[u8], fg: u8, lo: f64, scale: f64, lin: &mut [u16], log: &mut [u16]) {
+    for (((&v, &cl), l), e) in g.iter().zip(class).zip(lin.iter_mut()).zip(log.iter_mut()) {
+        let side = u16::from(cl == fg);
+        *l = side * HISTOGRAM_BINS as u16 + bin(v, lo, scale) as u16;
+        let exponent = ((v.to_bits() >> 23) & 0xff) as u16;
+        *e = side * LOG_SLOTS as u16 + if v == 0.0 { LogHistogram::BINS as u16 } else { exponent };
     }
 }
 
