@@ -1,10 +1,10 @@
 //! Kernel benchmarks (`cargo bench`): the reduction pass, the gradient/statistics pass (with its
-//! histograms), the comparison pass, and the gradient through softmax, on synthetic 64³ to 256³
-//! volumes built in memory (no file I/O).
+//! histograms), the gradient through softmax, and for logits one activation pass beside all the
+//! work after loading, on synthetic 64³ to 256³ volumes built in memory (no file I/O).
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use dicegrad::analysis::analyze;
-use dicegrad::loss::sums::probabilities;
+use dicegrad::loss::sums::{activation_pass, probabilities};
 use dicegrad::loss::{Activation, CaseSums, Evaluation, GradientKernel, LossConfig, LossSpec};
 use dicegrad::nifti_io::template::new_template;
 use dicegrad::parallel::plain_pass;
@@ -53,6 +53,27 @@ fn kernels(c: &mut Criterion) {
         g.bench_with_input(BenchmarkId::new("statistics + histograms, sigmoid logits", side), &side, |b, _| {
             b.iter(|| analyze(&GradientKernel::new(&logits, &eval_s), &eval_s))
         });
+        // Logits: one activation pass (the floor: three are needed) beside all the work after
+        // loading (loss sums, statistics, histograms).
+        let multi_logits = (side >= 128).then(|| case(side, 4, true));
+        let mut cases = vec![("sigmoid logits", &logits, cfg_s.clone())];
+        if let Some(m) = &multi_logits {
+            cases.push(("4-channel softmax logits", m, config(Activation::Softmax, 4)));
+        }
+        for (name, case, cfg) in cases {
+            let act = cfg.spec.activation;
+            if side >= 128 {
+                g.bench_with_input(BenchmarkId::new(format!("activation pass, {name}"), side), &side, |b, _| {
+                    b.iter(|| activation_pass(case, act))
+                });
+                g.bench_with_input(BenchmarkId::new(format!("all work after loading, {name}"), side), &side, |b, _| {
+                    b.iter(|| {
+                        let eval = Evaluation::compute(case, &cfg);
+                        analyze(&GradientKernel::new(case, &eval), &eval)
+                    })
+                });
+            }
+        }
         if side <= 128 {
             let multi = case(side, 4, true);
             let cfg_m = config(Activation::Softmax, 4);

@@ -12,10 +12,10 @@ use std::time::Instant;
 
 use dicegrad::analysis::analyze;
 use dicegrad::loss::preset::{LossRequest, Overrides};
-use dicegrad::loss::sums::probabilities;
+use dicegrad::loss::sums::activation_pass;
 use dicegrad::loss::{Activation, CaseSums, Evaluation, GradientKernel};
 use dicegrad::nifti_io::{LoadOptions, OpenCase};
-use dicegrad::parallel::{fold_chunks, plain_pass, with_buffer};
+use dicegrad::parallel::plain_pass;
 
 fn median_time(repeats: usize, threads: usize, f: impl Fn() + Sync) -> f64 {
     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("thread pool");
@@ -61,22 +61,8 @@ fn main() {
     let sums = median_time(repeats, all, || {
         std::hint::black_box(CaseSums::compute(&case, &config));
     });
-    // The activation applied once to every value (the probabilities summed): the least work any
-    // exact analysis of logits does; for probabilities, a conversion to f64.
-    let channels = case.prediction.channels;
     let activated = median_time(repeats, all, || {
-        let mut total = 0.0;
-        fold_chunks(
-            case.voxels(),
-            |r| {
-                with_buffer(channels * r.len(), |s: &mut [f64]| {
-                    probabilities(&case, activation, r, s);
-                    std::hint::black_box(&*s)[0]
-                })
-            },
-            |x| total += x,
-        );
-        std::hint::black_box(total);
+        std::hint::black_box(activation_pass(&case, activation));
     });
     let eval = Evaluation::compute(&case, &config);
     let stats = median_time(repeats, all, || {

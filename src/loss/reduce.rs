@@ -151,119 +151,122 @@ mod avx2 {
         out.iter().map(|&x| u64::from(x)).sum()
     }
 
-    /// The channel sums, 8 values at a time: f64 lanes 0–3 in the first register, 4–7 in the
-    /// second; the counts in eight 32-bit lanes (the class and threshold tests are done once on
-    /// all 8 values, the threshold in float32, where v ≥ 0.5 means the same as in f64).
+    /// Partial sums S, Q, I in f64 lanes 0–3 (first register of each pair) and 4–7 (second), and
+    /// the counts G, hard predictions, hard true positives in eight 32-bit lanes.
+    struct Lanes {
+        sums: [[__m256d; 2]; 3],
+        counts: [__m256i; 3],
+    }
+
+    impl Lanes {
+        #[target_feature(enable = "avx2")]
+        fn new() -> Self {
+            Lanes { sums: [[_mm256_setzero_pd(); 2]; 3], counts: [_mm256_setzero_si256(); 3] }
+        }
+
+        /// Adds 8 values (`values`: lanes 0–3, 4–7) whose class tests (`fg`) and threshold
+        /// tests (`hard`) are all-ones or all-zeros 32-bit lanes.
+        #[target_feature(enable = "avx2")]
+        fn add(&mut self, values: [__m256d; 2], fg: __m256i, hard: __m256i) {
+            let [g, hp, tp] = &mut self.counts;
+            *g = _mm256_sub_epi32(*g, fg);
+            *hp = _mm256_sub_epi32(*hp, hard);
+            *tp = _mm256_sub_epi32(*tp, _mm256_and_si256(hard, fg));
+            let masks = [
+                _mm256_castsi256_pd(_mm256_cvtepi32_epi64(_mm256_castsi256_si128(fg))),
+                _mm256_castsi256_pd(_mm256_cvtepi32_epi64(_mm256_extracti128_si256::<1>(fg))),
+            ];
+            let [s, q, i] = &mut self.sums;
+            for h in 0..2 {
+                let v = values[h];
+                s[h] = _mm256_add_pd(s[h], v);
+                q[h] = _mm256_add_pd(q[h], _mm256_mul_pd(v, v));
+                i[h] = _mm256_add_pd(i[h], _mm256_and_pd(masks[h], v));
+            }
+        }
+
+        /// The sums of the lanes, with the values from position `done` on (fewer than 8) added
+        /// by the portable loop.
+        #[target_feature(enable = "avx2")]
+        fn finish<T: Copy + Into<f64>>(self, done: usize, fg: u8, p: &[T], class: &[u8]) -> ChannelSums {
+            let lanes = |r: [__m256d; 2]| {
+                let mut out = [0f64; LANES];
+                // SAFETY: out holds 8 f64.
+                unsafe {
+                    _mm256_storeu_pd(out.as_mut_ptr(), r[0]);
+                    _mm256_storeu_pd(out.as_mut_ptr().add(4), r[1]);
+                }
+                out
+            };
+            let [s, q, i] = self.sums;
+            let [g, hard_pred, hard_tp] = self.counts.map(|c| total(c));
+            let mut acc = Acc { s: lanes(s), q: lanes(q), i: lanes(i), g, hard_pred, hard_tp };
+            let n = p.len().min(class.len());
+            acc.add_from(done, fg, &p[done..n], &class[done..n]);
+            acc.finish()
+        }
+    }
+
+    /// The channel sums of float32 values, 8 at a time (the class and threshold tests done once
+    /// on all 8 values, the threshold in float32, where v ≥ 0.5 means the same as in f64).
     #[target_feature(enable = "avx2")]
     pub(super) fn channel_sums(fg: u8, p: &[f32], class: &[u8]) -> ChannelSums {
         let n = p.len().min(class.len());
-        let blocks = n / LANES;
-        let zero = _mm256_setzero_pd();
-        let (mut s, mut q, mut i) = ([zero; 2], [zero; 2], [zero; 2]);
-        let (mut g, mut hp, mut tp) = (_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256());
+        let done = n / LANES * LANES;
+        let mut lanes = Lanes::new();
         let fg32 = _mm256_set1_epi32(i32::from(fg));
         let half = _mm256_set1_ps(0.5);
-        for b in 0..blocks {
-            let j = b * LANES;
+        for j in (0..done).step_by(LANES) {
             // SAFETY: j + 8 <= n, the length of both slices.
             let (v8, c8) = unsafe {
                 (_mm256_loadu_ps(p.as_ptr().add(j)), _mm_loadl_epi64(class.as_ptr().add(j) as *const __m128i))
             };
             let m = _mm256_cmpeq_epi32(_mm256_cvtepu8_epi32(c8), fg32);
             let t = _mm256_castps_si256(_mm256_cmp_ps::<_CMP_GE_OQ>(v8, half));
-            g = _mm256_sub_epi32(g, m);
-            hp = _mm256_sub_epi32(hp, t);
-            tp = _mm256_sub_epi32(tp, _mm256_and_si256(t, m));
             let values = [_mm256_cvtps_pd(_mm256_castps256_ps128(v8)), _mm256_cvtps_pd(_mm256_extractf128_ps::<1>(v8))];
-            let masks = [
-                _mm256_cvtepi32_epi64(_mm256_castsi256_si128(m)),
-                _mm256_cvtepi32_epi64(_mm256_extracti128_si256::<1>(m)),
-            ];
-            for h in 0..2 {
-                let v = values[h];
-                s[h] = _mm256_add_pd(s[h], v);
-                q[h] = _mm256_add_pd(q[h], _mm256_mul_pd(v, v));
-                i[h] = _mm256_add_pd(i[h], _mm256_and_pd(_mm256_castsi256_pd(masks[h]), v));
-            }
+            lanes.add(values, m, t);
         }
-        let mut acc =
-            Acc { s: lanes(s), q: lanes(q), i: lanes(i), g: total(g), hard_pred: total(hp), hard_tp: total(tp) };
-        let done = blocks * LANES;
-        acc.add_from(done, fg, &p[done..n], &class[done..n]);
-        acc.finish()
+        lanes.finish(done, fg, p, class)
     }
 
-    /// [`channel_sums`] of f64 values, 8 at a time: lanes 0–3 in the first register, 4–7 in the
-    /// second, the counts in 64-bit lanes beside them.
+    /// The channel sums of f64 values, 8 at a time, the threshold tests of each register of 4
+    /// packed into 32-bit lanes.
     #[target_feature(enable = "avx2")]
     pub(super) fn channel_sums_f64(fg: u8, p: &[f64], class: &[u8]) -> ChannelSums {
         let n = p.len().min(class.len());
-        let blocks = n / LANES;
-        let zero = _mm256_setzero_pd();
-        let (mut s, mut q, mut i) = ([zero; 2], [zero; 2], [zero; 2]);
-        let zi = _mm256_setzero_si256();
-        let (mut g, mut hp, mut tp) = ([zi; 2], [zi; 2], [zi; 2]);
-        let fg64 = _mm256_set1_epi64x(i64::from(fg));
+        let done = n / LANES * LANES;
+        let mut lanes = Lanes::new();
+        let fg32 = _mm256_set1_epi32(i32::from(fg));
         let half = _mm256_set1_pd(0.5);
-        for b in 0..blocks {
-            for h in 0..2 {
-                let j = b * LANES + 4 * h;
-                // SAFETY: j + 4 <= n, the length of both slices.
-                let (v, c4) = unsafe {
-                    (
-                        _mm256_loadu_pd(p.as_ptr().add(j)),
-                        _mm_cvtsi32_si128(std::ptr::read_unaligned(class.as_ptr().add(j) as *const i32)),
-                    )
-                };
-                let m = _mm256_cmpeq_epi64(_mm256_cvtepu8_epi64(c4), fg64);
-                let t = _mm256_castpd_si256(_mm256_cmp_pd::<_CMP_GE_OQ>(v, half));
-                g[h] = _mm256_sub_epi64(g[h], m);
-                hp[h] = _mm256_sub_epi64(hp[h], t);
-                tp[h] = _mm256_sub_epi64(tp[h], _mm256_and_si256(t, m));
-                s[h] = _mm256_add_pd(s[h], v);
-                q[h] = _mm256_add_pd(q[h], _mm256_mul_pd(v, v));
-                i[h] = _mm256_add_pd(i[h], _mm256_and_pd(_mm256_castsi256_pd(m), v));
-            }
+        for j in (0..done).step_by(LANES) {
+            // SAFETY: j + 8 <= n, the length of both slices.
+            let (values, c8) = unsafe {
+                (
+                    [_mm256_loadu_pd(p.as_ptr().add(j)), _mm256_loadu_pd(p.as_ptr().add(j + 4))],
+                    _mm_loadl_epi64(class.as_ptr().add(j) as *const __m128i),
+                )
+            };
+            let m = _mm256_cmpeq_epi32(_mm256_cvtepu8_epi32(c8), fg32);
+            let [t0, t1] = values.map(|v| _mm256_castpd_si256(_mm256_cmp_pd::<_CMP_GE_OQ>(v, half)));
+            lanes.add(values, m, pack_low_halves(t0, t1));
         }
-        let count = |r: [__m256i; 2]| {
-            let mut out = [0u64; 4];
-            let mut t = 0;
-            for x in r {
-                // SAFETY: out holds 4 u64.
-                unsafe { _mm256_storeu_si256(out.as_mut_ptr() as *mut __m256i, x) };
-                t += out.iter().sum::<u64>();
-            }
-            t
-        };
-        let mut acc =
-            Acc { s: lanes(s), q: lanes(q), i: lanes(i), g: count(g), hard_pred: count(hp), hard_tp: count(tp) };
-        let done = blocks * LANES;
-        acc.add_from(done, fg, &p[done..n], &class[done..n]);
-        acc.finish()
+        lanes.finish(done, fg, p, class)
     }
 
-    /// The eight f64 lanes of two registers.
+    /// The low 32 bits of the four 64-bit lanes of `lo`, then of `hi`, as eight 32-bit lanes.
     #[target_feature(enable = "avx2")]
-    fn lanes(r: [__m256d; 2]) -> [f64; LANES] {
-        let mut out = [0f64; LANES];
-        // SAFETY: out holds 8 f64.
-        unsafe {
-            _mm256_storeu_pd(out.as_mut_ptr(), r[0]);
-            _mm256_storeu_pd(out.as_mut_ptr().add(4), r[1]);
-        }
-        out
+    fn pack_low_halves(lo: __m256i, hi: __m256i) -> __m256i {
+        let pick = _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6);
+        let [lo, hi] = [lo, hi].map(|a| _mm256_castsi256_si128(_mm256_permutevar8x32_epi32(a, pick)));
+        _mm256_set_m128i(hi, lo)
     }
 
     /// The argmax counts, 8 voxels at a time, the running maximum and its channel in registers.
     #[target_feature(enable = "avx2")]
     pub(super) fn argmax_counts(sums: &mut [ChannelSums], channels: &[&[f32]], class: &[u8]) {
         let n = class.len();
-        let blocks = n / 8;
-        let c = channels.len();
-        let mut pred = vec![_mm256_setzero_si256(); c];
-        let mut tp = vec![_mm256_setzero_si256(); c];
-        for b in 0..blocks {
-            let j = b * 8;
+        let mut counts = ArgmaxCounts::new(channels.len());
+        for j in (0..n / 8 * 8).step_by(8) {
             // SAFETY: j + 8 <= n, the length of every channel slice and of class.
             unsafe {
                 let mut best = _mm256_loadu_ps(channels[0].as_ptr().add(j));
@@ -274,68 +277,79 @@ mod avx2 {
                     best = _mm256_blendv_ps(best, x, gt);
                     arg = _mm256_blendv_epi8(arg, _mm256_set1_epi32(k as i32), _mm256_castps_si256(gt));
                 }
-                let cl = _mm256_cvtepu8_epi32(_mm_loadl_epi64(class.as_ptr().add(j) as *const __m128i));
-                let hit = _mm256_cmpeq_epi32(arg, cl);
-                for k in 0..c {
-                    let is_k = _mm256_cmpeq_epi32(arg, _mm256_set1_epi32(k as i32));
-                    pred[k] = _mm256_sub_epi32(pred[k], is_k);
-                    tp[k] = _mm256_sub_epi32(tp[k], _mm256_and_si256(is_k, hit));
-                }
+                counts.add(arg, class.as_ptr().add(j));
             }
         }
-        for k in 0..c {
-            sums[k].hard_pred += total(pred[k]);
-            sums[k].hard_tp += total(tp[k]);
-        }
-        let done = blocks * 8;
-        let rest: Vec<&[f32]> = channels.iter().map(|ch| &ch[done..n]).collect();
-        super::argmax_counts(sums, &rest, &class[done..n]);
+        counts.finish(sums, channels, class);
     }
 
-    /// [`argmax_counts`] of f64 values, 4 voxels at a time, the running maximum and its channel
-    /// in registers (the channel in 64-bit lanes beside the values).
+    /// [`argmax_counts`] of f64 values: per 8 voxels, two registers of 4 values, their channel
+    /// numbers in 64-bit lanes, packed into 32-bit lanes to be counted.
     #[target_feature(enable = "avx2")]
     pub(super) fn argmax_counts_f64(sums: &mut [ChannelSums], channels: &[&[f64]], class: &[u8]) {
         let n = class.len();
-        let blocks = n / 4;
-        let c = channels.len();
-        let mut pred = vec![_mm256_setzero_si256(); c];
-        let mut tp = vec![_mm256_setzero_si256(); c];
-        for b in 0..blocks {
-            let j = b * 4;
-            // SAFETY: j + 4 <= n, the length of every channel slice and of class.
-            unsafe {
-                let mut best = _mm256_loadu_pd(channels[0].as_ptr().add(j));
-                let mut arg = _mm256_setzero_si256();
-                for (k, ch) in channels.iter().enumerate().skip(1) {
-                    let x = _mm256_loadu_pd(ch.as_ptr().add(j));
-                    let gt = _mm256_cmp_pd::<_CMP_GT_OQ>(x, best);
-                    best = _mm256_blendv_pd(best, x, gt);
-                    arg = _mm256_blendv_epi8(arg, _mm256_set1_epi64x(k as i64), _mm256_castpd_si256(gt));
-                }
-                let four = std::ptr::read_unaligned(class.as_ptr().add(j) as *const i32);
-                let cl = _mm256_cvtepu8_epi64(_mm_cvtsi32_si128(four));
-                let hit = _mm256_cmpeq_epi64(arg, cl);
-                for k in 0..c {
-                    let is_k = _mm256_cmpeq_epi64(arg, _mm256_set1_epi64x(k as i64));
-                    pred[k] = _mm256_sub_epi64(pred[k], is_k);
-                    tp[k] = _mm256_sub_epi64(tp[k], _mm256_and_si256(is_k, hit));
+        let mut counts = ArgmaxCounts::new(channels.len());
+        for j in (0..n / 8 * 8).step_by(8) {
+            let mut args = [_mm256_setzero_si256(); 2];
+            for (h, arg) in args.iter_mut().enumerate() {
+                // SAFETY: j + 8 <= n, the length of every channel slice and of class.
+                unsafe {
+                    let mut best = _mm256_loadu_pd(channels[0].as_ptr().add(j + 4 * h));
+                    for (k, ch) in channels.iter().enumerate().skip(1) {
+                        let x = _mm256_loadu_pd(ch.as_ptr().add(j + 4 * h));
+                        let gt = _mm256_cmp_pd::<_CMP_GT_OQ>(x, best);
+                        best = _mm256_blendv_pd(best, x, gt);
+                        *arg = _mm256_blendv_epi8(*arg, _mm256_set1_epi64x(k as i64), _mm256_castpd_si256(gt));
+                    }
                 }
             }
+            // SAFETY: as above.
+            unsafe { counts.add(pack_low_halves(args[0], args[1]), class.as_ptr().add(j)) };
         }
-        let total4 = |r: __m256i| {
-            let mut out = [0u64; 4];
-            // SAFETY: out holds 4 u64.
-            unsafe { _mm256_storeu_si256(out.as_mut_ptr() as *mut __m256i, r) };
-            out.iter().sum::<u64>()
-        };
-        for k in 0..c {
-            sums[k].hard_pred += total4(pred[k]);
-            sums[k].hard_tp += total4(tp[k]);
+        counts.finish(sums, channels, class);
+    }
+
+    /// Per-channel counts of argmax predictions and of those equal to the label, in 32-bit lanes.
+    struct ArgmaxCounts {
+        pred: Vec<__m256i>,
+        tp: Vec<__m256i>,
+    }
+
+    impl ArgmaxCounts {
+        #[target_feature(enable = "avx2")]
+        fn new(channels: usize) -> Self {
+            ArgmaxCounts { pred: vec![_mm256_setzero_si256(); channels], tp: vec![_mm256_setzero_si256(); channels] }
         }
-        let done = blocks * 4;
-        let rest: Vec<&[f64]> = channels.iter().map(|ch| &ch[done..n]).collect();
-        super::argmax_counts(sums, &rest, &class[done..n]);
+
+        /// Counts the argmax `arg` of 8 voxels (channel numbers in 32-bit lanes) whose classes
+        /// are the 8 bytes at `class`.
+        ///
+        /// # Safety
+        /// `class` must point to 8 readable bytes.
+        #[target_feature(enable = "avx2")]
+        unsafe fn add(&mut self, arg: __m256i, class: *const u8) {
+            // SAFETY: the caller's promise.
+            let cl = _mm256_cvtepu8_epi32(unsafe { _mm_loadl_epi64(class as *const __m128i) });
+            let hit = _mm256_cmpeq_epi32(arg, cl);
+            for (k, (pred, tp)) in self.pred.iter_mut().zip(&mut self.tp).enumerate() {
+                let is_k = _mm256_cmpeq_epi32(arg, _mm256_set1_epi32(k as i32));
+                *pred = _mm256_sub_epi32(*pred, is_k);
+                *tp = _mm256_sub_epi32(*tp, _mm256_and_si256(is_k, hit));
+            }
+        }
+
+        /// Adds the counts to `sums`, and counts the voxels past the last whole group of 8 with
+        /// the portable loop.
+        #[target_feature(enable = "avx2")]
+        fn finish<T: Copy + PartialOrd>(self, sums: &mut [ChannelSums], channels: &[&[T]], class: &[u8]) {
+            for (s, (&pred, &tp)) in sums.iter_mut().zip(self.pred.iter().zip(&self.tp)) {
+                s.hard_pred += total(pred);
+                s.hard_tp += total(tp);
+            }
+            let (n, done) = (class.len(), class.len() / 8 * 8);
+            let rest: Vec<&[T]> = channels.iter().map(|ch| &ch[done..n]).collect();
+            super::argmax_counts(sums, &rest, &class[done..n]);
+        }
     }
 }
 

@@ -91,6 +91,26 @@ pub fn probabilities(case: &Case, act: Activation, r: Range<usize>, s: &mut [f64
     }
 }
 
+/// The activation applied once to every value of the case, on the chunks and threads of the real
+/// passes, and the first probability of each chunk added up (so that the work is not optimised
+/// away): the least work an exact analysis of logits does, which the benchmarks measure beside
+/// the real passes. For probabilities, a conversion to f64.
+pub fn activation_pass(case: &Case, act: Activation) -> f64 {
+    let c = case.prediction.channels;
+    let mut total = 0.0;
+    fold_chunks(
+        case.voxels(),
+        |r| {
+            with_buffer(c * r.len(), |s: &mut [f64]| {
+                probabilities(case, act, r, s);
+                s.first().copied().unwrap_or(0.0)
+            })
+        },
+        |x| total += x,
+    );
+    total
+}
+
 /// Sums of the voxels of one chunk, one entry per channel, from the channels' probabilities
 /// (`channels[k]` holds channel k's values of the voxels of `class`): S, Q, I, G, and the hard
 /// counts — at the threshold s ≥ 0.5 when `threshold`, of the argmax otherwise.
