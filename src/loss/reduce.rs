@@ -19,24 +19,34 @@ pub(super) fn channel_sums<T: Copy + Into<f64>>(fg: u8, p: &[T], class: &[u8]) -
     acc.finish()
 }
 
-/// [`channel_sums`] of float32 values, on AVX2 when the processor has it.
-pub(super) fn channel_sums_f32(fg: u8, p: &[f32], class: &[u8]) -> ChannelSums {
+/// [`channel_sums`] of float32 values, on AVX2 when the processor has it. Without `HARD` the
+/// hard counts are left at 0 (the argmax gives them).
+pub(super) fn channel_sums_f32<const HARD: bool>(fg: u8, p: &[f32], class: &[u8]) -> ChannelSums {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: the processor has AVX2 (checked just above).
-        return unsafe { avx2::channel_sums(fg, p, class) };
+        return unsafe { avx2::channel_sums::<HARD>(fg, p, class) };
     }
-    channel_sums(fg, p, class)
+    without_hard::<HARD>(channel_sums(fg, p, class))
 }
 
-/// [`channel_sums`] of activated (f64) probabilities, on AVX2 when the processor has it.
-pub(super) fn channel_sums_f64(fg: u8, p: &[f64], class: &[u8]) -> ChannelSums {
+/// [`channel_sums`] of activated (f64) probabilities, on AVX2 when the processor has it; `HARD`
+/// as for [`channel_sums_f32`].
+pub(super) fn channel_sums_f64<const HARD: bool>(fg: u8, p: &[f64], class: &[u8]) -> ChannelSums {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: the processor has AVX2 (checked just above).
-        return unsafe { avx2::channel_sums_f64(fg, p, class) };
+        return unsafe { avx2::channel_sums_f64::<HARD>(fg, p, class) };
     }
-    channel_sums(fg, p, class)
+    without_hard::<HARD>(channel_sums(fg, p, class))
+}
+
+/// The sums with the hard counts set to 0 unless `HARD`.
+fn without_hard<const HARD: bool>(mut s: ChannelSums) -> ChannelSums {
+    if !HARD {
+        (s.hard_pred, s.hard_tp) = (0, 0);
+    }
+    s
 }
 
 /// [`argmax_counts`] of activated (f64) probabilities, on AVX2 when the processor has it.
@@ -165,13 +175,15 @@ mod avx2 {
         }
 
         /// Adds 8 values (`values`: lanes 0–3, 4–7) whose class tests (`fg`) and threshold
-        /// tests (`hard`) are all-ones or all-zeros 32-bit lanes.
+        /// tests (`hard`, if counted) are all-ones or all-zeros 32-bit lanes.
         #[target_feature(enable = "avx2")]
-        fn add(&mut self, values: [__m256d; 2], fg: __m256i, hard: __m256i) {
+        fn add(&mut self, values: [__m256d; 2], fg: __m256i, hard: Option<__m256i>) {
             let [g, hp, tp] = &mut self.counts;
             *g = _mm256_sub_epi32(*g, fg);
-            *hp = _mm256_sub_epi32(*hp, hard);
-            *tp = _mm256_sub_epi32(*tp, _mm256_and_si256(hard, fg));
+            if let Some(hard) = hard {
+                *hp = _mm256_sub_epi32(*hp, hard);
+                *tp = _mm256_sub_epi32(*tp, _mm256_and_si256(hard, fg));
+            }
             let masks = [
                 _mm256_castsi256_pd(_mm256_cvtepi32_epi64(_mm256_castsi256_si128(fg))),
                 _mm256_castsi256_pd(_mm256_cvtepi32_epi64(_mm256_extracti128_si256::<1>(fg))),
@@ -186,9 +198,15 @@ mod avx2 {
         }
 
         /// The sums of the lanes, with the values from position `done` on (fewer than 8) added
-        /// by the portable loop.
+        /// by the portable loop; the hard counts left at 0 unless `HARD`.
         #[target_feature(enable = "avx2")]
-        fn finish<T: Copy + Into<f64>>(self, done: usize, fg: u8, p: &[T], class: &[u8]) -> ChannelSums {
+        fn finish<T: Copy + Into<f64>, const HARD: bool>(
+            self,
+            done: usize,
+            fg: u8,
+            p: &[T],
+            class: &[u8],
+        ) -> ChannelSums {
             let lanes = |r: [__m256d; 2]| {
                 let mut out = [0f64; LANES];
                 // SAFETY: out holds 8 f64.
@@ -203,14 +221,14 @@ mod avx2 {
             let mut acc = Acc { s: lanes(s), q: lanes(q), i: lanes(i), g, hard_pred, hard_tp };
             let n = p.len().min(class.len());
             acc.add_from(done, fg, &p[done..n], &class[done..n]);
-            acc.finish()
+            super::without_hard::<HARD>(acc.finish())
         }
     }
 
     /// The channel sums of float32 values, 8 at a time (the class and threshold tests done once
     /// on all 8 values, the threshold in float32, where v ≥ 0.5 means the same as in f64).
     #[target_feature(enable = "avx2")]
-    pub(super) fn channel_sums(fg: u8, p: &[f32], class: &[u8]) -> ChannelSums {
+    pub(super) fn channel_sums<const HARD: bool>(fg: u8, p: &[f32], class: &[u8]) -> ChannelSums {
         let n = p.len().min(class.len());
         let done = n / LANES * LANES;
         let mut lanes = Lanes::new();
@@ -222,17 +240,17 @@ mod avx2 {
                 (_mm256_loadu_ps(p.as_ptr().add(j)), _mm_loadl_epi64(class.as_ptr().add(j) as *const __m128i))
             };
             let m = _mm256_cmpeq_epi32(_mm256_cvtepu8_epi32(c8), fg32);
-            let t = _mm256_castps_si256(_mm256_cmp_ps::<_CMP_GE_OQ>(v8, half));
+            let t = HARD.then(|| _mm256_castps_si256(_mm256_cmp_ps::<_CMP_GE_OQ>(v8, half)));
             let values = [_mm256_cvtps_pd(_mm256_castps256_ps128(v8)), _mm256_cvtps_pd(_mm256_extractf128_ps::<1>(v8))];
             lanes.add(values, m, t);
         }
-        lanes.finish(done, fg, p, class)
+        lanes.finish::<f32, HARD>(done, fg, p, class)
     }
 
     /// The channel sums of f64 values, 8 at a time, the threshold tests of each register of 4
     /// packed into 32-bit lanes.
     #[target_feature(enable = "avx2")]
-    pub(super) fn channel_sums_f64(fg: u8, p: &[f64], class: &[u8]) -> ChannelSums {
+    pub(super) fn channel_sums_f64<const HARD: bool>(fg: u8, p: &[f64], class: &[u8]) -> ChannelSums {
         let n = p.len().min(class.len());
         let done = n / LANES * LANES;
         let mut lanes = Lanes::new();
@@ -247,10 +265,13 @@ mod avx2 {
                 )
             };
             let m = _mm256_cmpeq_epi32(_mm256_cvtepu8_epi32(c8), fg32);
-            let [t0, t1] = values.map(|v| _mm256_castpd_si256(_mm256_cmp_pd::<_CMP_GE_OQ>(v, half)));
-            lanes.add(values, m, pack_low_halves(t0, t1));
+            let t = HARD.then(|| {
+                let [t0, t1] = values.map(|v| _mm256_castpd_si256(_mm256_cmp_pd::<_CMP_GE_OQ>(v, half)));
+                pack_low_halves(t0, t1)
+            });
+            lanes.add(values, m, t);
         }
-        lanes.finish(done, fg, p, class)
+        lanes.finish::<f64, HARD>(done, fg, p, class)
     }
 
     /// The low 32 bits of the four 64-bit lanes of `lo`, then of `hi`, as eight 32-bit lanes.
@@ -391,13 +412,21 @@ mod tests {
     fn dispatched_sums_equal_the_portable_loop_bit_for_bit_and_a_plain_sum_closely() {
         for n in [0, 1, 7, 8, 9, 63, 1000, 16384] {
             let (p, class) = data(n, n as u64 + 1);
-            let fast = channel_sums_f32(1, &p, &class);
+            let fast = channel_sums_f32::<true>(1, &p, &class);
             assert_eq!(fast, channel_sums(1, &p, &class), "n = {n}");
+            let soft = ChannelSums { hard_pred: 0, hard_tp: 0, ..fast };
+            assert_eq!(channel_sums_f32::<false>(1, &p, &class), soft, "without hard counts, n = {n}");
             // The same values as f64 (activated probabilities), every other one nudged off the
             // float32 grid (0.5 among those kept: the threshold itself).
             let wide: Vec<f64> =
                 p.iter().enumerate().map(|(i, &v)| f64::from(v) * if i % 2 == 0 { 1.0 } else { 1.0 - 1e-12 }).collect();
-            assert_eq!(channel_sums_f64(1, &wide, &class), channel_sums(1, &wide, &class), "f64, n = {n}");
+            let (hard, all) = (channel_sums_f64::<true>(1, &wide, &class), channel_sums(1, &wide, &class));
+            assert_eq!(hard, all, "f64, n = {n}");
+            assert_eq!(
+                channel_sums_f64::<false>(1, &wide, &class),
+                ChannelSums { hard_pred: 0, hard_tp: 0, ..all },
+                "f64 without hard counts, n = {n}"
+            );
             let hand = by_hand(1, &p, &class);
             assert_eq!(
                 (fast.label_count, fast.hard_pred, fast.hard_tp),
