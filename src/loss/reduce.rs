@@ -54,7 +54,7 @@ pub(super) fn argmax_counts_f64(sums: &mut [ChannelSums], channels: &[&[f64]], c
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: the processor has AVX2 (checked just above).
-        return unsafe { avx2::argmax_counts_f64(sums, channels, class) };
+        return unsafe { avx2::argmax_counts(sums, channels, class) };
     }
     argmax_counts(sums, channels, class)
 }
@@ -275,6 +275,7 @@ mod avx2 {
     }
 
     /// The low 32 bits of the four 64-bit lanes of `lo`, then of `hi`, as eight 32-bit lanes.
+    #[inline]
     #[target_feature(enable = "avx2")]
     fn pack_low_halves(lo: __m256i, hi: __m256i) -> __m256i {
         let pick = _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6);
@@ -282,95 +283,130 @@ mod avx2 {
         _mm256_set_m128i(hi, lo)
     }
 
-    /// The argmax counts, 8 voxels at a time, the running maximum and its channel in registers.
-    #[target_feature(enable = "avx2")]
-    pub(super) fn argmax_counts(sums: &mut [ChannelSums], channels: &[&[f32]], class: &[u8]) {
-        let n = class.len();
-        let mut counts = ArgmaxCounts::new(channels.len());
-        for j in (0..n / 8 * 8).step_by(8) {
-            // SAFETY: j + 8 <= n, the length of every channel slice and of class.
+    /// Values the argmax is taken over (float32 as stored, f64 activated).
+    pub(super) trait ArgmaxValue: Copy + PartialOrd {
+        /// The channel of the maximum (the first among equals) of 8 voxels, in 32-bit lanes:
+        /// channel k's values of the voxels are at `ptrs[k].add(j)`, … `.add(j + 7)`.
+        ///
+        /// # Safety
+        /// AVX2; those values readable. Called only from functions compiled for AVX2 (it is
+        /// inlined into them).
+        unsafe fn arg8(ptrs: &[*const Self], j: usize) -> __m256i;
+    }
+
+    impl ArgmaxValue for f32 {
+        #[inline(always)]
+        unsafe fn arg8(ptrs: &[*const f32], j: usize) -> __m256i {
+            // SAFETY: the caller's promise.
             unsafe {
-                let mut best = _mm256_loadu_ps(channels[0].as_ptr().add(j));
+                let mut best = _mm256_loadu_ps(ptrs[0].add(j));
                 let mut arg = _mm256_setzero_si256();
-                for (k, ch) in channels.iter().enumerate().skip(1) {
-                    let x = _mm256_loadu_ps(ch.as_ptr().add(j));
+                for (k, p) in ptrs.iter().enumerate().skip(1) {
+                    let x = _mm256_loadu_ps(p.add(j));
                     let gt = _mm256_cmp_ps::<_CMP_GT_OQ>(x, best);
                     best = _mm256_blendv_ps(best, x, gt);
                     arg = _mm256_blendv_epi8(arg, _mm256_set1_epi32(k as i32), _mm256_castps_si256(gt));
                 }
-                counts.add(arg, class.as_ptr().add(j));
+                arg
             }
         }
-        counts.finish(sums, channels, class);
     }
 
-    /// [`argmax_counts`] of f64 values: per 8 voxels, two registers of 4 values, their channel
-    /// numbers in 64-bit lanes, packed into 32-bit lanes to be counted.
-    #[target_feature(enable = "avx2")]
-    pub(super) fn argmax_counts_f64(sums: &mut [ChannelSums], channels: &[&[f64]], class: &[u8]) {
-        let n = class.len();
-        let mut counts = ArgmaxCounts::new(channels.len());
-        for j in (0..n / 8 * 8).step_by(8) {
+    impl ArgmaxValue for f64 {
+        /// Two registers of 4 values, their channel numbers in 64-bit lanes, packed.
+        #[inline(always)]
+        unsafe fn arg8(ptrs: &[*const f64], j: usize) -> __m256i {
             let mut args = [_mm256_setzero_si256(); 2];
             for (h, arg) in args.iter_mut().enumerate() {
-                // SAFETY: j + 8 <= n, the length of every channel slice and of class.
+                // SAFETY: the caller's promise.
                 unsafe {
-                    let mut best = _mm256_loadu_pd(channels[0].as_ptr().add(j + 4 * h));
-                    for (k, ch) in channels.iter().enumerate().skip(1) {
-                        let x = _mm256_loadu_pd(ch.as_ptr().add(j + 4 * h));
+                    let mut best = _mm256_loadu_pd(ptrs[0].add(j + 4 * h));
+                    for (k, p) in ptrs.iter().enumerate().skip(1) {
+                        let x = _mm256_loadu_pd(p.add(j + 4 * h));
                         let gt = _mm256_cmp_pd::<_CMP_GT_OQ>(x, best);
                         best = _mm256_blendv_pd(best, x, gt);
                         *arg = _mm256_blendv_epi8(*arg, _mm256_set1_epi64x(k as i64), _mm256_castpd_si256(gt));
                     }
                 }
             }
-            // SAFETY: as above.
-            unsafe { counts.add(pack_low_halves(args[0], args[1]), class.as_ptr().add(j)) };
+            // SAFETY: AVX2, as promised.
+            unsafe { pack_low_halves(args[0], args[1]) }
         }
-        counts.finish(sums, channels, class);
     }
 
-    /// Per-channel counts of argmax predictions and of those equal to the label, in 32-bit lanes.
-    struct ArgmaxCounts {
-        pred: Vec<__m256i>,
-        tp: Vec<__m256i>,
+    /// The argmax counts, 8 voxels at a time: for up to 8 channels with the channel count known
+    /// to the compiler, the running maximum and all the counts in registers.
+    #[target_feature(enable = "avx2")]
+    pub(super) fn argmax_counts<T: ArgmaxValue>(sums: &mut [ChannelSums], channels: &[&[T]], class: &[u8]) {
+        match channels.len() {
+            2 => counts_in_registers::<T, 2>(sums, channels, class),
+            3 => counts_in_registers::<T, 3>(sums, channels, class),
+            4 => counts_in_registers::<T, 4>(sums, channels, class),
+            5 => counts_in_registers::<T, 5>(sums, channels, class),
+            6 => counts_in_registers::<T, 6>(sums, channels, class),
+            7 => counts_in_registers::<T, 7>(sums, channels, class),
+            8 => counts_in_registers::<T, 8>(sums, channels, class),
+            _ => counts_in_memory(sums, channels, class),
+        }
     }
 
-    impl ArgmaxCounts {
-        #[target_feature(enable = "avx2")]
-        fn new(channels: usize) -> Self {
-            ArgmaxCounts { pred: vec![_mm256_setzero_si256(); channels], tp: vec![_mm256_setzero_si256(); channels] }
+    /// The counts of `arg` (8 voxels' channels of the maximum) into `pred`, and of those equal
+    /// to the voxels' classes (the 8 bytes at `class`) into `tp`, channel by channel.
+    ///
+    /// # Safety
+    /// As [`ArgmaxValue::arg8`]; `class` points to 8 readable bytes.
+    #[inline(always)]
+    unsafe fn count(arg: __m256i, class: *const u8, pred: &mut [__m256i], tp: &mut [__m256i]) {
+        // SAFETY: the caller's promise.
+        let cl = unsafe { _mm256_cvtepu8_epi32(_mm_loadl_epi64(class as *const __m128i)) };
+        let hit = _mm256_cmpeq_epi32(arg, cl);
+        for (k, (pred, tp)) in pred.iter_mut().zip(tp).enumerate() {
+            let is_k = _mm256_cmpeq_epi32(arg, _mm256_set1_epi32(k as i32));
+            *pred = _mm256_sub_epi32(*pred, is_k);
+            *tp = _mm256_sub_epi32(*tp, _mm256_and_si256(is_k, hit));
         }
+    }
 
-        /// Counts the argmax `arg` of 8 voxels (channel numbers in 32-bit lanes) whose classes
-        /// are the 8 bytes at `class`.
-        ///
-        /// # Safety
-        /// `class` must point to 8 readable bytes.
-        #[target_feature(enable = "avx2")]
-        unsafe fn add(&mut self, arg: __m256i, class: *const u8) {
-            // SAFETY: the caller's promise.
-            let cl = _mm256_cvtepu8_epi32(unsafe { _mm_loadl_epi64(class as *const __m128i) });
-            let hit = _mm256_cmpeq_epi32(arg, cl);
-            for (k, (pred, tp)) in self.pred.iter_mut().zip(&mut self.tp).enumerate() {
-                let is_k = _mm256_cmpeq_epi32(arg, _mm256_set1_epi32(k as i32));
-                *pred = _mm256_sub_epi32(*pred, is_k);
-                *tp = _mm256_sub_epi32(*tp, _mm256_and_si256(is_k, hit));
-            }
+    #[target_feature(enable = "avx2")]
+    fn counts_in_registers<T: ArgmaxValue, const C: usize>(sums: &mut [ChannelSums], channels: &[&[T]], class: &[u8]) {
+        let ptrs: [*const T; C] = std::array::from_fn(|k| channels[k].as_ptr());
+        let (mut pred, mut tp) = ([_mm256_setzero_si256(); C], [_mm256_setzero_si256(); C]);
+        for j in (0..class.len() / 8 * 8).step_by(8) {
+            // SAFETY: compiled for AVX2; j + 8 <= the length of every channel slice and of class.
+            unsafe { count(T::arg8(&ptrs, j), class.as_ptr().add(j), &mut pred, &mut tp) };
         }
+        finish(sums, &pred, &tp, channels, class);
+    }
 
-        /// Adds the counts to `sums`, and counts the voxels past the last whole group of 8 with
-        /// the portable loop.
-        #[target_feature(enable = "avx2")]
-        fn finish<T: Copy + PartialOrd>(self, sums: &mut [ChannelSums], channels: &[&[T]], class: &[u8]) {
-            for (s, (&pred, &tp)) in sums.iter_mut().zip(self.pred.iter().zip(&self.tp)) {
-                s.hard_pred += total(pred);
-                s.hard_tp += total(tp);
-            }
-            let (n, done) = (class.len(), class.len() / 8 * 8);
-            let rest: Vec<&[T]> = channels.iter().map(|ch| &ch[done..n]).collect();
-            super::argmax_counts(sums, &rest, &class[done..n]);
+    /// Any number of channels: the counts in memory.
+    #[target_feature(enable = "avx2")]
+    fn counts_in_memory<T: ArgmaxValue>(sums: &mut [ChannelSums], channels: &[&[T]], class: &[u8]) {
+        let ptrs: Vec<*const T> = channels.iter().map(|ch| ch.as_ptr()).collect();
+        let (mut pred, mut tp) = (vec![_mm256_setzero_si256(); ptrs.len()], vec![_mm256_setzero_si256(); ptrs.len()]);
+        for j in (0..class.len() / 8 * 8).step_by(8) {
+            // SAFETY: as in counts_in_registers.
+            unsafe { count(T::arg8(&ptrs, j), class.as_ptr().add(j), &mut pred, &mut tp) };
         }
+        finish(sums, &pred, &tp, channels, class);
+    }
+
+    /// Adds the lane counts to `sums`, and counts the voxels past the last whole group of 8 with
+    /// the portable loop.
+    #[target_feature(enable = "avx2")]
+    fn finish<T: ArgmaxValue>(
+        sums: &mut [ChannelSums],
+        pred: &[__m256i],
+        tp: &[__m256i],
+        channels: &[&[T]],
+        class: &[u8],
+    ) {
+        for (s, (&pred, &tp)) in sums.iter_mut().zip(pred.iter().zip(tp)) {
+            s.hard_pred += total(pred);
+            s.hard_tp += total(tp);
+        }
+        let (n, done) = (class.len(), class.len() / 8 * 8);
+        let rest: Vec<&[T]> = channels.iter().map(|ch| &ch[done..n]).collect();
+        super::argmax_counts(sums, &rest, &class[done..n]);
     }
 }
 
@@ -439,6 +475,29 @@ mod tests {
             ] {
                 assert!((a - b).abs() <= 1e-12 * b.abs().max(1.0), "n = {n}: {a} vs {b}");
             }
+        }
+    }
+
+    #[test]
+    fn dispatched_argmax_counts_equal_the_portable_loop_for_any_number_of_channels() {
+        // 2–8 channels are counted in registers, more in memory.
+        for c in [2, 3, 4, 7, 8, 9, 13] {
+            let n = 1003;
+            let (v, _) = data(c * n, c as u64);
+            let (_, class) = data(n, 99);
+            let class: Vec<u8> = class.iter().enumerate().map(|(i, &x)| (x as usize * 5 + i) as u8 % c as u8).collect();
+            let chans: Vec<&[f32]> = v.chunks(n).collect();
+            let wide: Vec<Vec<f64>> = chans.iter().map(|ch| ch.iter().map(|&x| f64::from(x)).collect()).collect();
+            let wide: Vec<&[f64]> = wide.iter().map(Vec::as_slice).collect();
+            let mut slow = vec![ChannelSums::default(); c];
+            argmax_counts(&mut slow, &chans, &class);
+            let (mut fast, mut fast64) = (vec![ChannelSums::default(); c], vec![ChannelSums::default(); c]);
+            argmax_counts_f32(&mut fast, &chans, &class);
+            argmax_counts_f64(&mut fast64, &wide, &class);
+            assert_eq!(fast, slow, "{c} channels");
+            assert_eq!(fast64, slow, "{c} channels, f64");
+            assert_eq!(slow.iter().map(|s| s.hard_pred).sum::<u64>(), n as u64);
+            assert!(slow.iter().map(|s| s.hard_tp).sum::<u64>() > 0, "{c} channels: some hits");
         }
     }
 
