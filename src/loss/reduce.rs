@@ -41,6 +41,32 @@ pub(super) fn channel_sums_f64<const HARD: bool>(fg: u8, p: &[f64], class: &[u8]
     without_hard::<HARD>(channel_sums(fg, p, class))
 }
 
+/// Values the reduction pass reads: float32 as stored, or activated probabilities in f64.
+pub(super) trait Reduce: Sized {
+    /// The sums of one channel (see [`channel_sums_f32`]).
+    fn channel_sums<const HARD: bool>(fg: u8, p: &[Self], class: &[u8]) -> ChannelSums;
+    /// The argmax predictions added to the hard counts (see [`argmax_counts`]).
+    fn argmax_counts(sums: &mut [ChannelSums], channels: &[&[Self]], class: &[u8]);
+}
+
+impl Reduce for f32 {
+    fn channel_sums<const HARD: bool>(fg: u8, p: &[f32], class: &[u8]) -> ChannelSums {
+        channel_sums_f32::<HARD>(fg, p, class)
+    }
+    fn argmax_counts(sums: &mut [ChannelSums], channels: &[&[f32]], class: &[u8]) {
+        argmax_counts_f32(sums, channels, class)
+    }
+}
+
+impl Reduce for f64 {
+    fn channel_sums<const HARD: bool>(fg: u8, p: &[f64], class: &[u8]) -> ChannelSums {
+        channel_sums_f64::<HARD>(fg, p, class)
+    }
+    fn argmax_counts(sums: &mut [ChannelSums], channels: &[&[f64]], class: &[u8]) {
+        argmax_counts_f64(sums, channels, class)
+    }
+}
+
 /// The sums with the hard counts set to 0 unless `HARD`.
 fn without_hard<const HARD: bool>(mut s: ChannelSums) -> ChannelSums {
     if !HARD {

@@ -6,7 +6,7 @@ use std::ops::Range;
 
 use super::activation::{sigmoid_into, softmax_into, Activation};
 use super::ce;
-use super::reduce;
+use super::reduce::Reduce;
 use super::spec::LossConfig;
 use crate::parallel::{fold_chunks, with_buffer};
 use crate::volume::Case;
@@ -111,24 +111,21 @@ pub fn activation_pass(case: &Case, act: Activation) -> f64 {
     total
 }
 
-/// Adds the argmax predictions of a chunk's voxels to the hard counts (see `reduce`).
-type ArgmaxCounts<T> = fn(&mut [ChannelSums], &[&[T]], &[u8]);
-
 /// Sums of the voxels of one chunk, one entry per channel, from the channels' probabilities
 /// (`channels[k]` holds channel k's values of the voxels of `class`): S, Q, I, G, and the hard
-/// counts — at the threshold s ≥ 0.5 by `sums_of` itself, or, given `argmax`, of the argmax (then
-/// `sums_of` leaves them at 0).
-fn chunk_sums<T>(
-    channels: &[&[T]],
-    config: &LossConfig,
-    class: &[u8],
-    sums_of: impl Fn(u8, &[T], &[u8]) -> ChannelSums,
-    argmax: Option<ArgmaxCounts<T>>,
-) -> Vec<ChannelSums> {
-    let mut sums: Vec<ChannelSums> =
-        channels.iter().enumerate().map(|(k, p)| sums_of(config.fg_class(k), p, class)).collect();
-    if let Some(argmax) = argmax {
-        argmax(&mut sums, channels, class);
+/// counts — at the threshold s ≥ 0.5 when `threshold`, of the argmax otherwise.
+fn chunk_sums<T: Reduce>(channels: &[&[T]], config: &LossConfig, class: &[u8], threshold: bool) -> Vec<ChannelSums> {
+    let sums_of = |k: usize, p: &[T]| {
+        let fg = config.fg_class(k);
+        if threshold {
+            T::channel_sums::<true>(fg, p, class)
+        } else {
+            T::channel_sums::<false>(fg, p, class)
+        }
+    };
+    let mut sums: Vec<ChannelSums> = channels.iter().enumerate().map(|(k, p)| sums_of(k, p)).collect();
+    if !threshold {
+        T::argmax_counts(&mut sums, channels, class);
     }
     sums
 }
@@ -156,33 +153,13 @@ impl CaseSums {
             let class = &case.labels.class[r.clone()];
             let sums = if act == Activation::None {
                 let channels: Vec<&[f32]> = (0..c).map(|k| &case.prediction.channel(k)[r.clone()]).collect();
-                if threshold {
-                    chunk_sums(&channels, config, class, reduce::channel_sums_f32::<true>, None)
-                } else {
-                    chunk_sums(
-                        &channels,
-                        config,
-                        class,
-                        reduce::channel_sums_f32::<false>,
-                        Some(reduce::argmax_counts_f32),
-                    )
-                }
+                chunk_sums(&channels, config, class, threshold)
             } else {
                 let len = r.len();
                 with_buffer(c * len, |s| {
                     probabilities(case, act, r.clone(), s);
                     let channels: Vec<&[f64]> = s.chunks_exact(len).collect();
-                    if threshold {
-                        chunk_sums(&channels, config, class, reduce::channel_sums_f64::<true>, None)
-                    } else {
-                        chunk_sums(
-                            &channels,
-                            config,
-                            class,
-                            reduce::channel_sums_f64::<false>,
-                            Some(reduce::argmax_counts_f64),
-                        )
-                    }
+                    chunk_sums(&channels, config, class, threshold)
                 })
             };
             let ce = ce_form.map_or((0.0, 0.0), |form| ce::chunk_sum(form, config, case, r));
