@@ -2,10 +2,11 @@
 //!
 //! The f64 sums are kept in [`LANES`] partial sums (lane = position in the chunk modulo `LANES`),
 //! added pairwise at the end, so that the additions do not wait on each other; the order depends
-//! only on the position in the chunk. For values as stored (float32) there is an AVX2 build written
-//! with intrinsics, used when the processor has AVX2: the same IEEE operations on the same lanes
-//! (products rounded before they are added — no fused multiply-add), so that its results are
-//! bit-identical to the portable loop's (a test checks it).
+//! only on the position in the chunk. For float32 values as stored and for activated f64
+//! probabilities the sums and the argmax counts have an AVX2 build written with intrinsics (one
+//! routine for both types, through [`avx2::Value`]), used when the processor has AVX2: the same
+//! IEEE operations on the same lanes (products rounded before they are added — no fused
+//! multiply-add), so that its results are bit-identical to the portable loop's (tests check it).
 
 use super::sums::ChannelSums;
 use crate::parallel::{fold_lanes, LANES};
@@ -19,52 +20,34 @@ pub(super) fn channel_sums<T: Copy + Into<f64>>(fg: u8, p: &[T], class: &[u8]) -
     acc.finish()
 }
 
-/// [`channel_sums`] of float32 values, on AVX2 when the processor has it. Without `HARD` the
-/// hard counts are left at 0 (the argmax gives them).
-pub(super) fn channel_sums_f32<const HARD: bool>(fg: u8, p: &[f32], class: &[u8]) -> ChannelSums {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the processor has AVX2 (checked just above).
-        return unsafe { avx2::channel_sums::<HARD>(fg, p, class) };
-    }
-    without_hard::<HARD>(channel_sums(fg, p, class))
-}
-
-/// [`channel_sums`] of activated (f64) probabilities, on AVX2 when the processor has it; `HARD`
-/// as for [`channel_sums_f32`].
-pub(super) fn channel_sums_f64<const HARD: bool>(fg: u8, p: &[f64], class: &[u8]) -> ChannelSums {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the processor has AVX2 (checked just above).
-        return unsafe { avx2::channel_sums_f64::<HARD>(fg, p, class) };
-    }
-    without_hard::<HARD>(channel_sums(fg, p, class))
-}
-
 /// Values the reduction pass reads: float32 as stored, or activated probabilities in f64.
-pub(super) trait Reduce: Sized {
-    /// The sums of one channel (see [`channel_sums_f32`]).
-    fn channel_sums<const HARD: bool>(fg: u8, p: &[Self], class: &[u8]) -> ChannelSums;
-    /// The argmax predictions added to the hard counts (see [`argmax_counts`]).
-    fn argmax_counts(sums: &mut [ChannelSums], channels: &[&[Self]], class: &[u8]);
+#[cfg(target_arch = "x86_64")]
+pub(super) trait Reduce: Copy + Into<f64> + PartialOrd + avx2::Value {}
+/// Values the reduction pass reads: float32 as stored, or activated probabilities in f64.
+#[cfg(not(target_arch = "x86_64"))]
+pub(super) trait Reduce: Copy + Into<f64> + PartialOrd {}
+impl Reduce for f32 {}
+impl Reduce for f64 {}
+
+/// [`channel_sums`], on AVX2 when the processor has it. Without `HARD` the hard counts are left
+/// at 0 (the argmax gives them).
+pub(super) fn sums<T: Reduce, const HARD: bool>(fg: u8, p: &[T], class: &[u8]) -> ChannelSums {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the processor has AVX2 (checked just above).
+        return unsafe { avx2::channel_sums::<T, HARD>(fg, p, class) };
+    }
+    without_hard::<HARD>(channel_sums(fg, p, class))
 }
 
-impl Reduce for f32 {
-    fn channel_sums<const HARD: bool>(fg: u8, p: &[f32], class: &[u8]) -> ChannelSums {
-        channel_sums_f32::<HARD>(fg, p, class)
+/// [`argmax_counts`], on AVX2 when the processor has it.
+pub(super) fn argmax<T: Reduce>(sums: &mut [ChannelSums], channels: &[&[T]], class: &[u8]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the processor has AVX2 (checked just above).
+        return unsafe { avx2::argmax_counts(sums, channels, class) };
     }
-    fn argmax_counts(sums: &mut [ChannelSums], channels: &[&[f32]], class: &[u8]) {
-        argmax_counts_f32(sums, channels, class)
-    }
-}
-
-impl Reduce for f64 {
-    fn channel_sums<const HARD: bool>(fg: u8, p: &[f64], class: &[u8]) -> ChannelSums {
-        channel_sums_f64::<HARD>(fg, p, class)
-    }
-    fn argmax_counts(sums: &mut [ChannelSums], channels: &[&[f64]], class: &[u8]) {
-        argmax_counts_f64(sums, channels, class)
-    }
+    argmax_counts(sums, channels, class)
 }
 
 /// The sums with the hard counts set to 0 unless `HARD`.
@@ -73,16 +56,6 @@ fn without_hard<const HARD: bool>(mut s: ChannelSums) -> ChannelSums {
         (s.hard_pred, s.hard_tp) = (0, 0);
     }
     s
-}
-
-/// [`argmax_counts`] of activated (f64) probabilities, on AVX2 when the processor has it.
-pub(super) fn argmax_counts_f64(sums: &mut [ChannelSums], channels: &[&[f64]], class: &[u8]) {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the processor has AVX2 (checked just above).
-        return unsafe { avx2::argmax_counts(sums, channels, class) };
-    }
-    argmax_counts(sums, channels, class)
 }
 
 /// Partial sums of one channel.
@@ -158,16 +131,6 @@ pub(super) fn argmax_counts<T: Copy + PartialOrd>(sums: &mut [ChannelSums], chan
         sums[best].hard_pred += 1;
         sums[best].hard_tp += u64::from(cl == best as u8);
     }
-}
-
-/// [`argmax_counts`] of float32 values, on AVX2 when the processor has it.
-pub(super) fn argmax_counts_f32(sums: &mut [ChannelSums], channels: &[&[f32]], class: &[u8]) {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") && channels.len() <= i32::MAX as usize {
-        // SAFETY: the processor has AVX2 (checked just above).
-        return unsafe { avx2::argmax_counts(sums, channels, class) };
-    }
-    argmax_counts(sums, channels, class)
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -251,53 +214,22 @@ mod avx2 {
         }
     }
 
-    /// The channel sums of float32 values, 8 at a time (the class and threshold tests done once
-    /// on all 8 values, the threshold in float32, where v ≥ 0.5 means the same as in f64).
+    /// The channel sums, 8 values at a time (the class test done once on all 8).
     #[target_feature(enable = "avx2")]
-    pub(super) fn channel_sums<const HARD: bool>(fg: u8, p: &[f32], class: &[u8]) -> ChannelSums {
+    pub(super) fn channel_sums<T: Value, const HARD: bool>(fg: u8, p: &[T], class: &[u8]) -> ChannelSums {
         let n = p.len().min(class.len());
         let done = n / LANES * LANES;
         let mut lanes = Lanes::new();
         let fg32 = _mm256_set1_epi32(i32::from(fg));
-        let half = _mm256_set1_ps(0.5);
         for j in (0..done).step_by(LANES) {
-            // SAFETY: j + 8 <= n, the length of both slices.
-            let (v8, c8) = unsafe {
-                (_mm256_loadu_ps(p.as_ptr().add(j)), _mm_loadl_epi64(class.as_ptr().add(j) as *const __m128i))
+            // SAFETY: compiled for AVX2; j + 8 <= n, the length of both slices.
+            let (values, hard, c8) = unsafe {
+                let (values, hard) = T::values8::<HARD>(p.as_ptr().add(j));
+                (values, hard, _mm_loadl_epi64(class.as_ptr().add(j) as *const __m128i))
             };
-            let m = _mm256_cmpeq_epi32(_mm256_cvtepu8_epi32(c8), fg32);
-            let t = HARD.then(|| _mm256_castps_si256(_mm256_cmp_ps::<_CMP_GE_OQ>(v8, half)));
-            let values = [_mm256_cvtps_pd(_mm256_castps256_ps128(v8)), _mm256_cvtps_pd(_mm256_extractf128_ps::<1>(v8))];
-            lanes.add(values, m, t);
+            lanes.add(values, _mm256_cmpeq_epi32(_mm256_cvtepu8_epi32(c8), fg32), hard);
         }
-        lanes.finish::<f32, HARD>(done, fg, p, class)
-    }
-
-    /// The channel sums of f64 values, 8 at a time, the threshold tests of each register of 4
-    /// packed into 32-bit lanes.
-    #[target_feature(enable = "avx2")]
-    pub(super) fn channel_sums_f64<const HARD: bool>(fg: u8, p: &[f64], class: &[u8]) -> ChannelSums {
-        let n = p.len().min(class.len());
-        let done = n / LANES * LANES;
-        let mut lanes = Lanes::new();
-        let fg32 = _mm256_set1_epi32(i32::from(fg));
-        let half = _mm256_set1_pd(0.5);
-        for j in (0..done).step_by(LANES) {
-            // SAFETY: j + 8 <= n, the length of both slices.
-            let (values, c8) = unsafe {
-                (
-                    [_mm256_loadu_pd(p.as_ptr().add(j)), _mm256_loadu_pd(p.as_ptr().add(j + 4))],
-                    _mm_loadl_epi64(class.as_ptr().add(j) as *const __m128i),
-                )
-            };
-            let m = _mm256_cmpeq_epi32(_mm256_cvtepu8_epi32(c8), fg32);
-            let t = HARD.then(|| {
-                let [t0, t1] = values.map(|v| _mm256_castpd_si256(_mm256_cmp_pd::<_CMP_GE_OQ>(v, half)));
-                pack_low_halves(t0, t1)
-            });
-            lanes.add(values, m, t);
-        }
-        lanes.finish::<f64, HARD>(done, fg, p, class)
+        lanes.finish::<T, HARD>(done, fg, p, class)
     }
 
     /// The low 32 bits of the four 64-bit lanes of `lo`, then of `hi`, as eight 32-bit lanes.
@@ -309,8 +241,16 @@ mod avx2 {
         _mm256_set_m128i(hi, lo)
     }
 
-    /// Values the argmax is taken over (float32 as stored, f64 activated).
-    pub(super) trait ArgmaxValue: Copy + PartialOrd {
+    /// Values the loops read (float32 as stored, f64 activated), 8 at a time.
+    pub(in crate::loss) trait Value: Copy + PartialOrd + Into<f64> {
+        /// 8 values as f64 (lanes 0–3, 4–7) and, if `HARD`, their threshold tests v ≥ 0.5 as
+        /// all-ones or all-zeros 32-bit lanes.
+        ///
+        /// # Safety
+        /// AVX2; 8 values readable at `p`. Called only from functions compiled for AVX2 (it is
+        /// inlined into them).
+        unsafe fn values8<const HARD: bool>(p: *const Self) -> ([__m256d; 2], Option<__m256i>);
+
         /// The channel of the maximum (the first among equals) of 8 voxels, in 32-bit lanes:
         /// channel k's values of the voxels are at `ptrs[k].add(j)`, … `.add(j + 7)`.
         ///
@@ -320,7 +260,16 @@ mod avx2 {
         unsafe fn arg8(ptrs: &[*const Self], j: usize) -> __m256i;
     }
 
-    impl ArgmaxValue for f32 {
+    impl Value for f32 {
+        /// The threshold tested in float32, where v ≥ 0.5 means the same as in f64.
+        #[inline(always)]
+        unsafe fn values8<const HARD: bool>(p: *const f32) -> ([__m256d; 2], Option<__m256i>) {
+            // SAFETY: the caller's promise.
+            let v8 = unsafe { _mm256_loadu_ps(p) };
+            let hard = HARD.then(|| _mm256_castps_si256(_mm256_cmp_ps::<_CMP_GE_OQ>(v8, _mm256_set1_ps(0.5))));
+            ([_mm256_cvtps_pd(_mm256_castps256_ps128(v8)), _mm256_cvtps_pd(_mm256_extractf128_ps::<1>(v8))], hard)
+        }
+
         #[inline(always)]
         unsafe fn arg8(ptrs: &[*const f32], j: usize) -> __m256i {
             // SAFETY: the caller's promise.
@@ -338,7 +287,20 @@ mod avx2 {
         }
     }
 
-    impl ArgmaxValue for f64 {
+    impl Value for f64 {
+        /// The threshold tests of each register of 4 packed into 32-bit lanes.
+        #[inline(always)]
+        unsafe fn values8<const HARD: bool>(p: *const f64) -> ([__m256d; 2], Option<__m256i>) {
+            // SAFETY: the caller's promise.
+            let values = unsafe { [_mm256_loadu_pd(p), _mm256_loadu_pd(p.add(4))] };
+            let hard = HARD.then(|| {
+                let [t0, t1] = values.map(|v| _mm256_castpd_si256(_mm256_cmp_pd::<_CMP_GE_OQ>(v, _mm256_set1_pd(0.5))));
+                // SAFETY: AVX2, as promised.
+                unsafe { pack_low_halves(t0, t1) }
+            });
+            (values, hard)
+        }
+
         /// Two registers of 4 values, their channel numbers in 64-bit lanes, packed.
         #[inline(always)]
         unsafe fn arg8(ptrs: &[*const f64], j: usize) -> __m256i {
@@ -363,7 +325,7 @@ mod avx2 {
     /// The argmax counts, 8 voxels at a time: for up to 8 channels with the channel count known
     /// to the compiler, the running maximum and all the counts in registers.
     #[target_feature(enable = "avx2")]
-    pub(super) fn argmax_counts<T: ArgmaxValue>(sums: &mut [ChannelSums], channels: &[&[T]], class: &[u8]) {
+    pub(super) fn argmax_counts<T: Value>(sums: &mut [ChannelSums], channels: &[&[T]], class: &[u8]) {
         match channels.len() {
             2 => counts_in_registers::<T, 2>(sums, channels, class),
             3 => counts_in_registers::<T, 3>(sums, channels, class),
@@ -380,7 +342,7 @@ mod avx2 {
     /// to the voxels' classes (the 8 bytes at `class`) into `tp`, channel by channel.
     ///
     /// # Safety
-    /// As [`ArgmaxValue::arg8`]; `class` points to 8 readable bytes.
+    /// As [`Value::arg8`]; `class` points to 8 readable bytes.
     #[inline(always)]
     unsafe fn count(arg: __m256i, class: *const u8, pred: &mut [__m256i], tp: &mut [__m256i]) {
         // SAFETY: the caller's promise.
@@ -394,7 +356,7 @@ mod avx2 {
     }
 
     #[target_feature(enable = "avx2")]
-    fn counts_in_registers<T: ArgmaxValue, const C: usize>(sums: &mut [ChannelSums], channels: &[&[T]], class: &[u8]) {
+    fn counts_in_registers<T: Value, const C: usize>(sums: &mut [ChannelSums], channels: &[&[T]], class: &[u8]) {
         let ptrs: [*const T; C] = std::array::from_fn(|k| channels[k].as_ptr());
         let (mut pred, mut tp) = ([_mm256_setzero_si256(); C], [_mm256_setzero_si256(); C]);
         for j in (0..class.len() / 8 * 8).step_by(8) {
@@ -406,7 +368,7 @@ mod avx2 {
 
     /// Any number of channels: the counts in memory.
     #[target_feature(enable = "avx2")]
-    fn counts_in_memory<T: ArgmaxValue>(sums: &mut [ChannelSums], channels: &[&[T]], class: &[u8]) {
+    fn counts_in_memory<T: Value>(sums: &mut [ChannelSums], channels: &[&[T]], class: &[u8]) {
         let ptrs: Vec<*const T> = channels.iter().map(|ch| ch.as_ptr()).collect();
         let (mut pred, mut tp) = (vec![_mm256_setzero_si256(); ptrs.len()], vec![_mm256_setzero_si256(); ptrs.len()]);
         for j in (0..class.len() / 8 * 8).step_by(8) {
@@ -419,13 +381,7 @@ mod avx2 {
     /// Adds the lane counts to `sums`, and counts the voxels past the last whole group of 8 with
     /// the portable loop.
     #[target_feature(enable = "avx2")]
-    fn finish<T: ArgmaxValue>(
-        sums: &mut [ChannelSums],
-        pred: &[__m256i],
-        tp: &[__m256i],
-        channels: &[&[T]],
-        class: &[u8],
-    ) {
+    fn finish<T: Value>(sums: &mut [ChannelSums], pred: &[__m256i], tp: &[__m256i], channels: &[&[T]], class: &[u8]) {
         for (s, (&pred, &tp)) in sums.iter_mut().zip(pred.iter().zip(tp)) {
             s.hard_pred += total(pred);
             s.hard_tp += total(tp);
@@ -474,18 +430,18 @@ mod tests {
     fn dispatched_sums_equal_the_portable_loop_bit_for_bit_and_a_plain_sum_closely() {
         for n in [0, 1, 7, 8, 9, 63, 1000, 16384] {
             let (p, class) = data(n, n as u64 + 1);
-            let fast = channel_sums_f32::<true>(1, &p, &class);
+            let fast = sums::<f32, true>(1, &p, &class);
             assert_eq!(fast, channel_sums(1, &p, &class), "n = {n}");
             let soft = ChannelSums { hard_pred: 0, hard_tp: 0, ..fast };
-            assert_eq!(channel_sums_f32::<false>(1, &p, &class), soft, "without hard counts, n = {n}");
+            assert_eq!(sums::<f32, false>(1, &p, &class), soft, "without hard counts, n = {n}");
             // The same values as f64 (activated probabilities), every other one nudged off the
             // float32 grid (0.5 among those kept: the threshold itself).
             let wide: Vec<f64> =
                 p.iter().enumerate().map(|(i, &v)| f64::from(v) * if i % 2 == 0 { 1.0 } else { 1.0 - 1e-12 }).collect();
-            let (hard, all) = (channel_sums_f64::<true>(1, &wide, &class), channel_sums(1, &wide, &class));
+            let (hard, all) = (sums::<f64, true>(1, &wide, &class), channel_sums(1, &wide, &class));
             assert_eq!(hard, all, "f64, n = {n}");
             assert_eq!(
-                channel_sums_f64::<false>(1, &wide, &class),
+                sums::<f64, false>(1, &wide, &class),
                 ChannelSums { hard_pred: 0, hard_tp: 0, ..all },
                 "f64 without hard counts, n = {n}"
             );
@@ -518,8 +474,8 @@ mod tests {
             let mut slow = vec![ChannelSums::default(); c];
             argmax_counts(&mut slow, &chans, &class);
             let (mut fast, mut fast64) = (vec![ChannelSums::default(); c], vec![ChannelSums::default(); c]);
-            argmax_counts_f32(&mut fast, &chans, &class);
-            argmax_counts_f64(&mut fast64, &wide, &class);
+            argmax(&mut fast, &chans, &class);
+            argmax(&mut fast64, &wide, &class);
             assert_eq!(fast, slow, "{c} channels");
             assert_eq!(fast64, slow, "{c} channels, f64");
             assert_eq!(slow.iter().map(|s| s.hard_pred).sum::<u64>(), n as u64);
@@ -542,14 +498,14 @@ mod tests {
             }
             let class = &class[..n];
             let (mut fast, mut slow) = (vec![ChannelSums::default(); 5], vec![ChannelSums::default(); 5]);
-            argmax_counts_f32(&mut fast, &chans, class);
+            argmax(&mut fast, &chans, class);
             argmax_counts(&mut slow, &chans, class);
             assert_eq!(fast, slow, "n = {n}");
             // The same as f64 (activated probabilities).
             let wide: Vec<Vec<f64>> = chans.iter().map(|ch| ch.iter().map(|&v| f64::from(v)).collect()).collect();
             let wide: Vec<&[f64]> = wide.iter().map(Vec::as_slice).collect();
             let mut fast64 = vec![ChannelSums::default(); 5];
-            argmax_counts_f64(&mut fast64, &wide, class);
+            argmax(&mut fast64, &wide, class);
             assert_eq!(fast64, slow, "f64, n = {n}");
             assert_eq!(fast.iter().map(|s| s.hard_pred).sum::<u64>(), n as u64);
         }

@@ -6,7 +6,7 @@ use std::ops::Range;
 
 use super::activation::{sigmoid_into, softmax_into, Activation};
 use super::ce;
-use super::reduce::Reduce;
+use super::reduce::{self, Reduce};
 use super::spec::LossConfig;
 use crate::parallel::{fold_chunks, with_buffer};
 use crate::volume::Case;
@@ -118,14 +118,14 @@ fn chunk_sums<T: Reduce>(channels: &[&[T]], config: &LossConfig, class: &[u8], t
     let sums_of = |k: usize, p: &[T]| {
         let fg = config.fg_class(k);
         if threshold {
-            T::channel_sums::<true>(fg, p, class)
+            reduce::sums::<T, true>(fg, p, class)
         } else {
-            T::channel_sums::<false>(fg, p, class)
+            reduce::sums::<T, false>(fg, p, class)
         }
     };
     let mut sums: Vec<ChannelSums> = channels.iter().enumerate().map(|(k, p)| sums_of(k, p)).collect();
     if !threshold {
-        T::argmax_counts(&mut sums, channels, class);
+        reduce::argmax(&mut sums, channels, class);
     }
     sums
 }
