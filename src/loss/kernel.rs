@@ -8,11 +8,11 @@ use std::ops::Range;
 
 use rayon::prelude::*;
 
-use super::activation::{sigmoid_into, Activation};
+use super::activation::Activation;
 use super::ce;
 use super::family::Evaluation;
 use super::spec::LossConfig;
-use super::sums::probabilities;
+use super::sums::{channel_probabilities, probabilities};
 use crate::parallel::{with_buffer, CHUNK};
 use crate::simd::avx2_or_portable;
 use crate::volume::Case;
@@ -162,13 +162,8 @@ impl<'a> GradientKernel<'a> {
             });
             return;
         }
-        let x = &self.case.prediction.channel(k)[r.clone()];
         with_buffer(len, |p| {
-            if act == Activation::Sigmoid {
-                sigmoid_into(x, p);
-            } else {
-                p.iter_mut().zip(x).for_each(|(p, &v)| *p = f64::from(v));
-            }
+            channel_probabilities(self.case, act, k, r.clone(), p);
             self.channel_gradient(k, &self.case.labels.class[r], p, out);
         });
     }

@@ -73,21 +73,23 @@ pub fn probabilities(case: &Case, act: Activation, r: Range<usize>, s: &mut [f64
     if len == 0 {
         return;
     }
+    if act == Activation::Softmax {
+        let z: Vec<&[f32]> = (0..c).map(|k| &pred.channel(k)[r.clone()]).collect();
+        with_buffer(len, |scratch| softmax_into(&z, &mut s[..c * len], scratch));
+        return;
+    }
+    for (k, dst) in s.chunks_exact_mut(len).take(c).enumerate() {
+        channel_probabilities(case, act, k, r.clone(), dst);
+    }
+}
+
+/// Probabilities of channel `k` of the voxels in `r` into `out`, in f64, for an activation taken
+/// channel by channel (none or sigmoid; a softmax needs every channel: [`probabilities`]).
+pub fn channel_probabilities(case: &Case, act: Activation, k: usize, r: Range<usize>, out: &mut [f64]) {
+    let x = &case.prediction.channel(k)[r];
     match act {
-        Activation::None => {
-            for (k, dst) in s.chunks_exact_mut(len).take(c).enumerate() {
-                dst.iter_mut().zip(&pred.channel(k)[r.clone()]).for_each(|(d, &v)| *d = f64::from(v));
-            }
-        }
-        Activation::Sigmoid => {
-            for (k, dst) in s.chunks_exact_mut(len).take(c).enumerate() {
-                sigmoid_into(&pred.channel(k)[r.clone()], dst);
-            }
-        }
-        Activation::Softmax => {
-            let z: Vec<&[f32]> = (0..c).map(|k| &pred.channel(k)[r.clone()]).collect();
-            with_buffer(len, |scratch| softmax_into(&z, &mut s[..c * len], scratch));
-        }
+        Activation::Sigmoid => sigmoid_into(x, out),
+        _ => out.iter_mut().zip(x).for_each(|(d, &v)| *d = f64::from(v)),
     }
 }
 
