@@ -55,14 +55,14 @@ fn kernels(c: &mut Criterion) {
         });
         // Logits: one activation pass (the floor: three are needed) beside all the work after
         // loading (loss sums, statistics, histograms).
-        let multi_logits = (side >= 128).then(|| case(side, 4, true));
-        let mut cases = vec![("sigmoid logits", &logits, cfg_s.clone())];
-        if let Some(m) = &multi_logits {
-            cases.push(("4-channel softmax logits", m, config(Activation::Softmax, 4)));
-        }
-        for (name, case, cfg) in cases {
-            let act = cfg.spec.activation;
-            if side >= 128 {
+        if side >= 128 {
+            let multi_logits = case(side, 4, true);
+            let cases = [
+                ("sigmoid logits", &logits, cfg_s.clone()),
+                ("4-channel softmax logits", &multi_logits, config(Activation::Softmax, 4)),
+            ];
+            for (name, case, cfg) in cases {
+                let act = cfg.spec.activation;
                 g.bench_with_input(BenchmarkId::new(format!("activation pass, {name}"), side), &side, |b, _| {
                     b.iter(|| activation_pass(case, act))
                 });
