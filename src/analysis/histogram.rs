@@ -117,21 +117,18 @@ impl Bins {
         let mut lin = [[0u32; 2 * HISTOGRAM_BINS]; STRIPES];
         let mut log = [[0u32; 2 * LOG_SLOTS]; STRIPES];
         count_values(&g[..n], &class[..n], fg, self.lo, self.scale, &mut lin, &mut log);
-        let total =
-            |copies: &[[u32; 2 * HISTOGRAM_BINS]], i: usize| copies.iter().map(|c| u64::from(c[i])).sum::<u64>();
         for (i, t) in self.background.iter_mut().enumerate() {
-            *t += total(&lin, i);
+            *t += summed(&lin, i);
         }
         for (i, t) in self.foreground.iter_mut().enumerate() {
-            *t += total(&lin, HISTOGRAM_BINS + i);
+            *t += summed(&lin, HISTOGRAM_BINS + i);
         }
-        let log_total = |i: usize| log.iter().map(|c| u64::from(c[i])).sum::<u64>();
         for side in 0..2 {
             let bins = if side == 1 { &mut self.log.foreground } else { &mut self.log.background };
             for (i, t) in bins.iter_mut().enumerate() {
-                *t += log_total(side * LOG_SLOTS + i);
+                *t += summed(&log, side * LOG_SLOTS + i);
             }
-            self.log.zeros[side] += log_total(side * LOG_SLOTS + LogHistogram::BINS);
+            self.log.zeros[side] += summed(&log, side * LOG_SLOTS + LogHistogram::BINS);
         }
     }
 
@@ -159,6 +156,11 @@ fn bin(v: f32, lo: f64, scale: f64) -> usize {
     // SAFETY: x is finite and in [0, 99], within i32. (A checked `as` conversion does not compile
     // to a vector instruction.)
     unsafe { x.to_int_unchecked::<i32>() as usize }
+}
+
+/// Count `i` added over the copies of a table.
+fn summed<const N: usize>(copies: &[[u32; N]], i: usize) -> u64 {
+    copies.iter().map(|c| u64::from(c[i])).sum()
 }
 
 /// Log-histogram slots per side: the 256 float32 exponents, then exact zeros.

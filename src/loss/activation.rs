@@ -224,7 +224,7 @@ mod tests {
     }
 }
 
-/// The activations' loops written with AVX2 intrinsics around [`exp4`]: the same operations per
+/// The activations' loops written with AVX2 intrinsics around [`exp4x`](super::exp::avx2::exp4x): the same operations per
 /// value as the portable code, so the same bits.
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
