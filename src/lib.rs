@@ -11,7 +11,7 @@
 //! Modules, in dependency order (each uses only those listed before it):
 //! - [`error`]: the error type; every message names the file and what to do.
 //! - [`volume`]: in-memory label maps, predictions and their geometry.
-//! - [`simd`]: loops compiled for AVX2 and for the baseline, bit-identical.
+//! - `simd`: loops compiled for AVX2 and for the baseline, bit-identical.
 //! - [`parallel`]: deterministic chunked parallelism (results independent of thread count).
 //! - [`loss`]: pure math of the losses and their gradients.
 //! - [`analysis`]: gradient statistics and histograms.

@@ -60,7 +60,7 @@ fn sigmoid_lanes<const W: usize>(z: [f64; W]) -> [f64; W] {
     e
 }
 
-/// Logistic sigmoid of one value (see [`sigmoid_lanes`]).
+/// Logistic sigmoid of one value (see `sigmoid_lanes`).
 #[inline(always)]
 pub fn sigmoid(z: f64) -> f64 {
     sigmoid_lanes([z])[0]
