@@ -3,18 +3,17 @@
 //! work after loading, on synthetic 64³ to 256³ volumes built in memory (no file I/O).
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use dicegrad::analysis::analyze;
+use dicegrad::analysis::measure;
+use dicegrad::case::Case;
 use dicegrad::loss::sums::{activation_pass, probabilities};
 use dicegrad::loss::{Activation, CaseSums, Evaluation, GradientKernel, LossConfig, LossSpec};
-use dicegrad::nifti_io::template::new_template;
 use dicegrad::parallel::plain_pass;
 use dicegrad::synth::{generate, SynthOptions};
-use dicegrad::volume::Case;
 
-fn case(side: usize, classes: usize, logits: bool) -> Case {
+fn case(side: usize, classes: usize, logits: bool) -> Case<'static> {
     let s = generate(&SynthOptions { shape: [side; 3], classes, seed: 1, ..SynthOptions::default() });
     let data = if logits { s.logits } else { s.probs };
-    Case::from_parts([side; 3], s.labels, s.channels, data, new_template([1.0; 3], [0.0; 3], "bench"))
+    Case::from_parts([side; 3], s.labels, s.channels, data)
 }
 
 fn config(act: Activation, channels: usize) -> LossConfig {
@@ -30,7 +29,7 @@ fn kernels(c: &mut Criterion) {
         let binary = case(side, 2, false);
         let cfg = config(Activation::None, 1);
         g.bench_with_input(BenchmarkId::new("plain pass (memory floor)", side), &side, |b, _| {
-            b.iter(|| plain_pass(&binary.prediction.data))
+            b.iter(|| plain_pass(&binary.prediction.values))
         });
         g.bench_with_input(BenchmarkId::new("reduction pass, probabilities", side), &side, |b, _| {
             b.iter(|| CaseSums::compute(&binary, &cfg))
@@ -38,20 +37,20 @@ fn kernels(c: &mut Criterion) {
         let four = case(side, 4, false);
         let cfg4 = config(Activation::None, 4);
         g.bench_with_input(BenchmarkId::new("plain pass, 4 channels", side), &side, |b, _| {
-            b.iter(|| plain_pass(&four.prediction.data))
+            b.iter(|| plain_pass(&four.prediction.values))
         });
         g.bench_with_input(BenchmarkId::new("reduction pass, 4-channel probabilities", side), &side, |b, _| {
             b.iter(|| CaseSums::compute(&four, &cfg4))
         });
         let eval = Evaluation::compute(&binary, &cfg);
         g.bench_with_input(BenchmarkId::new("statistics + histograms, two-valued", side), &side, |b, _| {
-            b.iter(|| analyze(&GradientKernel::new(&binary, &eval), &eval))
+            b.iter(|| measure(&GradientKernel::new(&binary, &eval), &eval))
         });
         let logits = case(side, 2, true);
         let cfg_s = config(Activation::Sigmoid, 1);
         let eval_s = Evaluation::compute(&logits, &cfg_s);
         g.bench_with_input(BenchmarkId::new("statistics + histograms, sigmoid logits", side), &side, |b, _| {
-            b.iter(|| analyze(&GradientKernel::new(&logits, &eval_s), &eval_s))
+            b.iter(|| measure(&GradientKernel::new(&logits, &eval_s), &eval_s))
         });
         // Logits: one activation pass (the floor: three are needed) beside all the work after
         // loading (loss sums, statistics, histograms).
@@ -69,7 +68,7 @@ fn kernels(c: &mut Criterion) {
                 g.bench_with_input(BenchmarkId::new(format!("all work after loading, {name}"), side), &side, |b, _| {
                     b.iter(|| {
                         let eval = Evaluation::compute(case, &cfg);
-                        analyze(&GradientKernel::new(case, &eval), &eval)
+                        measure(&GradientKernel::new(case, &eval), &eval)
                     })
                 });
             }

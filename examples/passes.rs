@@ -10,11 +10,10 @@
 use std::path::Path;
 use std::time::Instant;
 
-use dicegrad::analysis::analyze;
-use dicegrad::loss::preset::{LossRequest, Overrides};
+use dicegrad::analysis::measure;
 use dicegrad::loss::sums::activation_pass;
-use dicegrad::loss::{Activation, CaseSums, Evaluation, GradientKernel};
-use dicegrad::nifti_io::{LoadOptions, OpenCase};
+use dicegrad::loss::{Activation, CaseSums, Evaluation, GradientKernel, LossPatch, LossRequest};
+use dicegrad::pipeline::load::{LoadOptions, OpenCase};
 use dicegrad::parallel::plain_pass;
 
 fn median_time(repeats: usize, threads: usize, f: impl Fn() + Sync) -> f64 {
@@ -45,16 +44,17 @@ fn main() {
     };
     let repeats: usize = args.get(4).and_then(|s| s.parse().ok()).unwrap_or(5).max(1);
     let t = Instant::now();
-    let open =
-        OpenCase::open(Path::new(&args[1]), Path::new(&args[2]), LoadOptions { max_values: u64::MAX, label: None })
-            .unwrap_or_else(|e| panic!("{e}"));
-    let request =
-        LossRequest { preset: None, overrides: Overrides { activation: Some(activation), ..Overrides::default() } };
-    let config = request.config(open.channels).unwrap_or_else(|e| panic!("{e}"));
-    let case = open.read(activation == Activation::None).unwrap_or_else(|e| panic!("{e}"));
+    let options = LoadOptions { max_values: u64::MAX, ..LoadOptions::default() };
+    let open = OpenCase::open(Path::new(&args[1]), Path::new(&args[2]), options).unwrap_or_else(|e| panic!("{e}"));
+    let request = LossRequest {
+        preset: None,
+        overrides: LossPatch { activation: Some(activation), ..LossPatch::default() },
+    };
+    let config = request.config(open.channels()).unwrap_or_else(|e| panic!("{e}"));
+    let case = open.read().unwrap_or_else(|e| panic!("{e}")).case;
     let load = t.elapsed().as_secs_f64();
     let all = rayon::current_num_threads();
-    let data = &case.prediction.data;
+    let data = &case.prediction.values;
     let plain = median_time(repeats, all, || {
         std::hint::black_box(plain_pass(data));
     });
@@ -66,12 +66,12 @@ fn main() {
     });
     let eval = Evaluation::compute(&case, &config);
     let stats = median_time(repeats, all, || {
-        std::hint::black_box(analyze(&GradientKernel::new(&case, &eval), &eval));
+        std::hint::black_box(measure(&GradientKernel::new(&case, &eval), &eval));
     });
     let work = |threads| {
         median_time(repeats, threads, || {
             let eval = Evaluation::compute(&case, &config);
-            std::hint::black_box(analyze(&GradientKernel::new(&case, &eval), &eval));
+            std::hint::black_box(measure(&GradientKernel::new(&case, &eval), &eval));
         })
     };
     let (one, many) = (work(1), work(all));

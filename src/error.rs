@@ -1,81 +1,250 @@
-//! The one error type of the library.
+//! The one error type of the library, and messages that name parameters.
 //!
-//! Every variant names the file (or flag) at fault, says what is wrong with it in terms a user can
-//! check, and ends with what to do. Messages are single lines: the binary prints `error: {message}`
-//! and exits with code 2 (see [`Error::exit_code`]).
+//! Every variant names the input (a file, or an array handed to the library) or the parameter at
+//! fault, says what is wrong in terms a user can check, and ends with what to do. Messages are
+//! single lines.
+//!
+//! A message that tells the user to change a parameter does not spell the parameter itself: it
+//! holds it as a [`Param`], and whoever shows the message decides how a parameter is written — the
+//! command line as a flag (`--smooth-dr`), a Python binding as a keyword argument. `Display` writes
+//! the library's own names ([`FieldNames`]: `smooth_dr`, `activation=sigmoid`).
 
+use std::fmt;
 use std::io;
 use std::path::PathBuf;
 
 /// Result alias used across the crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// A parameter a user sets, by its library name (the field of the request that holds it, in
+/// snake case). Loss parameters come from [`crate::loss::LossParam`]; the options of runs are the
+/// constants below.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Param(&'static str);
+
+impl Param {
+    /// The preset a loss request starts from.
+    pub const PRESET: Param = Param("preset");
+    /// The losses compared with the main one.
+    pub const COMPARE: Param = Param("compare");
+    /// The label value K when a single-channel prediction is one class of a multi-label map.
+    pub const LABEL: Param = Param("label");
+    /// The largest number of values (voxels × channels) a file may claim.
+    pub const MAX_VALUES: Param = Param("max_values");
+    /// The largest difference allowed between the affines of labels and prediction.
+    pub const AFFINE_TOL: Param = Param("affine_tol");
+    /// Overwrite existing outputs.
+    pub const FORCE: Param = Param("force");
+    /// Continue a batch run.
+    pub const RESUME: Param = Param("resume");
+    /// The folder of predictions of a batch.
+    pub const PRED_DIR: Param = Param("pred_dir");
+    /// The output folder of a run.
+    pub const OUT: Param = Param("out");
+    /// Worker threads.
+    pub const THREADS: Param = Param("threads");
+
+    /// Every option of a run that is not a loss parameter.
+    pub const RUN_OPTIONS: [Param; 10] = [
+        Param::PRESET,
+        Param::COMPARE,
+        Param::LABEL,
+        Param::MAX_VALUES,
+        Param::AFFINE_TOL,
+        Param::FORCE,
+        Param::RESUME,
+        Param::PRED_DIR,
+        Param::OUT,
+        Param::THREADS,
+    ];
+
+    /// A parameter of the given library name (loss parameters are made by [`crate::loss`]).
+    pub(crate) const fn named(name: &'static str) -> Param {
+        Param(name)
+    }
+
+    /// The library name, in snake case.
+    pub fn name(self) -> &'static str {
+        self.0
+    }
+}
+
+/// How the one who shows a message writes parameters.
+pub trait Naming {
+    /// A parameter on its own (`--smooth-dr`, `smooth_dr`).
+    fn param(&self, p: Param) -> String;
+    /// A parameter set to a value (`--activation sigmoid`, `activation=sigmoid`); booleans are
+    /// given as `true` / `false`.
+    fn setting(&self, p: Param, value: &str) -> String;
+}
+
+/// The library's names: `smooth_dr`, `activation=sigmoid`.
+pub struct FieldNames;
+
+impl Naming for FieldNames {
+    fn param(&self, p: Param) -> String {
+        p.name().to_string()
+    }
+    fn setting(&self, p: Param, value: &str) -> String {
+        format!("{}={value}", p.name())
+    }
+}
+
+/// A piece of a message.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Part {
+    Text(String),
+    /// A parameter, written by the [`Naming`] in use.
+    Param(Param),
+    /// A parameter set to a value.
+    Set(Param, String),
+}
+
+impl From<&str> for Part {
+    fn from(s: &str) -> Part {
+        Part::Text(s.to_string())
+    }
+}
+
+impl From<String> for Part {
+    fn from(s: String) -> Part {
+        Part::Text(s)
+    }
+}
+
+impl From<Param> for Part {
+    fn from(p: Param) -> Part {
+        Part::Param(p)
+    }
+}
+
+/// `p` set to `value`, as a piece of a message.
+pub fn set(p: Param, value: impl fmt::Display) -> Part {
+    Part::Set(p, value.to_string())
+}
+
+/// A message whose parameters are written when it is shown.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Msg(Vec<Part>);
+
+impl Msg {
+    pub fn new(parts: Vec<Part>) -> Msg {
+        Msg(parts)
+    }
+
+    /// Appends the pieces of `other`.
+    pub fn extend(&mut self, other: Msg) {
+        self.0.extend(other.0);
+    }
+
+    /// The message with parameters written by `naming`.
+    pub fn render(&self, naming: &dyn Naming) -> String {
+        let mut s = String::new();
+        for part in &self.0 {
+            match part {
+                Part::Text(t) => s += t,
+                Part::Param(p) => s += &naming.param(*p),
+                Part::Set(p, v) => s += &naming.setting(*p, v),
+            }
+        }
+        s
+    }
+}
+
+impl From<String> for Msg {
+    fn from(s: String) -> Msg {
+        Msg(vec![Part::Text(s)])
+    }
+}
+
+impl From<&str> for Msg {
+    fn from(s: &str) -> Msg {
+        Msg(vec![Part::from(s)])
+    }
+}
+
+/// A message in JSON: the text with the library's names.
+impl serde::Serialize for Msg {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_string())
+    }
+}
+
+impl fmt::Display for Msg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.render(&FieldNames))
+    }
+}
+
+/// A [`Msg`] from pieces: text (`&str`, `String`), a [`Param`], or [`set`]`(param, value)`.
+#[macro_export]
+macro_rules! msg {
+    ($($part:expr),* $(,)?) => {
+        $crate::error::Msg::new(vec![$($crate::error::Part::from($part)),*])
+    };
+}
+
+/// Where an input came from: a file, or an array handed to the library.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Input {
+    File(PathBuf),
+    /// An in-memory array, by what it holds ("labels array", "prediction array").
+    Array(&'static str),
+}
+
+impl fmt::Display for Input {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Input::File(p) => write!(f, "{}", p.display()),
+            Input::Array(what) => f.write_str(what),
+        }
+    }
+}
+
+impl From<PathBuf> for Input {
+    fn from(p: PathBuf) -> Input {
+        Input::File(p)
+    }
+}
+
+impl From<&std::path::Path> for Input {
+    fn from(p: &std::path::Path) -> Input {
+        Input::File(p.to_path_buf())
+    }
+}
+
 /// Everything that can go wrong while reading inputs, computing, or writing outputs.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug)]
 pub enum Error {
     /// The file could not be opened or read from disk.
-    #[error("{}: cannot read: {source}; check the path and its permissions", path.display())]
     Open { path: PathBuf, source: io::Error },
-
     /// The path exists but is not a regular file (a directory, a FIFO, a device).
-    #[error("{}: not a regular file ({kind}); give the path of a .nii or .nii.gz volume", path.display())]
     NotAFile { path: PathBuf, kind: &'static str },
-
-    /// The bytes are not a single-file NIfTI-1 or NIfTI-2 volume.
-    #[error("{}: not a NIfTI volume: {reason}; give a .nii or .nii.gz file", path.display())]
+    /// The bytes are not a single-file NIfTI-1 or NIfTI-2 volume (or not the archive expected).
     NotNifti { path: PathBuf, reason: String },
-
-    /// The header is NIfTI but describes something this tool cannot or will not read.
-    #[error("{}: {problem}", path.display())]
-    BadHeader { path: PathBuf, problem: String },
-
-    /// The header claims more values than `--max-voxels` allows; refused before allocating.
-    #[error(
-        "{}: the header claims {values} values (dims {dims}), above the limit of {limit} \
-         (--max-voxels); if the volume is genuine, raise --max-voxels",
-        path.display()
-    )]
+    /// The header is readable but describes something this tool cannot or will not read.
+    BadHeader { path: PathBuf, problem: Msg },
+    /// The header claims more values than the limit allows; refused before allocating.
     TooLarge { path: PathBuf, values: u128, dims: String, limit: u64 },
-
     /// The voxel data ends before the header says it should.
-    #[error(
-        "{}: truncated: the header describes {expected} bytes of voxel data but only {found} could \
-         be read; the file is incomplete, export or copy it again",
-        path.display()
-    )]
     Truncated { path: PathBuf, expected: u64, found: u64 },
-
     /// The compressed stream is damaged (bad deflate data or a failed CRC check).
-    #[error("{}: corrupt gzip data ({detail}); the file is damaged, export or copy it again", path.display())]
     CorruptGzip { path: PathBuf, detail: String },
-
-    /// Voxel values that are not acceptable for this input (NaN, out of range, not whole...).
-    #[error("{}: {problem}", path.display())]
-    BadValues { path: PathBuf, problem: String },
-
+    /// Values that are not acceptable for this input (NaN, out of range, not whole...).
+    BadValues { input: Input, problem: Msg },
     /// Labels and prediction disagree on the spatial grid.
-    #[error(
-        "{} has spatial shape {labels} but {} has {pred}; both must be on the same voxel grid \
-         (resample the prediction to the labels)",
-        labels_path.display(),
-        pred_path.display()
-    )]
-    ShapeMismatch { labels_path: PathBuf, pred_path: PathBuf, labels: String, pred: String },
-
-    /// A combination of options that cannot be computed, or an invalid option value.
-    #[error("{0}")]
-    Usage(String),
-
-    /// An output already exists and `--force` was not given.
-    #[error("{}: already exists; pass --force to overwrite it or choose another output path", path.display())]
+    ShapeMismatch { labels: Input, pred: Input, labels_shape: String, pred_shape: String },
+    /// Labels and prediction lie in different places in the world (their affines differ).
+    SpaceMismatch { labels: Input, pred: Input, detail: String, tolerance: f64 },
+    /// A parameter whose value cannot be used.
+    Parameter { param: Param, problem: Msg },
+    /// A combination of options or inputs that cannot be computed.
+    Usage(Msg),
+    /// An output already exists and overwriting was not asked for.
     OutputExists { path: PathBuf },
-
     /// An output path points at one of the inputs.
-    #[error("{}: this output path is one of the inputs; choose another output path (inputs are never modified)", path.display())]
     OutputIsInput { path: PathBuf },
-
     /// Writing an output failed (disk full, no permission...). The temporary file is removed.
-    #[error("{}: cannot write: {source}; check free space and permissions of the folder", path.display())]
     Write { path: PathBuf, source: io::Error },
 }
 
@@ -85,8 +254,133 @@ impl Error {
         2
     }
 
-    /// Shorthand for [`Error::Usage`].
-    pub fn usage(msg: impl Into<String>) -> Self {
+    /// A usage error from a message.
+    pub fn usage(msg: impl Into<Msg>) -> Self {
         Error::Usage(msg.into())
+    }
+
+    /// An invalid value of `param`.
+    pub fn parameter(param: Param, problem: impl Into<Msg>) -> Self {
+        Error::Parameter { param, problem: problem.into() }
+    }
+
+    /// The message, with parameters written by `naming`.
+    pub fn render(&self, naming: &dyn Naming) -> String {
+        self.message().render(naming)
+    }
+
+    /// The message as pieces.
+    pub fn message(&self) -> Msg {
+        use Error::*;
+        match self {
+            Open { path, source } => {
+                msg![format!("{}: cannot read: {source}; check the path and its permissions", path.display())]
+            }
+            NotAFile { path, kind } => msg![format!(
+                "{}: not a regular file ({kind}); give the path of a .nii or .nii.gz volume",
+                path.display()
+            )],
+            NotNifti { path, reason } => {
+                msg![format!("{}: not a NIfTI volume: {reason}; give a .nii or .nii.gz file", path.display())]
+            }
+            BadHeader { path, problem } => prefixed(format!("{}: ", path.display()), problem),
+            TooLarge { path, values, dims, limit } => msg![
+                format!("{}: the header claims {values} values (dims {dims}), above the limit of {limit} (", path.display()),
+                Param::MAX_VALUES,
+                "); if the volume is genuine, raise ",
+                Param::MAX_VALUES,
+            ],
+            Truncated { path, expected, found } => msg![format!(
+                "{}: truncated: the header describes {expected} bytes of voxel data but only {found} could be \
+                 read; the file is incomplete, export or copy it again",
+                path.display()
+            )],
+            CorruptGzip { path, detail } => msg![format!(
+                "{}: corrupt gzip data ({detail}); the file is damaged, export or copy it again",
+                path.display()
+            )],
+            BadValues { input, problem } => prefixed(format!("{input}: "), problem),
+            ShapeMismatch { labels, pred, labels_shape, pred_shape } => msg![format!(
+                "{labels} has spatial shape {labels_shape} but {pred} has {pred_shape}; both must be on the same \
+                 voxel grid (resample the prediction to the labels)"
+            )],
+            SpaceMismatch { labels, pred, detail, tolerance } => msg![
+                format!("{labels} and {pred} are not in the same space: {detail} (more than "),
+                set(Param::AFFINE_TOL, tolerance),
+                "); resample or reorient the prediction to the labels, or raise ",
+                Param::AFFINE_TOL,
+                " if the difference is only rounding",
+            ],
+            Parameter { param, problem } => {
+                let mut parts = vec![Part::Param(*param), Part::from(" ")];
+                parts.extend(problem.0.iter().cloned());
+                Msg(parts)
+            }
+            Usage(m) => m.clone(),
+            OutputExists { path } => msg![
+                format!("{}: already exists; pass ", path.display()),
+                set(Param::FORCE, true),
+                " to overwrite it or choose another output path",
+            ],
+            OutputIsInput { path } => msg![format!(
+                "{}: this output path is one of the inputs; choose another output path (inputs are never modified)",
+                path.display()
+            )],
+            Write { path, source } => msg![format!(
+                "{}: cannot write: {source}; check free space and permissions of the folder",
+                path.display()
+            )],
+        }
+    }
+}
+
+/// `head` followed by the pieces of `m`.
+fn prefixed(head: String, m: &Msg) -> Msg {
+    let mut parts = vec![Part::Text(head)];
+    parts.extend(m.0.iter().cloned());
+    Msg(parts)
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.render(&FieldNames))
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Open { source, .. } | Error::Write { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Flags;
+    impl Naming for Flags {
+        fn param(&self, p: Param) -> String {
+            format!("--{}", p.name().replace('_', "-"))
+        }
+        fn setting(&self, p: Param, value: &str) -> String {
+            format!("{} {value}", self.param(p))
+        }
+    }
+
+    #[test]
+    fn messages_write_parameters_as_the_caller_names_them() {
+        let e = Error::TooLarge { path: "a.nii".into(), values: 10, dims: "[10]".into(), limit: 5 };
+        assert_eq!(
+            e.to_string(),
+            "a.nii: the header claims 10 values (dims [10]), above the limit of 5 (max_values); if the volume is \
+             genuine, raise max_values"
+        );
+        assert!(e.render(&Flags).ends_with("(--max-values); if the volume is genuine, raise --max-values"));
+        let e = Error::parameter(Param::AFFINE_TOL, msg!["must be ≥ 0; or set ", set(Param::FORCE, true)]);
+        assert_eq!(e.to_string(), "affine_tol must be ≥ 0; or set force=true");
+        assert_eq!(e.render(&Flags), "--affine-tol must be ≥ 0; or set --force true");
     }
 }

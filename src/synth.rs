@@ -13,7 +13,7 @@
 //!    z_1 − z_0 and its sigmoid (which equals softmax channel 1).
 
 use crate::loss::activation::sigmoid;
-use crate::volume::{voxel_count, Shape3};
+use crate::case::{voxel_count, Shape3};
 
 /// Options of a synthetic case.
 #[derive(Clone, Copy, Debug)]

@@ -24,14 +24,14 @@ fn report(labels: &Path, pred: &Path, extra: &[&str]) -> Value {
 
 /// The decoded values, read by the library: (label classes, prediction values).
 fn values(labels: &Path, pred: &Path) -> (Vec<u8>, Vec<f32>) {
-    let open = dicegrad::nifti_io::OpenCase::open(
+    let open = dicegrad::pipeline::load::OpenCase::open(
         labels,
         pred,
-        dicegrad::nifti_io::LoadOptions { max_values: 1 << 20, label: None },
+        dicegrad::pipeline::load::LoadOptions { max_values: 1 << 20, ..Default::default() },
     )
     .unwrap();
-    let case = open.read(true).unwrap();
-    (case.labels.class, case.prediction.data)
+    let case = open.read().unwrap().case;
+    (case.labels.class.into_owned(), case.prediction.values.into_owned())
 }
 
 /// The values written into the test's files.

@@ -3,15 +3,14 @@
 
 mod common;
 
-use common::{fd_error, gradient, random_case};
-use dicegrad::analysis::{analyze, analyze_each_voxel, GradientStats};
+use common::{fd_error, gradient, inputs_of, random_case};
+use dicegrad::analysis::{measure, measure_each_voxel, GradientStats};
+use dicegrad::case::Case;
 use dicegrad::loss::{Activation, Evaluation, GradientKernel, LossConfig, LossSpec};
-use dicegrad::nifti_io::template::new_template;
 use dicegrad::report::{json::to_json, Report};
-use dicegrad::volume::Case;
 
-fn case(shape: [usize; 3], class: Vec<u8>, channels: usize, data: Vec<f32>) -> Case {
-    Case::from_parts(shape, class, channels, data, new_template([1.0; 3], [0.0; 3], "test"))
+fn case(shape: [usize; 3], class: Vec<u8>, channels: usize, data: Vec<f32>) -> Case<'static> {
+    Case::from_parts(shape, class, channels, data)
 }
 
 fn spec(act: Activation, smooth_nr: f64, smooth_dr: f64, include_background: bool) -> LossSpec {
@@ -55,7 +54,7 @@ fn hand_levels(case: &Case, k: usize, channels_in_loss: usize, nr: f64, dr: f64)
     let fg_class = if case.prediction.channels == 1 { 1 } else { k as u8 };
     let (mut i_sum, mut s_sum, mut g_sum) = (0.0, 0.0, 0.0);
     for v in 0..n {
-        let s = case.prediction.data[k * n + v] as f64;
+        let s = case.prediction.values[k * n + v] as f64;
         let g = f64::from(case.labels.class[v] == fg_class);
         i_sum += s * g;
         s_sum += s;
@@ -82,14 +81,14 @@ fn probability_gradient_takes_exactly_the_two_closed_form_values_per_channel() {
                 continue;
             }
             let (fg, bg) = hand_levels(&c, k, cfg.k(), 1e-5, 1e-5);
-            for (v, &cl) in block.iter().zip(&c.labels.class) {
+            for (v, &cl) in block.iter().zip(c.labels.class.iter()) {
                 let want = if cl == fg_class { fg as f32 } else { bg as f32 };
                 assert_eq!(*v, want, "channel {k}");
             }
         }
         let eval = Evaluation::compute(&c, &cfg);
         let kernel = GradientKernel::new(&c, &eval);
-        for st in analyze(&kernel, &eval) {
+        for st in measure(&kernel, &eval) {
             assert!(st.two_level);
             assert_eq!((st.foreground.distinct, st.background.distinct), (1, 1));
             assert_eq!(st.fit.r2, Some(1.0));
@@ -103,7 +102,7 @@ fn logits_gradient_is_not_two_valued_and_the_analysis_says_so() {
         let c = random_case(5, [9, 8, 7], 3, act, false);
         let cfg = LossConfig::new(LossSpec { activation: act, ..LossSpec::default() }, 3).unwrap();
         let eval = Evaluation::compute(&c, &cfg);
-        let stats = analyze(&GradientKernel::new(&c, &eval), &eval);
+        let stats = measure(&GradientKernel::new(&c, &eval), &eval);
         assert!(stats.iter().all(|s| !s.two_level && s.foreground.distinct > 1), "{act:?}");
         assert!(stats.iter().all(|s| s.fit.r2.unwrap() < 1.0));
     }
@@ -124,7 +123,7 @@ fn worked_example_by_hand() {
     let (fg, bg) = ((3.0 - 7.6) / 14.44, 3.0 / 14.44);
     assert!(close(g[0] as f64, fg) && close(g[2] as f64, fg));
     assert!(close(g[1] as f64, bg) && close(g[3] as f64, bg));
-    let st = &analyze(&GradientKernel::new(&c, &eval), &eval)[0];
+    let st = &measure(&GradientKernel::new(&c, &eval), &eval)[0];
     assert!(close(st.level_ratio.closed_form.unwrap(), -23.0 / 15.0));
     assert!(close(st.level_ratio.measured.unwrap(), -23.0 / 15.0));
     assert!(close(st.fit.a.unwrap(), 2.0 / 3.8));
@@ -146,10 +145,10 @@ fn all_zero_prediction_and_empty_class_give_finite_gradients() {
     let eval = Evaluation::compute(&c, &cfg);
     assert_eq!(eval.soft_dice(2), 1.0);
     assert!(g[2 * n..].iter().all(|&v| v == (1e-5 / (3.0 * 1e-10)) as f32));
-    let st = analyze(&GradientKernel::new(&c, &eval), &eval);
+    let st = measure(&GradientKernel::new(&c, &eval), &eval);
     assert_eq!(st[2].foreground.count, 0);
     assert_eq!(st[2].fit.a, None);
-    assert!(to_json(&Report::build(&c, &eval, st, None)).len() > 100);
+    assert!(to_json(&Report::build(&c, inputs_of(&c), &eval, st, None)).len() > 100);
 }
 
 #[test]
@@ -167,10 +166,10 @@ fn threads_give_identical_results(act: Activation) {
         pool.install(|| {
             let eval = Evaluation::compute(&c, &cfg);
             let kernel = GradientKernel::new(&c, &eval);
-            let stats = analyze(&kernel, &eval);
-            let mut g = vec![0f32; c.prediction.data.len()];
-            kernel.fill_file_order(0, &mut g);
-            (to_json(&Report::build(&c, &eval, stats, None)), g)
+            let stats = measure(&kernel, &eval);
+            let mut g = vec![0f32; c.prediction.values.len()];
+            kernel.fill(0, &mut g);
+            (to_json(&Report::build(&c, inputs_of(&c), &eval, stats, None)), g)
         })
     };
     let (one, g1) = run(1);
@@ -240,7 +239,7 @@ fn statistics_counted_per_side_equal_those_of_every_voxel() {
         let cfg = LossConfig::new(spec, channels).unwrap();
         let eval = Evaluation::compute(&c, &cfg);
         let kernel = GradientKernel::new(&c, &eval);
-        let (sides, voxels) = (analyze(&kernel, &eval), analyze_each_voxel(&kernel, &eval));
+        let (sides, voxels) = (measure(&kernel, &eval), measure_each_voxel(&kernel, &eval));
         assert_eq!(sides.len(), voxels.len());
         for (k, (a, b)) in sides.iter().zip(&voxels).enumerate() {
             assert!(a.two_level && b.two_level, "case {i} channel {k}");
@@ -265,7 +264,7 @@ fn block_gradient_equals_the_chain_rule_voxel_by_voxel() {
             Activation::Softmax,
             LossSpec {
                 activation: Activation::Softmax,
-                kind: LossKind::DiceCe,
+                loss: LossKind::DiceCe,
                 class_weights: weights,
                 ..LossSpec::default()
             },
@@ -273,21 +272,21 @@ fn block_gradient_equals_the_chain_rule_voxel_by_voxel() {
         ),
         (
             Activation::Softmax,
-            LossSpec { activation: Activation::Softmax, kind: LossKind::SquaredDice, ..LossSpec::default() },
+            LossSpec { activation: Activation::Softmax, loss: LossKind::SquaredDice, ..LossSpec::default() },
             3,
         ),
         (
             Activation::Sigmoid,
-            LossSpec { activation: Activation::Sigmoid, kind: LossKind::SquaredDice, ..LossSpec::default() },
+            LossSpec { activation: Activation::Sigmoid, loss: LossKind::SquaredDice, ..LossSpec::default() },
             3,
         ),
         (
             Activation::Sigmoid,
-            LossSpec { activation: Activation::Sigmoid, kind: LossKind::DiceCe, ..LossSpec::default() },
+            LossSpec { activation: Activation::Sigmoid, loss: LossKind::DiceCe, ..LossSpec::default() },
             1,
         ),
-        (Activation::None, LossSpec { kind: LossKind::SquaredDice, ..LossSpec::default() }, 3),
-        (Activation::None, LossSpec { kind: LossKind::DiceCe, ..LossSpec::default() }, 3),
+        (Activation::None, LossSpec { loss: LossKind::SquaredDice, ..LossSpec::default() }, 3),
+        (Activation::None, LossSpec { loss: LossKind::DiceCe, ..LossSpec::default() }, 3),
     ];
     for (i, (act, spec, channels)) in specs.into_iter().enumerate() {
         let c = random_case(31 + i as u64, [13, 11, 7], channels, act, false);
@@ -310,8 +309,8 @@ fn block_gradient_equals_the_chain_rule_voxel_by_voxel() {
             }
             let u: Vec<f64> = (0..channels)
                 .map(|k| {
-                    let [pk, r, t] = eval.channels[k].coeffs;
-                    pk * f64::from(u8::from(cl == cfg.fg_class(k))) + r + t * p[k]
+                    let c = eval.channels[k].coefficients;
+                    c.p * f64::from(u8::from(cl == cfg.fg_class(k))) + c.r + c.t * p[k]
                 })
                 .collect();
             let mut g = vec![0.0; channels];

@@ -5,18 +5,18 @@
 
 mod common;
 
-use common::{fd_error, gradient, random_case};
-use dicegrad::analysis::analyze;
-use dicegrad::loss::preset::{resolve, Overrides};
+use common::{fd_error, gradient, inputs_of, random_case};
+use dicegrad::analysis::measure;
+use dicegrad::case::Case;
 use dicegrad::loss::{
-    Activation, DiceForm, Evaluation, GradientKernel, LossConfig, LossKind, LossSpec, Preset, WeightType,
+    Activation, Coefficients, DiceForm, Evaluation, GradientKernel, LossConfig, LossKind, LossParam, LossPatch,
+    LossRequest, LossSpec, Preset, WeightType,
 };
-use dicegrad::nifti_io::template::new_template;
-use dicegrad::volume::Case;
+use dicegrad::names::Named;
 
 /// The variants of each family that change its formula.
 fn variants(kind: LossKind, channels: usize) -> Vec<(String, LossSpec)> {
-    let base = LossSpec { kind, ..LossSpec::default() };
+    let base = LossSpec { loss: kind, ..LossSpec::default() };
     let mut v = vec![("defaults".to_string(), base.clone())];
     let weights: Vec<f64> = (0..channels).map(|k| 0.5 + k as f64).collect();
     match kind {
@@ -42,7 +42,7 @@ fn variants(kind: LossKind, channels: usize) -> Vec<(String, LossSpec)> {
         }
         LossKind::Ce | LossKind::Mimic => {}
     }
-    if kind.takes_class_weights() && !(kind.has_ce() && channels == 1) {
+    if kind.reads(LossParam::ClassWeights) && !(kind.has_ce() && channels == 1) {
         v.push(("class weights".into(), LossSpec { class_weights: Some(weights), ..base.clone() }));
     }
     if matches!(kind, LossKind::Dice | LossKind::DiceCe) {
@@ -57,7 +57,7 @@ fn variants(kind: LossKind, channels: usize) -> Vec<(String, LossSpec)> {
 /// (description, spec, channels).
 fn combinations() -> Vec<(String, LossSpec, usize)> {
     let mut out = Vec::new();
-    for kind in KINDS {
+    for &kind in LossKind::ALL {
         for act in [Activation::None, Activation::Sigmoid, Activation::Softmax] {
             for channels in [1, 3] {
                 if act == Activation::Softmax && channels == 1 {
@@ -76,18 +76,19 @@ fn combinations() -> Vec<(String, LossSpec, usize)> {
     out
 }
 
-const KINDS: [LossKind; 10] = [
-    LossKind::Dice,
-    LossKind::Jaccard,
-    LossKind::SquaredDice,
-    LossKind::SquaredJaccard,
-    LossKind::GeneralizedDice,
-    LossKind::Tversky,
-    LossKind::LogCoshDice,
-    LossKind::Ce,
-    LossKind::Mimic,
-    LossKind::DiceCe,
-];
+/// Whether a family's gradient with respect to the probabilities is two-valued per channel, from
+/// its formula (worked out by hand; the library must agree).
+fn two_valued(kind: LossKind) -> bool {
+    match kind {
+        LossKind::Dice
+        | LossKind::Jaccard
+        | LossKind::Tversky
+        | LossKind::GeneralizedDice
+        | LossKind::LogCoshDice
+        | LossKind::Mimic => true,
+        LossKind::SquaredDice | LossKind::SquaredJaccard | LossKind::Ce | LossKind::DiceCe => false,
+    }
+}
 
 #[test]
 fn every_family_matches_finite_differences_with_every_activation_and_option() {
@@ -106,24 +107,18 @@ fn every_family_matches_finite_differences_with_every_activation_and_option() {
 
 fn stats_of(case: &Case, cfg: &LossConfig) -> (Evaluation, Vec<dicegrad::analysis::GradientStats>) {
     let eval = Evaluation::compute(case, cfg);
-    let stats = analyze(&GradientKernel::new(case, &eval), &eval);
+    let stats = measure(&GradientKernel::new(case, &eval), &eval);
     (eval, stats)
 }
 
 #[test]
 fn sum_linear_families_have_a_two_valued_gradient_with_respect_to_probabilities() {
-    for kind in [
-        LossKind::Dice,
-        LossKind::Jaccard,
-        LossKind::Tversky,
-        LossKind::GeneralizedDice,
-        LossKind::LogCoshDice,
-        LossKind::Mimic,
-    ] {
+    for kind in LossKind::ALL.iter().copied().filter(|&k| two_valued(k)) {
         for channels in [1, 4] {
             let case = random_case(77, [11, 9, 6], channels, Activation::None, false);
             let cfg =
-                LossConfig::new(LossSpec { kind, alpha: 0.3, beta: 0.7, ..LossSpec::default() }, channels).unwrap();
+                LossConfig::new(LossSpec { loss: kind, alpha: 0.3, beta: 0.7, ..LossSpec::default() }, channels)
+                    .unwrap();
             let (eval, stats) = stats_of(&case, &cfg);
             assert!(eval.two_valued(), "{}", kind.name());
             let g = gradient(&case, &cfg);
@@ -133,7 +128,7 @@ fn sum_linear_families_have_a_two_valued_gradient_with_respect_to_probabilities(
                 // the two values are exactly the closed-form levels P + R and R
                 let k = cfg.reported_channels().nth(i).unwrap();
                 let fg = cfg.fg_class(k);
-                for (v, &cl) in g[k * n..(k + 1) * n].iter().zip(&case.labels.class) {
+                for (v, &cl) in g[k * n..(k + 1) * n].iter().zip(case.labels.class.iter()) {
                     assert_eq!(*v, eval.level(k, cl == fg) as f32, "{} channel {k}", kind.name());
                 }
             }
@@ -143,13 +138,13 @@ fn sum_linear_families_have_a_two_valued_gradient_with_respect_to_probabilities(
 
 #[test]
 fn squared_dice_and_cross_entropy_are_not_two_valued_and_the_report_says_so() {
-    for kind in [LossKind::SquaredDice, LossKind::SquaredJaccard, LossKind::Ce, LossKind::DiceCe] {
+    for kind in LossKind::ALL.iter().copied().filter(|&k| !two_valued(k)) {
         let case = random_case(78, [11, 9, 6], 3, Activation::None, false);
-        let cfg = LossConfig::new(LossSpec { kind, ..LossSpec::default() }, 3).unwrap();
+        let cfg = LossConfig::new(LossSpec { loss: kind, ..LossSpec::default() }, 3).unwrap();
         let (eval, stats) = stats_of(&case, &cfg);
         assert!(!eval.two_valued(), "{}", kind.name());
         assert!(stats.iter().all(|s| !s.two_level && s.foreground.distinct > 1), "{}", kind.name());
-        let report = dicegrad::report::Report::build(&case, &eval, stats, None);
+        let report = dicegrad::report::Report::build(&case, inputs_of(&case), &eval, stats, None);
         assert!(!report.two_level_holds && !report.two_valued_closed_form);
     }
 }
@@ -161,19 +156,19 @@ fn softmax2(a: f64, b: f64) -> (f64, f64) {
 }
 
 /// A 4-voxel two-channel case of logits, with labels [1, 0, 1, 0].
-fn tiny_logits() -> (Case, Vec<(f64, f64)>, [u8; 4]) {
+fn tiny_logits() -> (Case<'static>, Vec<(f64, f64)>, [u8; 4]) {
     let z0 = [0.2f32, 1.5, -0.3, 0.8];
     let z1 = [1.1f32, -0.4, 0.9, 0.7];
     let labels = [1u8, 0, 1, 0];
     let mut data = z0.to_vec();
     data.extend_from_slice(&z1);
     let s = (0..4).map(|i| softmax2(z0[i] as f64, z1[i] as f64)).collect();
-    let case = Case::from_parts([4, 1, 1], labels.to_vec(), 2, data, new_template([1.0; 3], [0.0; 3], "t"));
+    let case = Case::from_parts([4, 1, 1], labels.to_vec(), 2, data);
     (case, s, labels)
 }
 
 fn preset_config(preset: Preset, channels: usize) -> LossConfig {
-    LossConfig::new(resolve(Some(preset), &Overrides::default(), channels), channels).unwrap()
+    LossRequest { preset: Some(preset), ..LossRequest::default() }.config(channels).unwrap()
 }
 
 #[test]
@@ -206,12 +201,12 @@ fn smp_preset_zeroes_empty_classes_and_uses_no_smoothing() {
     assert!((Evaluation::compute(&case, &cfg).value - want).abs() < 1e-12);
     // with class 1 absent from the labels, its term is 0 but still counted in the mean
     let mut empty = case.clone();
-    empty.labels.class = vec![0; 4];
+    empty.labels.class = vec![0; 4].into();
     let p0: f64 = s.iter().map(|p| p.0).sum();
     let want = (1.0 - 2.0 * p0 / (p0 + 4.0)) / 2.0;
     let eval = Evaluation::compute(&empty, &cfg);
     assert!((eval.value - want).abs() < 1e-12);
-    assert_eq!(eval.channels[1].coeffs, [0.0, 0.0, 0.0]);
+    assert_eq!(eval.channels[1].coefficients, Coefficients::default());
     // a single channel uses sigmoid (smp binary mode)
     assert_eq!(preset_config(Preset::Smp, 1).spec.activation, Activation::Sigmoid);
 }
@@ -233,15 +228,15 @@ fn kervadec_and_monai_presets_are_plain_soft_dice_with_their_smoothing() {
 
 #[test]
 fn explicit_options_override_the_preset() {
-    let o = Overrides {
-        kind: Some(LossKind::Dice),
+    let o = LossPatch {
+        loss: Some(LossKind::Dice),
         smooth_nr: Some(0.25),
         lambda_ce: Some(3.0),
-        no_background: true,
-        ..Overrides::default()
+        include_background: Some(false),
+        ..LossPatch::default()
     };
-    let s = resolve(Some(Preset::Nnunet), &o, 3);
-    assert_eq!(s.kind, LossKind::Dice);
+    let s = LossRequest { preset: Some(Preset::Nnunet), overrides: o }.resolve(3);
+    assert_eq!(s.loss, LossKind::Dice);
     assert_eq!(s.smooth_nr, 0.25);
     assert_eq!(s.smooth_dr, 1e-5, "not given: the preset's value");
     assert_eq!(s.activation, Activation::Softmax, "not given: the preset's value");
@@ -254,8 +249,8 @@ fn generalized_dice_replaces_the_infinite_weight_of_an_empty_class_by_the_larges
     // labels: class 0 ×3, class 1 ×1, class 2 absent
     let labels = vec![0u8, 0, 0, 1];
     let data: Vec<f32> = vec![0.7, 0.6, 0.5, 0.2, 0.2, 0.3, 0.4, 0.7, 0.1, 0.1, 0.1, 0.1];
-    let case = Case::from_parts([4, 1, 1], labels, 3, data, new_template([1.0; 3], [0.0; 3], "t"));
-    let cfg = LossConfig::new(LossSpec { kind: LossKind::GeneralizedDice, ..LossSpec::default() }, 3).unwrap();
+    let case = Case::from_parts([4, 1, 1], labels, 3, data);
+    let cfg = LossConfig::new(LossSpec { loss: LossKind::GeneralizedDice, ..LossSpec::default() }, 3).unwrap();
     let eval = Evaluation::compute(&case, &cfg);
     let w = [1.0 / 9.0, 1.0, 1.0]; // 1/G²; the empty class takes the largest finite weight
     let i = [0.7 + 0.6 + 0.5, 0.7, 0.0]; // Σ s·g per class
@@ -270,7 +265,7 @@ fn generalized_dice_replaces_the_infinite_weight_of_an_empty_class_by_the_larges
 fn direct_value(case: &Case, spec: &LossSpec) -> f64 {
     let c = case.prediction.channels;
     let n = case.voxels();
-    let x = |k: usize, i: usize| case.prediction.data[k * n + i] as f64;
+    let x = |k: usize, i: usize| case.prediction.values[k * n + i] as f64;
     let prob = |k: usize, i: usize| -> f64 {
         match spec.activation {
             Activation::None => x(k, i),
@@ -298,7 +293,7 @@ fn direct_value(case: &Case, spec: &LossSpec) -> f64 {
         let (tp, fp, fn_) = tp_fp_fn(k, 1);
         1.0 - (2.0 * tp + nr) / (2.0 * tp + fp + fn_ + dr)
     };
-    match spec.kind {
+    match spec.loss {
         LossKind::Dice => mean(&dice),
         LossKind::Jaccard => mean(&|k| {
             let (tp, fp, fn_) = tp_fp_fn(k, 1);
@@ -315,7 +310,7 @@ fn direct_value(case: &Case, spec: &LossSpec) -> f64 {
             }
             let tp = (ps + gs - diff) / 2.0;
             let (fp, fn_) = (ps - tp, gs - tp);
-            let den = if spec.kind == LossKind::SquaredDice { 2.0 * tp + fp + fn_ } else { 2.0 * (tp + fp + fn_) };
+            let den = if spec.loss == LossKind::SquaredDice { 2.0 * tp + fp + fn_ } else { 2.0 * (tp + fp + fn_) };
             1.0 - (2.0 * tp + nr) / (den + dr)
         }),
         LossKind::Tversky => mean(&|k| {
@@ -365,7 +360,7 @@ fn direct_value(case: &Case, spec: &LossSpec) -> f64 {
                 }
                 t / wsum
             };
-            if spec.kind == LossKind::Ce {
+            if spec.loss == LossKind::Ce {
                 ce
             } else {
                 spec.lambda_dice * mean(&dice) + spec.lambda_ce * ce

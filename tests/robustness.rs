@@ -7,7 +7,7 @@ mod common;
 use std::path::Path;
 
 use common::*;
-use dicegrad::nifti_io::{LoadOptions, OpenCase};
+use dicegrad::pipeline::load::{LoadOptions, OpenCase};
 
 /// Encodes `values` (whole numbers or floats) in a NIfTI datatype, little- or big-endian.
 fn encode(code: i16, values: &[f64], big: bool) -> (i16, Vec<u8>) {
@@ -70,12 +70,14 @@ fn every_datatype_byte_order_and_scaling_reads_value_by_value() {
                 let (lp, pp) = (at(&d, "l.nii.gz"), at(&d, "p.nii"));
                 l.write(&lp);
                 p.write(&pp);
-                let open = OpenCase::open(&lp, &pp, LoadOptions { max_values: 1 << 20, label: Some(2) }).unwrap();
-                let case = open.read(false).unwrap_or_else(|e| panic!("code {code} big {big}: {e}"));
-                assert_eq!(case.prediction.data, expect.to_vec(), "code {code} big {big} slope {slope}");
+                let options = LoadOptions { max_values: 1 << 20, label: Some(2), ..Default::default() };
+                let open = OpenCase::open(&lp, &pp, options).unwrap();
+                let loaded = open.read().unwrap_or_else(|e| panic!("code {code} big {big}: {e}"));
+                let case = &loaded.case;
+                assert_eq!(*case.prediction.values, expect, "code {code} big {big} slope {slope}");
                 let want: Vec<u8> = labels.iter().map(|&v| u8::from(v == 2.0)).collect();
                 assert_eq!(case.labels.class, want, "code {code} big {big}");
-                assert_eq!(case.labels.geometry.info.affine[2][2], 3.0, "qfac 0 must read as 1");
+                assert_eq!(loaded.inputs.labels.affine[2][2], 3.0, "qfac 0 must read as 1");
             }
         }
     }

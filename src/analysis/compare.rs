@@ -13,7 +13,7 @@
 use serde::Serialize;
 
 use crate::loss::sums::probabilities;
-use crate::loss::{Evaluation, GradientKernel, LossKind};
+use crate::loss::{pairs, Evaluation, GradientKernel, LossKind};
 use crate::parallel::fold_chunks;
 
 /// Comparison figures of one channel for one pair of losses.
@@ -45,16 +45,17 @@ pub struct MimicEquivalence {
 #[derive(Clone, Debug, Serialize)]
 pub struct Pair {
     /// Loss a (the reference of the scale).
-    pub a: &'static str,
+    pub a: LossKind,
     /// Loss b.
-    pub b: &'static str,
+    pub b: LossKind,
     pub channels: Vec<PairChannel>,
     /// When one of the two is the mimic loss and the other is two-valued: the exact weighting.
     pub mimic_equivalence: Option<Vec<MimicEquivalence>>,
 }
 
+/// Sums over one channel's voxels of a pair of gradient fields a, b.
 #[derive(Clone, Copy, Default)]
-struct Acc {
+struct PairSums {
     ab: f64,
     aa: f64,
     bb: f64,
@@ -67,7 +68,7 @@ fn sign(x: f64) -> i8 {
     (x > 0.0) as i8 - (x < 0.0) as i8
 }
 
-fn pair_channel(channel: usize, a: &Acc) -> PairChannel {
+fn pair_channel(channel: usize, a: &PairSums) -> PairChannel {
     let denom = (a.aa * a.bb).sqrt();
     PairChannel {
         channel,
@@ -78,7 +79,7 @@ fn pair_channel(channel: usize, a: &Acc) -> PairChannel {
 }
 
 fn mimic_equivalence(two_valued: &Evaluation, mimic: &Evaluation) -> Option<Vec<MimicEquivalence>> {
-    if !two_valued.two_valued() || two_valued.config.spec.kind == LossKind::Mimic {
+    if !two_valued.two_valued() || two_valued.config.spec.loss == LossKind::Mimic {
         return None;
     }
     Some(
@@ -86,8 +87,8 @@ fn mimic_equivalence(two_valued: &Evaluation, mimic: &Evaluation) -> Option<Vec<
             .config
             .in_loss()
             .filter_map(|k| {
-                let [p, r, _] = two_valued.channels[k].coeffs;
-                let m = mimic.channels[k].coeffs[0];
+                let (p, r) = (two_valued.coefficients(k).p, two_valued.coefficients(k).r);
+                let m = mimic.coefficients(k).p;
                 let s = &two_valued.sums.channels[k];
                 let g = s.label_count as f64;
                 let voxels = two_valued.sums.voxels as f64;
@@ -110,8 +111,8 @@ pub fn compare(kernels: &[GradientKernel], evals: &[Evaluation]) -> Vec<Pair> {
     let c = case.prediction.channels;
     let act = kernels[0].config().spec.activation;
     let m = kernels.len();
-    let pairs: Vec<(usize, usize)> = (0..m).flat_map(|i| (i + 1..m).map(move |j| (i, j))).collect();
-    let mut totals = vec![vec![Acc::default(); c]; pairs.len()];
+    let pairs = pairs(m);
+    let mut totals = vec![vec![PairSums::default(); c]; pairs.len()];
     let chunk = |r: std::ops::Range<usize>| {
         let len = r.len();
         let mut s = vec![0.0; c * len];
@@ -124,7 +125,7 @@ pub fn compare(kernels: &[GradientKernel], evals: &[Evaluation]) -> Vec<Pair> {
                 g
             })
             .collect();
-        let mut acc = vec![vec![Acc::default(); c]; pairs.len()];
+        let mut acc = vec![vec![PairSums::default(); c]; pairs.len()];
         for (p, &(i, j)) in pairs.iter().enumerate() {
             for k in 0..c {
                 let a_k = &grads[i][k * len..(k + 1) * len];
@@ -158,14 +159,14 @@ pub fn compare(kernels: &[GradientKernel], evals: &[Evaluation]) -> Vec<Pair> {
         .zip(totals)
         .map(|(&(i, j), total)| {
             let (ea, eb) = (&evals[i], &evals[j]);
-            let mimic_equivalence = match (ea.config.spec.kind, eb.config.spec.kind) {
+            let mimic_equivalence = match (ea.config.spec.loss, eb.config.spec.loss) {
                 (LossKind::Mimic, _) => mimic_equivalence(eb, ea),
                 (_, LossKind::Mimic) => mimic_equivalence(ea, eb),
                 _ => None,
             };
             Pair {
-                a: ea.config.spec.kind.name(),
-                b: eb.config.spec.kind.name(),
+                a: ea.config.spec.loss,
+                b: eb.config.spec.loss,
                 channels: total.iter().enumerate().map(|(k, t)| pair_channel(k, t)).collect(),
                 mimic_equivalence,
             }

@@ -1,4 +1,4 @@
-//! Statistics of a gradient field, per channel in the loss and split by ground truth: levels,
+//! Measures of a gradient field, per channel in the loss and split by ground truth: levels,
 //! distinct values, the least-squares fit to −a·g + c, the ratio of the two levels, dynamic range,
 //! 16-bit float headroom, and histograms. Pure: it reads the gradient from a
 //! [`GradientKernel`] and knows nothing of files or formats.
@@ -132,8 +132,8 @@ fn fit(acc: &ChannelAcc, eval: &Evaluation, k: usize) -> Fit {
         a,
         c: bg.mean(),
         r2: (ss_tot > 0.0).then(|| 1.0 - ss_res / ss_tot),
-        closed_form_a: eval.two_valued().then(|| -eval.channels[k].coeffs[0]),
-        closed_form_c: eval.two_valued().then(|| eval.channels[k].coeffs[1]),
+        closed_form_a: eval.two_valued().then(|| -eval.coefficients(k).p),
+        closed_form_c: eval.two_valued().then(|| eval.coefficients(k).r),
     }
 }
 
@@ -213,7 +213,7 @@ fn for_blocks<T: Send>(
 /// many copies of it — the side's voxel count from the loss sums — with no pass over the volume.
 /// Otherwise the gradient is evaluated on every voxel, in two passes (the histogram's range is
 /// the one the first pass found).
-pub fn analyze(kernel: &GradientKernel, eval: &Evaluation) -> Vec<GradientStats> {
+pub fn measure(kernel: &GradientKernel, eval: &Evaluation) -> Vec<GradientStats> {
     let (channels, refs) = reported(eval);
     match by_sides(kernel, eval, &channels, &refs) {
         Some(stats) => stats,
@@ -221,9 +221,9 @@ pub fn analyze(kernel: &GradientKernel, eval: &Evaluation) -> Vec<GradientStats>
     }
 }
 
-/// [`analyze`] with the gradient evaluated on every voxel, whatever its form (the route `analyze`
+/// [`measure`] with the gradient evaluated on every voxel, whatever its form (the route `measure`
 /// takes unless the gradient is one value per side).
-pub fn analyze_each_voxel(kernel: &GradientKernel, eval: &Evaluation) -> Vec<GradientStats> {
+pub fn measure_each_voxel(kernel: &GradientKernel, eval: &Evaluation) -> Vec<GradientStats> {
     let (channels, refs) = reported(eval);
     each_voxel(kernel, eval, &channels, &refs)
 }

@@ -28,12 +28,7 @@ pub enum Fate {
     Overflow,
 }
 
-/// |x| up to this (2^−25) becomes 0 in float16.
-pub(super) const F16_ZERO_MAX: f32 = 2.980_232_2e-8;
-/// |x| from this (2^−14 − 2^−25: rounds up to the smallest normal) stays normal in float16.
-pub(super) const F16_NORMAL_MIN: f32 = 6.100_535_4e-5;
-/// |x| from this becomes infinite in float16.
-pub(super) const F16_OVERFLOW: f32 = 65520.0;
+pub use crate::simd::moments::{F16_NORMAL_MIN, F16_OVERFLOW, F16_ZERO_MAX};
 
 /// Fate of `x` cast to float16.
 pub fn float16(x: f32) -> Fate {
@@ -132,12 +127,6 @@ pub struct Headroom {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn thresholds_are_the_powers_of_two_they_claim() {
-        assert_eq!(F16_ZERO_MAX, 2f32.powi(-25));
-        assert_eq!(F16_NORMAL_MIN, 2f32.powi(-14) - 2f32.powi(-25));
-    }
 
     #[test]
     fn bfloat16_keeps_small_normal_floats() {

@@ -4,6 +4,4 @@
 
 pub mod outputs;
 pub mod pairing;
-pub mod record;
 pub mod run;
-pub mod summary;

@@ -8,11 +8,11 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::pairing::Shard;
-use super::record::{csv_header, csv_rows, CaseRecord};
-use super::summary::{RunParameters, Summary, Unpaired};
 use crate::error::{Error, Result};
-use crate::loss::preset::resolve;
 use crate::output::write_bytes;
+use crate::report::csv;
+use crate::report::record::CaseRecord;
+use crate::report::summary::{RunParameters, Summary, Unpaired};
 
 pub const RUN: &str = "run.json";
 pub const CASES_JSONL: &str = "cases.jsonl";
@@ -40,8 +40,8 @@ pub fn read_meta(dir: &Path) -> Result<Option<RunMeta>> {
     }
     let text = std::fs::read(&path).map_err(|e| Error::Open { path: path.clone(), source: e })?;
     serde_json::from_slice(&text).map(Some).map_err(|e| Error::BadValues {
-        path,
-        problem: format!("not a dicegrad run.json ({e}); is this a batch output folder?"),
+        input: path.into(),
+        problem: format!("not a dicegrad run.json ({e}); is this a batch output folder?").into(),
     })
 }
 
@@ -70,32 +70,9 @@ pub fn read_records(dir: &Path) -> Result<Vec<CaseRecord>> {
     Ok(records)
 }
 
-/// The comparison pairs ("a vs b") of the CSV columns, as the pipeline forms them.
+/// The comparison pairs ("a vs b") of a run's CSV columns.
 pub fn pair_names(params: &RunParameters) -> Vec<String> {
-    let main = resolve(params.loss.preset, &params.loss.overrides, 2).kind;
-    let mut kinds = vec![main];
-    for &k in &params.compare {
-        if !kinds.contains(&k) {
-            kinds.push(k);
-        }
-    }
-    let mut names = Vec::new();
-    for i in 0..kinds.len() {
-        for j in i + 1..kinds.len() {
-            names.push(format!("{} vs {}", kinds[i].name(), kinds[j].name()));
-        }
-    }
-    names
-}
-
-/// The whole `cases.csv` for `records`.
-pub fn csv_of(params: &RunParameters, records: &[CaseRecord]) -> String {
-    let pairs = pair_names(params);
-    let mut s = csv_header(&pairs);
-    for r in records {
-        s += &csv_rows(r, &pairs);
-    }
-    s
+    csv::pair_names(params.loss.kind(), &params.compare)
 }
 
 /// The whole `cases.jsonl` for `records`.
@@ -107,12 +84,12 @@ pub fn jsonl_of(records: &[CaseRecord]) -> String {
 /// `summary.json` and the pictures.
 pub fn finalize(dir: &Path, params: &RunParameters, unpaired: Unpaired, records: &[CaseRecord]) -> Result<Summary> {
     write_bytes(&dir.join(CASES_JSONL), true, jsonl_of(records).as_bytes())?;
-    write_bytes(&dir.join(CASES_CSV), true, csv_of(params, records).as_bytes())?;
+    write_bytes(&dir.join(CASES_CSV), true, &csv::to_csv(&pair_names(params), records))?;
     let summary = Summary::build(params, unpaired, records);
     let mut json = serde_json::to_vec_pretty(&summary).expect("the summary serialises");
     json.push(b'\n');
     write_bytes(&dir.join(SUMMARY), true, &json)?;
-    crate::plot::batch::write_pictures(&summary, records, dir)?;
+    crate::plot::dataset::write_pictures(&summary, records, dir)?;
     Ok(summary)
 }
 

@@ -4,8 +4,9 @@
 //! is looked for, in this order, in the prediction folder:
 //! 1. `ID.npz` — nnU-Net probabilities (`--save_probabilities`); preferred because nnU-Net writes
 //!    its hard segmentation as `ID.nii.gz` beside it;
-//! 2. `ID{SUFFIX}.nii.gz`, `ID{SUFFIX}.nii` — same file name (SUFFIX is `--pred-suffix`, default empty);
-//! 3. `ID/ID{SUFFIX}.nii.gz`, `ID/ID{SUFFIX}.nii` — MONAI's per-case folders (e.g. `--pred-suffix _seg`).
+//! 2. `ID{SUFFIX}.nii.gz`, `ID{SUFFIX}.nii` — same file name (SUFFIX chosen by the user, default
+//!    empty);
+//! 3. `ID/ID{SUFFIX}.nii.gz`, `ID/ID{SUFFIX}.nii` — MONAI's per-case folders (e.g. suffix `_seg`).
 //!
 //! Label files without a prediction, and prediction files that no label file claims, are listed.
 
@@ -14,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Param, Result};
 
 /// One case: its id and its two files.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -61,7 +62,7 @@ fn is_prediction_file(p: &Path) -> bool {
 pub fn pair(labels_dir: &Path, pred_dir: &Path, suffix: &str, skip: &[&Path]) -> Result<Pairing> {
     let skip: Vec<PathBuf> = skip.iter().filter_map(|p| p.canonicalize().ok()).collect();
     if !pred_dir.is_dir() {
-        return Err(Error::usage(format!("--pred-dir {}: not a folder", pred_dir.display())));
+        return Err(Error::parameter(Param::PRED_DIR, format!("{}: not a folder", pred_dir.display())));
     }
     let mut claimed = BTreeSet::new();
     let mut pairing = Pairing::default();
@@ -100,7 +101,7 @@ pub fn pair(labels_dir: &Path, pred_dir: &Path, suffix: &str, skip: &[&Path]) ->
     Ok(pairing)
 }
 
-/// `--shard K/N`: the cases whose index in the sorted list is K modulo N.
+/// A share of the cases: those whose index in the sorted list is K modulo N (`K/N`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Shard {
     pub index: usize,

@@ -12,16 +12,15 @@ use std::sync::mpsc;
 
 use super::outputs::{self, read_meta, read_records, RunMeta, CASES_CSV, CASES_JSONL, RUN};
 use super::pairing::{pair, CasePair, Shard};
-use super::record::{csv_rows, CaseRecord};
-use super::summary::{RunParameters, Summary, Unpaired};
-use crate::error::{Error, Result};
-use crate::loss::Activation;
-use crate::nifti_io::load::read_label_file;
-use crate::nifti_io::npz::NpzSource;
-use crate::nifti_io::{write_f32, LoadOptions, OpenCase, WriteOptions};
+use crate::error::{set, Error, Param, Result};
+use crate::msg;
+use crate::nifti::WriteOptions;
 use crate::output::write_bytes;
-use crate::pipeline::analyze_case;
-use crate::volume::Case;
+use crate::pipeline::load::{LoadOptions, OpenCase};
+use crate::pipeline::{self, write_gradient, Request};
+use crate::report::csv;
+use crate::report::record::CaseRecord;
+use crate::report::summary::{RunParameters, Summary, Unpaired};
 
 /// How to run a batch.
 #[derive(Clone, Debug)]
@@ -53,58 +52,32 @@ fn write_error(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
     move |e| Error::Write { path: path.to_path_buf(), source: e }
 }
 
-/// Loads a case: NIfTI labels with a NIfTI or nnU-Net `.npz` prediction.
-fn load(pair: &CasePair, params: &RunParameters) -> Result<(Case, crate::loss::LossConfig)> {
-    let max = params.max_voxels;
-    if pair.pred.extension().is_some_and(|e| e == "npz") {
-        let npz = NpzSource::open(&pair.pred)?;
-        let (channels, _) = npz.layout()?;
-        let config = params.loss.config(channels)?;
-        let labels = read_label_file(&pair.labels, max, channels, None)?;
-        let prediction = npz.read(&labels, max, config.spec.activation == Activation::None)?;
-        return Ok((Case { labels, prediction }, config));
-    }
-    let open = OpenCase::open(&pair.labels, &pair.pred, LoadOptions { max_values: max, label: None })?;
-    let config = params.loss.config(open.channels)?;
-    let case = open.read(config.spec.activation == Activation::None)?;
-    let (la, pa) = (&case.labels.geometry.info.affine, &case.prediction.geometry.info.affine);
-    let diff = la.iter().flatten().zip(pa.iter().flatten()).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
-    if diff > params.affine_tol {
-        return Err(Error::usage(format!(
-            "{} and {} are not in the same space: their affines differ by up to {diff:.3e} (more than \
-             --affine-tol {}): labels {la:?}, prediction {pa:?}; resample the prediction or raise --affine-tol",
-            pair.labels.display(),
-            pair.pred.display(),
-            params.affine_tol
-        )));
-    }
-    Ok((case, config))
+/// What a run asks of each case.
+fn request(params: &RunParameters) -> Request {
+    Request { loss: params.loss.clone(), compare: params.compare.clone(), label: None }
 }
 
-fn analyse(pair: &CasePair, opts: &BatchOptions) -> Result<CaseRecord> {
-    let (case, config) = load(pair, &opts.params)?;
-    let a = analyze_case(&case, &config, &opts.params.compare, None)?;
+/// Analyses one case through the pipeline, and writes its gradient when asked.
+fn run_case(pair: &CasePair, opts: &BatchOptions) -> Result<CaseRecord> {
+    let params = &opts.params;
+    let load = LoadOptions { max_values: params.max_values, label: None, affine_tol: params.affine_tol };
+    let open = OpenCase::open(&pair.labels, &pair.pred, load)?;
+    let request = request(params);
+    let config = request.config(open.channels())?;
+    let loaded = open.read()?;
+    let result = pipeline::analyze(&loaded.case, loaded.inputs, &config, &request)?;
     if let Some(dir) = &opts.grad_out_dir {
-        let pred = &case.prediction;
-        let dims = if pair.pred.extension().is_some_and(|e| e == "npz") {
-            let mut d = pred.geometry.shape.to_vec();
-            d.push(pred.channels);
-            d
-        } else {
-            pred.geometry.info.dims.clone()
-        };
         let w = WriteOptions { compression: opts.compression, force: true };
-        let path = dir.join(format!("{}.nii.gz", pair.id));
-        write_f32(&path, &pred.geometry.header, &dims, w, |start, out| a.kernel.fill_file_order(start, out))?;
+        write_gradient(&dir.join(format!("{}.nii.gz", pair.id)), &loaded.layout, &result.kernel, w)?;
     }
-    Ok(CaseRecord::ok(&pair.id, &a.report, a.sums))
+    Ok(CaseRecord::ok(&pair.id, &result.report, result.sums))
 }
 
 /// Analyses one case; any error (or a panic) becomes a failed record.
 pub fn process(pair: &CasePair, opts: &BatchOptions) -> CaseRecord {
     let labels = pair.labels.display().to_string();
     let pred = pair.pred.display().to_string();
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| analyse(pair, opts))) {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_case(pair, opts))) {
         Ok(Ok(r)) => r,
         Ok(Err(e)) => CaseRecord::failed(&pair.id, &labels, &pred, e.to_string()),
         Err(_) => CaseRecord::failed(&pair.id, &labels, &pred, "internal error while analysing this case".into()),
@@ -127,19 +100,29 @@ fn prepare(opts: &BatchOptions, meta: &RunMeta) -> Result<Vec<CaseRecord>> {
     match (previous, opts.resume, opts.force) {
         (Some(prev), true, _) => {
             if prev.parameters != meta.parameters || prev.shard != meta.shard || prev.cases != meta.cases {
-                return Err(Error::usage(format!(
-                    "--resume: {} holds a run with other parameters, shard or cases; use the same options \
-                     as that run, or --force to start over",
-                    opts.out.display()
-                )));
+                return Err(Error::parameter(
+                    Param::RESUME,
+                    msg![
+                        format!(
+                            "{} holds a run with other parameters, shard or cases; use the same options as that \
+                             run, or ",
+                            opts.out.display()
+                        ),
+                        set(Param::FORCE, true),
+                        " to start over",
+                    ],
+                ));
             }
             done = read_records(&opts.out)?;
         }
         (Some(_), false, false) => {
-            return Err(Error::usage(format!(
-                "{} already holds a batch run; pass --resume to continue it or --force to start over",
-                opts.out.display()
-            )))
+            return Err(Error::usage(msg![
+                format!("{} already holds a batch run; pass ", opts.out.display()),
+                set(Param::RESUME, true),
+                " to continue it or ",
+                set(Param::FORCE, true),
+                " to start over",
+            ]))
         }
         (Some(_), false, true) => {
             for f in outputs::all_files(&opts.out) {
@@ -153,12 +136,13 @@ fn prepare(opts: &BatchOptions, meta: &RunMeta) -> Result<Vec<CaseRecord>> {
     write_bytes(&opts.out.join(RUN), true, &json)?;
     // rewrite both files from the complete records: drops any line cut short by a killed run
     write_bytes(&opts.out.join(CASES_JSONL), true, outputs::jsonl_of(&done).as_bytes())?;
-    write_bytes(&opts.out.join(CASES_CSV), true, outputs::csv_of(&opts.params, &done).as_bytes())?;
+    write_bytes(&opts.out.join(CASES_CSV), true, &csv::to_csv(&outputs::pair_names(&opts.params), &done))?;
     Ok(done)
 }
 
 /// Runs a batch. `progress(done, total, failed)` is called after each case.
 pub fn run(opts: &BatchOptions, progress: &mut dyn FnMut(usize, usize, usize)) -> Result<Outcome> {
+    opts.params.loss.check_applies(&opts.params.compare)?;
     let mut skip: Vec<&Path> = vec![&opts.out];
     if let Some(g) = &opts.grad_out_dir {
         skip.push(g);
@@ -173,7 +157,7 @@ pub fn run(opts: &BatchOptions, progress: &mut dyn FnMut(usize, usize, usize)) -
         None => pairing.cases,
     };
     let meta = RunMeta {
-        tool: env!("CARGO_PKG_VERSION").to_string(),
+        tool: crate::report::Tool::this().version.to_string(),
         parameters: opts.params.clone(),
         unpaired: unpaired.clone(),
         shard: opts.shard,
@@ -189,7 +173,7 @@ pub fn run(opts: &BatchOptions, progress: &mut dyn FnMut(usize, usize, usize)) -
     let jsonl_path = opts.out.join(CASES_JSONL);
     let csv_path = opts.out.join(CASES_CSV);
     let append = |p: &Path| OpenOptions::new().append(true).open(p).map_err(write_error(p));
-    let (mut jsonl, mut csv) = (append(&jsonl_path)?, append(&csv_path)?);
+    let (mut jsonl, mut csv_file) = (append(&jsonl_path)?, append(&csv_path)?);
     let pairs = outputs::pair_names(&opts.params);
     let next = AtomicUsize::new(0);
     let (tx, rx) = mpsc::channel::<(usize, CaseRecord)>();
@@ -214,8 +198,8 @@ pub fn run(opts: &BatchOptions, progress: &mut dyn FnMut(usize, usize, usize)) -
             while let Some(r) = pending.remove(&want) {
                 let line = serde_json::to_string(&r).expect("records serialise") + "\n";
                 jsonl.write_all(line.as_bytes()).and_then(|_| jsonl.flush()).map_err(write_error(&jsonl_path))?;
-                csv.write_all(csv_rows(&r, &pairs).as_bytes())
-                    .and_then(|_| csv.flush())
+                csv_file.write_all(&csv::rows(&r, &pairs))
+                    .and_then(|_| csv_file.flush())
                     .map_err(write_error(&csv_path))?;
                 failed += usize::from(!r.is_ok());
                 new_records.push(r);
@@ -239,21 +223,25 @@ pub fn merge(out: &Path, shards: &[PathBuf], force: bool) -> Result<Summary> {
     let mut records: Vec<CaseRecord> = Vec::new();
     for dir in shards {
         let meta = read_meta(dir)?.ok_or_else(|| {
-            Error::usage(format!("{}: no run.json; give the --out folders of `dicegrad batch` runs", dir.display()))
+            Error::usage(format!("{}: no run.json; give the output folders of batch runs", dir.display()))
         })?;
         let recs = read_records(dir)?;
         if recs.len() != meta.cases.len() {
-            return Err(Error::usage(format!(
-                "{}: the run is incomplete ({} of {} cases); finish it with --resume before merging",
-                dir.display(),
-                recs.len(),
-                meta.cases.len()
-            )));
+            return Err(Error::usage(msg![
+                format!(
+                    "{}: the run is incomplete ({} of {} cases); finish it with ",
+                    dir.display(),
+                    recs.len(),
+                    meta.cases.len()
+                ),
+                set(Param::RESUME, true),
+                " before merging",
+            ]));
         }
         records.extend(recs);
         metas.push(meta);
     }
-    let first = metas.first().ok_or_else(|| Error::usage("merge needs at least one shard folder"))?;
+    let first = metas.first().ok_or_else(|| Error::usage("merging needs at least one shard folder"))?;
     if metas.iter().any(|m| m.parameters != first.parameters || m.unpaired != first.unpaired) {
         return Err(Error::usage(
             "the shard folders come from runs with different parameters or inputs; merge only shards of one run",
@@ -268,7 +256,7 @@ pub fn merge(out: &Path, shards: &[PathBuf], force: bool) -> Result<Summary> {
         return Err(Error::OutputExists { path: out.to_path_buf() });
     }
     let meta = RunMeta {
-        tool: env!("CARGO_PKG_VERSION").to_string(),
+        tool: crate::report::Tool::this().version.to_string(),
         parameters: first.parameters.clone(),
         unpaired: first.unpaired.clone(),
         shard: None,

@@ -5,14 +5,17 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use dicegrad::loss::preset::{LossRequest, Overrides};
-use dicegrad::loss::{Activation, LossKind, Preset, WeightType};
-use dicegrad::nifti_io::{write_f32, LoadOptions, OpenCase, WriteOptions};
+use dicegrad::loss::LossKind;
+use dicegrad::nifti::WriteOptions;
 use dicegrad::output::{check_output, write_bytes};
-use dicegrad::pipeline::{analyze_case, Analysis};
+use dicegrad::pipeline::load::{LoadOptions, OpenCase};
+use dicegrad::pipeline::{analyze, write_gradient, Request};
 use dicegrad::plot::{write, Picture, ReportPicture};
 use dicegrad::report::{json::to_json, table::to_table};
 use dicegrad::{Error, Result};
+
+use super::flags::Flags;
+use super::loss_args::{names_of, LossArgs};
 
 /// The report's file name in `--out`.
 const REPORT: &str = "report.json";
@@ -26,88 +29,26 @@ fn pictures(a: &AnalyzeArgs) -> Vec<(Picture, &'static str)> {
     p
 }
 
-/// The loss options shared by every command that computes a loss.
-#[derive(Args, Debug, Clone)]
-pub struct LossArgs {
-    /// Loss family. Default: dice (or the preset's).
-    #[arg(long, value_enum, value_name = "NAME")]
-    loss: Option<LossKind>,
-    /// Framework preset: the exact loss that framework trains with. Explicit options override it.
-    #[arg(long, value_enum, value_name = "NAME")]
-    preset: Option<Preset>,
-    /// Activation applied inside the loss: none = the file holds probabilities; sigmoid / softmax =
-    /// the file holds logits and the gradient is with respect to them. Default: none (or the preset's).
-    #[arg(long, value_enum)]
-    activation: Option<Activation>,
-    /// Smoothing added to the numerator. Default: 1e-5 (or the preset's).
-    #[arg(long, value_name = "F")]
-    smooth_nr: Option<f64>,
-    /// Smoothing added to the denominator. Default: 1e-5 (or the preset's).
-    #[arg(long, value_name = "F")]
-    smooth_dr: Option<f64>,
-    /// Leave channel 0 (background) out of the Dice-type part of the loss.
-    #[arg(long)]
-    no_background: bool,
-    /// One weight per channel 0..C−1 (MONAI `weight`, cross-entropy `weight`, mimic w_k).
-    #[arg(long, value_name = "W0,W1,...", value_delimiter = ',', num_args = 1..)]
-    class_weights: Option<Vec<f64>>,
-    /// Generalized Dice class weights from the ground-truth volume G: square = 1/G², simple = 1/G,
-    /// uniform = 1. Default: square.
-    #[arg(long, value_enum)]
-    w_type: Option<WeightType>,
-    /// Tversky weight of false positives. Default: 0.5.
-    #[arg(long, value_name = "F")]
-    alpha: Option<f64>,
-    /// Tversky weight of false negatives. Default: 0.5.
-    #[arg(long, value_name = "F")]
-    beta: Option<f64>,
-    /// Weight of the Dice part of dice+ce. Default: 1.
-    #[arg(long, value_name = "F")]
-    lambda_dice: Option<f64>,
-    /// Weight of the cross-entropy part of dice+ce. Default: 1.
-    #[arg(long, value_name = "F")]
-    lambda_ce: Option<f64>,
-}
-
-impl LossArgs {
-    fn overrides(&self) -> Overrides {
-        Overrides {
-            kind: self.loss,
-            activation: self.activation,
-            smooth_nr: self.smooth_nr,
-            smooth_dr: self.smooth_dr,
-            no_background: self.no_background,
-            class_weights: self.class_weights.clone(),
-            w_type: self.w_type,
-            alpha: self.alpha,
-            beta: self.beta,
-            lambda_dice: self.lambda_dice,
-            lambda_ce: self.lambda_ce,
-        }
-    }
-
-    /// The loss as requested (resolved per case).
-    pub fn request(&self) -> LossRequest {
-        LossRequest { preset: self.preset, overrides: self.overrides() }
-    }
-}
-
 #[derive(Args, Debug)]
 pub struct AnalyzeArgs {
-    /// Ground-truth label map (X,Y,Z), NIfTI-1 .nii or .nii.gz, integer labels.
+    /// Ground-truth label map (X,Y,Z), NIfTI-1 or NIfTI-2 .nii or .nii.gz, integer labels.
     #[arg(long, value_name = "PATH")]
     labels: PathBuf,
-    /// Prediction: (X,Y,Z) one foreground channel, or (X,Y,Z,C) / (X,Y,Z,1,C) one channel per label.
+    /// Prediction: (X,Y,Z) one foreground channel, or (X,Y,Z,C) / (X,Y,Z,1,C) one channel per label
+    /// (.nii, .nii.gz), or nnU-Net probabilities (.npz, geometry from the labels).
     #[arg(long, value_name = "PATH")]
     pred: PathBuf,
     #[command(flatten)]
     loss: LossArgs,
     /// Also compute these losses' gradients on the same case and compare them with the main one.
-    #[arg(long, value_enum, value_name = "LOSS,...", value_delimiter = ',', num_args = 1..)]
+    #[arg(long, value_name = "LOSS,...", value_delimiter = ',', num_args = 1.., value_parser = names_of::<LossKind>())]
     compare: Vec<LossKind>,
     /// For a 3D prediction of one class of a multi-label map: the label value K of that class.
     #[arg(long, value_name = "K")]
     label: Option<i64>,
+    /// Largest difference allowed between an entry of the labels' and the prediction's affines (mm).
+    #[arg(long, default_value_t = 1e-3, value_name = "F")]
+    affine_tol: f64,
     /// Folder for report.json, histogram.png and histogram.svg (and compare.png / .svg with
     /// --compare), created if missing.
     #[arg(long, value_name = "DIR")]
@@ -176,33 +117,32 @@ fn check_outputs(a: &AnalyzeArgs) -> Result<()> {
 pub fn run(a: AnalyzeArgs) -> Result<ExitCode> {
     super::init_threads(a.threads)?;
     check_outputs(&a)?;
-    let load = LoadOptions { max_values: a.max_voxels, label: a.label };
+    let request = Request { loss: a.loss.request(), compare: a.compare.clone(), label: a.label };
+    let load = LoadOptions { max_values: a.max_voxels, label: a.label, affine_tol: a.affine_tol };
     let open = OpenCase::open(&a.labels, &a.pred, load)?;
-    let config = a.loss.request().config(open.channels)?;
-    let case = open.read(config.spec.activation == Activation::None)?;
-    let Analysis { report, kernel, .. } = analyze_case(&case, &config, &a.compare, a.label)?;
+    let config = request.config(open.channels())?;
+    let loaded = open.read()?;
+    let result = analyze(&loaded.case, loaded.inputs, &config, &request)?;
+    let report = &result.report;
 
     if let Some(dir) = &a.out {
         std::fs::create_dir_all(dir).map_err(|e| Error::Write { path: dir.clone(), source: e })?;
-        write_bytes(&dir.join(REPORT), a.force, &to_json(&report))?;
+        write_bytes(&dir.join(REPORT), a.force, &to_json(report))?;
         for (picture, name) in pictures(&a) {
-            write(&ReportPicture(&report, picture), &dir.join(name), a.force)?;
+            write(&ReportPicture(report, picture), &dir.join(name), a.force)?;
         }
     }
     if let Some(path) = &a.grad_out {
-        let pred = &case.prediction;
         let opts = WriteOptions { compression: a.compression, force: a.force };
-        write_f32(path, &pred.geometry.header, &pred.geometry.info.dims, opts, |start, out| {
-            kernel.fill_file_order(start, out)
-        })?;
+        write_gradient(path, &loaded.layout, &result.kernel, opts)?;
     }
     if a.json {
         use std::io::Write;
         std::io::stdout()
-            .write_all(&to_json(&report))
+            .write_all(&to_json(report))
             .map_err(|e| Error::Write { path: "<stdout>".into(), source: e })?;
     } else {
-        print!("{}", to_table(&report));
+        print!("{}", to_table(report, &Flags));
     }
     for out in planned_outputs(&a) {
         eprintln!("wrote {}", out.display());

@@ -9,11 +9,11 @@ use clap::Args;
 
 use dicegrad::batch::pairing::Shard;
 use dicegrad::batch::run::{merge, run, BatchOptions};
-use dicegrad::batch::summary::{RunParameters, Summary};
 use dicegrad::loss::LossKind;
+use dicegrad::report::summary::{RunParameters, Summary};
 use dicegrad::Result;
 
-use super::analyze::LossArgs;
+use super::loss_args::{names_of, LossArgs};
 
 #[derive(Args, Debug)]
 pub struct BatchArgs {
@@ -30,7 +30,7 @@ pub struct BatchArgs {
     #[command(flatten)]
     loss: LossArgs,
     /// Also compute these losses' gradients and compare them with the main one (per case).
-    #[arg(long, value_enum, value_name = "LOSS,...", value_delimiter = ',', num_args = 1..)]
+    #[arg(long, value_name = "LOSS,...", value_delimiter = ',', num_args = 1.., value_parser = names_of::<LossKind>())]
     compare: Vec<LossKind>,
     /// Text after the case id in prediction file names (e.g. _seg for MONAI's CASE/CASE_seg.nii.gz).
     #[arg(long, default_value = "", value_name = "TEXT")]
@@ -122,7 +122,7 @@ pub fn run_batch(a: BatchArgs) -> Result<ExitCode> {
             compare: a.compare,
             pred_suffix: a.pred_suffix,
             affine_tol: a.affine_tol,
-            max_voxels: a.max_voxels,
+            max_values: a.max_voxels,
         },
         shard: a.shard,
         jobs,

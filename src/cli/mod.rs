@@ -1,8 +1,11 @@
-//! Command-line interface: one file per subcommand. clap types stop here; the library sees typed
-//! options only.
+//! Command-line interface: one file per subcommand. clap types and flag names stop here: the
+//! library sees typed options, and its messages name parameters, which [`flags::Flags`] writes as
+//! this program's flags.
 
 mod analyze;
 mod batch;
+mod flags;
+mod loss_args;
 mod synth;
 
 use std::process::ExitCode;
@@ -39,6 +42,11 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Merge(m) => batch::run_merge(m),
         Command::Synth(s) => synth::run(s),
     }
+}
+
+/// An error as this program shows it: one line, parameters written as flags.
+pub fn message(e: &Error) -> String {
+    e.render(&flags::Flags)
 }
 
 /// Sets the number of worker threads (0 = one per core).

@@ -5,8 +5,8 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use dicegrad::nifti_io::template::new_template;
-use dicegrad::nifti_io::{write_f32, write_u8, WriteOptions};
+use dicegrad::nifti::template::new_template;
+use dicegrad::nifti::{write_f32, write_u8, WriteOptions};
 use dicegrad::output::check_output;
 use dicegrad::synth::{generate, SynthOptions};
 use dicegrad::{Error, Result};

@@ -1,4 +1,4 @@
-//! Cross-entropy as PyTorch computes it, in the form that matches the prediction file. y_i is the
+//! Cross-entropy as PyTorch computes it, in the form that matches the prediction values. y_i is the
 //! voxel's class, W the normaliser.
 //!
 //! ```text
@@ -23,8 +23,8 @@
 use std::ops::Range;
 
 use super::activation::Activation;
-use super::spec::LossConfig;
-use crate::volume::Case;
+use super::config::LossConfig;
+use crate::case::Case;
 
 /// Which cross-entropy applies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,18 +43,6 @@ impl Form {
             (Activation::Sigmoid, _) => Form::SigmoidLogits,
             (Activation::None, 1) => Form::Bce,
             (Activation::None, _) => Form::Nll,
-        }
-    }
-
-    /// What is computed, in words (for the report).
-    pub fn describe(self) -> &'static str {
-        match self {
-            Form::SoftmaxLogits => "cross-entropy of softmax(logits) (torch CrossEntropyLoss, mean weighted by class)",
-            Form::SigmoidLogits => {
-                "binary cross-entropy of sigmoid(logits) per channel (torch BCEWithLogitsLoss, mean over all values)"
-            }
-            Form::Nll => "negative log-likelihood of the probabilities (torch NLLLoss of log p, log clamped at −100)",
-            Form::Bce => "binary cross-entropy of the probabilities (torch BCELoss, logs clamped at −100)",
         }
     }
 }

@@ -1,4 +1,4 @@
-//! The gradient of a loss with respect to the values in the prediction file, on blocks of voxels.
+//! The gradient of a loss with respect to the prediction's values, on blocks of voxels.
 //!
 //! Per voxel: u_k = P_k·g_k + R_k + T_k·s_k (dL/ds of the sum-based part), taken through the
 //! activation (see [`super::activation`]), plus the cross-entropy term, which [`super::ce`] gives
@@ -10,35 +10,36 @@ use rayon::prelude::*;
 
 use super::activation::Activation;
 use super::ce;
-use super::family::Evaluation;
-use super::spec::LossConfig;
+use super::config::LossConfig;
+use super::evaluation::Evaluation;
+use super::family::Coefficients;
 use super::sums::{channel_probabilities, probabilities};
+use crate::case::Case;
 use crate::parallel::{with_buffer, CHUNK};
 use crate::simd::avx2_or_portable;
-use crate::volume::Case;
 
 /// Evaluates the gradient of one evaluated loss on a case.
 pub struct GradientKernel<'a> {
-    case: &'a Case,
+    case: &'a Case<'a>,
     config: LossConfig,
-    coeffs: Vec<[f64; 3]>,
+    coeffs: Vec<Coefficients>,
     ce: Option<ce::Form>,
     ce_scale: f64,
 }
 
 impl<'a> GradientKernel<'a> {
-    pub fn new(case: &'a Case, eval: &Evaluation) -> Self {
+    pub fn new(case: &'a Case<'a>, eval: &Evaluation) -> Self {
         GradientKernel {
             case,
             config: eval.config.clone(),
-            coeffs: eval.channels.iter().map(|c| c.coeffs).collect(),
+            coeffs: eval.channels.iter().map(|c| c.coefficients).collect(),
             ce: eval.ce_form(),
             ce_scale: eval.ce_scale,
         }
     }
 
     /// The case this kernel evaluates.
-    pub fn case(&self) -> &Case {
+    pub fn case(&self) -> &'a Case<'a> {
         self.case
     }
 
@@ -59,7 +60,7 @@ impl<'a> GradientKernel<'a> {
     /// probability gives it; None otherwise.
     pub fn side_value(&self, k: usize, foreground: bool) -> Option<f32> {
         let independent =
-            self.config.spec.activation == Activation::None && self.ce.is_none() && self.coeffs[k][2] == 0.0;
+            self.config.spec.activation == Activation::None && self.ce.is_none() && self.coeffs[k].t == 0.0;
         let fg = self.config.fg_class(k);
         let class = if foreground { fg } else { fg ^ 1 };
         independent.then(|| self.single(k, class, 0.0))
@@ -168,9 +169,10 @@ impl<'a> GradientKernel<'a> {
         });
     }
 
-    /// Gradient values in file order: `out[i]` is the value of flat index `start + i` of the
-    /// channel-major `C·N` gradient volume. Parallel over fixed chunks.
-    pub fn fill_file_order(&self, start: usize, out: &mut [f32]) {
+    /// Gradient values in the order of the prediction's values: `out[i]` is the gradient of value
+    /// `start + i` of the channel-major `C·N` values (for a NIfTI file, the file's order).
+    /// Parallel over fixed chunks.
+    pub fn fill(&self, start: usize, out: &mut [f32]) {
         let n = self.case.voxels();
         let mut done = 0;
         while done < out.len() {
@@ -187,11 +189,10 @@ impl<'a> GradientKernel<'a> {
     }
 }
 
-/// dL/ds of the sum-based part on one value: P·g + R + T·s, with `coeffs` = [P, R, T].
+/// dL/ds of the sum-based part on one value: P·g + R + T·s.
 #[inline(always)]
-fn dice_u(coeffs: [f64; 3], foreground: bool, p: f64) -> f64 {
-    let [pk, r, t] = coeffs;
-    pk * f64::from(u8::from(foreground)) + r + t * p
+fn dice_u(c: Coefficients, foreground: bool, p: f64) -> f64 {
+    c.p * f64::from(u8::from(foreground)) + c.r + c.t * p
 }
 
 /// Chain rule through the sigmoid: dL/dz = dL/ds · s·(1 − s).
@@ -202,7 +203,7 @@ fn through_sigmoid(u: f64, p: f64) -> f64 {
 
 avx2_or_portable! {
     /// Gradient of a sum-based loss with respect to probabilities on one channel's block.
-    fn dice_block(coeffs: [f64; 3], fg: u8, class: &[u8], p: &[f64], out: &mut [f32]) {
+    fn dice_block(coeffs: Coefficients, fg: u8, class: &[u8], p: &[f64], out: &mut [f32]) {
         for ((o, &p), &cl) in out.iter_mut().zip(p).zip(class) {
             *o = dice_u(coeffs, cl == fg, p) as f32;
         }
@@ -211,7 +212,7 @@ avx2_or_portable! {
 
 avx2_or_portable! {
     /// Gradient of a sum-based loss through the sigmoid on one channel's block.
-    fn sigmoid_dice_block(coeffs: [f64; 3], fg: u8, class: &[u8], p: &[f64], out: &mut [f32]) {
+    fn sigmoid_dice_block(coeffs: Coefficients, fg: u8, class: &[u8], p: &[f64], out: &mut [f32]) {
         for ((o, &p), &cl) in out.iter_mut().zip(p).zip(class) {
             *o = through_sigmoid(dice_u(coeffs, cl == fg, p), p) as f32;
         }
@@ -226,7 +227,7 @@ avx2_or_portable! {
     /// [`ce::add_gradient`] on each voxel.
     #[allow(clippy::too_many_arguments)]
     fn softmax_dice_block(
-        coeffs: &[[f64; 3]],
+        coeffs: &[Coefficients],
         fgs: &[u8],
         ce_weight: Option<&[f64]>,
         class: &[u8],

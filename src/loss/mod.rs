@@ -1,6 +1,6 @@
 //! Pure math of the losses: each loss is a value and a closed-form gradient, with the activation's
 //! chain rule when the prediction holds logits. No I/O, no formatting; formulas and sources are in
-//! `docs/math.md`.
+//! `docs/math.md` and in each family's file.
 //!
 //! Every loss here except cross-entropy is a function of four sums per channel k,
 //!
@@ -12,26 +12,30 @@
 //!
 //! which takes exactly two values per channel (P + R on foreground, R on background) whenever the
 //! loss does not use Q (T = 0). Cross-entropy adds a per-voxel term. The pieces:
-//! - [`spec`]: the loss families and their options; [`preset`]: what each framework trains with;
-//! - [`sums`]: the reduction pass over a case;
-//! - [`family`]: value and coefficients (P, R, T) from the sums;
+//! - [`catalog`]: the families by name and the parameters, each in one table;
+//! - [`family`]: one file per family — the parameters it reads, its value and coefficients;
+//! - [`preset`]: what each framework trains with; [`config`]: a request resolved and checked;
+//! - [`sums`]: the reduction pass over a case; [`evaluation`]: value and coefficients from the sums;
 //! - [`ce`]: cross-entropy, value and per-voxel gradient;
-//! - [`kernel`]: the gradient on a block of voxels, through the activation;
-//! - `exp`: the exponential the activations use (branch-free, vectorises).
+//! - [`activation`]: sigmoid and softmax and their chain rules;
+//! - [`kernel`]: the gradient on a block of voxels, through the activation.
 
 pub mod activation;
+pub mod catalog;
 pub mod ce;
-mod exp;
+pub mod config;
+pub mod evaluation;
 pub mod family;
 pub mod kernel;
+pub mod params;
 pub mod preset;
-mod reduce;
-pub mod spec;
 pub mod sums;
 
 pub use activation::Activation;
-pub use family::Evaluation;
+pub use catalog::{LossKind, LossParam, LossPatch, LossSpec};
+pub use config::{compared_kinds, pairs, LossConfig, LossRequest};
+pub use evaluation::Evaluation;
+pub use family::{Coefficients, DiceForm, WeightType};
 pub use kernel::GradientKernel;
 pub use preset::Preset;
-pub use spec::{DiceForm, LossConfig, LossKind, LossSpec, WeightType};
 pub use sums::{CaseSums, ChannelSums};

@@ -6,49 +6,11 @@ use std::ops::Range;
 
 use super::activation::{sigmoid_into, softmax_into, Activation};
 use super::ce;
-use super::reduce::{self, Reduce};
-use super::spec::LossConfig;
+use super::config::LossConfig;
+use crate::case::Case;
 use crate::parallel::{fold_chunks, with_buffer};
-use crate::volume::Case;
-
-/// Sums over the voxels of one channel.
-#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct ChannelSums {
-    /// I = Σ s·g.
-    pub intersection: f64,
-    /// S = Σ s.
-    pub pred_sum: f64,
-    /// Q = Σ s².
-    pub pred_sq_sum: f64,
-    /// G = Σ g: the number of foreground voxels.
-    pub label_count: u64,
-    /// Voxels predicted as this class (argmax, or s ≥ 0.5) that are foreground.
-    pub hard_tp: u64,
-    /// Voxels predicted as this class.
-    pub hard_pred: u64,
-}
-
-impl ChannelSums {
-    /// Adds another's sums (pooling over cases).
-    pub fn add(&mut self, o: &ChannelSums) {
-        self.intersection += o.intersection;
-        self.pred_sum += o.pred_sum;
-        self.pred_sq_sum += o.pred_sq_sum;
-        self.label_count += o.label_count;
-        self.hard_tp += o.hard_tp;
-        self.hard_pred += o.hard_pred;
-    }
-
-    /// Hard Dice 2·TP / (P + G); 1 when the class is absent from both.
-    pub fn hard_dice(&self) -> f64 {
-        let denom = self.hard_pred + self.label_count;
-        if denom == 0 {
-            1.0
-        } else {
-            2.0 * self.hard_tp as f64 / denom as f64
-        }
-    }
-}
+use crate::simd::sums::{self as reduce, Reduce};
+pub use crate::simd::sums::ChannelSums;
 
 /// All sums of a case.
 #[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -148,7 +110,7 @@ impl CaseSums {
         let c = config.channels;
         let act = config.spec.activation;
         let threshold = c == 1 || act == Activation::Sigmoid;
-        let ce_form = config.spec.kind.has_ce().then(|| ce::Form::of(config));
+        let ce_form = config.has_ce().then(|| ce::Form::of(config));
         let mut total =
             CaseSums { voxels: case.voxels() as u64, channels: vec![ChannelSums::default(); c], ..CaseSums::default() };
         let chunk = |r: Range<usize>| {

@@ -58,7 +58,7 @@ pub fn draw_histograms<DB: DrawingBackend>(
     let p = &report.parameters;
     let title = format!(
         "{} loss gradient w.r.t. {} — loss {:.4}, two-level structure {}",
-        p.spec.kind.name(),
+        p.spec.loss,
         p.gradient_wrt,
         report.loss.value,
         if report.two_level_holds { "holds" } else { "does not hold" }
@@ -101,8 +101,8 @@ pub fn draw_comparison<DB: DrawingBackend>(
     let Some(cmp) = &report.comparison else { return Ok(()) };
     let p = &report.parameters;
     let act = p.spec.activation;
-    let mut names = vec![p.spec.kind.name()];
-    names.extend(cmp.losses.iter().map(|l| l.name));
+    let mut names = vec![p.spec.loss.to_string()];
+    names.extend(cmp.losses.iter().map(|l| l.name.to_string()));
     let title = format!("Gradients w.r.t. {} compared: {}", p.gradient_wrt, names.join(" | "));
     let (head, body) = root.split_vertically(TITLE_H);
     head.titled(&title, ("sans-serif", 22).into_font())?;

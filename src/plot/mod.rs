@@ -2,7 +2,7 @@
 //! gradient split by ground truth. PNG and SVG, with a bundled font so that no system font is
 //! needed.
 
-pub mod batch;
+pub mod dataset;
 mod histogram;
 
 use std::path::Path;

@@ -1,4 +1,4 @@
-//! The comparison part of the report (`--compare`): the compared losses' gradients and the pairwise
+//! The comparison part of the report (losses compared with the main one): the compared losses' gradients and the pairwise
 //! figures.
 
 use serde::Serialize;
@@ -6,8 +6,8 @@ use serde::Serialize;
 use super::ClosedForm;
 use crate::analysis::compare::Pair;
 use crate::analysis::GradientStats;
-use crate::loss::Evaluation;
-use crate::volume::Case;
+use crate::case::Case;
+use crate::loss::{Evaluation, LossKind};
 
 /// One channel of a compared loss.
 #[derive(Clone, Debug, Serialize)]
@@ -21,7 +21,7 @@ pub struct ComparedChannel {
 /// A compared loss: its value and its gradient per reported channel.
 #[derive(Clone, Debug, Serialize)]
 pub struct ComparedLoss {
-    pub name: &'static str,
+    pub name: LossKind,
     pub value: f64,
     /// Every channel's gradient takes one value on foreground and one on background voxels.
     pub two_level_holds: bool,
@@ -54,7 +54,7 @@ impl ComparedLoss {
             })
             .collect();
         ComparedLoss {
-            name: eval.config.spec.kind.name(),
+            name: eval.config.spec.loss,
             value: eval.value,
             two_level_holds: channels.iter().all(|c| c.gradient.two_level),
             two_valued_closed_form: eval.two_valued(),

@@ -5,14 +5,22 @@
 //! probability, or per unit of logit with an activation).
 
 pub mod comparison;
+pub mod csv;
+pub mod inputs;
 pub mod json;
+pub mod record;
+pub mod summary;
 pub mod table;
+pub mod wording;
 
 use serde::Serialize;
 
 use crate::analysis::GradientStats;
-use crate::loss::{Evaluation, LossSpec};
-use crate::volume::{Case, ChannelLayout, InputInfo};
+use crate::case::Case;
+use crate::error::{set, Msg};
+use crate::loss::{Evaluation, LossKind, LossParam, LossSpec};
+use crate::msg;
+pub use inputs::{ChannelLayout, InputInfo, Inputs, PredictionInfo};
 
 /// Name and version of the tool that wrote the report.
 #[derive(Clone, Debug, Serialize)]
@@ -21,22 +29,11 @@ pub struct Tool {
     pub version: &'static str,
 }
 
-/// The prediction file, with its channel interpretation.
-#[derive(Clone, Debug, Serialize)]
-pub struct PredictionInfo {
-    #[serde(flatten)]
-    pub file: InputInfo,
-    /// Number of channels C.
-    pub channels: usize,
-    /// Where the channels are in the file.
-    pub layout: ChannelLayout,
-}
-
-/// Both inputs.
-#[derive(Clone, Debug, Serialize)]
-pub struct Inputs {
-    pub labels: InputInfo,
-    pub prediction: PredictionInfo,
+impl Tool {
+    /// This build of dicegrad.
+    pub fn this() -> Tool {
+        Tool { name: env!("CARGO_PKG_NAME"), version: env!("CARGO_PKG_VERSION") }
+    }
 }
 
 /// The loss as it was computed, every parameter resolved.
@@ -49,7 +46,7 @@ pub struct Parameters {
     pub reduction: &'static str,
     /// Channels in the Dice-type part (indices into the prediction).
     pub channels_in_loss: Vec<usize>,
-    /// `--label K` for a single-channel prediction of one class.
+    /// The label value K of a single-channel prediction of one class of a multi-label map.
     pub label: Option<i64>,
     /// What the gradient is taken with respect to.
     pub gradient_wrt: &'static str,
@@ -60,7 +57,7 @@ pub struct Parameters {
 /// The loss value and its parts.
 #[derive(Clone, Debug, Serialize)]
 pub struct LossValue {
-    pub name: &'static str,
+    pub name: LossKind,
     /// The loss (dimensionless).
     pub value: f64,
     /// The Dice-type part before λ_dice (None without one).
@@ -108,8 +105,16 @@ pub struct ClosedForm {
 impl ClosedForm {
     /// The closed form of channel `k` of an evaluated loss.
     pub fn of(eval: &Evaluation, k: usize) -> ClosedForm {
-        let [p, r, t] = eval.channels[k].coeffs;
-        ClosedForm { p, r, t, a: -p, c: r, foreground_level: p + r, background_level: r }
+        let c = eval.coefficients(k);
+        ClosedForm {
+            p: c.p,
+            r: c.r,
+            t: c.t,
+            a: -c.p,
+            c: c.r,
+            foreground_level: c.level(true),
+            background_level: c.level(false),
+        }
     }
 }
 
@@ -148,16 +153,22 @@ pub struct Report {
     /// term, no cross-entropy).
     pub two_valued_closed_form: bool,
     pub channels: Vec<ChannelReport>,
-    /// With `--compare`: the other losses and the pairwise figures.
+    /// With compared losses: the other losses and the pairwise figures.
     pub comparison: Option<comparison::Comparison>,
     /// Notes on how the options were applied.
-    pub warnings: Vec<String>,
+    pub warnings: Vec<Msg>,
 }
 
 impl Report {
-    /// Assembles the report from a loaded case, its evaluated loss and the gradient statistics
-    /// (one per reported channel, in order).
-    pub fn build(case: &Case, eval: &Evaluation, stats: Vec<GradientStats>, label: Option<i64>) -> Report {
+    /// Assembles the report from a case (and what its inputs were), its evaluated loss and the
+    /// gradient statistics (one per reported channel, in order).
+    pub fn build(
+        case: &Case,
+        inputs: Inputs,
+        eval: &Evaluation,
+        stats: Vec<GradientStats>,
+        label: Option<i64>,
+    ) -> Report {
         let cfg = &eval.config;
         let n = case.voxels() as u64;
         let channels: Vec<ChannelReport> = cfg
@@ -189,33 +200,25 @@ impl Report {
             .collect();
         let mut warnings = Vec::new();
         if cfg.background_ignored {
-            warnings.push(
-                "--no-background ignored: a single-channel prediction has no background channel \
-                 (as in MONAI)"
-                    .to_string(),
-            );
+            warnings.push(msg![
+                set(LossParam::IncludeBackground.param(), false),
+                " ignored: a single-channel prediction has no background channel (as in MONAI)",
+            ]);
         }
         let spec = cfg.spec.clone();
         Report {
-            tool: Tool { name: env!("CARGO_PKG_NAME"), version: env!("CARGO_PKG_VERSION") },
-            inputs: Inputs {
-                labels: case.labels.geometry.info.clone(),
-                prediction: PredictionInfo {
-                    file: case.prediction.geometry.info.clone(),
-                    channels: case.prediction.channels,
-                    layout: case.prediction.layout,
-                },
-            },
+            tool: Tool::this(),
+            inputs,
             parameters: Parameters {
                 reduction: "mean",
                 channels_in_loss: cfg.in_loss().collect(),
                 label,
-                gradient_wrt: spec.activation.wrt(),
-                cross_entropy: eval.ce_form().map(|f| f.describe()),
+                gradient_wrt: wording::gradient_wrt(spec.activation),
+                cross_entropy: eval.ce_form().map(wording::cross_entropy),
                 spec,
             },
             loss: LossValue {
-                name: cfg.spec.kind.name(),
+                name: cfg.spec.loss,
                 value: eval.value,
                 dice_part: eval.dice_value,
                 ce_part: eval.ce_value,

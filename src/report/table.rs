@@ -2,8 +2,9 @@
 
 use std::fmt::Write;
 
-use super::Report;
-use crate::volume::InputInfo;
+use super::{InputInfo, Report};
+use crate::error::Naming;
+use crate::loss::{Activation, DiceForm, LossKind, LossParam};
 
 fn opt(v: Option<f64>, f: impl Fn(f64) -> String) -> String {
     v.map_or_else(|| "–".to_string(), f)
@@ -18,7 +19,7 @@ fn describe(info: &InputInfo) -> String {
     let vs = info.voxel_size;
     format!(
         "{}  ({}, {}, voxel {}×{}×{} {})",
-        info.path,
+        info.name(),
         dims.join("×"),
         info.datatype,
         vs[0],
@@ -36,21 +37,32 @@ fn distinct(s: &crate::analysis::SideStats) -> String {
     }
 }
 
+/// Parameters the line of parameters shows in their own words; every other parameter a family
+/// reads is shown as `name value`.
+const SHOWN_APART: [LossParam; 8] = [
+    LossParam::Activation,
+    LossParam::SmoothNr,
+    LossParam::SmoothDr,
+    LossParam::IncludeBackground,
+    LossParam::ClassWeights,
+    LossParam::DiceForm,
+    LossParam::DenominatorFloor,
+    LossParam::SkipEmpty,
+];
+
 /// The resolved parameters that matter for the loss, in one line.
 fn parameters_line(p: &super::Parameters) -> String {
-    use crate::loss::LossKind::*;
     let s = &p.spec;
-    let mut parts = vec![format!("activation {}", s.activation.name())];
-    if s.kind != Ce && s.kind != Mimic {
+    let mut parts = vec![format!("activation {}", s.activation)];
+    if s.loss.reads(LossParam::SmoothNr) {
         parts.push(format!("smooth_nr {:e}, smooth_dr {:e}", s.smooth_nr, s.smooth_dr));
     }
     let bg = if s.include_background { "background included" } else { "background excluded" };
     parts.push(format!("{bg}, mean over {} channel(s)", p.channels_in_loss.len()));
-    match s.kind {
-        Tversky => parts.push(format!("alpha {}, beta {}", s.alpha, s.beta)),
-        GeneralizedDice => parts.push(format!("w_type {:?}", s.w_type).to_lowercase()),
-        DiceCe => parts.push(format!("lambda_dice {}, lambda_ce {}", s.lambda_dice, s.lambda_ce)),
-        _ => {}
+    for &param in s.loss.family().params() {
+        if !SHOWN_APART.contains(&param) {
+            parts.push(format!("{} {}", param.name(), s.show(param)));
+        }
     }
     if let Some(w) = &s.class_weights {
         parts.push(format!("class weights {w:?}"));
@@ -61,24 +73,24 @@ fn parameters_line(p: &super::Parameters) -> String {
     if s.skip_empty {
         parts.push("empty classes contribute 0".to_string());
     }
-    if s.dice_form == crate::loss::DiceForm::Negative {
+    if s.dice_form == DiceForm::Negative {
         parts.push("Dice term −dice".to_string());
     }
     parts.join(", ")
 }
 
-/// The report as a table for the terminal.
-pub fn to_table(r: &Report) -> String {
+/// The report as a table for the terminal; notes name parameters as `naming` does.
+pub fn to_table(r: &Report, naming: &dyn Naming) -> String {
     let mut o = String::new();
     let p = &r.parameters;
     let spec = &p.spec;
-    let preset = spec.preset.map_or(String::new(), |p| format!(" (preset {})", p.name()));
+    let preset = spec.preset.map_or(String::new(), |p| format!(" (preset {p})"));
     let _ = writeln!(
         o,
         "{} {}: {} loss{preset}, gradient with respect to {}",
         r.tool.name,
         r.tool.version,
-        spec.kind.name(),
+        spec.loss,
         p.gradient_wrt
     );
     let _ = writeln!(o, "labels      {}", describe(&r.inputs.labels));
@@ -149,7 +161,7 @@ pub fn to_table(r: &Report) -> String {
         comparison_table(&mut o, r, cmp);
     }
     for w in &r.warnings {
-        let _ = writeln!(o, "note: {w}");
+        let _ = writeln!(o, "note: {}", w.render(naming));
     }
     o
 }
@@ -161,7 +173,7 @@ fn comparison_table(o: &mut String, r: &Report, cmp: &super::comparison::Compari
     let _ = writeln!(
         o,
         "{:<26} {:>3} {:>9} {:>12} {:>11}",
-        format!("gradient pair (w.r.t. {})", if r.parameters.spec.activation.name() == "none" { "s" } else { "z" }),
+        format!("gradient pair (w.r.t. {})", if r.parameters.spec.activation == Activation::None { "s" } else { "z" }),
         "ch",
         "cosine",
         "LS scale",
@@ -182,7 +194,7 @@ fn comparison_table(o: &mut String, r: &Report, cmp: &super::comparison::Compari
     }
     for p in &cmp.pairs {
         let Some(eq) = &p.mimic_equivalence else { continue };
-        let other = if p.a == "mimic" { p.b } else { p.a };
+        let other = if p.a == LossKind::Mimic { p.b } else { p.a };
         let _ = writeln!(o);
         let _ = writeln!(
             o,

@@ -7,9 +7,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
+use dicegrad::case::Case;
 use dicegrad::loss::{Activation, Evaluation, GradientKernel, LossConfig};
-use dicegrad::nifti_io::template::new_template;
-use dicegrad::volume::Case;
 
 /// A NIfTI-1 file to build.
 #[derive(Clone, Debug)]
@@ -257,7 +256,7 @@ pub fn json_of(cmd: &mut Command) -> serde_json::Value {
 
 /// A random case on a 3×2×2 grid (or `shape`): labels over the classes (one channel: 0/1),
 /// probabilities in (0.05, 1) (normalised over channels) or logits in (−3, 3).
-pub fn random_case(seed: u64, shape: [usize; 3], channels: usize, act: Activation, empty_last: bool) -> Case {
+pub fn random_case(seed: u64, shape: [usize; 3], channels: usize, act: Activation, empty_last: bool) -> Case<'static> {
     let n: usize = shape.iter().product();
     let mut r = Lcg(seed | 1);
     let classes = if channels == 1 { 2 } else { channels };
@@ -275,31 +274,36 @@ pub fn random_case(seed: u64, shape: [usize; 3], channels: usize, act: Activatio
             };
         }
     }
-    Case::from_parts(shape, class, channels, data, new_template([1.0; 3], [0.0; 3], "test"))
+    Case::from_parts(shape, class, channels, data)
 }
 
-/// The gradient of a loss on a whole case, in file order.
+/// What the report says about the inputs of a case built in memory.
+pub fn inputs_of(case: &Case) -> dicegrad::report::Inputs {
+    dicegrad::report::Inputs::arrays("uint8", case.grid.shape, case.prediction.channels, &case.geometry)
+}
+
+/// The gradient of a loss on a whole case, in the order of the prediction's values.
 pub fn gradient(case: &Case, cfg: &LossConfig) -> Vec<f32> {
     let eval = Evaluation::compute(case, cfg);
-    let mut g = vec![0f32; case.prediction.data.len()];
-    GradientKernel::new(case, &eval).fill_file_order(0, &mut g);
+    let mut g = vec![0f32; case.prediction.values.len()];
+    GradientKernel::new(case, &eval).fill(0, &mut g);
     g
 }
 
 /// Max |central difference − gradient| relative to max |gradient| (absolute if that is 0).
-pub fn fd_error(mut case: Case, cfg: &LossConfig) -> f64 {
+pub fn fd_error(mut case: Case<'static>, cfg: &LossConfig) -> f64 {
     let g = gradient(&case, cfg);
     let scale = g.iter().fold(0f32, |m, v| m.max(v.abs())) as f64;
     let mut worst: f64 = 0.0;
     for (i, gi) in g.iter().enumerate() {
-        let x = case.prediction.data[i];
+        let x = case.prediction.values[i];
         let h = 1e-3f32 * x.abs().max(0.1);
         let (xp, xm) = (x + h, x - h);
-        case.prediction.data[i] = xp;
+        case.prediction.values.to_mut()[i] = xp;
         let lp = Evaluation::compute(&case, cfg).value;
-        case.prediction.data[i] = xm;
+        case.prediction.values.to_mut()[i] = xm;
         let lm = Evaluation::compute(&case, cfg).value;
-        case.prediction.data[i] = x;
+        case.prediction.values.to_mut()[i] = x;
         worst = worst.max(((lp - lm) / (xp as f64 - xm as f64) - *gi as f64).abs());
     }
     if scale == 0.0 {

@@ -5,10 +5,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::record::CaseRecord;
+use super::record::{CaseRecord, ChannelRow};
+use super::Tool;
 use crate::analysis::LogHistogram;
-use crate::loss::preset::LossRequest;
-use crate::loss::{CaseSums, Evaluation, LossKind};
+use crate::loss::{CaseSums, Evaluation, LossKind, LossRequest};
 
 /// What the run was asked to compute (kept in `run.json` and repeated in `summary.json`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -17,7 +17,8 @@ pub struct RunParameters {
     pub compare: Vec<LossKind>,
     pub pred_suffix: String,
     pub affine_tol: f64,
-    pub max_voxels: u64,
+    /// Files claiming more values (voxels × channels) are refused.
+    pub max_values: u64,
 }
 
 /// mean, median, sample standard deviation (n − 1), min and max of a figure over cases.
@@ -123,7 +124,7 @@ pub struct Unpaired {
 /// The whole summary.
 #[derive(Clone, Debug, Serialize)]
 pub struct Summary {
-    pub tool: crate::report::Tool,
+    pub tool: Tool,
     pub parameters: RunParameters,
     pub cases: Counts,
     pub unpaired: Unpaired,
@@ -150,15 +151,15 @@ fn pooled(params: &RunParameters, ok: &[&CaseRecord]) -> Option<BatchLoss> {
         .config
         .reported_channels()
         .map(|k| {
-            let [p, r, t] = eval.channels[k].coeffs;
+            let c = eval.coefficients(k);
             BatchChannel {
                 channel: k,
                 soft_dice: eval.soft_dice(k),
-                foreground_level: p + r,
-                background_level: r,
-                p,
-                r,
-                t,
+                foreground_level: c.level(true),
+                background_level: c.level(false),
+                p: c.p,
+                r: c.r,
+                t: c.t,
             }
         })
         .collect();
@@ -167,9 +168,9 @@ fn pooled(params: &RunParameters, ok: &[&CaseRecord]) -> Option<BatchLoss> {
 }
 
 impl Summary {
-    /// The main loss's name.
-    pub fn parameters_name(&self) -> &'static str {
-        crate::loss::preset::resolve(self.parameters.loss.preset, &self.parameters.loss.overrides, 2).kind.name()
+    /// The main loss.
+    pub fn loss_kind(&self) -> LossKind {
+        self.parameters.loss.kind()
     }
 
     /// The summary of `records` (in case order).
@@ -186,8 +187,7 @@ impl Summary {
                     .iter()
                     .flat_map(|r| r.channels.iter().zip(&r.log_histograms).filter(|(c, _)| c.channel == k))
                     .collect();
-                let stat =
-                    |f: &dyn Fn(&super::record::ChannelRow) -> Option<f64>| Stats::of(rows.iter().map(|(c, _)| f(c)));
+                let stat = |f: &dyn Fn(&ChannelRow) -> Option<f64>| Stats::of(rows.iter().map(|(c, _)| f(c)));
                 let mut hist = LogHistogram::empty();
                 for (_, h) in &rows {
                     hist.merge(h);
@@ -212,7 +212,7 @@ impl Summary {
             })
             .collect();
         Summary {
-            tool: crate::report::Tool { name: env!("CARGO_PKG_NAME"), version: env!("CARGO_PKG_VERSION") },
+            tool: Tool::this(),
             parameters: params.clone(),
             cases: Counts { total: records.len(), ok: ok.len(), failed: records.len() - ok.len() },
             unpaired,

@@ -1,12 +1,12 @@
-//! What a batch keeps of each case: one JSON line in `cases.jsonl` (everything the summary and a
-//! merge need, including the sums for the pooled loss and the log histograms), from which the rows
-//! of `cases.csv` are derived.
+//! What a data set keeps of each case: one record (a JSON line of `cases.jsonl` in a batch folder)
+//! with everything the summary and a merge need, including the sums for the pooled loss and the
+//! log histograms; the rows of `cases.csv` are derived from it ([`super::csv`]).
 
 use serde::{Deserialize, Serialize};
 
+use super::Report;
 use crate::analysis::LogHistogram;
 use crate::loss::CaseSums;
-use crate::report::Report;
 
 /// Figures of one channel of one case (the analysis of `analyze`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -28,7 +28,7 @@ pub struct ChannelRow {
     /// Shares of values lost (subnormal or zero) in float16 / bfloat16.
     pub float16_lost: f64,
     pub bfloat16_lost: f64,
-    /// With `--compare`: per pair, (cosine, scale, sign agreement).
+    /// With compared losses: per pair, (cosine, scale, sign agreement).
     pub comparisons: Vec<PairFigures>,
 }
 
@@ -117,8 +117,8 @@ impl CaseRecord {
             .collect();
         CaseRecord {
             case: case.into(),
-            labels: report.inputs.labels.path.clone(),
-            pred: report.inputs.prediction.file.path.clone(),
+            labels: report.inputs.labels.name().to_string(),
+            pred: report.inputs.prediction.file.name().to_string(),
             status: "ok".into(),
             error: None,
             loss: Some(report.loss.value),
@@ -131,90 +131,4 @@ impl CaseRecord {
     pub fn is_ok(&self) -> bool {
         self.status == "ok"
     }
-}
-
-/// Columns of `cases.csv` before the comparison columns.
-pub const CSV_COLUMNS: [&str; 19] = [
-    "case",
-    "status",
-    "error",
-    "channel",
-    "label",
-    "foreground_voxels",
-    "loss",
-    "loss_term",
-    "soft_dice",
-    "hard_dice",
-    "foreground_level",
-    "background_level",
-    "fit_a",
-    "fit_c",
-    "fit_r2",
-    "two_level",
-    "dynamic_range",
-    "float16_lost",
-    "bfloat16_lost",
-];
-
-fn field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
-    }
-}
-
-fn num(v: Option<f64>) -> String {
-    v.filter(|x| x.is_finite()).map_or(String::new(), |x| format!("{x:e}"))
-}
-
-/// The CSV header line for comparison pairs `pairs` ("a vs b").
-pub fn csv_header(pairs: &[String]) -> String {
-    let mut cols: Vec<String> = CSV_COLUMNS.iter().map(|s| s.to_string()).collect();
-    for p in pairs {
-        let p = p.replace(" vs ", "_vs_");
-        cols.extend([format!("{p}_cosine"), format!("{p}_scale"), format!("{p}_sign_agreement")]);
-    }
-    cols.join(",") + "\n"
-}
-
-/// The CSV rows of a case: one per channel, or one for a failed case.
-pub fn csv_rows(r: &CaseRecord, pairs: &[String]) -> String {
-    if !r.is_ok() {
-        let mut cells = vec![field(&r.case), "failed".into(), field(r.error.as_deref().unwrap_or(""))];
-        cells.resize(CSV_COLUMNS.len() + 3 * pairs.len(), String::new());
-        return cells.join(",") + "\n";
-    }
-    let mut out = String::new();
-    for c in &r.channels {
-        let mut cells = vec![
-            field(&r.case),
-            "ok".into(),
-            String::new(),
-            c.channel.to_string(),
-            c.label.to_string(),
-            c.foreground_voxels.to_string(),
-            num(r.loss),
-            num(c.loss_term),
-            num(Some(c.soft_dice)),
-            num(Some(c.hard_dice)),
-            num(c.foreground_level),
-            num(c.background_level),
-            num(c.fit_a),
-            num(c.fit_c),
-            num(c.fit_r2),
-            c.two_level.to_string(),
-            num(c.dynamic_range),
-            num(Some(c.float16_lost)),
-            num(Some(c.bfloat16_lost)),
-        ];
-        for p in pairs {
-            match c.comparisons.iter().find(|f| &f.pair == p) {
-                Some(f) => cells.extend([num(f.cosine), num(f.scale), num(Some(f.sign_agreement))]),
-                None => cells.extend([String::new(), String::new(), String::new()]),
-            }
-        }
-        out += &(cells.join(",") + "\n");
-    }
-    out
 }

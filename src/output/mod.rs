@@ -1,6 +1,9 @@
-//! Safe output files: refuse to clobber an existing file without `--force`, refuse to write over an
+//! Safe output files: refuse to clobber an existing file unless asked to, refuse to write over an
 //! input, and write every file atomically (a temporary file in the same folder, renamed into place
-//! when complete) so that a failed or killed run never leaves a half-written output.
+//! when complete) so that a failed or killed run never leaves a half-written output. [`gzip`]
+//! compresses a stream on every core.
+
+pub mod gzip;
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};

@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 use flate2::bufread::MultiGzDecoder;
 
 use super::header::{Header, HeaderProblem, HEADER_LEN};
-use super::header2::{parse_v2, HEADER2_LEN};
-use crate::error::{Error, Result};
+use super::nifti2::{parse_v2, HEADER2_LEN};
+use crate::error::{Error, Input, Result};
 
 /// Bytes handed to the decoder at a time (a multiple of every datatype size).
 pub const CHUNK_BYTES: usize = 1 << 20;
@@ -115,7 +115,7 @@ impl Source {
         }
         let problem = |p| match p {
             HeaderProblem::NotNifti(reason) => Error::NotNifti { path: path.to_path_buf(), reason },
-            HeaderProblem::Invalid(problem) => Error::BadHeader { path: path.to_path_buf(), problem },
+            HeaderProblem::Invalid(problem) => Error::BadHeader { path: path.to_path_buf(), problem: problem.into() },
         };
         let size_field = [
             i32::from_le_bytes([raw[0], raw[1], raw[2], raw[3]]),
@@ -185,12 +185,12 @@ impl Source {
                 .map_err(|e| stream_error(&self.path, true, e, total, total))?;
             if extra > MAX_TRAILING {
                 return Err(Error::BadValues {
-                    path: self.path.clone(),
-                    problem: format!(
+                    input: Input::File(self.path.clone()),
+                    problem: crate::msg![format!(
                         "the compressed stream holds more than {} MiB beyond the {total} bytes of voxel data \
                          its header describes; the header does not match the data, re-export the file",
                         MAX_TRAILING >> 20
-                    ),
+                    )],
                 });
             }
         }

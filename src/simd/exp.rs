@@ -91,10 +91,16 @@ pub(crate) mod avx2 {
     use super::{A, LN2_HI, LN2_LO, LOWEST, SHIFT};
 
     /// 2^n of four integers n ≥ −1022 held as `n + SHIFT` (see [`super::pow2`]).
+    ///
+    /// # Safety
+    /// As [`exp4x`].
     #[inline(always)]
     unsafe fn pow2(shifted: __m256d) -> __m256d {
-        let bits = _mm256_add_epi64(_mm256_castpd_si256(shifted), _mm256_set1_epi64x(1023));
-        _mm256_castsi256_pd(_mm256_slli_epi64::<52>(bits))
+        // SAFETY: AVX2, as the caller promises.
+        unsafe {
+            let bits = _mm256_add_epi64(_mm256_castpd_si256(shifted), _mm256_set1_epi64x(1023));
+            _mm256_castsi256_pd(_mm256_slli_epi64::<52>(bits))
+        }
     }
 
     /// e^x of `K` registers of four values x ≤ 0 (see [`super::exp_lanes`]), each step applied to
@@ -107,32 +113,35 @@ pub(crate) mod avx2 {
     /// registers through memory).
     #[inline(always)]
     pub(crate) unsafe fn exp4x<const K: usize>(x: [__m256d; K]) -> [__m256d; K] {
-        let lowest = _mm256_set1_pd(LOWEST);
-        let shift = _mm256_set1_pd(SHIFT);
-        let (add, sub, mul) = (_mm256_add_pd, _mm256_sub_pd, _mm256_mul_pd);
-        let c = _mm256_set1_pd;
-        let mut x = x;
-        let mut n = x;
-        for k in 0..K {
-            x[k] = _mm256_blendv_pd(x[k], lowest, _mm256_cmp_pd::<_CMP_LT_OQ>(x[k], lowest));
-            n[k] = sub(add(mul(x[k], c(std::f64::consts::LOG2_E)), shift), shift);
+        // SAFETY: AVX2, as the caller promises; no memory is touched.
+        unsafe {
+            let lowest = _mm256_set1_pd(LOWEST);
+            let shift = _mm256_set1_pd(SHIFT);
+            let (add, sub, mul) = (_mm256_add_pd, _mm256_sub_pd, _mm256_mul_pd);
+            let c = |v: f64| _mm256_set1_pd(v);
+            let mut x = x;
+            let mut n = x;
+            for k in 0..K {
+                x[k] = _mm256_blendv_pd(x[k], lowest, _mm256_cmp_pd::<_CMP_LT_OQ>(x[k], lowest));
+                n[k] = sub(add(mul(x[k], c(std::f64::consts::LOG2_E)), shift), shift);
+            }
+            let mut e = x;
+            for k in 0..K {
+                let r = sub(sub(x[k], mul(n[k], c(LN2_HI))), mul(n[k], c(LN2_LO)));
+                let r2 = mul(r, r);
+                let r4 = mul(r2, r2);
+                let p = |i: usize| add(c(A[i]), mul(c(A[i + 1]), r));
+                let q = add(
+                    add(add(p(0), mul(p(2), r2)), mul(add(p(4), mul(p(6), r2)), r4)),
+                    mul(add(p(8), mul(p(10), r2)), mul(r4, r4)),
+                );
+                let e_r = add(c(1.0), add(r, mul(r2, q)));
+                let half = add(mul(n[k], c(0.5)), shift);
+                let n2 = add(sub(n[k], sub(half, shift)), shift);
+                e[k] = mul(mul(e_r, pow2(half)), pow2(n2));
+            }
+            e
         }
-        let mut e = x;
-        for k in 0..K {
-            let r = sub(sub(x[k], mul(n[k], c(LN2_HI))), mul(n[k], c(LN2_LO)));
-            let r2 = mul(r, r);
-            let r4 = mul(r2, r2);
-            let p = |i: usize| add(c(A[i]), mul(c(A[i + 1]), r));
-            let q = add(
-                add(add(p(0), mul(p(2), r2)), mul(add(p(4), mul(p(6), r2)), r4)),
-                mul(add(p(8), mul(p(10), r2)), mul(r4, r4)),
-            );
-            let e_r = add(c(1.0), add(r, mul(r2, q)));
-            let half = add(mul(n[k], c(0.5)), shift);
-            let n2 = add(sub(n[k], sub(half, shift)), shift);
-            e[k] = mul(mul(e_r, pow2(half)), pow2(n2));
-        }
-        e
     }
 }
 
@@ -214,15 +223,13 @@ mod tests {
     #[cfg(target_arch = "x86_64")]
     #[test]
     fn the_avx2_build_gives_the_same_bits() {
-        if !std::arch::is_x86_feature_detected!("avx2") {
-            return;
-        }
+        let Some(_) = crate::simd::Avx2::detect() else { return };
         let mut xs: Vec<f64> =
             vec![0.0, -0.0, -5e-324, -1e-300, -0.5, -745.1, -745.2, -745.3, -1e6, f64::NEG_INFINITY, f64::NAN, -744.9];
         xs.extend((0..100_000).map(|i| -(i as f64) * 0.007_453_1));
         xs.extend((0..10_000).map(|i| -(i as f64) * 1e-5));
         for x in xs.chunks_exact(8) {
-            // SAFETY: the processor has AVX2 (checked above).
+            // SAFETY: the processor has AVX2 (the token exists).
             let out = unsafe { exp8_avx2(x.try_into().unwrap()) };
             for (o, &v) in out.iter().zip(x) {
                 let want = exp_nonpositive(v);

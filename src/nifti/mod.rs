@@ -1,5 +1,5 @@
-//! The only code that touches files of volumes: NIfTI-1 and NIfTI-2 (`.nii`, `.nii.gz`), nnU-Net
-//! `.npz` probabilities.
+//! NIfTI-1 and NIfTI-2 files (`.nii`, `.nii.gz`): headers parsed and validated, voxel data streamed
+//! into its in-memory form, volumes written atomically with an input's geometry.
 //!
 //! Reading is done here rather than through the `nifti` crate's data path, which on this crate's
 //! targets reads from byte 352 whatever `vox_offset` says, skips the gzip CRC, stops at the first
@@ -10,15 +10,12 @@
 
 pub mod decode;
 pub mod header;
-pub mod header2;
-pub mod load;
-pub mod npz;
-pub mod pgzip;
+pub mod nifti2;
 pub mod read;
 pub mod template;
+pub mod volumes;
 pub mod write;
 
-pub use header::{DataType, Header};
-pub use load::{LoadOptions, OpenCase};
+pub use header::{DataType, Header, HeaderTemplate};
 pub use read::Source;
 pub use write::{write_f32, write_u8, WriteOptions};

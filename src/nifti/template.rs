@@ -2,7 +2,7 @@
 //! header for a new volume (synthetic cases).
 
 use super::header::{DataType, Raw, DATA_OFFSET, HEADER_LEN};
-use crate::volume::HeaderTemplate;
+use super::header::HeaderTemplate;
 
 /// Writes numbers into a header in its byte order.
 struct FieldsMut<'a> {

@@ -4,7 +4,15 @@
 //! output can copy the input's geometry exactly and change only the data fields (datatype, bitpix,
 //! scaling, vox_offset, dims of the output).
 
-use crate::volume::HeaderTemplate;
+/// The NIfTI-1 header of an input, kept byte for byte so that outputs can carry the same geometry
+/// (affine, sform/qform codes, voxel size, units, description) with only the data fields changed.
+#[derive(Clone, Debug)]
+pub struct HeaderTemplate {
+    /// The 348 header bytes as read from the file.
+    pub bytes: Box<[u8; 348]>,
+    /// Byte order of the header and the data.
+    pub big_endian: bool,
+}
 
 /// Size of a NIfTI-1 header.
 pub const HEADER_LEN: usize = 348;

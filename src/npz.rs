@@ -11,15 +11,15 @@ use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::Path;
 
-use super::load::ValueCheck;
-use crate::error::{Error, Result};
-use crate::volume::{voxel_count, ChannelLayout, Geometry, LabelMap, Prediction};
+use crate::case::scan::ValueScan;
+use crate::case::{voxel_count, Shape3};
+use crate::error::{Error, Input, Result};
 
 /// The array in the archive that holds the probabilities.
 pub const KEY: &str = "probabilities";
 
 fn bad(path: &Path, problem: impl Into<String>) -> Error {
-    Error::BadHeader { path: path.to_path_buf(), problem: problem.into() }
+    Error::BadHeader { path: path.to_path_buf(), problem: problem.into().into() }
 }
 
 /// The parsed `.npy` header.
@@ -141,19 +141,33 @@ impl NpzSource {
         }
     }
 
-    /// Reads the probabilities for the case whose labels are `labels` (same grid). Refuses arrays
-    /// of more than `max_values` values before reading them.
-    pub fn read(mut self, labels: &LabelMap, max_values: u64, probabilities: bool) -> Result<Prediction> {
+    /// The datatype of the values, as the report names it.
+    pub fn datatype(&self) -> &'static str {
+        match self.header.size {
+            2 => "float16 (npz)",
+            4 => "float32 (npz)",
+            _ => "float64 (npz)",
+        }
+    }
+
+    /// The array's shape as stored, (C, z, y, x).
+    pub fn shape(&self) -> &[usize] {
+        &self.header.shape
+    }
+
+    /// Reads the values for a case on the grid of shape `shape` (the labels', named `labels`),
+    /// measured as they arrive. Refuses arrays of more than `max_values` values before reading
+    /// them.
+    pub fn read(mut self, shape: Shape3, labels: &Input, max_values: u64) -> Result<(Vec<f32>, ValueScan)> {
         let path = self.path.clone();
         let h = &self.header;
         let (channels, grid) = self.layout()?;
-        let shape = labels.geometry.shape;
         if grid != shape {
             return Err(Error::ShapeMismatch {
-                labels_path: labels.geometry.info.path.clone().into(),
-                pred_path: path,
-                labels: format!("{shape:?}"),
-                pred: format!("{grid:?} (from (C, z, y, x) = {:?})", h.shape),
+                labels: labels.clone(),
+                pred: Input::File(path),
+                labels_shape: format!("{shape:?}"),
+                pred_shape: format!("{grid:?} (from (C, z, y, x) = {:?})", h.shape),
             });
         }
         if h.fortran_order && channels > 1 {
@@ -176,7 +190,7 @@ impl NpzSource {
         std::io::copy(&mut (&mut entry).take(self.data_offset as u64), &mut std::io::sink())
             .map_err(|e| bad(&path, e.to_string()))?;
         let mut data = Vec::with_capacity(total as usize);
-        let mut check = ValueCheck::new(probabilities);
+        let mut scan = ValueScan::default();
         let mut buf = vec![0u8; (1 << 20) / size * size];
         let mut left = total as usize * size;
         while left > 0 {
@@ -191,26 +205,10 @@ impl NpzSource {
             })?;
             let start = data.len();
             decode(&self.header, &buf[..want], &mut data);
-            check.scan(start, &data[start..]);
+            scan.add(start, &data[start..]);
             left -= want;
         }
-        check.finish(&path, shape, channels)?;
-        let mut info = labels.geometry.info.clone();
-        info.path = path.display().to_string();
-        info.dims = self.header.shape.clone();
-        info.datatype = match size {
-            2 => "float16 (npz)",
-            4 => "float32 (npz)",
-            _ => "float64 (npz)",
-        };
-        info.scaling = [1.0, 0.0];
-        info.gzip = false;
-        Ok(Prediction {
-            data,
-            channels,
-            layout: ChannelLayout::Dim4,
-            geometry: Geometry { shape, header: labels.geometry.header.clone(), info },
-        })
+        Ok((data, scan))
     }
 }
 

@@ -8,44 +8,87 @@
 //! IEEE operations on the same lanes (products rounded before they are added — no fused
 //! multiply-add), so that its results are bit-identical to the portable loop's (tests check it).
 
-use super::sums::ChannelSums;
+use super::Avx2;
 use crate::parallel::{fold_lanes, LANES};
+
+/// Sums over the voxels of one channel.
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ChannelSums {
+    /// I = Σ s·g.
+    pub intersection: f64,
+    /// S = Σ s.
+    pub pred_sum: f64,
+    /// Q = Σ s².
+    pub pred_sq_sum: f64,
+    /// G = Σ g: the number of foreground voxels.
+    pub label_count: u64,
+    /// Voxels predicted as this class (argmax, or s ≥ 0.5) that are foreground.
+    pub hard_tp: u64,
+    /// Voxels predicted as this class.
+    pub hard_pred: u64,
+}
+
+impl ChannelSums {
+    /// Adds another's sums (pooling over cases).
+    pub fn add(&mut self, o: &ChannelSums) {
+        self.intersection += o.intersection;
+        self.pred_sum += o.pred_sum;
+        self.pred_sq_sum += o.pred_sq_sum;
+        self.label_count += o.label_count;
+        self.hard_tp += o.hard_tp;
+        self.hard_pred += o.hard_pred;
+    }
+
+    /// Hard Dice 2·TP / (P + G); 1 when the class is absent from both.
+    pub fn hard_dice(&self) -> f64 {
+        let denom = self.hard_pred + self.label_count;
+        if denom == 0 {
+            1.0
+        } else {
+            2.0 * self.hard_tp as f64 / denom as f64
+        }
+    }
+}
 
 /// Sums of one channel's probabilities `p` against the voxels' classes: S, Q, I in f64 lanes;
 /// G, and the hard counts at the threshold s ≥ 0.5 (`hard_pred`, `hard_tp`).
 #[inline(always)]
-pub(super) fn channel_sums<T: Copy + Into<f64>>(fg: u8, p: &[T], class: &[u8]) -> ChannelSums {
-    let mut acc = Acc::default();
+fn channel_sums<T: Copy + Into<f64>>(fg: u8, p: &[T], class: &[u8]) -> ChannelSums {
+    let mut acc = ChannelLanes::default();
     acc.add_from(0, fg, p, class);
     acc.finish()
 }
 
 /// Values the reduction pass reads: float32 as stored, or activated probabilities in f64.
 #[cfg(target_arch = "x86_64")]
-pub(super) trait Reduce: Copy + Into<f64> + PartialOrd + avx2::Value {}
+pub trait Reduce: Copy + Into<f64> + PartialOrd + avx2::Value {}
 /// Values the reduction pass reads: float32 as stored, or activated probabilities in f64.
 #[cfg(not(target_arch = "x86_64"))]
-pub(super) trait Reduce: Copy + Into<f64> + PartialOrd {}
+pub trait Reduce: Copy + Into<f64> + PartialOrd {}
 impl Reduce for f32 {}
 impl Reduce for f64 {}
 
-/// [`channel_sums`], on AVX2 when the processor has it. Without `HARD` the hard counts are left
-/// at 0 (the argmax gives them).
-pub(super) fn sums<T: Reduce, const HARD: bool>(fg: u8, p: &[T], class: &[u8]) -> ChannelSums {
+/// The sums of one channel ([`channel_sums`]). Without `HARD` the hard counts are left at 0 (the
+/// argmax gives them).
+pub fn sums<T: Reduce, const HARD: bool>(fg: u8, p: &[T], class: &[u8]) -> ChannelSums {
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the processor has AVX2 (checked just above).
-        return unsafe { avx2::channel_sums::<T, HARD>(fg, p, class) };
+    if let Some(t) = Avx2::get() {
+        return avx2::channel_sums::<T, HARD>(t, fg, p, class);
     }
     without_hard::<HARD>(channel_sums(fg, p, class))
 }
 
-/// [`argmax_counts`], on AVX2 when the processor has it.
-pub(super) fn argmax<T: Reduce>(sums: &mut [ChannelSums], channels: &[&[T]], class: &[u8]) {
+/// Adds the argmax prediction of each voxel to the hard counts ([`argmax_counts`]).
+///
+/// Panics unless every channel holds a value for each voxel of `class`.
+pub fn argmax<T: Reduce>(sums: &mut [ChannelSums], channels: &[&[T]], class: &[u8]) {
+    assert!(
+        channels.iter().all(|c| c.len() >= class.len()) && sums.len() >= channels.len(),
+        "argmax: every channel needs a value for each voxel, and every channel its sums"
+    );
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the processor has AVX2 (checked just above).
-        return unsafe { avx2::argmax_counts(sums, channels, class) };
+    if let Some(t) = Avx2::get() {
+        return avx2::argmax_counts(t, sums, channels, class);
     }
     argmax_counts(sums, channels, class)
 }
@@ -60,7 +103,7 @@ fn without_hard<const HARD: bool>(mut s: ChannelSums) -> ChannelSums {
 
 /// Partial sums of one channel.
 #[derive(Default)]
-struct Acc {
+struct ChannelLanes {
     s: [f64; LANES],
     q: [f64; LANES],
     i: [f64; LANES],
@@ -69,8 +112,8 @@ struct Acc {
     hard_tp: u64,
 }
 
-impl Acc {
-    /// Adds the values `p` (with their classes), the first of which is at position `first` of
+impl ChannelLanes {
+/// Adds the values `p` (with their classes), the first of which is at position `first` of
     /// the chunk (a multiple of `LANES`).
     #[inline(always)]
     fn add_from<T: Copy + Into<f64>>(&mut self, first: usize, fg: u8, p: &[T], class: &[u8]) {
@@ -120,7 +163,7 @@ impl Acc {
 /// Adds the argmax prediction of each voxel (the first channel among equals) to the hard counts;
 /// `channels[k]` holds channel k's values of the voxels of `class`.
 #[inline(always)]
-pub(super) fn argmax_counts<T: Copy + PartialOrd>(sums: &mut [ChannelSums], channels: &[&[T]], class: &[u8]) {
+fn argmax_counts<T: Copy + PartialOrd>(sums: &mut [ChannelSums], channels: &[&[T]], class: &[u8]) {
     for (j, &cl) in class.iter().enumerate() {
         let mut best = 0;
         for k in 1..channels.len() {
@@ -137,7 +180,8 @@ pub(super) fn argmax_counts<T: Copy + PartialOrd>(sums: &mut [ChannelSums], chan
 mod avx2 {
     use std::arch::x86_64::*;
 
-    use super::{Acc, ChannelSums, LANES};
+    use super::super::Avx2;
+    use super::{ChannelLanes, ChannelSums, LANES};
 
     const _: () = assert!(LANES == 8, "the AVX2 loop keeps the 8 lanes in two registers");
 
@@ -207,7 +251,7 @@ mod avx2 {
             };
             let [s, q, i] = self.sums;
             let [g, hard_pred, hard_tp] = self.counts.map(|c| total(c));
-            let mut acc = Acc { s: lanes(s), q: lanes(q), i: lanes(i), g, hard_pred, hard_tp };
+            let mut acc = ChannelLanes { s: lanes(s), q: lanes(q), i: lanes(i), g, hard_pred, hard_tp };
             let n = p.len().min(class.len());
             acc.add_from(done, fg, &p[done..n], &class[done..n]);
             super::without_hard::<HARD>(acc.finish())
@@ -215,8 +259,13 @@ mod avx2 {
     }
 
     /// The channel sums, 8 values at a time (the class test done once on all 8).
+    pub(super) fn channel_sums<T: Value, const HARD: bool>(_: Avx2, fg: u8, p: &[T], class: &[u8]) -> ChannelSums {
+        // SAFETY: the token proves the processor has AVX2.
+        unsafe { channel_sums_avx2::<T, HARD>(fg, p, class) }
+    }
+
     #[target_feature(enable = "avx2")]
-    pub(super) fn channel_sums<T: Value, const HARD: bool>(fg: u8, p: &[T], class: &[u8]) -> ChannelSums {
+    fn channel_sums_avx2<T: Value, const HARD: bool>(fg: u8, p: &[T], class: &[u8]) -> ChannelSums {
         let n = p.len().min(class.len());
         let done = n / LANES * LANES;
         let mut lanes = Lanes::new();
@@ -242,7 +291,7 @@ mod avx2 {
     }
 
     /// Values the loops read (float32 as stored, f64 activated), 8 at a time.
-    pub(in crate::loss) trait Value: Copy + PartialOrd + Into<f64> {
+    pub trait Value: Copy + PartialOrd + Into<f64> {
         /// 8 values as f64 (lanes 0–3, 4–7) and, if `HARD`, their threshold tests v ≥ 0.5 as
         /// all-ones or all-zeros 32-bit lanes.
         ///
@@ -264,10 +313,12 @@ mod avx2 {
         /// The threshold tested in float32, where v ≥ 0.5 means the same as in f64.
         #[inline(always)]
         unsafe fn values8<const HARD: bool>(p: *const f32) -> ([__m256d; 2], Option<__m256i>) {
-            // SAFETY: the caller's promise.
-            let v8 = unsafe { _mm256_loadu_ps(p) };
-            let hard = HARD.then(|| _mm256_castps_si256(_mm256_cmp_ps::<_CMP_GE_OQ>(v8, _mm256_set1_ps(0.5))));
-            ([_mm256_cvtps_pd(_mm256_castps256_ps128(v8)), _mm256_cvtps_pd(_mm256_extractf128_ps::<1>(v8))], hard)
+            // SAFETY: the caller's promise: AVX2, 8 values readable at p.
+            unsafe {
+                let v8 = _mm256_loadu_ps(p);
+                let hard = HARD.then(|| _mm256_castps_si256(_mm256_cmp_ps::<_CMP_GE_OQ>(v8, _mm256_set1_ps(0.5))));
+                ([_mm256_cvtps_pd(_mm256_castps256_ps128(v8)), _mm256_cvtps_pd(_mm256_extractf128_ps::<1>(v8))], hard)
+            }
         }
 
         #[inline(always)]
@@ -291,20 +342,23 @@ mod avx2 {
         /// The threshold tests of each register of 4 packed into 32-bit lanes.
         #[inline(always)]
         unsafe fn values8<const HARD: bool>(p: *const f64) -> ([__m256d; 2], Option<__m256i>) {
-            // SAFETY: the caller's promise.
-            let values = unsafe { [_mm256_loadu_pd(p), _mm256_loadu_pd(p.add(4))] };
-            let hard = HARD.then(|| {
-                let [t0, t1] = values.map(|v| _mm256_castpd_si256(_mm256_cmp_pd::<_CMP_GE_OQ>(v, _mm256_set1_pd(0.5))));
-                // SAFETY: AVX2, as promised.
-                unsafe { pack_low_halves(t0, t1) }
-            });
-            (values, hard)
+            // SAFETY: the caller's promise: AVX2, 8 values readable at p.
+            unsafe {
+                let values = [_mm256_loadu_pd(p), _mm256_loadu_pd(p.add(4))];
+                let hard = HARD.then(|| {
+                    let [t0, t1] =
+                        values.map(|v| _mm256_castpd_si256(_mm256_cmp_pd::<_CMP_GE_OQ>(v, _mm256_set1_pd(0.5))));
+                    pack_low_halves(t0, t1)
+                });
+                (values, hard)
+            }
         }
 
         /// Two registers of 4 values, their channel numbers in 64-bit lanes, packed.
         #[inline(always)]
         unsafe fn arg8(ptrs: &[*const f64], j: usize) -> __m256i {
-            let mut args = [_mm256_setzero_si256(); 2];
+            // SAFETY: AVX2, as the caller promises.
+            let mut args = unsafe { [_mm256_setzero_si256(); 2] };
             for (h, arg) in args.iter_mut().enumerate() {
                 // SAFETY: the caller's promise.
                 unsafe {
@@ -323,9 +377,15 @@ mod avx2 {
     }
 
     /// The argmax counts, 8 voxels at a time: for up to 8 channels with the channel count known
-    /// to the compiler, the running maximum and all the counts in registers.
+    /// to the compiler, the running maximum and all the counts in registers. Every channel must
+    /// hold a value for each voxel of `class` (the caller checks it).
+    pub(super) fn argmax_counts<T: Value>(_: Avx2, sums: &mut [ChannelSums], channels: &[&[T]], class: &[u8]) {
+        // SAFETY: the token proves the processor has AVX2.
+        unsafe { argmax_counts_avx2(sums, channels, class) }
+    }
+
     #[target_feature(enable = "avx2")]
-    pub(super) fn argmax_counts<T: Value>(sums: &mut [ChannelSums], channels: &[&[T]], class: &[u8]) {
+    fn argmax_counts_avx2<T: Value>(sums: &mut [ChannelSums], channels: &[&[T]], class: &[u8]) {
         match channels.len() {
             2 => counts_in_registers::<T, 2>(sums, channels, class),
             3 => counts_in_registers::<T, 3>(sums, channels, class),
@@ -345,13 +405,15 @@ mod avx2 {
     /// As [`Value::arg8`]; `class` points to 8 readable bytes.
     #[inline(always)]
     unsafe fn count(arg: __m256i, class: *const u8, pred: &mut [__m256i], tp: &mut [__m256i]) {
-        // SAFETY: the caller's promise.
-        let cl = unsafe { _mm256_cvtepu8_epi32(_mm_loadl_epi64(class as *const __m128i)) };
-        let hit = _mm256_cmpeq_epi32(arg, cl);
-        for (k, (pred, tp)) in pred.iter_mut().zip(tp).enumerate() {
-            let is_k = _mm256_cmpeq_epi32(arg, _mm256_set1_epi32(k as i32));
-            *pred = _mm256_sub_epi32(*pred, is_k);
-            *tp = _mm256_sub_epi32(*tp, _mm256_and_si256(is_k, hit));
+        // SAFETY: the caller's promise: AVX2, 8 bytes readable at class.
+        unsafe {
+            let cl = _mm256_cvtepu8_epi32(_mm_loadl_epi64(class as *const __m128i));
+            let hit = _mm256_cmpeq_epi32(arg, cl);
+            for (k, (pred, tp)) in pred.iter_mut().zip(tp).enumerate() {
+                let is_k = _mm256_cmpeq_epi32(arg, _mm256_set1_epi32(k as i32));
+                *pred = _mm256_sub_epi32(*pred, is_k);
+                *tp = _mm256_sub_epi32(*tp, _mm256_and_si256(is_k, hit));
+            }
         }
     }
 
@@ -408,6 +470,25 @@ mod tests {
         (p, c)
     }
 
+    /// The AVX2 build's sums when the processor has AVX2 (whatever the switch), else the
+    /// portable ones.
+    fn avx2_sums<T: Reduce, const HARD: bool>(fg: u8, p: &[T], class: &[u8]) -> ChannelSums {
+        #[cfg(target_arch = "x86_64")]
+        if let Some(t) = Avx2::detect() {
+            return avx2::channel_sums::<T, HARD>(t, fg, p, class);
+        }
+        without_hard::<HARD>(channel_sums(fg, p, class))
+    }
+
+    /// The AVX2 build's argmax counts when the processor has AVX2, else the portable ones.
+    fn avx2_argmax<T: Reduce>(sums: &mut [ChannelSums], channels: &[&[T]], class: &[u8]) {
+        #[cfg(target_arch = "x86_64")]
+        if let Some(t) = Avx2::detect() {
+            return avx2::argmax_counts(t, sums, channels, class);
+        }
+        argmax_counts(sums, channels, class)
+    }
+
     fn by_hand(fg: u8, p: &[f32], class: &[u8]) -> ChannelSums {
         let mut s = ChannelSums::default();
         for (&v, &c) in p.iter().zip(class) {
@@ -427,21 +508,22 @@ mod tests {
     }
 
     #[test]
-    fn dispatched_sums_equal_the_portable_loop_bit_for_bit_and_a_plain_sum_closely() {
+    fn avx2_sums_equal_the_portable_loop_bit_for_bit_and_a_plain_sum_closely() {
         for n in [0, 1, 7, 8, 9, 63, 1000, 16384] {
             let (p, class) = data(n, n as u64 + 1);
-            let fast = sums::<f32, true>(1, &p, &class);
+            let fast = avx2_sums::<f32, true>(1, &p, &class);
+            assert_eq!(sums::<f32, true>(1, &p, &class), fast, "the dispatched build, n = {n}");
             assert_eq!(fast, channel_sums(1, &p, &class), "n = {n}");
             let soft = ChannelSums { hard_pred: 0, hard_tp: 0, ..fast };
-            assert_eq!(sums::<f32, false>(1, &p, &class), soft, "without hard counts, n = {n}");
+            assert_eq!(avx2_sums::<f32, false>(1, &p, &class), soft, "without hard counts, n = {n}");
             // The same values as f64 (activated probabilities), every other one nudged off the
             // float32 grid (0.5 among those kept: the threshold itself).
             let wide: Vec<f64> =
                 p.iter().enumerate().map(|(i, &v)| f64::from(v) * if i % 2 == 0 { 1.0 } else { 1.0 - 1e-12 }).collect();
-            let (hard, all) = (sums::<f64, true>(1, &wide, &class), channel_sums(1, &wide, &class));
+            let (hard, all) = (avx2_sums::<f64, true>(1, &wide, &class), channel_sums(1, &wide, &class));
             assert_eq!(hard, all, "f64, n = {n}");
             assert_eq!(
-                sums::<f64, false>(1, &wide, &class),
+                avx2_sums::<f64, false>(1, &wide, &class),
                 ChannelSums { hard_pred: 0, hard_tp: 0, ..all },
                 "f64 without hard counts, n = {n}"
             );
@@ -461,7 +543,7 @@ mod tests {
     }
 
     #[test]
-    fn dispatched_argmax_counts_equal_the_portable_loop_for_any_number_of_channels() {
+    fn avx2_argmax_counts_equal_the_portable_loop_for_any_number_of_channels() {
         // 2–8 channels are counted in registers, more in memory.
         for c in [2, 3, 4, 7, 8, 9, 13] {
             let n = 1003;
@@ -474,8 +556,11 @@ mod tests {
             let mut slow = vec![ChannelSums::default(); c];
             argmax_counts(&mut slow, &chans, &class);
             let (mut fast, mut fast64) = (vec![ChannelSums::default(); c], vec![ChannelSums::default(); c]);
-            argmax(&mut fast, &chans, &class);
-            argmax(&mut fast64, &wide, &class);
+            avx2_argmax(&mut fast, &chans, &class);
+            avx2_argmax(&mut fast64, &wide, &class);
+            let mut dispatched = vec![ChannelSums::default(); c];
+            argmax(&mut dispatched, &chans, &class);
+            assert_eq!(dispatched, slow, "{c} channels, the dispatched build");
             assert_eq!(fast, slow, "{c} channels");
             assert_eq!(fast64, slow, "{c} channels, f64");
             assert_eq!(slow.iter().map(|s| s.hard_pred).sum::<u64>(), n as u64);
@@ -484,7 +569,14 @@ mod tests {
     }
 
     #[test]
-    fn dispatched_argmax_counts_equal_the_portable_loop_with_ties_to_the_first_channel() {
+    #[should_panic(expected = "every channel needs a value for each voxel")]
+    fn argmax_refuses_channels_shorter_than_the_classes() {
+        let short = [0.5f32; 7];
+        argmax(&mut [ChannelSums::default(); 2], &[&short[..], &[0.25f32; 8][..]], &[0u8; 8]);
+    }
+
+    #[test]
+    fn avx2_argmax_counts_equal_the_portable_loop_with_ties_to_the_first_channel() {
         for n in [0, 5, 8, 17, 4099] {
             let (a, class) = data(3 * n, 7);
             let mut chans: Vec<&[f32]> = a.chunks(n.max(1)).take(3).collect();
@@ -498,14 +590,14 @@ mod tests {
             }
             let class = &class[..n];
             let (mut fast, mut slow) = (vec![ChannelSums::default(); 5], vec![ChannelSums::default(); 5]);
-            argmax(&mut fast, &chans, class);
+            avx2_argmax(&mut fast, &chans, class);
             argmax_counts(&mut slow, &chans, class);
             assert_eq!(fast, slow, "n = {n}");
             // The same as f64 (activated probabilities).
             let wide: Vec<Vec<f64>> = chans.iter().map(|ch| ch.iter().map(|&v| f64::from(v)).collect()).collect();
             let wide: Vec<&[f64]> = wide.iter().map(Vec::as_slice).collect();
             let mut fast64 = vec![ChannelSums::default(); 5];
-            argmax(&mut fast64, &wide, class);
+            avx2_argmax(&mut fast64, &wide, class);
             assert_eq!(fast64, slow, "f64, n = {n}");
             assert_eq!(fast.iter().map(|s| s.hard_pred).sum::<u64>(), n as u64);
         }

@@ -8,8 +8,8 @@ use plotters::prelude::*;
 
 use super::{write, Drawing, Drawn};
 use crate::analysis::LogHistogram;
-use crate::batch::record::CaseRecord;
-use crate::batch::summary::Summary;
+use crate::report::record::CaseRecord;
+use crate::report::summary::Summary;
 use crate::error::Result;
 
 const W: u32 = 700;
@@ -32,7 +32,7 @@ fn draw_pooled<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, s: &Summary) -
     root.fill(&WHITE)?;
     let title = format!(
         "|{} loss gradient| pooled over {} cases (log bins, one per factor 2)",
-        s.parameters_name(),
+        s.loss_kind(),
         s.cases.ok
     );
     let (head, body) = root.split_vertically(TITLE);

@@ -1,0 +1,57 @@
+//! The library on arrays a program already holds: labels `(X, Y, Z)` of any integer type and a
+//! prediction `(C, X, Y, Z)` of float32, analysed without files. The same route as the command
+//! line ([`crate::pipeline`]).
+
+use ndarray::{Array4, ArrayView3, ArrayView4, ShapeBuilder};
+
+use crate::case::labels::LabelValue;
+use crate::case::Case;
+use crate::error::Result;
+use crate::pipeline::{self, Request};
+use crate::report::{Inputs, Report};
+
+fn case_of<'a, L: LabelValue>(
+    labels: ArrayView3<'_, L>,
+    prediction: ArrayView4<'a, f32>,
+    request: &Request,
+) -> Result<(Case<'a>, Inputs)> {
+    let case = Case::from_arrays(labels, prediction, request.label)?;
+    let inputs = Inputs::arrays(L::NAME, case.grid.shape, case.prediction.channels, &case.geometry);
+    Ok((case, inputs))
+}
+
+/// The report of a case given as arrays: labels `(X, Y, Z)` (label values 0..C−1, or 0/1 for a
+/// single channel) and a prediction `(C, X, Y, Z)` of probabilities, or logits with an activation.
+/// The same report as `dicegrad analyze --json` writes.
+pub fn analyze<L: LabelValue>(labels: ArrayView3<'_, L>, prediction: ArrayView4<'_, f32>, request: &Request) -> Result<Report> {
+    let (case, inputs) = case_of(labels, prediction, request)?;
+    let config = request.config(case.prediction.channels)?;
+    Ok(pipeline::analyze(&case, inputs, &config, request)?.report)
+}
+
+/// The gradient of the loss with respect to every value of `prediction`, in its shape `(C, X, Y,
+/// Z)`: float32, each value computed in f64 and rounded once.
+pub fn gradient<L: LabelValue>(
+    labels: ArrayView3<'_, L>,
+    prediction: ArrayView4<'_, f32>,
+    request: &Request,
+) -> Result<Array4<f32>> {
+    let (case, inputs) = case_of(labels, prediction, request)?;
+    let config = request.config(case.prediction.channels)?;
+    let probabilities = config.spec.activation == crate::loss::Activation::None;
+    case.prediction.scan.check(
+        &crate::error::Input::Array("prediction array"),
+        &case.grid,
+        case.prediction.channels,
+        probabilities,
+    )?;
+    drop(inputs);
+    let eval = crate::loss::Evaluation::compute(&case, &config);
+    let kernel = crate::loss::GradientKernel::new(&case, &eval);
+    let mut values = vec![0f32; case.prediction.values.len()];
+    kernel.fill(0, &mut values);
+    let [x, y, z] = case.grid.shape;
+    let [sx, sy, sz] = case.grid.strides();
+    let shape = (case.prediction.channels, x, y, z).strides((case.voxels(), sx, sy, sz));
+    Ok(Array4::from_shape_vec(shape, values).expect("the strides describe the values' layout"))
+}

@@ -1,0 +1,241 @@
+//! A case in memory: a label map reduced to class indices and a prediction of C channels of f32
+//! values (probabilities or logits), on one voxel grid, with where that grid lies in the world.
+//! Where the case came from (file names, headers) is not part of it: files are read into a case by
+//! [`crate::pipeline`]; arrays a program already holds become one with [`Case::from_arrays`],
+//! without a copy when their memory layout allows.
+//!
+//! Memory layout: channel k of the prediction is the contiguous block `[k·N, (k+1)·N)` of its
+//! values (N voxels), and the class indices follow the same voxel order. Within a block, voxel
+//! (x, y, z) is at `x·sx + y·sy + z·sz` ([`Grid`]): x fastest for NIfTI files (Fortran order), z
+//! fastest for C-ordered arrays (numpy's default). The math never depends on the voxel order; the
+//! order of additions, and so the last bits of a sum, does.
+
+pub mod labels;
+pub mod scan;
+
+use std::borrow::Cow;
+
+use ndarray::{ArrayView3, ArrayView4};
+
+use crate::error::{Error, Input, Result};
+use labels::{check_label_option, ClassMapper, LabelRule, LabelValue};
+use scan::ValueScan;
+
+/// Spatial shape `[X, Y, Z]` (a 2D image has `Z = 1`).
+pub type Shape3 = [usize; 3];
+
+/// Number of voxels of a spatial shape.
+pub fn voxel_count(shape: Shape3) -> usize {
+    shape[0] * shape[1] * shape[2]
+}
+
+/// A voxel grid and the order of its voxels in memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Grid {
+    /// `[X, Y, Z]`.
+    pub shape: Shape3,
+    /// The axes from fastest to slowest in memory.
+    pub order: [usize; 3],
+}
+
+impl Grid {
+    /// x fastest, then y, then z: NIfTI's (Fortran) order.
+    pub fn fortran(shape: Shape3) -> Grid {
+        Grid { shape, order: [0, 1, 2] }
+    }
+
+    /// z fastest, then y, then x: C order (numpy's default).
+    pub fn c_order(shape: Shape3) -> Grid {
+        Grid { shape, order: [2, 1, 0] }
+    }
+
+    /// Number of voxels N.
+    pub fn voxels(&self) -> usize {
+        voxel_count(self.shape)
+    }
+
+    /// The distance in memory between neighbours along each axis.
+    pub fn strides(&self) -> [usize; 3] {
+        let mut s = [0; 3];
+        let mut step = 1;
+        for &a in &self.order {
+            s[a] = step;
+            step *= self.shape[a];
+        }
+        s
+    }
+
+    /// `[x, y, z]` of the voxel at position `index` in memory.
+    pub fn coords(&self, index: usize) -> [usize; 3] {
+        let mut c = [0; 3];
+        let mut rest = index;
+        for &a in &self.order {
+            c[a] = rest % self.shape[a];
+            rest /= self.shape[a];
+        }
+        c
+    }
+}
+
+/// Where the voxel grid lies in the world.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Geometry {
+    /// Voxel size along x, y, z (usually millimetres).
+    pub voxel_size: [f64; 3],
+    /// Voxel-to-world affine, row major.
+    pub affine: [[f64; 4]; 4],
+}
+
+impl Default for Geometry {
+    /// 1 mm voxels at the origin.
+    fn default() -> Self {
+        let mut affine = [[0.0; 4]; 4];
+        for (i, row) in affine.iter_mut().enumerate() {
+            row[i] = 1.0;
+        }
+        Geometry { voxel_size: [1.0; 3], affine }
+    }
+}
+
+/// The ground truth reduced to class indices: `class[i]` is the channel whose one-hot target is 1
+/// at voxel `i` (for a single-channel prediction, 1 = foreground, 0 = background).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Labels<'a> {
+    pub class: Cow<'a, [u8]>,
+    /// The label value of each channel (`label_of[k]` for channel `k`).
+    pub label_of: Vec<i64>,
+}
+
+/// The prediction: C channel-major blocks of N values.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Prediction<'a> {
+    pub values: Cow<'a, [f32]>,
+    /// Number of channels C.
+    pub channels: usize,
+    /// What the values are (finite, within [0, 1]), measured when they arrived.
+    pub scan: ValueScan,
+}
+
+impl Prediction<'_> {
+    /// The values of channel `k`.
+    pub fn channel(&self, k: usize) -> &[f32] {
+        let n = self.values.len() / self.channels;
+        &self.values[k * n..(k + 1) * n]
+    }
+}
+
+/// A labelled case in memory.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Case<'a> {
+    pub grid: Grid,
+    pub geometry: Geometry,
+    pub labels: Labels<'a>,
+    pub prediction: Prediction<'a>,
+}
+
+impl<'a> Case<'a> {
+    /// A case from its parts, in Fortran order at 1 mm (tests, synthetic data): `class` holds one
+    /// class index per voxel (for one channel: 1 = foreground), `values` C channel-major blocks
+    /// of N values.
+    ///
+    /// Panics if the lengths do not match the shape (a programming error, not an input error).
+    pub fn from_parts(shape: Shape3, class: Vec<u8>, channels: usize, values: Vec<f32>) -> Case<'static> {
+        let n = voxel_count(shape);
+        assert_eq!(class.len(), n, "one class index per voxel");
+        assert_eq!(values.len(), n * channels, "C blocks of N values");
+        let label_of = if channels == 1 { vec![1] } else { (0..channels as i64).collect() };
+        let scan = ValueScan::of(&values);
+        Case {
+            grid: Grid::fortran(shape),
+            geometry: Geometry::default(),
+            labels: Labels { class: Cow::Owned(class), label_of },
+            prediction: Prediction { values: Cow::Owned(values), channels, scan },
+        }
+    }
+
+    /// A case from arrays: integer labels `(X, Y, Z)` and a prediction `(C, X, Y, Z)` with one
+    /// channel per label value 0..C−1 (channel 0 = background), or one channel of foreground
+    /// (labels 0/1, or label `K` with `label = Some(K)`).
+    ///
+    /// The prediction is used in place when each channel is one contiguous block in memory (a
+    /// C-ordered array, or the Fortran-ordered `(X, Y, Z, C)` of a NIfTI volume seen as
+    /// `(C, X, Y, Z)`); otherwise it is copied once. Labels are turned into class indices (a new
+    /// array) in the prediction's voxel order. Label values are checked (whole numbers, in range)
+    /// and the prediction's values measured (see [`ValueScan`]).
+    pub fn from_arrays<L: LabelValue>(
+        labels: ArrayView3<'_, L>,
+        prediction: ArrayView4<'a, f32>,
+        label: Option<i64>,
+    ) -> Result<Case<'a>> {
+        let (label_input, pred_input) = (Input::Array("labels array"), Input::Array("prediction array"));
+        let dim = prediction.dim();
+        let (channels, shape) = (dim.0, [dim.1, dim.2, dim.3]);
+        let lshape: Shape3 = labels.dim().into();
+        if lshape != shape {
+            return Err(Error::ShapeMismatch {
+                labels: label_input,
+                pred: pred_input,
+                labels_shape: format!("{lshape:?}"),
+                pred_shape: format!("{shape:?} (from (C, X, Y, Z) = {:?})", [dim.0, dim.1, dim.2, dim.3]),
+            });
+        }
+        if channels == 0 || voxel_count(shape) == 0 {
+            return Err(Error::usage("the prediction array is empty; give at least one channel and one voxel"));
+        }
+        check_label_option(label, channels, &pred_input)?;
+        let (grid, values) = match in_place(&prediction) {
+            Some((grid, values)) => (grid, Cow::Borrowed(values)),
+            None => (Grid::c_order(shape), Cow::Owned(prediction.iter().copied().collect())),
+        };
+        let rule = LabelRule::for_prediction(channels, label);
+        let mut mapper = ClassMapper::new(rule);
+        let mut class = Vec::with_capacity(grid.voxels());
+        let o = grid.order;
+        for (i, &v) in labels.permuted_axes([o[2], o[1], o[0]]).iter().enumerate() {
+            mapper.push(i, v.to_f64(), &mut class);
+        }
+        mapper.finish(&label_input, &grid)?;
+        let scan = ValueScan::of(&values);
+        Ok(Case {
+            grid,
+            geometry: Geometry::default(),
+            labels: Labels { class: Cow::Owned(class), label_of: rule.label_of() },
+            prediction: Prediction { values, channels, scan },
+        })
+    }
+
+    /// The case with its grid placed in the world by `geometry`.
+    pub fn with_geometry(self, geometry: Geometry) -> Case<'a> {
+        Case { geometry, ..self }
+    }
+
+    /// Number of voxels N.
+    pub fn voxels(&self) -> usize {
+        self.grid.voxels()
+    }
+}
+
+/// The prediction's memory as channel-major blocks, and the voxel order within a block, when its
+/// layout is one.
+fn in_place<'a>(p: &ArrayView4<'a, f32>) -> Option<(Grid, &'a [f32])> {
+    let dim = p.dim();
+    let shape = [dim.1, dim.2, dim.3];
+    let n = voxel_count(shape);
+    let strides = p.strides();
+    if strides.iter().any(|&s| s < 0) {
+        return None;
+    }
+    // The spatial axes from fastest to slowest (axes of length 1 are anywhere).
+    let mut order = [0usize, 1, 2];
+    order.sort_by_key(|&a| (shape[a] > 1, strides[a + 1]));
+    let grid = Grid { shape, order };
+    let want = grid.strides();
+    let spatial_ok = (0..3).all(|a| shape[a] == 1 || strides[a + 1] as usize == want[a]);
+    let channel_ok = dim.0 == 1 || strides[0] as usize == n;
+    if !(spatial_ok && channel_ok) {
+        return None;
+    }
+    // The strides say the C·N values are one run in memory; ndarray hands it over as a slice.
+    let whole = p.to_slice_memory_order()?;
+    (whole.len() == dim.0 * n).then_some((grid, whole))
+}

@@ -1,0 +1,141 @@
+//! What the values of a prediction are: finite or not, probabilities or not. Measured once, as the
+//! values arrive (while a file is decoded, or over an array), and checked against the loss when it
+//! is known: NaN or infinity is refused for every loss, values outside [0, 1] when the loss reads
+//! probabilities.
+
+use super::Grid;
+use crate::error::{set, Error, Input, Msg, Param, Result};
+use crate::msg;
+
+/// The first offending value and how many there are.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Offenders {
+    pub count: u64,
+    /// Flat index (channel-major) and value of the first one.
+    pub first: Option<(usize, f64)>,
+}
+
+impl Offenders {
+    pub fn add(&mut self, index: usize, value: f64) {
+        self.count += 1;
+        if self.first.is_none() {
+            self.first = Some((index, value));
+        }
+    }
+
+    /// Adds those of a later part of the values.
+    pub fn merge(&mut self, o: &Offenders) {
+        self.count += o.count;
+        if self.first.is_none() {
+            self.first = o.first;
+        }
+    }
+}
+
+/// Where flat index `index` (channel-major) is, in words.
+pub fn where_is(grid: &Grid, index: usize) -> String {
+    let n = grid.voxels();
+    let [x, y, z] = grid.coords(index % n);
+    if index >= n {
+        format!("voxel ({x}, {y}, {z}) of channel {}", index / n)
+    } else {
+        format!("voxel ({x}, {y}, {z})")
+    }
+}
+
+/// The values of a prediction, measured: non-finite values, values outside [0, 1], and the range
+/// of the finite ones.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ValueScan {
+    pub non_finite: Offenders,
+    pub outside_unit: Offenders,
+    /// Smallest and largest finite value (+∞ and −∞ when there is none).
+    pub min: f32,
+    pub max: f32,
+}
+
+impl Default for ValueScan {
+    fn default() -> Self {
+        ValueScan {
+            non_finite: Offenders::default(),
+            outside_unit: Offenders::default(),
+            min: f32::INFINITY,
+            max: f32::NEG_INFINITY,
+        }
+    }
+}
+
+impl ValueScan {
+    /// Adds `values`, the first of which has flat index `first`.
+    pub fn add(&mut self, first: usize, values: &[f32]) {
+        for (j, &v) in values.iter().enumerate() {
+            if !v.is_finite() {
+                self.non_finite.add(first + j, f64::from(v));
+            } else {
+                self.min = self.min.min(v);
+                self.max = self.max.max(v);
+                if !(0.0..=1.0).contains(&v) {
+                    self.outside_unit.add(first + j, f64::from(v));
+                }
+            }
+        }
+    }
+
+    /// Adds the scan of the values that follow.
+    pub fn merge(&mut self, o: &ValueScan) {
+        self.non_finite.merge(&o.non_finite);
+        self.outside_unit.merge(&o.outside_unit);
+        self.min = self.min.min(o.min);
+        self.max = self.max.max(o.max);
+    }
+
+    /// The scan of `values` (C blocks of a grid's voxels), over fixed chunks in parallel.
+    pub fn of(values: &[f32]) -> ValueScan {
+        let mut scan = ValueScan::default();
+        crate::parallel::fold_chunks(
+            values.len(),
+            |r| {
+                let mut s = ValueScan::default();
+                s.add(r.start, &values[r]);
+                s
+            },
+            |s| scan.merge(&s),
+        );
+        scan
+    }
+
+    /// Refuses values the loss cannot take: NaN or infinite ones, and with `probabilities`, values
+    /// outside [0, 1] (then `channels` says which activation would fit).
+    pub fn check(&self, input: &Input, grid: &Grid, channels: usize, probabilities: bool) -> Result<()> {
+        let bad = |problem: Msg| Error::BadValues { input: input.clone(), problem };
+        if let Some((i, v)) = self.non_finite.first {
+            return Err(bad(msg![format!(
+                "{} values are NaN or infinite (first: {} at {}); the prediction must be finite, check the \
+                 network output or the export",
+                self.non_finite.count,
+                v as f32,
+                where_is(grid, i)
+            )]));
+        }
+        if let (true, Some((i, v))) = (probabilities, self.outside_unit.first) {
+            let activation = if channels > 1 { "softmax" } else { "sigmoid" };
+            return Err(bad(msg![
+                format!(
+                    "{} values lie outside [0, 1] (range {} to {}, first: {} at {}), so these are not \
+                     probabilities; if the {} holds logits pass ",
+                    self.outside_unit.count,
+                    self.min,
+                    self.max,
+                    v as f32,
+                    where_is(grid, i),
+                    match input {
+                        Input::File(_) => "file",
+                        Input::Array(_) => "array",
+                    }
+                ),
+                set(Param::named("activation"), activation),
+            ]));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,104 @@
+//! Every loss family and every loss parameter, each in one table.
+//!
+//! A family is described once, in its own file under [`family`](super::family): the parameters it
+//! reads, its formula, and its value and coefficients (P, R, T) from the sums. This file lists the
+//! families by name (one line each in [`LossKind`] and in [`LossKind::family`]) and the parameters
+//! (one entry each in the table below, from which the resolved parameters, the explicit ones and
+//! their names are made). Adding a family touches its own file, these two lists, the docs
+//! (docs/math.md) and its test (tests/losses.rs).
+
+use super::activation::Activation;
+use super::family::{self, DiceForm, Family, WeightType};
+use super::params::{any, loss_parameters, nonnegative, nonnegative_each};
+use super::preset::Preset;
+use crate::names::named_enum;
+
+named_enum! {
+    /// A loss family.
+    pub enum LossKind: "loss" {
+        /// Soft Dice (MONAI `DiceLoss`).
+        Dice = "dice",
+        /// Soft Jaccard / IoU (MONAI `DiceLoss(jaccard=True)`).
+        Jaccard = "jaccard",
+        /// Dice with Σs² + Σg² in the denominator (V-Net; MONAI `squared_pred=True`).
+        SquaredDice = "squared-dice",
+        /// Jaccard with squared sums (MONAI `squared_pred=True, jaccard=True`).
+        SquaredJaccard = "squared-jaccard",
+        /// Generalized Dice (Sudre et al. 2017; MONAI `GeneralizedDiceLoss`).
+        GeneralizedDice = "generalized-dice",
+        /// Tversky (MONAI `TverskyLoss`).
+        Tversky = "tversky",
+        /// log(cosh(Dice loss)) (Jadon 2020).
+        LogCoshDice = "log-cosh-dice",
+        /// Cross-entropy.
+        Ce = "ce",
+        /// −Σ_k w_k Σ_i s_ki·g_ki: the output times a negative of the ground truth.
+        Mimic = "mimic",
+        /// λ_dice·Dice + λ_ce·cross-entropy (MONAI `DiceCELoss`, nnU-Net `DC_and_CE_loss`).
+        DiceCe = "dice+ce",
+    }
+}
+
+impl LossKind {
+    /// The family's description.
+    pub fn family(self) -> &'static dyn Family {
+        match self {
+            LossKind::Dice => &family::dice::Dice,
+            LossKind::Jaccard => &family::jaccard::Jaccard,
+            LossKind::SquaredDice => &family::squared_dice::SquaredDice,
+            LossKind::SquaredJaccard => &family::squared_jaccard::SquaredJaccard,
+            LossKind::GeneralizedDice => &family::generalized_dice::GeneralizedDice,
+            LossKind::Tversky => &family::tversky::Tversky,
+            LossKind::LogCoshDice => &family::log_cosh_dice::LogCoshDice,
+            LossKind::Ce => &family::cross_entropy::CrossEntropy,
+            LossKind::Mimic => &family::mimic::Mimic,
+            LossKind::DiceCe => &family::dice_ce::DiceCe,
+        }
+    }
+
+    /// Whether the loss reads `param`.
+    pub fn reads(self, param: LossParam) -> bool {
+        param == LossParam::Loss || self.family().params().contains(&param)
+    }
+
+    /// Whether the loss has a cross-entropy part.
+    pub fn has_ce(self) -> bool {
+        self.family().has_ce()
+    }
+}
+
+loss_parameters! {
+    /// What the loss applies to the values in the prediction before computing Dice: none = the
+    /// values are probabilities in [0, 1]; sigmoid / softmax = the values are logits, and the
+    /// gradient is with respect to them (softmax needs at least two channels).
+    activation: Activation = Activation::None; Activation, "NAME", User, any;
+    /// ε added to the numerator 2·Σs·g (MONAI smooth_nr).
+    smooth_nr: f64 = 1e-5; SmoothNr, "F", User, nonnegative;
+    /// ε added to the denominator Σs + Σg (MONAI smooth_dr).
+    smooth_dr: f64 = 1e-5; SmoothDr, "F", User, nonnegative;
+    /// Whether channel 0 (background) takes part in the Dice-type part of the loss (MONAI
+    /// include_background); cross-entropy always uses every channel, as MONAI and nnU-Net do.
+    include_background: bool = true; IncludeBackground, "", User, any;
+    /// One weight per channel 0..C−1 (MONAI weight of Dice-type losses, torch weight of
+    /// cross-entropy, w_k of the mimic loss); none = all 1.
+    class_weights: Option<Vec<f64>> = None; ClassWeights, "W0,W1,...", User, nonnegative_each;
+    /// Generalized Dice class weights from the ground-truth volume G: square = 1/G², simple = 1/G,
+    /// uniform = 1.
+    w_type: WeightType = WeightType::Square; WType, "NAME", User, any;
+    /// Tversky weight of false positives.
+    alpha: f64 = 0.5; Alpha, "F", User, nonnegative;
+    /// Tversky weight of false negatives.
+    beta: f64 = 0.5; Beta, "F", User, nonnegative;
+    /// Weight of the Dice part of dice+ce.
+    lambda_dice: f64 = 1.0; LambdaDice, "F", User, nonnegative;
+    /// Weight of the cross-entropy part of dice+ce.
+    lambda_ce: f64 = 1.0; LambdaCe, "F", User, nonnegative;
+    /// How a Dice term enters the loss value: one_minus = 1 − dice (MONAI, smp, Kervadec et al.),
+    /// negative = −dice (nnU-Net). The gradient is the same.
+    dice_form: DiceForm = DiceForm::OneMinus; DiceForm, "NAME", Preset, any;
+    /// Lower bound on a Dice denominator (nnU-Net clips at 1e-8, smp at its eps 1e-7); 0 = none.
+    /// Where the bound is active the denominator is a constant.
+    denominator_floor: f64 = 0.0; DenominatorFloor, "F", Preset, nonnegative;
+    /// Channels without foreground voxels contribute 0 to the loss (smp).
+    skip_empty: bool = false; SkipEmpty, "", Preset, any;
+}

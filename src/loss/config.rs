@@ -1,0 +1,198 @@
+//! A loss request (a preset and the parameters given explicitly), resolved for a prediction of C
+//! channels and checked: [`LossConfig`].
+
+use std::ops::Range;
+
+use super::activation::Activation;
+use super::catalog::{LossKind, LossParam, LossPatch, LossSpec};
+use super::preset::Preset;
+use crate::error::{set, Error, Result};
+use crate::msg;
+use crate::names::Named;
+
+/// The loss a user asked for: a preset (or none) and the parameters given explicitly. Resolved
+/// per case, since some defaults depend on the number of channels.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct LossRequest {
+    pub preset: Option<Preset>,
+    /// Parameters given explicitly; each overrides the preset's value.
+    pub overrides: LossPatch,
+}
+
+impl LossRequest {
+    /// The loss family asked for (it does not depend on the number of channels).
+    pub fn kind(&self) -> LossKind {
+        self.overrides.loss.unwrap_or_else(|| self.preset.map_or(LossKind::Dice, Preset::loss))
+    }
+
+    /// Every parameter resolved for a prediction with `channels` channels: the preset's (or
+    /// MONAI's) defaults with every explicit parameter applied.
+    pub fn resolve(&self, channels: usize) -> LossSpec {
+        let mut s = self.preset.map_or_else(LossSpec::default, |p| p.spec(channels));
+        self.overrides.apply(&mut s);
+        s
+    }
+
+    /// The checked loss for a prediction with `channels` channels.
+    pub fn config(&self, channels: usize) -> Result<LossConfig> {
+        LossConfig::new(self.resolve(channels), channels)
+    }
+
+    /// Refuses parameters given explicitly that neither the main loss nor any of `compared` reads.
+    pub fn check_applies(&self, compared: &[LossKind]) -> Result<()> {
+        let main = self.kind();
+        for p in self.overrides.given() {
+            if !main.reads(p) && !compared.iter().any(|k| k.reads(p)) {
+                let readers: Vec<&str> = LossKind::ALL.iter().filter(|k| k.reads(p)).map(|k| k.name()).collect();
+                return Err(Error::parameter(
+                    p.param(),
+                    msg![
+                        "does not apply to ",
+                        set(LossParam::Loss.param(), main),
+                        format!(" (it applies to {}); drop it or choose one of those losses", readers.join(", ")),
+                    ],
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The main loss and the losses compared with it, in order, each once (the main one first).
+pub fn compared_kinds(main: LossKind, compare: &[LossKind]) -> Vec<LossKind> {
+    let mut kinds = vec![main];
+    for &k in compare {
+        if !kinds.contains(&k) {
+            kinds.push(k);
+        }
+    }
+    kinds
+}
+
+/// Every pair (i, j), i < j, of `n` losses, in order: the pairs that comparisons report.
+pub fn pairs(n: usize) -> Vec<(usize, usize)> {
+    (0..n).flat_map(|i| (i + 1..n).map(move |j| (i, j))).collect()
+}
+
+/// A loss specification checked against a prediction with a given number of channels.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LossConfig {
+    pub spec: LossSpec,
+    /// Channels in the prediction, C.
+    pub channels: usize,
+    /// First channel in the Dice-type part (0, or 1 without background).
+    pub first: usize,
+    /// Leaving out the background was asked for on a single-channel prediction, where (as in
+    /// MONAI) it cannot apply and is ignored.
+    pub background_ignored: bool,
+}
+
+impl LossConfig {
+    /// Validates `spec` for a prediction with `channels` channels.
+    pub fn new(spec: LossSpec, channels: usize) -> Result<Self> {
+        spec.check()?;
+        if channels == 0 {
+            return Err(Error::usage("the prediction has no channels"));
+        }
+        let activation = LossParam::Activation.param();
+        if spec.activation == Activation::Softmax && channels < 2 {
+            return Err(Error::parameter(
+                activation,
+                msg![
+                    "softmax needs at least two channels, but the prediction has one; use ",
+                    set(activation, Activation::Sigmoid),
+                    " for a single foreground logit",
+                ],
+            ));
+        }
+        let weights = LossParam::ClassWeights.param();
+        if let Some(w) = &spec.class_weights {
+            if !spec.loss.reads(LossParam::ClassWeights) {
+                return Err(Error::parameter(
+                    weights,
+                    msg![
+                        "does not apply to ",
+                        set(LossParam::Loss.param(), spec.loss),
+                        " (it has no class weights in the frameworks); drop it",
+                    ],
+                ));
+            }
+            if w.len() != channels {
+                return Err(Error::parameter(
+                    weights,
+                    msg![
+                        format!(
+                            "has {} values but the prediction has {channels} channels; give one weight per \
+                             channel 0..{} (with ",
+                            w.len(),
+                            channels - 1
+                        ),
+                        set(LossParam::IncludeBackground.param(), false),
+                        " the first is not used by Dice)",
+                    ],
+                ));
+            }
+            if spec.loss.has_ce() && channels == 1 {
+                return Err(Error::parameter(
+                    weights,
+                    "with binary cross-entropy (one channel) is not supported; give a two-channel prediction \
+                     or drop the weights",
+                ));
+            }
+        }
+        let background_ignored = !spec.include_background && channels == 1;
+        let first = usize::from(!spec.include_background && channels > 1);
+        Ok(LossConfig { spec, channels, first, background_ignored })
+    }
+
+    /// Whether the loss has a cross-entropy part.
+    pub fn has_ce(&self) -> bool {
+        self.spec.loss.has_ce()
+    }
+
+    /// Number of channels in the Dice-type part, K.
+    pub fn k(&self) -> usize {
+        self.channels - self.first
+    }
+
+    /// The channels in the Dice-type part.
+    pub fn in_loss(&self) -> Range<usize> {
+        self.first..self.channels
+    }
+
+    /// The channels the report describes: those in the Dice-type part, and every channel when
+    /// the loss has a cross-entropy part (which uses all of them).
+    pub fn reported_channels(&self) -> Range<usize> {
+        if self.has_ce() {
+            0..self.channels
+        } else {
+            self.in_loss()
+        }
+    }
+
+    /// The class index whose voxels are foreground (g = 1) for channel `k`: 1 for a
+    /// single-channel prediction, `k` otherwise.
+    pub fn fg_class(&self, k: usize) -> u8 {
+        if self.channels == 1 {
+            1
+        } else {
+            k as u8
+        }
+    }
+
+    /// Weight of channel `k` (1 without class weights).
+    pub fn weight(&self, k: usize) -> f64 {
+        self.spec.class_weights.as_ref().map_or(1.0, |w| w[k])
+    }
+
+    /// The same configuration for another loss family (for comparisons); class weights are kept
+    /// only where the family reads them.
+    pub fn with_kind(&self, kind: LossKind) -> Result<LossConfig> {
+        let mut spec = self.spec.clone();
+        spec.loss = kind;
+        if !kind.reads(LossParam::ClassWeights) {
+            spec.class_weights = None;
+        }
+        LossConfig::new(spec, self.channels)
+    }
+}

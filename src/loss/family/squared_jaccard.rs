@@ -1,0 +1,20 @@
+//! Jaccard with squared sums (MONAI `DiceLoss(squared_pred=True, jaccard=True)`): per channel
+//! 1 − (2I + ε_nr)/(2Q + 2G − 2I + ε_dr) with Q = Σs². Not two-valued.
+
+use super::ratio::Ratio;
+use super::{Family, SumPart};
+use crate::loss::catalog::LossParam::{self, *};
+use crate::loss::config::LossConfig;
+use crate::loss::sums::CaseSums;
+
+pub struct SquaredJaccard;
+
+impl Family for SquaredJaccard {
+    fn params(&self) -> &'static [LossParam] {
+        &[Activation, SmoothNr, SmoothDr, IncludeBackground, ClassWeights, DiceForm, DenominatorFloor, SkipEmpty]
+    }
+
+    fn sum_part(&self, config: &LossConfig, sums: &CaseSums) -> Option<SumPart> {
+        Some(Ratio::JACCARD.with_squares().evaluate(config, sums))
+    }
+}

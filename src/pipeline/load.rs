@@ -1,0 +1,225 @@
+//! A case from files: NIfTI labels with a NIfTI or nnU-Net `.npz` prediction, opened and checked
+//! against each other from their headers alone (grids, channel layout, affines), then decoded
+//! concurrently, each straight into its final in-memory form.
+//!
+//! Checks made here (each an error naming the file and what to do): matching spatial grids, a
+//! prediction layout of `(X,Y,Z)`, `(X,Y,Z,C)` or `(X,Y,Z,1,C)` (or `(C, z, y, x)` in an `.npz`),
+//! affines equal within a tolerance ([`super::space`]), label values that are whole numbers in
+//! range for the prediction. The prediction's values are measured as they arrive and checked
+//! against the loss by [`super::analyze`].
+
+use std::borrow::Cow;
+use std::path::{Path, PathBuf};
+
+use crate::case::labels::{check_label_option, LabelRule};
+use crate::case::{Case, Geometry, Grid, Labels, Prediction, Shape3};
+use crate::error::{Error, Input, Result};
+use crate::nifti::volumes::{read_labels, read_values};
+use crate::nifti::{HeaderTemplate, Source};
+use crate::npz::NpzSource;
+use crate::report::{ChannelLayout, InputInfo, Inputs, PredictionInfo};
+
+/// How to load a case.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LoadOptions {
+    /// Refuse files whose header claims more values (voxels × channels) than this.
+    pub max_values: u64,
+    /// The label value K when a single-channel prediction is one class of a multi-label map.
+    pub label: Option<i64>,
+    /// The largest difference allowed between an entry of the labels' affine and the
+    /// prediction's (in the files' spatial unit, usually mm).
+    pub affine_tol: f64,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        LoadOptions { max_values: 2_000_000_000, label: None, affine_tol: 1e-3 }
+    }
+}
+
+/// Where a case's gradient is written: the prediction's header (for an `.npz`, the labels') and
+/// its dimensions in the file.
+#[derive(Clone, Debug)]
+pub struct GradientLayout {
+    pub header: HeaderTemplate,
+    pub dims: Vec<usize>,
+}
+
+/// A case read from files, with what the files were and where its gradient goes.
+pub struct LoadedCase {
+    pub case: Case<'static>,
+    pub inputs: Inputs,
+    pub layout: GradientLayout,
+}
+
+/// Whether a path names an nnU-Net probability archive (by its extension).
+pub fn is_npz(path: &Path) -> bool {
+    path.extension().is_some_and(|e| e.eq_ignore_ascii_case("npz"))
+}
+
+enum PredSource {
+    Nifti(Source),
+    Npz(NpzSource),
+}
+
+/// Both inputs opened, headers validated and checked against each other; no voxel data read yet.
+pub struct OpenCase {
+    labels: Source,
+    pred: PredSource,
+    pred_path: PathBuf,
+    grid: Grid,
+    /// Number of prediction channels C.
+    channels: usize,
+    layout: ChannelLayout,
+    options: LoadOptions,
+}
+
+/// The spatial shape and the dimensions beyond it (trailing singletons dropped).
+fn spatial_and_extra(dims: &[usize]) -> (Shape3, Vec<usize>) {
+    let get = |i: usize| dims.get(i).copied().unwrap_or(1);
+    let mut extra: Vec<usize> = dims.iter().skip(3).copied().collect();
+    while extra.last() == Some(&1) {
+        extra.pop();
+    }
+    ([get(0), get(1), get(2)], extra)
+}
+
+/// What the report says about a NIfTI input.
+fn info(src: &Source) -> InputInfo {
+    let h = &src.header;
+    InputInfo {
+        path: Some(src.path.display().to_string()),
+        dims: h.dims.clone(),
+        datatype: h.datatype.name(),
+        voxel_size: h.voxel_size(),
+        spatial_unit: h.spatial_unit(),
+        affine: h.affine(),
+        scaling: h.scaling.map_or([1.0, 0.0], |(s, i)| [s, i]),
+        gzip: src.gzip,
+    }
+}
+
+fn bad_header(path: &Path, problem: String) -> Error {
+    Error::BadHeader { path: path.to_path_buf(), problem: problem.into() }
+}
+
+impl OpenCase {
+    /// Opens both files and checks everything the headers can tell.
+    pub fn open(labels_path: &Path, pred_path: &Path, options: LoadOptions) -> Result<Self> {
+        let labels = Source::open(labels_path, options.max_values)?;
+        let (shape, extra) = spatial_and_extra(&labels.header.dims);
+        if !extra.is_empty() {
+            return Err(bad_header(
+                labels_path,
+                format!(
+                    "labels have dims {:?}; a label map must be 3D (X,Y,Z) with one integer label per voxel \
+                     (one-hot volumes are not supported: take the argmax over channels)",
+                    labels.header.dims
+                ),
+            ));
+        }
+        let (pred, pshape, channels, layout) = if is_npz(pred_path) {
+            let npz = NpzSource::open(pred_path)?;
+            let (channels, grid) = npz.layout()?;
+            (PredSource::Npz(npz), grid, channels, ChannelLayout::Dim4)
+        } else {
+            let src = Source::open(pred_path, options.max_values)?;
+            let (pshape, extra) = spatial_and_extra(&src.header.dims);
+            let (channels, layout) = match extra.as_slice() {
+                [] => (1, ChannelLayout::Single),
+                [c] => (*c, ChannelLayout::Dim4),
+                [1, c] => (*c, ChannelLayout::Dim5),
+                _ => {
+                    return Err(bad_header(
+                        pred_path,
+                        format!(
+                            "prediction has dims {:?}; expected (X,Y,Z), (X,Y,Z,C) or (X,Y,Z,1,C) with one \
+                             channel per label",
+                            src.header.dims
+                        ),
+                    ))
+                }
+            };
+            (PredSource::Nifti(src), pshape, channels, layout)
+        };
+        let pred_input = Input::File(pred_path.to_path_buf());
+        if shape != pshape {
+            return Err(Error::ShapeMismatch {
+                labels: Input::File(labels_path.to_path_buf()),
+                pred: pred_input,
+                labels_shape: format!("{shape:?}"),
+                pred_shape: format!("{pshape:?}"),
+            });
+        }
+        check_label_option(options.label, channels, &pred_input)?;
+        if let PredSource::Nifti(src) = &pred {
+            let (la, pa) = (labels.header.affine(), src.header.affine());
+            if let Some(detail) = super::space::difference(&la, &pa, options.affine_tol) {
+                return Err(Error::SpaceMismatch {
+                    labels: Input::File(labels_path.to_path_buf()),
+                    pred: pred_input,
+                    detail,
+                    tolerance: options.affine_tol,
+                });
+            }
+        }
+        let grid = Grid::fortran(shape);
+        Ok(OpenCase { labels, pred, pred_path: pred_path.to_path_buf(), grid, channels, layout, options })
+    }
+
+    /// Number of prediction channels C.
+    pub fn channels(&self) -> usize {
+        self.channels
+    }
+
+    /// Decodes labels and prediction (concurrently).
+    pub fn read(self) -> Result<LoadedCase> {
+        let OpenCase { labels, pred, pred_path, grid, channels, layout, options } = self;
+        let rule = LabelRule::for_prediction(channels, options.label);
+        let labels_info = info(&labels);
+        let header = labels.header.clone();
+        let geometry = Geometry {
+            voxel_size: header.voxel_size().map(f64::from),
+            affine: labels_info.affine,
+        };
+        let labels_input = Input::File(labels.path.clone());
+        let (class, prediction) = std::thread::scope(|s| {
+            let lab = s.spawn(move || read_labels(labels, &grid, rule));
+            let pred = match pred {
+                PredSource::Nifti(src) => {
+                    let (info, template) = (info(&src), src.header.template.clone());
+                    let dims = src.header.dims.clone();
+                    read_values(src).map(|(v, scan)| (v, scan, info, GradientLayout { header: template, dims }))
+                }
+                PredSource::Npz(npz) => {
+                    let mut info = labels_info.clone();
+                    info.path = Some(pred_path.display().to_string());
+                    info.dims = npz.shape().to_vec();
+                    info.datatype = npz.datatype();
+                    info.scaling = [1.0, 0.0];
+                    info.gzip = false;
+                    let mut dims = grid.shape.to_vec();
+                    dims.push(channels);
+                    let layout = GradientLayout { header: header.template.clone(), dims };
+                    npz.read(grid.shape, &labels_input, options.max_values).map(|(v, scan)| (v, scan, info, layout))
+                }
+            };
+            let lab = lab.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+            (lab, pred)
+        });
+        let (class, (values, scan, pred_info, gradient_layout)) = (class?, prediction?);
+        Ok(LoadedCase {
+            case: Case {
+                grid,
+                geometry,
+                labels: Labels { class: Cow::Owned(class), label_of: rule.label_of() },
+                prediction: Prediction { values: Cow::Owned(values), channels, scan },
+            },
+            inputs: Inputs {
+                labels: labels_info,
+                prediction: PredictionInfo { file: pred_info, channels, layout },
+            },
+            layout: gradient_layout,
+        })
+    }
+}

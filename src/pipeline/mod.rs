@@ -1,0 +1,87 @@
+//! The one route from a case to its results: load it (from files, [`load`]; or take it from
+//! arrays), check its values against the loss, evaluate the loss, measure its gradient, compare it
+//! with other losses, assemble the report; and write the gradient. The command line's `analyze`
+//! and `batch`, and the array functions of the library, all go through here.
+
+pub mod load;
+pub mod space;
+
+use std::path::Path;
+
+use crate::analysis::compare::compare;
+use crate::analysis::measure;
+use crate::case::Case;
+use crate::error::{Input, Result};
+use crate::loss::{compared_kinds, CaseSums, Evaluation, GradientKernel, LossConfig, LossKind, LossRequest};
+use crate::nifti::{write_f32, WriteOptions};
+use crate::report::comparison::{ComparedLoss, Comparison};
+use crate::report::{Inputs, Report};
+use load::GradientLayout;
+
+/// What to compute on a case.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Request {
+    /// The loss.
+    pub loss: LossRequest,
+    /// Losses whose gradients are compared with the main one's (same activation and options).
+    pub compare: Vec<LossKind>,
+    /// The label value K when a single-channel prediction is one class of a multi-label map.
+    pub label: Option<i64>,
+}
+
+impl Request {
+    /// The checked loss for a prediction of `channels` channels; parameters given explicitly that
+    /// none of the requested losses reads are refused.
+    pub fn config(&self, channels: usize) -> Result<LossConfig> {
+        self.loss.check_applies(&self.compare)?;
+        self.loss.config(channels)
+    }
+}
+
+/// The results of one case: its report, the kernel of its main loss (to write the gradient
+/// without another reduction pass), and the main loss's sums (for pooling over cases).
+pub struct CaseResult<'a> {
+    pub report: Report,
+    pub kernel: GradientKernel<'a>,
+    pub sums: CaseSums,
+}
+
+/// The input the prediction came from, for messages.
+fn prediction_input(inputs: &Inputs) -> Input {
+    match &inputs.prediction.file.path {
+        Some(p) => Input::File(p.into()),
+        None => Input::Array("prediction array"),
+    }
+}
+
+/// Analyses `case` with the loss `config` (from `request.config`): checks the prediction's values
+/// against it (finite; within [0, 1] when they are probabilities), evaluates it, measures its
+/// gradient, and compares it with the losses of `request.compare` (each with the main loss's
+/// options; the main family itself and repeats are skipped).
+pub fn analyze<'a>(case: &'a Case<'a>, inputs: Inputs, config: &LossConfig, request: &Request) -> Result<CaseResult<'a>> {
+    let probabilities = config.spec.activation == crate::loss::Activation::None;
+    case.prediction.scan.check(&prediction_input(&inputs), &case.grid, case.prediction.channels, probabilities)?;
+    let eval = Evaluation::compute(case, config);
+    let sums = eval.sums.clone();
+    let kernel = GradientKernel::new(case, &eval);
+    let stats = measure(&kernel, &eval);
+    let mut report = Report::build(case, inputs, &eval, stats, request.label);
+    let kinds = compared_kinds(config.spec.loss, &request.compare);
+    if kinds.len() > 1 {
+        let mut evals = vec![eval];
+        for &k in &kinds[1..] {
+            evals.push(Evaluation::compute(case, &config.with_kind(k)?));
+        }
+        let kernels: Vec<GradientKernel> = evals.iter().map(|e| GradientKernel::new(case, e)).collect();
+        let losses =
+            evals[1..].iter().zip(&kernels[1..]).map(|(e, k)| ComparedLoss::build(case, e, measure(k, e))).collect();
+        report.comparison = Some(Comparison { losses, pairs: compare(&kernels, &evals) });
+    }
+    Ok(CaseResult { report, kernel, sums })
+}
+
+/// Writes the gradient of `kernel` to `path` (`.nii` or `.nii.gz`), float32, in the layout and
+/// geometry of the prediction it was computed on.
+pub fn write_gradient(path: &Path, layout: &GradientLayout, kernel: &GradientKernel, opts: WriteOptions) -> Result<()> {
+    write_f32(path, &layout.header, &layout.dims, opts, |start, out| kernel.fill(start, out))
+}
