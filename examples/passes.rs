@@ -13,8 +13,8 @@ use std::time::Instant;
 use dicegrad::analysis::measure;
 use dicegrad::loss::sums::activation_pass;
 use dicegrad::loss::{Activation, CaseSums, Evaluation, GradientKernel, LossPatch, LossRequest};
-use dicegrad::pipeline::load::{LoadOptions, OpenCase};
 use dicegrad::parallel::plain_pass;
+use dicegrad::pipeline::load::{LoadOptions, OpenCase};
 
 fn median_time(repeats: usize, threads: usize, f: impl Fn() + Sync) -> f64 {
     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("thread pool");
@@ -46,10 +46,8 @@ fn main() {
     let t = Instant::now();
     let options = LoadOptions { max_values: u64::MAX, ..LoadOptions::default() };
     let open = OpenCase::open(Path::new(&args[1]), Path::new(&args[2]), options).unwrap_or_else(|e| panic!("{e}"));
-    let request = LossRequest {
-        preset: None,
-        overrides: LossPatch { activation: Some(activation), ..LossPatch::default() },
-    };
+    let request =
+        LossRequest { preset: None, overrides: LossPatch { activation: Some(activation), ..LossPatch::default() } };
     let config = request.config(open.channels()).unwrap_or_else(|e| panic!("{e}"));
     let case = open.read().unwrap_or_else(|e| panic!("{e}")).case;
     let load = t.elapsed().as_secs_f64();

@@ -7,6 +7,7 @@ use ndarray::{Array4, ArrayView3, ArrayView4, ShapeBuilder};
 use crate::case::labels::LabelValue;
 use crate::case::Case;
 use crate::error::Result;
+use crate::loss::{Evaluation, GradientKernel};
 use crate::pipeline::{self, Request};
 use crate::report::{Inputs, Report};
 
@@ -22,8 +23,12 @@ fn case_of<'a, L: LabelValue>(
 
 /// The report of a case given as arrays: labels `(X, Y, Z)` (label values 0..C−1, or 0/1 for a
 /// single channel) and a prediction `(C, X, Y, Z)` of probabilities, or logits with an activation.
-/// The same report as `dicegrad analyze --json` writes.
-pub fn analyze<L: LabelValue>(labels: ArrayView3<'_, L>, prediction: ArrayView4<'_, f32>, request: &Request) -> Result<Report> {
+/// The same report the command line writes as report.json.
+pub fn analyze<L: LabelValue>(
+    labels: ArrayView3<'_, L>,
+    prediction: ArrayView4<'_, f32>,
+    request: &Request,
+) -> Result<Report> {
     let (case, inputs) = case_of(labels, prediction, request)?;
     let config = request.config(case.prediction.channels)?;
     Ok(pipeline::analyze(&case, inputs, &config, request)?.report)
@@ -38,16 +43,9 @@ pub fn gradient<L: LabelValue>(
 ) -> Result<Array4<f32>> {
     let (case, inputs) = case_of(labels, prediction, request)?;
     let config = request.config(case.prediction.channels)?;
-    let probabilities = config.spec.activation == crate::loss::Activation::None;
-    case.prediction.scan.check(
-        &crate::error::Input::Array("prediction array"),
-        &case.grid,
-        case.prediction.channels,
-        probabilities,
-    )?;
-    drop(inputs);
-    let eval = crate::loss::Evaluation::compute(&case, &config);
-    let kernel = crate::loss::GradientKernel::new(&case, &eval);
+    pipeline::check_values(&case, &inputs, &config)?;
+    let eval = Evaluation::compute(&case, &config);
+    let kernel = GradientKernel::new(&case, &eval);
     let mut values = vec![0f32; case.prediction.values.len()];
     kernel.fill(0, &mut values);
     let [x, y, z] = case.grid.shape;

@@ -6,8 +6,8 @@
 //!
 //! A message that tells the user to change a parameter does not spell the parameter itself: it
 //! holds it as a [`Param`], and whoever shows the message decides how a parameter is written — the
-//! command line as a flag (`--smooth-dr`), a Python binding as a keyword argument. `Display` writes
-//! the library's own names ([`FieldNames`]: `smooth_dr`, `activation=sigmoid`).
+//! command line as one of its flags, a Python binding as a keyword argument. `Display` writes the
+//! library's own names ([`FieldNames`]: `smooth_dr`, `activation=sigmoid`).
 
 use std::fmt;
 use std::io;
@@ -71,10 +71,10 @@ impl Param {
 
 /// How the one who shows a message writes parameters.
 pub trait Naming {
-    /// A parameter on its own (`--smooth-dr`, `smooth_dr`).
+    /// A parameter on its own (`smooth_dr`).
     fn param(&self, p: Param) -> String;
-    /// A parameter set to a value (`--activation sigmoid`, `activation=sigmoid`); booleans are
-    /// given as `true` / `false`.
+    /// A parameter set to a value (`activation=sigmoid`); booleans are given as `true` /
+    /// `false`.
     fn setting(&self, p: Param, value: &str) -> String;
 }
 
@@ -213,6 +213,21 @@ impl From<&std::path::Path> for Input {
     }
 }
 
+/// How the affines of labels and prediction differ.
+#[derive(Debug)]
+pub struct AffineMismatch {
+    pub labels: Input,
+    pub pred: Input,
+    /// What differs, in words.
+    pub how: String,
+    /// The largest difference of an entry, written out.
+    pub worst: String,
+    /// Both affines, written out.
+    pub affines: String,
+    /// The largest difference allowed.
+    pub tolerance: f64,
+}
+
 /// Everything that can go wrong while reading inputs, computing, or writing outputs.
 #[derive(Debug)]
 pub enum Error {
@@ -235,7 +250,7 @@ pub enum Error {
     /// Labels and prediction disagree on the spatial grid.
     ShapeMismatch { labels: Input, pred: Input, labels_shape: String, pred_shape: String },
     /// Labels and prediction lie in different places in the world (their affines differ).
-    SpaceMismatch { labels: Input, pred: Input, detail: String, tolerance: f64 },
+    SpaceMismatch(Box<AffineMismatch>),
     /// A parameter whose value cannot be used.
     Parameter { param: Param, problem: Msg },
     /// A combination of options or inputs that cannot be computed.
@@ -285,7 +300,10 @@ impl Error {
             }
             BadHeader { path, problem } => prefixed(format!("{}: ", path.display()), problem),
             TooLarge { path, values, dims, limit } => msg![
-                format!("{}: the header claims {values} values (dims {dims}), above the limit of {limit} (", path.display()),
+                format!(
+                    "{}: the header claims {values} values (dims {dims}), above the limit of {limit} (",
+                    path.display()
+                ),
                 Param::MAX_VALUES,
                 "); if the volume is genuine, raise ",
                 Param::MAX_VALUES,
@@ -304,13 +322,19 @@ impl Error {
                 "{labels} has spatial shape {labels_shape} but {pred} has {pred_shape}; both must be on the same \
                  voxel grid (resample the prediction to the labels)"
             )],
-            SpaceMismatch { labels, pred, detail, tolerance } => msg![
-                format!("{labels} and {pred} are not in the same space: {detail} (more than "),
-                set(Param::AFFINE_TOL, tolerance),
-                "); resample or reorient the prediction to the labels, or raise ",
-                Param::AFFINE_TOL,
-                " if the difference is only rounding",
-            ],
+            SpaceMismatch(m) => {
+                let AffineMismatch { labels, pred, how, worst, affines, tolerance } = m.as_ref();
+                msg![
+                    format!(
+                        "{labels} and {pred} are not in the same space: {how}; their affines differ by up to \
+                         {worst}, more than "
+                    ),
+                    set(Param::AFFINE_TOL, tolerance),
+                    format!(" ({affines}); resample or reorient the prediction to the labels, or raise "),
+                    Param::AFFINE_TOL,
+                    " if the difference is only rounding",
+                ]
+            }
             Parameter { param, problem } => {
                 let mut parts = vec![Part::Param(*param), Part::from(" ")];
                 parts.extend(problem.0.iter().cloned());
@@ -360,13 +384,14 @@ impl std::error::Error for Error {
 mod tests {
     use super::*;
 
-    struct Flags;
-    impl Naming for Flags {
+    /// Another way of writing parameters: upper case in angle brackets.
+    struct Shouting;
+    impl Naming for Shouting {
         fn param(&self, p: Param) -> String {
-            format!("--{}", p.name().replace('_', "-"))
+            format!("<{}>", p.name().to_uppercase())
         }
         fn setting(&self, p: Param, value: &str) -> String {
-            format!("{} {value}", self.param(p))
+            format!("{} := {value}", self.param(p))
         }
     }
 
@@ -378,9 +403,9 @@ mod tests {
             "a.nii: the header claims 10 values (dims [10]), above the limit of 5 (max_values); if the volume is \
              genuine, raise max_values"
         );
-        assert!(e.render(&Flags).ends_with("(--max-values); if the volume is genuine, raise --max-values"));
+        assert!(e.render(&Shouting).ends_with("(<MAX_VALUES>); if the volume is genuine, raise <MAX_VALUES>"));
         let e = Error::parameter(Param::AFFINE_TOL, msg!["must be ≥ 0; or set ", set(Param::FORCE, true)]);
         assert_eq!(e.to_string(), "affine_tol must be ≥ 0; or set force=true");
-        assert_eq!(e.render(&Flags), "--affine-tol must be ≥ 0; or set --force true");
+        assert_eq!(e.render(&Shouting), "<AFFINE_TOL> must be ≥ 0; or set <FORCE> := true");
     }
 }

@@ -26,23 +26,7 @@ pub fn fold_chunks<T: Send>(n: usize, map: impl Fn(Range<usize>) -> T + Sync + S
     }
 }
 
-/// Partial sums kept side by side within a chunk: values are added lane by lane (lane = position
-/// modulo `LANES`), so that the additions do not wait on each other and vectorise; the lanes are
-/// then added pairwise. The order depends only on the position in the chunk.
-pub const LANES: usize = 8;
-
-/// Adds up lane sums pairwise, in a fixed order.
-#[inline]
-pub fn fold_lanes(mut l: [f64; LANES]) -> f64 {
-    let mut w = LANES;
-    while w > 1 {
-        w /= 2;
-        for i in 0..w {
-            l[i] += l[i + w];
-        }
-    }
-    l[0]
-}
+pub use crate::simd::{fold_lanes, LANES};
 
 crate::simd::avx2_or_portable! {
     /// Sum of `values` in f64 lanes (see [`LANES`]).

@@ -12,8 +12,8 @@
 //!    probabilities = softmax(z). For two classes the files hold one channel: the foreground logit
 //!    z_1 − z_0 and its sigmoid (which equals softmax channel 1).
 
-use crate::loss::activation::sigmoid;
 use crate::case::{voxel_count, Shape3};
+use crate::loss::activation::sigmoid;
 
 /// Options of a synthetic case.
 #[derive(Clone, Copy, Debug)]

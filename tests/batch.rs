@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use common::*;
@@ -80,35 +79,6 @@ fn pairs_by_name_prefers_nnunet_npz_and_finds_monai_folders_and_lists_the_rest()
     assert_eq!(ids, vec!["c1", "c2"]);
     assert_eq!(got.unpaired_labels, vec![l.join("c3.nii"), l.join("c4.nii.gz")]);
     assert_eq!(got.unpaired_predictions, vec![p.join("c3").join("c3_seg.nii.gz"), p.join("orphan.nii.gz")]);
-}
-
-/// Writes `probabilities` (shape (C, z, y, x), C order) as an nnU-Net .npz, float32 or float16.
-fn write_npz(path: &Path, shape: [usize; 4], values: &[f32], half: bool) {
-    let descr = if half { "<f2" } else { "<f4" };
-    let dict = format!(
-        "{{'descr': '{descr}', 'fortran_order': False, 'shape': ({}, {}, {}, {}), }}",
-        shape[0], shape[1], shape[2], shape[3]
-    );
-    let mut header = dict.into_bytes();
-    while (10 + header.len() + 1) % 64 != 0 {
-        header.push(b' ');
-    }
-    header.push(b'\n');
-    let mut npy = b"\x93NUMPY\x01\x00".to_vec();
-    npy.extend_from_slice(&(header.len() as u16).to_le_bytes());
-    npy.extend_from_slice(&header);
-    for v in values {
-        if half {
-            npy.extend_from_slice(&half::f16::from_f32(*v).to_le_bytes());
-        } else {
-            npy.extend_from_slice(&v.to_le_bytes());
-        }
-    }
-    let mut zip = zip::ZipWriter::new(std::fs::File::create(path).unwrap());
-    let opts = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
-    zip.start_file("probabilities.npy", opts).unwrap();
-    zip.write_all(&npy).unwrap();
-    zip.finish().unwrap();
 }
 
 #[test]

@@ -116,9 +116,8 @@ fn sum_linear_families_have_a_two_valued_gradient_with_respect_to_probabilities(
     for kind in LossKind::ALL.iter().copied().filter(|&k| two_valued(k)) {
         for channels in [1, 4] {
             let case = random_case(77, [11, 9, 6], channels, Activation::None, false);
-            let cfg =
-                LossConfig::new(LossSpec { loss: kind, alpha: 0.3, beta: 0.7, ..LossSpec::default() }, channels)
-                    .unwrap();
+            let cfg = LossConfig::new(LossSpec { loss: kind, alpha: 0.3, beta: 0.7, ..LossSpec::default() }, channels)
+                .unwrap();
             let (eval, stats) = stats_of(&case, &cfg);
             assert!(eval.two_valued(), "{}", kind.name());
             let g = gradient(&case, &cfg);

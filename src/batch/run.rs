@@ -44,7 +44,7 @@ pub struct BatchOptions {
 /// What a finished batch did.
 pub struct Outcome {
     pub summary: Summary,
-    /// Cases analysed by this invocation (not skipped by `--resume`).
+    /// Cases analysed by this invocation (not skipped when resuming).
     pub analysed: usize,
 }
 
@@ -198,7 +198,8 @@ pub fn run(opts: &BatchOptions, progress: &mut dyn FnMut(usize, usize, usize)) -
             while let Some(r) = pending.remove(&want) {
                 let line = serde_json::to_string(&r).expect("records serialise") + "\n";
                 jsonl.write_all(line.as_bytes()).and_then(|_| jsonl.flush()).map_err(write_error(&jsonl_path))?;
-                csv_file.write_all(&csv::rows(&r, &pairs))
+                csv_file
+                    .write_all(&csv::rows(&r, &pairs))
                     .and_then(|_| csv_file.flush())
                     .map_err(write_error(&csv_path))?;
                 failed += usize::from(!r.is_ok());

@@ -42,14 +42,17 @@ fn arg_of(p: LossParam) -> Arg {
     let arg = Arg::new(info.name).long(flag);
     if info.switch {
         // The flag turns the switch away from its default.
-        let help = SWITCH_HELP.iter().find(|(name, _)| *name == info.name).map_or(info.help.clone(), |(_, h)| h.to_string());
+        let help =
+            SWITCH_HELP.iter().find(|(name, _)| *name == info.name).map_or(info.help.clone(), |(_, h)| h.to_string());
         return arg.action(ArgAction::SetTrue).help(help);
     }
     let help = format!("{} Default: {} (or the preset's).", info.help, info.default);
     let arg = arg.action(ArgAction::Set).value_name(info.syntax).help(help).allow_negative_numbers(true);
     match info.choices {
         Some(choices) => arg.value_parser(PossibleValuesParser::new(choices)),
-        None if info.syntax.contains(',') => arg.value_delimiter(',').num_args(1..).value_parser(move |s: &str| check(p, s)),
+        None if info.syntax.contains(',') => {
+            arg.value_delimiter(',').num_args(1..).value_parser(move |s: &str| check(p, s))
+        }
         None => arg.value_parser(move |s: &str| check(p, s)),
     }
 }

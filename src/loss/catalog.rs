@@ -1,6 +1,6 @@
 //! Every loss family and every loss parameter, each in one table.
 //!
-//! A family is described once, in its own file under [`family`](super::family): the parameters it
+//! A family is described once, in its own file under [`family`]: the parameters it
 //! reads, its formula, and its value and coefficients (P, R, T) from the sums. This file lists the
 //! families by name (one line each in [`LossKind`] and in [`LossKind::family`]) and the parameters
 //! (one entry each in the table below, from which the resolved parameters, the explicit ones and

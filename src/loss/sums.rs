@@ -9,8 +9,8 @@ use super::ce;
 use super::config::LossConfig;
 use crate::case::Case;
 use crate::parallel::{fold_chunks, with_buffer};
-use crate::simd::sums::{self as reduce, Reduce};
 pub use crate::simd::sums::ChannelSums;
+use crate::simd::sums::{self as reduce, Reduce};
 
 /// All sums of a case.
 #[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]

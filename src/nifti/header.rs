@@ -356,7 +356,7 @@ impl Header {
     /// qform (nifti1.h, method 2): with quaternion (b, c, d) and a = sqrt(1 − b² − c² − d²)
     /// (0 when negative), R = [[a²+b²−c²−d², 2(bc−ad), 2(bd+ac)], [2(bc+ad), a²+c²−b²−d², 2(cd−ab)],
     /// [2(bd−ac), 2(cd+ab), a²+d²−b²−c²]]; columns scaled by (pixdim1, pixdim2, qfac·pixdim3) with
-    /// qfac = pixdim[0] (−1 or 1; 0 is read as 1); translation (qoffset_x, qoffset_y, qoffset_z).
+    /// qfac = `pixdim[0]` (−1 or 1; 0 is read as 1); translation (qoffset_x, qoffset_y, qoffset_z).
     pub fn affine(&self) -> [[f64; 4]; 4] {
         let mut m = [[0.0; 4]; 4];
         m[3][3] = 1.0;

@@ -4,9 +4,9 @@
 //! double-precision fields rounded to float32.
 //!
 //! Layout (nifti2.h): sizeof_hdr i32 @0, magic "n+2\0\r\n\x1a\n" @4, datatype i16 @12, bitpix i16
-//! @14, dim i64[8] @16, pixdim f64[8] @104, vox_offset i64 @168, scl_slope f64 @176, scl_inter f64
+//! @14, dim `i64[8]` @16, pixdim `f64[8]` @104, vox_offset i64 @168, scl_slope f64 @176, scl_inter f64
 //! @184, descrip @240 (80), qform_code i32 @344, sform_code i32 @348, quatern_b,c,d f64 @352,
-//! qoffset_x,y,z f64 @376, srow_x,y,z f64[4] @400, xyzt_units i32 @500.
+//! qoffset_x,y,z f64 @376, srow_x,y,z `f64[4]` @400, xyzt_units i32 @500.
 
 use super::header::{Header, HeaderProblem, Raw};
 use super::template::nifti1_from;

@@ -1,8 +1,8 @@
 //! Headers of outputs: a copy of an input's header with only the data fields changed, or a fresh
 //! header for a new volume (synthetic cases).
 
-use super::header::{DataType, Raw, DATA_OFFSET, HEADER_LEN};
 use super::header::HeaderTemplate;
+use super::header::{DataType, Raw, DATA_OFFSET, HEADER_LEN};
 
 /// Writes numbers into a header in its byte order.
 struct FieldsMut<'a> {

@@ -6,12 +6,12 @@ use std::path::Path;
 
 use flate2::Compression;
 
-use crate::output::gzip::ParallelGz;
+use super::header::HeaderTemplate;
 use super::header::{DataType, HEADER_LEN};
 use super::template::{float32_header, typed_header};
 use crate::error::Result;
+use crate::output::gzip::ParallelGz;
 use crate::output::{io_error, write_atomic};
-use super::header::HeaderTemplate;
 
 /// Values produced per block.
 const BLOCK: usize = 1 << 18;

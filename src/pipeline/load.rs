@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use crate::case::labels::{check_label_option, LabelRule};
 use crate::case::{Case, Geometry, Grid, Labels, Prediction, Shape3};
-use crate::error::{Error, Input, Result};
+use crate::error::{AffineMismatch, Error, Input, Result};
 use crate::nifti::volumes::{read_labels, read_values};
 use crate::nifti::{HeaderTemplate, Source};
 use crate::npz::NpzSource;
@@ -154,13 +154,15 @@ impl OpenCase {
         check_label_option(options.label, channels, &pred_input)?;
         if let PredSource::Nifti(src) = &pred {
             let (la, pa) = (labels.header.affine(), src.header.affine());
-            if let Some(detail) = super::space::difference(&la, &pa, options.affine_tol) {
-                return Err(Error::SpaceMismatch {
+            if let Some(d) = super::space::difference(&la, &pa, options.affine_tol) {
+                return Err(Error::SpaceMismatch(Box::new(AffineMismatch {
                     labels: Input::File(labels_path.to_path_buf()),
                     pred: pred_input,
-                    detail,
+                    how: d.how,
+                    worst: super::space::show(d.worst),
+                    affines: d.affines,
                     tolerance: options.affine_tol,
-                });
+                })));
             }
         }
         let grid = Grid::fortran(shape);
@@ -178,10 +180,7 @@ impl OpenCase {
         let rule = LabelRule::for_prediction(channels, options.label);
         let labels_info = info(&labels);
         let header = labels.header.clone();
-        let geometry = Geometry {
-            voxel_size: header.voxel_size().map(f64::from),
-            affine: labels_info.affine,
-        };
+        let geometry = Geometry { voxel_size: header.voxel_size().map(f64::from), affine: labels_info.affine };
         let labels_input = Input::File(labels.path.clone());
         let (class, prediction) = std::thread::scope(|s| {
             let lab = s.spawn(move || read_labels(labels, &grid, rule));
@@ -215,10 +214,7 @@ impl OpenCase {
                 labels: Labels { class: Cow::Owned(class), label_of: rule.label_of() },
                 prediction: Prediction { values: Cow::Owned(values), channels, scan },
             },
-            inputs: Inputs {
-                labels: labels_info,
-                prediction: PredictionInfo { file: pred_info, channels, layout },
-            },
+            inputs: Inputs { labels: labels_info, prediction: PredictionInfo { file: pred_info, channels, layout } },
             layout: gradient_layout,
         })
     }

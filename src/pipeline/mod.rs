@@ -12,7 +12,9 @@ use crate::analysis::compare::compare;
 use crate::analysis::measure;
 use crate::case::Case;
 use crate::error::{Input, Result};
-use crate::loss::{compared_kinds, CaseSums, Evaluation, GradientKernel, LossConfig, LossKind, LossRequest};
+use crate::loss::{
+    compared_kinds, Activation, CaseSums, Evaluation, GradientKernel, LossConfig, LossKind, LossRequest,
+};
 use crate::nifti::{write_f32, WriteOptions};
 use crate::report::comparison::{ComparedLoss, Comparison};
 use crate::report::{Inputs, Report};
@@ -54,13 +56,24 @@ fn prediction_input(inputs: &Inputs) -> Input {
     }
 }
 
+/// Refuses prediction values the loss cannot take: NaN or infinite ones, and values outside
+/// [0, 1] when the loss reads probabilities (no activation).
+pub fn check_values(case: &Case, inputs: &Inputs, config: &LossConfig) -> Result<()> {
+    let probabilities = config.spec.activation == Activation::None;
+    case.prediction.scan.check(&prediction_input(inputs), &case.grid, case.prediction.channels, probabilities)
+}
+
 /// Analyses `case` with the loss `config` (from `request.config`): checks the prediction's values
 /// against it (finite; within [0, 1] when they are probabilities), evaluates it, measures its
 /// gradient, and compares it with the losses of `request.compare` (each with the main loss's
 /// options; the main family itself and repeats are skipped).
-pub fn analyze<'a>(case: &'a Case<'a>, inputs: Inputs, config: &LossConfig, request: &Request) -> Result<CaseResult<'a>> {
-    let probabilities = config.spec.activation == crate::loss::Activation::None;
-    case.prediction.scan.check(&prediction_input(&inputs), &case.grid, case.prediction.channels, probabilities)?;
+pub fn analyze<'a>(
+    case: &'a Case<'a>,
+    inputs: Inputs,
+    config: &LossConfig,
+    request: &Request,
+) -> Result<CaseResult<'a>> {
+    check_values(case, &inputs, config)?;
     let eval = Evaluation::compute(case, config);
     let sums = eval.sums.clone();
     let kernel = GradientKernel::new(case, &eval);

@@ -37,16 +37,30 @@ fn column(m: &Affine, c: usize) -> [f64; 3] {
 /// The largest |a − b| of two vectors; infinite when an entry is not finite (NaN never compares
 /// as close).
 fn distance(a: [f64; 3], b: [f64; 3]) -> f64 {
-    a.iter().zip(&b).map(|(x, y)| if x.is_finite() && y.is_finite() { (x - y).abs() } else { f64::INFINITY }).fold(0.0, f64::max)
+    a.iter()
+        .zip(&b)
+        .map(|(x, y)| if x.is_finite() && y.is_finite() { (x - y).abs() } else { f64::INFINITY })
+        .fold(0.0, f64::max)
 }
 
 fn norm(v: [f64; 3]) -> f64 {
     v.iter().map(|x| x * x).sum::<f64>().sqrt()
 }
 
-/// How the prediction's affine differs from the labels' by more than `tol` in some entry, in
-/// words (with both affines); None when they agree. A NaN or infinite entry never agrees.
-pub fn difference(labels: &Affine, pred: &Affine, tol: f64) -> Option<String> {
+/// How two affines differ.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Difference {
+    /// What differs, in words.
+    pub how: String,
+    /// The largest difference of an entry (infinite for a NaN).
+    pub worst: f64,
+    /// Both affines, written out.
+    pub affines: String,
+}
+
+/// How the prediction's affine differs from the labels' by more than `tol` in some entry; None
+/// when they agree. A NaN or infinite entry never agrees.
+pub fn difference(labels: &Affine, pred: &Affine, tol: f64) -> Option<Difference> {
     let mut notes = Vec::new();
     for (c, axis) in AXES.iter().enumerate() {
         let (l, p) = (column(labels, c), column(pred, c));
@@ -55,7 +69,9 @@ pub fn difference(labels: &Affine, pred: &Affine, tol: f64) -> Option<String> {
         }
         let (nl, np) = (norm(l), norm(p));
         if distance(l, p.map(|v| -v)) <= tol {
-            notes.push(format!("voxel axis {axis} is flipped (the prediction's step along {axis} is the labels' negated)"));
+            notes.push(format!(
+                "voxel axis {axis} is flipped (the prediction's step along {axis} is the labels' negated)"
+            ));
         } else if (nl - np).abs() > tol {
             notes.push(format!(
                 "the voxel size along {axis} differs ({} in the labels, {} in the prediction)",
@@ -77,14 +93,16 @@ pub fn difference(labels: &Affine, pred: &Affine, tol: f64) -> Option<String> {
     if notes.is_empty() {
         return None;
     }
-    let worst = (0..4).map(|c| distance(column(labels, c), column(pred, c))).fold(0.0, f64::max);
-    Some(format!(
-        "{}; their affines differ by up to {} (labels {}, prediction {})",
-        notes.join(", "),
-        short(worst),
-        matrix(labels),
-        matrix(pred)
-    ))
+    Some(Difference {
+        how: notes.join(", "),
+        worst: (0..4).map(|c| distance(column(labels, c), column(pred, c))).fold(0.0, f64::max),
+        affines: format!("labels {}, prediction {}", matrix(labels), matrix(pred)),
+    })
+}
+
+/// A distance in few characters.
+pub fn show(worst: f64) -> String {
+    short(worst)
 }
 
 #[cfg(test)]
@@ -107,17 +125,20 @@ mod tests {
         p[0][0] = 0.8;
         p[0][3] = 90.0 - 0.8 * 31.0;
         let d = difference(&L, &p, 1e-3).unwrap();
-        assert!(d.starts_with("voxel axis x is flipped"), "{d}");
-        assert!(d.contains("the origin differs by (-24.8, 0, 0)"), "{d}");
-        assert!(d.contains("labels [-0.8 0 0 90; 0 0.8 0 -126; 0 0 2 -72]"), "{d}");
+        assert_eq!(
+            d.how,
+            "voxel axis x is flipped (the prediction's step along x is the labels' negated), the origin differs \
+             by (-24.8, 0, 0)"
+        );
+        assert!(d.affines.starts_with("labels [-0.8 0 0 90; 0 0.8 0 -126; 0 0 2 -72], prediction [0.8 0 0 65.2;"));
         let mut p = L;
         p[2][2] = 0.8;
         let d = difference(&L, &p, 1e-3).unwrap();
-        assert!(d.starts_with("the voxel size along z differs (2 in the labels, 0.8 in the prediction)"), "{d}");
+        assert_eq!(d.how, "the voxel size along z differs (2 in the labels, 0.8 in the prediction)");
         let mut p = L;
         p[1][3] += 50.0;
         let d = difference(&L, &p, 1e-3).unwrap();
-        assert!(d.starts_with("the origin differs by (0, 50, 0)") && d.contains("up to 50"), "{d}");
+        assert_eq!((d.how.as_str(), d.worst), ("the origin differs by (0, 50, 0)", 50.0));
     }
 
     #[test]
@@ -125,7 +146,7 @@ mod tests {
         let mut p = L;
         p[1][1] = f64::NAN;
         let d = difference(&L, &p, 1e-3).unwrap();
-        assert!(d.contains("voxel axis y") && d.contains("NaN"), "{d}");
+        assert!(d.how.contains("voxel axis y") && d.how.contains("NaN") && d.worst.is_infinite(), "{d:?}");
         assert!(difference(&p, &p, 1e-3).is_some(), "NaN against NaN");
     }
 }

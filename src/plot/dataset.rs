@@ -8,9 +8,9 @@ use plotters::prelude::*;
 
 use super::{write, Drawing, Drawn};
 use crate::analysis::LogHistogram;
+use crate::error::Result;
 use crate::report::record::CaseRecord;
 use crate::report::summary::Summary;
-use crate::error::Result;
 
 const W: u32 = 700;
 const H: u32 = 320;
@@ -30,11 +30,8 @@ fn size(n: usize) -> (u32, u32) {
 
 fn draw_pooled<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, s: &Summary) -> Drawn<DB> {
     root.fill(&WHITE)?;
-    let title = format!(
-        "|{} loss gradient| pooled over {} cases (log bins, one per factor 2)",
-        s.loss_kind(),
-        s.cases.ok
-    );
+    let title =
+        format!("|{} loss gradient| pooled over {} cases (log bins, one per factor 2)", s.loss_kind(), s.cases.ok);
     let (head, body) = root.split_vertically(TITLE);
     head.titled(&title, ("sans-serif", 20))?;
     let (rows, cols) = grid(s.channels.len());

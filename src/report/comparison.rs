@@ -30,7 +30,7 @@ pub struct ComparedLoss {
     pub channels: Vec<ComparedChannel>,
 }
 
-/// Everything `--compare` adds to the report.
+/// Everything comparing losses adds to the report.
 #[derive(Clone, Debug, Serialize)]
 pub struct Comparison {
     /// The compared losses, with the options of the main loss.

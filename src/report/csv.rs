@@ -44,11 +44,8 @@ const COLUMNS: [Column; 19] = [
 /// The figures of each compared pair, after [`COLUMNS`]: (suffix of the column name, cell).
 type PairColumn = (&'static str, fn(&super::record::PairFigures) -> String);
 
-const PAIR_COLUMNS: [PairColumn; 3] = [
-    ("cosine", |f| num(f.cosine)),
-    ("scale", |f| num(f.scale)),
-    ("sign_agreement", |f| num(Some(f.sign_agreement))),
-];
+const PAIR_COLUMNS: [PairColumn; 3] =
+    [("cosine", |f| num(f.cosine)), ("scale", |f| num(f.scale)), ("sign_agreement", |f| num(Some(f.sign_agreement)))];
 
 /// The compared pairs ("a vs b") of a run's losses, in the order of the columns.
 pub fn pair_names(main: LossKind, compare: &[LossKind]) -> Vec<String> {
@@ -125,7 +122,12 @@ mod tests {
             dynamic_range: Some(25.0),
             float16_lost: 0.0,
             bfloat16_lost: 0.0,
-            comparisons: vec![PairFigures { pair: "dice vs ce".into(), cosine: Some(0.5), scale: None, sign_agreement: 1.0 }],
+            comparisons: vec![PairFigures {
+                pair: "dice vs ce".into(),
+                cosine: Some(0.5),
+                scale: None,
+                sign_agreement: 1.0,
+            }],
         }
     }
 

@@ -68,7 +68,12 @@ pub struct Inputs {
 impl Inputs {
     /// Inputs given as arrays: labels of `dims` and type `label_type`, a prediction `(C, X, Y, Z)`
     /// of float32, on a grid of voxel size `voxel_size` placed by `affine`.
-    pub fn arrays(label_type: &'static str, dims: [usize; 3], channels: usize, geometry: &crate::case::Geometry) -> Inputs {
+    pub fn arrays(
+        label_type: &'static str,
+        dims: [usize; 3],
+        channels: usize,
+        geometry: &crate::case::Geometry,
+    ) -> Inputs {
         let info = |dims: Vec<usize>, datatype| InputInfo {
             path: None,
             dims,

@@ -88,10 +88,7 @@ pub fn to_table(r: &Report, naming: &dyn Naming) -> String {
     let _ = writeln!(
         o,
         "{} {}: {} loss{preset}, gradient with respect to {}",
-        r.tool.name,
-        r.tool.version,
-        spec.loss,
-        p.gradient_wrt
+        r.tool.name, r.tool.version, spec.loss, p.gradient_wrt
     );
     let _ = writeln!(o, "labels      {}", describe(&r.inputs.labels));
     let _ = writeln!(o, "prediction  {}", describe(&r.inputs.prediction.file));

@@ -1,6 +1,6 @@
 //! The activations' per-value loops on blocks: the sigmoid, and the shifted exponential e^(z − m)
 //! of the softmax. Portable lanes ([`BLOCK`] values side by side) and AVX2 intrinsics around
-//! [`exp4x`](super::exp::avx2::exp4x), the same operations per value, so the same bits.
+//! `exp4x` (the AVX2 exponential of [`super::exp`]), the same operations per value, so the same bits.
 
 use super::exp::{exp_lanes, BLOCK};
 use super::Avx2;
@@ -52,7 +52,7 @@ fn sigmoid_into_portable(z: &[f32], s: &mut [f64]) {
     }
 }
 
-/// `out[j] = e^(z[j] − m[j])` (z[j] ≤ m[j]) for j < the shortest length.
+/// `out[j] = e^(z[j] − m[j])` (`z[j] ≤ m[j]`) for j < the shortest length.
 pub fn exp_shifted_into(z: &[f32], m: &[f64], out: &mut [f64]) {
     match Avx2::get() {
         Some(t) => avx2::exp_shifted_into(t, z, m, out),

@@ -18,7 +18,7 @@
 //! - [`moments`]: block statistics of a gradient (moments, extremes, float16 fates).
 //!
 //! Loops whose AVX2 build is the portable Rust compiled with AVX2 enabled (no intrinsics) are
-//! defined where they are used, with [`avx2_or_portable!`].
+//! defined where they are used, with the macro `avx2_or_portable!` of this module.
 
 pub mod activation;
 pub mod exp;
@@ -26,6 +26,24 @@ pub mod moments;
 pub mod sums;
 
 use std::sync::OnceLock;
+
+/// Partial sums kept side by side within a block: values are added lane by lane (lane = position
+/// modulo `LANES`), so that the additions do not wait on each other and vectorise; the lanes are
+/// then added pairwise. The order depends only on the position in the block.
+pub const LANES: usize = 8;
+
+/// Adds up lane sums pairwise, in a fixed order.
+#[inline]
+pub fn fold_lanes(mut l: [f64; LANES]) -> f64 {
+    let mut w = LANES;
+    while w > 1 {
+        w /= 2;
+        for i in 0..w {
+            l[i] += l[i + w];
+        }
+    }
+    l[0]
+}
 
 /// The environment variable that forces the portable builds (`DICEGRAD_SIMD=portable`).
 pub const SWITCH: &str = "DICEGRAD_SIMD";

@@ -8,7 +8,7 @@
 //! infinite.
 
 use super::Avx2;
-use crate::parallel::{fold_lanes, LANES};
+use super::{fold_lanes, LANES};
 
 /// |x| up to this (2^−25) becomes 0 in float16.
 pub const F16_ZERO_MAX: f32 = 2.980_232_2e-8;

@@ -4,12 +4,12 @@
 //! added pairwise at the end, so that the additions do not wait on each other; the order depends
 //! only on the position in the chunk. For float32 values as stored and for activated f64
 //! probabilities the sums and the argmax counts have an AVX2 build written with intrinsics (one
-//! routine for both types, through [`avx2::Value`]), used when the processor has AVX2: the same
+//! routine for both types, through `avx2::Value`), used when the processor has AVX2: the same
 //! IEEE operations on the same lanes (products rounded before they are added — no fused
 //! multiply-add), so that its results are bit-identical to the portable loop's (tests check it).
 
 use super::Avx2;
-use crate::parallel::{fold_lanes, LANES};
+use super::{fold_lanes, LANES};
 
 /// Sums over the voxels of one channel.
 #[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -68,7 +68,7 @@ pub trait Reduce: Copy + Into<f64> + PartialOrd {}
 impl Reduce for f32 {}
 impl Reduce for f64 {}
 
-/// The sums of one channel ([`channel_sums`]). Without `HARD` the hard counts are left at 0 (the
+/// The sums of one channel (`channel_sums`). Without `HARD` the hard counts are left at 0 (the
 /// argmax gives them).
 pub fn sums<T: Reduce, const HARD: bool>(fg: u8, p: &[T], class: &[u8]) -> ChannelSums {
     #[cfg(target_arch = "x86_64")]
@@ -78,7 +78,7 @@ pub fn sums<T: Reduce, const HARD: bool>(fg: u8, p: &[T], class: &[u8]) -> Chann
     without_hard::<HARD>(channel_sums(fg, p, class))
 }
 
-/// Adds the argmax prediction of each voxel to the hard counts ([`argmax_counts`]).
+/// Adds the argmax prediction of each voxel to the hard counts (`argmax_counts`).
 ///
 /// Panics unless every channel holds a value for each voxel of `class`.
 pub fn argmax<T: Reduce>(sums: &mut [ChannelSums], channels: &[&[T]], class: &[u8]) {
@@ -113,7 +113,7 @@ struct ChannelLanes {
 }
 
 impl ChannelLanes {
-/// Adds the values `p` (with their classes), the first of which is at position `first` of
+    /// Adds the values `p` (with their classes), the first of which is at position `first` of
     /// the chunk (a multiple of `LANES`).
     #[inline(always)]
     fn add_from<T: Copy + Into<f64>>(&mut self, first: usize, fg: u8, p: &[T], class: &[u8]) {

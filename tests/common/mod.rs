@@ -175,6 +175,35 @@ pub fn write_maybe_gz(path: &Path, bytes: &[u8]) {
     }
 }
 
+/// Writes `probabilities` (shape (C, z, y, x), C order) as an nnU-Net .npz, float32 or float16.
+pub fn write_npz(path: &Path, shape: [usize; 4], values: &[f32], half: bool) {
+    let descr = if half { "<f2" } else { "<f4" };
+    let dict = format!(
+        "{{'descr': '{descr}', 'fortran_order': False, 'shape': ({}, {}, {}, {}), }}",
+        shape[0], shape[1], shape[2], shape[3]
+    );
+    let mut header = dict.into_bytes();
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(b' ');
+    }
+    header.push(b'\n');
+    let mut npy = b"\x93NUMPY\x01\x00".to_vec();
+    npy.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    npy.extend_from_slice(&header);
+    for v in values {
+        if half {
+            npy.extend_from_slice(&half::f16::from_f32(*v).to_le_bytes());
+        } else {
+            npy.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(path).unwrap());
+    let opts = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+    zip.start_file("probabilities.npy", opts).unwrap();
+    zip.write_all(&npy).unwrap();
+    zip.finish().unwrap();
+}
+
 /// Deterministic pseudo-random numbers for test data (xorshift64*).
 pub struct Lcg(pub u64);
 
