@@ -4,7 +4,7 @@
 use std::ops::Range;
 
 use super::activation::Activation;
-use super::catalog::{LossKind, LossParam, LossPatch, LossSpec};
+use super::family::{LossKind, LossParam, LossPatch, LossSpec};
 use super::preset::Preset;
 use crate::error::{set, Error, Result};
 use crate::msg;

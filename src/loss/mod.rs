@@ -12,8 +12,8 @@
 //!
 //! which takes exactly two values per channel (P + R on foreground, R on background) whenever the
 //! loss does not use Q (T = 0). Cross-entropy adds a per-voxel term. The pieces:
-//! - [`catalog`]: the families by name and the parameters, each in one table;
-//! - [`family`]: one file per family — the parameters it reads, its value and coefficients;
+//! - [`family`]: one file per family — the parameters it reads, its value and coefficients — and
+//!   the catalogue: the families by name and the parameters, each in one table;
 //! - [`preset`]: what each framework trains with; [`config`]: a request resolved and checked;
 //! - [`sums`]: the reduction pass over a case; [`evaluation`]: value and coefficients from the sums;
 //! - [`ce`]: cross-entropy, value and per-voxel gradient;
@@ -21,7 +21,6 @@
 //! - [`kernel`]: the gradient on a block of voxels, through the activation.
 
 pub mod activation;
-pub mod catalog;
 pub mod ce;
 pub mod config;
 pub mod evaluation;
@@ -32,10 +31,9 @@ pub mod preset;
 pub mod sums;
 
 pub use activation::Activation;
-pub use catalog::{LossKind, LossParam, LossPatch, LossSpec};
 pub use config::{compared_kinds, pairs, LossConfig, LossRequest};
 pub use evaluation::Evaluation;
-pub use family::{Coefficients, DiceForm, WeightType};
+pub use family::{Coefficients, DiceForm, LossKind, LossParam, LossPatch, LossSpec, WeightType};
 pub use kernel::GradientKernel;
 pub use preset::Preset;
 pub use sums::{CaseSums, ChannelSums};

@@ -1,5 +1,5 @@
 //! The machinery of loss parameters: how a value is parsed, shown and checked, what a user is told
-//! about a parameter, and the macro that turns the one table in [`super::catalog`] into the
+//! about a parameter, and the macro that turns the one table in [`super::family`] into the
 //! resolved parameters ([`LossSpec`](super::LossSpec)), the explicit ones
 //! ([`LossPatch`](super::LossPatch)) and their names ([`LossParam`](super::LossParam)).
 

@@ -16,8 +16,8 @@
 //!   probabilities, 1 − (2I + 1e-10)/(S + G + 1e-10), mean over all classes.
 
 use super::activation::Activation;
-use super::catalog::{LossKind, LossSpec};
 use super::family::DiceForm;
+use super::family::{LossKind, LossSpec};
 use crate::names::named_enum;
 
 named_enum! {

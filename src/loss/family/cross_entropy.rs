@@ -2,8 +2,8 @@
 //! channels; see [`crate::loss::ce`]), over every channel, with optional class weights. No
 //! sum-based part: its gradient is a per-voxel term.
 
+use super::LossParam::{self, *};
 use super::{Family, SumPart};
-use crate::loss::catalog::LossParam::{self, *};
 use crate::loss::config::LossConfig;
 use crate::loss::sums::CaseSums;
 

@@ -4,8 +4,8 @@
 //! c = N/(K·D²) (Kervadec & de Bruijne 2023).
 
 use super::ratio::Ratio;
+use super::LossParam::{self, *};
 use super::{Family, SumPart};
-use crate::loss::catalog::LossParam::{self, *};
 use crate::loss::config::LossConfig;
 use crate::loss::sums::CaseSums;
 

@@ -3,9 +3,9 @@
 //! every channel ([`crate::loss::ce`]). Not two-valued: the cross-entropy term varies per voxel.
 
 use super::ratio::{scaled, Ratio};
+use super::LossParam::{self, *};
+use super::LossSpec;
 use super::{Family, SumPart};
-use crate::loss::catalog::LossParam::{self, *};
-use crate::loss::catalog::LossSpec;
 use crate::loss::config::LossConfig;
 use crate::loss::sums::CaseSums;
 

@@ -7,8 +7,8 @@
 //! infinite weight is replaced by the largest finite one, as MONAI does). With the weights held
 //! constant, dL/ds_k = −2·w_k/Den·g + w_k·Num/Den²: two-valued per channel.
 
+use super::LossParam::{self, *};
 use super::{ChannelEval, Coefficients, Family, SumPart};
-use crate::loss::catalog::LossParam::{self, *};
 use crate::loss::config::LossConfig;
 use crate::loss::sums::CaseSums;
 use crate::names::named_enum;

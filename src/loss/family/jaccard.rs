@@ -3,8 +3,8 @@
 //! respect to the probabilities, like Dice.
 
 use super::ratio::Ratio;
+use super::LossParam::{self, *};
 use super::{Family, SumPart};
-use crate::loss::catalog::LossParam::{self, *};
 use crate::loss::config::LossConfig;
 use crate::loss::sums::CaseSums;
 

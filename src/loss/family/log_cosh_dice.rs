@@ -2,8 +2,8 @@
 //! tanh(L_dice) times Dice's, so it stays two-valued with respect to the probabilities.
 
 use super::ratio::{scaled, Ratio};
+use super::LossParam::{self, *};
 use super::{Family, SumPart};
-use crate::loss::catalog::LossParam::{self, *};
 use crate::loss::config::LossConfig;
 use crate::loss::sums::CaseSums;
 

@@ -2,8 +2,8 @@
 //! times a negative of the ground truth, summed over the channels in the loss. Linear in I, so its
 //! gradient is −w_k·g: the ground-truth part of the Dice gradient without the constant.
 
+use super::LossParam::{self, *};
 use super::{ChannelEval, Coefficients, Family, SumPart};
-use crate::loss::catalog::LossParam::{self, *};
 use crate::loss::config::LossConfig;
 use crate::loss::sums::CaseSums;
 

@@ -1,15 +1,20 @@
-//! The loss families, one per file. A family says which parameters it reads and computes, from a
-//! case's sums, its value and the coefficients of its gradient with respect to the probabilities,
+//! The loss families — one file each — and their catalogue: the families by name, and every loss
+//! parameter in one table.
 //!
-//!   dL/ds_ki = P_k·g_ki + R_k + T_k·s_ki     (P = ∂L/∂I, R = ∂L/∂S, T = 2·∂L/∂Q),
-//!
-//! of its sum-based part; a cross-entropy part, when there is one, is in [`super::ce`]. Ratio-type
-//! families (Dice, Jaccard, Tversky and their squared forms) share [`ratio`].
+//! A family is described once, in its own file: the parameters it reads, its formula (with its
+//! source), and its value and coefficients (P, R, T) from the sums ([`Family`]). This file lists
+//! the family files, names the families (one line each in [`LossKind`] and in
+//! [`LossKind::family`]) and holds the parameters (one entry each in the table below, from which
+//! the resolved parameters [`LossSpec`], the explicit ones [`LossPatch`] and their names
+//! [`LossParam`] are made). Adding a family touches its own file, this one, the docs
+//! (docs/math.md) and its test (tests/losses.rs). Ratio-type families (Dice, Jaccard, Tversky and
+//! their squared forms) share [`ratio`].
 
 pub mod cross_entropy;
 pub mod dice;
 pub mod dice_ce;
 pub mod generalized_dice;
+pub mod interface;
 pub mod jaccard;
 pub mod log_cosh_dice;
 pub mod mimic;
@@ -19,74 +24,100 @@ pub mod squared_jaccard;
 pub mod tversky;
 
 pub use generalized_dice::WeightType;
+pub use interface::{ChannelEval, Coefficients, Family, SumPart};
 pub use ratio::DiceForm;
 
-use super::catalog::{LossParam, LossSpec};
-use super::config::LossConfig;
-use super::sums::CaseSums;
+use super::activation::Activation;
+use super::params::{any, loss_parameters, nonnegative, nonnegative_each};
+use super::preset::Preset;
+use crate::names::named_enum;
 
-/// The gradient of a sum-based loss on one channel, dL/ds = P·g + R + T·s.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct Coefficients {
-    /// P = ∂L/∂I: the weight of the ground truth.
-    pub p: f64,
-    /// R = ∂L/∂S: the constant.
-    pub r: f64,
-    /// T = 2·∂L/∂Q: the weight of the probability itself (0 unless the loss uses Σs²).
-    pub t: f64,
+named_enum! {
+    /// A loss family.
+    pub enum LossKind: "loss" {
+        /// Soft Dice (MONAI `DiceLoss`).
+        Dice = "dice",
+        /// Soft Jaccard / IoU (MONAI `DiceLoss(jaccard=True)`).
+        Jaccard = "jaccard",
+        /// Dice with Σs² + Σg² in the denominator (V-Net; MONAI `squared_pred=True`).
+        SquaredDice = "squared-dice",
+        /// Jaccard with squared sums (MONAI `squared_pred=True, jaccard=True`).
+        SquaredJaccard = "squared-jaccard",
+        /// Generalized Dice (Sudre et al. 2017; MONAI `GeneralizedDiceLoss`).
+        GeneralizedDice = "generalized-dice",
+        /// Tversky (MONAI `TverskyLoss`).
+        Tversky = "tversky",
+        /// log(cosh(Dice loss)) (Jadon 2020).
+        LogCoshDice = "log-cosh-dice",
+        /// Cross-entropy.
+        Ce = "ce",
+        /// −Σ_k w_k Σ_i s_ki·g_ki: the output times a negative of the ground truth.
+        Mimic = "mimic",
+        /// λ_dice·Dice + λ_ce·cross-entropy (MONAI `DiceCELoss`, nnU-Net `DC_and_CE_loss`).
+        DiceCe = "dice+ce",
+    }
 }
 
-impl Coefficients {
-    /// All three multiplied by `x`.
-    pub fn scaled(self, x: f64) -> Coefficients {
-        Coefficients { p: self.p * x, r: self.r * x, t: self.t * x }
-    }
-
-    /// dL/ds on a voxel of the channel when T = 0: P + R on foreground, R on background.
-    pub fn level(self, foreground: bool) -> f64 {
-        if foreground {
-            self.p + self.r
-        } else {
-            self.r
+impl LossKind {
+    /// The family's description.
+    pub fn family(self) -> &'static dyn Family {
+        match self {
+            LossKind::Dice => &dice::Dice,
+            LossKind::Jaccard => &jaccard::Jaccard,
+            LossKind::SquaredDice => &squared_dice::SquaredDice,
+            LossKind::SquaredJaccard => &squared_jaccard::SquaredJaccard,
+            LossKind::GeneralizedDice => &generalized_dice::GeneralizedDice,
+            LossKind::Tversky => &tversky::Tversky,
+            LossKind::LogCoshDice => &log_cosh_dice::LogCoshDice,
+            LossKind::Ce => &cross_entropy::CrossEntropy,
+            LossKind::Mimic => &mimic::Mimic,
+            LossKind::DiceCe => &dice_ce::DiceCe,
         }
     }
-}
 
-/// What a family's sum-based part says about one channel.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct ChannelEval {
-    /// The channel's own term before the reduction over channels (None when the loss has no
-    /// per-channel term: generalized Dice, cross-entropy, or a channel outside the loss).
-    pub term: Option<f64>,
-    pub coefficients: Coefficients,
-}
-
-/// The sum-based part of a loss on a case.
-#[derive(Clone, Debug, PartialEq)]
-pub struct SumPart {
-    /// Its value (before any λ of a combined loss).
-    pub value: f64,
-    /// One entry per prediction channel; the coefficients include the λ of a combined loss.
-    pub channels: Vec<ChannelEval>,
-}
-
-/// A loss family.
-pub trait Family: Sync {
-    /// The parameters the family reads (the family itself aside). A parameter given explicitly
-    /// that none of the requested losses reads is refused.
-    fn params(&self) -> &'static [LossParam];
-
-    /// The sum-based part of the loss: its value and coefficients. None when the loss has none
-    /// (cross-entropy).
-    fn sum_part(&self, config: &LossConfig, sums: &CaseSums) -> Option<SumPart>;
-
-    /// Whether the loss has a cross-entropy part (which uses every channel, background included).
-    fn has_ce(&self) -> bool {
-        false
+    /// Whether the loss reads `param`.
+    pub fn reads(self, param: LossParam) -> bool {
+        param == LossParam::Loss || self.family().params().contains(&param)
     }
 
-    /// The weights (λ_sum, λ_ce) of the two parts when the loss has both.
-    fn part_weights(&self, _spec: &LossSpec) -> (f64, f64) {
-        (1.0, 1.0)
+    /// Whether the loss has a cross-entropy part.
+    pub fn has_ce(self) -> bool {
+        self.family().has_ce()
     }
+}
+
+loss_parameters! {
+    /// What the loss applies to the values in the prediction before computing Dice: none = the
+    /// values are probabilities in [0, 1]; sigmoid / softmax = the values are logits, and the
+    /// gradient is with respect to them (softmax needs at least two channels).
+    activation: Activation = Activation::None; Activation, "NAME", User, any;
+    /// ε added to the numerator 2·Σs·g (MONAI smooth_nr).
+    smooth_nr: f64 = 1e-5; SmoothNr, "F", User, nonnegative;
+    /// ε added to the denominator Σs + Σg (MONAI smooth_dr).
+    smooth_dr: f64 = 1e-5; SmoothDr, "F", User, nonnegative;
+    /// Whether channel 0 (background) takes part in the Dice-type part of the loss (MONAI
+    /// include_background); cross-entropy always uses every channel, as MONAI and nnU-Net do.
+    include_background: bool = true; IncludeBackground, "", User, any;
+    /// One weight per channel 0..C−1 (MONAI weight of Dice-type losses, torch weight of
+    /// cross-entropy, w_k of the mimic loss); none = all 1.
+    class_weights: Option<Vec<f64>> = None; ClassWeights, "W0,W1,...", User, nonnegative_each;
+    /// Generalized Dice class weights from the ground-truth volume G: square = 1/G², simple = 1/G,
+    /// uniform = 1.
+    w_type: WeightType = WeightType::Square; WType, "NAME", User, any;
+    /// Tversky weight of false positives.
+    alpha: f64 = 0.5; Alpha, "F", User, nonnegative;
+    /// Tversky weight of false negatives.
+    beta: f64 = 0.5; Beta, "F", User, nonnegative;
+    /// Weight of the Dice part of dice+ce.
+    lambda_dice: f64 = 1.0; LambdaDice, "F", User, nonnegative;
+    /// Weight of the cross-entropy part of dice+ce.
+    lambda_ce: f64 = 1.0; LambdaCe, "F", User, nonnegative;
+    /// How a Dice term enters the loss value: one_minus = 1 − dice (MONAI, smp, Kervadec et al.),
+    /// negative = −dice (nnU-Net). The gradient is the same.
+    dice_form: DiceForm = DiceForm::OneMinus; DiceForm, "NAME", Preset, any;
+    /// Lower bound on a Dice denominator (nnU-Net clips at 1e-8, smp at its eps 1e-7); 0 = none.
+    /// Where the bound is active the denominator is a constant.
+    denominator_floor: f64 = 0.0; DenominatorFloor, "F", Preset, nonnegative;
+    /// Channels without foreground voxels contribute 0 to the loss (smp).
+    skip_empty: bool = false; SkipEmpty, "", Preset, any;
 }

@@ -3,8 +3,8 @@
 //! Σg² = G). Its gradient has a term T·s: not two-valued.
 
 use super::ratio::Ratio;
+use super::LossParam::{self, *};
 use super::{Family, SumPart};
-use crate::loss::catalog::LossParam::{self, *};
 use crate::loss::config::LossConfig;
 use crate::loss::sums::CaseSums;
 

@@ -2,8 +2,8 @@
 //! 1 − (2I + ε_nr)/(2Q + 2G − 2I + ε_dr) with Q = Σs². Not two-valued.
 
 use super::ratio::Ratio;
+use super::LossParam::{self, *};
 use super::{Family, SumPart};
-use crate::loss::catalog::LossParam::{self, *};
 use crate::loss::config::LossConfig;
 use crate::loss::sums::CaseSums;
 

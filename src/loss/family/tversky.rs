@@ -3,8 +3,8 @@
 //! a_I = 1, b_I = 1 − α − β, b_X = α, b_G = β. Two-valued with respect to the probabilities.
 
 use super::ratio::Ratio;
+use super::LossParam::{self, *};
 use super::{Family, SumPart};
-use crate::loss::catalog::LossParam::{self, *};
 use crate::loss::config::LossConfig;
 use crate::loss::sums::CaseSums;
 
