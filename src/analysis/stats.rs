@@ -256,6 +256,7 @@ impl ChannelAcc {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::simd::moments::mixed_values;
 
     #[test]
     fn distinct_counts_exactly_then_caps() {
@@ -268,24 +269,6 @@ mod tests {
             d.add(i as f32 + 0.5);
         }
         assert_eq!(d.count(), (DISTINCT_CAP as u64, true));
-    }
-
-    /// Values of every kind for the 16-bit fates: zeros, float32 subnormals, values float16
-    /// flushes, makes subnormal or overflows, values near the float32 maximum, and noise.
-    fn mixed_values(n: usize) -> (Vec<f32>, Vec<u8>) {
-        let v = (0..n)
-            .map(|i| match i % 11 {
-                0 => 0.0,
-                1 => -1e-40,
-                2 => 1e-9,
-                3 => -3e-6,
-                4 => 7e4,
-                5 => f32::MAX,
-                6 => -0.0,
-                _ => ((i * 7919) % 1000) as f32 * 1e-3 - 0.5,
-            })
-            .collect();
-        (v, (0..n).map(|i| (i % 3) as u8).collect())
     }
 
     #[test]

@@ -4,6 +4,7 @@ use std::fmt::Write;
 
 use super::{InputInfo, Report};
 use crate::error::Naming;
+use crate::loss::family::SHARED;
 use crate::loss::{Activation, DiceForm, LossKind, LossParam};
 
 fn opt(v: Option<f64>, f: impl Fn(f64) -> String) -> String {
@@ -37,19 +38,6 @@ fn distinct(s: &crate::analysis::SideStats) -> String {
     }
 }
 
-/// Parameters the line of parameters shows in their own words; every other parameter a family
-/// reads is shown as `name value`.
-const SHOWN_APART: [LossParam; 8] = [
-    LossParam::Activation,
-    LossParam::SmoothNr,
-    LossParam::SmoothDr,
-    LossParam::IncludeBackground,
-    LossParam::ClassWeights,
-    LossParam::DiceForm,
-    LossParam::DenominatorFloor,
-    LossParam::SkipEmpty,
-];
-
 /// The resolved parameters that matter for the loss, in one line.
 fn parameters_line(p: &super::Parameters) -> String {
     let s = &p.spec;
@@ -60,7 +48,8 @@ fn parameters_line(p: &super::Parameters) -> String {
     let bg = if s.include_background { "background included" } else { "background excluded" };
     parts.push(format!("{bg}, mean over {} channel(s)", p.channels_in_loss.len()));
     for &param in s.loss.family().params() {
-        if !SHOWN_APART.contains(&param) {
+        // the shared parameters are shown above in their own words
+        if !SHARED.contains(&param) {
             parts.push(format!("{} {}", param.name(), s.show(param)));
         }
     }

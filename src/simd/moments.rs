@@ -279,27 +279,28 @@ mod avx2 {
     }
 }
 
+/// Values of every kind for the 16-bit fates — zeros, float32 subnormals, values float16 flushes,
+/// makes subnormal or overflows, values near the float32 maximum, and noise — with classes 0–2.
+#[cfg(test)]
+pub(crate) fn mixed_values(n: usize) -> (Vec<f32>, Vec<u8>) {
+    let v = (0..n)
+        .map(|i| match i % 11 {
+            0 => 0.0,
+            1 => -1e-40,
+            2 => 1e-9,
+            3 => -3e-6,
+            4 => 7e4,
+            5 => f32::MAX,
+            6 => -0.0,
+            _ => ((i * 7919) % 1000) as f32 * 1e-3 - 0.5,
+        })
+        .collect();
+    (v, (0..n).map(|i| (i % 3) as u8).collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Values of every kind for the 16-bit fates: zeros, float32 subnormals, values float16
-    /// flushes, makes subnormal or overflows, values near the float32 maximum, and noise.
-    fn mixed_values(n: usize) -> (Vec<f32>, Vec<u8>) {
-        let v = (0..n)
-            .map(|i| match i % 11 {
-                0 => 0.0,
-                1 => -1e-40,
-                2 => 1e-9,
-                3 => -3e-6,
-                4 => 7e4,
-                5 => f32::MAX,
-                6 => -0.0,
-                _ => ((i * 7919) % 1000) as f32 * 1e-3 - 0.5,
-            })
-            .collect();
-        (v, (0..n).map(|i| (i % 3) as u8).collect())
-    }
 
     #[test]
     fn avx2_block_statistics_equal_the_portable_loop_bit_for_bit() {

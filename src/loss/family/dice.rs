@@ -4,7 +4,7 @@
 //! c = N/(K·D²) (Kervadec & de Bruijne 2023).
 
 use super::ratio::Ratio;
-use super::LossParam::{self, *};
+use super::LossParam;
 use super::{Family, SumPart};
 use crate::loss::config::LossConfig;
 use crate::loss::sums::CaseSums;
@@ -13,7 +13,7 @@ pub struct Dice;
 
 impl Family for Dice {
     fn params(&self) -> &'static [LossParam] {
-        &[Activation, SmoothNr, SmoothDr, IncludeBackground, ClassWeights, DiceForm, DenominatorFloor, SkipEmpty]
+        super::SHARED
     }
 
     fn sum_part(&self, config: &LossConfig, sums: &CaseSums) -> Option<SumPart> {

@@ -3,7 +3,7 @@
 //! respect to the probabilities, like Dice.
 
 use super::ratio::Ratio;
-use super::LossParam::{self, *};
+use super::LossParam;
 use super::{Family, SumPart};
 use crate::loss::config::LossConfig;
 use crate::loss::sums::CaseSums;
@@ -12,7 +12,7 @@ pub struct Jaccard;
 
 impl Family for Jaccard {
     fn params(&self) -> &'static [LossParam] {
-        &[Activation, SmoothNr, SmoothDr, IncludeBackground, ClassWeights, DiceForm, DenominatorFloor, SkipEmpty]
+        super::SHARED
     }
 
     fn sum_part(&self, config: &LossConfig, sums: &CaseSums) -> Option<SumPart> {

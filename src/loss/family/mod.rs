@@ -58,6 +58,19 @@ named_enum! {
     }
 }
 
+/// The parameters several families read: the activation, smoothing, background, class weights, and
+/// the forms presets choose. Dice, Jaccard and their squared forms read exactly these.
+pub const SHARED: &[LossParam] = &[
+    LossParam::Activation,
+    LossParam::SmoothNr,
+    LossParam::SmoothDr,
+    LossParam::IncludeBackground,
+    LossParam::ClassWeights,
+    LossParam::DiceForm,
+    LossParam::DenominatorFloor,
+    LossParam::SkipEmpty,
+];
+
 impl LossKind {
     /// The family's description.
     pub fn family(self) -> &'static dyn Family {

@@ -3,7 +3,7 @@
 //! Σg² = G). Its gradient has a term T·s: not two-valued.
 
 use super::ratio::Ratio;
-use super::LossParam::{self, *};
+use super::LossParam;
 use super::{Family, SumPart};
 use crate::loss::config::LossConfig;
 use crate::loss::sums::CaseSums;
@@ -12,7 +12,7 @@ pub struct SquaredDice;
 
 impl Family for SquaredDice {
     fn params(&self) -> &'static [LossParam] {
-        &[Activation, SmoothNr, SmoothDr, IncludeBackground, ClassWeights, DiceForm, DenominatorFloor, SkipEmpty]
+        super::SHARED
     }
 
     fn sum_part(&self, config: &LossConfig, sums: &CaseSums) -> Option<SumPart> {

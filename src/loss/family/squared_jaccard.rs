@@ -2,7 +2,7 @@
 //! 1 − (2I + ε_nr)/(2Q + 2G − 2I + ε_dr) with Q = Σs². Not two-valued.
 
 use super::ratio::Ratio;
-use super::LossParam::{self, *};
+use super::LossParam;
 use super::{Family, SumPart};
 use crate::loss::config::LossConfig;
 use crate::loss::sums::CaseSums;
@@ -11,7 +11,7 @@ pub struct SquaredJaccard;
 
 impl Family for SquaredJaccard {
     fn params(&self) -> &'static [LossParam] {
-        &[Activation, SmoothNr, SmoothDr, IncludeBackground, ClassWeights, DiceForm, DenominatorFloor, SkipEmpty]
+        super::SHARED
     }
 
     fn sum_part(&self, config: &LossConfig, sums: &CaseSums) -> Option<SumPart> {
