@@ -45,7 +45,8 @@ fn main() {
     let repeats: usize = args.get(4).and_then(|s| s.parse().ok()).unwrap_or(5).max(1);
     let t = Instant::now();
     let options = LoadOptions { max_values: u64::MAX, ..LoadOptions::default() };
-    let open = OpenCase::open(Path::new(&args[1]), Path::new(&args[2]), options).unwrap_or_else(|e| panic!("{e}"));
+    let open =
+        OpenCase::open(Path::new(&args[1]), Path::new(&args[2]), options, None).unwrap_or_else(|e| panic!("{e}"));
     let request =
         LossRequest { preset: None, overrides: LossPatch { activation: Some(activation), ..LossPatch::default() } };
     let config = request.config(open.channels()).unwrap_or_else(|e| panic!("{e}"));

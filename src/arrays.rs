@@ -6,19 +6,21 @@ use ndarray::{Array4, ArrayView3, ArrayView4, ShapeBuilder};
 
 use crate::case::labels::LabelValue;
 use crate::case::Case;
-use crate::error::Result;
-use crate::loss::{Evaluation, GradientKernel};
+use crate::error::{FieldNames, Result};
+use crate::loss::LossConfig;
 use crate::pipeline::{self, Request};
 use crate::report::{Inputs, Report};
 
-fn case_of<'a, L: LabelValue>(
+/// The case of the arrays, what the report says about them, and the checked losses.
+fn prepare<'a, L: LabelValue>(
     labels: ArrayView3<'_, L>,
     prediction: ArrayView4<'a, f32>,
     request: &Request,
-) -> Result<(Case<'a>, Inputs)> {
+) -> Result<(Case<'a>, Inputs, Vec<LossConfig>)> {
     let case = Case::from_arrays(labels, prediction, request.label)?;
     let inputs = Inputs::arrays(L::NAME, case.grid.shape, case.prediction.channels, &case.geometry);
-    Ok((case, inputs))
+    let configs = request.configs(case.prediction.channels)?;
+    Ok((case, inputs, configs))
 }
 
 /// The report of a case given as arrays: labels `(X, Y, Z)` (label values 0..C−1, or 0/1 for a
@@ -29,9 +31,8 @@ pub fn analyze<L: LabelValue>(
     prediction: ArrayView4<'_, f32>,
     request: &Request,
 ) -> Result<Report> {
-    let (case, inputs) = case_of(labels, prediction, request)?;
-    let config = request.config(case.prediction.channels)?;
-    Ok(pipeline::analyze(&case, inputs, &config, request)?.report)
+    let (case, inputs, configs) = prepare(labels, prediction, request)?;
+    Ok(pipeline::analyze(&case, inputs, &configs, request.label, &FieldNames)?.report)
 }
 
 /// The gradient of the loss with respect to every value of `prediction`, in its shape `(C, X, Y,
@@ -41,13 +42,8 @@ pub fn gradient<L: LabelValue>(
     prediction: ArrayView4<'_, f32>,
     request: &Request,
 ) -> Result<Array4<f32>> {
-    let (case, inputs) = case_of(labels, prediction, request)?;
-    let config = request.config(case.prediction.channels)?;
-    pipeline::check_values(&case, &inputs, &config)?;
-    let eval = Evaluation::compute(&case, &config);
-    let kernel = GradientKernel::new(&case, &eval);
-    let mut values = vec![0f32; case.prediction.values.len()];
-    kernel.fill(0, &mut values);
+    let (case, inputs, configs) = prepare(labels, prediction, request)?;
+    let values = pipeline::gradient(&case, &inputs, &configs[0])?;
     let [x, y, z] = case.grid.shape;
     let [sx, sy, sz] = case.grid.strides();
     let shape = (case.prediction.channels, x, y, z).strides((case.voxels(), sx, sy, sz));

@@ -163,13 +163,6 @@ impl From<&str> for Msg {
     }
 }
 
-/// A message in JSON: the text with the library's names.
-impl serde::Serialize for Msg {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.to_string())
-    }
-}
-
 impl fmt::Display for Msg {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.render(&FieldNames))

@@ -51,9 +51,9 @@
 //! shows how data flows through them.
 //! - [`error`]: the error type; messages name the input or parameter and say what to do.
 //! - [`names`]: the names of choices (losses, presets, activations), one list per type.
+//! - [`simd`]: loops with a portable and an AVX2 build, and the one switch between them.
+//! - [`parallel`]: deterministic chunked parallelism (results independent of the thread count).
 //! - [`case`]: a case in memory — class indices, prediction values, grid — from arrays or files.
-//! - [`parallel`], [`simd`]: deterministic chunked parallelism; loops with a portable and an AVX2
-//!   build, and the one switch between them.
 //! - [`loss`]: pure math of the losses and their gradients; one file per family.
 //! - [`analysis`]: measures of the gradient (statistics, histograms, comparisons).
 //! - [`report`]: the report model and every text format (JSON, CSV, terminal table).

@@ -49,10 +49,12 @@ fn parse_header(path: &Path, text: &str) -> Result<NpyHeader> {
         "f4" => 4,
         "f8" => 8,
         _ => {
+            // the dtype as numpy writes it: the text up to its closing quote (at most a few characters)
+            let dtype: String = descr.chars().take_while(|c| !matches!(c, '\'' | '"' | ',')).take(8).collect();
             return Err(bad(
                 path,
-                format!("'{KEY}' has dtype {descr:.5}; only float16/32/64 probabilities are supported"),
-            ))
+                format!("'{KEY}' has dtype '{dtype}'; only float16/32/64 probabilities are supported"),
+            ));
         }
     };
     let fortran_order = field("fortran_order")?.starts_with("True");
@@ -106,9 +108,14 @@ impl NpzSource {
     /// Opens `path` and parses the header of its `probabilities` array.
     pub fn open(path: &Path) -> Result<NpzSource> {
         let file = File::open(path).map_err(|e| Error::Open { path: path.to_path_buf(), source: e })?;
-        let mut archive = zip::ZipArchive::new(BufReader::new(file)).map_err(|e| Error::NotNifti {
-            path: path.to_path_buf(),
-            reason: format!("not a readable .npz archive ({e})"),
+        let mut archive = zip::ZipArchive::new(BufReader::new(file)).map_err(|e| {
+            bad(
+                path,
+                format!(
+                    "not a readable .npz archive ({e}); give nnU-Net's probabilities (.npz) or a .nii / .nii.gz \
+                     prediction"
+                ),
+            )
         })?;
         let (header, data_offset) = {
             let mut entry = archive.by_name(&format!("{KEY}.npy")).map_err(|_| {
@@ -136,6 +143,10 @@ impl NpzSource {
     /// `(channels, [X, Y, Z])` from the array's shape (C, z, y, x).
     pub fn layout(&self) -> Result<(usize, [usize; 3])> {
         match self.header.shape.as_slice() {
+            [c, z, y, x] if [c, z, y, x].contains(&&0) => Err(bad(
+                &self.path,
+                format!("'{KEY}' has shape {:?}, with an empty axis; it holds no values", self.header.shape),
+            )),
             [c, z, y, x] => Ok((*c, [*x, *y, *z])),
             other => Err(bad(&self.path, format!("'{KEY}' has shape {other:?}; expected (C, z, y, x)"))),
         }
@@ -170,7 +181,7 @@ impl NpzSource {
                 pred_shape: format!("{grid:?} (from (C, z, y, x) = {:?})", h.shape),
             });
         }
-        if h.fortran_order && channels > 1 {
+        if h.fortran_order && h.shape.iter().filter(|&&d| d > 1).count() > 1 {
             return Err(bad(
                 &path,
                 "Fortran-ordered probabilities are not supported; save them in C order (numpy default)",
@@ -195,14 +206,19 @@ impl NpzSource {
         let mut left = total as usize * size;
         while left > 0 {
             let want = left.min(buf.len());
-            entry.read_exact(&mut buf[..want]).map_err(|e| match e.kind() {
-                std::io::ErrorKind::UnexpectedEof => Error::Truncated {
-                    path: path.clone(),
-                    expected: total * size as u64,
-                    found: (total as usize * size - left) as u64,
-                },
-                _ => Error::CorruptGzip { path: path.clone(), detail: e.to_string() },
-            })?;
+            let mut got = 0;
+            while got < want {
+                let found = (total as usize * size - left + got) as u64;
+                match entry.read(&mut buf[got..want]) {
+                    Ok(0) => return Err(Error::Truncated { path, expected: total * size as u64, found }),
+                    Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                        return Err(Error::Truncated { path, expected: total * size as u64, found })
+                    }
+                    Ok(n) => got += n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(Error::CorruptGzip { path: path.clone(), detail: e.to_string() }),
+                }
+            }
             let start = data.len();
             decode(&self.header, &buf[..want], &mut data);
             scan.add(start, &data[start..]);

@@ -230,3 +230,20 @@ fn a_run_killed_mid_way_resumes_to_the_same_files() {
         assert_eq!(read(&reference.join(f)), read(&out.join(f)), "{f}");
     }
 }
+
+#[test]
+fn failed_cases_name_parameters_by_their_flags() {
+    let d = tmp();
+    let (l, p) = dataset(&d, 2);
+    // a prediction of logits where probabilities are expected
+    let logits = at(&d, "logits");
+    dicegrad().args(["synth", "--classes", "3", "--shape", "9,8,7", "--out"]).arg(&logits).assert().success();
+    std::fs::copy(logits.join("logits.nii.gz"), p.join("case_001.nii.gz")).unwrap();
+    let o = at(&d, "o");
+    let out = batch(&l, &p, &o, &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("failed: case_001") && stderr.contains("pass --activation softmax"), "{stderr}");
+    let records = String::from_utf8(read(&o.join("cases.jsonl"))).unwrap();
+    assert!(records.contains("pass --activation softmax") && !records.contains("activation=softmax"), "{records}");
+}

@@ -163,3 +163,45 @@ fn class_weights_of_the_wrong_length_or_for_the_wrong_loss_are_refused() {
     let err = fails_with_2(&mut base(&["--loss", "tversky", "--alpha=-1"]));
     assert!(err.contains("--alpha"), "{err}");
 }
+
+#[test]
+fn comparing_the_main_loss_with_itself_writes_no_comparison() {
+    let d = tmp();
+    synth(&d);
+    let out = at(&d, "o");
+    let report = json_of(
+        dicegrad()
+            .args(["analyze", "--json", "--compare", "dice,dice", "--labels"])
+            .arg(at(&d, "labels.nii.gz"))
+            .arg("--pred")
+            .arg(at(&d, "probs.nii.gz"))
+            .arg("--out")
+            .arg(&out),
+    );
+    assert!(report["comparison"].is_null());
+    assert!(
+        out.join("histogram.png").exists() && !out.join("compare.png").exists() && !out.join("compare.svg").exists()
+    );
+}
+
+#[test]
+fn class_weights_for_a_compared_loss_apply_to_it_alone() {
+    let d = tmp();
+    synth(&d);
+    let run = |args: &[&str]| {
+        json_of(
+            dicegrad()
+                .args(["analyze", "--json", "--labels"])
+                .arg(at(&d, "labels.nii.gz"))
+                .arg("--pred")
+                .arg(at(&d, "probs.nii.gz"))
+                .args(args),
+        )
+    };
+    let both = run(&["--loss", "generalized-dice", "--compare", "dice", "--class-weights", "1,2,3"]);
+    assert!(both["parameters"]["class_weights"].is_null(), "generalized Dice reads no class weights");
+    let weighted_dice = run(&["--class-weights", "1,2,3"]);
+    assert_eq!(both["comparison"]["losses"][0]["value"], weighted_dice["loss"]["value"]);
+    let gd = run(&["--loss", "generalized-dice"]);
+    assert_eq!(both["loss"], gd["loss"]);
+}

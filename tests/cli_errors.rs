@@ -300,3 +300,13 @@ fn refuses_nifti2_dimensions_whose_product_overflows() {
     let err = refused(&l, &p, &[]);
     assert!(err.contains("huge2.nii") && err.contains("--max-voxels"), "{err}");
 }
+
+#[test]
+fn a_misspelt_simd_switch_is_refused() {
+    let d = tmp();
+    let (l, p) = binary_case(&d, [4, 4, 4], 1);
+    let mut c = dicegrad();
+    c.env("DICEGRAD_SIMD", "portabel").args(["analyze", "--labels"]).arg(&l).arg("--pred").arg(&p);
+    let err = fails_with_2(&mut c);
+    assert!(err.contains("DICEGRAD_SIMD=portabel: unknown value; set it to portable"), "{err}");
+}

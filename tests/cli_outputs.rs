@@ -238,3 +238,17 @@ fn inputs_are_not_modified() {
         .success();
     assert_eq!(before, (std::fs::read(&l).unwrap(), std::fs::read(&p).unwrap()));
 }
+
+#[test]
+fn a_label_value_that_occurs_nowhere_is_noted() {
+    let d = tmp();
+    let (l, p) = binary_case(&d, [5, 4, 3], 2);
+    let report =
+        json_of(dicegrad().args(["analyze", "--json", "--label", "7", "--labels"]).arg(&l).arg("--pred").arg(&p));
+    assert_eq!(report["channels"][0]["foreground_voxels"], 0);
+    let note = report["warnings"][0].as_str().unwrap();
+    assert!(note.starts_with("--label 7 selects no voxel"), "{note}");
+    // the table says it too
+    let out = dicegrad().args(["analyze", "--label", "1", "--labels"]).arg(&l).arg("--pred").arg(&p).output().unwrap();
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("selects no voxel"), "label 1 occurs");
+}

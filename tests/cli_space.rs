@@ -121,3 +121,74 @@ fn analyze_refuses_an_npz_on_another_grid_naming_both_shapes() {
     let err = fails_with_2(&mut analyze(&l, &npz, &[]));
     assert!(err.contains("[5, 4, 3]") && err.contains("[4, 5, 3]") && err.contains("case.npz"), "{err}");
 }
+
+#[test]
+fn an_affine_tolerance_that_is_not_a_finite_number_is_refused() {
+    let d = tmp();
+    let (l, p) = pair(&d, |_| {});
+    for tol in ["nan", "-1", "inf"] {
+        let err = fails_with_2(&mut analyze(&l, &p, &[&format!("--affine-tol={tol}")]));
+        assert!(err.contains("--affine-tol must be a finite number ≥ 0"), "{tol}: {err}");
+    }
+    let (ld, pd, o) = (at(&d, "L"), at(&d, "P"), at(&d, "O"));
+    std::fs::create_dir_all(&ld).unwrap();
+    std::fs::create_dir_all(&pd).unwrap();
+    std::fs::copy(&l, ld.join("c1.nii.gz")).unwrap();
+    std::fs::copy(&p, pd.join("c1.nii.gz")).unwrap();
+    let mut batch = dicegrad();
+    batch.args(["batch", "--quiet", "--affine-tol", "nan", "--labels-dir"]).arg(&ld).arg("--pred-dir").arg(&pd);
+    let err = fails_with_2(batch.arg("--out").arg(&o));
+    assert!(err.contains("--affine-tol must be a finite number"), "{err}");
+    assert!(!o.join("run.json").exists(), "refused before the run starts");
+}
+
+/// A 1-channel .npz on the grid (5, 4, 3) of `case.nii.gz`, written by `dict` and `data`.
+fn npz_case(d: &tempfile::TempDir, dict: &str, data: &[u8]) -> (PathBuf, PathBuf) {
+    let (l, npz) = (at(d, "case.nii.gz"), at(d, "case.npz"));
+    Nii::u8(&[5, 4, 3], &[0; 60]).write(&l);
+    write_npy_zip(&npz, dict, data);
+    (l, npz)
+}
+
+#[test]
+fn a_fortran_ordered_npz_is_refused_even_with_one_channel() {
+    let d = tmp();
+    let data: Vec<u8> = (0..60).flat_map(|i| (i as f32 / 60.0).to_le_bytes()).collect();
+    let (l, npz) = npz_case(&d, "'descr': '<f4', 'fortran_order': True, 'shape': (1, 3, 4, 5)", &data);
+    let err = fails_with_2(&mut analyze(&l, &npz, &[]));
+    assert!(err.contains("case.npz") && err.contains("Fortran-ordered") && err.contains("C order"), "{err}");
+}
+
+#[test]
+fn broken_npz_files_are_refused_saying_what_is_wrong() {
+    let d = tmp();
+    let f4 = "'descr': '<f4', 'fortran_order': False, 'shape': (1, 3, 4, 5)";
+    let full: Vec<u8> = (0..60).flat_map(|i| (i as f32 / 60.0).to_le_bytes()).collect();
+    let (l, npz) = npz_case(&d, f4, &full[..100]);
+    let err = fails_with_2(&mut analyze(&l, &npz, &[]));
+    assert!(err.contains("truncated") && err.contains("240 bytes") && err.contains("only 100 could be read"), "{err}");
+
+    let (l, npz) = npz_case(&d, "'descr': '<i4', 'fortran_order': False, 'shape': (1, 3, 4, 5)", &full);
+    let err = fails_with_2(&mut analyze(&l, &npz, &[]));
+    assert!(err.contains("has dtype '<i4'; only float16/32/64"), "{err}");
+
+    let (l, npz) = npz_case(&d, "'descr': '<f4', 'fortran_order': False, 'shape': (0, 3, 4, 5)", &[]);
+    let err = fails_with_2(&mut analyze(&l, &npz, &[]));
+    assert!(err.contains("case.npz") && err.contains("empty axis"), "{err}");
+
+    std::fs::write(&npz, b"not a zip at all").unwrap();
+    let err = fails_with_2(&mut analyze(&l, &npz, &[]));
+    assert!(err.contains("case.npz: not a readable .npz archive") && !err.contains("NIfTI volume"), "{err}");
+}
+
+#[test]
+fn a_prediction_without_sform_or_qform_is_named_as_such() {
+    let d = tmp();
+    let (l, p) = pair(&d, |n| {
+        n.sform_code = 0;
+        n.qform_code = 0;
+    });
+    let err = fails_with_2(&mut analyze(&l, &p, &[]));
+    assert!(err.contains("the prediction's header sets neither sform nor qform"), "{err}");
+    assert!(!err.contains("the labels' header"), "{err}");
+}

@@ -28,6 +28,7 @@ fn values(labels: &Path, pred: &Path) -> (Vec<u8>, Vec<f32>) {
         labels,
         pred,
         dicegrad::pipeline::load::LoadOptions { max_values: 1 << 20, ..Default::default() },
+        None,
     )
     .unwrap();
     let case = open.read().unwrap().case;

@@ -5,6 +5,8 @@
 
 mod common;
 
+use dicegrad::error::FieldNames;
+
 use common::{fd_error, gradient, inputs_of, random_case};
 use dicegrad::analysis::measure;
 use dicegrad::case::Case;
@@ -143,7 +145,7 @@ fn squared_dice_and_cross_entropy_are_not_two_valued_and_the_report_says_so() {
         let (eval, stats) = stats_of(&case, &cfg);
         assert!(!eval.two_valued(), "{}", kind.name());
         assert!(stats.iter().all(|s| !s.two_level && s.foreground.distinct > 1), "{}", kind.name());
-        let report = dicegrad::report::Report::build(&case, inputs_of(&case), &eval, stats, None);
+        let report = dicegrad::report::Report::build(&case, inputs_of(&case), &eval, stats, None, &FieldNames);
         assert!(!report.two_level_holds && !report.two_valued_closed_form);
     }
 }

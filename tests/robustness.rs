@@ -70,8 +70,8 @@ fn every_datatype_byte_order_and_scaling_reads_value_by_value() {
                 let (lp, pp) = (at(&d, "l.nii.gz"), at(&d, "p.nii"));
                 l.write(&lp);
                 p.write(&pp);
-                let options = LoadOptions { max_values: 1 << 20, label: Some(2), ..Default::default() };
-                let open = OpenCase::open(&lp, &pp, options).unwrap();
+                let options = LoadOptions { max_values: 1 << 20, ..Default::default() };
+                let open = OpenCase::open(&lp, &pp, options, Some(2)).unwrap();
                 let loaded = open.read().unwrap_or_else(|e| panic!("code {code} big {big}: {e}"));
                 let case = &loaded.case;
                 assert_eq!(*case.prediction.values, expect, "code {code} big {big} slope {slope}");

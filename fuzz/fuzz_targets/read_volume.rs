@@ -18,10 +18,10 @@ fuzz_target!(|data: &[u8]| {
     let path = dir.path().join("v.nii");
     std::fs::File::create(&path).unwrap().write_all(data).unwrap();
     let options = LoadOptions { max_values: MAX, ..LoadOptions::default() };
-    if let Ok(open) = OpenCase::open(&path, &path, options) {
+    if let Ok(open) = OpenCase::open(&path, &path, options, None) {
         let _ = open.read();
     }
-    if let Ok(open) = OpenCase::open(&path, &path, LoadOptions { label: Some(2), ..options }) {
+    if let Ok(open) = OpenCase::open(&path, &path, options, Some(2)) {
         let _ = open.read();
     }
     let npz = dir.path().join("v.npz");

@@ -12,11 +12,11 @@ use std::sync::mpsc;
 
 use super::outputs::{self, read_meta, read_records, RunMeta, CASES_CSV, CASES_JSONL, RUN};
 use super::pairing::{pair, CasePair, Shard};
-use crate::error::{set, Error, Param, Result};
+use crate::error::{set, Error, Naming, Param, Result};
 use crate::msg;
 use crate::nifti::WriteOptions;
 use crate::output::write_bytes;
-use crate::pipeline::load::{LoadOptions, OpenCase};
+use crate::pipeline::load::{load, LoadOptions};
 use crate::pipeline::{self, write_gradient, Request};
 use crate::report::csv;
 use crate::report::record::CaseRecord;
@@ -57,15 +57,16 @@ fn request(params: &RunParameters) -> Request {
     Request { loss: params.loss.clone(), compare: params.compare.clone(), label: None }
 }
 
+/// How a run loads each case.
+fn load_options(params: &RunParameters) -> LoadOptions {
+    LoadOptions { max_values: params.max_values, affine_tol: params.affine_tol }
+}
+
 /// Analyses one case through the pipeline, and writes its gradient when asked.
-fn run_case(pair: &CasePair, opts: &BatchOptions) -> Result<CaseRecord> {
-    let params = &opts.params;
-    let load = LoadOptions { max_values: params.max_values, label: None, affine_tol: params.affine_tol };
-    let open = OpenCase::open(&pair.labels, &pair.pred, load)?;
-    let request = request(params);
-    let config = request.config(open.channels())?;
-    let loaded = open.read()?;
-    let result = pipeline::analyze(&loaded.case, loaded.inputs, &config, &request)?;
+fn run_case(pair: &CasePair, opts: &BatchOptions, naming: &dyn Naming) -> Result<CaseRecord> {
+    let request = request(&opts.params);
+    let (loaded, configs) = load(&pair.labels, &pair.pred, load_options(&opts.params), &request)?;
+    let result = pipeline::analyze(&loaded.case, loaded.inputs, &configs, None, naming)?;
     if let Some(dir) = &opts.grad_out_dir {
         let w = WriteOptions { compression: opts.compression, force: true };
         write_gradient(&dir.join(format!("{}.nii.gz", pair.id)), &loaded.layout, &result.kernel, w)?;
@@ -73,13 +74,14 @@ fn run_case(pair: &CasePair, opts: &BatchOptions) -> Result<CaseRecord> {
     Ok(CaseRecord::ok(&pair.id, &result.report, result.sums))
 }
 
-/// Analyses one case; any error (or a panic) becomes a failed record.
-pub fn process(pair: &CasePair, opts: &BatchOptions) -> CaseRecord {
+/// Analyses one case; any error (or a panic) becomes a failed record, its message naming
+/// parameters as `naming` does.
+pub fn process(pair: &CasePair, opts: &BatchOptions, naming: &dyn Naming) -> CaseRecord {
     let labels = pair.labels.display().to_string();
     let pred = pair.pred.display().to_string();
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_case(pair, opts))) {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_case(pair, opts, naming))) {
         Ok(Ok(r)) => r,
-        Ok(Err(e)) => CaseRecord::failed(&pair.id, &labels, &pred, e.to_string()),
+        Ok(Err(e)) => CaseRecord::failed(&pair.id, &labels, &pred, e.render(naming)),
         Err(_) => CaseRecord::failed(&pair.id, &labels, &pred, "internal error while analysing this case".into()),
     }
 }
@@ -100,18 +102,16 @@ fn prepare(opts: &BatchOptions, meta: &RunMeta) -> Result<Vec<CaseRecord>> {
     match (previous, opts.resume, opts.force) {
         (Some(prev), true, _) => {
             if prev.parameters != meta.parameters || prev.shard != meta.shard || prev.cases != meta.cases {
-                return Err(Error::parameter(
+                return Err(Error::usage(msg![
                     Param::RESUME,
-                    msg![
-                        format!(
-                            "{} holds a run with other parameters, shard or cases; use the same options as that \
-                             run, or ",
-                            opts.out.display()
-                        ),
-                        set(Param::FORCE, true),
-                        " to start over",
-                    ],
-                ));
+                    format!(
+                        ": {} holds a run with other parameters, shard or cases; use the same options as that run, \
+                         or ",
+                        opts.out.display()
+                    ),
+                    set(Param::FORCE, true),
+                    " to start over",
+                ]));
             }
             done = read_records(&opts.out)?;
         }
@@ -140,8 +140,14 @@ fn prepare(opts: &BatchOptions, meta: &RunMeta) -> Result<Vec<CaseRecord>> {
     Ok(done)
 }
 
-/// Runs a batch. `progress(done, total, failed)` is called after each case.
-pub fn run(opts: &BatchOptions, progress: &mut dyn FnMut(usize, usize, usize)) -> Result<Outcome> {
+/// Runs a batch. `progress(done, total, failed)` is called after each case; the messages of failed
+/// cases name parameters as `naming` does.
+pub fn run(
+    opts: &BatchOptions,
+    naming: &(dyn Naming + Sync),
+    progress: &mut dyn FnMut(usize, usize, usize),
+) -> Result<Outcome> {
+    load_options(&opts.params).check()?;
     opts.params.loss.check_applies(&opts.params.compare)?;
     let mut skip: Vec<&Path> = vec![&opts.out];
     if let Some(g) = &opts.grad_out_dir {
@@ -185,7 +191,7 @@ pub fn run(opts: &BatchOptions, progress: &mut dyn FnMut(usize, usize, usize)) -
             s.spawn(move || loop {
                 let i = next.fetch_add(1, Ordering::SeqCst);
                 let Some(pair) = todo.get(i) else { break };
-                if tx.send((i, process(pair, opts))).is_err() {
+                if tx.send((i, process(pair, opts, naming))).is_err() {
                     break;
                 }
             });

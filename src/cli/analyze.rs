@@ -5,10 +5,10 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use dicegrad::loss::LossKind;
+use dicegrad::loss::{compared_kinds, LossKind};
 use dicegrad::nifti::WriteOptions;
 use dicegrad::output::{check_output, write_bytes};
-use dicegrad::pipeline::load::{LoadOptions, OpenCase};
+use dicegrad::pipeline::load::{load, LoadOptions};
 use dicegrad::pipeline::{analyze, write_gradient, Request};
 use dicegrad::plot::{write, Picture, ReportPicture};
 use dicegrad::report::{json::to_json, table::to_table};
@@ -20,10 +20,11 @@ use super::loss_args::{names_of, LossArgs};
 /// The report's file name in `--out`.
 const REPORT: &str = "report.json";
 
-/// The pictures written into `--out`, with their file names.
+/// The pictures written into `--out`, with their file names: the comparison only when there is a
+/// loss to compare with (`--compare` naming only the main loss compares nothing).
 fn pictures(a: &AnalyzeArgs) -> Vec<(Picture, &'static str)> {
     let mut p = vec![(Picture::Histogram, "histogram.png"), (Picture::Histogram, "histogram.svg")];
-    if !a.compare.is_empty() {
+    if compared_kinds(a.loss.request().kind(), &a.compare).len() > 1 {
         p.extend([(Picture::Comparison, "compare.png"), (Picture::Comparison, "compare.svg")]);
     }
     p
@@ -118,11 +119,9 @@ pub fn run(a: AnalyzeArgs) -> Result<ExitCode> {
     super::init_threads(a.threads)?;
     check_outputs(&a)?;
     let request = Request { loss: a.loss.request(), compare: a.compare.clone(), label: a.label };
-    let load = LoadOptions { max_values: a.max_voxels, label: a.label, affine_tol: a.affine_tol };
-    let open = OpenCase::open(&a.labels, &a.pred, load)?;
-    let config = request.config(open.channels())?;
-    let loaded = open.read()?;
-    let result = analyze(&loaded.case, loaded.inputs, &config, &request)?;
+    let options = LoadOptions { max_values: a.max_voxels, affine_tol: a.affine_tol };
+    let (loaded, configs) = load(&a.labels, &a.pred, options, &request)?;
+    let result = analyze(&loaded.case, loaded.inputs, &configs, a.label, &Flags)?;
     let report = &result.report;
 
     if let Some(dir) = &a.out {
@@ -142,7 +141,7 @@ pub fn run(a: AnalyzeArgs) -> Result<ExitCode> {
             .write_all(&to_json(report))
             .map_err(|e| Error::Write { path: "<stdout>".into(), source: e })?;
     } else {
-        print!("{}", to_table(report, &Flags));
+        print!("{}", to_table(report));
     }
     for out in planned_outputs(&a) {
         eprintln!("wrote {}", out.display());

@@ -13,6 +13,7 @@ use dicegrad::loss::LossKind;
 use dicegrad::report::summary::{RunParameters, Summary};
 use dicegrad::Result;
 
+use super::flags::Flags;
 use super::loss_args::{names_of, LossArgs};
 
 #[derive(Args, Debug)]
@@ -143,7 +144,7 @@ pub fn run_batch(a: BatchArgs) -> Result<ExitCode> {
         let eta = (total - done) as f64 / rate.max(1e-9);
         eprint!("\r\x1b[K{done}/{total} cases  {rate:.2}/s  ETA {}  {failed} failed", fmt_secs(eta));
     };
-    let outcome = run(&opts, &mut progress);
+    let outcome = run(&opts, &Flags, &mut progress);
     if show {
         eprint!("\r\x1b[K");
     }

@@ -36,6 +36,7 @@ enum Command {
 
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<ExitCode> {
+    dicegrad::simd::check_switch().map_err(Error::usage)?;
     match cli.command {
         Command::Analyze(a) => analyze::run(a),
         Command::Batch(b) => batch::run_batch(b),

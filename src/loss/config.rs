@@ -38,6 +38,16 @@ impl LossRequest {
         LossConfig::new(self.resolve(channels), channels)
     }
 
+    /// The checked losses for a prediction with `channels` channels: the main one, then each of
+    /// `compare` (repeats and the main family dropped), all with the same parameters — each keeping
+    /// the class weights only if it reads them. Parameters given explicitly that none of these
+    /// losses reads are refused.
+    pub fn configs(&self, compare: &[LossKind], channels: usize) -> Result<Vec<LossConfig>> {
+        self.check_applies(compare)?;
+        let spec = self.resolve(channels);
+        compared_kinds(spec.loss, compare).into_iter().map(|k| LossConfig::for_kind(&spec, k, channels)).collect()
+    }
+
     /// Refuses parameters given explicitly that neither the main loss nor any of `compared` reads.
     pub fn check_applies(&self, compared: &[LossKind]) -> Result<()> {
         let main = self.kind();
@@ -122,9 +132,10 @@ impl LossConfig {
                     weights,
                     msg![
                         format!(
-                            "has {} values but the prediction has {channels} channels; give one weight per \
+                            "has {} values but the prediction has {channels} channel{}; give one weight per \
                              channel 0..{} (with ",
                             w.len(),
+                            if channels == 1 { "" } else { "s" },
                             channels - 1
                         ),
                         set(LossParam::IncludeBackground.param(), false),
@@ -185,14 +196,14 @@ impl LossConfig {
         self.spec.class_weights.as_ref().map_or(1.0, |w| w[k])
     }
 
-    /// The same configuration for another loss family (for comparisons); class weights are kept
-    /// only where the family reads them.
-    pub fn with_kind(&self, kind: LossKind) -> Result<LossConfig> {
-        let mut spec = self.spec.clone();
+    /// The parameters of `spec` for the family `kind`, checked for `channels` channels; class
+    /// weights are kept only if the family reads them.
+    pub fn for_kind(spec: &LossSpec, kind: LossKind, channels: usize) -> Result<LossConfig> {
+        let mut spec = spec.clone();
         spec.loss = kind;
         if !kind.reads(LossParam::ClassWeights) {
             spec.class_weights = None;
         }
-        LossConfig::new(spec, self.channels)
+        LossConfig::new(spec, channels)
     }
 }

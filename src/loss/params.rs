@@ -11,6 +11,10 @@ pub trait ParamValue: Clone + PartialEq + std::fmt::Debug + Sized {
     fn parse_value(text: &str) -> Result<Self, String>;
     /// The value as a user would write it.
     fn show(&self) -> String;
+    /// The value in few characters, for help texts (`1e-5` rather than `0.00001`).
+    fn show_short(&self) -> String {
+        self.show()
+    }
     /// The values to choose from, for a value from a list.
     fn choices() -> Option<Vec<&'static str>> {
         None
@@ -23,8 +27,11 @@ impl ParamValue for f64 {
     fn parse_value(text: &str) -> Result<Self, String> {
         text.trim().parse().map_err(|_| format!("'{text}' is not a number"))
     }
-    /// Plain decimals from 0.001 to 10⁶, scientific notation (`1e-5`) beyond.
     fn show(&self) -> String {
+        self.to_string()
+    }
+    /// Plain decimals from 0.001 to 10⁶, scientific notation (`1e-5`) beyond.
+    fn show_short(&self) -> String {
         let a = self.abs();
         if a != 0.0 && a.is_finite() && !(1e-3..1e6).contains(&a) {
             format!("{self:e}")
@@ -199,7 +206,7 @@ macro_rules! loss_parameters {
                         choices: <LossKind as ParamValue>::choices(),
                         switch: false,
                         set_by: SetBy::User,
-                        default: d.loss.show(),
+                        default: d.loss.show_short(),
                     },
                     $( LossParam::$Var => ParamInfo {
                         name: stringify!($name),
@@ -208,7 +215,7 @@ macro_rules! loss_parameters {
                         choices: <$T as ParamValue>::choices(),
                         switch: <$T as ParamValue>::SWITCH,
                         set_by: SetBy::$set_by,
-                        default: d.$name.show(),
+                        default: d.$name.show_short(),
                     }, )+
                 }
             }

@@ -11,9 +11,11 @@
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
+use super::Request;
 use crate::case::labels::{check_label_option, LabelRule};
 use crate::case::{Case, Geometry, Grid, Labels, Prediction, Shape3};
-use crate::error::{AffineMismatch, Error, Input, Result};
+use crate::error::{AffineMismatch, Error, Input, Param, Result};
+use crate::loss::LossConfig;
 use crate::nifti::volumes::{read_labels, read_values};
 use crate::nifti::{HeaderTemplate, Source};
 use crate::npz::NpzSource;
@@ -24,8 +26,6 @@ use crate::report::{ChannelLayout, InputInfo, Inputs, PredictionInfo};
 pub struct LoadOptions {
     /// Refuse files whose header claims more values (voxels × channels) than this.
     pub max_values: u64,
-    /// The label value K when a single-channel prediction is one class of a multi-label map.
-    pub label: Option<i64>,
     /// The largest difference allowed between an entry of the labels' affine and the
     /// prediction's (in the files' spatial unit, usually mm).
     pub affine_tol: f64,
@@ -33,8 +33,33 @@ pub struct LoadOptions {
 
 impl Default for LoadOptions {
     fn default() -> Self {
-        LoadOptions { max_values: 2_000_000_000, label: None, affine_tol: 1e-3 }
+        LoadOptions { max_values: 2_000_000_000, affine_tol: 1e-3 }
     }
+}
+
+impl LoadOptions {
+    /// Refuses a tolerance that is not a finite number ≥ 0.
+    pub fn check(&self) -> Result<()> {
+        let t = self.affine_tol;
+        if t.is_finite() && t >= 0.0 {
+            Ok(())
+        } else {
+            Err(Error::parameter(Param::AFFINE_TOL, format!("must be a finite number ≥ 0, got {t}")))
+        }
+    }
+}
+
+/// Opens and checks both files, resolves the request's losses for the prediction's channels
+/// (refusing bad parameters before any voxel data is read), and reads the case.
+pub fn load(
+    labels: &Path,
+    pred: &Path,
+    options: LoadOptions,
+    request: &Request,
+) -> Result<(LoadedCase, Vec<LossConfig>)> {
+    let open = OpenCase::open(labels, pred, options, request.label)?;
+    let configs = request.configs(open.channels())?;
+    Ok((open.read()?, configs))
 }
 
 /// Where a case's gradient is written: the prediction's header (for an `.npz`, the labels') and
@@ -71,7 +96,8 @@ pub struct OpenCase {
     /// Number of prediction channels C.
     channels: usize,
     layout: ChannelLayout,
-    options: LoadOptions,
+    label: Option<i64>,
+    max_values: u64,
 }
 
 /// The spatial shape and the dimensions beyond it (trailing singletons dropped).
@@ -104,8 +130,10 @@ fn bad_header(path: &Path, problem: String) -> Error {
 }
 
 impl OpenCase {
-    /// Opens both files and checks everything the headers can tell.
-    pub fn open(labels_path: &Path, pred_path: &Path, options: LoadOptions) -> Result<Self> {
+    /// Opens both files and checks everything the headers can tell; `label` is the label value K
+    /// when a single-channel prediction is one class of a multi-label map.
+    pub fn open(labels_path: &Path, pred_path: &Path, options: LoadOptions, label: Option<i64>) -> Result<Self> {
+        options.check()?;
         let labels = Source::open(labels_path, options.max_values)?;
         let (shape, extra) = spatial_and_extra(&labels.header.dims);
         if !extra.is_empty() {
@@ -151,14 +179,22 @@ impl OpenCase {
                 pred_shape: format!("{pshape:?}"),
             });
         }
-        check_label_option(options.label, channels, &pred_input)?;
+        check_label_option(label, channels, &pred_input)?;
         if let PredSource::Nifti(src) = &pred {
             let (la, pa) = (labels.header.affine(), src.header.affine());
             if let Some(d) = super::space::difference(&la, &pa, options.affine_tol) {
+                let mut how = d.how;
+                for (whose, h) in [("labels'", &labels.header), ("prediction's", &src.header)] {
+                    if h.sform_code <= 0 && h.qform_code <= 0 {
+                        how += &format!(
+                            "; the {whose} header sets neither sform nor qform, so its affine is its voxel sizes alone"
+                        );
+                    }
+                }
                 return Err(Error::SpaceMismatch(Box::new(AffineMismatch {
                     labels: Input::File(labels_path.to_path_buf()),
                     pred: pred_input,
-                    how: d.how,
+                    how,
                     worst: super::space::show(d.worst),
                     affines: d.affines,
                     tolerance: options.affine_tol,
@@ -166,7 +202,8 @@ impl OpenCase {
             }
         }
         let grid = Grid::fortran(shape);
-        Ok(OpenCase { labels, pred, pred_path: pred_path.to_path_buf(), grid, channels, layout, options })
+        let max_values = options.max_values;
+        Ok(OpenCase { labels, pred, pred_path: pred_path.to_path_buf(), grid, channels, layout, label, max_values })
     }
 
     /// Number of prediction channels C.
@@ -176,8 +213,8 @@ impl OpenCase {
 
     /// Decodes labels and prediction (concurrently).
     pub fn read(self) -> Result<LoadedCase> {
-        let OpenCase { labels, pred, pred_path, grid, channels, layout, options } = self;
-        let rule = LabelRule::for_prediction(channels, options.label);
+        let OpenCase { labels, pred, pred_path, grid, channels, layout, label, max_values } = self;
+        let rule = LabelRule::for_prediction(channels, label);
         let labels_info = info(&labels);
         let header = labels.header.clone();
         let geometry = Geometry { voxel_size: header.voxel_size().map(f64::from), affine: labels_info.affine };
@@ -200,7 +237,7 @@ impl OpenCase {
                     let mut dims = grid.shape.to_vec();
                     dims.push(channels);
                     let layout = GradientLayout { header: header.template.clone(), dims };
-                    npz.read(grid.shape, &labels_input, options.max_values).map(|(v, scan)| (v, scan, info, layout))
+                    npz.read(grid.shape, &labels_input, max_values).map(|(v, scan)| (v, scan, info, layout))
                 }
             };
             let lab = lab.join().unwrap_or_else(|p| std::panic::resume_unwind(p));

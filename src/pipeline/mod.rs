@@ -11,10 +11,8 @@ use std::path::Path;
 use crate::analysis::compare::compare;
 use crate::analysis::measure;
 use crate::case::Case;
-use crate::error::{Input, Result};
-use crate::loss::{
-    compared_kinds, Activation, CaseSums, Evaluation, GradientKernel, LossConfig, LossKind, LossRequest,
-};
+use crate::error::{Input, Naming, Result};
+use crate::loss::{Activation, CaseSums, Evaluation, GradientKernel, LossConfig, LossKind, LossRequest};
 use crate::nifti::{write_f32, WriteOptions};
 use crate::report::comparison::{ComparedLoss, Comparison};
 use crate::report::{Inputs, Report};
@@ -32,11 +30,10 @@ pub struct Request {
 }
 
 impl Request {
-    /// The checked loss for a prediction of `channels` channels; parameters given explicitly that
-    /// none of the requested losses reads are refused.
-    pub fn config(&self, channels: usize) -> Result<LossConfig> {
-        self.loss.check_applies(&self.compare)?;
-        self.loss.config(channels)
+    /// The checked losses for a prediction of `channels` channels: the main one first, then the
+    /// compared ones (see [`LossRequest::configs`]).
+    pub fn configs(&self, channels: usize) -> Result<Vec<LossConfig>> {
+        self.loss.configs(&self.compare, channels)
     }
 }
 
@@ -63,34 +60,44 @@ pub fn check_values(case: &Case, inputs: &Inputs, config: &LossConfig) -> Result
     case.prediction.scan.check(&prediction_input(inputs), &case.grid, case.prediction.channels, probabilities)
 }
 
-/// Analyses `case` with the loss `config` (from `request.config`): checks the prediction's values
-/// against it (finite; within [0, 1] when they are probabilities), evaluates it, measures its
-/// gradient, and compares it with the losses of `request.compare` (each with the main loss's
-/// options; the main family itself and repeats are skipped).
+/// Analyses `case` with the losses `configs` (from [`Request::configs`]: the main loss first, then
+/// the compared ones): checks the prediction's values against them (finite; within [0, 1] when
+/// they are probabilities), evaluates the main loss, measures its gradient, and compares it with
+/// the others. `label` is the label value K of a single-channel prediction of one class; notes in
+/// the report name parameters as `naming` does.
 pub fn analyze<'a>(
     case: &'a Case<'a>,
     inputs: Inputs,
-    config: &LossConfig,
-    request: &Request,
+    configs: &[LossConfig],
+    label: Option<i64>,
+    naming: &dyn Naming,
 ) -> Result<CaseResult<'a>> {
+    let config = &configs[0];
     check_values(case, &inputs, config)?;
     let eval = Evaluation::compute(case, config);
     let sums = eval.sums.clone();
     let kernel = GradientKernel::new(case, &eval);
     let stats = measure(&kernel, &eval);
-    let mut report = Report::build(case, inputs, &eval, stats, request.label);
-    let kinds = compared_kinds(config.spec.loss, &request.compare);
-    if kinds.len() > 1 {
+    let mut report = Report::build(case, inputs, &eval, stats, label, naming);
+    if configs.len() > 1 {
         let mut evals = vec![eval];
-        for &k in &kinds[1..] {
-            evals.push(Evaluation::compute(case, &config.with_kind(k)?));
-        }
+        evals.extend(configs[1..].iter().map(|c| Evaluation::compute(case, c)));
         let kernels: Vec<GradientKernel> = evals.iter().map(|e| GradientKernel::new(case, e)).collect();
         let losses =
             evals[1..].iter().zip(&kernels[1..]).map(|(e, k)| ComparedLoss::build(case, e, measure(k, e))).collect();
         report.comparison = Some(Comparison { losses, pairs: compare(&kernels, &evals) });
     }
     Ok(CaseResult { report, kernel, sums })
+}
+
+/// The gradient of the loss `config` with respect to every value of the prediction, in the order
+/// of its values (after the same check of the values as [`analyze`]).
+pub fn gradient(case: &Case, inputs: &Inputs, config: &LossConfig) -> Result<Vec<f32>> {
+    check_values(case, inputs, config)?;
+    let eval = Evaluation::compute(case, config);
+    let mut values = vec![0f32; case.prediction.values.len()];
+    GradientKernel::new(case, &eval).fill(0, &mut values);
+    Ok(values)
 }
 
 /// Writes the gradient of `kernel` to `path` (`.nii` or `.nii.gz`), float32, in the layout and

@@ -47,6 +47,16 @@ type PairColumn = (&'static str, fn(&super::record::PairFigures) -> String);
 const PAIR_COLUMNS: [PairColumn; 3] =
     [("cosine", |f| num(f.cosine)), ("scale", |f| num(f.scale)), ("sign_agreement", |f| num(Some(f.sign_agreement)))];
 
+/// A cell of the one row of a failed case: its id, its status and its error; nothing else.
+fn failed_cell(column: &str, r: &CaseRecord) -> String {
+    match column {
+        "case" => r.case.clone(),
+        "status" => "failed".into(),
+        "error" => r.error.clone().unwrap_or_default(),
+        _ => String::new(),
+    }
+}
+
 /// The compared pairs ("a vs b") of a run's losses, in the order of the columns.
 pub fn pair_names(main: LossKind, compare: &[LossKind]) -> Vec<String> {
     let kinds = compared_kinds(main, compare);
@@ -73,10 +83,9 @@ pub fn header(pairs: &[String]) -> Vec<u8> {
 
 /// The rows of a case: one per reported channel, or one for a failed case.
 pub fn rows(r: &CaseRecord, pairs: &[String]) -> Vec<u8> {
-    let width = COLUMNS.len() + PAIR_COLUMNS.len() * pairs.len();
     if !r.is_ok() {
-        let mut cells = vec![r.case.clone(), "failed".into(), r.error.clone().unwrap_or_default()];
-        cells.resize(width, String::new());
+        let mut cells: Vec<String> = COLUMNS.iter().map(|(name, _)| failed_cell(name, r)).collect();
+        cells.resize(COLUMNS.len() + PAIR_COLUMNS.len() * pairs.len(), String::new());
         return write([cells]);
     }
     write(r.channels.iter().map(|c| {

@@ -66,8 +66,9 @@ pub struct Inputs {
 }
 
 impl Inputs {
-    /// Inputs given as arrays: labels of `dims` and type `label_type`, a prediction `(C, X, Y, Z)`
-    /// of float32, on a grid of voxel size `voxel_size` placed by `affine`.
+    /// Inputs given as arrays: labels of `dims` and type `label_type`, and a prediction
+    /// `(C, X, Y, Z)` of float32 with `channels` channels, on a grid placed in the world by
+    /// `geometry`.
     pub fn arrays(
         label_type: &'static str,
         dims: [usize; 3],

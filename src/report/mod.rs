@@ -17,7 +17,7 @@ use serde::Serialize;
 
 use crate::analysis::GradientStats;
 use crate::case::Case;
-use crate::error::{set, Msg};
+use crate::error::{set, Naming, Param};
 use crate::loss::{Evaluation, LossKind, LossParam, LossSpec};
 use crate::msg;
 pub use inputs::{ChannelLayout, InputInfo, Inputs, PredictionInfo};
@@ -155,8 +155,9 @@ pub struct Report {
     pub channels: Vec<ChannelReport>,
     /// With compared losses: the other losses and the pairwise figures.
     pub comparison: Option<comparison::Comparison>,
-    /// Notes on how the options were applied.
-    pub warnings: Vec<Msg>,
+    /// Notes on how the options were applied, naming parameters as the caller does (on the command
+    /// line: its flags).
+    pub warnings: Vec<String>,
 }
 
 impl Report {
@@ -168,6 +169,7 @@ impl Report {
         eval: &Evaluation,
         stats: Vec<GradientStats>,
         label: Option<i64>,
+        naming: &dyn Naming,
     ) -> Report {
         let cfg = &eval.config;
         let n = case.voxels() as u64;
@@ -200,10 +202,21 @@ impl Report {
             .collect();
         let mut warnings = Vec::new();
         if cfg.background_ignored {
-            warnings.push(msg![
+            let m = msg![
                 set(LossParam::IncludeBackground.param(), false),
                 " ignored: a single-channel prediction has no background channel (as in MONAI)",
-            ]);
+            ];
+            warnings.push(m.render(naming));
+        }
+        if let (Some(k), Some(s)) = (label, eval.sums.channels.first()) {
+            if s.label_count == 0 {
+                let m = msg![
+                    set(Param::LABEL, k),
+                    " selects no voxel: the labels hold no voxel with this value, so the channel has no \
+                     foreground; check the label value",
+                ];
+                warnings.push(m.render(naming));
+            }
         }
         let spec = cfg.spec.clone();
         Report {

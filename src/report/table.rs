@@ -3,7 +3,6 @@
 use std::fmt::Write;
 
 use super::{InputInfo, Report};
-use crate::error::Naming;
 use crate::loss::family::SHARED;
 use crate::loss::{Activation, DiceForm, LossKind, LossParam};
 
@@ -68,8 +67,8 @@ fn parameters_line(p: &super::Parameters) -> String {
     parts.join(", ")
 }
 
-/// The report as a table for the terminal; notes name parameters as `naming` does.
-pub fn to_table(r: &Report, naming: &dyn Naming) -> String {
+/// The report as a table for the terminal.
+pub fn to_table(r: &Report) -> String {
     let mut o = String::new();
     let p = &r.parameters;
     let spec = &p.spec;
@@ -147,7 +146,7 @@ pub fn to_table(r: &Report, naming: &dyn Naming) -> String {
         comparison_table(&mut o, r, cmp);
     }
     for w in &r.warnings {
-        let _ = writeln!(o, "note: {}", w.render(naming));
+        let _ = writeln!(o, "note: {w}");
     }
     o
 }

@@ -78,12 +78,14 @@ pub fn portable_forced() -> bool {
     std::env::var(SWITCH).is_ok_and(|v| v.trim().eq_ignore_ascii_case("portable"))
 }
 
-/// Which build the loops run in this process, for reports and benchmarks: `avx2` or `portable`.
-pub fn active_build() -> &'static str {
-    if Avx2::get().is_some() {
-        "avx2"
-    } else {
-        "portable"
+/// Refuses a value of `DICEGRAD_SIMD` other than `portable` or `auto` (or empty): a misspelt switch
+/// would otherwise leave the AVX2 builds on without a word.
+pub fn check_switch() -> Result<(), String> {
+    match std::env::var(SWITCH) {
+        Err(std::env::VarError::NotPresent) => Ok(()),
+        Ok(v) if ["", "auto", "portable"].contains(&v.trim().to_ascii_lowercase().as_str()) => Ok(()),
+        Ok(v) => Err(format!("{SWITCH}={v}: unknown value; set it to portable (or auto, or leave it unset)")),
+        Err(_) => Err(format!("{SWITCH}: not valid text; set it to portable (or auto, or leave it unset)")),
     }
 }
 

@@ -178,11 +178,24 @@ pub fn write_maybe_gz(path: &Path, bytes: &[u8]) {
 /// Writes `probabilities` (shape (C, z, y, x), C order) as an nnU-Net .npz, float32 or float16.
 pub fn write_npz(path: &Path, shape: [usize; 4], values: &[f32], half: bool) {
     let descr = if half { "<f2" } else { "<f4" };
-    let dict = format!(
-        "{{'descr': '{descr}', 'fortran_order': False, 'shape': ({}, {}, {}, {}), }}",
-        shape[0], shape[1], shape[2], shape[3]
-    );
-    let mut header = dict.into_bytes();
+    let data: Vec<u8> = if half {
+        values.iter().flat_map(|v| half::f16::from_f32(*v).to_le_bytes()).collect()
+    } else {
+        values.iter().flat_map(|v| v.to_le_bytes()).collect()
+    };
+    let dict = format!("'descr': '{descr}', 'fortran_order': False, 'shape': {}", shape_tuple(shape));
+    write_npy_zip(path, &dict, &data);
+}
+
+/// `(a, b, c, d)` as numpy writes a shape.
+pub fn shape_tuple(shape: [usize; 4]) -> String {
+    format!("({}, {}, {}, {})", shape[0], shape[1], shape[2], shape[3])
+}
+
+/// Writes an .npz holding `probabilities.npy` with the header dict `{dict, }` and the data bytes
+/// `data` as they are.
+pub fn write_npy_zip(path: &Path, dict: &str, data: &[u8]) {
+    let mut header = format!("{{{dict}, }}").into_bytes();
     while (10 + header.len() + 1) % 64 != 0 {
         header.push(b' ');
     }
@@ -190,13 +203,7 @@ pub fn write_npz(path: &Path, shape: [usize; 4], values: &[f32], half: bool) {
     let mut npy = b"\x93NUMPY\x01\x00".to_vec();
     npy.extend_from_slice(&(header.len() as u16).to_le_bytes());
     npy.extend_from_slice(&header);
-    for v in values {
-        if half {
-            npy.extend_from_slice(&half::f16::from_f32(*v).to_le_bytes());
-        } else {
-            npy.extend_from_slice(&v.to_le_bytes());
-        }
-    }
+    npy.extend_from_slice(data);
     let mut zip = zip::ZipWriter::new(std::fs::File::create(path).unwrap());
     let opts = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
     zip.start_file("probabilities.npy", opts).unwrap();

@@ -193,10 +193,12 @@ impl Value for f64 {
 }
 
 /// The argmax counts, 8 voxels at a time: for up to 8 channels with the channel count known
-/// to the compiler, the running maximum and all the counts in registers. Every channel must
-/// hold a value for each voxel of `class` (the caller checks it).
+/// to the compiler, the running maximum and all the counts in registers. Panics unless every
+/// channel holds a value for each voxel of `class`.
 pub(super) fn argmax_counts<T: Value>(_: Avx2, sums: &mut [ChannelSums], channels: &[&[T]], class: &[u8]) {
-    // SAFETY: the token proves the processor has AVX2.
+    // The loops read every channel up to the length of `class`.
+    assert!(channels.iter().all(|c| c.len() >= class.len()), "every channel needs a value for each voxel");
+    // SAFETY: the token proves the processor has AVX2; the reads stay within the channels (above).
     unsafe { argmax_counts_avx2(sums, channels, class) }
 }
 
