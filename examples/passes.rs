@@ -49,7 +49,7 @@ fn main() {
         OpenCase::open(Path::new(&args[1]), Path::new(&args[2]), options, None).unwrap_or_else(|e| panic!("{e}"));
     let request =
         LossRequest { preset: None, overrides: LossPatch { activation: Some(activation), ..LossPatch::default() } };
-    let config = request.config(open.channels()).unwrap_or_else(|e| panic!("{e}"));
+    let config = request.configs(&[], open.channels()).unwrap_or_else(|e| panic!("{e}")).swap_remove(0);
     let case = open.read().unwrap_or_else(|e| panic!("{e}")).case;
     let load = t.elapsed().as_secs_f64();
     let all = rayon::current_num_threads();

@@ -7,20 +7,18 @@ use ndarray::{Array4, ArrayView3, ArrayView4, ShapeBuilder};
 use crate::case::labels::LabelValue;
 use crate::case::Case;
 use crate::error::{FieldNames, Result};
-use crate::loss::LossConfig;
 use crate::pipeline::{self, Request};
 use crate::report::{Inputs, Report};
 
-/// The case of the arrays, what the report says about them, and the checked losses.
+/// The case of the arrays, and what the report says about them.
 fn prepare<'a, L: LabelValue>(
     labels: ArrayView3<'_, L>,
     prediction: ArrayView4<'a, f32>,
     request: &Request,
-) -> Result<(Case<'a>, Inputs, Vec<LossConfig>)> {
+) -> Result<(Case<'a>, Inputs)> {
     let case = Case::from_arrays(labels, prediction, request.label)?;
     let inputs = Inputs::arrays(L::NAME, case.grid.shape, case.prediction.channels, &case.geometry);
-    let configs = request.configs(case.prediction.channels)?;
-    Ok((case, inputs, configs))
+    Ok((case, inputs))
 }
 
 /// The report of a case given as arrays: labels `(X, Y, Z)` (label values 0..C−1, or 0/1 for a
@@ -31,8 +29,8 @@ pub fn analyze<L: LabelValue>(
     prediction: ArrayView4<'_, f32>,
     request: &Request,
 ) -> Result<Report> {
-    let (case, inputs, configs) = prepare(labels, prediction, request)?;
-    Ok(pipeline::analyze(&case, inputs, &configs, request.label, &FieldNames)?.report)
+    let (case, inputs) = prepare(labels, prediction, request)?;
+    Ok(pipeline::analyze(&case, inputs, request, &FieldNames)?.report)
 }
 
 /// The gradient of the loss with respect to every value of `prediction`, in its shape `(C, X, Y,
@@ -42,8 +40,8 @@ pub fn gradient<L: LabelValue>(
     prediction: ArrayView4<'_, f32>,
     request: &Request,
 ) -> Result<Array4<f32>> {
-    let (case, inputs, configs) = prepare(labels, prediction, request)?;
-    let values = pipeline::gradient(&case, &inputs, &configs[0])?;
+    let (case, inputs) = prepare(labels, prediction, request)?;
+    let values = pipeline::gradient(&case, &inputs, request)?;
     let [x, y, z] = case.grid.shape;
     let [sx, sy, sz] = case.grid.strides();
     let shape = (case.prediction.channels, x, y, z).strides((case.voxels(), sx, sy, sz));

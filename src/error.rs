@@ -25,8 +25,6 @@ pub struct Param(&'static str);
 impl Param {
     /// The preset a loss request starts from.
     pub const PRESET: Param = Param("preset");
-    /// The losses compared with the main one.
-    pub const COMPARE: Param = Param("compare");
     /// The label value K when a single-channel prediction is one class of a multi-label map.
     pub const LABEL: Param = Param("label");
     /// The largest number of values (voxels × channels) a file may claim.
@@ -39,23 +37,16 @@ impl Param {
     pub const RESUME: Param = Param("resume");
     /// The folder of predictions of a batch.
     pub const PRED_DIR: Param = Param("pred_dir");
-    /// The output folder of a run.
-    pub const OUT: Param = Param("out");
-    /// Worker threads.
-    pub const THREADS: Param = Param("threads");
 
-    /// Every option of a run that is not a loss parameter.
-    pub const RUN_OPTIONS: [Param; 10] = [
+    /// Every option of a run that is not a loss parameter (that messages may name).
+    pub const RUN_OPTIONS: [Param; 7] = [
         Param::PRESET,
-        Param::COMPARE,
         Param::LABEL,
         Param::MAX_VALUES,
         Param::AFFINE_TOL,
         Param::FORCE,
         Param::RESUME,
         Param::PRED_DIR,
-        Param::OUT,
-        Param::THREADS,
     ];
 
     /// A parameter of the given library name (loss parameters are made by [`crate::loss`]).
@@ -219,6 +210,8 @@ pub struct AffineMismatch {
     pub affines: String,
     /// The largest difference allowed.
     pub tolerance: f64,
+    /// Both affines are finite: a larger tolerance could accept them (else a header is broken).
+    pub finite: bool,
 }
 
 /// Everything that can go wrong while reading inputs, computing, or writing outputs.
@@ -316,7 +309,13 @@ impl Error {
                  voxel grid (resample the prediction to the labels)"
             )],
             SpaceMismatch(m) => {
-                let AffineMismatch { labels, pred, how, worst, affines, tolerance } = m.as_ref();
+                let AffineMismatch { labels, pred, how, worst, affines, tolerance, finite } = m.as_ref();
+                if !finite {
+                    return msg![format!(
+                        "{labels} and {pred} cannot be placed in the world: {how} ({affines}); fix the header's sform \
+                         or qform (re-export the file)"
+                    )];
+                }
                 msg![
                     format!(
                         "{labels} and {pred} are not in the same space: {how}; their affines differ by up to \

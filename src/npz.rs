@@ -12,7 +12,7 @@ use std::io::{BufReader, Read};
 use std::path::Path;
 
 use crate::case::scan::ValueScan;
-use crate::case::{voxel_count, Shape3};
+use crate::case::Shape3;
 use crate::error::{Error, Input, Result};
 
 /// The array in the archive that holds the probabilities.
@@ -148,7 +148,13 @@ impl NpzSource {
                 format!("'{KEY}' has shape {:?}, with an empty axis; it holds no values", self.header.shape),
             )),
             [c, z, y, x] => Ok((*c, [*x, *y, *z])),
-            other => Err(bad(&self.path, format!("'{KEY}' has shape {other:?}; expected (C, z, y, x)"))),
+            other => Err(bad(
+                &self.path,
+                format!(
+                    "'{KEY}' has shape {other:?}; expected (C, z, y, x), one channel per class (nnU-Net's probabilities \
+                     of a 3D case)"
+                ),
+            )),
         }
     }
 
@@ -172,7 +178,7 @@ impl NpzSource {
     pub fn read(mut self, shape: Shape3, labels: &Input, max_values: u64) -> Result<(Vec<f32>, ValueScan)> {
         let path = self.path.clone();
         let h = &self.header;
-        let (channels, grid) = self.layout()?;
+        let (_, grid) = self.layout()?;
         if grid != shape {
             return Err(Error::ShapeMismatch {
                 labels: labels.clone(),
@@ -187,15 +193,12 @@ impl NpzSource {
                 "Fortran-ordered probabilities are not supported; save them in C order (numpy default)",
             ));
         }
-        let total = voxel_count(shape) as u64 * channels as u64;
-        if total > max_values {
-            return Err(Error::TooLarge {
-                path,
-                values: total as u128,
-                dims: format!("{:?}", h.shape),
-                limit: max_values,
-            });
+        // counted in u128: a header may claim any sizes
+        let values = h.shape.iter().fold(1u128, |p, &d| p.saturating_mul(d as u128));
+        if values > max_values as u128 {
+            return Err(Error::TooLarge { path, values, dims: format!("{:?}", h.shape), limit: max_values });
         }
+        let total = values as u64;
         let size = h.size;
         let mut entry = self.archive.by_name(&format!("{KEY}.npy")).map_err(|e| bad(&path, e.to_string()))?;
         std::io::copy(&mut (&mut entry).take(self.data_offset as u64), &mut std::io::sink())
@@ -216,7 +219,12 @@ impl NpzSource {
                     }
                     Ok(n) => got += n,
                     Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                    Err(e) => return Err(Error::CorruptGzip { path: path.clone(), detail: e.to_string() }),
+                    Err(e) => {
+                        return Err(bad(
+                            &path,
+                            format!("cannot read the archive's data ({e}); the file is damaged, export it again"),
+                        ))
+                    }
                 }
             }
             let start = data.len();
@@ -244,6 +252,24 @@ mod tests {
         assert!(parse_header(Path::new("x"), "{'descr': '\u{fffd}NUMPY', 'fortran_order': False, 'shape': (2,), }")
             .is_err());
         assert!(parse_header(Path::new("x"), "{'descr': '<\u{fffd}', 'shape': (2,), }").is_err());
+    }
+
+    #[test]
+    fn a_shape_whose_product_overflows_is_too_large_not_a_panic() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big.npz");
+        let dict = "{'descr': '<f4', 'fortran_order': False, 'shape': (3, 4294967296, 4294967296, 4), }";
+        let mut npy = b"\x93NUMPY\x01\x00".to_vec();
+        npy.extend_from_slice(&(dict.len() as u16).to_le_bytes());
+        npy.extend_from_slice(dict.as_bytes());
+        let mut zip = zip::ZipWriter::new(File::create(&path).unwrap());
+        zip.start_file("probabilities.npy", zip::write::SimpleFileOptions::default()).unwrap();
+        std::io::Write::write_all(&mut zip, &npy).unwrap();
+        zip.finish().unwrap();
+        let src = NpzSource::open(&path).unwrap();
+        let (_, grid) = src.layout().unwrap();
+        let e = src.read(grid, &Input::Array("labels"), 1 << 30).unwrap_err();
+        assert!(matches!(e, Error::TooLarge { .. }), "{e}");
     }
 
     #[test]

@@ -247,3 +247,44 @@ fn failed_cases_name_parameters_by_their_flags() {
     let records = String::from_utf8(read(&o.join("cases.jsonl"))).unwrap();
     assert!(records.contains("pass --activation softmax") && !records.contains("activation=softmax"), "{records}");
 }
+
+#[test]
+fn the_pooled_loss_is_computed_with_class_weights_and_compared_losses() {
+    let d = tmp();
+    let (l, p) = dataset(&d, 2);
+    let o = at(&d, "o");
+    assert!(batch(&l, &p, &o, &["--compare", "ce", "--class-weights", "1,2,3"]).status.success());
+    let summary: Value = serde_json::from_slice(&read(&o.join("summary.json"))).unwrap();
+    let pooled = summary["batch"]["loss"].as_f64().expect("a pooled loss");
+    let (i, s, g): (Vec<f64>, Vec<f64>, Vec<f64>) = {
+        let sums = &summary["batch"]["sums"]["channels"];
+        let f = |key: &str| (0..3).map(|k| sums[k][key].as_f64().unwrap()).collect();
+        (f("intersection"), f("pred_sum"), f("label_count"))
+    };
+    // mean over the 3 channels of w_k·(1 − (2I + ε)/(S + G + ε)), from the pooled sums
+    let want = (0..3).map(|k| (k + 1) as f64 * (1.0 - (2.0 * i[k] + 1e-5) / (s[k] + g[k] + 1e-5))).sum::<f64>() / 3.0;
+    assert!((pooled - want).abs() < 1e-12, "{pooled} vs {want}");
+}
+
+#[test]
+fn a_label_file_is_never_its_own_prediction() {
+    let d = tmp();
+    let (l, _) = dataset(&d, 2);
+    let o = at(&d, "o");
+    let out = batch(&l, &l, &o, &[]);
+    let summary: Value = serde_json::from_slice(&read(&o.join("summary.json"))).unwrap();
+    assert_eq!(summary["cases"]["total"], 0, "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(summary["unpaired"]["labels"].as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn resuming_with_other_parameters_says_which() {
+    let d = tmp();
+    let (l, p) = dataset(&d, 1);
+    let o = at(&d, "o");
+    assert!(batch(&l, &p, &o, &["--smooth-dr", "0.5"]).status.success());
+    let out = batch(&l, &p, &o, &["--smooth-dr", "0.25", "--resume"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(err.contains("--resume: ") && err.contains("whose parameters.loss.overrides.smooth_dr differ"), "{err}");
+}

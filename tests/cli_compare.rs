@@ -185,23 +185,23 @@ fn comparing_the_main_loss_with_itself_writes_no_comparison() {
 }
 
 #[test]
-fn class_weights_for_a_compared_loss_apply_to_it_alone() {
+fn class_weights_belong_to_the_main_loss_and_compared_losses_take_them_where_they_read_them() {
     let d = tmp();
     synth(&d);
-    let run = |args: &[&str]| {
-        json_of(
-            dicegrad()
-                .args(["analyze", "--json", "--labels"])
-                .arg(at(&d, "labels.nii.gz"))
-                .arg("--pred")
-                .arg(at(&d, "probs.nii.gz"))
-                .args(args),
-        )
+    let base = || {
+        let mut c = dicegrad();
+        c.args(["analyze", "--labels"]).arg(at(&d, "labels.nii.gz")).arg("--pred").arg(at(&d, "probs.nii.gz"));
+        c
     };
-    let both = run(&["--loss", "generalized-dice", "--compare", "dice", "--class-weights", "1,2,3"]);
-    assert!(both["parameters"]["class_weights"].is_null(), "generalized Dice reads no class weights");
-    let weighted_dice = run(&["--class-weights", "1,2,3"]);
-    assert_eq!(both["comparison"]["losses"][0]["value"], weighted_dice["loss"]["value"]);
-    let gd = run(&["--loss", "generalized-dice"]);
-    assert_eq!(both["loss"], gd["loss"]);
+    // generalized Dice has no class weights: refused even though the compared Dice has them
+    let err =
+        fails_with_2(base().args(["--loss", "generalized-dice", "--compare", "dice", "--class-weights", "1,2,3"]));
+    assert!(err.contains("--class-weights does not apply to --loss generalized-dice"), "{err}");
+    // Dice has them; the compared Tversky does not read them, the compared dice+ce does
+    let r = json_of(base().args(["--json", "--compare", "tversky,dice+ce", "--class-weights", "1,2,3"]));
+    assert_eq!(r["parameters"]["class_weights"], serde_json::json!([1.0, 2.0, 3.0]));
+    let plain_tversky = json_of(base().args(["--json", "--loss", "tversky"]));
+    assert_eq!(r["comparison"]["losses"][0]["value"], plain_tversky["loss"]["value"]);
+    let weighted = json_of(base().args(["--json", "--loss", "dice+ce", "--class-weights", "1,2,3"]));
+    assert_eq!(r["comparison"]["losses"][1]["value"], weighted["loss"]["value"]);
 }

@@ -170,7 +170,9 @@ fn refuses_a_header_claiming_more_voxels_than_the_limit_before_reading_data() {
     huge.write(&p);
     let err = refused(&l, &p, &[]);
     assert!(err.contains("huge.nii.gz") && err.contains("--max-voxels"), "{err}");
-    let err = refused(&l, &l, &["--max-voxels", "10"]);
+    let l2 = at(&d, "l2.nii");
+    std::fs::copy(&l, &l2).unwrap();
+    let err = refused(&l, &l2, &["--max-voxels", "10"]);
     assert!(err.contains("above the limit of 10"), "{err}");
 }
 
@@ -309,4 +311,30 @@ fn a_misspelt_simd_switch_is_refused() {
     c.env("DICEGRAD_SIMD", "portabel").args(["analyze", "--labels"]).arg(&l).arg("--pred").arg(&p);
     let err = fails_with_2(&mut c);
     assert!(err.contains("DICEGRAD_SIMD=portabel: unknown value; set it to portable"), "{err}");
+}
+
+#[test]
+fn the_same_file_as_labels_and_prediction_is_refused() {
+    let d = tmp();
+    let (l, _) = binary_case(&d, [4, 4, 4], 1);
+    let err = refused(&l, &l, &[]);
+    assert!(err.contains("is given as both the labels and the prediction"), "{err}");
+}
+
+#[test]
+fn a_segmentation_given_as_the_prediction_is_named_as_such() {
+    let d = tmp();
+    let labels: Vec<u8> = (0..64).map(|i| (i % 3) as u8).collect();
+    let (l, p) = (at(&d, "l.nii"), at(&d, "seg.nii"));
+    Nii::u8(&[4, 4, 4], &labels).write(&l);
+    Nii::u8(&[4, 4, 4, 3], &(0..192).map(|i| (i % 3) as u8).collect::<Vec<_>>()).write(&p);
+    let err = refused(&l, &p, &[]);
+    assert!(err.contains("outside [0, 1]") && err.contains("stored as uint8: is it a segmentation"), "{err}");
+    // a binary mask is read as probabilities 0 and 1, with a note
+    let (bl, bp) = (at(&d, "bl.nii"), at(&d, "mask.nii"));
+    let mask: Vec<u8> = (0..64).map(|i| u8::from(i % 2 == 0)).collect();
+    Nii::u8(&[4, 4, 4], &mask).write(&bl);
+    Nii::u8(&[4, 4, 4], &mask).write(&bp);
+    let r = json_of(dicegrad().args(["analyze", "--json", "--labels"]).arg(&bl).arg("--pred").arg(&bp));
+    assert!(r["warnings"][0].as_str().unwrap().contains("stored as uint8: whole numbers are a hard segmentation"));
 }

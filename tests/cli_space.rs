@@ -67,7 +67,8 @@ fn a_nan_in_an_affine_is_a_mismatch_in_analyze_and_in_batch() {
     let d = tmp();
     let (l, p) = pair(&d, |n| n.srow[1][1] = f32::NAN);
     let err = fails_with_2(&mut analyze(&l, &p, &["--affine-tol", "1e9"]));
-    assert!(err.contains("voxel axis y") && err.contains("NaN"), "{err}");
+    assert!(err.contains("the prediction's affine holds a NaN or infinite entry"), "{err}");
+    assert!(err.contains("fix the header's sform or qform") && !err.contains("raise --affine-tol"), "{err}");
 
     let (ld, pd, o) = (at(&d, "L"), at(&d, "P"), at(&d, "O"));
     std::fs::create_dir_all(&ld).unwrap();
@@ -85,7 +86,10 @@ fn a_nan_in_an_affine_is_a_mismatch_in_analyze_and_in_batch() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1), "the case fails, the run goes on");
     let line = std::fs::read_to_string(o.join("cases.jsonl")).unwrap();
-    assert!(line.contains("\"failed\"") && line.contains("not in the same space") && line.contains("NaN"), "{line}");
+    assert!(
+        line.contains("\"failed\"") && line.contains("cannot be placed in the world") && line.contains("NaN"),
+        "{line}"
+    );
 }
 
 #[test]
@@ -191,4 +195,17 @@ fn a_prediction_without_sform_or_qform_is_named_as_such() {
     let err = fails_with_2(&mut analyze(&l, &p, &[]));
     assert!(err.contains("the prediction's header sets neither sform nor qform"), "{err}");
     assert!(!err.contains("the labels' header"), "{err}");
+}
+
+#[test]
+fn labels_without_sform_or_qform_are_named_as_such() {
+    let d = tmp();
+    let (l, p) = pair(&d, |_| {});
+    let mut labels = Nii::u8(&[6, 5, 4], &[0; 120]);
+    labels.sform_code = 0;
+    labels.qform_code = 0;
+    labels.write(&l);
+    let err = fails_with_2(&mut analyze(&l, &p, &[]));
+    assert!(err.contains("the labels' header sets neither sform nor qform"), "{err}");
+    assert!(!err.contains("the prediction's header"), "{err}");
 }

@@ -150,7 +150,7 @@ fn all_zero_prediction_and_empty_class_give_finite_gradients() {
     let st = measure(&GradientKernel::new(&c, &eval), &eval);
     assert_eq!(st[2].foreground.count, 0);
     assert_eq!(st[2].fit.a, None);
-    assert!(to_json(&Report::build(&c, inputs_of(&c), &eval, st, None, &FieldNames)).len() > 100);
+    assert!(to_json(&Report::build(&c, inputs_of(&c), &eval, st, &FieldNames)).len() > 100);
 }
 
 #[test]
@@ -171,7 +171,7 @@ fn threads_give_identical_results(act: Activation) {
             let stats = measure(&kernel, &eval);
             let mut g = vec![0f32; c.prediction.values.len()];
             kernel.fill(0, &mut g);
-            (to_json(&Report::build(&c, inputs_of(&c), &eval, stats, None, &FieldNames)), g)
+            (to_json(&Report::build(&c, inputs_of(&c), &eval, stats, &FieldNames)), g)
         })
     };
     let (one, g1) = run(1);

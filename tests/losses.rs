@@ -145,7 +145,7 @@ fn squared_dice_and_cross_entropy_are_not_two_valued_and_the_report_says_so() {
         let (eval, stats) = stats_of(&case, &cfg);
         assert!(!eval.two_valued(), "{}", kind.name());
         assert!(stats.iter().all(|s| !s.two_level && s.foreground.distinct > 1), "{}", kind.name());
-        let report = dicegrad::report::Report::build(&case, inputs_of(&case), &eval, stats, None, &FieldNames);
+        let report = dicegrad::report::Report::build(&case, inputs_of(&case), &eval, stats, &FieldNames);
         assert!(!report.two_level_holds && !report.two_valued_closed_form);
     }
 }
@@ -169,7 +169,7 @@ fn tiny_logits() -> (Case<'static>, Vec<(f64, f64)>, [u8; 4]) {
 }
 
 fn preset_config(preset: Preset, channels: usize) -> LossConfig {
-    LossRequest { preset: Some(preset), ..LossRequest::default() }.config(channels).unwrap()
+    LossRequest { preset: Some(preset), ..LossRequest::default() }.configs(&[], channels).unwrap().swap_remove(0)
 }
 
 #[test]

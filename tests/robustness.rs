@@ -236,3 +236,14 @@ fn an_output_killed_while_written_is_either_the_old_file_or_the_new_one() {
         assert_eq!(nifti::NiftiObject::header(&obj).dim[4], 4);
     }
 }
+
+#[test]
+fn junk_after_a_complete_gzip_stream_is_called_corrupt_not_truncated() {
+    let d = tmp();
+    let (l, p) = binary_case(&d, [6, 5, 4], 3);
+    let mut bytes = std::fs::read(&p).unwrap();
+    bytes.extend_from_slice(&[0x1f, 0x8b, 8, 0, 0]); // the start of a member that never comes
+    std::fs::write(&p, bytes).unwrap();
+    let err = fails_with_2(dicegrad().args(["analyze", "--labels"]).arg(&l).arg("--pred").arg(&p));
+    assert!(err.contains("corrupt gzip data (after the voxel data:") && !err.contains("truncated"), "{err}");
+}

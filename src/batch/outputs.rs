@@ -18,8 +18,6 @@ pub const RUN: &str = "run.json";
 pub const CASES_JSONL: &str = "cases.jsonl";
 pub const CASES_CSV: &str = "cases.csv";
 pub const SUMMARY: &str = "summary.json";
-/// Pictures written next to the summary.
-pub const PICTURES: [&str; 4] = ["histogram.png", "histogram.svg", "levels.png", "levels.svg"];
 
 /// `run.json`: what a batch folder holds.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -30,6 +28,27 @@ pub struct RunMeta {
     pub shard: Option<Shard>,
     /// The case ids of this run (after sharding), in order.
     pub cases: Vec<String>,
+}
+
+/// What differs between two runs' `run.json`: the paths of the fields (`parameters.loss.overrides.
+/// smooth_dr`, `shard`, `cases`), in order; empty when a run may continue the other.
+pub fn differences(a: &RunMeta, b: &RunMeta) -> Vec<String> {
+    fn walk(x: &serde_json::Value, y: &serde_json::Value, path: &str, out: &mut Vec<String>) {
+        match (x, y) {
+            (serde_json::Value::Object(p), serde_json::Value::Object(q)) => {
+                for (k, v) in p {
+                    let sub = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+                    walk(v, q.get(k).unwrap_or(&serde_json::Value::Null), &sub, out);
+                }
+            }
+            _ if x != y => out.push(path.to_string()),
+            _ => {}
+        }
+    }
+    let value = |m: &RunMeta| serde_json::json!({ "parameters": m.parameters, "shard": m.shard, "cases": m.cases });
+    let mut out = Vec::new();
+    walk(&value(a), &value(b), "", &mut out);
+    out
 }
 
 /// Reads `run.json` of `dir`, if there is one.
@@ -96,6 +115,6 @@ pub fn finalize(dir: &Path, params: &RunParameters, unpaired: Unpaired, records:
 /// Paths of every file a batch writes into `dir`.
 pub fn all_files(dir: &Path) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = [RUN, CASES_JSONL, CASES_CSV, SUMMARY].iter().map(|f| dir.join(f)).collect();
-    v.extend(PICTURES.iter().map(|f| dir.join(f)));
+    v.extend(crate::plot::dataset::PICTURES.iter().map(|f| dir.join(f)));
     v
 }

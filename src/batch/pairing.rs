@@ -76,7 +76,9 @@ pub fn pair(labels_dir: &Path, pred_dir: &Path, suffix: &str, skip: &[&Path]) ->
             pred_dir.join(id).join(format!("{id}{suffix}.nii.gz")),
             pred_dir.join(id).join(format!("{id}{suffix}.nii")),
         ];
-        match candidates.iter().find(|c| c.is_file()) {
+        // a label file is never its own prediction (labels and predictions in one folder)
+        let own = path.canonicalize().ok();
+        match candidates.iter().find(|c| c.is_file() && c.canonicalize().ok() != own) {
             Some(pred) => {
                 claimed.insert(pred.clone());
                 // an nnU-Net segmentation beside the chosen .npz is part of the same case

@@ -65,8 +65,8 @@ fn load_options(params: &RunParameters) -> LoadOptions {
 /// Analyses one case through the pipeline, and writes its gradient when asked.
 fn run_case(pair: &CasePair, opts: &BatchOptions, naming: &dyn Naming) -> Result<CaseRecord> {
     let request = request(&opts.params);
-    let (loaded, configs) = load(&pair.labels, &pair.pred, load_options(&opts.params), &request)?;
-    let result = pipeline::analyze(&loaded.case, loaded.inputs, &configs, None, naming)?;
+    let loaded = load(&pair.labels, &pair.pred, load_options(&opts.params), &request)?;
+    let result = pipeline::analyze(&loaded.case, loaded.inputs, &request, naming)?;
     if let Some(dir) = &opts.grad_out_dir {
         let w = WriteOptions { compression: opts.compression, force: true };
         write_gradient(&dir.join(format!("{}.nii.gz", pair.id)), &loaded.layout, &result.kernel, w)?;
@@ -101,13 +101,14 @@ fn prepare(opts: &BatchOptions, meta: &RunMeta) -> Result<Vec<CaseRecord>> {
     let mut done = Vec::new();
     match (previous, opts.resume, opts.force) {
         (Some(prev), true, _) => {
-            if prev.parameters != meta.parameters || prev.shard != meta.shard || prev.cases != meta.cases {
+            let differ = outputs::differences(&prev, meta);
+            if !differ.is_empty() {
                 return Err(Error::usage(msg![
                     Param::RESUME,
                     format!(
-                        ": {} holds a run with other parameters, shard or cases; use the same options as that run, \
-                         or ",
-                        opts.out.display()
+                        ": {} holds a run whose {} differ; use the same options as that run, or ",
+                        opts.out.display(),
+                        differ.join(", ")
                     ),
                     set(Param::FORCE, true),
                     " to start over",

@@ -39,15 +39,6 @@ impl LabelRule {
         }
     }
 
-    /// The label value of each channel.
-    pub fn label_of(self) -> Vec<i64> {
-        match self {
-            LabelRule::Channels(c) => (0..c as i64).collect(),
-            LabelRule::Binary => vec![1],
-            LabelRule::Select(k) => vec![k],
-        }
-    }
-
     fn advice(self) -> crate::error::Msg {
         match self {
             LabelRule::Channels(c) => msg![format!(

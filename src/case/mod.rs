@@ -102,8 +102,27 @@ impl Default for Geometry {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Labels<'a> {
     pub class: Cow<'a, [u8]>,
-    /// The label value of each channel (`label_of[k]` for channel `k`).
-    pub label_of: Vec<i64>,
+    /// How label values became class indices.
+    pub rule: LabelRule,
+}
+
+impl Labels<'_> {
+    /// The label value whose voxels are channel `k`'s foreground.
+    pub fn label_of(&self, k: usize) -> i64 {
+        match self.rule {
+            LabelRule::Channels(_) => k as i64,
+            LabelRule::Binary => 1,
+            LabelRule::Select(label) => label,
+        }
+    }
+
+    /// The label value K when a single-channel prediction is one class of a multi-label map.
+    pub fn selected(&self) -> Option<i64> {
+        match self.rule {
+            LabelRule::Select(label) => Some(label),
+            LabelRule::Channels(_) | LabelRule::Binary => None,
+        }
+    }
 }
 
 /// The prediction: C channel-major blocks of N values.
@@ -138,17 +157,20 @@ impl<'a> Case<'a> {
     /// class index per voxel (for one channel: 1 = foreground), `values` C channel-major blocks
     /// of N values.
     ///
-    /// Panics if the lengths do not match the shape (a programming error, not an input error).
+    /// Panics if the lengths do not match the shape, or a class index names no channel (a
+    /// programming error, not an input error).
     pub fn from_parts(shape: Shape3, class: Vec<u8>, channels: usize, values: Vec<f32>) -> Case<'static> {
         let n = voxel_count(shape);
         assert_eq!(class.len(), n, "one class index per voxel");
         assert_eq!(values.len(), n * channels, "C blocks of N values");
-        let label_of = if channels == 1 { vec![1] } else { (0..channels as i64).collect() };
+        let classes = if channels == 1 { 2 } else { channels };
+        assert!(class.iter().all(|&c| usize::from(c) < classes), "class indices 0..{classes}");
+        let rule = LabelRule::for_prediction(channels, None);
         let scan = ValueScan::of(&values);
         Case {
             grid: Grid::fortran(shape),
             geometry: Geometry::default(),
-            labels: Labels { class: Cow::Owned(class), label_of },
+            labels: Labels { class: Cow::Owned(class), rule },
             prediction: Prediction { values: Cow::Owned(values), channels, scan },
         }
     }
@@ -199,7 +221,7 @@ impl<'a> Case<'a> {
         Ok(Case {
             grid,
             geometry: Geometry::default(),
-            labels: Labels { class: Cow::Owned(class), label_of: rule.label_of() },
+            labels: Labels { class: Cow::Owned(class), rule },
             prediction: Prediction { values, channels, scan },
         })
     }

@@ -120,8 +120,8 @@ pub fn run(a: AnalyzeArgs) -> Result<ExitCode> {
     check_outputs(&a)?;
     let request = Request { loss: a.loss.request(), compare: a.compare.clone(), label: a.label };
     let options = LoadOptions { max_values: a.max_voxels, affine_tol: a.affine_tol };
-    let (loaded, configs) = load(&a.labels, &a.pred, options, &request)?;
-    let result = analyze(&loaded.case, loaded.inputs, &configs, a.label, &Flags)?;
+    let loaded = load(&a.labels, &a.pred, options, &request)?;
+    let result = analyze(&loaded.case, loaded.inputs, &request, &Flags)?;
     let report = &result.report;
 
     if let Some(dir) = &a.out {

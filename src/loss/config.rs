@@ -13,6 +13,7 @@ use crate::names::Named;
 /// The loss a user asked for: a preset (or none) and the parameters given explicitly. Resolved
 /// per case, since some defaults depend on the number of channels.
 #[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct LossRequest {
     pub preset: Option<Preset>,
     /// Parameters given explicitly; each overrides the preset's value.
@@ -33,24 +34,24 @@ impl LossRequest {
         s
     }
 
-    /// The checked loss for a prediction with `channels` channels.
-    pub fn config(&self, channels: usize) -> Result<LossConfig> {
-        LossConfig::new(self.resolve(channels), channels)
-    }
-
     /// The checked losses for a prediction with `channels` channels: the main one, then each of
-    /// `compare` (repeats and the main family dropped), all with the same parameters — each keeping
-    /// the class weights only if it reads them. Parameters given explicitly that none of these
-    /// losses reads are refused.
+    /// `compare` (repeats and the main family dropped), all with the same parameters — a compared
+    /// loss keeping the class weights only if it reads them. Parameters given explicitly that none
+    /// of these losses reads are refused ([`LossRequest::check_applies`]).
     pub fn configs(&self, compare: &[LossKind], channels: usize) -> Result<Vec<LossConfig>> {
         self.check_applies(compare)?;
         let spec = self.resolve(channels);
         compared_kinds(spec.loss, compare).into_iter().map(|k| LossConfig::for_kind(&spec, k, channels)).collect()
     }
 
-    /// Refuses parameters given explicitly that neither the main loss nor any of `compared` reads.
+    /// Refuses parameters given explicitly that neither the main loss nor any of `compared` reads;
+    /// class weights, which belong to the main loss (compared losses take them where they read
+    /// them), must be read by the main loss.
     pub fn check_applies(&self, compared: &[LossKind]) -> Result<()> {
         let main = self.kind();
+        if self.overrides.class_weights.is_some() {
+            class_weights_apply(main)?;
+        }
         for p in self.overrides.given() {
             if !main.reads(p) && !compared.iter().any(|k| k.reads(p)) {
                 let readers: Vec<&str> = LossKind::ALL.iter().filter(|k| k.reads(p)).map(|k| k.name()).collect();
@@ -66,6 +67,21 @@ impl LossRequest {
         }
         Ok(())
     }
+}
+
+/// Refuses class weights for a family that has none.
+fn class_weights_apply(kind: LossKind) -> Result<()> {
+    if kind.reads(LossParam::ClassWeights) {
+        return Ok(());
+    }
+    Err(Error::parameter(
+        LossParam::ClassWeights.param(),
+        msg![
+            "does not apply to ",
+            set(LossParam::Loss.param(), kind),
+            " (it has no class weights in the frameworks); drop it",
+        ],
+    ))
 }
 
 /// The main loss and the losses compared with it, in order, each once (the main one first).
@@ -117,16 +133,7 @@ impl LossConfig {
         }
         let weights = LossParam::ClassWeights.param();
         if let Some(w) = &spec.class_weights {
-            if !spec.loss.reads(LossParam::ClassWeights) {
-                return Err(Error::parameter(
-                    weights,
-                    msg![
-                        "does not apply to ",
-                        set(LossParam::Loss.param(), spec.loss),
-                        " (it has no class weights in the frameworks); drop it",
-                    ],
-                ));
-            }
+            class_weights_apply(spec.loss)?;
             if w.len() != channels {
                 return Err(Error::parameter(
                     weights,
@@ -205,5 +212,18 @@ impl LossConfig {
             spec.class_weights = None;
         }
         LossConfig::new(spec, channels)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_misspelt_parameter_in_a_stored_request_is_refused() {
+        let ok: LossRequest = serde_json::from_str(r#"{"preset": null, "overrides": {"smooth_dr": 0.5}}"#).unwrap();
+        assert_eq!(ok.overrides.smooth_dr, Some(0.5));
+        let e = serde_json::from_str::<LossRequest>(r#"{"preset": null, "overrides": {"smoth_dr": 0.5}}"#).unwrap_err();
+        assert!(e.to_string().contains("unknown field `smoth_dr`"), "{e}");
     }
 }

@@ -163,6 +163,7 @@ macro_rules! loss_parameters {
 
         /// The parameters given explicitly; each overrides the preset's (or the default) value.
         #[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
         pub struct LossPatch {
             /// The loss family.
             pub loss: Option<LossKind>,

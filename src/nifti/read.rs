@@ -181,8 +181,10 @@ impl Source {
         if self.gzip {
             // Drain the rest of the stream: the gzip trailer (and its CRC) is only checked at the end.
             // A stream that goes on far beyond the data is refused rather than inflated to its end.
-            let extra = io::copy(&mut (&mut self.reader).take(MAX_TRAILING + 1), &mut io::sink())
-                .map_err(|e| stream_error(&self.path, true, e, total, total))?;
+            // (all the voxel data has arrived: what fails now is the stream after it)
+            let extra = io::copy(&mut (&mut self.reader).take(MAX_TRAILING + 1), &mut io::sink()).map_err(|e| {
+                Error::CorruptGzip { path: self.path.clone(), detail: format!("after the voxel data: {e}") }
+            })?;
             if extra > MAX_TRAILING {
                 return Err(Error::BadValues {
                     input: Input::File(self.path.clone()),

@@ -15,7 +15,6 @@ use super::Request;
 use crate::case::labels::{check_label_option, LabelRule};
 use crate::case::{Case, Geometry, Grid, Labels, Prediction, Shape3};
 use crate::error::{AffineMismatch, Error, Input, Param, Result};
-use crate::loss::LossConfig;
 use crate::nifti::volumes::{read_labels, read_values};
 use crate::nifti::{HeaderTemplate, Source};
 use crate::npz::NpzSource;
@@ -49,17 +48,12 @@ impl LoadOptions {
     }
 }
 
-/// Opens and checks both files, resolves the request's losses for the prediction's channels
-/// (refusing bad parameters before any voxel data is read), and reads the case.
-pub fn load(
-    labels: &Path,
-    pred: &Path,
-    options: LoadOptions,
-    request: &Request,
-) -> Result<(LoadedCase, Vec<LossConfig>)> {
+/// Opens and checks both files, checks the request's losses against the prediction's channels
+/// (so that bad parameters are refused before any voxel data is read), and reads the case.
+pub fn load(labels: &Path, pred: &Path, options: LoadOptions, request: &Request) -> Result<LoadedCase> {
     let open = OpenCase::open(labels, pred, options, request.label)?;
-    let configs = request.configs(open.channels())?;
-    Ok((open.read()?, configs))
+    request.configs(open.channels())?;
+    open.read()
 }
 
 /// Where a case's gradient is written: the prediction's header (for an `.npz`, the labels') and
@@ -134,6 +128,15 @@ impl OpenCase {
     /// when a single-channel prediction is one class of a multi-label map.
     pub fn open(labels_path: &Path, pred_path: &Path, options: LoadOptions, label: Option<i64>) -> Result<Self> {
         options.check()?;
+        if let (Ok(l), Ok(p)) = (labels_path.canonicalize(), pred_path.canonicalize()) {
+            if l == p {
+                return Err(Error::usage(format!(
+                    "{} is given as both the labels and the prediction; give the ground truth and the network's \
+                     output",
+                    labels_path.display()
+                )));
+            }
+        }
         let labels = Source::open(labels_path, options.max_values)?;
         let (shape, extra) = spatial_and_extra(&labels.header.dims);
         if !extra.is_empty() {
@@ -149,6 +152,14 @@ impl OpenCase {
         let (pred, pshape, channels, layout) = if is_npz(pred_path) {
             let npz = NpzSource::open(pred_path)?;
             let (channels, grid) = npz.layout()?;
+            if grid != shape {
+                return Err(Error::ShapeMismatch {
+                    labels: Input::File(labels_path.to_path_buf()),
+                    pred: Input::File(pred_path.to_path_buf()),
+                    labels_shape: format!("{shape:?}"),
+                    pred_shape: format!("{grid:?} (from (C, z, y, x) = {:?})", npz.shape()),
+                });
+            }
             (PredSource::Npz(npz), grid, channels, ChannelLayout::Dim4)
         } else {
             let src = Source::open(pred_path, options.max_values)?;
@@ -198,6 +209,7 @@ impl OpenCase {
                     worst: super::space::show(d.worst),
                     affines: d.affines,
                     tolerance: options.affine_tol,
+                    finite: d.finite,
                 })));
             }
         }
@@ -248,7 +260,7 @@ impl OpenCase {
             case: Case {
                 grid,
                 geometry,
-                labels: Labels { class: Cow::Owned(class), label_of: rule.label_of() },
+                labels: Labels { class: Cow::Owned(class), rule },
                 prediction: Prediction { values: Cow::Owned(values), channels, scan },
             },
             inputs: Inputs { labels: labels_info, prediction: PredictionInfo { file: pred_info, channels, layout } },

@@ -11,8 +11,9 @@ use std::path::Path;
 use crate::analysis::compare::compare;
 use crate::analysis::measure;
 use crate::case::Case;
-use crate::error::{Input, Naming, Result};
+use crate::error::{Error, Input, Naming, Result};
 use crate::loss::{Activation, CaseSums, Evaluation, GradientKernel, LossConfig, LossKind, LossRequest};
+use crate::msg;
 use crate::nifti::{write_f32, WriteOptions};
 use crate::report::comparison::{ComparedLoss, Comparison};
 use crate::report::{Inputs, Report};
@@ -25,7 +26,8 @@ pub struct Request {
     pub loss: LossRequest,
     /// Losses whose gradients are compared with the main one's (same activation and options).
     pub compare: Vec<LossKind>,
-    /// The label value K when a single-channel prediction is one class of a multi-label map.
+    /// The label value K when a single-channel prediction is one class of a multi-label map (used
+    /// when the case is made from files or arrays; a case holds it from then on).
     pub label: Option<i64>,
 }
 
@@ -54,31 +56,43 @@ fn prediction_input(inputs: &Inputs) -> Input {
 }
 
 /// Refuses prediction values the loss cannot take: NaN or infinite ones, and values outside
-/// [0, 1] when the loss reads probabilities (no activation).
+/// [0, 1] when the loss reads probabilities (no activation). A prediction stored as integers is
+/// probably a segmentation: the message says so.
 pub fn check_values(case: &Case, inputs: &Inputs, config: &LossConfig) -> Result<()> {
     let probabilities = config.spec.activation == Activation::None;
-    case.prediction.scan.check(&prediction_input(inputs), &case.grid, case.prediction.channels, probabilities)
+    let checked =
+        case.prediction.scan.check(&prediction_input(inputs), &case.grid, case.prediction.channels, probabilities);
+    match checked {
+        Err(Error::BadValues { input, mut problem }) if inputs.prediction.holds_integers() => {
+            problem.extend(msg![format!(
+                " (the prediction is stored as {}: is it a segmentation of class labels? give the network's \
+                 probabilities or logits instead, for nnU-Net the .npz it writes with --save_probabilities)",
+                inputs.prediction.file.datatype
+            )]);
+            Err(Error::BadValues { input, problem })
+        }
+        other => other,
+    }
 }
 
-/// Analyses `case` with the losses `configs` (from [`Request::configs`]: the main loss first, then
-/// the compared ones): checks the prediction's values against them (finite; within [0, 1] when
-/// they are probabilities), evaluates the main loss, measures its gradient, and compares it with
-/// the others. `label` is the label value K of a single-channel prediction of one class; notes in
-/// the report name parameters as `naming` does.
+/// Analyses `case` (whose inputs were `inputs`) with the losses of `request`, resolved for its
+/// channels: checks the prediction's values against them (finite; within [0, 1] when they are
+/// probabilities), evaluates the main loss, measures its gradient, and compares it with the
+/// others. Notes in the report name parameters as `naming` does.
 pub fn analyze<'a>(
     case: &'a Case<'a>,
     inputs: Inputs,
-    configs: &[LossConfig],
-    label: Option<i64>,
+    request: &Request,
     naming: &dyn Naming,
 ) -> Result<CaseResult<'a>> {
+    let configs = request.configs(case.prediction.channels)?;
     let config = &configs[0];
     check_values(case, &inputs, config)?;
     let eval = Evaluation::compute(case, config);
     let sums = eval.sums.clone();
     let kernel = GradientKernel::new(case, &eval);
     let stats = measure(&kernel, &eval);
-    let mut report = Report::build(case, inputs, &eval, stats, label, naming);
+    let mut report = Report::build(case, inputs, &eval, stats, naming);
     if configs.len() > 1 {
         let mut evals = vec![eval];
         evals.extend(configs[1..].iter().map(|c| Evaluation::compute(case, c)));
@@ -90,9 +104,10 @@ pub fn analyze<'a>(
     Ok(CaseResult { report, kernel, sums })
 }
 
-/// The gradient of the loss `config` with respect to every value of the prediction, in the order
-/// of its values (after the same check of the values as [`analyze`]).
-pub fn gradient(case: &Case, inputs: &Inputs, config: &LossConfig) -> Result<Vec<f32>> {
+/// The gradient of the main loss of `request` with respect to every value of the prediction, in
+/// the order of its values (after the same check of the values as [`analyze`]).
+pub fn gradient(case: &Case, inputs: &Inputs, request: &Request) -> Result<Vec<f32>> {
+    let config = &request.configs(case.prediction.channels)?[0];
     check_values(case, inputs, config)?;
     let eval = Evaluation::compute(case, config);
     let mut values = vec![0f32; case.prediction.values.len()];

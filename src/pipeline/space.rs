@@ -52,6 +52,8 @@ fn norm(v: [f64; 3]) -> f64 {
 pub struct Difference {
     /// What differs, in words.
     pub how: String,
+    /// Both affines are finite numbers: a larger tolerance could accept them.
+    pub finite: bool,
     /// The largest difference of an entry (infinite for a NaN).
     pub worst: f64,
     /// Both affines, written out.
@@ -61,6 +63,24 @@ pub struct Difference {
 /// How the prediction's affine differs from the labels' by more than `tol` in some entry; None
 /// when they agree. A NaN or infinite entry never agrees.
 pub fn difference(labels: &Affine, pred: &Affine, tol: f64) -> Option<Difference> {
+    let finite = |m: &Affine| m[..3].iter().flatten().all(|v| v.is_finite());
+    let broken: Vec<&str> = [("labels'", labels), ("prediction's", pred)]
+        .iter()
+        .filter(|(_, m)| !finite(m))
+        .map(|(whose, _)| *whose)
+        .collect();
+    if !broken.is_empty() {
+        return Some(Difference {
+            how: broken
+                .iter()
+                .map(|w| format!("the {w} affine holds a NaN or infinite entry"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            finite: false,
+            worst: f64::INFINITY,
+            affines: format!("labels {}, prediction {}", matrix(labels), matrix(pred)),
+        });
+    }
     let mut notes = Vec::new();
     for (c, axis) in AXES.iter().enumerate() {
         let (l, p) = (column(labels, c), column(pred, c));
@@ -95,6 +115,7 @@ pub fn difference(labels: &Affine, pred: &Affine, tol: f64) -> Option<Difference
     }
     Some(Difference {
         how: notes.join(", "),
+        finite: true,
         worst: (0..4).map(|c| distance(column(labels, c), column(pred, c))).fold(0.0, f64::max),
         affines: format!("labels {}, prediction {}", matrix(labels), matrix(pred)),
     })
@@ -146,7 +167,12 @@ mod tests {
         let mut p = L;
         p[1][1] = f64::NAN;
         let d = difference(&L, &p, 1e-3).unwrap();
-        assert!(d.how.contains("voxel axis y") && d.how.contains("NaN") && d.worst.is_infinite(), "{d:?}");
-        assert!(difference(&p, &p, 1e-3).is_some(), "NaN against NaN");
+        assert_eq!(d.how, "the prediction's affine holds a NaN or infinite entry");
+        assert!(!d.finite && d.worst.is_infinite() && d.affines.contains("NaN"), "{d:?}");
+        let d = difference(&p, &p, f64::MAX).unwrap();
+        assert_eq!(
+            d.how,
+            "the labels' affine holds a NaN or infinite entry, the prediction's affine holds a NaN or infinite entry"
+        );
     }
 }

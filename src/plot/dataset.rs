@@ -140,12 +140,16 @@ impl Drawing for Levels<'_> {
     }
 }
 
-/// Writes histogram.png/.svg and levels.png/.svg of a data set into `dir`.
+/// The pictures of a data set, by file name: the pooled histogram and the levels, each as PNG and
+/// SVG.
+pub const PICTURES: [&str; 4] = ["histogram.png", "histogram.svg", "levels.png", "levels.svg"];
+
+/// Writes the pictures of a data set ([`PICTURES`]) into `dir`.
 pub fn write_pictures(s: &Summary, records: &[CaseRecord], dir: &Path) -> Result<()> {
-    for name in ["histogram.png", "histogram.svg"] {
+    for name in &PICTURES[..2] {
         write(&Pooled(s), &dir.join(name), true)?;
     }
-    for name in ["levels.png", "levels.svg"] {
+    for name in &PICTURES[2..] {
         write(&Levels(s, records), &dir.join(name), true)?;
     }
     Ok(())

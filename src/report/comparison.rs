@@ -48,7 +48,7 @@ impl ComparedLoss {
             .zip(stats)
             .map(|(k, gradient)| ComparedChannel {
                 channel: k,
-                label: case.labels.label_of[k],
+                label: case.labels.label_of(k),
                 closed_form: ClosedForm::of(eval, k),
                 gradient,
             })

@@ -58,6 +58,13 @@ pub struct PredictionInfo {
     pub layout: ChannelLayout,
 }
 
+impl PredictionInfo {
+    /// Whether the values are stored as integers (a segmentation rather than probabilities?).
+    pub fn holds_integers(&self) -> bool {
+        self.file.datatype.starts_with("int") || self.file.datatype.starts_with("uint")
+    }
+}
+
 /// Both inputs.
 #[derive(Clone, Debug, Serialize)]
 pub struct Inputs {

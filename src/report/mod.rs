@@ -168,9 +168,9 @@ impl Report {
         inputs: Inputs,
         eval: &Evaluation,
         stats: Vec<GradientStats>,
-        label: Option<i64>,
         naming: &dyn Naming,
     ) -> Report {
+        let label = case.labels.selected();
         let cfg = &eval.config;
         let n = case.voxels() as u64;
         let channels: Vec<ChannelReport> = cfg
@@ -181,7 +181,7 @@ impl Report {
                 let spec = &cfg.spec;
                 ChannelReport {
                     channel: k,
-                    label: case.labels.label_of[k],
+                    label: case.labels.label_of(k),
                     foreground_voxels: s.label_count,
                     background_voxels: n - s.label_count,
                     soft_dice: eval.soft_dice(k),
@@ -207,6 +207,13 @@ impl Report {
                 " ignored: a single-channel prediction has no background channel (as in MONAI)",
             ];
             warnings.push(m.render(naming));
+        }
+        if inputs.prediction.holds_integers() {
+            warnings.push(format!(
+                "the prediction is stored as {}: whole numbers are a hard segmentation rather than the network's \
+                 probabilities, and the gradient of a hard mask says little about training",
+                inputs.prediction.file.datatype
+            ));
         }
         if let (Some(k), Some(s)) = (label, eval.sums.channels.first()) {
             if s.label_count == 0 {

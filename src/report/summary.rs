@@ -145,7 +145,7 @@ fn pooled(params: &RunParameters, ok: &[&CaseRecord]) -> Option<BatchLoss> {
     for r in ok {
         total.pool(r.sums.as_ref()?);
     }
-    let config = params.loss.config(c).ok()?;
+    let config = params.loss.configs(&params.compare, c).ok()?.swap_remove(0);
     let eval = Evaluation::from_sums(config, total.clone());
     let channels = eval
         .config
