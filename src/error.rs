@@ -328,9 +328,9 @@ impl Error {
                 ]
             }
             Parameter { param, problem } => {
-                let mut parts = vec![Part::Param(*param), Part::from(" ")];
-                parts.extend(problem.0.iter().cloned());
-                Msg(parts)
+                let mut m = prefixed(*param, &msg![" "]);
+                m.extend(problem.clone());
+                m
             }
             Usage(m) => m.clone(),
             OutputExists { path } => msg![
@@ -351,8 +351,8 @@ impl Error {
 }
 
 /// `head` followed by the pieces of `m`.
-fn prefixed(head: String, m: &Msg) -> Msg {
-    let mut parts = vec![Part::Text(head)];
+fn prefixed(head: impl Into<Part>, m: &Msg) -> Msg {
+    let mut parts = vec![head.into()];
     parts.extend(m.0.iter().cloned());
     Msg(parts)
 }

@@ -158,6 +158,20 @@ impl NpzSource {
         }
     }
 
+    /// Refuses an array that is not on the grid of shape `shape` (the labels', named `labels`).
+    pub fn check_grid(&self, shape: Shape3, labels: &Input) -> Result<()> {
+        let (_, grid) = self.layout()?;
+        if grid == shape {
+            return Ok(());
+        }
+        Err(Error::ShapeMismatch {
+            labels: labels.clone(),
+            pred: Input::File(self.path.clone()),
+            labels_shape: format!("{shape:?}"),
+            pred_shape: format!("{grid:?} (from (C, z, y, x) = {:?})", self.header.shape),
+        })
+    }
+
     /// The datatype of the values, as the report names it.
     pub fn datatype(&self) -> &'static str {
         match self.header.size {
@@ -177,16 +191,8 @@ impl NpzSource {
     /// them.
     pub fn read(mut self, shape: Shape3, labels: &Input, max_values: u64) -> Result<(Vec<f32>, ValueScan)> {
         let path = self.path.clone();
+        self.check_grid(shape, labels)?;
         let h = &self.header;
-        let (_, grid) = self.layout()?;
-        if grid != shape {
-            return Err(Error::ShapeMismatch {
-                labels: labels.clone(),
-                pred: Input::File(path),
-                labels_shape: format!("{shape:?}"),
-                pred_shape: format!("{grid:?} (from (C, z, y, x) = {:?})", h.shape),
-            });
-        }
         if h.fortran_order && h.shape.iter().filter(|&&d| d > 1).count() > 1 {
             return Err(bad(
                 &path,

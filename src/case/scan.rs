@@ -105,8 +105,17 @@ impl ValueScan {
     }
 
     /// Refuses values the loss cannot take: NaN or infinite ones, and with `probabilities`, values
-    /// outside [0, 1] (then `channels` says which activation would fit).
-    pub fn check(&self, input: &Input, grid: &Grid, channels: usize, probabilities: bool) -> Result<()> {
+    /// outside [0, 1]. The advice: for values stored as integers (`integer_type`, e.g. `uint8`)
+    /// that they look like a segmentation; otherwise the activation for logits, which `channels`
+    /// decides.
+    pub fn check(
+        &self,
+        input: &Input,
+        grid: &Grid,
+        channels: usize,
+        probabilities: bool,
+        integer_type: Option<&str>,
+    ) -> Result<()> {
         let bad = |problem: Msg| Error::BadValues { input: input.clone(), problem };
         if let Some((i, v)) = self.non_finite.first {
             return Err(bad(msg![format!(
@@ -118,23 +127,31 @@ impl ValueScan {
             )]));
         }
         if let (true, Some((i, v))) = (probabilities, self.outside_unit.first) {
-            let activation = if channels > 1 { "softmax" } else { "sigmoid" };
-            return Err(bad(msg![
-                format!(
-                    "{} values lie outside [0, 1] (range {} to {}, first: {} at {}), so these are not \
-                     probabilities; if the {} holds logits pass ",
-                    self.outside_unit.count,
-                    self.min,
-                    self.max,
-                    v as f32,
-                    where_is(grid, i),
-                    match input {
-                        Input::File(_) => "file",
-                        Input::Array(_) => "array",
-                    }
-                ),
-                set(Param::named("activation"), activation),
-            ]));
+            let mut m = msg![format!(
+                "{} values lie outside [0, 1] (range {} to {}, first: {} at {}), so these are not probabilities; ",
+                self.outside_unit.count,
+                self.min,
+                self.max,
+                v as f32,
+                where_is(grid, i),
+            )];
+            m.extend(match integer_type {
+                Some(t) => msg![format!(
+                    "the prediction is stored as {t}: is it a segmentation of class labels? give the network's \
+                     probabilities or logits instead (for nnU-Net, the .npz it writes with --save_probabilities)"
+                )],
+                None => msg![
+                    format!(
+                        "if the {} holds logits pass ",
+                        match input {
+                            Input::File(_) => "file",
+                            Input::Array(_) => "array",
+                        }
+                    ),
+                    set(Param::named("activation"), if channels > 1 { "softmax" } else { "sigmoid" }),
+                ],
+            });
+            return Err(bad(m));
         }
         Ok(())
     }

@@ -151,15 +151,8 @@ impl OpenCase {
         }
         let (pred, pshape, channels, layout) = if is_npz(pred_path) {
             let npz = NpzSource::open(pred_path)?;
+            npz.check_grid(shape, &Input::File(labels_path.to_path_buf()))?;
             let (channels, grid) = npz.layout()?;
-            if grid != shape {
-                return Err(Error::ShapeMismatch {
-                    labels: Input::File(labels_path.to_path_buf()),
-                    pred: Input::File(pred_path.to_path_buf()),
-                    labels_shape: format!("{shape:?}"),
-                    pred_shape: format!("{grid:?} (from (C, z, y, x) = {:?})", npz.shape()),
-                });
-            }
             (PredSource::Npz(npz), grid, channels, ChannelLayout::Dim4)
         } else {
             let src = Source::open(pred_path, options.max_values)?;
@@ -206,7 +199,7 @@ impl OpenCase {
                     labels: Input::File(labels_path.to_path_buf()),
                     pred: pred_input,
                     how,
-                    worst: super::space::show(d.worst),
+                    worst: super::space::short(d.worst),
                     affines: d.affines,
                     tolerance: options.affine_tol,
                     finite: d.finite,

@@ -11,9 +11,8 @@ use std::path::Path;
 use crate::analysis::compare::compare;
 use crate::analysis::measure;
 use crate::case::Case;
-use crate::error::{Error, Input, Naming, Result};
+use crate::error::{Input, Naming, Result};
 use crate::loss::{Activation, CaseSums, Evaluation, GradientKernel, LossConfig, LossKind, LossRequest};
-use crate::msg;
 use crate::nifti::{write_f32, WriteOptions};
 use crate::report::comparison::{ComparedLoss, Comparison};
 use crate::report::{Inputs, Report};
@@ -60,19 +59,9 @@ fn prediction_input(inputs: &Inputs) -> Input {
 /// probably a segmentation: the message says so.
 pub fn check_values(case: &Case, inputs: &Inputs, config: &LossConfig) -> Result<()> {
     let probabilities = config.spec.activation == Activation::None;
-    let checked =
-        case.prediction.scan.check(&prediction_input(inputs), &case.grid, case.prediction.channels, probabilities);
-    match checked {
-        Err(Error::BadValues { input, mut problem }) if inputs.prediction.holds_integers() => {
-            problem.extend(msg![format!(
-                " (the prediction is stored as {}: is it a segmentation of class labels? give the network's \
-                 probabilities or logits instead, for nnU-Net the .npz it writes with --save_probabilities)",
-                inputs.prediction.file.datatype
-            )]);
-            Err(Error::BadValues { input, problem })
-        }
-        other => other,
-    }
+    let integers = inputs.prediction.holds_integers().then_some(inputs.prediction.file.datatype);
+    let (grid, channels) = (&case.grid, case.prediction.channels);
+    case.prediction.scan.check(&prediction_input(inputs), grid, channels, probabilities, integers)
 }
 
 /// Analyses `case` (whose inputs were `inputs`) with the losses of `request`, resolved for its

@@ -8,7 +8,7 @@ pub type Affine = [[f64; 4]; 4];
 const AXES: [&str; 3] = ["x", "y", "z"];
 
 /// A number in few characters (up to 4 decimals, no trailing zeros).
-fn short(v: f64) -> String {
+pub fn short(v: f64) -> String {
     if !v.is_finite() {
         return v.to_string();
     }
@@ -119,11 +119,6 @@ pub fn difference(labels: &Affine, pred: &Affine, tol: f64) -> Option<Difference
         worst: (0..4).map(|c| distance(column(labels, c), column(pred, c))).fold(0.0, f64::max),
         affines: format!("labels {}, prediction {}", matrix(labels), matrix(pred)),
     })
-}
-
-/// A distance in few characters.
-pub fn show(worst: f64) -> String {
-    short(worst)
 }
 
 #[cfg(test)]

@@ -73,20 +73,25 @@ impl Avx2 {
     }
 }
 
-/// Whether `DICEGRAD_SIMD=portable` is set.
-pub fn portable_forced() -> bool {
-    std::env::var(SWITCH).is_ok_and(|v| v.trim().eq_ignore_ascii_case("portable"))
+/// What `DICEGRAD_SIMD` asks for: `Ok(true)` for `portable`, `Ok(false)` when it is unset, empty
+/// or `auto`; an error for any other value (a misspelt switch would otherwise leave the AVX2 builds
+/// on without a word).
+pub fn check_switch() -> Result<bool, String> {
+    let v = match std::env::var(SWITCH) {
+        Err(std::env::VarError::NotPresent) => return Ok(false),
+        Err(_) => return Err(format!("{SWITCH}: not valid text; set it to portable (or auto, or leave it unset)")),
+        Ok(v) => v,
+    };
+    match v.trim().to_ascii_lowercase().as_str() {
+        "portable" => Ok(true),
+        "" | "auto" => Ok(false),
+        _ => Err(format!("{SWITCH}={v}: unknown value; set it to portable (or auto, or leave it unset)")),
+    }
 }
 
-/// Refuses a value of `DICEGRAD_SIMD` other than `portable` or `auto` (or empty): a misspelt switch
-/// would otherwise leave the AVX2 builds on without a word.
-pub fn check_switch() -> Result<(), String> {
-    match std::env::var(SWITCH) {
-        Err(std::env::VarError::NotPresent) => Ok(()),
-        Ok(v) if ["", "auto", "portable"].contains(&v.trim().to_ascii_lowercase().as_str()) => Ok(()),
-        Ok(v) => Err(format!("{SWITCH}={v}: unknown value; set it to portable (or auto, or leave it unset)")),
-        Err(_) => Err(format!("{SWITCH}: not valid text; set it to portable (or auto, or leave it unset)")),
-    }
+/// Whether `DICEGRAD_SIMD=portable` is set (a value [`check_switch`] refuses counts as not set).
+pub fn portable_forced() -> bool {
+    check_switch().unwrap_or(false)
 }
 
 /// Defines a function whose body is compiled for the baseline and for AVX2, the AVX2 build running
