@@ -342,6 +342,9 @@ impl Error {
                 "{}: this output path is one of the inputs; choose another output path (inputs are never modified)",
                 path.display()
             )],
+            Write { path, source } if path.as_os_str() == "<stdout>" => {
+                msg![format!("cannot write the result to stdout: {source}; check where it is redirected")]
+            }
             Write { path, source } => msg![format!(
                 "{}: cannot write: {source}; check free space and permissions of the folder",
                 path.display()

@@ -10,8 +10,11 @@ fn main() -> ExitCode {
     let args = cli::Cli::parse();
     match cli::run(args) {
         Ok(code) => code,
+        // a reader that stopped reading (`| head`): end as a program killed by SIGPIPE would
+        Err(e) if cli::is_closed_pipe(&e) => ExitCode::from(141),
         Err(e) => {
-            eprintln!("error: {}", cli::message(&e));
+            use std::io::Write;
+            let _ = writeln!(std::io::stderr(), "error: {}", cli::message(&e));
             ExitCode::from(e.exit_code())
         }
     }

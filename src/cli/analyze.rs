@@ -15,6 +15,7 @@ use dicegrad::report::{json::to_json, table::to_table};
 use dicegrad::{Error, Result};
 
 use super::flags::Flags;
+use super::{note, print_out};
 use super::loss_args::{names_of, LossArgs};
 
 /// The report's file name in `--out`.
@@ -45,7 +46,7 @@ pub struct AnalyzeArgs {
     #[arg(long, value_name = "LOSS,...", value_delimiter = ',', num_args = 1.., value_parser = names_of::<LossKind>())]
     compare: Vec<LossKind>,
     /// For a 3D prediction of one class of a multi-label map: the label value K of that class.
-    #[arg(long, value_name = "K")]
+    #[arg(long, value_name = "K", allow_negative_numbers = true)]
     label: Option<i64>,
     /// Largest difference allowed between an entry of the labels' and the prediction's affines (mm).
     #[arg(long, default_value_t = 1e-3, value_name = "F")]
@@ -124,6 +125,11 @@ pub fn run(a: AnalyzeArgs) -> Result<ExitCode> {
     let result = analyze(&loaded.case, loaded.inputs, &request, &Flags)?;
     let report = &result.report;
 
+    // the gradient first: by far the longest to write, it is the one an interruption meets
+    if let Some(path) = &a.grad_out {
+        let opts = WriteOptions { compression: a.compression, force: a.force };
+        write_gradient(path, &loaded.layout, &result.kernel, opts)?;
+    }
     if let Some(dir) = &a.out {
         std::fs::create_dir_all(dir).map_err(|e| Error::Write { path: dir.clone(), source: e })?;
         write_bytes(&dir.join(REPORT), a.force, &to_json(report))?;
@@ -131,20 +137,13 @@ pub fn run(a: AnalyzeArgs) -> Result<ExitCode> {
             write(&ReportPicture(report, picture), &dir.join(name), a.force)?;
         }
     }
-    if let Some(path) = &a.grad_out {
-        let opts = WriteOptions { compression: a.compression, force: a.force };
-        write_gradient(path, &loaded.layout, &result.kernel, opts)?;
-    }
     if a.json {
-        use std::io::Write;
-        std::io::stdout()
-            .write_all(&to_json(report))
-            .map_err(|e| Error::Write { path: "<stdout>".into(), source: e })?;
+        print_out(&to_json(report))?;
     } else {
-        print!("{}", to_table(report));
+        print_out(to_table(report).as_bytes())?;
     }
     for out in planned_outputs(&a) {
-        eprintln!("wrote {}", out.display());
+        note!("wrote {}", out.display());
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -1,6 +1,6 @@
 //! `dicegrad batch` and `dicegrad merge`: whole data sets, on one machine or in shards.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -14,6 +14,7 @@ use dicegrad::report::summary::{RunParameters, Summary};
 use dicegrad::Result;
 
 use super::flags::Flags;
+use super::note;
 use super::loss_args::{names_of, LossArgs};
 
 #[derive(Args, Debug)]
@@ -89,15 +90,15 @@ fn fmt_secs(s: f64) -> String {
 /// Prints what the summary says about failures and unpaired files; the exit code.
 fn finish(summary: &Summary, out: &std::path::Path) -> ExitCode {
     for f in &summary.failed {
-        eprintln!("failed: {}: {}", f.case, f.error);
+        note!("failed: {}: {}", f.case, f.error);
     }
     for l in &summary.unpaired.labels {
-        eprintln!("unpaired label file (no prediction found): {l}");
+        note!("unpaired label file (no prediction found): {l}");
     }
     for p in &summary.unpaired.predictions {
-        eprintln!("unpaired prediction file (no label file): {p}");
+        note!("unpaired prediction file (no label file): {p}");
     }
-    eprintln!(
+    note!(
         "{} cases: {} ok, {} failed; results in {}",
         summary.cases.total,
         summary.cases.ok,
@@ -111,9 +112,16 @@ fn finish(summary: &Summary, out: &std::path::Path) -> ExitCode {
     }
 }
 
+impl BatchArgs {
+    /// The output folder.
+    pub fn out(&self) -> &std::path::Path {
+        &self.out
+    }
+}
+
 pub fn run_batch(a: BatchArgs) -> Result<ExitCode> {
     super::init_threads(a.threads)?;
-    let jobs = if a.jobs == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { a.jobs };
+    let jobs = super::workers(a.jobs, "--jobs");
     let opts = BatchOptions {
         labels_dir: a.labels_dir,
         pred_dir: a.pred_dir,
@@ -142,11 +150,15 @@ pub fn run_batch(a: BatchArgs) -> Result<ExitCode> {
         let base = *first_done.get_or_insert(done.saturating_sub(1));
         let rate = (done - base) as f64 / start.elapsed().as_secs_f64().max(1e-9);
         let eta = (total - done) as f64 / rate.max(1e-9);
-        eprint!("\r\x1b[K{done}/{total} cases  {rate:.2}/s  ETA {}  {failed} failed", fmt_secs(eta));
+        let _ = write!(
+            std::io::stderr(),
+            "\r\x1b[K{done}/{total} cases  {rate:.2}/s  ETA {}  {failed} failed",
+            fmt_secs(eta)
+        );
     };
     let outcome = run(&opts, &Flags, &mut progress);
     if show {
-        eprint!("\r\x1b[K");
+        let _ = write!(std::io::stderr(), "\r\x1b[K");
     }
     let outcome = outcome?;
     Ok(finish(&outcome.summary, &a.out))

@@ -5,9 +5,11 @@
 mod analyze;
 mod batch;
 mod flags;
+mod interrupt;
 mod loss_args;
 mod synth;
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -37,6 +39,10 @@ enum Command {
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<ExitCode> {
     dicegrad::simd::check_switch().map_err(Error::usage)?;
+    interrupt::install(match &cli.command {
+        Command::Batch(b) => interrupt::Keeps::Batch(b.out().to_path_buf()),
+        _ => interrupt::Keeps::Outputs,
+    })?;
     match cli.command {
         Command::Analyze(a) => analyze::run(a),
         Command::Batch(b) => batch::run_batch(b),
@@ -50,8 +56,53 @@ pub fn message(e: &Error) -> String {
     e.render(&flags::Flags)
 }
 
-/// Sets the number of worker threads (0 = one per core).
+/// A line on stderr. Diagnostics are best effort: a closed or full stderr stops nothing.
+macro_rules! note {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($t)*);
+    }};
+}
+pub(crate) use note;
+
+/// Writes the program's result to stdout. A full disk or another failure is an error; a reader
+/// that went away (a closed pipe) is reported as such, and the program then ends quietly.
+fn print_out(bytes: &[u8]) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(bytes).and_then(|_| out.flush()).map_err(|e| Error::Write { path: "<stdout>".into(), source: e })
+}
+
+/// Whether `e` says that stdout's reader went away (`dicegrad … | head`).
+pub fn is_closed_pipe(e: &Error) -> bool {
+    matches!(e, Error::Write { path, source } if path.as_os_str() == "<stdout>"
+        && source.kind() == std::io::ErrorKind::BrokenPipe)
+}
+
+/// The most workers (threads in a case, or cases at once) a run starts per core: more only slow
+/// the run down and cost memory.
+const PER_CORE: usize = 4;
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// `asked` workers (0 = one per core), at most [`PER_CORE`] per core; `flag` names them in the
+/// note printed when the count is lowered.
+fn workers(asked: usize, flag: &str) -> usize {
+    let cap = PER_CORE * cores();
+    match asked {
+        0 => cores(),
+        n if n > cap => {
+            note!("note: {flag} {n}: using {cap} ({PER_CORE} per core on this machine); results do not depend on it");
+            cap
+        }
+        n => n,
+    }
+}
+
+/// Sets the number of worker threads (0 = one per core; capped, see [`workers`]).
 fn init_threads(threads: usize) -> Result<()> {
+    let threads = workers(threads, "--threads");
     rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build_global()

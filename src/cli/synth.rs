@@ -11,6 +11,8 @@ use dicegrad::output::check_output;
 use dicegrad::synth::{generate, SynthOptions};
 use dicegrad::{Error, Result};
 
+use super::note;
+
 #[derive(Args, Debug)]
 pub struct SynthArgs {
     /// Folder to write labels.nii.gz, probs.nii.gz and logits.nii.gz into (created if missing).
@@ -92,7 +94,7 @@ pub fn run(a: SynthArgs) -> Result<ExitCode> {
         write_f32(path, &template, &pred_dims, w, |start, out| out.copy_from_slice(&values[start..start + out.len()]))?;
     }
     for p in &paths {
-        eprintln!("wrote {}", p.display());
+        note!("wrote {}", p.display());
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -2,14 +2,82 @@
 //! input, and write every file atomically (a temporary file in the same folder, renamed into place
 //! when complete) so that a failed or killed run never leaves a half-written output. [`gzip`]
 //! compresses a stream on every core.
+//!
+//! Every temporary file is registered while it is being written, so that a program interrupted by
+//! a signal can remove them all ([`interrupt`]): creating, renaming and removing take one lock, so
+//! after `interrupt` no temporary file is left and none can appear or become an output.
 
 pub mod gzip;
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
 
 use crate::error::{Error, Result};
+
+/// Files of this process: temporary files being written, and outputs completed.
+struct Registry {
+    unfinished: Vec<PathBuf>,
+    /// How many outputs were completed, and the first [`KEPT_NAMES`] of them.
+    written: usize,
+    written_names: Vec<PathBuf>,
+    /// Set by [`interrupt`]: no temporary file may be created or renamed any more.
+    closed: bool,
+}
+
+const KEPT_NAMES: usize = 16;
+
+static REGISTRY: Mutex<Registry> =
+    Mutex::new(Registry { unfinished: Vec::new(), written: 0, written_names: Vec::new(), closed: false });
+
+fn registry() -> MutexGuard<'static, Registry> {
+    REGISTRY.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// What [`interrupt`] found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Interrupted {
+    /// Temporary files removed.
+    pub removed: usize,
+    /// Outputs this process completed before the interruption (count, and the first names).
+    pub written: usize,
+    pub written_names: Vec<PathBuf>,
+}
+
+/// Removes every temporary file being written and stops all further output: from this call on, no
+/// temporary file can be created and none can be renamed into place (those calls wait forever).
+/// For a signal handler that then ends the process.
+pub fn interrupt() -> Interrupted {
+    let mut r = registry();
+    r.closed = true;
+    let removed = r.unfinished.drain(..).filter(|p| std::fs::remove_file(p).is_ok()).count();
+    let found = Interrupted { removed, written: r.written, written_names: r.written_names.clone() };
+    // held until the process ends: writers block instead of creating or completing files
+    std::mem::forget(r);
+    found
+}
+
+/// A temporary file registered for [`interrupt`]; removed when dropped unless persisted.
+struct Staged {
+    file: Option<tempfile::NamedTempFile>,
+}
+
+impl Staged {
+    fn path(&self) -> &Path {
+        self.file.as_ref().expect("a staged file until persisted").path()
+    }
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        if let Some(file) = self.file.take() {
+            let mut r = registry();
+            r.unfinished.retain(|p| p != file.path());
+            drop(file);
+        }
+    }
+}
 
 /// The canonical form of a path that may not exist yet (its folder must exist).
 fn canonical_target(path: &Path) -> Option<PathBuf> {
@@ -59,19 +127,31 @@ fn write_error(path: &Path, source: io::Error) -> Error {
 
 /// A temporary file in `path`'s folder, readable by others once renamed (0644 on Unix, like any
 /// newly written file), unlike the owner-only default of temporary files.
-fn temp_beside(path: &Path, suffix: &str) -> Result<tempfile::NamedTempFile> {
+fn temp_beside(path: &Path, suffix: &str) -> Result<Staged> {
     let mut b = tempfile::Builder::new();
-    b.prefix(".dicegrad-").suffix(suffix);
+    b.prefix(TEMP_PREFIX).suffix(suffix);
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
         b.permissions(std::fs::Permissions::from_mode(0o644));
     }
-    b.tempfile_in(folder_of(path)).map_err(|e| write_error(path, e))
+    let mut r = registry();
+    let file = b.tempfile_in(folder_of(path)).map_err(|e| write_error(path, e))?;
+    r.unfinished.push(file.path().to_path_buf());
+    Ok(Staged { file: Some(file) })
 }
 
-fn persist(tmp: tempfile::NamedTempFile, path: &Path, force: bool) -> Result<()> {
+fn persist(mut staged: Staged, path: &Path, force: bool) -> Result<()> {
+    let mut r = registry();
+    let tmp = staged.file.take().expect("a staged file is persisted once");
+    r.unfinished.retain(|p| p != tmp.path());
     let result = if force { tmp.persist(path).map(drop) } else { tmp.persist_noclobber(path).map(drop) };
+    if result.is_ok() {
+        r.written += 1;
+        if r.written_names.len() < KEPT_NAMES {
+            r.written_names.push(path.to_path_buf());
+        }
+    }
     result.map_err(|e| {
         if e.error.kind() == io::ErrorKind::AlreadyExists {
             Error::OutputExists { path: path.to_path_buf() }
@@ -81,16 +161,34 @@ fn persist(tmp: tempfile::NamedTempFile, path: &Path, force: bool) -> Result<()>
     })
 }
 
+/// The name prefix of every temporary file (`.dicegrad-…`), by which [`remove_stale`] finds them.
+pub const TEMP_PREFIX: &str = ".dicegrad-";
+
+/// Removes the temporary files that a killed run left in `dir` (those not being written by this
+/// process); returns how many. For folders that a run owns (it holds their lock).
+pub fn remove_stale(dir: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+    let r = registry();
+    entries
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(TEMP_PREFIX))
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .filter(|e| !r.unfinished.iter().any(|p| p.file_name() == Some(e.file_name().as_os_str())))
+        .filter(|e| std::fs::remove_file(e.path()).is_ok())
+        .count()
+}
+
 /// Writes `path` atomically from a function that streams its bytes. On any error the temporary
 /// file is removed and `path` is left as it was.
 pub fn write_atomic(path: &Path, force: bool, fill: impl FnOnce(&mut dyn Write) -> Result<()>) -> Result<()> {
     let mut tmp = temp_beside(path, ".part")?;
     {
-        let mut w = BufWriter::with_capacity(1 << 20, tmp.as_file_mut());
+        let file = tmp.file.as_mut().expect("a staged file until persisted").as_file_mut();
+        let mut w = BufWriter::with_capacity(1 << 20, file);
         fill(&mut w)?;
         w.flush().map_err(|e| write_error(path, e))?;
     }
-    tmp.as_file().sync_all().map_err(|e| write_error(path, e))?;
+    tmp.file.as_ref().expect("a staged file until persisted").as_file().sync_all().map_err(|e| write_error(path, e))?;
     persist(tmp, path, force)
 }
 
@@ -117,4 +215,47 @@ pub fn write_via_temp_path(
 /// Maps an I/O error while writing `path` to [`Error::Write`].
 pub fn io_error(path: &Path) -> impl Fn(io::Error) -> Error + '_ {
     move |e| write_error(path, e)
+}
+
+/// The lock file that a run holds in each folder it writes into.
+pub const LOCK_FILE: &str = ".dicegrad.lock";
+
+/// An advisory lock on a folder, held while a run writes into it (released when dropped, or when
+/// the process ends however it ends). The lock file holds the holder's process id.
+#[derive(Debug)]
+pub struct FolderLock {
+    _file: File,
+}
+
+impl FolderLock {
+    /// Locks `dir` (which must exist), or says which process holds it.
+    pub fn acquire(dir: &Path) -> Result<FolderLock> {
+        let path = dir.join(LOCK_FILE);
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|e| write_error(&path, e))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let mut text = String::new();
+                let _ = io::Read::read_to_string(&mut file, &mut text);
+                let holder = match text.trim().parse::<u32>() {
+                    Ok(pid) => format!("another dicegrad run (pid {pid})"),
+                    Err(_) => "another dicegrad run".to_string(),
+                };
+                return Err(Error::usage(format!(
+                    "{}: in use by {holder}; wait for it to finish, or write to another folder",
+                    dir.display()
+                )));
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(write_error(&path, e)),
+        }
+        let pid = format!("{}\n", std::process::id());
+        file.set_len(0).and_then(|_| file.write_all(pid.as_bytes())).map_err(|e| write_error(&path, e))?;
+        Ok(FolderLock { _file: file })
+    }
 }
