@@ -37,9 +37,21 @@ impl Param {
     pub const RESUME: Param = Param("resume");
     /// The folder of predictions of a batch.
     pub const PRED_DIR: Param = Param("pred_dir");
+    /// The folder of label maps of a batch.
+    pub const LABELS_DIR: Param = Param("labels_dir");
+    /// The text after the case id in prediction file names.
+    pub const PRED_SUFFIX: Param = Param("pred_suffix");
+    /// The output folder of a batch.
+    pub const OUT: Param = Param("out");
+    /// The folder a batch writes gradient volumes into.
+    pub const GRAD_OUT_DIR: Param = Param("grad_out_dir");
+    /// Apply the activation even to values that look like probabilities.
+    pub const FORCE_ACTIVATION: Param = Param("force_activation");
+    /// Accept a loss or gradient that is not finite.
+    pub const ALLOW_NON_FINITE: Param = Param("allow_non_finite");
 
     /// Every option of a run that is not a loss parameter (that messages may name).
-    pub const RUN_OPTIONS: [Param; 7] = [
+    pub const RUN_OPTIONS: [Param; 13] = [
         Param::PRESET,
         Param::LABEL,
         Param::MAX_VALUES,
@@ -47,6 +59,12 @@ impl Param {
         Param::FORCE,
         Param::RESUME,
         Param::PRED_DIR,
+        Param::LABELS_DIR,
+        Param::PRED_SUFFIX,
+        Param::OUT,
+        Param::GRAD_OUT_DIR,
+        Param::FORCE_ACTIVATION,
+        Param::ALLOW_NON_FINITE,
     ];
 
     /// A parameter of the given library name (loss parameters are made by [`crate::loss`]).

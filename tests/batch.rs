@@ -68,17 +68,18 @@ fn pairs_by_name_prefers_nnunet_npz_and_finds_monai_folders_and_lists_the_rest()
     std::fs::write(p.join("c2.npz"), b"x").unwrap(); // ... and its probabilities: preferred
     std::fs::write(p.join("c3").join("c3_seg.nii.gz"), b"x").unwrap(); // MONAI
     std::fs::write(p.join("orphan.nii.gz"), b"x").unwrap();
-    std::fs::create_dir_all(p.join("out")).unwrap();
-    std::fs::write(p.join("out").join("stray.nii.gz"), b"x").unwrap(); // a run's own output folder
-    let got = pair(&l, &p, "_seg", &[&p.join("out")]).unwrap();
+    std::fs::write(p.join("plans.json"), b"{}").unwrap();
+    let got = pair(&l, &p, "_seg").unwrap();
     let ids: Vec<(&str, String)> =
         got.cases.iter().map(|c| (c.id.as_str(), c.pred.strip_prefix(&p).unwrap().display().to_string())).collect();
     assert_eq!(ids, vec![("c2", "c2.npz".to_string()), ("c3", "c3/c3_seg.nii.gz".to_string())]);
-    let got = pair(&l, &p, "", &[&p.join("out")]).unwrap();
+    let got = pair(&l, &p, "").unwrap();
     let ids: Vec<&str> = got.cases.iter().map(|c| c.id.as_str()).collect();
     assert_eq!(ids, vec!["c1", "c2"]);
     assert_eq!(got.unpaired_labels, vec![l.join("c3.nii"), l.join("c4.nii.gz")]);
     assert_eq!(got.unpaired_predictions, vec![p.join("c3").join("c3_seg.nii.gz"), p.join("orphan.nii.gz")]);
+    let skipped: Vec<(String, &str)> = got.skipped.iter().map(|s| (s.file.clone(), s.reason.as_str())).collect();
+    assert_eq!(skipped, vec![(p.join("plans.json").display().to_string(), "not a NIfTI (.nii, .nii.gz) or .npz file")]);
 }
 
 #[test]
@@ -272,9 +273,10 @@ fn a_label_file_is_never_its_own_prediction() {
     let (l, _) = dataset(&d, 2);
     let o = at(&d, "o");
     let out = batch(&l, &l, &o, &[]);
-    let summary: Value = serde_json::from_slice(&read(&o.join("summary.json"))).unwrap();
-    assert_eq!(summary["cases"]["total"], 0, "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(summary["unpaired"]["labels"].as_array().unwrap().len(), 2);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("no case to analyse: none of the 2 label files"), "{err}");
+    assert!(!o.exists(), "nothing is written when no case pairs");
 }
 
 #[test]

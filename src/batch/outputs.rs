@@ -12,27 +12,69 @@ use crate::error::{Error, Result};
 use crate::output::write_bytes;
 use crate::report::csv;
 use crate::report::record::CaseRecord;
-use crate::report::summary::{RunParameters, Summary, Unpaired};
+use crate::report::summary::{ResolvedLosses, RunParameters, Summary, Unpaired};
 
 pub const RUN: &str = "run.json";
 pub const CASES_JSONL: &str = "cases.jsonl";
 pub const CASES_CSV: &str = "cases.csv";
 pub const SUMMARY: &str = "summary.json";
 
+/// The folders a run reads and writes gradients into, resolved (absolute, symbolic links
+/// followed).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunInputs {
+    pub labels_dir: PathBuf,
+    pub pred_dir: PathBuf,
+    pub grad_out_dir: Option<PathBuf>,
+}
+
 /// `run.json`: what a batch folder holds.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunMeta {
     pub tool: String,
+    #[serde(default)]
+    pub inputs: RunInputs,
     pub parameters: RunParameters,
     pub unpaired: Unpaired,
+    /// This run's share of the data set; none = all of it.
     pub shard: Option<Shard>,
+    /// Every case id of the data set (of all shards), in order.
+    #[serde(default)]
+    pub all_cases: Vec<String>,
     /// The case ids of this run (after sharding), in order.
     pub cases: Vec<String>,
+    /// The losses as computed (written when the run is complete).
+    #[serde(default)]
+    pub resolved: Vec<ResolvedLosses>,
+}
+
+/// The fields of `run.json` that say what a run computes, for `fields` of: "inputs", "parameters",
+/// "shard", "all_cases", "cases", "unpaired".
+fn identity(m: &RunMeta, fields: &[&str]) -> serde_json::Value {
+    let all = serde_json::to_value(m).expect("run metadata serialises");
+    let mut out = serde_json::Map::new();
+    for f in fields {
+        out.insert(f.to_string(), all.get(*f).cloned().unwrap_or(serde_json::Value::Null));
+    }
+    serde_json::Value::Object(out)
 }
 
 /// What differs between two runs' `run.json`: the paths of the fields (`parameters.loss.overrides.
-/// smooth_dr`, `shard`, `cases`), in order; empty when a run may continue the other.
+/// smooth_dr`, `inputs.pred_dir`, `shard`, `cases`), in order; empty when a run may continue the
+/// other.
 pub fn differences(a: &RunMeta, b: &RunMeta) -> Vec<String> {
+    differences_in(a, b, &["inputs", "parameters", "shard", "all_cases", "cases"])
+}
+
+/// What differs between two shards' `run.json` that must be equal for them to be merged.
+pub fn shard_differences(a: &RunMeta, b: &RunMeta) -> Vec<String> {
+    let mut d = differences_in(a, b, &["inputs", "parameters", "all_cases", "unpaired"]);
+    // each shard may write its gradients where it likes
+    d.retain(|f| f != "inputs.grad_out_dir");
+    d
+}
+
+fn differences_in(a: &RunMeta, b: &RunMeta, fields: &[&str]) -> Vec<String> {
     fn walk(x: &serde_json::Value, y: &serde_json::Value, path: &str, out: &mut Vec<String>) {
         match (x, y) {
             (serde_json::Value::Object(p), serde_json::Value::Object(q)) => {
@@ -45,9 +87,8 @@ pub fn differences(a: &RunMeta, b: &RunMeta) -> Vec<String> {
             _ => {}
         }
     }
-    let value = |m: &RunMeta| serde_json::json!({ "parameters": m.parameters, "shard": m.shard, "cases": m.cases });
     let mut out = Vec::new();
-    walk(&value(a), &value(b), "", &mut out);
+    walk(&identity(a, fields), &identity(b, fields), "", &mut out);
     out
 }
 
@@ -99,12 +140,21 @@ pub fn jsonl_of(records: &[CaseRecord]) -> String {
     records.iter().map(|r| serde_json::to_string(r).expect("records serialise") + "\n").collect()
 }
 
-/// Writes every output derived from `records` (sorted by case): `cases.csv`, `cases.jsonl`,
-/// `summary.json` and the pictures.
-pub fn finalize(dir: &Path, params: &RunParameters, unpaired: Unpaired, records: &[CaseRecord]) -> Result<Summary> {
+/// Writes `run.json`.
+pub fn write_meta(dir: &Path, meta: &RunMeta) -> Result<()> {
+    let mut json = serde_json::to_vec_pretty(meta).expect("run metadata serialises");
+    json.push(b'\n');
+    write_bytes(&dir.join(RUN), true, &json)
+}
+
+/// Writes every output of a complete run from `records` (sorted by case): `run.json` with the
+/// resolved losses, `cases.csv`, `cases.jsonl`, `summary.json` and the pictures.
+pub fn finalize(dir: &Path, meta: &RunMeta, records: &[CaseRecord]) -> Result<Summary> {
+    let params = &meta.parameters;
+    write_meta(dir, &RunMeta { resolved: params.resolved(records), ..meta.clone() })?;
     write_bytes(&dir.join(CASES_JSONL), true, jsonl_of(records).as_bytes())?;
     write_bytes(&dir.join(CASES_CSV), true, &csv::to_csv(&pair_names(params), records))?;
-    let summary = Summary::build(params, unpaired, records);
+    let summary = Summary::build(params, meta.unpaired.clone(), records);
     let mut json = serde_json::to_vec_pretty(&summary).expect("the summary serialises");
     json.push(b'\n');
     write_bytes(&dir.join(SUMMARY), true, &json)?;

@@ -8,14 +8,19 @@
 //!    empty);
 //! 3. `ID/ID{SUFFIX}.nii.gz`, `ID/ID{SUFFIX}.nii` — MONAI's per-case folders (e.g. suffix `_seg`).
 //!
-//! Label files without a prediction, and prediction files that no label file claims, are listed.
+//! Label files without a prediction, prediction files that no label file claims, and every other
+//! file of the two folders (with the reason it was skipped) are listed. Two label files of one
+//! case id (`a.nii` and `a.nii.gz`) are refused, as is a name that is not UTF-8 (it cannot be a
+//! case id) — listed as skipped.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Param, Result};
+use crate::msg;
+use crate::report::summary::Skipped;
 
 /// One case: its id and its two files.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -34,6 +39,8 @@ pub struct Pairing {
     pub unpaired_labels: Vec<PathBuf>,
     /// Prediction files (NIfTI or .npz) that no label file claims.
     pub unpaired_predictions: Vec<PathBuf>,
+    /// Every other file of the two folders, and why it is not used.
+    pub skipped: Vec<Skipped>,
 }
 
 /// The case id of a NIfTI file name, or None if it is not one.
@@ -52,23 +59,49 @@ fn list(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-fn is_prediction_file(p: &Path) -> bool {
-    let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-    p.is_file() && (nifti_stem(name).is_some() || name.ends_with(".npz"))
+const NOT_UTF8: &str = "its name is not valid UTF-8; rename it";
+
+/// Why a file of the prediction folder is not a prediction, if it is not.
+fn not_a_prediction(p: &Path) -> Option<&'static str> {
+    match p.file_name().and_then(|n| n.to_str()) {
+        None => Some(NOT_UTF8),
+        Some(name) if nifti_stem(name).is_some() || name.ends_with(".npz") => None,
+        Some(_) => Some("not a NIfTI (.nii, .nii.gz) or .npz file"),
+    }
 }
 
-/// Pairs the label files of `labels_dir` with predictions in `pred_dir`. Folders listed in `skip`
-/// (a run's own output folders, when they lie inside `pred_dir`) are not searched.
-pub fn pair(labels_dir: &Path, pred_dir: &Path, suffix: &str, skip: &[&Path]) -> Result<Pairing> {
-    let skip: Vec<PathBuf> = skip.iter().filter_map(|p| p.canonicalize().ok()).collect();
-    if !pred_dir.is_dir() {
-        return Err(Error::parameter(Param::PRED_DIR, format!("{}: not a folder", pred_dir.display())));
+/// Pairs the label files of `labels_dir` with predictions in `pred_dir`.
+pub fn pair(labels_dir: &Path, pred_dir: &Path, suffix: &str) -> Result<Pairing> {
+    for (dir, param) in [(labels_dir, Param::LABELS_DIR), (pred_dir, Param::PRED_DIR)] {
+        if !dir.is_dir() {
+            return Err(Error::parameter(param, format!("{}: not a folder", dir.display())));
+        }
     }
     let mut claimed = BTreeSet::new();
     let mut pairing = Pairing::default();
+    let mut ids: BTreeMap<String, PathBuf> = BTreeMap::new();
     for path in list(labels_dir)? {
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("").to_string();
-        let Some(id) = nifti_stem(&name).filter(|_| path.is_file()) else { continue };
+        if !path.is_file() {
+            if !path.is_dir() {
+                pairing.skipped.push(Skipped::new(&path, "not a regular file"));
+            }
+            continue;
+        }
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+            pairing.skipped.push(Skipped::new(&path, NOT_UTF8));
+            continue;
+        };
+        let Some(id) = nifti_stem(name).map(str::to_string) else {
+            pairing.skipped.push(Skipped::new(&path, "not a NIfTI file name (.nii, .nii.gz)"));
+            continue;
+        };
+        if let Some(first) = ids.insert(id.clone(), path.clone()) {
+            return Err(Error::parameter(
+                Param::LABELS_DIR,
+                msg![format!("{} and {} are both case '{id}'; keep one of them", first.display(), path.display())],
+            ));
+        }
+        let id = id.as_str();
         let candidates = [
             pred_dir.join(format!("{id}.npz")),
             pred_dir.join(format!("{id}{suffix}.nii.gz")),
@@ -89,18 +122,41 @@ pub fn pair(labels_dir: &Path, pred_dir: &Path, suffix: &str, skip: &[&Path]) ->
         }
     }
     for path in list(pred_dir)? {
-        if path.canonicalize().is_ok_and(|c| skip.contains(&c)) {
-            continue;
-        }
         let files = if path.is_dir() { list(&path)? } else { vec![path] };
-        for f in files {
-            if is_prediction_file(&f) && !claimed.contains(&f) {
-                pairing.unpaired_predictions.push(f);
+        for f in files.into_iter().filter(|f| !claimed.contains(f)) {
+            match not_a_prediction(&f) {
+                _ if f.is_dir() => {}
+                None if f.is_file() => pairing.unpaired_predictions.push(f),
+                None => pairing.skipped.push(Skipped::new(&f, "not a regular file")),
+                Some(reason) => pairing.skipped.push(Skipped::new(&f, reason)),
             }
         }
     }
     pairing.cases.sort_by(|a, b| a.id.cmp(&b.id));
     Ok(pairing)
+}
+
+impl Pairing {
+    /// For a pairing that found no case: the `--pred-suffix` value under which every unpaired
+    /// prediction would pair with an unpaired label file (`Some("")` when the suffix given should
+    /// be dropped), if there is one.
+    pub fn suffix_hint(&self, suffix: &str) -> Option<String> {
+        let ids: Vec<&str> =
+            self.unpaired_labels.iter().filter_map(|p| p.file_name()?.to_str()).filter_map(nifti_stem).collect();
+        let mut found: Option<String> = None;
+        for p in &self.unpaired_predictions {
+            let name = p.file_name()?.to_str()?;
+            let stem = nifti_stem(name).or_else(|| name.strip_suffix(".npz"))?;
+            // the longest case id the name starts with
+            let id = ids.iter().filter(|id| stem.starts_with(**id)).max_by_key(|id| id.len())?;
+            let rest = &stem[id.len()..];
+            match &found {
+                Some(s) if s != rest => return None,
+                _ => found = Some(rest.to_string()),
+            }
+        }
+        found.filter(|s| s != suffix)
+    }
 }
 
 /// A share of the cases: those whose index in the sorted list is K modulo N (`K/N`).

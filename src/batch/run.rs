@@ -10,12 +10,13 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 
-use super::outputs::{self, read_meta, read_records, RunMeta, CASES_CSV, CASES_JSONL, RUN};
-use super::pairing::{pair, CasePair, Shard};
+use super::folders;
+use super::outputs::{self, read_meta, read_records, RunMeta, CASES_CSV, CASES_JSONL};
+use super::pairing::{pair, CasePair, Pairing, Shard};
 use crate::error::{set, Error, Naming, Param, Result};
 use crate::msg;
 use crate::nifti::WriteOptions;
-use crate::output::write_bytes;
+use crate::output::{remove_stale, write_bytes, FolderLock, LOCK_FILE};
 use crate::pipeline::load::{load, LoadOptions};
 use crate::pipeline::{self, write_gradient, Request};
 use crate::report::csv;
@@ -69,7 +70,7 @@ fn run_case(pair: &CasePair, opts: &BatchOptions, naming: &dyn Naming) -> Result
     let result = pipeline::analyze(&loaded.case, loaded.inputs, &request, naming)?;
     if let Some(dir) = &opts.grad_out_dir {
         let w = WriteOptions { compression: opts.compression, force: true };
-        write_gradient(&dir.join(format!("{}.nii.gz", pair.id)), &loaded.layout, &result.kernel, w)?;
+        write_gradient(&gradient_path(dir, &pair.id), &loaded.layout, &result.kernel, w)?;
     }
     Ok(CaseRecord::ok(&pair.id, &result.report, result.sums))
 }
@@ -86,27 +87,24 @@ pub fn process(pair: &CasePair, opts: &BatchOptions, naming: &dyn Naming) -> Cas
     }
 }
 
-/// Prepares `out`: a fresh run, a resumed one (returning its records), or an error.
+/// Prepares `out` (locked by this run): a fresh run, a resumed one (returning its records), or an
+/// error. Nothing is written before every check has passed.
 fn prepare(opts: &BatchOptions, meta: &RunMeta) -> Result<Vec<CaseRecord>> {
-    std::fs::create_dir_all(&opts.out).map_err(write_error(&opts.out))?;
     // temporary files of a run killed while writing an output
-    if let Ok(entries) = std::fs::read_dir(&opts.out) {
-        for e in entries.flatten() {
-            if e.file_name().to_string_lossy().starts_with(".dicegrad-") {
-                let _ = std::fs::remove_file(e.path());
-            }
-        }
+    remove_stale(&opts.out);
+    if let Some(g) = &opts.grad_out_dir {
+        remove_stale(g);
     }
     let previous = read_meta(&opts.out)?;
     let mut done = Vec::new();
-    match (previous, opts.resume, opts.force) {
+    match (&previous, opts.resume, opts.force) {
         (Some(prev), true, _) => {
-            let differ = outputs::differences(&prev, meta);
+            let differ = outputs::differences(prev, meta);
             if !differ.is_empty() {
                 return Err(Error::usage(msg![
                     Param::RESUME,
                     format!(
-                        ": {} holds a run whose {} differ; use the same options as that run, or ",
+                        ": {} holds a run whose {} differ; use the same folders and options as that run, or ",
                         opts.out.display(),
                         differ.join(", ")
                     ),
@@ -125,20 +123,75 @@ fn prepare(opts: &BatchOptions, meta: &RunMeta) -> Result<Vec<CaseRecord>> {
                 " to start over",
             ]))
         }
-        (Some(_), false, true) => {
-            for f in outputs::all_files(&opts.out) {
-                let _ = std::fs::remove_file(f);
-            }
-        }
-        (None, _, _) => {}
+        _ => {}
     }
-    let mut json = serde_json::to_vec_pretty(meta).expect("run metadata serialises");
-    json.push(b'\n');
-    write_bytes(&opts.out.join(RUN), true, &json)?;
+    // gradient files of this run's cases may be overwritten only when resuming this run, or asked
+    let resuming = opts.resume && previous.is_some();
+    if let (Some(dir), false, false) = (&opts.grad_out_dir, resuming, opts.force) {
+        let existing: Vec<String> = meta
+            .cases
+            .iter()
+            .map(|id| gradient_path(dir, id))
+            .filter(|p| p.exists())
+            .map(|p| p.display().to_string())
+            .collect();
+        if let Some(first) = existing.first() {
+            return Err(Error::usage(msg![
+                Param::GRAD_OUT_DIR,
+                format!(
+                    " {}: already holds the gradient files of {} of this run's cases ({first}{}); pass ",
+                    dir.display(),
+                    existing.len(),
+                    if existing.len() > 1 { ", …" } else { "" }
+                ),
+                set(Param::FORCE, true),
+                " to overwrite them, or choose another folder",
+            ]));
+        }
+    }
+    if previous.is_some() && !opts.resume {
+        for f in outputs::all_files(&opts.out) {
+            let _ = std::fs::remove_file(f);
+        }
+    }
+    outputs::write_meta(&opts.out, meta)?;
     // rewrite both files from the complete records: drops any line cut short by a killed run
     write_bytes(&opts.out.join(CASES_JSONL), true, outputs::jsonl_of(&done).as_bytes())?;
     write_bytes(&opts.out.join(CASES_CSV), true, &csv::to_csv(&outputs::pair_names(&opts.params), &done))?;
     Ok(done)
+}
+
+/// The gradient volume of case `id` in `dir`.
+fn gradient_path(dir: &Path, id: &str) -> PathBuf {
+    dir.join(format!("{id}.nii.gz"))
+}
+
+/// The error for two folders in which no case pairs, with the `--pred-suffix` that would pair
+/// them when there is one.
+fn no_cases(opts: &BatchOptions, pairing: &Pairing) -> Error {
+    let suffix = &opts.params.pred_suffix;
+    if pairing.unpaired_labels.is_empty() {
+        return Error::parameter(
+            Param::LABELS_DIR,
+            format!("{}: holds no label file (CASE.nii.gz or CASE.nii)", opts.labels_dir.display()),
+        );
+    }
+    let mut m = msg![format!(
+        "no case to analyse: none of the {} label files of {} has a prediction in {} (looked for CASE.npz, \
+         CASE{suffix}.nii.gz, CASE{suffix}.nii and CASE/CASE{suffix}.nii.gz; {} prediction files found)",
+        pairing.unpaired_labels.len(),
+        opts.labels_dir.display(),
+        opts.pred_dir.display(),
+        pairing.unpaired_predictions.len()
+    )];
+    match pairing.suffix_hint(suffix) {
+        Some(hint) if hint.is_empty() => {
+            m.extend(msg!["; the prediction files are named CASE.nii.gz: drop ", Param::PRED_SUFFIX])
+        }
+        Some(hint) => m.extend(msg!["; did you mean ", set(Param::PRED_SUFFIX, hint), "?"]),
+        None => {}
+    }
+    Error::usage(m)
 }
 
 /// Runs a batch. `progress(done, total, failed)` is called after each case; the messages of failed
@@ -150,30 +203,51 @@ pub fn run(
 ) -> Result<Outcome> {
     load_options(&opts.params).check()?;
     opts.params.loss.check_applies(&opts.params.compare)?;
-    let mut skip: Vec<&Path> = vec![&opts.out];
-    if let Some(g) = &opts.grad_out_dir {
-        skip.push(g);
+    let inputs = folders::check(&opts.labels_dir, &opts.pred_dir, &opts.out, opts.grad_out_dir.as_deref())?;
+    let pairing = pair(&opts.labels_dir, &opts.pred_dir, &opts.params.pred_suffix)?;
+    if pairing.cases.is_empty() {
+        return Err(no_cases(opts, &pairing));
     }
-    let pairing = pair(&opts.labels_dir, &opts.pred_dir, &opts.params.pred_suffix, &skip)?;
     let unpaired = Unpaired {
         labels: pairing.unpaired_labels.iter().map(|p| p.display().to_string()).collect(),
         predictions: pairing.unpaired_predictions.iter().map(|p| p.display().to_string()).collect(),
+        skipped: pairing.skipped.clone(),
     };
+    let all_cases: Vec<String> = pairing.cases.iter().map(|c| c.id.clone()).collect();
     let cases = match opts.shard {
         Some(s) => s.select(pairing.cases),
         None => pairing.cases,
     };
     let meta = RunMeta {
         tool: crate::report::Tool::this().version.to_string(),
+        inputs,
         parameters: opts.params.clone(),
         unpaired: unpaired.clone(),
         shard: opts.shard,
+        all_cases,
         cases: cases.iter().map(|c| c.id.clone()).collect(),
+        resolved: Vec::new(),
     };
-    let mut records = prepare(opts, &meta)?;
-    if let Some(dir) = &opts.grad_out_dir {
+    // each folder the run writes into is locked for the run
+    let (mut locks, mut locked, mut created) = (Vec::new(), Vec::new(), Vec::new());
+    for dir in std::iter::once(&opts.out).chain(&opts.grad_out_dir) {
+        if !dir.exists() {
+            created.push(dir);
+        }
         std::fs::create_dir_all(dir).map_err(write_error(dir))?;
+        let resolved = folders::resolved(dir)?;
+        if !locked.contains(&resolved) {
+            locks.push(FolderLock::acquire(dir)?);
+            locked.push(resolved);
+        }
     }
+    let mut records = prepare(opts, &meta).inspect_err(|_| {
+        // a refused run leaves no folder it created
+        for dir in &created {
+            let _ = std::fs::remove_file(dir.join(LOCK_FILE));
+            let _ = std::fs::remove_dir(dir);
+        }
+    })?;
     let done: std::collections::HashSet<String> = records.iter().map(|r| r.case.clone()).collect();
     let todo: Vec<&CasePair> = cases.iter().filter(|c| !done.contains(&c.id)).collect();
     let (total, mut failed) = (cases.len(), records.iter().filter(|r| !r.is_ok()).count());
@@ -220,58 +294,7 @@ pub fn run(
     let analysed = new_records.len();
     records.extend(new_records);
     records.sort_by(|a, b| a.case.cmp(&b.case));
-    let summary = outputs::finalize(&opts.out, &opts.params, unpaired, &records)?;
+    let summary = outputs::finalize(&opts.out, &meta, &records)?;
+    drop(locks);
     Ok(Outcome { summary, analysed })
-}
-
-/// Merges the folders of the shards of one run into `out`: the same `cases.csv`, `summary.json`
-/// and pictures as one unsharded run.
-pub fn merge(out: &Path, shards: &[PathBuf], force: bool) -> Result<Summary> {
-    let mut metas = Vec::new();
-    let mut records: Vec<CaseRecord> = Vec::new();
-    for dir in shards {
-        let meta = read_meta(dir)?.ok_or_else(|| {
-            Error::usage(format!("{}: no run.json; give the output folders of batch runs", dir.display()))
-        })?;
-        let recs = read_records(dir)?;
-        if recs.len() != meta.cases.len() {
-            return Err(Error::usage(msg![
-                format!(
-                    "{}: the run is incomplete ({} of {} cases); finish it with ",
-                    dir.display(),
-                    recs.len(),
-                    meta.cases.len()
-                ),
-                set(Param::RESUME, true),
-                " before merging",
-            ]));
-        }
-        records.extend(recs);
-        metas.push(meta);
-    }
-    let first = metas.first().ok_or_else(|| Error::usage("merging needs at least one shard folder"))?;
-    if metas.iter().any(|m| m.parameters != first.parameters || m.unpaired != first.unpaired) {
-        return Err(Error::usage(
-            "the shard folders come from runs with different parameters or inputs; merge only shards of one run",
-        ));
-    }
-    records.sort_by(|a, b| a.case.cmp(&b.case));
-    if let Some(w) = records.windows(2).find(|w| w[0].case == w[1].case) {
-        return Err(Error::usage(format!("case {} appears in more than one shard folder", w[0].case)));
-    }
-    std::fs::create_dir_all(out).map_err(write_error(out))?;
-    if !force && outputs::all_files(out).iter().any(|p| p.exists()) {
-        return Err(Error::OutputExists { path: out.to_path_buf() });
-    }
-    let meta = RunMeta {
-        tool: crate::report::Tool::this().version.to_string(),
-        parameters: first.parameters.clone(),
-        unpaired: first.unpaired.clone(),
-        shard: None,
-        cases: records.iter().map(|r| r.case.clone()).collect(),
-    };
-    let mut json = serde_json::to_vec_pretty(&meta).expect("run metadata serialises");
-    json.push(b'\n');
-    write_bytes(&out.join(RUN), true, &json)?;
-    outputs::finalize(out, &first.parameters, first.unpaired.clone(), &records)
 }

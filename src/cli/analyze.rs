@@ -15,8 +15,8 @@ use dicegrad::report::{json::to_json, table::to_table};
 use dicegrad::{Error, Result};
 
 use super::flags::Flags;
-use super::{note, print_out};
 use super::loss_args::{names_of, LossArgs};
+use super::{note, print_out};
 
 /// The report's file name in `--out`.
 const REPORT: &str = "report.json";

@@ -7,15 +7,16 @@ use std::time::Instant;
 
 use clap::Args;
 
+use dicegrad::batch::merge::merge;
 use dicegrad::batch::pairing::Shard;
-use dicegrad::batch::run::{merge, run, BatchOptions};
+use dicegrad::batch::run::{run, BatchOptions};
 use dicegrad::loss::LossKind;
 use dicegrad::report::summary::{RunParameters, Summary};
 use dicegrad::Result;
 
 use super::flags::Flags;
-use super::note;
 use super::loss_args::{names_of, LossArgs};
+use super::note;
 
 #[derive(Args, Debug)]
 pub struct BatchArgs {
@@ -97,6 +98,9 @@ fn finish(summary: &Summary, out: &std::path::Path) -> ExitCode {
     }
     for p in &summary.unpaired.predictions {
         note!("unpaired prediction file (no label file): {p}");
+    }
+    for s in &summary.unpaired.skipped {
+        note!("skipped {}: {}", s.file, s.reason);
     }
     note!(
         "{} cases: {} ok, {} failed; results in {}",

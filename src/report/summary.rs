@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::record::{CaseRecord, ChannelRow};
 use super::Tool;
 use crate::analysis::LogHistogram;
-use crate::loss::{CaseSums, Evaluation, LossKind, LossRequest};
+use crate::loss::{CaseSums, Evaluation, LossKind, LossRequest, LossSpec};
 
 /// What the run was asked to compute (kept in `run.json` and repeated in `summary.json`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -19,6 +19,31 @@ pub struct RunParameters {
     pub affine_tol: f64,
     /// Files claiming more values (voxels × channels) are refused.
     pub max_values: u64,
+}
+
+/// The losses as computed on predictions with `prediction_channels` channels, every parameter
+/// resolved (the main loss, then each compared one): what `report.json` says of one case.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ResolvedLosses {
+    pub prediction_channels: usize,
+    pub losses: Vec<LossSpec>,
+}
+
+impl RunParameters {
+    /// The resolved losses for each number of channels among the successful `records` (some
+    /// defaults depend on it, e.g. smp's sigmoid for one channel), in increasing order.
+    pub fn resolved(&self, records: &[CaseRecord]) -> Vec<ResolvedLosses> {
+        let mut counts: Vec<usize> = records.iter().filter_map(|r| Some(r.sums.as_ref()?.channels.len())).collect();
+        counts.sort_unstable();
+        counts.dedup();
+        counts
+            .into_iter()
+            .filter_map(|c| {
+                let configs = self.loss.configs(&self.compare, c).ok()?;
+                Some(ResolvedLosses { prediction_channels: c, losses: configs.into_iter().map(|k| k.spec).collect() })
+            })
+            .collect()
+    }
 }
 
 /// mean, median, sample standard deviation (n − 1), min and max of a figure over cases.
@@ -119,6 +144,22 @@ pub struct Counts {
 pub struct Unpaired {
     pub labels: Vec<String>,
     pub predictions: Vec<String>,
+    /// Every other file of the two input folders, and why it is not used.
+    #[serde(default)]
+    pub skipped: Vec<Skipped>,
+}
+
+/// A file of an input folder that is not used.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Skipped {
+    pub file: String,
+    pub reason: String,
+}
+
+impl Skipped {
+    pub fn new(file: &std::path::Path, reason: &str) -> Skipped {
+        Skipped { file: file.display().to_string(), reason: reason.to_string() }
+    }
 }
 
 /// The whole summary.
@@ -126,6 +167,8 @@ pub struct Unpaired {
 pub struct Summary {
     pub tool: Tool,
     pub parameters: RunParameters,
+    /// The losses as computed, every parameter resolved.
+    pub resolved: Vec<ResolvedLosses>,
     pub cases: Counts,
     pub unpaired: Unpaired,
     pub loss: Stats,
@@ -214,6 +257,7 @@ impl Summary {
         Summary {
             tool: Tool::this(),
             parameters: params.clone(),
+            resolved: params.resolved(records),
             cases: Counts { total: records.len(), ok: ok.len(), failed: records.len() - ok.len() },
             unpaired,
             loss: Stats::of(ok.iter().map(|r| r.loss)),

@@ -1,0 +1,112 @@
+//! The folders of a batch: the two input folders resolved, and the output folders checked
+//! against them before anything is written — an output folder that is, lies inside or contains an
+//! input folder is refused (symbolic links followed), so that a run can never write over its data.
+
+use std::path::{Component, Path, PathBuf};
+
+use super::outputs::RunInputs;
+use crate::error::{Error, Param, Result};
+use crate::msg;
+
+/// `path` made absolute with symbolic links resolved, for a path that may not exist yet: its
+/// longest existing ancestor resolved, the rest appended (`..` in the rest applied).
+pub fn resolved(path: &Path) -> Result<PathBuf> {
+    let absolute = std::path::absolute(path).map_err(|e| Error::Open { path: path.to_path_buf(), source: e })?;
+    let mut existing = absolute.as_path();
+    let mut rest = Vec::new();
+    loop {
+        if let Ok(c) = existing.canonicalize() {
+            let mut out = c;
+            for part in rest.iter().rev() {
+                match part {
+                    Component::ParentDir => {
+                        out.pop();
+                    }
+                    Component::Normal(p) => out.push(p),
+                    _ => {}
+                }
+            }
+            return Ok(out);
+        }
+        match (existing.parent(), existing.components().next_back()) {
+            (Some(parent), Some(last)) => {
+                rest.push(last);
+                existing = parent;
+            }
+            _ => return Ok(absolute),
+        }
+    }
+}
+
+/// How an output folder lies against an input folder, if it touches it.
+fn overlap(out: &Path, input: &Path) -> Option<&'static str> {
+    if out == input {
+        Some("is")
+    } else if out.starts_with(input) {
+        Some("lies inside")
+    } else if input.starts_with(out) {
+        Some("contains")
+    } else {
+        None
+    }
+}
+
+/// The resolved folders of a run, once its output folders (`out`, and `grad_out_dir` if any) are
+/// known to stay clear of its input folders.
+pub fn check(labels_dir: &Path, pred_dir: &Path, out: &Path, grad_out_dir: Option<&Path>) -> Result<RunInputs> {
+    let mut found = Vec::new();
+    for (dir, param) in [(labels_dir, Param::LABELS_DIR), (pred_dir, Param::PRED_DIR)] {
+        if !dir.is_dir() {
+            return Err(Error::parameter(param, format!("{}: not a folder", dir.display())));
+        }
+        found.push((resolved(dir)?, dir, param));
+    }
+    let outputs = [(Some(out), Param::OUT), (grad_out_dir, Param::GRAD_OUT_DIR)];
+    for (dir, param) in outputs.into_iter().filter_map(|(d, p)| Some((d?, p))) {
+        if dir.exists() && !dir.is_dir() {
+            return Err(Error::parameter(param, format!("{}: exists and is not a folder", dir.display())));
+        }
+        let target = resolved(dir)?;
+        for (input, given, input_param) in &found {
+            if let Some(how) = overlap(&target, input) {
+                return Err(Error::parameter(
+                    param,
+                    msg![
+                        format!("{} {how} the input folder {} (", dir.display(), given.display()),
+                        *input_param,
+                        "); a run never writes among its inputs: choose a folder outside both input folders",
+                    ],
+                ));
+            }
+        }
+    }
+    let [labels, pred] = [found[0].0.clone(), found[1].0.clone()];
+    Ok(RunInputs { labels_dir: labels, pred_dir: pred, grad_out_dir: grad_out_dir.map(resolved).transpose()? })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_path_that_does_not_exist_is_resolved_through_its_existing_ancestor() {
+        let d = tempfile::tempdir().unwrap();
+        let base = d.path().canonicalize().unwrap();
+        assert_eq!(resolved(&d.path().join("a/b/../c")).unwrap(), base.join("a/c"));
+        #[cfg(unix)]
+        {
+            std::fs::create_dir(d.path().join("real")).unwrap();
+            std::os::unix::fs::symlink(d.path().join("real"), d.path().join("link")).unwrap();
+            assert_eq!(resolved(&d.path().join("link/new")).unwrap(), base.join("real/new"));
+        }
+    }
+
+    #[test]
+    fn overlaps_are_named() {
+        let p = Path::new;
+        assert_eq!(overlap(p("/a/b"), p("/a/b")), Some("is"));
+        assert_eq!(overlap(p("/a/b/c"), p("/a/b")), Some("lies inside"));
+        assert_eq!(overlap(p("/a"), p("/a/b")), Some("contains"));
+        assert_eq!(overlap(p("/a/bc"), p("/a/b")), None);
+    }
+}
