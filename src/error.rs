@@ -251,6 +251,11 @@ pub enum Error {
     CorruptGzip { path: PathBuf, detail: String },
     /// Values that are not acceptable for this input (NaN, out of range, not whole...).
     BadValues { input: Input, problem: Msg },
+    /// The loss would apply its activation to values that already are probabilities: a
+    /// configuration that is wrong for every case of a data set.
+    Reactivation { input: Input, problem: Msg },
+    /// The loss or its gradient is not finite (a 0/0, a log 0...).
+    NonFinite { input: Input, problem: Msg },
     /// Labels and prediction disagree on the spatial grid.
     ShapeMismatch { labels: Input, pred: Input, labels_shape: String, pred_shape: String },
     /// Labels and prediction lie in different places in the world (their affines differ).
@@ -321,7 +326,9 @@ impl Error {
                 "{}: corrupt gzip data ({detail}); the file is damaged, export or copy it again",
                 path.display()
             )],
-            BadValues { input, problem } => prefixed(format!("{input}: "), problem),
+            BadValues { input, problem } | Reactivation { input, problem } | NonFinite { input, problem } => {
+                prefixed(format!("{input}: "), problem)
+            }
             ShapeMismatch { labels, pred, labels_shape, pred_shape } => msg![format!(
                 "{labels} has spatial shape {labels_shape} but {pred} has {pred_shape}; both must be on the same \
                  voxel grid (resample the prediction to the labels)"

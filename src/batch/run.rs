@@ -55,7 +55,13 @@ fn write_error(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
 
 /// What a run asks of each case.
 fn request(params: &RunParameters) -> Request {
-    Request { loss: params.loss.clone(), compare: params.compare.clone(), label: None }
+    Request {
+        loss: params.loss.clone(),
+        compare: params.compare.clone(),
+        label: None,
+        force_activation: params.force_activation,
+        allow_non_finite: params.allow_non_finite,
+    }
 }
 
 /// How a run loads each case.
@@ -75,16 +81,35 @@ fn run_case(pair: &CasePair, opts: &BatchOptions, naming: &dyn Naming) -> Result
     Ok(CaseRecord::ok(&pair.id, &result.report, result.sums))
 }
 
-/// Analyses one case; any error (or a panic) becomes a failed record, its message naming
-/// parameters as `naming` does.
-pub fn process(pair: &CasePair, opts: &BatchOptions, naming: &dyn Naming) -> CaseRecord {
+/// Analyses one case; an error (or a panic) becomes a failed record, its message naming
+/// parameters as `naming` does — except an error of the run's configuration (probabilities that
+/// the loss would activate again), which is returned: it stops the run.
+pub fn process(pair: &CasePair, opts: &BatchOptions, naming: &dyn Naming) -> Result<CaseRecord> {
     let labels = pair.labels.display().to_string();
     let pred = pair.pred.display().to_string();
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_case(pair, opts, naming))) {
-        Ok(Ok(r)) => r,
-        Ok(Err(e)) => CaseRecord::failed(&pair.id, &labels, &pred, e.render(naming)),
-        Err(_) => CaseRecord::failed(&pair.id, &labels, &pred, "internal error while analysing this case".into()),
+        Ok(Ok(r)) => Ok(r),
+        Ok(Err(e @ Error::Reactivation { .. })) => Err(e),
+        Ok(Err(e)) => Ok(CaseRecord::failed(&pair.id, &labels, &pred, e.render(naming))),
+        Err(_) => Ok(CaseRecord::failed(&pair.id, &labels, &pred, "internal error while analysing this case".into())),
     }
+}
+
+/// The error that stopped a run at case `id`, `kept` cases being recorded in `out`.
+fn stopped(e: Error, id: &str, kept: usize, out: &Path) -> Error {
+    let mut m = msg![format!("case {id}: ")];
+    m.extend(e.message());
+    if kept == 0 {
+        m.extend(msg!["; the run stopped before its first case and wrote nothing"]);
+    } else {
+        m.extend(msg![format!(
+            "; the run stopped ({kept} finished case{} kept in {}; with other options, start over with ",
+            if kept == 1 { "" } else { "s" },
+            out.display()
+        )]);
+        m.extend(msg![set(Param::FORCE, true), ")"]);
+    }
+    Error::usage(m)
 }
 
 /// Prepares `out` (locked by this run): a fresh run, a resumed one (returning its records), or an
@@ -159,6 +184,14 @@ fn prepare(opts: &BatchOptions, meta: &RunMeta) -> Result<Vec<CaseRecord>> {
     write_bytes(&opts.out.join(CASES_JSONL), true, outputs::jsonl_of(&done).as_bytes())?;
     write_bytes(&opts.out.join(CASES_CSV), true, &csv::to_csv(&outputs::pair_names(&opts.params), &done))?;
     Ok(done)
+}
+
+/// Removes the folders a refused run created (when they hold nothing but its lock).
+fn remove_created(created: &[&PathBuf]) {
+    for dir in created {
+        let _ = std::fs::remove_file(dir.join(LOCK_FILE));
+        let _ = std::fs::remove_dir(dir);
+    }
 }
 
 /// The gradient volume of case `id` in `dir`.
@@ -241,13 +274,7 @@ pub fn run(
             locked.push(resolved);
         }
     }
-    let mut records = prepare(opts, &meta).inspect_err(|_| {
-        // a refused run leaves no folder it created
-        for dir in &created {
-            let _ = std::fs::remove_file(dir.join(LOCK_FILE));
-            let _ = std::fs::remove_dir(dir);
-        }
-    })?;
+    let mut records = prepare(opts, &meta).inspect_err(|_| remove_created(&created))?;
     let done: std::collections::HashSet<String> = records.iter().map(|r| r.case.clone()).collect();
     let todo: Vec<&CasePair> = cases.iter().filter(|c| !done.contains(&c.id)).collect();
     let (total, mut failed) = (cases.len(), records.iter().filter(|r| !r.is_ok()).count());
@@ -257,9 +284,9 @@ pub fn run(
     let (mut jsonl, mut csv_file) = (append(&jsonl_path)?, append(&csv_path)?);
     let pairs = outputs::pair_names(&opts.params);
     let next = AtomicUsize::new(0);
-    let (tx, rx) = mpsc::channel::<(usize, CaseRecord)>();
+    let (tx, rx) = mpsc::channel::<(usize, Result<CaseRecord>)>();
     let mut new_records = Vec::with_capacity(todo.len());
-    std::thread::scope(|s| -> Result<()> {
+    let ran = std::thread::scope(|s| -> Result<()> {
         for _ in 0..opts.jobs.max(1).min(todo.len().max(1)) {
             let tx = tx.clone();
             let (next, todo) = (&next, &todo);
@@ -277,6 +304,14 @@ pub fn run(
         for (i, record) in rx {
             pending.insert(i, record);
             while let Some(r) = pending.remove(&want) {
+                let r = match r {
+                    Ok(r) => r,
+                    Err(e) => {
+                        // no worker takes another case
+                        next.store(todo.len(), Ordering::SeqCst);
+                        return Err(stopped(e, &todo[want].id, done.len() + want, &opts.out));
+                    }
+                };
                 let line = serde_json::to_string(&r).expect("records serialise") + "\n";
                 jsonl.write_all(line.as_bytes()).and_then(|_| jsonl.flush()).map_err(write_error(&jsonl_path))?;
                 csv_file
@@ -290,7 +325,17 @@ pub fn run(
             }
         }
         Ok(())
-    })?;
+    });
+    if let Err(e) = ran {
+        if records.is_empty() && new_records.is_empty() {
+            // a run stopped before its first case leaves nothing: the corrected run starts afresh
+            for f in outputs::all_files(&opts.out) {
+                let _ = std::fs::remove_file(f);
+            }
+            remove_created(&created);
+        }
+        return Err(e);
+    }
     let analysed = new_records.len();
     records.extend(new_records);
     records.sort_by(|a, b| a.case.cmp(&b.case));

@@ -43,6 +43,33 @@ pub fn where_is(grid: &Grid, index: usize) -> String {
     }
 }
 
+/// The largest deviation from 1 of a voxel's sum over the channels of `values` (C blocks of
+/// `voxels` values each), and the voxel where it is largest (the first such).
+pub fn channel_sum_deviation(values: &[f32], channels: usize) -> (f64, usize) {
+    let voxels = values.len() / channels.max(1);
+    let mut worst = (0.0f64, 0usize);
+    crate::parallel::fold_chunks(
+        voxels,
+        |r| {
+            let mut w = (0.0f64, r.start);
+            for i in r {
+                let sum: f64 = (0..channels).map(|c| f64::from(values[c * voxels + i])).sum();
+                let d = (sum - 1.0).abs();
+                if d > w.0 || d.is_nan() {
+                    w = (if d.is_nan() { f64::INFINITY } else { d }, i);
+                }
+            }
+            w
+        },
+        |w| {
+            if w.0 > worst.0 {
+                worst = w;
+            }
+        },
+    );
+    worst
+}
+
 /// The values of a prediction, measured: non-finite values, values outside [0, 1], and the range
 /// of the finite ones.
 #[derive(Clone, Copy, Debug, PartialEq)]

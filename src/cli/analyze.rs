@@ -64,6 +64,13 @@ pub struct AnalyzeArgs {
     /// Overwrite existing outputs.
     #[arg(long)]
     force: bool,
+    /// Apply the activation even when every value lies in [0, 1] (and, for softmax, channels sum to
+    /// 1): refused otherwise, as probabilities activated a second time.
+    #[arg(long)]
+    force_activation: bool,
+    /// Report a loss or gradient that is not finite (NaN, infinite) instead of refusing it.
+    #[arg(long)]
+    allow_non_finite: bool,
     /// Refuse files whose header claims more values (voxels × channels) than this.
     #[arg(long, default_value_t = 2_000_000_000, value_name = "N")]
     max_voxels: u64,
@@ -119,7 +126,13 @@ fn check_outputs(a: &AnalyzeArgs) -> Result<()> {
 pub fn run(a: AnalyzeArgs) -> Result<ExitCode> {
     super::init_threads(a.threads)?;
     check_outputs(&a)?;
-    let request = Request { loss: a.loss.request(), compare: a.compare.clone(), label: a.label };
+    let request = Request {
+        loss: a.loss.request(),
+        compare: a.compare.clone(),
+        label: a.label,
+        force_activation: a.force_activation,
+        allow_non_finite: a.allow_non_finite,
+    };
     let options = LoadOptions { max_values: a.max_voxels, affine_tol: a.affine_tol };
     let loaded = load(&a.labels, &a.pred, options, &request)?;
     let result = analyze(&loaded.case, loaded.inputs, &request, &Flags)?;

@@ -62,6 +62,13 @@ pub struct BatchArgs {
     /// gzip level (0–9) of the gradient volumes.
     #[arg(long, default_value_t = 1, value_name = "LEVEL", value_parser = clap::value_parser!(u32).range(0..=9))]
     compression: u32,
+    /// Apply the activation even when every value lies in [0, 1] (and, for softmax, channels sum to
+    /// 1): refused otherwise, as probabilities activated a second time.
+    #[arg(long)]
+    force_activation: bool,
+    /// Report a loss or gradient that is not finite (NaN, infinite) instead of refusing it.
+    #[arg(long)]
+    allow_non_finite: bool,
     /// Refuse files whose header claims more values (voxels × channels) than this.
     #[arg(long, default_value_t = 2_000_000_000, value_name = "N")]
     max_voxels: u64,
@@ -136,6 +143,8 @@ pub fn run_batch(a: BatchArgs) -> Result<ExitCode> {
             pred_suffix: a.pred_suffix,
             affine_tol: a.affine_tol,
             max_values: a.max_voxels,
+            force_activation: a.force_activation,
+            allow_non_finite: a.allow_non_finite,
         },
         shard: a.shard,
         jobs,

@@ -10,9 +10,11 @@ use std::path::Path;
 
 use crate::analysis::compare::compare;
 use crate::analysis::measure;
+use crate::case::scan::channel_sum_deviation;
 use crate::case::Case;
-use crate::error::{Input, Naming, Result};
-use crate::loss::{Activation, CaseSums, Evaluation, GradientKernel, LossConfig, LossKind, LossRequest};
+use crate::error::{set, Error, Input, Naming, Param, Result};
+use crate::loss::{Activation, CaseSums, Coefficients, Evaluation, GradientKernel, LossConfig, LossKind, LossRequest};
+use crate::msg;
 use crate::nifti::{write_f32, WriteOptions};
 use crate::report::comparison::{ComparedLoss, Comparison};
 use crate::report::{Inputs, Report};
@@ -28,6 +30,11 @@ pub struct Request {
     /// The label value K when a single-channel prediction is one class of a multi-label map (used
     /// when the case is made from files or arrays; a case holds it from then on).
     pub label: Option<i64>,
+    /// Apply the loss's activation even to values that look like probabilities (all in [0, 1],
+    /// and for softmax, channels summing to 1); refused otherwise.
+    pub force_activation: bool,
+    /// Report a loss or gradient that is not finite instead of refusing it.
+    pub allow_non_finite: bool,
 }
 
 impl Request {
@@ -54,14 +61,97 @@ fn prediction_input(inputs: &Inputs) -> Input {
     }
 }
 
+/// Largest deviation from 1 of a voxel's channel sum for which a prediction is taken for softmax
+/// probabilities.
+pub const SUM_TOLERANCE: f64 = 1e-3;
+
 /// Refuses prediction values the loss cannot take: NaN or infinite ones, and values outside
 /// [0, 1] when the loss reads probabilities (no activation). A prediction stored as integers is
-/// probably a segmentation: the message says so.
-pub fn check_values(case: &Case, inputs: &Inputs, config: &LossConfig) -> Result<()> {
-    let probabilities = config.spec.activation == Activation::None;
+/// probably a segmentation: the message says so. When the loss applies an activation to values
+/// that already are probabilities — every value in [0, 1], and for softmax every voxel's channels
+/// summing to 1 within [`SUM_TOLERANCE`] — it would activate them twice: refused unless
+/// `request.force_activation`.
+pub fn check_values(case: &Case, inputs: &Inputs, config: &LossConfig, request: &Request) -> Result<()> {
+    let activation = config.spec.activation;
     let integers = inputs.prediction.holds_integers().then_some(inputs.prediction.file.datatype);
-    let (grid, channels) = (&case.grid, case.prediction.channels);
-    case.prediction.scan.check(&prediction_input(inputs), grid, channels, probabilities, integers)
+    let (grid, channels, scan) = (&case.grid, case.prediction.channels, &case.prediction.scan);
+    let input = prediction_input(inputs);
+    scan.check(&input, grid, channels, activation == Activation::None, integers)?;
+    if activation == Activation::None || request.force_activation || scan.outside_unit.count > 0 {
+        return Ok(());
+    }
+    let mut seen = format!("every value lies in [0, 1] (range {} to {})", scan.min, scan.max);
+    if activation == Activation::Softmax {
+        let (deviation, _) = channel_sum_deviation(&case.prediction.values, channels);
+        if deviation > SUM_TOLERANCE {
+            return Ok(());
+        }
+        seen += &format!(" and every voxel's {channels} channels sum to 1 (within {deviation:.1e})");
+    }
+    let npz = inputs.prediction.file.path.as_deref().is_some_and(|p| p.ends_with(".npz"));
+    let from = match (request.loss.overrides.activation, request.loss.preset) {
+        (None, Some(preset)) => msg![" of ", set(Param::PRESET, preset)],
+        _ => msg![],
+    };
+    let mut m = msg![format!("{seen}: these are probabilities")];
+    if npz {
+        m.extend(msg![" (nnU-Net's .npz holds probabilities: the softmax is already applied)"]);
+    }
+    m.extend(msg![format!(", and the {activation}")]);
+    m.extend(from);
+    m.extend(msg![
+        " would be applied to them a second time; pass ",
+        set(Param::named("activation"), Activation::None),
+        " to analyse them as probabilities, or ",
+        set(Param::FORCE_ACTIVATION, true),
+        " if they really are logits",
+    ]);
+    Err(Error::Reactivation { input, problem: m })
+}
+
+/// Refuses a loss or gradient that is not finite (unless `request.allow_non_finite`), naming the
+/// channels and why: a Dice ratio 0/0 on a channel without foreground in labels or prediction and
+/// without smoothing, an infinite class weight, a log 0 in the cross-entropy.
+pub fn check_finite(eval: &Evaluation, inputs: &Inputs, request: &Request) -> Result<()> {
+    let finite = |c: &Coefficients| c.p.is_finite() && c.r.is_finite() && c.t.is_finite();
+    let bad: Vec<usize> = (0..eval.channels.len())
+        .filter(|&k| !finite(&eval.coefficients(k)) || eval.channels[k].term.is_some_and(|t| !t.is_finite()))
+        .collect();
+    let ce_bad = eval.ce_value.is_some_and(|v| !v.is_finite()) || !eval.ce_scale.is_finite();
+    if request.allow_non_finite || (eval.value.is_finite() && bad.is_empty() && !ce_bad) {
+        return Ok(());
+    }
+    let spec = &eval.config.spec;
+    let mut why: Vec<String> = bad
+        .iter()
+        .map(|&k| {
+            let s = &eval.sums.channels[k];
+            let cause = if s.label_count == 0 && s.pred_sum == 0.0 && spec.smooth_dr == 0.0 {
+                format!(
+                    "no foreground in the labels or the prediction and smooth_dr {}: a Dice ratio 0/0",
+                    spec.smooth_dr
+                )
+            } else if s.label_count == 0 {
+                "no foreground in the labels: a class weight or ratio without a finite value".to_string()
+            } else {
+                "a division by zero".to_string()
+            };
+            format!("channel {k} (Σs = {}, Σg = {}): {cause}", s.pred_sum, s.label_count)
+        })
+        .collect();
+    if ce_bad {
+        why.push("the cross-entropy: a probability of 0 on a voxel's true class (log 0)".to_string());
+    }
+    let m = msg![
+        format!("the {} loss is {} ({}); set ", spec.loss, eval.value, why.join("; ")),
+        Param::named("smooth_dr"),
+        " and ",
+        Param::named("smooth_nr"),
+        " above 0 (MONAI's default is 1e-5), or pass ",
+        set(Param::ALLOW_NON_FINITE, true),
+        " to report it anyway",
+    ];
+    Err(Error::NonFinite { input: prediction_input(inputs), problem: m })
 }
 
 /// Analyses `case` (whose inputs were `inputs`) with the losses of `request`, resolved for its
@@ -76,12 +166,20 @@ pub fn analyze<'a>(
 ) -> Result<CaseResult<'a>> {
     let configs = request.configs(case.prediction.channels)?;
     let config = &configs[0];
-    check_values(case, &inputs, config)?;
+    check_values(case, &inputs, config, request)?;
     let eval = Evaluation::compute(case, config);
+    check_finite(&eval, &inputs, request)?;
     let sums = eval.sums.clone();
     let kernel = GradientKernel::new(case, &eval);
     let stats = measure(&kernel, &eval);
     let mut report = Report::build(case, inputs, &eval, stats, naming);
+    if !eval.value.is_finite() {
+        report.warnings.push(format!(
+            "the loss is {}, not a number a training run could use (reported as asked by {})",
+            eval.value,
+            naming.setting(Param::ALLOW_NON_FINITE, "true")
+        ));
+    }
     if configs.len() > 1 {
         let mut evals = vec![eval];
         evals.extend(configs[1..].iter().map(|c| Evaluation::compute(case, c)));
@@ -97,8 +195,9 @@ pub fn analyze<'a>(
 /// the order of its values (after the same check of the values as [`analyze`]).
 pub fn gradient(case: &Case, inputs: &Inputs, request: &Request) -> Result<Vec<f32>> {
     let config = &request.configs(case.prediction.channels)?[0];
-    check_values(case, inputs, config)?;
+    check_values(case, inputs, config, request)?;
     let eval = Evaluation::compute(case, config);
+    check_finite(&eval, inputs, request)?;
     let mut values = vec![0f32; case.prediction.values.len()];
     GradientKernel::new(case, &eval).fill(0, &mut values);
     Ok(values)

@@ -19,6 +19,12 @@ pub struct RunParameters {
     pub affine_tol: f64,
     /// Files claiming more values (voxels × channels) are refused.
     pub max_values: u64,
+    /// The activation is applied even to values that look like probabilities.
+    #[serde(default)]
+    pub force_activation: bool,
+    /// A loss or gradient that is not finite is reported instead of failing the case.
+    #[serde(default)]
+    pub allow_non_finite: bool,
 }
 
 /// The losses as computed on predictions with `prediction_channels` channels, every parameter
