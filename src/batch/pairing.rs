@@ -137,7 +137,7 @@ pub fn pair(labels_dir: &Path, pred_dir: &Path, suffix: &str) -> Result<Pairing>
 }
 
 impl Pairing {
-    /// For a pairing that found no case: the `--pred-suffix` value under which every unpaired
+    /// For a pairing that found no case: the prediction suffix under which every unpaired
     /// prediction would pair with an unpaired label file (`Some("")` when the suffix given should
     /// be dropped), if there is one.
     pub fn suffix_hint(&self, suffix: &str) -> Option<String> {

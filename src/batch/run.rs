@@ -199,7 +199,7 @@ fn gradient_path(dir: &Path, id: &str) -> PathBuf {
     dir.join(format!("{id}.nii.gz"))
 }
 
-/// The error for two folders in which no case pairs, with the `--pred-suffix` that would pair
+/// The error for two folders in which no case pairs, with the prediction suffix that would pair
 /// them when there is one.
 fn no_cases(opts: &BatchOptions, pairing: &Pairing) -> Error {
     let suffix = &opts.params.pred_suffix;

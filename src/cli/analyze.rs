@@ -138,13 +138,15 @@ pub fn run(a: AnalyzeArgs) -> Result<ExitCode> {
     let result = analyze(&loaded.case, loaded.inputs, &request, &Flags)?;
     let report = &result.report;
 
+    if let Some(dir) = &a.out {
+        std::fs::create_dir_all(dir).map_err(|e| Error::Write { path: dir.clone(), source: e })?;
+    }
     // the gradient first: by far the longest to write, it is the one an interruption meets
     if let Some(path) = &a.grad_out {
         let opts = WriteOptions { compression: a.compression, force: a.force };
         write_gradient(path, &loaded.layout, &result.kernel, opts)?;
     }
     if let Some(dir) = &a.out {
-        std::fs::create_dir_all(dir).map_err(|e| Error::Write { path: dir.clone(), source: e })?;
         write_bytes(&dir.join(REPORT), a.force, &to_json(report))?;
         for (picture, name) in pictures(&a) {
             write(&ReportPicture(report, picture), &dir.join(name), a.force)?;
