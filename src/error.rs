@@ -245,7 +245,9 @@ pub enum Error {
     BadHeader { path: PathBuf, problem: Msg },
     /// The header claims more values than the limit allows; refused before allocating.
     TooLarge { path: PathBuf, values: u128, dims: String, limit: u64 },
-    /// The voxel data ends before the header says it should.
+    /// The voxel data ends before the header says it should (`found < expected`), or, with
+    /// `found == expected`, a compressed file holds all its voxel data but ends before the end of
+    /// its gzip stream (the CRC and length that close it are missing).
     Truncated { path: PathBuf, expected: u64, found: u64 },
     /// The compressed stream is damaged (bad deflate data or a failed CRC check).
     CorruptGzip { path: PathBuf, detail: String },
@@ -317,9 +319,15 @@ impl Error {
                 "); if the volume is genuine, raise ",
                 Param::MAX_VALUES,
             ],
-            Truncated { path, expected, found } => msg![format!(
+            Truncated { path, expected, found } if found < expected => msg![format!(
                 "{}: truncated: the header describes {expected} bytes of voxel data but only {found} could be \
                  read; the file is incomplete, export or copy it again",
+                path.display()
+            )],
+            Truncated { path, expected, .. } => msg![format!(
+                "{}: truncated: the compressed file is cut short after its {expected} bytes of voxel data (its \
+                 end, with the gzip checksum and length, is missing), so the data cannot be verified; the file \
+                 is incomplete, export or copy it again",
                 path.display()
             )],
             CorruptGzip { path, detail } => msg![format!(

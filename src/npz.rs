@@ -6,6 +6,11 @@
 //! The `.npy` format: magic `\x93NUMPY`, version, a header length (u16 for version 1, u32 for 2
 //! and 3), a Python-literal dict with `descr` (`<f4`, `<f2`, `<f8`, big-endian `>`...),
 //! `fortran_order` and `shape`, then the raw data.
+//!
+//! The entry is read to its end, so that the zip reader checks its CRC-32 (as numpy does): a
+//! damaged archive is refused, and so is an entry holding more bytes than its shape describes.
+//! Float64 values are converted to float32; a finite one beyond float32's range is named with its
+//! value rather than as the infinity it would become. Messages speak of the archive and its array.
 
 use std::fs::File;
 use std::io::{BufReader, Read};
@@ -18,6 +23,11 @@ use crate::error::{Error, Input, Result};
 /// The array in the archive that holds the probabilities.
 pub const KEY: &str = "probabilities";
 
+/// What to do about a damaged archive.
+const EXPORT_AGAIN: &str = "export the probabilities again (nnU-Net: --save_probabilities)";
+
+/// An error about the archive at `path`; `problem` speaks of the archive and its `.npy` array
+/// (never of NIfTI) and says what to do.
 fn bad(path: &Path, problem: impl Into<String>) -> Error {
     Error::BadHeader { path: path.to_path_buf(), problem: problem.into().into() }
 }
@@ -34,7 +44,12 @@ struct NpyHeader {
 
 fn parse_header(path: &Path, text: &str) -> Result<NpyHeader> {
     let field = |key: &str| -> Result<&str> {
-        let at = text.find(&format!("'{key}'")).ok_or_else(|| bad(path, format!("npy header has no '{key}'")))?;
+        let at = text.find(&format!("'{key}'")).ok_or_else(|| {
+            bad(
+                path,
+                format!("the .npy header of '{KEY}' has no '{key}' field; the archive is damaged, {EXPORT_AGAIN}"),
+            )
+        })?;
         let rest = &text[at + key.len() + 2..];
         Ok(rest.trim_start().trim_start_matches(':').trim_start())
     };
@@ -53,7 +68,10 @@ fn parse_header(path: &Path, text: &str) -> Result<NpyHeader> {
             let dtype: String = descr.chars().take_while(|c| !matches!(c, '\'' | '"' | ',')).take(8).collect();
             return Err(bad(
                 path,
-                format!("'{KEY}' has dtype '{dtype}'; only float16/32/64 probabilities are supported"),
+                format!(
+                    "'{KEY}' has dtype '{dtype}'; only float16/32/64 probabilities are supported, save them as \
+                     floats"
+                ),
             ));
         }
     };
@@ -64,7 +82,15 @@ fn parse_header(path: &Path, text: &str) -> Result<NpyHeader> {
         .split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())
-        .map(|s| s.parse::<usize>().map_err(|_| bad(path, format!("npy shape '{inner}' is not a list of sizes"))))
+        .map(|s| {
+            s.parse::<usize>().map_err(|_| {
+                let problem = format!(
+                    "the .npy header of '{KEY}' gives shape '{inner}', not a list of sizes; the archive is damaged, \
+                     {EXPORT_AGAIN}"
+                );
+                bad(path, problem)
+            })
+        })
         .collect::<Result<Vec<_>>>()?;
     Ok(NpyHeader { size, big_endian: order == '>', fortran_order, shape })
 }
@@ -107,6 +133,14 @@ pub struct NpzSource {
 impl NpzSource {
     /// Opens `path` and parses the header of its `probabilities` array.
     pub fn open(path: &Path) -> Result<NpzSource> {
+        let meta = std::fs::metadata(path).map_err(|e| Error::Open { path: path.to_path_buf(), source: e })?;
+        if !meta.is_file() {
+            let kind = if meta.is_dir() { "a directory" } else { "a FIFO, socket or device" };
+            return Err(bad(
+                path,
+                format!("not a regular file ({kind}); give the path of nnU-Net's .npz probabilities"),
+            ));
+        }
         let file = File::open(path).map_err(|e| Error::Open { path: path.to_path_buf(), source: e })?;
         let mut archive = zip::ZipArchive::new(BufReader::new(file)).map_err(|e| {
             bad(
@@ -122,19 +156,29 @@ impl NpzSource {
                 bad(path, format!("the archive holds no '{KEY}' array (nnU-Net writes it with --save_probabilities)"))
             })?;
             let mut magic = [0u8; 8];
-            entry.read_exact(&mut magic).map_err(|_| bad(path, format!("'{KEY}' is not a .npy array")))?;
+            let not_npy = || bad(path, format!("'{KEY}' in the archive is not a .npy array; {EXPORT_AGAIN}"));
+            entry.read_exact(&mut magic).map_err(|_| not_npy())?;
             if &magic[..6] != b"\x93NUMPY" {
-                return Err(bad(path, format!("'{KEY}' is not a .npy array")));
+                return Err(not_npy());
             }
+            let cut = || {
+                bad(path, format!("the .npy header of '{KEY}' is cut short; the archive is damaged, {EXPORT_AGAIN}"))
+            };
             let len_bytes = if magic[6] == 1 { 2 } else { 4 };
             let mut b = [0u8; 4];
-            entry.read_exact(&mut b[..len_bytes]).map_err(|_| bad(path, "truncated .npy header"))?;
+            entry.read_exact(&mut b[..len_bytes]).map_err(|_| cut())?;
             let header_len = u32::from_le_bytes(b) as usize;
             if header_len > 1 << 16 {
-                return Err(bad(path, "implausible .npy header length"));
+                return Err(bad(
+                    path,
+                    format!(
+                        "the .npy header of '{KEY}' claims {header_len} bytes, more than numpy writes; the archive is \
+                         damaged, {EXPORT_AGAIN}"
+                    ),
+                ));
             }
             let mut text = vec![0u8; header_len];
-            entry.read_exact(&mut text).map_err(|_| bad(path, "truncated .npy header"))?;
+            entry.read_exact(&mut text).map_err(|_| cut())?;
             (parse_header(path, &String::from_utf8_lossy(&text))?, 8 + len_bytes + header_len)
         };
         Ok(NpzSource { path: path.to_path_buf(), archive, header, data_offset })
@@ -145,7 +189,10 @@ impl NpzSource {
         match self.header.shape.as_slice() {
             [c, z, y, x] if [c, z, y, x].contains(&&0) => Err(bad(
                 &self.path,
-                format!("'{KEY}' has shape {:?}, with an empty axis; it holds no values", self.header.shape),
+                format!(
+                    "'{KEY}' has shape {:?}, with an empty axis; it holds no values, {EXPORT_AGAIN}",
+                    self.header.shape
+                ),
             )),
             [c, z, y, x] => Ok((*c, [*x, *y, *z])),
             other => Err(bad(
@@ -188,7 +235,8 @@ impl NpzSource {
 
     /// Reads the values for a case on the grid of shape `shape` (the labels', named `labels`),
     /// measured as they arrive. Refuses arrays of more than `max_values` values before reading
-    /// them.
+    /// them, and reads the entry to its end, so that the archive's CRC-32 of it is checked and an
+    /// entry longer than its shape says is refused.
     pub fn read(mut self, shape: Shape3, labels: &Input, max_values: u64) -> Result<(Vec<f32>, ValueScan)> {
         let path = self.path.clone();
         self.check_grid(shape, labels)?;
@@ -204,41 +252,122 @@ impl NpzSource {
         if values > max_values as u128 {
             return Err(Error::TooLarge { path, values, dims: format!("{:?}", h.shape), limit: max_values });
         }
-        let total = values as u64;
-        let size = h.size;
-        let mut entry = self.archive.by_name(&format!("{KEY}.npy")).map_err(|e| bad(&path, e.to_string()))?;
+        let mut entry = self.archive.by_name(&format!("{KEY}.npy")).map_err(|e| {
+            bad(&path, format!("cannot read '{KEY}' from the archive ({e}); the archive is damaged, {EXPORT_AGAIN}"))
+        })?;
         std::io::copy(&mut (&mut entry).take(self.data_offset as u64), &mut std::io::sink())
-            .map_err(|e| bad(&path, e.to_string()))?;
-        let mut data = Vec::with_capacity(total as usize);
-        let mut scan = ValueScan::default();
-        let mut buf = vec![0u8; (1 << 20) / size * size];
-        let mut left = total as usize * size;
-        while left > 0 {
-            let want = left.min(buf.len());
-            let mut got = 0;
-            while got < want {
-                let found = (total as usize * size - left + got) as u64;
-                match entry.read(&mut buf[got..want]) {
-                    Ok(0) => return Err(Error::Truncated { path, expected: total * size as u64, found }),
-                    Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
-                        return Err(Error::Truncated { path, expected: total * size as u64, found })
-                    }
-                    Ok(n) => got += n,
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                    Err(e) => {
-                        return Err(bad(
-                            &path,
-                            format!("cannot read the archive's data ({e}); the file is damaged, export it again"),
-                        ))
-                    }
-                }
-            }
-            let start = data.len();
-            decode(&self.header, &buf[..want], &mut data);
-            scan.add(start, &data[start..]);
-            left -= want;
+            .map_err(|e| read_error(&path, e))?;
+        let read = stream_values(&mut entry, &self.header, values as usize).map_err(|e| e.into_error(&path))?;
+        // the end of the entry, where the zip reader checks the CRC-32
+        match read_up_to(&mut entry, &mut [0u8; 1]) {
+            Ok(0) => Ok(read),
+            Ok(_) => Err(bad(
+                &path,
+                format!(
+                    "'{KEY}' holds more than the {} bytes of data its .npy header describes (shape {:?}); the \
+                     archive is damaged or its header is wrong, {EXPORT_AGAIN}",
+                    values as u64 * self.header.size as u64,
+                    self.header.shape
+                ),
+            )),
+            Err(e) => Err(read_error(&path, e)),
         }
-        Ok((data, scan))
+    }
+}
+
+/// Why the data of the entry could not be read.
+enum DataError {
+    /// It ends after `found` of the `expected` bytes.
+    Short {
+        expected: u64,
+        found: u64,
+    },
+    Read(std::io::Error),
+}
+
+impl DataError {
+    fn into_error(self, path: &Path) -> Error {
+        match self {
+            DataError::Short { expected, found } => bad(
+                path,
+                format!(
+                    "truncated: the '{KEY}' array's .npy header describes {expected} bytes of data but only {found} \
+                     could be read from the archive; the archive is incomplete, {EXPORT_AGAIN}"
+                ),
+            ),
+            DataError::Read(e) => read_error(path, e),
+        }
+    }
+}
+
+/// Decodes the `total` values of the entry's data (the reader at its first byte), measured as they
+/// arrive; float64 values beyond float32's range are noted with their value.
+fn stream_values(entry: &mut impl Read, h: &NpyHeader, total: usize) -> Result<(Vec<f32>, ValueScan), DataError> {
+    let expected = total as u64 * h.size as u64;
+    let mut data = Vec::with_capacity(total);
+    let mut scan = ValueScan::default();
+    let mut buf = vec![0u8; (1 << 20) / h.size * h.size];
+    let mut done = 0u64;
+    while done < expected {
+        let want = (expected - done).min(buf.len() as u64) as usize;
+        let got = read_up_to(entry, &mut buf[..want]).map_err(DataError::Read)?;
+        if got < want {
+            return Err(DataError::Short { expected, found: done + got as u64 });
+        }
+        let start = data.len();
+        decode(h, &buf[..want], &mut data);
+        let infinities = scan.non_finite.count;
+        scan.add(start, &data[start..]);
+        if scan.non_finite.count > infinities {
+            note_beyond_f32(h, &buf[..want], start, &mut scan);
+        }
+        done += want as u64;
+    }
+    Ok((data, scan))
+}
+
+/// Reads until `buf` is full or the entry ends; returns the number of bytes read.
+fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        match r.read(&mut buf[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(got)
+}
+
+/// The error for a failed read of the archive's entry: a CRC-32 mismatch (the zip reader's
+/// "Invalid checksum", met at the end of the entry) or damaged compressed data.
+fn read_error(path: &Path, e: std::io::Error) -> Error {
+    if e.kind() == std::io::ErrorKind::InvalidData && e.to_string().to_lowercase().contains("checksum") {
+        return bad(
+            path,
+            format!(
+                "the archive is damaged: the data of '{KEY}' do not match the CRC-32 checksum stored with them; \
+                 {EXPORT_AGAIN}"
+            ),
+        );
+    }
+    bad(path, format!("cannot read the archive's data ({e}); the archive is damaged, {EXPORT_AGAIN}"))
+}
+
+/// Notes the float64 values of `bytes` (the values from flat index `first`) that are finite but
+/// beyond float32's range, so became ±∞ (other sizes cannot be).
+fn note_beyond_f32(h: &NpyHeader, bytes: &[u8], first: usize, scan: &mut ValueScan) {
+    if h.size != 8 {
+        return;
+    }
+    for (j, c) in bytes.chunks_exact(8).enumerate() {
+        let b: [u8; 8] = c.try_into().unwrap_or_default();
+        let v = if h.big_endian { f64::from_be_bytes(b) } else { f64::from_le_bytes(b) };
+        if v.is_finite() && (v as f32).is_infinite() {
+            scan.add_beyond_f32(first + j, v);
+        }
     }
 }
 

@@ -1,7 +1,8 @@
 //! What the values of a prediction are: finite or not, probabilities or not. Measured once, as the
 //! values arrive (while a file is decoded, or over an array), and checked against the loss when it
-//! is known: NaN or infinity is refused for every loss, values outside [0, 1] when the loss reads
-//! probabilities.
+//! is known: NaN or infinity is refused for every loss (a value of the file beyond float32's
+//! range is named with its value, not as the infinity it becomes), values outside [0, 1] when
+//! the loss reads probabilities.
 
 use super::Grid;
 use crate::error::{set, Error, Input, Msg, Param, Result};
@@ -75,6 +76,9 @@ pub fn channel_sum_deviation(values: &[f32], channels: usize) -> (f64, usize) {
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ValueScan {
     pub non_finite: Offenders,
+    /// Values that are finite in the file but beyond float32's range, with their value in the file
+    /// (they are read as ±∞, so they are among `non_finite` too). Noted by the file readers.
+    pub beyond_f32: Offenders,
     pub outside_unit: Offenders,
     /// Smallest and largest finite value (+∞ and −∞ when there is none).
     pub min: f32,
@@ -85,6 +89,7 @@ impl Default for ValueScan {
     fn default() -> Self {
         ValueScan {
             non_finite: Offenders::default(),
+            beyond_f32: Offenders::default(),
             outside_unit: Offenders::default(),
             min: f32::INFINITY,
             max: f32::NEG_INFINITY,
@@ -108,9 +113,16 @@ impl ValueScan {
         }
     }
 
+    /// Notes that the value at flat index `index`, `value` in the file, is beyond float32's range
+    /// (and was read as ±∞).
+    pub fn add_beyond_f32(&mut self, index: usize, value: f64) {
+        self.beyond_f32.add(index, value);
+    }
+
     /// Adds the scan of the values that follow.
     pub fn merge(&mut self, o: &ValueScan) {
         self.non_finite.merge(&o.non_finite);
+        self.beyond_f32.merge(&o.beyond_f32);
         self.outside_unit.merge(&o.outside_unit);
         self.min = self.min.min(o.min);
         self.max = self.max.max(o.max);
@@ -144,6 +156,17 @@ impl ValueScan {
         integer_type: Option<&str>,
     ) -> Result<()> {
         let bad = |problem: Msg| Error::BadValues { input: input.clone(), problem };
+        if let Some((i, v)) = self.beyond_f32.first {
+            let more = match self.beyond_f32.count - 1 {
+                0 => String::new(),
+                n => format!(" and {n} more values"),
+            };
+            return Err(bad(msg![format!(
+                "holds {v:e} at {}{more}, beyond float32's range (±3.4e38); dicegrad computes in float32, rescale \
+                 the prediction (probabilities lie in [0, 1])",
+                where_is(grid, i)
+            )]));
+        }
         if let Some((i, v)) = self.non_finite.first {
             return Err(bad(msg![format!(
                 "{} values are NaN or infinite (first: {} at {}); the prediction must be finite, check the \

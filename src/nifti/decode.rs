@@ -3,6 +3,10 @@
 //! Scaling follows the NIfTI standard as nibabel applies it: `value = stored * scl_slope +
 //! scl_inter` when `scl_slope` is finite and non-zero; a slope of 0 or NaN means no scaling (a
 //! non-finite intercept is read as 0). Scaled values are computed in f64.
+//!
+//! Values are held as float32: a finite value beyond its range (|v| ≥ 2^128 − 2^103, about
+//! 3.4e38, after rounding; float64 data or scaling) becomes ±∞, and [`beyond_f32`] finds those so
+//! that they can be named with the value the file holds.
 
 use super::header::DataType;
 
@@ -60,6 +64,20 @@ pub fn fill_f64(dt: DataType, big: bool, scaling: Option<(f64, f64)>, bytes: &[u
     }
 }
 
+/// Calls `f(j, value)` for each value of `bytes` (the j-th) that is finite as the file gives it
+/// (after `scaling`, in f64) but beyond float32's range, so that it becomes ±∞ in float32.
+/// Only float64 values and scaled values can be; callers look only at chunks where an infinity
+/// appeared.
+pub fn beyond_f32(dt: DataType, big: bool, scaling: Option<(f64, f64)>, bytes: &[u8], mut f: impl FnMut(usize, f64)) {
+    let mut wide = Vec::with_capacity(bytes.len() / dt.size());
+    fill_f64(dt, big, scaling, bytes, &mut wide);
+    for (j, &v) in wide.iter().enumerate() {
+        if v.is_finite() && (v as f32).is_infinite() {
+            f(j, v);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -80,6 +98,21 @@ mod tests {
         let mut out = vec![7.0];
         fill_f64(DataType::F64, false, None, &bytes, &mut out);
         assert_eq!(out, vec![0.25, -3.5]);
+    }
+
+    #[test]
+    fn finds_float64_and_scaled_values_beyond_float32() {
+        let mut bytes = Vec::new();
+        for v in [1e300, f64::INFINITY, 3.4e38, -4e38, f64::NAN] {
+            bytes.extend_from_slice(&v.to_le_bytes());
+        }
+        let mut found = Vec::new();
+        beyond_f32(DataType::F64, false, None, &bytes, |j, v| found.push((j, v)));
+        assert_eq!(found, vec![(0, 1e300), (3, -4e38)]);
+        found.clear();
+        let stored: Vec<u8> = [1i16, 100].iter().flat_map(|v| v.to_le_bytes()).collect();
+        beyond_f32(DataType::I16, false, Some((1e37, 0.0)), &stored, |j, v| found.push((j, v)));
+        assert_eq!(found, vec![(1, 100.0 * 1e37)]);
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! output can copy the input's geometry exactly and change only the data fields (datatype, bitpix,
 //! scaling, vox_offset, dims of the output).
 
-/// The NIfTI-1 header of an input, kept byte for byte so that outputs can carry the same geometry
+/// The header of an input, kept byte for byte so that outputs can carry the same geometry
 /// (affine, sform/qform codes, voxel size, units, description) with only the data fields changed.
 #[derive(Clone, Debug)]
 pub struct HeaderTemplate {
@@ -12,6 +12,10 @@ pub struct HeaderTemplate {
     pub bytes: Box<[u8; 348]>,
     /// Byte order of the header and the data.
     pub big_endian: bool,
+    /// The 540-byte header of a NIfTI-2 input (turned little-endian, like `bytes` then), kept so that
+    /// outputs NIfTI-1 cannot hold are written with its own double-precision geometry; `bytes`
+    /// then holds the same geometry as NIfTI-1 (see `super::template`).
+    pub nifti2: Option<Box<[u8; 540]>>,
 }
 
 /// Size of a NIfTI-1 header.
@@ -316,7 +320,7 @@ impl Header {
             qoffset: [f.f32(268) as f64, f.f32(272) as f64, f.f32(276) as f64],
             srow,
         };
-        raw.validate(HeaderTemplate { bytes: Box::new(*bytes), big_endian: big })
+        raw.validate(HeaderTemplate { bytes: Box::new(*bytes), big_endian: big, nifti2: None })
     }
 
     /// Total number of values, `prod(dims)` (saturating: NIfTI-2 dimensions are 64-bit).

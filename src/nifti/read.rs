@@ -5,13 +5,18 @@
 //! fixed-size byte chunks through the caller's decoder, so a volume exists in memory exactly once,
 //! in its final type. `.nii.gz` is recognised by its gzip magic bytes, whatever the file name; all
 //! gzip members are read and the stream is read to its end so that the CRC is always checked.
+//! What may follow the last gzip member is decided in [`super::gzip`].
+//!
+//! A compressed file that ends early is told apart from one that is damaged (the decoder reports
+//! an unexpected end rather than invalid data), and the message says where it ends: inside the
+//! header, inside the voxel data (with how many of the bytes the header describes arrived, always
+//! fewer), or after all the voxel data, where only the gzip end (its CRC and length) is missing.
 
 use std::fs::File;
 use std::io::{self, BufReader, Read};
 use std::path::{Path, PathBuf};
 
-use flate2::bufread::MultiGzDecoder;
-
+use super::gzip::{is_cut_member, GzMembers};
 use super::header::{Header, HeaderProblem, HEADER_LEN};
 use super::nifti2::{parse_v2, HEADER2_LEN};
 use crate::error::{Error, Input, Result};
@@ -50,10 +55,10 @@ fn open_error(path: &Path, source: io::Error) -> Error {
     Error::Open { path: path.to_path_buf(), source }
 }
 
-/// Maps an I/O error met inside the data (or header) stream to the error a user should see.
-fn stream_error(path: &Path, gzip: bool, e: io::Error, expected: u64, found: u64) -> Error {
+/// Maps an I/O error met inside the stream (not an early end: see [`read_full`]) to the error a
+/// user should see.
+fn stream_error(path: &Path, gzip: bool, e: io::Error) -> Error {
     match e.kind() {
-        io::ErrorKind::UnexpectedEof => Error::Truncated { path: path.to_path_buf(), expected, found },
         io::ErrorKind::InvalidInput | io::ErrorKind::InvalidData if gzip => {
             Error::CorruptGzip { path: path.to_path_buf(), detail: e.to_string() }
         }
@@ -61,20 +66,45 @@ fn stream_error(path: &Path, gzip: bool, e: io::Error, expected: u64, found: u64
     }
 }
 
-/// Reads until `buf` is full or the stream ends (a gzip stream cut short counts as an end);
-/// returns the number of bytes read.
-fn read_full(r: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
+/// Not a NIfTI file, for `reason`; a zip archive (an `.npz` given where a volume is expected) is
+/// named as such.
+fn not_nifti(path: &Path, start: &[u8], reason: String) -> Error {
+    let reason = if start.starts_with(b"PK\x03\x04") {
+        "it is a zip archive (an .npz?); nnU-Net's .npz probabilities can be given as the prediction only, \
+         labels and other volumes must be NIfTI"
+            .to_string()
+    } else {
+        reason
+    };
+    Error::NotNifti { path: path.to_path_buf(), reason }
+}
+
+/// A compressed file that ends inside its header, after `got` of its `len` bytes.
+fn header_cut(path: &Path, got: usize, len: usize) -> Error {
+    Error::BadHeader {
+        path: path.to_path_buf(),
+        problem: format!(
+            "truncated: the compressed file ends after {got} bytes, inside the {len}-byte NIfTI header; the file \
+             is incomplete, export or copy it again"
+        )
+        .into(),
+    }
+}
+
+/// Reads until `buf` is full or the stream ends; returns the number of bytes read, and whether the
+/// stream was cut short (a gzip stream that ends before its end: the decoder's unexpected end).
+fn read_full(r: &mut dyn Read, buf: &mut [u8]) -> io::Result<(usize, bool)> {
     let mut filled = 0;
     while filled < buf.len() {
         match r.read(&mut buf[filled..]) {
-            Ok(0) => break,
+            Ok(0) => return Ok((filled, false)),
             Ok(n) => filled += n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => break,
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok((filled, true)),
             Err(e) => return Err(e),
         }
     }
-    Ok(filled)
+    Ok((filled, false))
 }
 
 impl Source {
@@ -96,25 +126,22 @@ impl Source {
         };
         let gzip = magic == [Some(0x1f), Some(0x8b)];
         let mut reader: Box<dyn Read + Send> =
-            if gzip { Box::new(MultiGzDecoder::new(buffered)) } else { Box::new(buffered) };
+            if gzip { Box::new(GzMembers::new(buffered)) } else { Box::new(buffered) };
         let mut raw = [0u8; HEADER_LEN];
-        let got = read_full(reader.as_mut(), &mut raw).map_err(|e| {
-            if gzip {
-                Error::CorruptGzip { path: path.to_path_buf(), detail: e.to_string() }
-            } else {
-                open_error(path, e)
-            }
-        })?;
+        let (got, cut) = read_full(reader.as_mut(), &mut raw).map_err(|e| stream_error(path, gzip, e))?;
+        if cut {
+            return Err(header_cut(path, got, HEADER_LEN));
+        }
         if got < HEADER_LEN {
             let reason = if got == 0 {
                 "the file is empty".to_string()
             } else {
                 format!("it holds {got} bytes, less than the 348 of a NIfTI-1 header")
             };
-            return Err(Error::NotNifti { path: path.to_path_buf(), reason });
+            return Err(not_nifti(path, &raw, reason));
         }
         let problem = |p| match p {
-            HeaderProblem::NotNifti(reason) => Error::NotNifti { path: path.to_path_buf(), reason },
+            HeaderProblem::NotNifti(reason) => not_nifti(path, &raw, reason),
             HeaderProblem::Invalid(problem) => Error::BadHeader { path: path.to_path_buf(), problem: problem.into() },
         };
         let size_field = [
@@ -124,8 +151,11 @@ impl Source {
         let (header, header_len) = if size_field.contains(&(HEADER2_LEN as i32)) {
             let mut raw2 = [0u8; HEADER2_LEN];
             raw2[..HEADER_LEN].copy_from_slice(&raw);
-            let more =
-                read_full(reader.as_mut(), &mut raw2[HEADER_LEN..]).map_err(|e| stream_error(path, gzip, e, 0, 0))?;
+            let (more, cut) =
+                read_full(reader.as_mut(), &mut raw2[HEADER_LEN..]).map_err(|e| stream_error(path, gzip, e))?;
+            if cut {
+                return Err(header_cut(path, HEADER_LEN + more, HEADER2_LEN));
+            }
             if more < HEADER2_LEN - HEADER_LEN {
                 let reason = format!("it holds {} bytes, less than the 540 of a NIfTI-2 header", HEADER_LEN + more);
                 return Err(Error::NotNifti { path: path.to_path_buf(), reason });
@@ -152,17 +182,23 @@ impl Source {
             });
         }
         let skip = header.vox_offset - header_len as u64;
-        let skipped = io::copy(&mut reader.as_mut().take(skip), &mut io::sink())
-            .map_err(|e| stream_error(path, gzip, e, expected as u64, 0))?;
-        if skipped < skip {
-            return Err(Error::Truncated { path: path.to_path_buf(), expected: expected as u64, found: 0 });
+        // the bytes between the header and the data (extensions): none of the voxel data arrives
+        // when they are cut short
+        let none_read = Error::Truncated { path: path.to_path_buf(), expected: expected as u64, found: 0 };
+        match io::copy(&mut reader.as_mut().take(skip), &mut io::sink()) {
+            Ok(skipped) if skipped == skip => {}
+            Ok(_) => return Err(none_read),
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Err(none_read),
+            Err(e) => return Err(stream_error(path, gzip, e)),
         }
         Ok(Source { path: path.to_path_buf(), header, gzip, reader })
     }
 
     /// Streams the voxel data: calls `f(first_value_index, bytes)` for consecutive chunks whose
     /// length is a multiple of the datatype size. Fails with [`Error::Truncated`] when the data ends
-    /// early, and (for gzip) reads on to the end of the stream so that a bad CRC is reported.
+    /// early (with fewer bytes found than expected), and (for gzip) reads on to the end of the
+    /// stream so that a bad CRC is reported; a gzip stream that ends after all the voxel data but
+    /// before its own end is [`Error::Truncated`] with as many bytes found as expected.
     pub fn for_each_chunk(mut self, mut f: impl FnMut(usize, &[u8]) -> Result<()>) -> Result<()> {
         let elem = self.header.datatype.size();
         let total = self.header.data_bytes() as u64;
@@ -170,8 +206,9 @@ impl Source {
         let mut done: u64 = 0;
         while done < total {
             let want = (total - done).min(buf.len() as u64) as usize;
-            let got = read_full(self.reader.as_mut(), &mut buf[..want])
-                .map_err(|e| stream_error(&self.path, self.gzip, e, total, done))?;
+            // (a stream cut short always leaves the buffer short: `got < want`)
+            let (got, _) = read_full(self.reader.as_mut(), &mut buf[..want])
+                .map_err(|e| stream_error(&self.path, self.gzip, e))?;
             if got < want {
                 return Err(Error::Truncated { path: self.path.clone(), expected: total, found: done + got as u64 });
             }
@@ -181,10 +218,18 @@ impl Source {
         if self.gzip {
             // Drain the rest of the stream: the gzip trailer (and its CRC) is only checked at the end.
             // A stream that goes on far beyond the data is refused rather than inflated to its end.
-            // (all the voxel data has arrived: what fails now is the stream after it)
-            let extra = io::copy(&mut (&mut self.reader).take(MAX_TRAILING + 1), &mut io::sink()).map_err(|e| {
-                Error::CorruptGzip { path: self.path.clone(), detail: format!("after the voxel data: {e}") }
-            })?;
+            // All the voxel data has arrived: what fails now is the stream after it. A stream that
+            // ends early here has lost only its end (found = expected says so).
+            let extra = match io::copy(&mut (&mut self.reader).take(MAX_TRAILING + 1), &mut io::sink()) {
+                Ok(extra) => extra,
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof && !is_cut_member(&e) => {
+                    return Err(Error::Truncated { path: self.path.clone(), expected: total, found: total })
+                }
+                Err(e) => {
+                    let detail = format!("after the voxel data: {e}");
+                    return Err(Error::CorruptGzip { path: self.path.clone(), detail });
+                }
+            };
             if extra > MAX_TRAILING {
                 return Err(Error::BadValues {
                     input: Input::File(self.path.clone()),

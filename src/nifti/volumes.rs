@@ -1,7 +1,7 @@
 //! A label map or a prediction decoded from an opened NIfTI file, straight into its in-memory form
 //! (class indices, float32 values), checked as the values arrive.
 
-use super::decode::{extend_f32, fill_f64};
+use super::decode::{beyond_f32, extend_f32, fill_f64};
 use super::header::DataType;
 use super::read::{grow_for, vec_for, Source, CHUNK_BYTES};
 use crate::case::labels::{ClassMapper, LabelRule};
@@ -36,7 +36,8 @@ pub fn read_labels(src: Source, grid: &Grid, rule: LabelRule) -> Result<Vec<u8>>
     Ok(class)
 }
 
-/// The values of a prediction as float32 (scaling applied), measured as they arrive.
+/// The values of a prediction as float32 (scaling applied), measured as they arrive; values the
+/// file holds beyond float32's range are noted with their own value.
 pub fn read_values(src: Source) -> Result<(Vec<f32>, ValueScan)> {
     let (dt, big, scaling) = (src.header.datatype, src.header.big_endian, src.header.scaling);
     let total = src.header.value_count() as usize;
@@ -46,7 +47,11 @@ pub fn read_values(src: Source) -> Result<(Vec<f32>, ValueScan)> {
         let start = data.len();
         grow_for(&mut data, bytes.len() / dt.size(), total);
         extend_f32(dt, big, scaling, bytes, &mut data);
+        let infinities = scan.non_finite.count;
         scan.add(first, &data[start..]);
+        if scan.non_finite.count > infinities {
+            beyond_f32(dt, big, scaling, bytes, |j, v| scan.add_beyond_f32(first + j, v));
+        }
         Ok(())
     })?;
     Ok((data, scan))

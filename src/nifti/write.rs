@@ -1,14 +1,14 @@
 //! Writing float32 volumes (`.nii` or `.nii.gz`) in the geometry of an input, atomically and in
 //! streaming fashion: values are produced block by block in file order and never held whole.
+//! NIfTI-1 when it can hold the shape, else NIfTI-2 ([`super::template::output_header`]).
 
 use std::io::Write;
 use std::path::Path;
 
 use flate2::Compression;
 
-use super::header::HeaderTemplate;
-use super::header::{DataType, HEADER_LEN};
-use super::template::{float32_header, typed_header};
+use super::header::{DataType, HeaderTemplate};
+use super::template::output_header;
 use crate::error::Result;
 use crate::output::gzip::ParallelGz;
 use crate::output::{io_error, write_atomic};
@@ -52,12 +52,11 @@ pub fn write_f32(
     opts: WriteOptions,
     mut fill: impl FnMut(usize, &mut [f32]),
 ) -> Result<()> {
-    let header = float32_header(template, dims);
+    let header = output_header(template, dims, DataType::F32);
     let total: usize = dims.iter().product();
     let big = template.big_endian;
     write_stream(path, opts, |w| {
         w.write_all(&header).map_err(io_error(path))?;
-        w.write_all(&[0u8; 4]).map_err(io_error(path))?;
         let mut values = vec![0f32; BLOCK.min(total)];
         let mut bytes = Vec::with_capacity(values.len() * 4);
         let mut start = 0;
@@ -77,11 +76,9 @@ pub fn write_f32(
 
 /// Writes a uint8 volume (label maps) of shape `dims` with `template`'s geometry.
 pub fn write_u8(path: &Path, template: &HeaderTemplate, dims: &[usize], opts: WriteOptions, data: &[u8]) -> Result<()> {
-    let header = typed_header(template, dims, DataType::U8);
-    debug_assert_eq!(header.len(), HEADER_LEN);
+    let header = output_header(template, dims, DataType::U8);
     write_stream(path, opts, |w| {
         w.write_all(&header).map_err(io_error(path))?;
-        w.write_all(&[0u8; 4]).map_err(io_error(path))?;
         w.write_all(data).map_err(io_error(path))
     })
 }
