@@ -361,3 +361,97 @@ fn two_label_files_of_one_case_are_refused_and_skipped_files_are_listed() {
         assert!(stderr(&out).contains("its name is not valid UTF-8"), "{}", stderr(&out));
     }
 }
+
+#[cfg(unix)]
+#[test]
+fn prediction_files_that_are_links_into_an_output_folder_are_refused() {
+    let d = tmp();
+    let (l, p) = dataset(&d, 2, "");
+    let links = at(&d, "links");
+    std::fs::create_dir(&links).unwrap();
+    for i in 0..2 {
+        std::os::unix::fs::symlink(p.join(format!("c{i}.nii.gz")), links.join(format!("c{i}.nii.gz"))).unwrap();
+    }
+    let before = snapshot(&p);
+    for extra in [vec![], vec!["--force"]] {
+        let mut args = vec!["--grad-out-dir", p.to_str().unwrap()];
+        args.extend(extra);
+        let out = batch(&l, &links, &at(&d, "o"), &args);
+        assert_eq!(out.status.code(), Some(2));
+        assert!(stderr(&out).contains("(through a symbolic link: "), "{}", stderr(&out));
+        assert_eq!(snapshot(&p), before);
+    }
+}
+
+#[test]
+fn a_forced_run_refused_at_its_first_case_leaves_the_previous_run_as_it_was() {
+    let d = tmp();
+    let (l, p) = dataset(&d, 2, "");
+    let (o, g) = (at(&d, "o"), at(&d, "g"));
+    let g_arg = g.display().to_string();
+    assert!(batch(&l, &p, &o, &["--grad-out-dir", &g_arg]).status.success());
+    let (run, grads) = (snapshot(&o), snapshot(&g));
+    // probabilities with a softmax: refused at the first case
+    let out = batch(&l, &p, &o, &["--grad-out-dir", &g_arg, "--force", "--activation", "softmax"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("the run stopped at its first case, before writing anything"), "{}", stderr(&out));
+    assert_eq!((snapshot(&o), snapshot(&g)), (run, grads));
+}
+
+#[test]
+fn two_predictions_of_one_case_are_refused_and_hidden_files_and_folders_are_listed() {
+    let d = tmp();
+    let (l, p) = dataset(&d, 2, "");
+    std::fs::create_dir(p.join("c0")).unwrap();
+    std::fs::copy(p.join("c0.nii.gz"), p.join("c0").join("c0.nii.gz")).unwrap();
+    let out = batch(&l, &p, &at(&d, "o"), &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("are both predictions of case 'c0'; keep one of them"), "{}", stderr(&out));
+    std::fs::remove_dir_all(p.join("c0")).unwrap();
+    // macOS metadata beside the files, a folder among the labels
+    std::fs::write(l.join("._c0.nii.gz"), b"x").unwrap();
+    std::fs::write(p.join("._c0.nii.gz"), b"x").unwrap();
+    std::fs::create_dir(l.join("nested")).unwrap();
+    let o = at(&d, "o");
+    let out = batch(&l, &p, &o, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let summary = json(&o.join("summary.json"));
+    assert_eq!(summary["cases"]["total"], 2);
+    let skipped = summary["unpaired"]["skipped"].to_string();
+    assert_eq!(summary["unpaired"]["skipped"].as_array().unwrap().len(), 3, "{skipped}");
+    assert!(skipped.contains("a hidden file") && skipped.contains("label files are read from the top level only"));
+}
+
+#[test]
+fn resume_refuses_another_gzip_level_for_the_gradients() {
+    let d = tmp();
+    let (l, p) = dataset(&d, 2, "");
+    let (o, g) = (at(&d, "o"), at(&d, "g"));
+    let g_arg = g.display().to_string();
+    assert!(batch(&l, &p, &o, &["--grad-out-dir", &g_arg, "--compression", "9"]).status.success());
+    let out = batch(&l, &p, &o, &["--grad-out-dir", &g_arg, "--compression", "0", "--resume"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("inputs.compression"), "{}", stderr(&out));
+}
+
+#[test]
+fn shards_may_share_a_gradient_folder_whose_temporary_files_stay_while_another_run_holds_it() {
+    let d = tmp();
+    let (l, p) = dataset(&d, 2, "");
+    let g = at(&d, "g");
+    std::fs::create_dir(&g).unwrap();
+    let g_arg = g.display().to_string();
+    // another shard's run holds the gradient folder (shared) and is writing a file
+    let lock = std::fs::File::create(g.join(".dicegrad.lock")).unwrap();
+    lock.lock_shared().unwrap();
+    std::fs::write(g.join(".dicegrad-other.part"), b"being written").unwrap();
+    let out = batch(&l, &p, &at(&d, "s0"), &["--grad-out-dir", &g_arg, "--shard", "0/2"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(g.join("c0.nii.gz").exists());
+    assert_eq!(temporaries(&g), vec![".dicegrad-other.part".to_string()], "another run's file is kept");
+    drop(lock);
+    // alone, a run removes stale temporary files
+    let out = batch(&l, &p, &at(&d, "s1"), &["--grad-out-dir", &g_arg, "--shard", "1/2"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(temporaries(&g), Vec::<String>::new());
+}

@@ -38,6 +38,27 @@ fn probabilities_are_not_given_to_an_activation_a_second_time() {
 }
 
 #[test]
+fn a_few_voxels_that_do_not_sum_to_one_do_not_turn_the_probability_check_off() {
+    let d = tmp();
+    let (shape, c) = ([10, 10, 3], 3);
+    let n: usize = shape.iter().product();
+    let (labels, mut probs) = labels_and_probs(5, n, c);
+    // one voxel (under 1 %) zero in every channel, as padding would be
+    for k in 0..c {
+        probs[k * n] = 0.0;
+    }
+    let (lp, pp, zp) = (at(&d, "l.nii.gz"), at(&d, "p.nii.gz"), at(&d, "p.npz"));
+    Nii::u8(&shape, &labels).write(&lp);
+    Nii::f32(&[shape[0], shape[1], shape[2], c], &probs).write(&pp);
+    let e = fails_with_2(&mut analyze(&lp, &pp, &["--activation", "softmax"]));
+    assert!(e.contains(&format!("the 3 channels of {} of {n} voxels sum to 1", n - 1)), "{e}");
+    // an nnU-Net .npz holds probabilities whatever some voxels sum to
+    write_npz(&zp, [c, shape[2], shape[1], shape[0]], &probs, false);
+    let e = fails_with_2(&mut analyze(&lp, &zp, &["--preset", "nnunet"]));
+    assert!(e.contains("nnU-Net's .npz holds probabilities"), "{e}");
+}
+
+#[test]
 fn values_in_the_unit_interval_whose_channels_do_not_sum_to_one_may_be_softmax_logits() {
     let d = tmp();
     let n = 4 * 3 * 2;
@@ -77,7 +98,7 @@ fn nnunet_npz_probabilities_are_named_as_such_and_a_batch_stops_before_writing()
             .arg("--out")
             .arg(&o),
     );
-    assert!(e.contains("case a: ") && e.contains("the run stopped before its first case and wrote nothing"), "{e}");
+    assert!(e.contains("case a: ") && e.contains("the run stopped at its first case, before writing anything"), "{e}");
     assert!(!o.exists());
     dicegrad()
         .args(["batch", "--quiet", "--preset", "nnunet", "--activation", "none", "--labels-dir"])
@@ -142,10 +163,26 @@ fn a_loss_that_is_not_finite_is_refused_unless_asked_for() {
     let report = json_of(&mut analyze(&lp, &pp, &with));
     assert!(report["loss"]["value"].is_null() || report["loss"]["value"].as_f64().is_none_or(f64::is_nan));
     let warnings = report["warnings"].to_string();
-    assert!(warnings.contains("the loss is NaN"), "{warnings}");
+    assert!(warnings.contains("the dice loss is NaN"), "{warnings}");
     // MONAI's default smoothing makes the same case finite: 1 − ε/ε = 0
     let report = json_of(&mut analyze(&lp, &pp, &["--json"]));
     assert_eq!(report["loss"]["value"].as_f64(), Some(0.0));
+    // a compared loss that is not finite is refused the same way, named
+    let e = fails_with_2(&mut analyze(
+        &lp,
+        &pp,
+        &["--loss", "ce", "--compare", "dice", "--smooth-nr", "0", "--smooth-dr", "0"],
+    ));
+    assert!(e.contains("the dice loss is NaN"), "{e}");
+    // a cross-entropy whose class weights are all 0 on the voxels' classes: 0/0, not a log 0
+    let two = at(&d, "two.nii.gz");
+    Nii::f32(&[4, 4, 4, 2], &[0.5; 128]).write(&two);
+    let e = fails_with_2(&mut analyze(&lp, &two, &["--loss", "ce", "--class-weights", "0,1"]));
+    assert!(e.contains("its normaliser (the sum of the voxels' class weights) is 0"), "{e}");
+    assert!(!e.contains("--smooth-dr"), "smoothing is not the cure here: {e}");
+    // a parameter so large that float64 overflows is named as the cause
+    let e = fails_with_2(&mut analyze(&lp, &pp, &["--smooth-nr", "1e308", "--smooth-dr", "1e308"]));
+    assert!(e.contains("an overflow: smooth_nr 1e308"), "{e}");
 }
 
 #[cfg(target_os = "linux")]

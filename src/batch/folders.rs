@@ -51,6 +51,28 @@ fn overlap(out: &Path, input: &Path) -> Option<&'static str> {
     }
 }
 
+/// Refuses an output folder `dir` (given as `param`) that is, lies inside or contains one of
+/// `inputs` (resolved, as given, and its parameter).
+pub fn check_output(dir: &Path, param: Param, inputs: &[(PathBuf, &Path, Param)]) -> Result<()> {
+    if dir.exists() && !dir.is_dir() {
+        return Err(Error::parameter(param, format!("{}: exists and is not a folder", dir.display())));
+    }
+    let target = resolved(dir)?;
+    for (input, given, input_param) in inputs {
+        if let Some(how) = overlap(&target, input) {
+            return Err(Error::parameter(
+                param,
+                msg![
+                    format!("{} {how} the input folder {} (", dir.display(), given.display()),
+                    *input_param,
+                    "); a run never writes among its inputs: choose a folder outside both input folders",
+                ],
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// The resolved folders of a run, once its output folders (`out`, and `grad_out_dir` if any) are
 /// known to stay clear of its input folders.
 pub fn check(labels_dir: &Path, pred_dir: &Path, out: &Path, grad_out_dir: Option<&Path>) -> Result<RunInputs> {
@@ -63,25 +85,15 @@ pub fn check(labels_dir: &Path, pred_dir: &Path, out: &Path, grad_out_dir: Optio
     }
     let outputs = [(Some(out), Param::OUT), (grad_out_dir, Param::GRAD_OUT_DIR)];
     for (dir, param) in outputs.into_iter().filter_map(|(d, p)| Some((d?, p))) {
-        if dir.exists() && !dir.is_dir() {
-            return Err(Error::parameter(param, format!("{}: exists and is not a folder", dir.display())));
-        }
-        let target = resolved(dir)?;
-        for (input, given, input_param) in &found {
-            if let Some(how) = overlap(&target, input) {
-                return Err(Error::parameter(
-                    param,
-                    msg![
-                        format!("{} {how} the input folder {} (", dir.display(), given.display()),
-                        *input_param,
-                        "); a run never writes among its inputs: choose a folder outside both input folders",
-                    ],
-                ));
-            }
-        }
+        check_output(dir, param, &found)?;
     }
     let [labels, pred] = [found[0].0.clone(), found[1].0.clone()];
-    Ok(RunInputs { labels_dir: labels, pred_dir: pred, grad_out_dir: grad_out_dir.map(resolved).transpose()? })
+    Ok(RunInputs {
+        labels_dir: labels,
+        pred_dir: pred,
+        grad_out_dir: grad_out_dir.map(resolved).transpose()?,
+        compression: None,
+    })
 }
 
 #[cfg(test)]

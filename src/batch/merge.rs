@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::outputs::{self, read_meta, read_records, RunMeta};
+use super::outputs::{self, read_meta, read_records, RunInputs, RunMeta};
 use super::pairing::Shard;
 use crate::error::{set, Error, Param, Result};
 use crate::msg;
@@ -119,11 +119,31 @@ pub fn merge(out: &Path, shards: &[PathBuf], force: bool) -> Result<Summary> {
             )));
         }
     }
+    let inputs = [
+        (first.inputs.labels_dir.clone(), first.inputs.labels_dir.as_path(), Param::LABELS_DIR),
+        (first.inputs.pred_dir.clone(), first.inputs.pred_dir.as_path(), Param::PRED_DIR),
+    ];
+    super::folders::check_output(out, Param::OUT, &inputs)?;
     std::fs::create_dir_all(out).map_err(|e| Error::Write { path: out.to_path_buf(), source: e })?;
     let _lock = FolderLock::acquire(out)?;
     if !force && outputs::all_files(out).iter().any(|p| p.exists()) {
         return Err(Error::OutputExists { path: out.to_path_buf() });
     }
-    let meta = RunMeta { shard: None, cases: ids, ..first.clone() };
+    // the gradient folder and level, where every shard used the same
+    let common = |f: &dyn Fn(&RunMeta) -> RunInputs| {
+        let v = f(first);
+        metas.iter().all(|(_, m)| f(m) == v).then_some(v)
+    };
+    let grads = common(&|m| RunInputs {
+        grad_out_dir: m.inputs.grad_out_dir.clone(),
+        compression: m.inputs.compression,
+        ..RunInputs::default()
+    });
+    let inputs = RunInputs {
+        grad_out_dir: grads.as_ref().and_then(|g| g.grad_out_dir.clone()),
+        compression: grads.and_then(|g| g.compression),
+        ..first.inputs.clone()
+    };
+    let meta = RunMeta { inputs, shard: None, cases: ids, ..first.clone() };
     outputs::finalize(out, &meta, &records)
 }

@@ -6,4 +6,5 @@ pub mod folders;
 pub mod merge;
 pub mod outputs;
 pub mod pairing;
+pub mod prepare;
 pub mod run;

@@ -26,6 +26,9 @@ pub struct RunInputs {
     pub labels_dir: PathBuf,
     pub pred_dir: PathBuf,
     pub grad_out_dir: Option<PathBuf>,
+    /// The gzip level of the gradient volumes (with `grad_out_dir`).
+    #[serde(default)]
+    pub compression: Option<u32>,
 }
 
 /// `run.json`: what a batch folder holds.
@@ -69,8 +72,8 @@ pub fn differences(a: &RunMeta, b: &RunMeta) -> Vec<String> {
 /// What differs between two shards' `run.json` that must be equal for them to be merged.
 pub fn shard_differences(a: &RunMeta, b: &RunMeta) -> Vec<String> {
     let mut d = differences_in(a, b, &["inputs", "parameters", "all_cases", "unpaired"]);
-    // each shard may write its gradients where it likes
-    d.retain(|f| f != "inputs.grad_out_dir");
+    // each shard may write its gradients where and how it likes
+    d.retain(|f| f != "inputs.grad_out_dir" && f != "inputs.compression");
     d
 }
 

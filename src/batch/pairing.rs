@@ -60,11 +60,13 @@ fn list(dir: &Path) -> Result<Vec<PathBuf>> {
 }
 
 const NOT_UTF8: &str = "its name is not valid UTF-8; rename it";
+const HIDDEN: &str = "a hidden file (its name starts with a dot)";
 
 /// Why a file of the prediction folder is not a prediction, if it is not.
 fn not_a_prediction(p: &Path) -> Option<&'static str> {
     match p.file_name().and_then(|n| n.to_str()) {
         None => Some(NOT_UTF8),
+        Some(name) if name.starts_with('.') => Some(HIDDEN),
         Some(name) if nifti_stem(name).is_some() || name.ends_with(".npz") => None,
         Some(_) => Some("not a NIfTI (.nii, .nii.gz) or .npz file"),
     }
@@ -81,10 +83,16 @@ pub fn pair(labels_dir: &Path, pred_dir: &Path, suffix: &str) -> Result<Pairing>
     let mut pairing = Pairing::default();
     let mut ids: BTreeMap<String, PathBuf> = BTreeMap::new();
     for path in list(labels_dir)? {
+        if path.is_dir() {
+            pairing.skipped.push(Skipped::new(&path, "a folder: label files are read from the top level only"));
+            continue;
+        }
         if !path.is_file() {
-            if !path.is_dir() {
-                pairing.skipped.push(Skipped::new(&path, "not a regular file"));
-            }
+            pairing.skipped.push(Skipped::new(&path, "not a regular file"));
+            continue;
+        }
+        if path.file_name().is_some_and(|n| n.as_encoded_bytes().starts_with(b".")) {
+            pairing.skipped.push(Skipped::new(&path, HIDDEN));
             continue;
         }
         let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
@@ -111,8 +119,23 @@ pub fn pair(labels_dir: &Path, pred_dir: &Path, suffix: &str) -> Result<Pairing>
         ];
         // a label file is never its own prediction (labels and predictions in one folder)
         let own = path.canonicalize().ok();
-        match candidates.iter().find(|c| c.is_file() && c.canonicalize().ok() != own) {
-            Some(pred) => {
+        let found: Vec<&PathBuf> = candidates.iter().filter(|c| c.is_file() && c.canonicalize().ok() != own).collect();
+        // nnU-Net's probabilities are preferred to its segmentation beside them; two NIfTI
+        // predictions of one case are ambiguous
+        if let [a, b, ..] = found.as_slice() {
+            if a.extension().is_none_or(|e| e != "npz") {
+                return Err(Error::parameter(
+                    Param::PRED_DIR,
+                    msg![format!(
+                        "{} and {} are both predictions of case '{id}'; keep one of them",
+                        a.display(),
+                        b.display()
+                    )],
+                ));
+            }
+        }
+        match found.first() {
+            Some(&pred) => {
                 claimed.insert(pred.clone());
                 // an nnU-Net segmentation beside the chosen .npz is part of the same case
                 claimed.insert(pred_dir.join(format!("{id}.nii.gz")));

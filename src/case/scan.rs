@@ -44,31 +44,23 @@ pub fn where_is(grid: &Grid, index: usize) -> String {
     }
 }
 
-/// The largest deviation from 1 of a voxel's sum over the channels of `values` (C blocks of
-/// `voxels` values each), and the voxel where it is largest (the first such).
-pub fn channel_sum_deviation(values: &[f32], channels: usize) -> (f64, usize) {
+/// How many voxels of `values` (C blocks of `voxels` values each) have channels that do not sum
+/// to 1 within `tolerance`.
+pub fn voxels_not_summing_to_one(values: &[f32], channels: usize, tolerance: f64) -> usize {
     let voxels = values.len() / channels.max(1);
-    let mut worst = (0.0f64, 0usize);
+    let mut off = 0;
     crate::parallel::fold_chunks(
         voxels,
         |r| {
-            let mut w = (0.0f64, r.start);
-            for i in r {
+            r.filter(|&i| {
                 let sum: f64 = (0..channels).map(|c| f64::from(values[c * voxels + i])).sum();
-                let d = (sum - 1.0).abs();
-                if d > w.0 || d.is_nan() {
-                    w = (if d.is_nan() { f64::INFINITY } else { d }, i);
-                }
-            }
-            w
+                (sum - 1.0).abs() > tolerance
+            })
+            .count()
         },
-        |w| {
-            if w.0 > worst.0 {
-                worst = w;
-            }
-        },
+        |n| off += n,
     );
-    worst
+    off
 }
 
 /// The values of a prediction, measured: non-finite values, values outside [0, 1], and the range

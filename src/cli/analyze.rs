@@ -157,7 +157,8 @@ pub fn run(a: AnalyzeArgs) -> Result<ExitCode> {
     } else {
         print_out(to_table(report).as_bytes())?;
     }
-    for out in planned_outputs(&a) {
+    // in the order written
+    for out in a.grad_out.iter().chain(planned_outputs(&a).iter().filter(|p| Some(*p) != a.grad_out.as_ref())) {
         note!("wrote {}", out.display());
     }
     Ok(ExitCode::SUCCESS)

@@ -1,10 +1,11 @@
-//! Ctrl-C and SIGTERM: the unfinished output files are removed, one line says what the
-//! interruption left behind, and the program exits with 128 + the signal's number (130 / 143).
+//! Ctrl-C, SIGTERM and SIGHUP: the unfinished output files are removed, one line says what the
+//! interruption left behind, and the program exits with 128 + the signal's number (130 / 143 /
+//! 129).
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
-use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
 use dicegrad::output::{interrupt, Interrupted};
@@ -39,9 +40,9 @@ fn line(keeps: &Keeps, found: &Interrupted) -> String {
     }
 }
 
-/// Handles SIGINT and SIGTERM for the rest of the program's life.
+/// Handles SIGINT, SIGTERM and SIGHUP for the rest of the program's life.
 pub fn install(keeps: Keeps) -> Result<()> {
-    let mut signals = Signals::new([SIGINT, SIGTERM])
+    let mut signals = Signals::new([SIGINT, SIGTERM, SIGHUP])
         .map_err(|e| Error::usage(format!("cannot handle interruptions (signals: {e})")))?;
     std::thread::spawn(move || {
         if let Some(signal) = signals.forever().next() {

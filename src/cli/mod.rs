@@ -67,7 +67,7 @@ pub(crate) use note;
 
 /// Writes the program's result to stdout. A full disk or another failure is an error; a reader
 /// that went away (a closed pipe) is reported as such, and the program then ends quietly.
-fn print_out(bytes: &[u8]) -> Result<()> {
+pub fn print_out(bytes: &[u8]) -> Result<()> {
     let mut out = std::io::stdout().lock();
     out.write_all(bytes).and_then(|_| out.flush()).map_err(|e| Error::Write { path: "<stdout>".into(), source: e })
 }

@@ -227,35 +227,64 @@ pub struct FolderLock {
     _file: File,
 }
 
+fn open_lock(dir: &Path) -> Result<(File, PathBuf)> {
+    let path = dir.join(LOCK_FILE);
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(|e| write_error(&path, e))?;
+    Ok((file, path))
+}
+
+/// The error for a folder whose lock another run holds (named by the pid in the lock file).
+fn busy(dir: &Path, file: &mut File) -> Error {
+    let mut text = String::new();
+    let _ = io::Read::read_to_string(file, &mut text);
+    let holder = match text.trim().parse::<u32>() {
+        Ok(pid) => format!("another dicegrad run (pid {pid})"),
+        Err(_) => "another dicegrad run".to_string(),
+    };
+    Error::usage(format!("{}: in use by {holder}; wait for it to finish, or write to another folder", dir.display()))
+}
+
 impl FolderLock {
-    /// Locks `dir` (which must exist), or says which process holds it.
+    /// Locks `dir` (which must exist) for this run alone, or says which process holds it.
     pub fn acquire(dir: &Path) -> Result<FolderLock> {
-        let path = dir.join(LOCK_FILE);
-        let mut file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(|e| write_error(&path, e))?;
+        let (mut file, path) = open_lock(dir)?;
         match file.try_lock() {
             Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {
-                let mut text = String::new();
-                let _ = io::Read::read_to_string(&mut file, &mut text);
-                let holder = match text.trim().parse::<u32>() {
-                    Ok(pid) => format!("another dicegrad run (pid {pid})"),
-                    Err(_) => "another dicegrad run".to_string(),
-                };
-                return Err(Error::usage(format!(
-                    "{}: in use by {holder}; wait for it to finish, or write to another folder",
-                    dir.display()
-                )));
-            }
+            Err(std::fs::TryLockError::WouldBlock) => return Err(busy(dir, &mut file)),
             Err(std::fs::TryLockError::Error(e)) => return Err(write_error(&path, e)),
         }
         let pid = format!("{}\n", std::process::id());
         file.set_len(0).and_then(|_| file.write_all(pid.as_bytes())).map_err(|e| write_error(&path, e))?;
         Ok(FolderLock { _file: file })
+    }
+
+    /// Locks `dir` (which must exist) for this run and others like it (shards writing gradient
+    /// volumes into one folder), refusing a run that holds it alone. `alone` is called first if no
+    /// other run holds the folder at all: the time for housekeeping such as removing stale
+    /// temporary files, which a run sharing the folder could still be writing.
+    pub fn shared(dir: &Path, alone: impl FnOnce()) -> Result<FolderLock> {
+        let (mut file, path) = open_lock(dir)?;
+        if file.try_lock().is_ok() {
+            alone();
+            file.unlock().map_err(|e| write_error(&path, e))?;
+        }
+        // another run's housekeeping holds the folder alone only for a moment
+        for attempt in 0.. {
+            match file.try_lock_shared() {
+                Ok(()) => return Ok(FolderLock { _file: file }),
+                Err(std::fs::TryLockError::WouldBlock) if attempt < 50 => {
+                    std::thread::sleep(std::time::Duration::from_millis(100))
+                }
+                Err(std::fs::TryLockError::WouldBlock) => return Err(busy(dir, &mut file)),
+                Err(std::fs::TryLockError::Error(e)) => return Err(write_error(&path, e)),
+            }
+        }
+        unreachable!("the loop returns")
     }
 }

@@ -10,9 +10,9 @@ use std::path::Path;
 
 use crate::analysis::compare::compare;
 use crate::analysis::measure;
-use crate::case::scan::channel_sum_deviation;
+use crate::case::scan::voxels_not_summing_to_one;
 use crate::case::Case;
-use crate::error::{set, Error, Input, Naming, Param, Result};
+use crate::error::{set, Error, Input, Msg, Naming, Param, Result};
 use crate::loss::{Activation, CaseSums, Coefficients, Evaluation, GradientKernel, LossConfig, LossKind, LossRequest};
 use crate::msg;
 use crate::nifti::{write_f32, WriteOptions};
@@ -61,16 +61,21 @@ fn prediction_input(inputs: &Inputs) -> Input {
     }
 }
 
-/// Largest deviation from 1 of a voxel's channel sum for which a prediction is taken for softmax
+/// Largest deviation from 1 of a voxel's channel sum for which the voxel holds softmax
 /// probabilities.
 pub const SUM_TOLERANCE: f64 = 1e-3;
+
+/// The share of voxels whose channels sum to 1 from which a prediction is taken for softmax
+/// probabilities (a few voxels — padding set to 0, a corrupted region — do not make logits).
+pub const PROBABILITY_SHARE: f64 = 0.99;
 
 /// Refuses prediction values the loss cannot take: NaN or infinite ones, and values outside
 /// [0, 1] when the loss reads probabilities (no activation). A prediction stored as integers is
 /// probably a segmentation: the message says so. When the loss applies an activation to values
-/// that already are probabilities — every value in [0, 1], and for softmax every voxel's channels
-/// summing to 1 within [`SUM_TOLERANCE`] — it would activate them twice: refused unless
-/// `request.force_activation`.
+/// that already are probabilities — every value in [0, 1], and for softmax the channels of at
+/// least [`PROBABILITY_SHARE`] of the voxels summing to 1 within [`SUM_TOLERANCE`]; or any values
+/// in [0, 1] from an nnU-Net `.npz`, which holds probabilities — it would activate them twice:
+/// refused unless `request.force_activation`.
 pub fn check_values(case: &Case, inputs: &Inputs, config: &LossConfig, request: &Request) -> Result<()> {
     let activation = config.spec.activation;
     let integers = inputs.prediction.holds_integers().then_some(inputs.prediction.file.datatype);
@@ -80,15 +85,22 @@ pub fn check_values(case: &Case, inputs: &Inputs, config: &LossConfig, request: 
     if activation == Activation::None || request.force_activation || scan.outside_unit.count > 0 {
         return Ok(());
     }
+    let npz = inputs.prediction.file.path.as_deref().is_some_and(|p| p.ends_with(".npz"));
     let mut seen = format!("every value lies in [0, 1] (range {} to {})", scan.min, scan.max);
     if activation == Activation::Softmax {
-        let (deviation, _) = channel_sum_deviation(&case.prediction.values, channels);
-        if deviation > SUM_TOLERANCE {
+        let voxels = case.grid.voxels();
+        let off = voxels_not_summing_to_one(&case.prediction.values, channels, SUM_TOLERANCE);
+        if (voxels - off) as f64 <= PROBABILITY_SHARE * voxels as f64 && !npz {
             return Ok(());
         }
-        seen += &format!(" and every voxel's {channels} channels sum to 1 (within {deviation:.1e})");
+        seen += &match off {
+            0 => format!(" and every voxel's {channels} channels sum to 1 (within {SUM_TOLERANCE:e})"),
+            _ => format!(
+                " and the {channels} channels of {} of {voxels} voxels sum to 1 (within {SUM_TOLERANCE:e})",
+                voxels - off
+            ),
+        };
     }
-    let npz = inputs.prediction.file.path.as_deref().is_some_and(|p| p.ends_with(".npz"));
     let from = match (request.loss.overrides.activation, request.loss.preset) {
         (None, Some(preset)) => msg![" of ", set(Param::PRESET, preset)],
         _ => msg![],
@@ -109,49 +121,82 @@ pub fn check_values(case: &Case, inputs: &Inputs, config: &LossConfig, request: 
     Err(Error::Reactivation { input, problem: m })
 }
 
-/// Refuses a loss or gradient that is not finite (unless `request.allow_non_finite`), naming the
-/// channels and why: a Dice ratio 0/0 on a channel without foreground in labels or prediction and
-/// without smoothing, an infinite class weight, a log 0 in the cross-entropy.
-pub fn check_finite(eval: &Evaluation, inputs: &Inputs, request: &Request) -> Result<()> {
+/// Refuses a loss or gradient that is not finite, of the main loss or a compared one (unless
+/// `request.allow_non_finite`), naming the loss, the channels and why (see [`non_finite`]).
+pub fn check_finite(evals: &[&Evaluation], inputs: &Inputs, request: &Request) -> Result<()> {
+    if request.allow_non_finite {
+        return Ok(());
+    }
+    match evals.iter().find_map(|e| non_finite(e)) {
+        Some(problem) => Err(Error::NonFinite { input: prediction_input(inputs), problem }),
+        None => Ok(()),
+    }
+}
+
+/// Parameters this large overflow float64 once squared or multiplied by a sum.
+const OVERFLOWING: f64 = 1e150;
+
+/// What is not finite in `eval`, with the causes: a Dice ratio 0/0 (no foreground in labels or
+/// prediction, no smoothing), a parameter so large that float64 overflows, another denominator
+/// of 0 (e.g. Tversky α = β = 0), a cross-entropy normaliser of 0 (every class weight 0); None
+/// when the loss and its gradient's coefficients are finite.
+fn non_finite(eval: &Evaluation) -> Option<Msg> {
     let finite = |c: &Coefficients| c.p.is_finite() && c.r.is_finite() && c.t.is_finite();
     let bad: Vec<usize> = (0..eval.channels.len())
         .filter(|&k| !finite(&eval.coefficients(k)) || eval.channels[k].term.is_some_and(|t| !t.is_finite()))
         .collect();
     let ce_bad = eval.ce_value.is_some_and(|v| !v.is_finite()) || !eval.ce_scale.is_finite();
-    if request.allow_non_finite || (eval.value.is_finite() && bad.is_empty() && !ce_bad) {
-        return Ok(());
+    if eval.value.is_finite() && bad.is_empty() && !ce_bad {
+        return None;
     }
     let spec = &eval.config.spec;
+    let mut params = vec![
+        ("smooth_nr", spec.smooth_nr),
+        ("smooth_dr", spec.smooth_dr),
+        ("alpha", spec.alpha),
+        ("beta", spec.beta),
+        ("lambda_dice", spec.lambda_dice),
+        ("lambda_ce", spec.lambda_ce),
+    ];
+    params.extend(spec.class_weights.iter().flatten().map(|&w| ("class_weights", w)));
+    let huge = params.iter().find(|(_, v)| v.abs() > OVERFLOWING).copied();
+    let mut smoothing = false;
     let mut why: Vec<String> = bad
         .iter()
         .map(|&k| {
             let s = &eval.sums.channels[k];
-            let cause = if s.label_count == 0 && s.pred_sum == 0.0 && spec.smooth_dr == 0.0 {
-                format!(
-                    "no foreground in the labels or the prediction and smooth_dr {}: a Dice ratio 0/0",
-                    spec.smooth_dr
-                )
-            } else if s.label_count == 0 {
-                "no foreground in the labels: a class weight or ratio without a finite value".to_string()
+            let cause = if let Some((name, v)) = huge {
+                format!("an overflow: {name} {v:e} is too large for float64 arithmetic")
+            } else if s.label_count == 0 && s.pred_sum == 0.0 && spec.smooth_dr == 0.0 {
+                smoothing = true;
+                "no foreground in the labels or the prediction and smooth_dr 0: a Dice ratio 0/0".to_string()
             } else {
-                "a division by zero".to_string()
+                "a denominator of 0 with the parameters given".to_string()
             };
-            format!("channel {k} (Σs = {}, Σg = {}): {cause}", s.pred_sum, s.label_count)
+            format!("channel {k} with Σs = {}, Σg = {}, Σs·g = {}: {cause}", s.pred_sum, s.label_count, s.intersection)
         })
         .collect();
     if ce_bad {
-        why.push("the cross-entropy: a probability of 0 on a voxel's true class (log 0)".to_string());
+        why.push(if eval.sums.ce_norm == 0.0 {
+            "the cross-entropy: its normaliser (the sum of the voxels' class weights) is 0, a ratio 0/0".to_string()
+        } else {
+            "the cross-entropy: not finite (a probability of 0 on a voxel's true class gives log 0)".to_string()
+        });
     }
-    let m = msg![
-        format!("the {} loss is {} ({}); set ", spec.loss, eval.value, why.join("; ")),
-        Param::named("smooth_dr"),
-        " and ",
-        Param::named("smooth_nr"),
-        " above 0 (MONAI's default is 1e-5), or pass ",
-        set(Param::ALLOW_NON_FINITE, true),
-        " to report it anyway",
-    ];
-    Err(Error::NonFinite { input: prediction_input(inputs), problem: m })
+    let mut m = msg![format!("the {} loss is {} ({}); ", spec.loss, eval.value, why.join("; "))];
+    if smoothing {
+        m.extend(msg![
+            "set ",
+            Param::named("smooth_dr"),
+            " and ",
+            Param::named("smooth_nr"),
+            " above 0 (MONAI's default is 1e-5), or pass ",
+        ]);
+    } else {
+        m.extend(msg!["change the parameters named, or pass "]);
+    }
+    m.extend(msg![set(Param::ALLOW_NON_FINITE, true), " to report it anyway"]);
+    Some(m)
 }
 
 /// Analyses `case` (whose inputs were `inputs`) with the losses of `request`, resolved for its
@@ -167,22 +212,22 @@ pub fn analyze<'a>(
     let configs = request.configs(case.prediction.channels)?;
     let config = &configs[0];
     check_values(case, &inputs, config, request)?;
-    let eval = Evaluation::compute(case, config);
-    check_finite(&eval, &inputs, request)?;
+    let evals: Vec<Evaluation> = configs.iter().map(|c| Evaluation::compute(case, c)).collect();
+    check_finite(&evals.iter().collect::<Vec<_>>(), &inputs, request)?;
+    let eval = &evals[0];
     let sums = eval.sums.clone();
-    let kernel = GradientKernel::new(case, &eval);
-    let stats = measure(&kernel, &eval);
-    let mut report = Report::build(case, inputs, &eval, stats, naming);
-    if !eval.value.is_finite() {
+    let kernel = GradientKernel::new(case, eval);
+    let stats = measure(&kernel, eval);
+    let mut report = Report::build(case, inputs, eval, stats, naming);
+    for e in evals.iter().filter(|e| !e.value.is_finite()) {
         report.warnings.push(format!(
-            "the loss is {}, not a number a training run could use (reported as asked by {})",
-            eval.value,
+            "the {} loss is {}, not a number a training run could use (reported as asked by {})",
+            e.config.spec.loss,
+            e.value,
             naming.setting(Param::ALLOW_NON_FINITE, "true")
         ));
     }
-    if configs.len() > 1 {
-        let mut evals = vec![eval];
-        evals.extend(configs[1..].iter().map(|c| Evaluation::compute(case, c)));
+    if evals.len() > 1 {
         let kernels: Vec<GradientKernel> = evals.iter().map(|e| GradientKernel::new(case, e)).collect();
         let losses =
             evals[1..].iter().zip(&kernels[1..]).map(|(e, k)| ComparedLoss::build(case, e, measure(k, e))).collect();
@@ -197,7 +242,7 @@ pub fn gradient(case: &Case, inputs: &Inputs, request: &Request) -> Result<Vec<f
     let config = &request.configs(case.prediction.channels)?[0];
     check_values(case, inputs, config, request)?;
     let eval = Evaluation::compute(case, config);
-    check_finite(&eval, inputs, request)?;
+    check_finite(&[&eval], inputs, request)?;
     let mut values = vec![0f32; case.prediction.values.len()];
     GradientKernel::new(case, &eval).fill(0, &mut values);
     Ok(values)
