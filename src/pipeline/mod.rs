@@ -45,6 +45,18 @@ impl Request {
     }
 }
 
+/// The checked losses of `request` for `case`, whose prediction (from `inputs`) must have a
+/// channel.
+fn case_configs(case: &Case, inputs: &Inputs, request: &Request) -> Result<Vec<LossConfig>> {
+    if case.prediction.channels == 0 {
+        return Err(Error::BadValues {
+            input: prediction_input(inputs),
+            problem: msg!["the prediction has no channels; give at least one"],
+        });
+    }
+    request.configs(case.prediction.channels)
+}
+
 /// The results of one case: its report, the kernel of its main loss (to write the gradient
 /// without another reduction pass), and the main loss's sums (for pooling over cases).
 pub struct CaseResult<'a> {
@@ -209,7 +221,7 @@ pub fn analyze<'a>(
     request: &Request,
     naming: &dyn Naming,
 ) -> Result<CaseResult<'a>> {
-    let configs = request.configs(case.prediction.channels)?;
+    let configs = case_configs(case, &inputs, request)?;
     let config = &configs[0];
     check_values(case, &inputs, config, request)?;
     let evals: Vec<Evaluation> = configs.iter().map(|c| Evaluation::compute(case, c)).collect();
@@ -239,7 +251,7 @@ pub fn analyze<'a>(
 /// The gradient of the main loss of `request` with respect to every value of the prediction, in
 /// the order of its values (after the same check of the values as [`analyze`]).
 pub fn gradient(case: &Case, inputs: &Inputs, request: &Request) -> Result<Vec<f32>> {
-    let config = &request.configs(case.prediction.channels)?[0];
+    let config = &case_configs(case, inputs, request)?[0];
     check_values(case, inputs, config, request)?;
     let eval = Evaluation::compute(case, config);
     check_finite(&[&eval], inputs, request)?;
