@@ -5,7 +5,7 @@
 //! fixed-size byte chunks through the caller's decoder, so a volume exists in memory exactly once,
 //! in its final type. `.nii.gz` is recognised by its gzip magic bytes, whatever the file name; all
 //! gzip members are read and the stream is read to its end so that the CRC is always checked.
-//! What may follow the last gzip member is decided in [`super::gzip`].
+//! What may follow the last gzip member is decided in `super::gzip`.
 //!
 //! A compressed file that ends early is told apart from one that is damaged (the decoder reports
 //! an unexpected end rather than invalid data), and the message says where it ends: inside the

@@ -8,7 +8,7 @@
 //! input's geometry — the NIfTI-2 input's own fields in double precision, or a NIfTI-1 input's
 //! fields widened exactly to double.
 //!
-//! The fields both versions hold ([`SHARED`], [`TEXT`]) are converted one to one: dim_info,
+//! The fields both versions hold (`SHARED`, `TEXT`) are converted one to one: dim_info,
 //! intent (code, parameters, name), slice fields, pixdim (qfac and voxel sizes), units, qform and
 //! sform (codes, quaternion, offsets, rows), descrip and aux_file. Doubles are rounded to float32
 //! for a NIfTI-1 output; integers beyond a NIfTI-1 field's range are clamped to it.

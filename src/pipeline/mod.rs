@@ -134,7 +134,7 @@ pub fn check_values(case: &Case, inputs: &Inputs, config: &LossConfig, request: 
 }
 
 /// Refuses a loss or gradient that is not finite, of the main loss or a compared one (unless
-/// `request.allow_non_finite`), naming the loss, the channels and why (see [`non_finite`]).
+/// `request.allow_non_finite`), naming the loss, the channels and why (see `non_finite`).
 pub fn check_finite(evals: &[&Evaluation], inputs: &Inputs, request: &Request) -> Result<()> {
     if request.allow_non_finite {
         return Ok(());
