@@ -152,8 +152,12 @@ impl NpzSource {
             )
         })?;
         let (header, data_offset) = {
-            let mut entry = archive.by_name(&format!("{KEY}.npy")).map_err(|_| {
-                bad(path, format!("the archive holds no '{KEY}' array (nnU-Net writes it with --save_probabilities)"))
+            let mut entry = archive.by_name(&format!("{KEY}.npy")).map_err(|e| match e {
+                zip::result::ZipError::FileNotFound => bad(
+                    path,
+                    format!("the archive holds no '{KEY}' array (nnU-Net writes it with --save_probabilities)"),
+                ),
+                other => bad(path, format!("cannot read the archive's '{KEY}' array ({other}); {EXPORT_AGAIN}")),
             })?;
             let mut magic = [0u8; 8];
             let not_npy = || bad(path, format!("'{KEY}' in the archive is not a .npy array; {EXPORT_AGAIN}"));

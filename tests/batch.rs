@@ -288,5 +288,9 @@ fn resuming_with_other_parameters_says_which() {
     let out = batch(&l, &p, &o, &["--smooth-dr", "0.25", "--resume"]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2));
-    assert!(err.contains("--resume: ") && err.contains("whose parameters.loss.overrides.smooth_dr differ"), "{err}");
+    assert!(
+        err.contains("--resume: ")
+            && err.contains("whose parameters.loss.overrides.smooth_dr (0.5 in the run, 0.25 now) differ"),
+        "{err}"
+    );
 }

@@ -236,7 +236,8 @@ fn an_interrupted_analysis_removes_its_unfinished_files_and_says_so() {
         assert_eq!(out.status.code(), Some(code), "{signal}: {}", stderr(&out));
         assert_eq!(stderr(&out).trim(), "interrupted: nothing was written (1 unfinished file removed)");
         assert_eq!(temporaries(&g), Vec::<String>::new(), "{signal}");
-        assert!(!g.join("grad.nii.gz").exists() && !g.join("report").join("report.json").exists());
+        assert!(!g.join("grad.nii.gz").exists());
+        assert!(!g.join("report").exists(), "the --out folder created for the report is removed again");
     }
 }
 
@@ -394,7 +395,17 @@ fn a_forced_run_refused_at_its_first_case_leaves_the_previous_run_as_it_was() {
     // probabilities with a softmax: refused at the first case
     let out = batch(&l, &p, &o, &["--grad-out-dir", &g_arg, "--force", "--activation", "softmax"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("the run stopped at its first case, before writing anything"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("the run stopped before writing anything"), "{}", stderr(&out));
+    assert_eq!((snapshot(&o), snapshot(&g)), (run.clone(), grads.clone()));
+    // the same when the first case fails on its own (a truncated file) and the second is refused
+    let q = at(&d, "Q");
+    std::fs::create_dir(&q).unwrap();
+    let whole = std::fs::read(p.join("c0.nii.gz")).unwrap();
+    std::fs::write(q.join("c0.nii.gz"), &whole[..whole.len() / 2]).unwrap();
+    std::fs::copy(p.join("c1.nii.gz"), q.join("c1.nii.gz")).unwrap();
+    let out = batch(&l, &q, &o, &["--force", "--activation", "softmax"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("case c1: "), "{}", stderr(&out));
     assert_eq!((snapshot(&o), snapshot(&g)), (run, grads));
 }
 

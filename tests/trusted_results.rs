@@ -59,6 +59,32 @@ fn a_few_voxels_that_do_not_sum_to_one_do_not_turn_the_probability_check_off() {
 }
 
 #[test]
+fn probabilities_with_resampling_overshoot_or_stored_as_scaled_bytes_are_still_probabilities() {
+    let d = tmp();
+    let (shape, c) = ([6, 5, 4], 3);
+    let n: usize = shape.iter().product();
+    let (labels, mut probs) = labels_and_probs(9, n, c);
+    let lp = at(&d, "l.nii.gz");
+    Nii::u8(&shape, &labels).write(&lp);
+    // one value a little below 0, as an interpolation overshoots
+    probs[7] = -1e-7;
+    let over = at(&d, "over.nii.gz");
+    Nii::f32(&[shape[0], shape[1], shape[2], c], &probs).write(&over);
+    let e = fails_with_2(&mut analyze(&lp, &over, &[]));
+    assert!(e.contains("clip them to [0, 1]") && !e.contains("pass --activation softmax"), "{e}");
+    let e = fails_with_2(&mut analyze(&lp, &over, &["--activation", "softmax"]));
+    assert!(e.contains("every value lies within 0.001 of [0, 1]"), "{e}");
+    // uint8 with scl_slope 1/255: rounding leaves many voxels' sums off by more than 1e-3
+    let bytes: Vec<u8> = probs.iter().map(|p| (p.max(0.0) * 255.0).round() as u8).collect();
+    let mut scaled = Nii::u8(&[shape[0], shape[1], shape[2], c], &bytes);
+    scaled.slope = 1.0 / 255.0;
+    let sp = at(&d, "scaled.nii.gz");
+    scaled.write(&sp);
+    let e = fails_with_2(&mut analyze(&lp, &sp, &["--activation", "softmax"]));
+    assert!(e.contains("these are probabilities"), "{e}");
+}
+
+#[test]
 fn values_in_the_unit_interval_whose_channels_do_not_sum_to_one_may_be_softmax_logits() {
     let d = tmp();
     let n = 4 * 3 * 2;
@@ -98,7 +124,7 @@ fn nnunet_npz_probabilities_are_named_as_such_and_a_batch_stops_before_writing()
             .arg("--out")
             .arg(&o),
     );
-    assert!(e.contains("case a: ") && e.contains("the run stopped at its first case, before writing anything"), "{e}");
+    assert!(e.contains("case a: ") && e.contains("the run stopped before writing anything"), "{e}");
     assert!(!o.exists());
     dicegrad()
         .args(["batch", "--quiet", "--preset", "nnunet", "--activation", "none", "--labels-dir"])

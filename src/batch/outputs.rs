@@ -62,23 +62,38 @@ fn identity(m: &RunMeta, fields: &[&str]) -> serde_json::Value {
     serde_json::Value::Object(out)
 }
 
-/// What differs between two runs' `run.json`: the paths of the fields (`parameters.loss.overrides.
-/// smooth_dr`, `inputs.pred_dir`, `shard`, `cases`), in order; empty when a run may continue the
-/// other.
+/// What differs between the `run.json` of a run (`a`) and that of another one (`b`): the paths of
+/// the fields (`parameters.loss.overrides.smooth_dr`, `inputs.pred_dir`, `shard`, `cases`), in
+/// order, each with both values when they are short (`smooth_dr (0.5 in the run, 0.25 now)`);
+/// empty when `b` may continue `a`.
 pub fn differences(a: &RunMeta, b: &RunMeta) -> Vec<String> {
-    differences_in(a, b, &["inputs", "parameters", "shard", "all_cases", "cases"])
+    let d = differences_in(a, b, &["inputs", "parameters", "shard", "all_cases", "cases"]);
+    d.into_iter()
+        .map(|(path, values)| values.map_or(path.clone(), |(x, y)| format!("{path} ({x} in the run, {y} now)")))
+        .collect()
 }
 
 /// What differs between two shards' `run.json` that must be equal for them to be merged.
 pub fn shard_differences(a: &RunMeta, b: &RunMeta) -> Vec<String> {
-    let mut d = differences_in(a, b, &["inputs", "parameters", "all_cases", "unpaired"]);
+    let d = differences_in(a, b, &["inputs", "parameters", "all_cases", "unpaired"]);
     // each shard may write its gradients where and how it likes
-    d.retain(|f| f != "inputs.grad_out_dir" && f != "inputs.compression");
-    d
+    d.into_iter().map(|(path, _)| path).filter(|f| f != "inputs.grad_out_dir" && f != "inputs.compression").collect()
 }
 
-fn differences_in(a: &RunMeta, b: &RunMeta, fields: &[&str]) -> Vec<String> {
-    fn walk(x: &serde_json::Value, y: &serde_json::Value, path: &str, out: &mut Vec<String>) {
+/// A value written out when it is short enough for a message.
+fn short(v: &serde_json::Value) -> Option<String> {
+    let text = match v {
+        serde_json::Value::Array(_) | serde_json::Value::Object(_) => return None,
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    (text.chars().count() <= 80).then_some(text)
+}
+
+/// The paths that differ, with both values when they are short.
+fn differences_in(a: &RunMeta, b: &RunMeta, fields: &[&str]) -> Vec<(String, Option<(String, String)>)> {
+    type Found = Vec<(String, Option<(String, String)>)>;
+    fn walk(x: &serde_json::Value, y: &serde_json::Value, path: &str, out: &mut Found) {
         match (x, y) {
             (serde_json::Value::Object(p), serde_json::Value::Object(q)) => {
                 for (k, v) in p {
@@ -86,7 +101,7 @@ fn differences_in(a: &RunMeta, b: &RunMeta, fields: &[&str]) -> Vec<String> {
                     walk(v, q.get(k).unwrap_or(&serde_json::Value::Null), &sub, out);
                 }
             }
-            _ if x != y => out.push(path.to_string()),
+            _ if x != y => out.push((path.to_string(), short(x).zip(short(y)))),
             _ => {}
         }
     }

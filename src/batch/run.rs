@@ -110,7 +110,7 @@ fn stopped(e: Error, id: &str, kept: Option<usize>, out: &Path) -> Error {
         )]);
         m.extend(msg![set(Param::FORCE, true), ")"]);
     } else {
-        m.extend(msg!["; the run stopped at its first case, before writing anything"]);
+        m.extend(msg!["; the run stopped before writing anything"]);
     }
     Error::usage(m)
 }
@@ -119,9 +119,9 @@ fn stopped(e: Error, id: &str, kept: Option<usize>, out: &Path) -> Error {
 /// cases name parameters as `naming` does.
 ///
 /// Order: every check that needs no case (options, folders, pairing, what `out` holds, files an
-/// output would reach); then the first case to analyse, before anything is written, so that an
-/// error of the run's configuration (probabilities the loss would activate again) leaves
-/// everything as it was; then the run's files, and the other cases.
+/// output would reach); then the cases up to the first that succeeds, before anything is written
+/// in `out`, so that an error of the run's configuration (probabilities the loss would activate
+/// again) leaves a previous run there as it was; then the run's files, and the other cases.
 pub fn run(
     opts: &BatchOptions,
     naming: &(dyn Naming + Sync),
@@ -166,10 +166,21 @@ pub fn run(
     let todo: Vec<&CasePair> = cases.iter().filter(|c| !done.contains(&c.id)).collect();
     // gradient files: this run's own (resumed) or any (forced) may be replaced, no one else's
     let replace = opts.force || plan.resuming;
-    let first = todo.first().map(|pair| process(pair, opts, replace, naming));
-    if let Some(Err(e)) = first {
-        remove_created(&created);
-        return Err(stopped(e, &todo[0].id, None, &opts.out));
+    let mut head = Vec::new();
+    for pair in &todo {
+        match process(pair, opts, replace, naming) {
+            Err(e) => {
+                remove_created(&created);
+                return Err(stopped(e, &pair.id, None, &opts.out));
+            }
+            Ok(r) => {
+                let ok = r.is_ok();
+                head.push(r);
+                if ok {
+                    break;
+                }
+            }
+        }
     }
     commit(opts, &meta, &plan)?;
     let mut records = plan.done;
@@ -179,14 +190,15 @@ pub fn run(
     let append = |p: &Path| OpenOptions::new().append(true).open(p).map_err(write_error(p));
     let (mut jsonl, mut csv_file) = (append(&jsonl_path)?, append(&csv_path)?);
     let pairs = outputs::pair_names(&opts.params);
-    let next = AtomicUsize::new(1);
+    let next = AtomicUsize::new(head.len());
     let (tx, rx) = mpsc::channel::<(usize, Result<CaseRecord>)>();
-    if let Some(first) = first {
-        tx.send((0, first)).expect("the receiver is alive");
+    let analysed_first = head.len();
+    for (i, r) in head.into_iter().enumerate() {
+        tx.send((i, Ok(r))).expect("the receiver is alive");
     }
     let mut new_records = Vec::with_capacity(todo.len());
     std::thread::scope(|s| -> Result<()> {
-        for _ in 0..opts.jobs.max(1).min(todo.len().saturating_sub(1)) {
+        for _ in 0..opts.jobs.max(1).min(todo.len().saturating_sub(analysed_first)) {
             let tx = tx.clone();
             let (next, todo) = (&next, &todo);
             s.spawn(move || loop {

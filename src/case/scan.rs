@@ -63,6 +63,10 @@ pub fn voxels_not_summing_to_one(values: &[f32], channels: usize, tolerance: f64
     off
 }
 
+/// How far outside [0, 1] values may lie and still be taken for probabilities (resampled ones
+/// overshoot a little).
+pub const NEAR_UNIT: f32 = 1e-3;
+
 /// The values of a prediction, measured: non-finite values, values outside [0, 1], and the range
 /// of the finite ones.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -109,6 +113,12 @@ impl ValueScan {
     /// (and was read as ±∞).
     pub fn add_beyond_f32(&mut self, index: usize, value: f64) {
         self.beyond_f32.add(index, value);
+    }
+
+    /// Whether every value lies within [`NEAR_UNIT`] of [0, 1]: probabilities, give or take the
+    /// overshoot of resampling.
+    pub fn nearly_probabilities(&self) -> bool {
+        self.non_finite.count == 0 && self.min >= -NEAR_UNIT && self.max <= 1.0 + NEAR_UNIT
     }
 
     /// Adds the scan of the values that follow.
@@ -178,6 +188,10 @@ impl ValueScan {
                 where_is(grid, i),
             )];
             m.extend(match integer_type {
+                _ if self.nearly_probabilities() => msg![
+                    "they lie within 1e-3 of [0, 1], as probabilities resampled with some overshoot do: clip them to \
+                     [0, 1] before analysing them (an activation would be applied to probabilities)"
+                ],
                 Some(t) => msg![format!(
                     "the prediction is stored as {t}: is it a segmentation of class labels? give the network's \
                      probabilities or logits instead (for nnU-Net, the .npz it writes with --save_probabilities)"

@@ -7,7 +7,7 @@ use clap::Args;
 
 use dicegrad::loss::{compared_kinds, LossKind};
 use dicegrad::nifti::WriteOptions;
-use dicegrad::output::{check_output, write_bytes};
+use dicegrad::output::{check_output, create_folder, write_bytes};
 use dicegrad::pipeline::load::{load, LoadOptions};
 use dicegrad::pipeline::{analyze, write_gradient, Request};
 use dicegrad::plot::{write, Picture, ReportPicture};
@@ -49,7 +49,7 @@ pub struct AnalyzeArgs {
     #[arg(long, value_name = "K", allow_negative_numbers = true)]
     label: Option<i64>,
     /// Largest difference allowed between an entry of the labels' and the prediction's affines (mm).
-    #[arg(long, default_value_t = 1e-3, value_name = "F")]
+    #[arg(long, default_value_t = 1e-3, value_name = "F", allow_hyphen_values = true)]
     affine_tol: f64,
     /// Folder for report.json, histogram.png and histogram.svg (and compare.png / .svg with
     /// --compare), created if missing.
@@ -139,7 +139,7 @@ pub fn run(a: AnalyzeArgs) -> Result<ExitCode> {
     let report = &result.report;
 
     if let Some(dir) = &a.out {
-        std::fs::create_dir_all(dir).map_err(|e| Error::Write { path: dir.clone(), source: e })?;
+        create_folder(dir)?;
     }
     // the gradient first: by far the longest to write, it is the one an interruption meets
     if let Some(path) = &a.grad_out {

@@ -39,7 +39,7 @@ pub struct BatchArgs {
     #[arg(long, default_value = "", value_name = "TEXT")]
     pred_suffix: String,
     /// Largest difference allowed between the labels' and the prediction's affine entries (mm).
-    #[arg(long, default_value_t = 1e-3, value_name = "F")]
+    #[arg(long, default_value_t = 1e-3, value_name = "F", allow_hyphen_values = true)]
     affine_tol: f64,
     /// Cases analysed at once (0 = one per core). Results do not depend on it.
     #[arg(long, default_value_t = 0, value_name = "N")]

@@ -47,7 +47,7 @@ fn arg_of(p: LossParam) -> Arg {
         return arg.action(ArgAction::SetTrue).help(help);
     }
     let help = format!("{} Default: {} (or the preset's).", info.help, info.default);
-    let arg = arg.action(ArgAction::Set).value_name(info.syntax).help(help).allow_negative_numbers(true);
+    let arg = arg.action(ArgAction::Set).value_name(info.syntax).help(help).allow_hyphen_values(true);
     match info.choices {
         Some(choices) => arg.value_parser(PossibleValuesParser::new(choices)),
         None if info.syntax.contains(',') => {

@@ -22,14 +22,32 @@ struct Registry {
     /// How many outputs were completed, and the first [`KEPT_NAMES`] of them.
     written: usize,
     written_names: Vec<PathBuf>,
+    /// Folders created for outputs, removed by [`interrupt`] when nothing was written into them.
+    folders: Vec<PathBuf>,
     /// Set by [`interrupt`]: no temporary file may be created or renamed any more.
     closed: bool,
 }
 
 const KEPT_NAMES: usize = 16;
 
-static REGISTRY: Mutex<Registry> =
-    Mutex::new(Registry { unfinished: Vec::new(), written: 0, written_names: Vec::new(), closed: false });
+static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
+    unfinished: Vec::new(),
+    written: 0,
+    written_names: Vec::new(),
+    folders: Vec::new(),
+    closed: false,
+});
+
+/// Creates `dir` (and its missing parents) for outputs; an interruption removes the folders it
+/// created if they are still empty.
+pub fn create_folder(dir: &Path) -> Result<()> {
+    let mut r = registry();
+    let mut missing: Vec<PathBuf> =
+        dir.ancestors().take_while(|d| !d.as_os_str().is_empty() && !d.exists()).map(Path::to_path_buf).collect();
+    std::fs::create_dir_all(dir).map_err(|e| write_error(dir, e))?;
+    r.folders.append(&mut missing);
+    Ok(())
+}
 
 fn registry() -> MutexGuard<'static, Registry> {
     REGISTRY.lock().unwrap_or_else(|e| e.into_inner())
@@ -52,6 +70,10 @@ pub fn interrupt() -> Interrupted {
     let mut r = registry();
     r.closed = true;
     let removed = r.unfinished.drain(..).filter(|p| std::fs::remove_file(p).is_ok()).count();
+    // innermost first; a folder that holds anything stays
+    for dir in &r.folders {
+        let _ = std::fs::remove_dir(dir);
+    }
     let found = Interrupted { removed, written: r.written, written_names: r.written_names.clone() };
     // held until the process ends: writers block instead of creating or completing files
     std::mem::forget(r);

@@ -10,10 +10,12 @@ use std::path::Path;
 
 use crate::analysis::compare::compare;
 use crate::analysis::measure;
-use crate::case::scan::voxels_not_summing_to_one;
+use crate::case::scan::{voxels_not_summing_to_one, NEAR_UNIT};
 use crate::case::Case;
 use crate::error::{set, Error, Input, Msg, Naming, Param, Result};
-use crate::loss::{Activation, CaseSums, Coefficients, Evaluation, GradientKernel, LossConfig, LossKind, LossRequest};
+use crate::loss::{
+    Activation, CaseSums, Coefficients, Evaluation, GradientKernel, LossConfig, LossKind, LossRequest, WeightType,
+};
 use crate::msg;
 use crate::nifti::{write_f32, WriteOptions};
 use crate::report::comparison::{ComparedLoss, Comparison};
@@ -84,25 +86,31 @@ pub const PROBABILITY_SHARE: f64 = 0.99;
 /// Refuses prediction values the loss cannot take: NaN or infinite ones, and values outside
 /// [0, 1] when the loss reads probabilities (no activation). A prediction stored as integers is
 /// probably a segmentation: the message says so. When the loss applies an activation to values
-/// that already are probabilities — every value in [0, 1], and for softmax the channels of at
-/// least [`PROBABILITY_SHARE`] of the voxels summing to 1 within [`SUM_TOLERANCE`]; or any values
-/// in [0, 1] from an nnU-Net `.npz`, which holds probabilities — it would activate them twice:
-/// refused unless `request.force_activation`.
+/// that already are probabilities — every value within [`NEAR_UNIT`] of [0, 1], and for softmax
+/// the channels of at least [`PROBABILITY_SHARE`] of the voxels summing to 1 within
+/// [`SUM_TOLERANCE`]; or any such values from an nnU-Net `.npz` or stored as integers (scaled),
+/// which hold probabilities — it would activate them twice: refused unless
+/// `request.force_activation`.
 pub fn check_values(case: &Case, inputs: &Inputs, config: &LossConfig, request: &Request) -> Result<()> {
     let activation = config.spec.activation;
     let integers = inputs.prediction.holds_integers().then_some(inputs.prediction.file.datatype);
     let (grid, channels, scan) = (&case.grid, case.prediction.channels, &case.prediction.scan);
     let input = prediction_input(inputs);
     scan.check(&input, grid, channels, activation == Activation::None, integers)?;
-    if activation == Activation::None || request.force_activation || scan.outside_unit.count > 0 {
+    if activation == Activation::None || request.force_activation || !scan.nearly_probabilities() {
         return Ok(());
     }
-    let npz = inputs.prediction.file.path.as_deref().is_some_and(|p| p.ends_with(".npz"));
-    let mut seen = format!("every value lies in [0, 1] (range {} to {})", scan.min, scan.max);
+    let npz = inputs.prediction.file.path.as_deref().is_some_and(|p| p.to_ascii_lowercase().ends_with(".npz"));
+    // integers scaled into [0, 1] are stored probabilities: logits are never kept that way
+    let stored = npz || inputs.prediction.holds_integers();
+    let mut seen = match scan.outside_unit.count {
+        0 => format!("every value lies in [0, 1] (range {} to {})", scan.min, scan.max),
+        _ => format!("every value lies within {NEAR_UNIT} of [0, 1] (range {} to {})", scan.min, scan.max),
+    };
     if activation == Activation::Softmax {
         let voxels = case.grid.voxels();
         let off = voxels_not_summing_to_one(&case.prediction.values, channels, SUM_TOLERANCE);
-        if (voxels - off) as f64 <= PROBABILITY_SHARE * voxels as f64 && !npz {
+        if (voxels - off) as f64 <= PROBABILITY_SHARE * voxels as f64 && !stored {
             return Ok(());
         }
         seen += &match off {
@@ -182,6 +190,16 @@ fn non_finite(eval: &Evaluation) -> Option<Msg> {
             } else if s.label_count == 0 && s.pred_sum == 0.0 && spec.smooth_dr == 0.0 {
                 smoothing = true;
                 "no foreground in the labels or the prediction and smooth_dr 0: a Dice ratio 0/0".to_string()
+            } else if s.label_count == 0
+                && spec.loss == LossKind::GeneralizedDice
+                && spec.w_type != WeightType::Uniform
+                && spec.smooth_dr == 0.0
+            {
+                smoothing = true;
+                format!(
+                    "no foreground in the labels: its generalized Dice weight ({} of G = 0) is infinite",
+                    spec.w_type
+                )
             } else {
                 "a denominator of 0 with the parameters given".to_string()
             };
@@ -195,7 +213,12 @@ fn non_finite(eval: &Evaluation) -> Option<Msg> {
             "the cross-entropy: not finite (a probability of 0 on a voxel's true class gives log 0)".to_string()
         });
     }
-    let mut m = msg![format!("the {} loss is {} ({}); ", spec.loss, eval.value, why.join("; "))];
+    let what = if eval.value.is_finite() {
+        format!("the gradient of the {} loss is not finite", spec.loss)
+    } else {
+        format!("the {} loss is {}", spec.loss, eval.value)
+    };
+    let mut m = msg![format!("{what} ({}); ", why.join("; "))];
     if smoothing {
         m.extend(msg![
             "set ",
