@@ -146,8 +146,8 @@ impl NpzSource {
             bad(
                 path,
                 format!(
-                    "not a readable .npz archive ({e}); give nnU-Net's probabilities (.npz) or a .nii / .nii.gz \
-                     prediction"
+                    "not a readable .npz archive ({e}): the file is incomplete (cut short while copied or written) or \
+                     not a zip archive; export or copy it again, or give a .nii / .nii.gz prediction"
                 ),
             )
         })?;

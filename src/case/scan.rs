@@ -164,8 +164,8 @@ impl ValueScan {
                 n => format!(" and {n} more values"),
             };
             return Err(bad(msg![format!(
-                "holds {v:e} at {}{more}, beyond float32's range (±3.4e38); dicegrad computes in float32, rescale \
-                 the prediction (probabilities lie in [0, 1])",
+                "holds {v:e} at {}{more}, beyond float32's range (±3.4e38): no network output is that large; \
+                 dicegrad computes in float32, check the export (and the header's scl_slope / scl_inter)",
                 where_is(grid, i)
             )]));
         }

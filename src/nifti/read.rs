@@ -70,8 +70,8 @@ fn stream_error(path: &Path, gzip: bool, e: io::Error) -> Error {
 /// named as such.
 fn not_nifti(path: &Path, start: &[u8], reason: String) -> Error {
     let reason = if start.starts_with(b"PK\x03\x04") {
-        "it is a zip archive (an .npz?); nnU-Net's .npz probabilities can be given as the prediction only, \
-         labels and other volumes must be NIfTI"
+        "it is a zip archive (an .npz?); nnU-Net's probabilities are read as a prediction whose name ends in \
+         .npz (rename it), labels and other volumes must be NIfTI"
             .to_string()
     } else {
         reason
