@@ -466,3 +466,33 @@ fn shards_may_share_a_gradient_folder_whose_temporary_files_stay_while_another_r
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(temporaries(&g), Vec::<String>::new());
 }
+
+#[test]
+fn a_run_stopped_midway_leaves_gradient_files_only_for_the_cases_it_recorded() {
+    let d = tmp();
+    let (l, p) = dataset(&d, 4, "");
+    // logits for c0, c2, c3 and probabilities for c1: the run stops at c1
+    let q = at(&d, "Q");
+    std::fs::create_dir(&q).unwrap();
+    for i in 0..4 {
+        let s = at(&d, &format!("s{i}"));
+        let src = if i == 1 { p.join("c1.nii.gz") } else { s.join("logits.nii.gz") };
+        std::fs::copy(src, q.join(format!("c{i}.nii.gz"))).unwrap();
+    }
+    for jobs in ["1", "2"] {
+        let (o, g) = (at(&d, &format!("o{jobs}")), at(&d, &format!("g{jobs}")));
+        let g_arg = g.display().to_string();
+        let out = batch(&l, &q, &o, &["--grad-out-dir", &g_arg, "--activation", "softmax", "--jobs", jobs]);
+        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+        assert!(stderr(&out).contains("case c1: "), "{}", stderr(&out));
+        let recorded: Vec<String> = std::fs::read_to_string(o.join("cases.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap()["case"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(recorded, vec!["c0".to_string()], "jobs {jobs}");
+        let mut grads: Vec<String> = snapshot(&g).keys().map(|k| k.display().to_string()).collect();
+        grads.sort();
+        assert_eq!(grads, vec!["c0.nii.gz".to_string()], "jobs {jobs}: only recorded cases keep a gradient");
+    }
+}

@@ -146,7 +146,10 @@ fn finish(
 ) -> GradientStats {
     let foreground = side_stats(&acc.side[1]);
     let background = side_stats(&acc.side[0]);
-    let two_level = foreground.distinct <= 1 && background.distinct <= 1;
+    // two finite levels: a NaN or infinite gradient (reported only when asked for) has no structure
+    let finite = |m: Option<f64>| m.is_none_or(f64::is_finite);
+    let two_level =
+        foreground.distinct <= 1 && background.distinct <= 1 && finite(foreground.mean) && finite(background.mean);
     let measured = match (foreground.mean, background.mean) {
         (Some(f), Some(b)) if b != 0.0 => Some(f / b),
         _ => None,

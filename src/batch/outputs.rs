@@ -80,12 +80,23 @@ pub fn shard_differences(a: &RunMeta, b: &RunMeta) -> Vec<String> {
     d.into_iter().map(|(path, _)| path).filter(|f| f != "inputs.grad_out_dir" && f != "inputs.compression").collect()
 }
 
-/// A value written out when it is short enough for a message.
+/// A value written out when it is short enough for a message: null as "not given", a list as
+/// its items joined by commas, a shard as K/N.
 fn short(v: &serde_json::Value) -> Option<String> {
-    let text = match v {
-        serde_json::Value::Array(_) | serde_json::Value::Object(_) => return None,
-        serde_json::Value::String(s) => s.clone(),
+    use serde_json::Value;
+    let item = |v: &Value| match v {
+        Value::String(s) => s.clone(),
         other => other.to_string(),
+    };
+    let text = match v {
+        Value::Null => "not given".to_string(),
+        Value::Array(a) if a.is_empty() => "none".to_string(),
+        Value::Array(a) => a.iter().map(item).collect::<Vec<_>>().join(","),
+        Value::Object(o) => match (o.get("index"), o.get("count")) {
+            (Some(k), Some(n)) if o.len() == 2 => format!("{k}/{n}"),
+            _ => return None,
+        },
+        other => item(other),
     };
     (text.chars().count() <= 80).then_some(text)
 }

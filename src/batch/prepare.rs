@@ -91,12 +91,19 @@ pub fn plan(opts: &BatchOptions, meta: &RunMeta) -> Result<Plan> {
     Ok(Plan { done, resuming, replacing: previous.is_some() && !opts.resume })
 }
 
-/// Writes the run's first files: removes the run it replaces, then writes `run.json` and the
-/// records so far (which drops any line cut short by a killed run).
-pub fn commit(opts: &BatchOptions, meta: &RunMeta, plan: &Plan) -> Result<()> {
+/// Writes the run's first files: removes the run it replaces (and, when starting over with
+/// `force`, the gradient files of this run's cases other than those of `analysed`, just written),
+/// then writes `run.json` and the records so far (which drops any line cut short by a killed run).
+pub fn commit(opts: &BatchOptions, meta: &RunMeta, plan: &Plan, analysed: &[CaseRecord]) -> Result<()> {
     if plan.replacing {
         for f in outputs::all_files(&opts.out) {
             let _ = std::fs::remove_file(f);
+        }
+    }
+    if let (Some(dir), true, false) = (&opts.grad_out_dir, opts.force, plan.resuming) {
+        let fresh: Vec<&str> = analysed.iter().filter(|r| r.is_ok()).map(|r| r.case.as_str()).collect();
+        for id in meta.cases.iter().filter(|id| !fresh.contains(&id.as_str())) {
+            let _ = std::fs::remove_file(gradient_path(dir, id));
         }
     }
     outputs::write_meta(&opts.out, meta)?;

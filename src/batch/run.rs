@@ -182,7 +182,7 @@ pub fn run(
             }
         }
     }
-    commit(opts, &meta, &plan)?;
+    commit(opts, &meta, &plan, &head)?;
     let mut records = plan.done;
     let (total, mut failed) = (cases.len(), records.iter().filter(|r| !r.is_ok()).count());
     let jsonl_path = opts.out.join(CASES_JSONL);
@@ -197,7 +197,8 @@ pub fn run(
         tx.send((i, Ok(r))).expect("the receiver is alive");
     }
     let mut new_records = Vec::with_capacity(todo.len());
-    std::thread::scope(|s| -> Result<()> {
+    let mut unrecorded = Vec::new();
+    let ran = std::thread::scope(|s| -> Result<()> {
         for _ in 0..opts.jobs.max(1).min(todo.len().saturating_sub(analysed_first)) {
             let tx = tx.clone();
             let (next, todo) = (&next, &todo);
@@ -212,15 +213,27 @@ pub fn run(
         drop(tx);
         let mut pending = BTreeMap::new();
         let mut want = 0;
+        let mut stop: Option<Error> = None;
         for (i, record) in rx {
+            if stop.is_some() {
+                // analysed after the stop, never recorded: its gradient file goes
+                if let (Ok(r), Some(dir)) = (&record, &opts.grad_out_dir) {
+                    unrecorded.push(gradient_path(dir, &r.case));
+                }
+                continue;
+            }
             pending.insert(i, record);
             while let Some(r) = pending.remove(&want) {
                 let r = match r {
                     Ok(r) => r,
                     Err(e) => {
-                        // no worker takes another case
+                        // no worker takes another case; those analysed meanwhile are not recorded
                         next.store(todo.len(), Ordering::SeqCst);
-                        return Err(stopped(e, &todo[want].id, Some(done.len() + want), &opts.out));
+                        stop = Some(stopped(e, &todo[want].id, Some(done.len() + want), &opts.out));
+                        let dir = opts.grad_out_dir.as_ref();
+                        unrecorded
+                            .extend(pending.values().filter_map(|r| Some(gradient_path(dir?, &r.as_ref().ok()?.case))));
+                        break;
                     }
                 };
                 let line = serde_json::to_string(&r).expect("records serialise") + "\n";
@@ -235,8 +248,14 @@ pub fn run(
                 progress(done.len() + want, total, failed);
             }
         }
-        Ok(())
-    })?;
+        stop.map_or(Ok(()), Err)
+    });
+    if let Err(e) = ran {
+        for f in &unrecorded {
+            let _ = std::fs::remove_file(f);
+        }
+        return Err(e);
+    }
     let analysed = new_records.len();
     records.extend(new_records);
     records.sort_by(|a, b| a.case.cmp(&b.case));

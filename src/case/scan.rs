@@ -179,19 +179,28 @@ impl ValueScan {
             )]));
         }
         if let (true, Some((i, v))) = (probabilities, self.outside_unit.first) {
+            let n = self.outside_unit.count;
+            let values = if n == 1 { "1 value lies" } else { "values lie" };
+            if self.nearly_probabilities() {
+                return Err(bad(msg![format!(
+                    "{} slightly outside [0, 1] (range {} to {}, first: {} at {}), within {NEAR_UNIT} of it, as \
+                     probabilities resampled with some overshoot do: clip them to [0, 1] before analysing them",
+                    if n == 1 { values.to_string() } else { format!("{n} {values}") },
+                    self.min,
+                    self.max,
+                    v as f32,
+                    where_is(grid, i),
+                )]));
+            }
             let mut m = msg![format!(
-                "{} values lie outside [0, 1] (range {} to {}, first: {} at {}), so these are not probabilities; ",
-                self.outside_unit.count,
+                "{} outside [0, 1] (range {} to {}, first: {} at {}), so these are not probabilities; ",
+                if n == 1 { values.to_string() } else { format!("{n} {values}") },
                 self.min,
                 self.max,
                 v as f32,
                 where_is(grid, i),
             )];
             m.extend(match integer_type {
-                _ if self.nearly_probabilities() => msg![
-                    "they lie within 1e-3 of [0, 1], as probabilities resampled with some overshoot do: clip them to \
-                     [0, 1] before analysing them (an activation would be applied to probabilities)"
-                ],
                 Some(t) => msg![format!(
                     "the prediction is stored as {t}: is it a segmentation of class labels? give the network's \
                      probabilities or logits instead (for nnU-Net, the .npz it writes with --save_probabilities)"

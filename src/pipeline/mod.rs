@@ -107,6 +107,9 @@ pub fn check_values(case: &Case, inputs: &Inputs, config: &LossConfig, request: 
         0 => format!("every value lies in [0, 1] (range {} to {})", scan.min, scan.max),
         _ => format!("every value lies within {NEAR_UNIT} of [0, 1] (range {} to {})", scan.min, scan.max),
     };
+    if inputs.prediction.holds_integers() {
+        seen += &format!(", stored as {} scaled into it", inputs.prediction.file.datatype);
+    }
     if activation == Activation::Softmax {
         let voxels = case.grid.voxels();
         let off = voxels_not_summing_to_one(&case.prediction.values, channels, SUM_TOLERANCE);
@@ -131,8 +134,12 @@ pub fn check_values(case: &Case, inputs: &Inputs, config: &LossConfig, request: 
     }
     m.extend(msg![format!(", and the {activation}")]);
     m.extend(from);
+    m.extend(msg![" would be applied to them a second time; "]);
+    if scan.outside_unit.count > 0 {
+        m.extend(msg!["clip them to [0, 1] and "]);
+    }
     m.extend(msg![
-        " would be applied to them a second time; pass ",
+        "pass ",
         set(Param::named("activation"), Activation::None),
         " to analyse them as probabilities, or ",
         set(Param::FORCE_ACTIVATION, true),

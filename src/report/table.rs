@@ -134,6 +134,8 @@ pub fn to_table(r: &Report) -> String {
     let _ = writeln!(o);
     let verdict = if r.two_level_holds && r.channels.is_empty() {
         "has no channel to describe"
+    } else if !r.loss.value.is_finite() {
+        "does not hold: the loss is not finite, and neither is its gradient"
     } else if r.two_level_holds {
         "holds: on every channel the gradient takes exactly one value on foreground and one on \
          background voxels (dL/ds = −a·g + c)"
