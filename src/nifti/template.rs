@@ -2,7 +2,8 @@
 //! header for a new volume (synthetic cases).
 //!
 //! An output is NIfTI-1 whenever NIfTI-1 can hold its shape (at most 7 dimensions, each at most
-//! 32767 = i16::MAX), so that outputs of NIfTI-1 inputs are the input's header byte for byte but
+//! 32767 = i16::MAX) and its geometry (no double of a NIfTI-2 input that float32 turns into 0 or
+//! infinity, such as a voxel size of 1e-50), so that outputs of NIfTI-1 inputs are the input's header byte for byte but
 //! for the data fields. A larger dimension (possible in a NIfTI-2 input, or in an `.npz` with many
 //! channels) is written as NIfTI-2: 540-byte header, 64-bit dimensions, data at byte 544, with the
 //! input's geometry — the NIfTI-2 input's own fields in double precision, or a NIfTI-1 input's
@@ -43,12 +44,24 @@ pub fn fits_nifti1(dims: &[usize]) -> bool {
     dims.len() <= 7 && dims.iter().all(|&d| d <= i16::MAX as usize)
 }
 
+/// Whether the double-precision geometry of a NIfTI-2 template survives rounding to float32
+/// (always, for a NIfTI-1 template): no value that float32 turns into 0 or infinity.
+pub fn geometry_fits_f32(template: &HeaderTemplate) -> bool {
+    let Some(v2) = &template.nifti2 else { return true };
+    SHARED.iter().filter(|(_, _, _, n2, _)| matches!(n2, F64)).all(|&(_, _, off2, n2, count)| {
+        (0..count).all(|i| {
+            let v = n2.get(&v2[..], off2 + i * n2.size(), false);
+            v == 0.0 || (v.abs() >= f64::from(f32::MIN_POSITIVE) && v.abs() <= f64::from(f32::MAX))
+        })
+    })
+}
+
 /// The header of an output with `template`'s geometry, followed by the 4-byte extension flag
 /// (no extensions), so that the voxel data follows it directly: NIfTI-1 (352 bytes) when
-/// [`fits_nifti1`], else NIfTI-2 (544 bytes). Datatype `datatype`, dimensions `dims`, no scaling,
+/// [`fits_nifti1`] and [`geometry_fits_f32`], else NIfTI-2 (544 bytes). Datatype `datatype`, dimensions `dims`, no scaling,
 /// no display range, in the template's byte order (the order the data must be written in).
 pub fn output_header(template: &HeaderTemplate, dims: &[usize], datatype: DataType) -> Vec<u8> {
-    let mut out = if fits_nifti1(dims) {
+    let mut out = if fits_nifti1(dims) && geometry_fits_f32(template) {
         typed_header(template, dims, datatype).to_vec()
     } else {
         nifti2_header(template, dims, datatype).to_vec()
@@ -254,6 +267,23 @@ pub(super) fn from_nifti2(le: &[u8; HEADER2_LEN]) -> HeaderTemplate {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_nifti2_geometry_that_float32_cannot_hold_keeps_the_output_nifti2() {
+        let mut v2 = widen(&new_template([1.0, 1.0, 1.0], [0.0; 3], ""));
+        let t = from_nifti2(&v2);
+        assert!(geometry_fits_f32(&t));
+        assert_eq!(output_header(&t, &[4, 4, 4], DataType::F32).len(), DATA_OFFSET);
+        // pixdim[1] (voxel size x) of 1e-50: 0 in float32
+        v2[104 + 8..104 + 16].copy_from_slice(&1e-50f64.to_le_bytes());
+        let t = from_nifti2(&v2);
+        assert!(!geometry_fits_f32(&t));
+        assert_eq!(output_header(&t, &[4, 4, 4], DataType::F32).len(), HEADER2_LEN + 4);
+        // an srow entry of 1e40: infinite in float32
+        let mut v2 = widen(&new_template([1.0, 1.0, 1.0], [0.0; 3], ""));
+        v2[400..408].copy_from_slice(&1e40f64.to_le_bytes());
+        assert!(!geometry_fits_f32(&from_nifti2(&v2)));
+    }
 
     /// A NIfTI-1 template with every shared field set: geometry, intent, slice fields, text.
     fn full_template() -> HeaderTemplate {
