@@ -382,3 +382,19 @@ fn every_family_value_matches_its_definition_written_out_directly() {
         assert!((got - want).abs() <= 1e-9 * want.abs().max(1.0), "{what}: {got} vs {want}");
     }
 }
+
+#[test]
+fn the_cross_entropy_gradient_on_probabilities_is_the_derivative_of_its_clamped_value() {
+    // three voxels of classes 1, 1, 0; the true class's probability 1e-20, 1e-45 (log below −100:
+    // clamped, constant) and 0.5
+    let s = [1e-20f32, 1e-45, 0.5];
+    let values = vec![0.5, 0.5, s[2], s[0], s[1], 0.5];
+    let case = dicegrad::case::Case::from_parts([3, 1, 1], vec![1, 1, 0], 2, values);
+    let spec = LossSpec { loss: LossKind::Ce, ..LossSpec::default() };
+    let g = gradient(&case, &LossConfig::new(spec, 2).unwrap());
+    // d/ds of −max(log s, −100)/W with W = 3 voxels of weight 1
+    let expected = [0.0, 0.0, -1.0 / (0.5 * 3.0), -1.0 / (f64::from(s[0]) * 3.0), 0.0, 0.0];
+    for (i, (&got, want)) in g.iter().zip(expected).enumerate() {
+        assert_eq!(got, want as f32, "value {i}: {got} vs {want}");
+    }
+}

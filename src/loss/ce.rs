@@ -10,7 +10,8 @@
 //!   dCE/dz_ki = (s_ki − g_ki) / (C·N)
 //! probabilities, C ≥ 2 torch NLLLoss(weight=w) of log p, log clamped at −100 as BCELoss does:
 //!   CE = Σ_i w_{y_i}·(−max(log s_{y_i,i}, −100)) / W
-//!   dCE/ds_ki = −g_ki·w_{y_i} / (max(s_ki, 1e−12)·W)
+//!   dCE/ds_ki = −g_ki·w_{y_i} / (s_ki·W) where log s_ki > −100, else 0 (the derivative of the
+//!   value, clamp included, as autograd of torch.log(p).clamp(min=−100) gives it)
 //! probabilities, C = 1 torch BCELoss:
 //!   CE = Σ_i −[g·max(log s, −100) + (1 − g)·max(log(1 − s), −100)] / N
 //!   dCE/ds_i = (s − g) / (max(s·(1 − s), 1e−12)·N)   (PyTorch's own backward formula)
@@ -48,6 +49,9 @@ impl Form {
 }
 
 const LOG_FLOOR: f64 = -100.0;
+/// e^−100: below it the clamped log is constant, and its derivative 0.
+const CLAMPED_BELOW: f64 = 3.720075976020836e-44;
+/// PyTorch's BCELoss backward divides by max(s·(1 − s), this).
 const PROB_FLOOR: f64 = 1e-12;
 
 /// `(Σ loss, Σ weight)` of the voxels in `r`.
@@ -120,7 +124,9 @@ pub fn add_gradient(form: Form, config: &LossConfig, s: &[f64], class: u8, scale
         }
         Form::Nll => {
             let y = class as usize;
-            out[y] -= scale * config.weight(y) / s[y].max(PROB_FLOOR);
+            if s[y] > CLAMPED_BELOW {
+                out[y] -= scale * config.weight(y) / s[y];
+            }
         }
         Form::SigmoidLogits | Form::Bce => {
             for (k, (o, &sk)) in out.iter_mut().zip(s).enumerate() {
