@@ -49,9 +49,11 @@ impl Param {
     pub const FORCE_ACTIVATION: Param = Param("force_activation");
     /// Accept a loss or gradient that is not finite.
     pub const ALLOW_NON_FINITE: Param = Param("allow_non_finite");
+    /// Losses compared with the main one.
+    pub const COMPARE: Param = Param("compare");
 
     /// Every option of a run that is not a loss parameter (that messages may name).
-    pub const RUN_OPTIONS: [Param; 13] = [
+    pub const RUN_OPTIONS: [Param; 14] = [
         Param::PRESET,
         Param::LABEL,
         Param::MAX_VALUES,
@@ -65,6 +67,7 @@ impl Param {
         Param::GRAD_OUT_DIR,
         Param::FORCE_ACTIVATION,
         Param::ALLOW_NON_FINITE,
+        Param::COMPARE,
     ];
 
     /// A parameter of the given library name (loss parameters are made by [`crate::loss`]).

@@ -157,6 +157,16 @@ impl LossConfig {
                      or drop the weights",
                 ));
             }
+            if spec.loss.has_ce() && spec.activation == Activation::Sigmoid {
+                return Err(Error::parameter(
+                    weights,
+                    msg![
+                        "with sigmoid cross-entropy is not supported (the weights would be ignored); drop them, or \
+                         take the softmax with ",
+                        set(LossParam::Activation.param(), Activation::Softmax),
+                    ],
+                ));
+            }
         }
         let background_ignored = !spec.include_background && channels == 1;
         let first = usize::from(!spec.include_background && channels > 1);

@@ -33,7 +33,7 @@ pub mod sums;
 pub use activation::Activation;
 pub use config::{compared_kinds, pairs, LossConfig, LossRequest};
 pub use evaluation::Evaluation;
-pub use family::{Coefficients, DiceForm, LossKind, LossParam, LossPatch, LossSpec, WeightType};
+pub use family::{Coefficients, DiceForm, LossKind, LossParam, LossPatch, LossSpec, Reduction, WeightType};
 pub use kernel::GradientKernel;
 pub use preset::Preset;
 pub use sums::{CaseSums, ChannelSums};

@@ -261,6 +261,13 @@ pub fn analyze<'a>(
     let kernel = GradientKernel::new(case, eval);
     let stats = measure(&kernel, eval);
     let mut report = Report::build(case, inputs, eval, stats, naming);
+    let main = evals[0].config.spec.loss;
+    if request.compare.contains(&main) {
+        report.warnings.push(
+            msg![set(Param::COMPARE, main), format!(": {main} is the main loss, and is not compared with itself"),]
+                .render(naming),
+        );
+    }
     for e in evals.iter().filter(|e| !e.value.is_finite()) {
         report.warnings.push(format!(
             "the {} loss is {}, not a number a training run could use (reported as asked by {})",

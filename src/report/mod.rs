@@ -18,7 +18,7 @@ use serde::Serialize;
 use crate::analysis::GradientStats;
 use crate::case::Case;
 use crate::error::{set, Naming, Param};
-use crate::loss::{Evaluation, LossKind, LossParam, LossSpec};
+use crate::loss::{Evaluation, LossKind, LossParam, LossSpec, Reduction};
 use crate::msg;
 pub use inputs::{ChannelLayout, InputInfo, Inputs, PredictionInfo};
 
@@ -42,8 +42,10 @@ pub struct Parameters {
     /// Family, preset, activation, smoothing, weights... as resolved from the preset and flags.
     #[serde(flatten)]
     pub spec: LossSpec,
-    /// Reduction over channels.
-    pub reduction: &'static str,
+    /// How the channels in the loss are combined: `mean` of their terms, `sum` (mimic), `pooled`
+    /// (one ratio of sums over the channels: generalized Dice), `voxels` (cross-entropy: a mean
+    /// over voxels of a term that reads every channel).
+    pub reduction: Reduction,
     /// Channels in the Dice-type part (indices into the prediction).
     pub channels_in_loss: Vec<usize>,
     /// The label value K of a single-channel prediction of one class of a multi-label map.
@@ -225,12 +227,14 @@ impl Report {
                 warnings.push(m.render(naming));
             }
         }
-        let spec = cfg.spec.clone();
+        // what was computed: an ignored --no-background leaves the background in
+        let mut spec = cfg.spec.clone();
+        spec.include_background |= cfg.background_ignored;
         Report {
             tool: Tool::this(),
             inputs,
             parameters: Parameters {
-                reduction: "mean",
+                reduction: spec.loss.family().reduction(),
                 channels_in_loss: cfg.in_loss().collect(),
                 label,
                 gradient_wrt: wording::gradient_wrt(spec.activation),

@@ -44,8 +44,13 @@ fn parameters_line(p: &super::Parameters) -> String {
     if s.loss.reads(LossParam::SmoothNr) {
         parts.push(format!("smooth_nr {:e}, smooth_dr {:e}", s.smooth_nr, s.smooth_dr));
     }
-    let bg = if s.include_background { "background included" } else { "background excluded" };
-    parts.push(format!("{bg}, mean over {} channel(s)", p.channels_in_loss.len()));
+    let reduction = p.reduction.describe(p.channels_in_loss.len());
+    if s.loss.reads(LossParam::IncludeBackground) {
+        let bg = if s.include_background { "background included" } else { "background excluded" };
+        parts.push(format!("{bg}, {reduction}"));
+    } else {
+        parts.push(reduction);
+    }
     for &param in s.loss.family().params() {
         // the shared parameters are shown above in their own words
         if !SHARED.contains(&param) {
@@ -133,15 +138,22 @@ pub fn to_table(r: &Report) -> String {
     }
     let _ = writeln!(o);
     let verdict = if r.two_level_holds && r.channels.is_empty() {
-        "has no channel to describe"
+        "has no channel to describe".to_string()
     } else if !r.loss.value.is_finite() {
-        "does not hold: the loss is not finite, and neither is its gradient"
+        "does not hold: the loss is not finite, and neither is its gradient".to_string()
     } else if r.two_level_holds {
         "holds: on every channel the gradient takes exactly one value on foreground and one on \
          background voxels (dL/ds = −a·g + c)"
+            .to_string()
     } else {
-        "does not hold: the gradient varies within foreground or background (see 'distinct'); \
-         this is expected through an activation"
+        let why = if r.parameters.spec.activation != Activation::None {
+            "this is expected through an activation"
+        } else if r.parameters.cross_entropy.is_some() {
+            "this is expected of cross-entropy, whose gradient depends on each probability"
+        } else {
+            "this is expected of a loss with Σs², whose gradient has a term in each probability"
+        };
+        format!("does not hold: the gradient varies within foreground or background (see 'distinct'); {why}")
     };
     let _ = writeln!(o, "two-level structure {verdict}");
     if let Some(cmp) = &r.comparison {

@@ -21,4 +21,8 @@ impl Family for CrossEntropy {
     fn has_ce(&self) -> bool {
         true
     }
+
+    fn reduction(&self) -> super::interface::Reduction {
+        super::interface::Reduction::Voxels
+    }
 }

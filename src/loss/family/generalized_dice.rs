@@ -64,4 +64,8 @@ impl Family for GeneralizedDice {
         }
         Some(SumPart { value: 1.0 - num / den, channels })
     }
+
+    fn reduction(&self) -> super::interface::Reduction {
+        super::interface::Reduction::Pooled
+    }
 }

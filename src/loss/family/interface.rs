@@ -73,4 +73,37 @@ pub trait Family: Sync {
     fn part_weights(&self, _spec: &LossSpec) -> (f64, f64) {
         (1.0, 1.0)
     }
+
+    /// How the sum-based part combines the channels in the loss.
+    fn reduction(&self) -> Reduction {
+        Reduction::Mean
+    }
+}
+
+/// How a loss combines its channels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reduction {
+    /// The mean of the channels' terms (each weighted by its class weight).
+    Mean,
+    /// The sum of the channels' terms (mimic).
+    Sum,
+    /// One ratio of sums pooled over the channels (generalized Dice).
+    Pooled,
+    /// No per-channel terms: the mean over voxels of a term that reads every channel
+    /// (cross-entropy).
+    Voxels,
+}
+
+impl Reduction {
+    /// In words, for the `channels` channels in the loss.
+    pub fn describe(self, channels: usize) -> String {
+        let s = if channels == 1 { "" } else { "s" };
+        match self {
+            Reduction::Mean => format!("mean over {channels} channel{s}"),
+            Reduction::Sum => format!("summed over {channels} channel{s}"),
+            Reduction::Pooled => format!("one ratio pooled over {channels} channel{s}"),
+            Reduction::Voxels => "mean over voxels of a term that reads every channel".to_string(),
+        }
+    }
 }

@@ -25,4 +25,8 @@ impl Family for Mimic {
         }
         Some(SumPart { value: total, channels })
     }
+
+    fn reduction(&self) -> super::interface::Reduction {
+        super::interface::Reduction::Sum
+    }
 }

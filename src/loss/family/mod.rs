@@ -24,7 +24,7 @@ pub mod squared_jaccard;
 pub mod tversky;
 
 pub use generalized_dice::WeightType;
-pub use interface::{ChannelEval, Coefficients, Family, SumPart};
+pub use interface::{ChannelEval, Coefficients, Family, Reduction, SumPart};
 pub use ratio::DiceForm;
 
 use super::activation::Activation;

@@ -1,0 +1,85 @@
+//! The report says what was computed and nothing else: the reduction of each family, a
+//! `--no-background` that was ignored, why the two-level structure does not hold, a compared loss
+//! that is the main one, and class weights that a loss would ignore.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::*;
+
+fn sample(kind: &str, file: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("samples").join(kind).join(file)
+}
+
+fn analyze(kind: &str, pred: &str, extra: &[&str]) -> assert_cmd::Command {
+    let mut c = dicegrad();
+    c.args(["analyze", "--labels"])
+        .arg(sample(kind, "labels.nii.gz"))
+        .arg("--pred")
+        .arg(sample(kind, pred))
+        .args(extra);
+    c
+}
+
+fn table(kind: &str, pred: &str, extra: &[&str]) -> String {
+    let out = analyze(kind, pred, extra).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn each_family_names_how_it_combines_its_channels() {
+    // the families' formulas (docs/math.md): Dice a mean of per-channel terms, mimic a sum,
+    // generalized Dice one ratio of pooled sums, cross-entropy a mean over voxels
+    for (loss, reduction, words) in [
+        ("dice", "mean", "mean over 4 channels"),
+        ("mimic", "sum", "summed over 4 channels"),
+        ("generalized-dice", "pooled", "one ratio pooled over 4 channels"),
+        ("ce", "voxels", "mean over voxels of a term that reads every channel"),
+    ] {
+        let report = json_of(&mut analyze("multiclass", "probs.nii.gz", &["--loss", loss, "--json"]));
+        assert_eq!(report["parameters"]["reduction"], reduction, "{loss}");
+        assert!(table("multiclass", "probs.nii.gz", &["--loss", loss]).contains(words), "{loss}");
+    }
+    // cross-entropy reads every channel: no background choice to show
+    let t = table("multiclass", "probs.nii.gz", &["--loss", "ce"]);
+    let params = t.lines().find(|l| l.starts_with("parameters")).unwrap();
+    assert!(!params.contains("background"), "{params}");
+}
+
+#[test]
+fn an_ignored_no_background_is_reported_as_what_was_computed() {
+    let report = json_of(&mut analyze("binary", "probs.nii.gz", &["--no-background", "--json"]));
+    assert_eq!(report["parameters"]["include_background"], true);
+    assert!(report["warnings"].to_string().contains("--no-background ignored"));
+    let t = table("binary", "probs.nii.gz", &["--no-background"]);
+    assert!(t.contains("background included") && !t.contains("background excluded"), "{t}");
+}
+
+#[test]
+fn the_verdict_gives_the_reason_that_applies() {
+    for (loss, why) in [("squared-dice", "expected of a loss with Σs²"), ("ce", "expected of cross-entropy")] {
+        let t = table("multiclass", "probs.nii.gz", &["--loss", loss]);
+        assert!(t.contains(why) && !t.contains("through an activation"), "{loss}: {t}");
+    }
+    let t = table("multiclass", "logits.nii.gz", &["--activation", "softmax"]);
+    assert!(t.contains("this is expected through an activation"), "{t}");
+}
+
+#[test]
+fn comparing_the_main_loss_with_itself_is_noted() {
+    let report = json_of(&mut analyze("multiclass", "probs.nii.gz", &["--compare", "dice", "--json"]));
+    let w = report["warnings"].to_string();
+    assert!(w.contains("--compare dice: dice is the main loss, and is not compared with itself"), "{w}");
+}
+
+#[test]
+fn class_weights_a_sigmoid_cross_entropy_would_ignore_are_refused() {
+    let e = fails_with_2(&mut analyze(
+        "multiclass",
+        "logits.nii.gz",
+        &["--activation", "sigmoid", "--loss", "ce", "--class-weights", "1,5,1,1"],
+    ));
+    assert!(e.contains("--class-weights with sigmoid cross-entropy is not supported"), "{e}");
+}
