@@ -83,3 +83,22 @@ fn class_weights_a_sigmoid_cross_entropy_would_ignore_are_refused() {
     ));
     assert!(e.contains("--class-weights with sigmoid cross-entropy is not supported"), "{e}");
 }
+
+#[test]
+fn the_closed_form_with_respect_to_probabilities_is_not_shown_beside_logit_gradients() {
+    let report = json_of(&mut analyze("multiclass", "logits.nii.gz", &["--activation", "softmax", "--json"]));
+    for ch in report["channels"].as_array().unwrap() {
+        assert!(ch["gradient"]["fit"]["closed_form_a"].is_null(), "{}", ch["gradient"]["fit"]);
+        assert!(ch["gradient"]["level_ratio"]["closed_form"].is_null());
+    }
+    let t = table("multiclass", "logits.nii.gz", &["--activation", "softmax"]);
+    let rows: Vec<&str> = t.lines().filter(|l| l.trim_start().starts_with(|c: char| c.is_ascii_digit())).collect();
+    assert_eq!(rows.len(), 4, "{t}");
+    assert!(rows.iter().all(|r| r.contains("(–)")), "no closed form beside the measured ratio: {t}");
+    // with respect to probabilities it is there, and equals 1 − 2/soft Dice (docs/math.md)
+    let report = json_of(&mut analyze("multiclass", "probs.nii.gz", &["--json"]));
+    let ch = &report["channels"][1];
+    let want = 1.0 - 2.0 / ch["soft_dice"].as_f64().unwrap();
+    let got = ch["gradient"]["level_ratio"]["closed_form"].as_f64().unwrap();
+    assert!((got - want).abs() <= 1e-9 * want.abs(), "{got} vs {want}");
+}

@@ -132,8 +132,8 @@ fn fit(acc: &ChannelAcc, eval: &Evaluation, k: usize) -> Fit {
         a,
         c: bg.mean(),
         r2: (ss_tot > 0.0).then(|| 1.0 - ss_res / ss_tot),
-        closed_form_a: eval.two_valued().then(|| -eval.coefficients(k).p),
-        closed_form_c: eval.two_valued().then(|| eval.coefficients(k).r),
+        closed_form_a: eval.levels_describe_gradient().then(|| -eval.coefficients(k).p),
+        closed_form_c: eval.levels_describe_gradient().then(|| eval.coefficients(k).r),
     }
 }
 
@@ -164,7 +164,7 @@ fn finish(
         two_level,
         level_ratio: LevelRatio {
             measured,
-            closed_form: (eval.two_valued() && eval.level(k, false) != 0.0)
+            closed_form: (eval.levels_describe_gradient() && eval.level(k, false) != 0.0)
                 .then(|| eval.level(k, true) / eval.level(k, false)),
         },
         dynamic_range: DynamicRange {

@@ -68,6 +68,12 @@ impl Evaluation {
         !self.config.has_ce() && self.channels.iter().all(|c| c.coefficients.t == 0.0)
     }
 
+    /// Whether the closed-form levels describe the gradient as computed: two-valued with respect to
+    /// the probabilities, and the gradient taken with respect to them (no activation).
+    pub fn levels_describe_gradient(&self) -> bool {
+        self.two_valued() && self.config.spec.activation == super::Activation::None
+    }
+
     /// dL/ds on a voxel of channel `k` with ground truth g (the sum-based part: P·g + R, plus T·s
     /// which this ignores).
     pub fn level(&self, k: usize, foreground: bool) -> f64 {
