@@ -102,3 +102,24 @@ fn the_closed_form_with_respect_to_probabilities_is_not_shown_beside_logit_gradi
     let got = ch["gradient"]["level_ratio"]["closed_form"].as_f64().unwrap();
     assert!((got - want).abs() <= 1e-9 * want.abs(), "{got} vs {want}");
 }
+
+#[test]
+fn the_offset_share_is_a_share_one_minus_the_squared_cosine_to_mimic() {
+    let report = json_of(&mut analyze(
+        "multiclass",
+        "probs.nii.gz",
+        &["--loss", "tversky", "--alpha", "0.9", "--beta", "0.1", "--compare", "mimic", "--json"],
+    ));
+    let pair = &report["comparison"]["pairs"][0];
+    let equivalence = pair["mimic_equivalence"].as_array().unwrap();
+    assert!(!equivalence.is_empty());
+    for e in equivalence {
+        let share = e["offset_share"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&share), "{e}");
+        // the cosine measured over the two gradient volumes, value by value
+        let k = e["channel"].as_u64().unwrap();
+        let ch = pair["channels"].as_array().unwrap().iter().find(|c| c["channel"].as_u64() == Some(k)).unwrap();
+        let cosine = ch["cosine"].as_f64().unwrap();
+        assert!((share - (1.0 - cosine * cosine)).abs() < 1e-5, "channel {k}: {share} vs 1 − {cosine}²");
+    }
+}

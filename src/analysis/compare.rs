@@ -37,7 +37,9 @@ pub struct MimicEquivalence {
     pub scale: f64,
     /// R: the constant the mimic loss leaves out (c for Dice).
     pub offset: f64,
-    /// Share (0–1) of the two-valued loss's squared gradient norm that is the constant.
+    /// Share (0–1) of the two-valued loss's squared gradient norm that no multiple of the mimic
+    /// gradient reproduces: splitting P·g + R orthogonally into (P + R)·g and R·(1 − g), the
+    /// share of the second, (N − G)·R²/(G·(P + R)² + (N − G)·R²) = 1 − cos² of the two gradients.
     pub offset_share: f64,
 }
 
@@ -97,7 +99,7 @@ fn mimic_equivalence(two_valued: &Evaluation, mimic: &Evaluation) -> Option<Vec<
                     channel: k,
                     scale: p / m,
                     offset: r,
-                    offset_share: if norm > 0.0 { voxels * r * r / norm } else { 0.0 },
+                    offset_share: if norm > 0.0 { (voxels - g) * r * r / norm } else { 0.0 },
                 })
             })
             .collect(),
