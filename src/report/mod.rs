@@ -227,7 +227,7 @@ impl Report {
                 warnings.push(m.render(naming));
             }
         }
-        // what was computed: an ignored --no-background leaves the background in
+        // what was computed: leaving the background out, when ignored, leaves it in
         let mut spec = cfg.spec.clone();
         spec.include_background |= cfg.background_ignored;
         Report {
