@@ -103,7 +103,8 @@ pub struct ChannelSummary {
     pub pooled_histogram: LogHistogram,
 }
 
-/// The loss with sums pooled over all successful cases (MONAI `batch=True`, nnU-Net `batch_dice`).
+/// The loss with sums pooled over all successful cases: the pooling of MONAI `batch=True` and
+/// nnU-Net `batch_dice`, over the whole data set rather than a training mini-batch.
 #[derive(Clone, Debug, Serialize)]
 pub struct BatchLoss {
     /// Cases pooled.
