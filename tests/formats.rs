@@ -45,16 +45,6 @@ fn figures(r: &Value) -> (Value, Value) {
     (r["loss"].clone(), r["channels"].clone())
 }
 
-fn big_endian(n: &Nii) -> Nii {
-    let mut b = n.clone();
-    b.big_endian = true;
-    let size = (b.bitpix / 8) as usize;
-    for chunk in b.data.chunks_mut(size) {
-        chunk.reverse();
-    }
-    b
-}
-
 #[test]
 fn nifti2_files_read_like_nifti1_in_both_byte_orders() {
     let d = tmp();

@@ -117,17 +117,6 @@ fn set_intent_v2(b: &mut [u8], big: bool) {
     b[508..519].copy_from_slice(b"probability");
 }
 
-/// `n` with its data and header in big-endian order.
-fn big_endian(n: &Nii) -> Nii {
-    let mut b = n.clone();
-    b.big_endian = true;
-    let size = (b.bitpix / 8) as usize;
-    for chunk in b.data.chunks_mut(size) {
-        chunk.reverse();
-    }
-    b
-}
-
 /// Checks the header of a NIfTI-2 output by nifti2.h offsets: sizeof_hdr 540, magic, float32,
 /// dim as i64, data at 544, no scaling, and the geometry of `geometry` (pixdim, qform, sform,
 /// units as the test helpers write them).
@@ -425,15 +414,7 @@ fn every_cut_of_a_gzip_file_is_reported_as_a_cut_and_truthfully() {
 
 /// A zip holding `probabilities.npy` (stored, not compressed) with header dict `dict` and `data`.
 fn stored_npz(dict: &str, data: &[u8]) -> Vec<u8> {
-    let mut header = format!("{{{dict}, }}").into_bytes();
-    while (10 + header.len() + 1) % 64 != 0 {
-        header.push(b' ');
-    }
-    header.push(b'\n');
-    let mut npy = b"\x93NUMPY\x01\x00".to_vec();
-    npy.extend_from_slice(&(header.len() as u16).to_le_bytes());
-    npy.extend_from_slice(&header);
-    npy.extend_from_slice(data);
+    let npy = npy_bytes(dict, data);
     let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
     let opts = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
     zip.start_file("probabilities.npy", opts).unwrap();

@@ -14,6 +14,18 @@ fn sample(kind: &str, file: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("samples").join(kind).join(file)
 }
 
+fn batch(labels: &Path, preds: &Path, out: &Path, extra: &[&str]) -> assert_cmd::Command {
+    let mut c = dicegrad();
+    c.args(["batch", "--quiet", "--labels-dir"])
+        .arg(labels)
+        .arg("--pred-dir")
+        .arg(preds)
+        .arg("--out")
+        .arg(out)
+        .args(extra);
+    c
+}
+
 fn analyze(labels: &Path, pred: &Path, extra: &[&str]) -> assert_cmd::Command {
     let mut c = dicegrad();
     c.args(["analyze", "--labels"]).arg(labels).arg("--pred").arg(pred).args(extra);
@@ -115,26 +127,10 @@ fn nnunet_npz_probabilities_are_named_as_such_and_a_batch_stops_before_writing()
     let e = fails_with_2(&mut analyze(&l.join("a.nii.gz"), &p.join("a.npz"), &["--preset", "nnunet"]));
     assert!(e.contains("nnU-Net's .npz holds probabilities: the softmax is already applied"), "{e}");
     let o = at(&d, "o");
-    let e = fails_with_2(
-        dicegrad()
-            .args(["batch", "--quiet", "--preset", "nnunet", "--labels-dir"])
-            .arg(&l)
-            .arg("--pred-dir")
-            .arg(&p)
-            .arg("--out")
-            .arg(&o),
-    );
+    let e = fails_with_2(&mut batch(&l, &p, &o, &["--preset", "nnunet"]));
     assert!(e.contains("case a: ") && e.contains("the run stopped before writing anything"), "{e}");
     assert!(!o.exists());
-    dicegrad()
-        .args(["batch", "--quiet", "--preset", "nnunet", "--activation", "none", "--labels-dir"])
-        .arg(&l)
-        .arg("--pred-dir")
-        .arg(&p)
-        .arg("--out")
-        .arg(&o)
-        .assert()
-        .success();
+    batch(&l, &p, &o, &["--preset", "nnunet", "--activation", "none"]).assert().success();
 }
 
 #[test]
@@ -146,15 +142,7 @@ fn a_batch_says_which_loss_it_computed_every_parameter_resolved() {
     std::fs::copy(sample("multiclass", "labels.nii.gz"), l.join("c.nii.gz")).unwrap();
     std::fs::copy(sample("multiclass", "logits.nii.gz"), p.join("c.nii.gz")).unwrap();
     let o = at(&d, "o");
-    dicegrad()
-        .args(["batch", "--quiet", "--preset", "nnunet", "--compare", "dice", "--labels-dir"])
-        .arg(&l)
-        .arg("--pred-dir")
-        .arg(&p)
-        .arg("--out")
-        .arg(&o)
-        .assert()
-        .success();
+    batch(&l, &p, &o, &["--preset", "nnunet", "--compare", "dice"]).assert().success();
     // nnU-Net v2 nnUNetTrainer._build_loss: softmax, do_bg False, smooth 1e-5, clip 1e-8, -dice,
     // weight_ce = weight_dice = 1
     for file in ["run.json", "summary.json"] {

@@ -2,41 +2,12 @@
 //! against them before anything is written — an output folder that is, lies inside or contains an
 //! input folder is refused (symbolic links followed), so that a run can never write over its data.
 
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use super::outputs::RunInputs;
 use crate::error::{Error, Param, Result};
 use crate::msg;
-
-/// `path` made absolute with symbolic links resolved, for a path that may not exist yet: its
-/// longest existing ancestor resolved, the rest appended (`..` in the rest applied).
-pub fn resolved(path: &Path) -> Result<PathBuf> {
-    let absolute = std::path::absolute(path).map_err(|e| Error::Open { path: path.to_path_buf(), source: e })?;
-    let mut existing = absolute.as_path();
-    let mut rest = Vec::new();
-    loop {
-        if let Ok(c) = existing.canonicalize() {
-            let mut out = c;
-            for part in rest.iter().rev() {
-                match part {
-                    Component::ParentDir => {
-                        out.pop();
-                    }
-                    Component::Normal(p) => out.push(p),
-                    _ => {}
-                }
-            }
-            return Ok(out);
-        }
-        match (existing.parent(), existing.components().next_back()) {
-            (Some(parent), Some(last)) => {
-                rest.push(last);
-                existing = parent;
-            }
-            _ => return Ok(absolute),
-        }
-    }
-}
+use crate::output::resolved;
 
 /// How an output folder lies against an input folder, if it touches it.
 fn overlap(out: &Path, input: &Path) -> Option<&'static str> {
@@ -99,19 +70,6 @@ pub fn check(labels_dir: &Path, pred_dir: &Path, out: &Path, grad_out_dir: Optio
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_path_that_does_not_exist_is_resolved_through_its_existing_ancestor() {
-        let d = tempfile::tempdir().unwrap();
-        let base = d.path().canonicalize().unwrap();
-        assert_eq!(resolved(&d.path().join("a/b/../c")).unwrap(), base.join("a/c"));
-        #[cfg(unix)]
-        {
-            std::fs::create_dir(d.path().join("real")).unwrap();
-            std::os::unix::fs::symlink(d.path().join("real"), d.path().join("link")).unwrap();
-            assert_eq!(resolved(&d.path().join("link/new")).unwrap(), base.join("real/new"));
-        }
-    }
 
     #[test]
     fn overlaps_are_named() {

@@ -6,11 +6,11 @@
 
 use std::path::{Path, PathBuf};
 
-use super::outputs::{self, read_meta, read_records, RunInputs, RunMeta};
+use super::outputs::{self, read_meta, read_records, RunMeta};
 use super::pairing::Shard;
 use crate::error::{set, Error, Param, Result};
 use crate::msg;
-use crate::output::FolderLock;
+use crate::output::{resolved, FolderLock};
 use crate::report::record::CaseRecord;
 use crate::report::summary::Summary;
 
@@ -112,7 +112,7 @@ pub fn merge(out: &Path, shards: &[PathBuf], force: bool) -> Result<Summary> {
         ));
     }
     for (dir, _) in &metas {
-        if super::folders::resolved(dir)? == super::folders::resolved(out)? {
+        if resolved(dir)? == resolved(out)? {
             return Err(Error::usage(format!(
                 "{}: is one of the shard folders; merge into another folder",
                 out.display()
@@ -129,21 +129,14 @@ pub fn merge(out: &Path, shards: &[PathBuf], force: bool) -> Result<Summary> {
     if !force && outputs::all_files(out).iter().any(|p| p.exists()) {
         return Err(Error::OutputExists { path: out.to_path_buf() });
     }
-    // the gradient folder and level, where every shard used the same
-    let common = |f: &dyn Fn(&RunMeta) -> RunInputs| {
-        let v = f(first);
-        metas.iter().all(|(_, m)| f(m) == v).then_some(v)
-    };
-    let grads = common(&|m| RunInputs {
-        grad_out_dir: m.inputs.grad_out_dir.clone(),
-        compression: m.inputs.compression,
-        ..RunInputs::default()
+    // the gradient folder and level only where every shard used the same
+    let same_gradients = metas.iter().all(|(_, m)| {
+        (&m.inputs.grad_out_dir, m.inputs.compression) == (&first.inputs.grad_out_dir, first.inputs.compression)
     });
-    let inputs = RunInputs {
-        grad_out_dir: grads.as_ref().and_then(|g| g.grad_out_dir.clone()),
-        compression: grads.and_then(|g| g.compression),
-        ..first.inputs.clone()
-    };
+    let mut inputs = first.inputs.clone();
+    if !same_gradients {
+        (inputs.grad_out_dir, inputs.compression) = (None, None);
+    }
     let meta = RunMeta { inputs, shard: None, cases: ids, ..first.clone() };
     outputs::finalize(out, &meta, &records)
 }

@@ -10,7 +10,7 @@ use super::pairing::{CasePair, Pairing};
 use super::run::BatchOptions;
 use crate::error::{set, Error, Param, Result};
 use crate::msg;
-use crate::output::{remove_stale, write_bytes, LOCK_FILE};
+use crate::output::{remove_stale, resolved, write_bytes, LOCK_FILE};
 use crate::report::csv;
 use crate::report::record::CaseRecord;
 
@@ -115,7 +115,7 @@ pub fn commit(opts: &BatchOptions, meta: &RunMeta, plan: &Plan, analysed: &[Case
 /// of links into `grad_out_dir`): the run would write over them.
 pub fn check_files_outside(cases: &[CasePair], outputs: &[(&Path, Param)]) -> Result<()> {
     let outputs: Vec<(PathBuf, &Path, Param)> =
-        outputs.iter().map(|(d, p)| Ok((super::folders::resolved(d)?, *d, *p))).collect::<Result<_>>()?;
+        outputs.iter().map(|(d, p)| Ok((resolved(d)?, *d, *p))).collect::<Result<_>>()?;
     for case in cases {
         for file in [&case.labels, &case.pred] {
             let Ok(real) = file.canonicalize() else { continue };

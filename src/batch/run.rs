@@ -17,7 +17,7 @@ use super::prepare::{check_files_outside, commit, gradient_path, no_cases, plan,
 use crate::error::{set, Error, Naming, Param, Result};
 use crate::msg;
 use crate::nifti::WriteOptions;
-use crate::output::{remove_stale, FolderLock};
+use crate::output::{remove_stale, resolved, FolderLock};
 use crate::pipeline::load::{load, LoadOptions};
 use crate::pipeline::{self, write_gradient, Request};
 use crate::report::csv;
@@ -272,7 +272,7 @@ fn lock_folders(opts: &BatchOptions) -> Result<Vec<FolderLock>> {
     let mut locks = vec![FolderLock::acquire(&opts.out)?];
     if let Some(g) = &opts.grad_out_dir {
         std::fs::create_dir_all(g).map_err(write_error(g))?;
-        if folders::resolved(g)? != folders::resolved(&opts.out)? {
+        if resolved(g)? != resolved(&opts.out)? {
             locks.push(FolderLock::shared(g, || {
                 remove_stale(g);
             })?);

@@ -11,7 +11,7 @@ pub mod gzip;
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
 use crate::error::{Error, Result};
@@ -86,8 +86,12 @@ struct Staged {
 }
 
 impl Staged {
+    fn file(&self) -> &tempfile::NamedTempFile {
+        self.file.as_ref().expect("a staged file until persisted")
+    }
+
     fn path(&self) -> &Path {
-        self.file.as_ref().expect("a staged file until persisted").path()
+        self.file().path()
     }
 }
 
@@ -101,22 +105,40 @@ impl Drop for Staged {
     }
 }
 
-/// The canonical form of a path that may not exist yet (its folder must exist).
-fn canonical_target(path: &Path) -> Option<PathBuf> {
-    if let Ok(p) = path.canonicalize() {
-        return Some(p);
+/// `path` made absolute with symbolic links resolved, for a path that may not exist yet: its
+/// longest existing ancestor resolved, the rest appended (`..` in the rest applied).
+pub fn resolved(path: &Path) -> Result<PathBuf> {
+    let absolute = std::path::absolute(path).map_err(|e| Error::Open { path: path.to_path_buf(), source: e })?;
+    let mut existing = absolute.as_path();
+    let mut rest = Vec::new();
+    loop {
+        if let Ok(c) = existing.canonicalize() {
+            let mut out = c;
+            for part in rest.iter().rev() {
+                match part {
+                    Component::ParentDir => {
+                        out.pop();
+                    }
+                    Component::Normal(p) => out.push(p),
+                    _ => {}
+                }
+            }
+            return Ok(out);
+        }
+        match (existing.parent(), existing.components().next_back()) {
+            (Some(parent), Some(last)) => {
+                rest.push(last);
+                existing = parent;
+            }
+            _ => return Ok(absolute),
+        }
     }
-    let parent = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    Some(parent.canonicalize().ok()?.join(path.file_name()?))
 }
 
 /// Checks, before any work is done, that `path` may be written: it is not one of `inputs`, and it
 /// does not exist unless `force` is set.
 pub fn check_output(path: &Path, inputs: &[&Path], force: bool) -> Result<()> {
-    if let Some(target) = canonical_target(path) {
+    if let Ok(target) = resolved(path) {
         for input in inputs {
             if input.canonicalize().ok().as_deref() == Some(target.as_path()) {
                 return Err(Error::OutputIsInput { path: path.to_path_buf() });
@@ -205,12 +227,11 @@ pub fn remove_stale(dir: &Path) -> usize {
 pub fn write_atomic(path: &Path, force: bool, fill: impl FnOnce(&mut dyn Write) -> Result<()>) -> Result<()> {
     let mut tmp = temp_beside(path, ".part")?;
     {
-        let file = tmp.file.as_mut().expect("a staged file until persisted").as_file_mut();
-        let mut w = BufWriter::with_capacity(1 << 20, file);
+        let mut w = BufWriter::with_capacity(1 << 20, tmp.file.as_mut().expect("a staged file").as_file_mut());
         fill(&mut w)?;
         w.flush().map_err(|e| write_error(path, e))?;
     }
-    tmp.file.as_ref().expect("a staged file until persisted").as_file().sync_all().map_err(|e| write_error(path, e))?;
+    tmp.file().as_file().sync_all().map_err(|e| write_error(path, e))?;
     persist(tmp, path, force)
 }
 
@@ -308,5 +329,23 @@ impl FolderLock {
             }
         }
         unreachable!("the loop returns")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_path_that_does_not_exist_is_resolved_through_its_existing_ancestor() {
+        let d = tempfile::tempdir().unwrap();
+        let base = d.path().canonicalize().unwrap();
+        assert_eq!(resolved(&d.path().join("a/b/../c")).unwrap(), base.join("a/c"));
+        #[cfg(unix)]
+        {
+            std::fs::create_dir(d.path().join("real")).unwrap();
+            std::os::unix::fs::symlink(d.path().join("real"), d.path().join("link")).unwrap();
+            assert_eq!(resolved(&d.path().join("link/new")).unwrap(), base.join("real/new"));
+        }
     }
 }

@@ -192,9 +192,9 @@ pub fn shape_tuple(shape: [usize; 4]) -> String {
     format!("({}, {}, {}, {})", shape[0], shape[1], shape[2], shape[3])
 }
 
-/// Writes an .npz holding `probabilities.npy` with the header dict `{dict, }` and the data bytes
-/// `data` as they are.
-pub fn write_npy_zip(path: &Path, dict: &str, data: &[u8]) {
+/// A .npy array (format version 1) with the header dict `{dict, }` and the data bytes `data` as
+/// they are.
+pub fn npy_bytes(dict: &str, data: &[u8]) -> Vec<u8> {
     let mut header = format!("{{{dict}, }}").into_bytes();
     while (10 + header.len() + 1) % 64 != 0 {
         header.push(b' ');
@@ -204,6 +204,24 @@ pub fn write_npy_zip(path: &Path, dict: &str, data: &[u8]) {
     npy.extend_from_slice(&(header.len() as u16).to_le_bytes());
     npy.extend_from_slice(&header);
     npy.extend_from_slice(data);
+    npy
+}
+
+/// `n` with its data and header in big-endian order.
+pub fn big_endian(n: &Nii) -> Nii {
+    let mut b = n.clone();
+    b.big_endian = true;
+    let size = (b.bitpix / 8) as usize;
+    for chunk in b.data.chunks_mut(size) {
+        chunk.reverse();
+    }
+    b
+}
+
+/// Writes an .npz holding `probabilities.npy` with the header dict `{dict, }` and the data bytes
+/// `data` as they are.
+pub fn write_npy_zip(path: &Path, dict: &str, data: &[u8]) {
+    let npy = npy_bytes(dict, data);
     let mut zip = zip::ZipWriter::new(std::fs::File::create(path).unwrap());
     let opts = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
     zip.start_file("probabilities.npy", opts).unwrap();
