@@ -258,7 +258,7 @@ fn block_gradient_equals_the_chain_rule_voxel_by_voxel() {
     use dicegrad::loss::activation::{sigmoid, softmax, softmax_vjp};
     use dicegrad::loss::ce::add_gradient;
     use dicegrad::loss::sums::probabilities;
-    use dicegrad::loss::LossKind;
+    use dicegrad::loss::{LossKind, Preset};
     let weights = Some(vec![0.5, 1.0, 2.0]);
     let specs = [
         (Activation::Softmax, LossSpec { activation: Activation::Softmax, ..LossSpec::default() }, 3),
@@ -289,6 +289,17 @@ fn block_gradient_equals_the_chain_rule_voxel_by_voxel() {
         ),
         (Activation::None, LossSpec { loss: LossKind::SquaredDice, ..LossSpec::default() }, 3),
         (Activation::None, LossSpec { loss: LossKind::DiceCe, ..LossSpec::default() }, 3),
+        (Activation::None, LossSpec { loss: LossKind::DiceCe, preset: Some(Preset::Monai), ..LossSpec::default() }, 3),
+        (
+            Activation::Sigmoid,
+            LossSpec {
+                activation: Activation::Sigmoid,
+                loss: LossKind::DiceCe,
+                preset: Some(Preset::Monai),
+                ..LossSpec::default()
+            },
+            3,
+        ),
     ];
     for (i, (act, spec, channels)) in specs.into_iter().enumerate() {
         let c = random_case(31 + i as u64, [13, 11, 7], channels, act, false);
@@ -322,7 +333,7 @@ fn block_gradient_equals_the_chain_rule_voxel_by_voxel() {
                 Activation::None => g.copy_from_slice(&u),
             }
             if let Some(form) = eval.ce_form() {
-                add_gradient(form, &cfg, &p, cl, eval.ce_scale, &mut g);
+                add_gradient(form, &cfg, &p, &z, cl, eval.ce_scale, &mut g);
             }
             for k in 0..channels {
                 let b = block[k * n + j];

@@ -44,6 +44,10 @@ fn variants(kind: LossKind, channels: usize) -> Vec<(String, LossSpec)> {
         }
         LossKind::Ce | LossKind::Mimic => {}
     }
+    if kind.has_ce() {
+        // MONAI's DiceCELoss: the cross-entropy of the values as given
+        v.push(("monai".into(), LossSpec { preset: Some(Preset::Monai), ..base.clone() }));
+    }
     if kind.reads(LossParam::ClassWeights) && !(kind.has_ce() && channels == 1) {
         v.push(("class weights".into(), LossSpec { class_weights: Some(weights), ..base.clone() }));
     }
@@ -66,8 +70,10 @@ fn combinations() -> Vec<(String, LossSpec, usize)> {
                     continue;
                 }
                 for (name, spec) in variants(kind, channels) {
-                    // refused: sigmoid cross-entropy takes no class weights
-                    if kind.has_ce() && act == Activation::Sigmoid && spec.class_weights.is_some() {
+                    // refused: sigmoid cross-entropy takes no class weights (MONAI's takes the
+                    // softmax cross-entropy of the logits)
+                    let monai = spec.preset == Some(Preset::Monai);
+                    if kind.has_ce() && act == Activation::Sigmoid && spec.class_weights.is_some() && !monai {
                         continue;
                     }
                     for include_background in [true, false] {
@@ -346,6 +352,32 @@ fn direct_value(case: &Case, spec: &LossSpec) -> f64 {
         LossKind::Mimic => {
             -chans.iter().map(|&k| w(k) * (0..n).map(|i| prob(k, i) * target(k, i)).sum::<f64>()).sum::<f64>()
         }
+        LossKind::Ce | LossKind::DiceCe if spec.preset == Some(Preset::Monai) => {
+            // MONAI DiceCELoss: BCEWithLogitsLoss (C = 1) or CrossEntropyLoss (C ≥ 2) of the values
+            // as given, whatever the Dice part's activation
+            let ce = if c == 1 {
+                let mut t = 0.0;
+                for i in 0..n {
+                    let (z, g) = (x(0, i), target(0, i));
+                    t += z.max(0.0) - z * g + (-z.abs()).exp().ln_1p();
+                }
+                t / n as f64
+            } else {
+                let (mut t, mut wsum) = (0.0, 0.0);
+                for i in 0..n {
+                    let y = case.labels.class[i] as usize;
+                    let lse = (0..c).map(|j| x(j, i).exp()).sum::<f64>().ln();
+                    t += w(y) * (lse - x(y, i));
+                    wsum += w(y);
+                }
+                t / wsum
+            };
+            if spec.loss == LossKind::Ce {
+                ce
+            } else {
+                spec.lambda_dice * mean(&dice) + spec.lambda_ce * ce
+            }
+        }
         LossKind::Ce | LossKind::DiceCe => {
             let ce = if c == 1 || spec.activation == Activation::Sigmoid {
                 let mut t = 0.0;
@@ -400,5 +432,54 @@ fn the_cross_entropy_gradient_on_probabilities_is_the_derivative_of_its_clamped_
     let expected = [0.0, 0.0, -1.0 / (0.5 * 3.0), -1.0 / (f64::from(s[0]) * 3.0), 0.0, 0.0];
     for (i, (&got, want)) in g.iter().zip(expected).enumerate() {
         assert_eq!(got, want as f32, "value {i}: {got} vs {want}");
+    }
+}
+
+#[test]
+fn the_monai_preset_takes_the_cross_entropy_of_the_values_as_given_as_dice_ce_loss_does() {
+    // two channels of probabilities on four voxels of classes [1, 0, 1, 0]
+    let p1 = [0.9f32, 0.2, 0.6, 0.3];
+    let labels = [1u8, 0, 1, 0];
+    let mut values: Vec<f32> = p1.iter().map(|p| 1.0 - p).collect();
+    values.extend_from_slice(&p1);
+    let case = Case::from_parts([4, 1, 1], labels.to_vec(), 2, values);
+    let config = |preset: Option<Preset>| {
+        let spec = LossSpec { loss: LossKind::DiceCe, preset, activation: Activation::None, ..LossSpec::default() };
+        LossConfig::new(spec, 2).unwrap()
+    };
+    let (monai, plain) =
+        (Evaluation::compute(&case, &config(Some(Preset::Monai))), Evaluation::compute(&case, &config(None)));
+    // MONAI: CrossEntropyLoss of the probabilities taken as logits, −log softmax(p)_y, mean
+    let ce_monai: f64 = (0..4)
+        .map(|i| {
+            let (a, b) = (f64::from(1.0 - p1[i]), f64::from(p1[i]));
+            let (s0, s1) = softmax2(a, b);
+            -(if labels[i] == 1 { s1 } else { s0 }).ln()
+        })
+        .sum::<f64>()
+        / 4.0;
+    // without the preset: −log p_y, mean
+    let ce_plain: f64 =
+        (0..4).map(|i| -(if labels[i] == 1 { f64::from(p1[i]) } else { f64::from(1.0 - p1[i]) }).ln()).sum::<f64>()
+            / 4.0;
+    assert!((monai.ce_value.unwrap() - ce_monai).abs() < 1e-12, "{:?} vs {ce_monai}", monai.ce_value);
+    assert!((plain.ce_value.unwrap() - ce_plain).abs() < 1e-12, "{:?} vs {ce_plain}", plain.ce_value);
+    assert_eq!(monai.dice_value, plain.dice_value);
+    // the gradient of the cross-entropy part: (softmax(p) − onehot)/N on both channels
+    let g_monai = gradient(&case, &config(Some(Preset::Monai)));
+    let g_plain = gradient(&case, &config(None));
+    for i in 0..4 {
+        let (s0, s1) = softmax2(f64::from(1.0 - p1[i]), f64::from(p1[i]));
+        let y1 = f64::from(labels[i]);
+        let (p0v, p1v) = (f64::from(1.0 - p1[i]), f64::from(p1[i]));
+        // the plain route's cross-entropy part: −1/(p_y·N) on the true class
+        let plain_ce = if labels[i] == 1 { [0.0, -1.0 / (p1v * 4.0)] } else { [-1.0 / (p0v * 4.0), 0.0] };
+        let monai_ce = [(s0 - (1.0 - y1)) / 4.0, (s1 - y1) / 4.0];
+        for k in 0..2 {
+            let dice_part = f64::from(g_plain[k * 4 + i]) - plain_ce[k];
+            let want = dice_part + monai_ce[k];
+            let got = f64::from(g_monai[k * 4 + i]);
+            assert!((got - want).abs() < 1e-6 * want.abs().max(1e-3), "voxel {i} channel {k}: {got} vs {want}");
+        }
     }
 }

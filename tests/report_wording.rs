@@ -123,3 +123,27 @@ fn the_offset_share_is_a_share_one_minus_the_squared_cosine_to_mimic() {
         assert!((share - (1.0 - cosine * cosine)).abs() < 1e-5, "channel {k}: {share} vs 1 − {cosine}²");
     }
 }
+
+#[test]
+fn the_monai_preset_says_its_cross_entropy_takes_the_values_as_given() {
+    for (kind, act, warned) in [
+        ("multiclass", "none", true),
+        ("binary", "none", true),
+        ("multiclass", "sigmoid", true),
+        ("multiclass", "softmax", false),
+    ] {
+        let pred = if act == "none" { "probs.nii.gz" } else { "logits.nii.gz" };
+        let args = ["--preset", "monai", "--loss", "dice+ce", "--activation", act, "--json"];
+        let report = json_of(&mut analyze(kind, pred, &args));
+        let ce = report["parameters"]["cross_entropy"].as_str().unwrap();
+        let warning = report["warnings"].to_string();
+        assert_eq!(warning.contains("MONAI's DiceCELoss"), warned, "{kind} {act}: {warning}");
+        if warned {
+            assert!(ce.contains("values as given") && ce.contains("MONAI DiceCELoss"), "{ce}");
+        }
+        // without the preset the cross-entropy is that of the Dice part's probabilities
+        let plain = json_of(&mut analyze(kind, pred, &args[2..]));
+        assert!(!plain["warnings"].to_string().contains("MONAI"), "{kind} {act}");
+        assert!(!plain["parameters"]["cross_entropy"].as_str().unwrap().contains("values as given"));
+    }
+}

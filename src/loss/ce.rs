@@ -17,14 +17,27 @@
 //!   dCE/ds_i = (s − g) / (max(s·(1 − s), 1e−12)·N)   (PyTorch's own backward formula)
 //! ```
 //!
+//! MONAI's `DiceCELoss` (monai/losses/dice.py, 1.6.1) applies `CrossEntropyLoss(weight)` (C ≥ 2) or
+//! `BCEWithLogitsLoss` (C = 1) to its raw input whatever its Dice part's `softmax`/`sigmoid` flags:
+//! on probabilities it takes the softmax (or sigmoid) of the probabilities, and with `sigmoid=True`
+//! and C ≥ 2 the softmax cross-entropy of the logits. With the `monai` preset the cross-entropy
+//! follows it ([`Form::SoftmaxOfInput`], [`Form::SigmoidOfInput`]): the value and gradient of the
+//! logit forms above with z the values as given, q = softmax(z) or sigmoid(z):
+//!
+//! ```text
+//!   dCE/dz_ki = w_{y_i}·(q_ki − g_ki) / W    (C ≥ 2),    (q_i − g_i) / N    (C = 1)
+//! ```
+//!
 //! Cross-entropy uses every channel (background included), as MONAI's
 //! `DiceCELoss` and nnU-Net's `DC_and_CE_loss` do. The logit forms never divide by a probability, so
 //! saturated logits give exact, finite gradients.
 
 use std::ops::Range;
 
-use super::activation::Activation;
+use super::activation::{sigmoid, softmax, Activation};
 use super::config::LossConfig;
+use super::family::LossSpec;
+use super::preset::Preset;
 use crate::case::Case;
 
 /// Which cross-entropy applies.
@@ -34,17 +47,39 @@ pub enum Form {
     SigmoidLogits,
     Nll,
     Bce,
+    /// Softmax cross-entropy of the values as given while the sum-based part takes them as
+    /// probabilities or through a sigmoid (MONAI `DiceCELoss`, C ≥ 2).
+    SoftmaxOfInput,
+    /// Binary cross-entropy with logits of the values as given while the sum-based part takes
+    /// them as probabilities (MONAI `DiceCELoss`, C = 1).
+    SigmoidOfInput,
 }
 
 impl Form {
-    /// The form for a configuration: from its activation and channel count.
+    /// The form for a configuration: from its activation, channel count and preset.
     pub fn of(config: &LossConfig) -> Form {
-        match (config.spec.activation, config.channels) {
+        Form::for_spec(&config.spec, config.channels)
+    }
+
+    /// The form for the parameters `spec` on a prediction of `channels` channels.
+    pub fn for_spec(spec: &LossSpec, channels: usize) -> Form {
+        let monai = spec.preset == Some(Preset::Monai);
+        match (spec.activation, channels) {
             (Activation::Softmax, _) => Form::SoftmaxLogits,
+            (Activation::Sigmoid, 1) => Form::SigmoidLogits,
+            (Activation::Sigmoid, _) if monai => Form::SoftmaxOfInput,
             (Activation::Sigmoid, _) => Form::SigmoidLogits,
+            (Activation::None, 1) if monai => Form::SigmoidOfInput,
             (Activation::None, 1) => Form::Bce,
+            (Activation::None, _) if monai => Form::SoftmaxOfInput,
             (Activation::None, _) => Form::Nll,
         }
+    }
+
+    /// Whether the form is one channel at a time (binary cross-entropy), which takes no class
+    /// weights.
+    pub fn binary(self) -> bool {
+        matches!(self, Form::SigmoidLogits | Form::Bce | Form::SigmoidOfInput)
     }
 }
 
@@ -61,7 +96,7 @@ pub fn chunk_sum(form: Form, config: &LossConfig, case: &Case, r: Range<usize>) 
     let c = config.channels;
     let (mut loss, mut norm) = (0.0, 0.0);
     match form {
-        Form::SoftmaxLogits | Form::Nll => {
+        Form::SoftmaxLogits | Form::SoftmaxOfInput | Form::Nll => {
             let mut z = vec![0.0; c];
             for (j, &y) in class.iter().enumerate() {
                 for (k, zk) in z.iter_mut().enumerate() {
@@ -80,7 +115,7 @@ pub fn chunk_sum(form: Form, config: &LossConfig, case: &Case, r: Range<usize>) 
                 norm += w;
             }
         }
-        Form::SigmoidLogits | Form::Bce => {
+        Form::SigmoidLogits | Form::SigmoidOfInput | Form::Bce => {
             for k in 0..c {
                 let fg = config.fg_class(k);
                 for (&x, &cl) in pred.channel(k)[r.clone()].iter().zip(class) {
@@ -99,22 +134,31 @@ pub fn chunk_sum(form: Form, config: &LossConfig, case: &Case, r: Range<usize>) 
 }
 
 /// `scale` times the cross-entropy gradient of one value of channel `k` for the channel-wise forms
-/// (sigmoid logits, one-channel BCE), from its probability `p`.
+/// (sigmoid logits, one-channel BCE), from its probability `p` (for [`Form::SigmoidOfInput`], which
+/// comes with no activation, the value as given).
 #[inline]
 pub fn channel_gradient(form: Form, config: &LossConfig, k: usize, p: f64, class: u8, scale: f64) -> f64 {
     let g = f64::from(u8::from(class == config.fg_class(k)));
     match form {
         Form::SigmoidLogits => scale * (p - g),
+        Form::SigmoidOfInput => scale * (sigmoid(p) - g),
         Form::Bce => scale * (p - g) / (p * (1.0 - p)).max(PROB_FLOOR),
-        Form::SoftmaxLogits | Form::Nll => unreachable!("softmax and NLL couple the channels"),
+        Form::SoftmaxLogits | Form::SoftmaxOfInput | Form::Nll => {
+            unreachable!("softmax and NLL couple the channels")
+        }
     }
 }
 
 /// Adds `scale` times the cross-entropy gradient of one voxel (with respect to the file's values)
-/// to `out`, given the voxel's activated probabilities `s` and its class.
+/// to `out`, given the voxel's activated probabilities `s`, its values as given `z` and its class.
 #[inline]
-pub fn add_gradient(form: Form, config: &LossConfig, s: &[f64], class: u8, scale: f64, out: &mut [f64]) {
+pub fn add_gradient(form: Form, config: &LossConfig, s: &[f64], z: &[f64], class: u8, scale: f64, out: &mut [f64]) {
     match form {
+        Form::SoftmaxOfInput => {
+            let mut q = vec![0.0; z.len()];
+            softmax(z, &mut q);
+            add_gradient(Form::SoftmaxLogits, config, &q, z, class, scale, out);
+        }
         Form::SoftmaxLogits => {
             let y = class as usize;
             let w = scale * config.weight(y);
@@ -131,6 +175,11 @@ pub fn add_gradient(form: Form, config: &LossConfig, s: &[f64], class: u8, scale
         Form::SigmoidLogits | Form::Bce => {
             for (k, (o, &sk)) in out.iter_mut().zip(s).enumerate() {
                 *o += channel_gradient(form, config, k, sk, class, scale);
+            }
+        }
+        Form::SigmoidOfInput => {
+            for (k, (o, &zk)) in out.iter_mut().zip(z).enumerate() {
+                *o += channel_gradient(form, config, k, zk, class, scale);
             }
         }
     }

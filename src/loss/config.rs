@@ -4,6 +4,7 @@
 use std::ops::Range;
 
 use super::activation::Activation;
+use super::ce;
 use super::family::{LossKind, LossParam, LossPatch, LossSpec};
 use super::preset::Preset;
 use crate::error::{set, Error, Result};
@@ -150,14 +151,15 @@ impl LossConfig {
                     ],
                 ));
             }
-            if spec.loss.has_ce() && channels == 1 {
+            let ce_form = spec.loss.has_ce().then(|| ce::Form::for_spec(&spec, channels));
+            if ce_form.is_some() && channels == 1 {
                 return Err(Error::parameter(
                     weights,
                     "with binary cross-entropy (one channel) is not supported; give a two-channel prediction \
                      or drop the weights",
                 ));
             }
-            if spec.loss.has_ce() && spec.activation == Activation::Sigmoid {
+            if ce_form.is_some_and(ce::Form::binary) {
                 return Err(Error::parameter(
                     weights,
                     msg![

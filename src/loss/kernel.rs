@@ -69,7 +69,7 @@ impl<'a> GradientKernel<'a> {
     /// Whether channel k's gradient depends on channel k alone.
     fn channelwise(&self) -> bool {
         self.config.spec.activation != Activation::Softmax
-            && !matches!(self.ce, Some(ce::Form::SoftmaxLogits | ce::Form::Nll))
+            && !matches!(self.ce, Some(ce::Form::SoftmaxLogits | ce::Form::SoftmaxOfInput | ce::Form::Nll))
     }
 
     /// Gradient of one value of channel `k` when it depends on that channel alone.
@@ -106,7 +106,7 @@ impl<'a> GradientKernel<'a> {
     /// [`probabilities`]).
     pub fn gradient(&self, r: Range<usize>, s: &[f64], out: &mut [f32]) {
         let len = r.len();
-        let class = &self.case.labels.class[r];
+        let class = &self.case.labels.class[r.clone()];
         let c = self.config.channels;
         if len == 0 {
             return;
@@ -130,16 +130,20 @@ impl<'a> GradientKernel<'a> {
             });
             return;
         }
-        // What is left couples the channels through the cross-entropy only: probabilities (no
-        // activation) with the negative log-likelihood of several channels.
-        let (mut sv, mut g) = (vec![0.0; c], vec![0.0; c]);
+        // What is left couples the channels through the cross-entropy only: the negative
+        // log-likelihood of several channels' probabilities, or MONAI's softmax cross-entropy of
+        // the values as given beside a sum-based part on probabilities or through a sigmoid.
+        let sigmoid = self.config.spec.activation == Activation::Sigmoid;
+        let (mut sv, mut zv, mut g) = (vec![0.0; c], vec![0.0; c], vec![0.0; c]);
         for (j, &cl) in class.iter().enumerate() {
             for k in 0..c {
                 sv[k] = s[k * len + j];
-                g[k] = self.u(k, cl, sv[k]);
+                zv[k] = f64::from(self.case.prediction.channel(k)[r.start + j]);
+                let u = self.u(k, cl, sv[k]);
+                g[k] = if sigmoid { through_sigmoid(u, sv[k]) } else { u };
             }
             if let Some(form) = self.ce {
-                ce::add_gradient(form, &self.config, &sv, cl, self.ce_scale, &mut g);
+                ce::add_gradient(form, &self.config, &sv, &zv, cl, self.ce_scale, &mut g);
             }
             for k in 0..c {
                 out[k * len + j] = g[k] as f32;

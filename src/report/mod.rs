@@ -210,6 +210,9 @@ impl Report {
             ];
             warnings.push(m.render(naming));
         }
+        if let Some(w) = eval.ce_form().and_then(|f| wording::cross_entropy_warning(f, cfg.spec.activation)) {
+            warnings.push(w);
+        }
         if inputs.prediction.holds_integers() {
             warnings.push(format!(
                 "the prediction is stored as {}: whole numbers are a hard segmentation rather than the network's \

@@ -21,5 +21,33 @@ pub fn cross_entropy(form: Form) -> &'static str {
         }
         Form::Nll => "negative log-likelihood of the probabilities (torch NLLLoss of log p, log clamped at −100)",
         Form::Bce => "binary cross-entropy of the probabilities (torch BCELoss, logs clamped at −100)",
+        Form::SoftmaxOfInput => {
+            "cross-entropy of softmax(values as given) (MONAI DiceCELoss: torch CrossEntropyLoss on the raw input, \
+             mean weighted by class)"
+        }
+        Form::SigmoidOfInput => {
+            "binary cross-entropy of sigmoid(values as given) (MONAI DiceCELoss: torch BCEWithLogitsLoss on the raw \
+             input)"
+        }
     }
+}
+
+/// The warning for a cross-entropy that takes the values otherwise than the sum-based part does
+/// (MONAI's `DiceCELoss`), None for the others.
+pub fn cross_entropy_warning(form: Form, activation: Activation) -> Option<String> {
+    let what = match form {
+        Form::SoftmaxOfInput => "a softmax",
+        Form::SigmoidOfInput => "a sigmoid",
+        _ => return None,
+    };
+    let dice_takes = match activation {
+        Activation::None => "as probabilities",
+        Activation::Sigmoid => "through a sigmoid",
+        Activation::Softmax => return None,
+    };
+    Some(format!(
+        "MONAI's DiceCELoss, reproduced here, applies {what} to the values as given in its cross-entropy while its \
+         Dice part takes them {dice_takes}: the cross-entropy part is not that of the Dice part's probabilities \
+         (without the monai preset it is)"
+    ))
 }
