@@ -192,7 +192,10 @@ fn nnunet_preset_is_negative_foreground_dice_plus_cross_entropy_on_softmax() {
     // cross-entropy over both channels: mean of −log s_y
     let ce: f64 = (0..4).map(|v| -(if labels[v] == 1 { s[v].1 } else { s[v].0 }).ln()).sum::<f64>() / 4.0;
     let eval = Evaluation::compute(&case, &preset_config(Preset::Nnunet, 2));
-    assert!((eval.value - (-dc + ce)).abs() < 1e-12, "{} vs {}", eval.value, -dc + ce);
+    // weighted as nnU-Net weights its full-resolution output under deep supervision (5 outputs:
+    // 2^−i for i = 0..3 and 0 for the last, normalised)
+    let w0 = 1.0 / (1.0 + 0.5 + 0.25 + 0.125);
+    assert!((eval.value - w0 * (-dc + ce)).abs() < 1e-12, "{} vs {}", eval.value, w0 * (-dc + ce));
     assert_eq!(eval.dice_value.map(|d| (d + dc).abs() < 1e-12), Some(true));
     let cfg = preset_config(Preset::Nnunet, 2);
     assert_eq!((cfg.first, cfg.spec.activation, cfg.spec.lambda_ce), (1, Activation::Softmax, 1.0));

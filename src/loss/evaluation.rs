@@ -15,13 +15,13 @@ pub struct Evaluation {
     pub sums: CaseSums,
     /// The loss value.
     pub value: f64,
-    /// The sum-based (Dice-type) part before its λ, when the loss has one.
+    /// The sum-based (Dice-type) part before its λ and the loss weight, when the loss has one.
     pub dice_value: Option<f64>,
-    /// The cross-entropy part before its λ, when the loss has one.
+    /// The cross-entropy part before its λ and the loss weight, when the loss has one.
     pub ce_value: Option<f64>,
     /// One entry per prediction channel.
     pub channels: Vec<ChannelEval>,
-    /// λ_ce / (the cross-entropy's normaliser); 0 without cross-entropy.
+    /// loss weight · λ_ce / (the cross-entropy's normaliser); 0 without cross-entropy.
     pub ce_scale: f64,
 }
 
@@ -47,6 +47,14 @@ impl Evaluation {
             (Some(d), None) => d,
             (None, Some(c)) => c,
             (None, None) => unreachable!("every family has a sum-based or a cross-entropy part"),
+        };
+        // the loss weight multiplies the loss and so every part of its gradient
+        let w = config.spec.loss_weight;
+        let (value, ce_scale) = (w * value, w * ce_scale);
+        let channels = if w == 1.0 {
+            channels
+        } else {
+            channels.into_iter().map(|c| ChannelEval { coefficients: c.coefficients.scaled(w), ..c }).collect()
         };
         Evaluation { config, sums, value, dice_value, ce_value, channels, ce_scale }
     }

@@ -127,6 +127,15 @@ pub fn nonnegative(v: &f64) -> Result<(), String> {
     }
 }
 
+/// A finite number > 0.
+pub fn positive(v: &f64) -> Result<(), String> {
+    if v.is_finite() && *v > 0.0 {
+        Ok(())
+    } else {
+        Err(format!("must be a finite number > 0, got {v}"))
+    }
+}
+
 /// Finite numbers ≥ 0, if any.
 pub fn nonnegative_each(v: &Option<Vec<f64>>) -> Result<(), String> {
     v.iter().flatten().try_for_each(nonnegative)

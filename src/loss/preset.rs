@@ -7,7 +7,8 @@
 //!   dice_class=MemoryEfficientSoftDiceLoss)`, nnunetv2/training/loss/{compound_losses,dice}.py):
 //!   softmax over the logits; Dice term −(2I + 1e-5)/max(S + G + 1e-5, 1e-8) averaged over the
 //!   foreground channels (do_bg=False; a negative Dice, not 1 − Dice); plus torch
-//!   `CrossEntropyLoss` on the logits over all channels; weights 1 and 1.
+//!   `CrossEntropyLoss` on the logits over all channels; weights 1 and 1; the whole loss weighted
+//!   by the full-resolution output's deep-supervision weight ([`NNUNET_DEEP_SUPERVISION_WEIGHT`]).
 //! - `smp`: segmentation_models_pytorch 0.6.0 `DiceLoss(mode="multiclass")` defaults
 //!   (losses/dice.py, losses/_functional.py): `from_logits=True` (softmax; sigmoid in binary mode
 //!   for a one-channel prediction), `smooth=0`, `eps=1e-7` as a lower bound of the denominator,
@@ -16,6 +17,12 @@
 //!   probabilities, 1 − (2I + 1e-10)/(S + G + 1e-10), mean over all classes.
 
 use super::activation::Activation;
+
+/// nnU-Net v2's weight of the full-resolution output's loss under deep supervision with 5 outputs
+/// (a 6-stage `3d_fullres` U-Net, its usual plan): weights 2^−i for i = 0..4, the last set to 0,
+/// normalised to sum 1 (`nnUNetTrainer._build_loss`): 1/(1 + 1/2 + 1/4 + 1/8) = 8/15. With 4
+/// outputs it is 4/7 ≈ 0.571, with 6 it is 16/31 ≈ 0.516.
+pub const NNUNET_DEEP_SUPERVISION_WEIGHT: f64 = 8.0 / 15.0;
 use super::family::DiceForm;
 use super::family::{LossKind, LossSpec};
 use crate::names::named_enum;
@@ -54,6 +61,7 @@ impl Preset {
                 include_background: false,
                 dice_form: DiceForm::Negative,
                 denominator_floor: 1e-8,
+                loss_weight: NNUNET_DEEP_SUPERVISION_WEIGHT,
                 ..base
             },
             Preset::Smp => LossSpec {

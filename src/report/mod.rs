@@ -210,6 +210,9 @@ impl Report {
             ];
             warnings.push(m.render(naming));
         }
+        if let Some(w) = wording::nnunet_loss_weight(&cfg.spec) {
+            warnings.push(w.render(naming));
+        }
         if let Some(w) = eval.ce_form().and_then(|f| wording::cross_entropy_warning(f, cfg.spec.activation)) {
             warnings.push(w);
         }

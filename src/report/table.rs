@@ -69,6 +69,9 @@ fn parameters_line(p: &super::Parameters) -> String {
     if s.dice_form == DiceForm::Negative {
         parts.push("Dice term −dice".to_string());
     }
+    if s.loss_weight != 1.0 {
+        parts.push(format!("loss weight {:.6}", s.loss_weight));
+    }
     parts.join(", ")
 }
 
@@ -91,7 +94,8 @@ pub fn to_table(r: &Report) -> String {
     }
     let mut loss = format!("{:.6}", r.loss.value);
     if let (Some(d), Some(c)) = (r.loss.dice_part, r.loss.ce_part) {
-        loss += &format!("  (Dice part {d:.6}, cross-entropy part {c:.6})");
+        let weighted = if spec.loss_weight != 1.0 { ", before the loss weight" } else { "" };
+        loss += &format!("  (Dice part {d:.6}, cross-entropy part {c:.6}{weighted})");
     }
     let _ = writeln!(o, "loss        {loss}");
     let _ = writeln!(o);

@@ -1,7 +1,10 @@
 //! The report's words for what was computed.
 
+use crate::error::{set, Msg};
 use crate::loss::ce::Form;
-use crate::loss::Activation;
+use crate::loss::preset::NNUNET_DEEP_SUPERVISION_WEIGHT;
+use crate::loss::{Activation, LossParam, LossSpec, Preset};
+use crate::msg;
 
 /// What the gradient is taken with respect to.
 pub fn gradient_wrt(activation: Activation) -> &'static str {
@@ -50,4 +53,31 @@ pub fn cross_entropy_warning(form: Form, activation: Activation) -> Option<Strin
          Dice part takes them {dice_takes}: the cross-entropy part is not that of the Dice part's probabilities \
          (without the monai preset it is)"
     ))
+}
+
+/// With the nnU-Net preset, which loss weight was used and why.
+pub fn nnunet_loss_weight(spec: &LossSpec) -> Option<Msg> {
+    if spec.preset != Some(Preset::Nnunet) {
+        return None;
+    }
+    let w = spec.loss_weight;
+    let weight = LossParam::LossWeight.param();
+    Some(if w == NNUNET_DEEP_SUPERVISION_WEIGHT {
+        msg![
+            format!(
+                "loss weight {w:.6}: nnU-Net trains with deep supervision and weights the full-resolution output's \
+                 loss by 1/(1 + 1/2 + 1/4 + 1/8) = 8/15 (5 outputs of a 6-stage 3d_fullres U-Net; the lowest \
+                 output is weighted 0), so the loss and gradient shown are that share of DC_and_CE_loss; for \
+                 another number of outputs pass "
+            ),
+            set(weight, 4.0 / 7.0),
+            " (4) or ",
+            set(weight, 16.0 / 31.0),
+            " (6), and ",
+            set(weight, 1),
+            " without deep supervision",
+        ]
+    } else {
+        msg![format!("loss weight {w}, as given (nnU-Net's full-resolution output with 5 deep-supervision outputs: 8/15)")]
+    })
 }

@@ -28,7 +28,7 @@ pub use interface::{ChannelEval, Coefficients, Family, Reduction, SumPart};
 pub use ratio::DiceForm;
 
 use super::activation::Activation;
-use super::params::{any, loss_parameters, nonnegative, nonnegative_each};
+use super::params::{any, loss_parameters, nonnegative, nonnegative_each, positive};
 use super::preset::Preset;
 use crate::names::named_enum;
 
@@ -90,7 +90,7 @@ impl LossKind {
 
     /// Whether the loss reads `param`.
     pub fn reads(self, param: LossParam) -> bool {
-        param == LossParam::Loss || self.family().params().contains(&param)
+        matches!(param, LossParam::Loss | LossParam::LossWeight) || self.family().params().contains(&param)
     }
 
     /// Whether the loss has a cross-entropy part.
@@ -133,4 +133,8 @@ loss_parameters! {
     denominator_floor: f64 = 0.0; DenominatorFloor, "F", Preset, nonnegative;
     /// Channels without foreground voxels contribute 0 to the loss (smp).
     skip_empty: bool = false; SkipEmpty, "", Preset, any;
+    /// Multiplies the loss and its gradient: the weight of this output in a deep-supervision sum
+    /// (nnU-Net weights its full-resolution output by 1/Σ 2^−i over the outputs, the lowest output
+    /// left out: 8/15 ≈ 0.533 with 5 outputs).
+    loss_weight: f64 = 1.0; LossWeight, "F", User, positive;
 }
