@@ -51,9 +51,17 @@ impl Param {
     pub const ALLOW_NON_FINITE: Param = Param("allow_non_finite");
     /// Losses compared with the main one.
     pub const COMPARE: Param = Param("compare");
+    /// The patch size of a training regime.
+    pub const PATCH_SIZE: Param = Param("patch_size");
+    /// Patches per mini-batch.
+    pub const BATCH_SIZE: Param = Param("batch_size");
+    /// Mini-batches drawn.
+    pub const PATCHES: Param = Param("patches");
+    /// The share of foreground patches.
+    pub const FG_OVERSAMPLE: Param = Param("fg_oversample");
 
     /// Every option of a run that is not a loss parameter (that messages may name).
-    pub const RUN_OPTIONS: [Param; 14] = [
+    pub const RUN_OPTIONS: [Param; 18] = [
         Param::PRESET,
         Param::LABEL,
         Param::MAX_VALUES,
@@ -68,6 +76,10 @@ impl Param {
         Param::FORCE_ACTIVATION,
         Param::ALLOW_NON_FINITE,
         Param::COMPARE,
+        Param::PATCH_SIZE,
+        Param::BATCH_SIZE,
+        Param::PATCHES,
+        Param::FG_OVERSAMPLE,
     ];
 
     /// A parameter of the given library name (loss parameters are made by [`crate::loss`]).

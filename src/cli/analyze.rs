@@ -16,6 +16,7 @@ use dicegrad::{Error, Result};
 
 use super::flags::Flags;
 use super::loss_args::{names_of, LossArgs};
+use super::training_args::TrainingArgs;
 use super::{note, print_out};
 
 /// The report's file name in `--out`.
@@ -27,6 +28,9 @@ fn pictures(a: &AnalyzeArgs) -> Vec<(Picture, &'static str)> {
     let mut p = vec![(Picture::Histogram, "histogram.png"), (Picture::Histogram, "histogram.svg")];
     if compared_kinds(a.loss.request().kind(), &a.compare).len() > 1 {
         p.extend([(Picture::Comparison, "compare.png"), (Picture::Comparison, "compare.svg")]);
+    }
+    if a.training.requested() {
+        p.extend([(Picture::Training, "training.png"), (Picture::Training, "training.svg")]);
     }
     p
 }
@@ -42,6 +46,8 @@ pub struct AnalyzeArgs {
     pred: PathBuf,
     #[command(flatten)]
     loss: LossArgs,
+    #[command(flatten)]
+    training: TrainingArgs,
     /// Also compute these losses' gradients on the same case and compare them with the main one.
     #[arg(long, value_name = "LOSS,...", value_delimiter = ',', num_args = 1.., value_parser = names_of::<LossKind>())]
     compare: Vec<LossKind>,
@@ -52,7 +58,7 @@ pub struct AnalyzeArgs {
     #[arg(long, default_value_t = 1e-3, value_name = "F", allow_hyphen_values = true)]
     affine_tol: f64,
     /// Folder for report.json, histogram.png and histogram.svg (and compare.png / .svg with
-    /// --compare), created if missing.
+    /// --compare, training.png / .svg with --patch-size), created if missing.
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
     /// Write the gradient volume here (.nii or .nii.gz), float32, in the prediction's layout and geometry.
@@ -132,6 +138,7 @@ pub fn run(a: AnalyzeArgs) -> Result<ExitCode> {
         label: a.label,
         force_activation: a.force_activation,
         allow_non_finite: a.allow_non_finite,
+        regime: a.training.request()?,
     };
     let options = LoadOptions { max_values: a.max_voxels, affine_tol: a.affine_tol };
     let loaded = load(&a.labels, &a.pred, options, &request)?;

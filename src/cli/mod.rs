@@ -8,6 +8,7 @@ mod flags;
 mod interrupt;
 mod loss_args;
 mod synth;
+mod training_args;
 
 use std::io::Write;
 use std::process::ExitCode;

@@ -94,6 +94,28 @@ fn chunk_sums<T: Reduce>(channels: &[&[T]], config: &LossConfig, class: &[u8], t
     sums
 }
 
+/// The sums of the voxels in `r`, one entry per channel, and the cross-entropy's
+/// `(Σ loss, Σ weight)` over them (zeros without cross-entropy).
+pub fn range_sums(case: &Case, config: &LossConfig, r: Range<usize>) -> (Vec<ChannelSums>, (f64, f64)) {
+    let c = config.channels;
+    let act = config.spec.activation;
+    let threshold = c == 1 || act == Activation::Sigmoid;
+    let class = &case.labels.class[r.clone()];
+    let sums = if act == Activation::None {
+        let channels: Vec<&[f32]> = (0..c).map(|k| &case.prediction.channel(k)[r.clone()]).collect();
+        chunk_sums(&channels, config, class, threshold)
+    } else {
+        let len = r.len();
+        with_buffer(c * len, |s| {
+            probabilities(case, act, r.clone(), s);
+            let channels: Vec<&[f64]> = s.chunks_exact(len).collect();
+            chunk_sums(&channels, config, class, threshold)
+        })
+    };
+    let ce = if config.has_ce() { ce::chunk_sum(ce::Form::of(config), config, case, r) } else { (0.0, 0.0) };
+    (sums, ce)
+}
+
 impl CaseSums {
     /// Adds another case's sums (MONAI `batch=True`, nnU-Net `batch_dice`): channel by channel.
     pub fn pool(&mut self, o: &CaseSums) {
@@ -108,27 +130,9 @@ impl CaseSums {
     /// One pass over the case.
     pub fn compute(case: &Case, config: &LossConfig) -> CaseSums {
         let c = config.channels;
-        let act = config.spec.activation;
-        let threshold = c == 1 || act == Activation::Sigmoid;
-        let ce_form = config.has_ce().then(|| ce::Form::of(config));
         let mut total =
             CaseSums { voxels: case.voxels() as u64, channels: vec![ChannelSums::default(); c], ..CaseSums::default() };
-        let chunk = |r: Range<usize>| {
-            let class = &case.labels.class[r.clone()];
-            let sums = if act == Activation::None {
-                let channels: Vec<&[f32]> = (0..c).map(|k| &case.prediction.channel(k)[r.clone()]).collect();
-                chunk_sums(&channels, config, class, threshold)
-            } else {
-                let len = r.len();
-                with_buffer(c * len, |s| {
-                    probabilities(case, act, r.clone(), s);
-                    let channels: Vec<&[f64]> = s.chunks_exact(len).collect();
-                    chunk_sums(&channels, config, class, threshold)
-                })
-            };
-            let ce = ce_form.map_or((0.0, 0.0), |form| ce::chunk_sum(form, config, case, r));
-            (sums, ce)
-        };
+        let chunk = |r: Range<usize>| range_sums(case, config, r);
         fold_chunks(case.voxels(), chunk, |(part, (ce_sum, ce_norm))| {
             for (t, p) in total.channels.iter_mut().zip(&part) {
                 t.add(p);

@@ -20,6 +20,7 @@ use crate::msg;
 use crate::nifti::{write_f32, WriteOptions};
 use crate::report::comparison::{ComparedLoss, Comparison};
 use crate::report::{Inputs, Report};
+use crate::training::RegimeRequest;
 use load::GradientLayout;
 
 /// What to compute on a case.
@@ -37,6 +38,8 @@ pub struct Request {
     pub force_activation: bool,
     /// Report a loss or gradient that is not finite instead of refusing it.
     pub allow_non_finite: bool,
+    /// Also analyse the loss on patches in mini-batches, as the network is trained.
+    pub regime: Option<RegimeRequest>,
 }
 
 impl Request {
@@ -275,6 +278,9 @@ pub fn analyze<'a>(
             e.value,
             naming.setting(Param::ALLOW_NON_FINITE, "true")
         ));
+    }
+    if let Some(r) = &request.regime {
+        report.training = Some(crate::training::analyze(case, &eval.config, &r.resolve(eval.config.spec.preset))?);
     }
     if evals.len() > 1 {
         let kernels: Vec<GradientKernel> = evals.iter().map(|e| GradientKernel::new(case, e)).collect();

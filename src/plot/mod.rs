@@ -4,6 +4,7 @@
 
 pub mod dataset;
 mod histogram;
+mod training;
 
 use std::path::Path;
 use std::sync::Once;
@@ -89,6 +90,8 @@ pub enum Picture {
     Histogram,
     /// Per channel, the main and compared losses side by side (compare.png / .svg).
     Comparison,
+    /// The loss and gradient over sampled mini-batches of patches (training.png / .svg).
+    Training,
 }
 
 /// A report's picture.
@@ -99,6 +102,7 @@ impl Drawing for ReportPicture<'_> {
         match self.1 {
             Picture::Histogram => histogram::canvas_size(self.0),
             Picture::Comparison => histogram::comparison_size(self.0),
+            Picture::Training => training::canvas_size(self.0),
         }
     }
 
@@ -106,6 +110,7 @@ impl Drawing for ReportPicture<'_> {
         match self.1 {
             Picture::Histogram => histogram::draw_histograms(root, self.0),
             Picture::Comparison => histogram::draw_comparison(root, self.0),
+            Picture::Training => training::draw(root, self.0),
         }
     }
 }

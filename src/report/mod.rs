@@ -157,6 +157,8 @@ pub struct Report {
     pub channels: Vec<ChannelReport>,
     /// With compared losses: the other losses and the pairwise figures.
     pub comparison: Option<comparison::Comparison>,
+    /// With a training regime: the loss and gradient over sampled mini-batches of patches.
+    pub training: Option<crate::training::RegimeReport>,
     /// Notes on how the options were applied, naming parameters as the caller does (on the command
     /// line: its flags).
     pub warnings: Vec<String>,
@@ -257,6 +259,7 @@ impl Report {
             two_valued_closed_form: eval.two_valued(),
             channels,
             comparison: None,
+            training: None,
             warnings,
         }
     }

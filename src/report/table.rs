@@ -163,6 +163,9 @@ pub fn to_table(r: &Report) -> String {
     if let Some(cmp) = &r.comparison {
         comparison_table(&mut o, r, cmp);
     }
+    if let Some(t) = &r.training {
+        training_table(&mut o, r, t);
+    }
     for w in &r.warnings {
         let _ = writeln!(o, "note: {w}");
     }
@@ -214,5 +217,85 @@ fn comparison_table(o: &mut String, r: &Report, cmp: &super::comparison::Compari
                 100.0 * e.offset_share
             );
         }
+    }
+}
+
+/// A window as `2^a … 2^b`, or why there is none.
+fn window(w: Option<&crate::training::Window>) -> String {
+    match w {
+        None => "none (every value 0)".to_string(),
+        Some(w) if w.empty => format!("empty (2^{:.1} > 2^{:.1})", w.log2_min, w.log2_max),
+        Some(w) => format!("2^{:.1} … 2^{:.1}", w.log2_min, w.log2_max),
+    }
+}
+
+fn training_table(o: &mut String, r: &Report, t: &crate::training::RegimeReport) {
+    let g = &t.regime;
+    let spread = |s: &crate::training::Spread| match (s.median, s.p05, s.p95) {
+        (Some(m), Some(a), Some(b)) => format!("{m:.4e} [{a:.3e}, {b:.3e}]"),
+        _ => "–".to_string(),
+    };
+    let _ = writeln!(o);
+    let _ = writeln!(
+        o,
+        "training    {} mini-batches of {} patches of {}×{}×{} voxels (seed {}), {} of them foreground patches; {:.1}% of \
+         patches padded",
+        g.batches,
+        g.batch_size,
+        g.patch_size[0],
+        g.patch_size[1],
+        g.patch_size[2],
+        g.seed,
+        t.foreground_patches_per_batch,
+        100.0 * t.padded_patch_share
+    );
+    let pooling = if g.batch_dice { "Dice sums pooled over the mini-batch" } else { "Dice per patch, averaged" };
+    let _ = writeln!(o, "            {pooling} ({})", g.batch_dice_source);
+    let _ = writeln!(
+        o,
+        "            loss per mini-batch: median [5 %, 95 %] {} (whole volume {:.4e})",
+        spread(&t.loss),
+        r.loss.value
+    );
+    let _ = writeln!(
+        o,
+        "{:>3} {:>5} {:>14} {:>14} {:>32} {:>32} {:>32} {:>28}",
+        "ch",
+        "label",
+        "absent patches",
+        "absent batches",
+        "fg level median [5 %, 95 %]",
+        "bg level median [5 %, 95 %]",
+        "max |g| median [5 %, 95 %]",
+        "float16 scales, every batch"
+    );
+    for c in &t.channels {
+        let lv = |s: &Option<crate::training::Spread>| s.as_ref().map_or("–".to_string(), spread);
+        let _ = writeln!(
+            o,
+            "{:>3} {:>5} {:>13.1}% {:>13.1}% {:>32} {:>32} {:>32} {:>28}",
+            c.channel,
+            c.label,
+            100.0 * c.absent_patch_share,
+            100.0 * c.absent_batch_share,
+            lv(&c.foreground_level),
+            lv(&c.background_level),
+            spread(&c.max_abs),
+            window(c.loss_scale_window.every_batch.as_ref())
+        );
+    }
+    let w = &t.loss_scale_window;
+    let _ = writeln!(
+        o,
+        "whole prediction: float16 loss scales that serve every mini-batch {}; {:.1}% of mini-batches have no scale of their own",
+        window(w.every_batch.as_ref()),
+        100.0 * w.empty_share
+    );
+    if let Some(l) = &t.largest {
+        let _ = writeln!(
+            o,
+            "largest |gradient| {:.4e}: mini-batch {}, patch {} (corner {:?}), channel {} (label {}): {}",
+            l.value, l.batch, l.patch, l.corner, l.channel, l.label, l.cause
+        );
     }
 }

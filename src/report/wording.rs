@@ -78,6 +78,8 @@ pub fn nnunet_loss_weight(spec: &LossSpec) -> Option<Msg> {
             " without deep supervision",
         ]
     } else {
-        msg![format!("loss weight {w}, as given (nnU-Net's full-resolution output with 5 deep-supervision outputs: 8/15)")]
+        msg![format!(
+            "loss weight {w}, as given (nnU-Net's full-resolution output with 5 deep-supervision outputs: 8/15)"
+        )]
     })
 }

@@ -1,0 +1,514 @@
+//! The loss and its gradient as a network meets them in training: on patches, in mini-batches
+//! (nnU-Net v2 and MONAI train so), rather than on one whole volume.
+//!
+//! **Patches.** N mini-batches of B patches of size P are drawn as nnU-Net draws them
+//! ([`sampling`]): seeded, reproducible. A patch is a view of the volume ([`patch`]); where it
+//! sticks out, it is padded as nnU-Net pads: label 0 (nnU-Net pads the segmentation with −1 and
+//! its training transforms turn −1 into 0), and — the network's output there being unknown — the
+//! prediction of one real background voxel: the first voxel of label 0 in memory order (the
+//! volume's corner in most scans), reported as `padding.prediction_voxel`.
+//!
+//! **The loss on a mini-batch** of patches b = 1..B, with per-patch sums I_bk, S_bk, Q_bk, G_bk
+//! and the family's loss L(sums) of docs/math.md, loss weight w:
+//!
+//! ```text
+//!   per patch (default; MONAI batch=False, nnU-Net batch_dice=False):
+//!     loss = w·(λ_sum·(1/B)·Σ_b L(sums_b) + λ_ce·CE),   dL/ds on patch b: (1/B)·w·coefficients(sums_b)
+//!   pooled (--batch-dice; MONAI batch=True, nnU-Net batch_dice=True, smp):
+//!     loss = w·(λ_sum·L(Σ_b sums_b) + λ_ce·CE),          dL/ds on every patch: w·coefficients(Σ_b sums_b)
+//!   CE = Σ over every voxel of the mini-batch of its (weighted) cross-entropy / Σ of its weights
+//! ```
+//!
+//! (torch's `CrossEntropyLoss` averages over the whole mini-batch in both modes.) A patch without
+//! a class has G = 0 for it: with Dice its term is set by ε alone (Tilborghs et al., MICCAI 2022),
+//! and through probabilities its per-voxel gradient can be far larger than the others'.
+//!
+//! **Measured per mini-batch**: the loss; per channel whether the class is absent from the
+//! mini-batch and from each patch, the two levels of dL/ds per patch (when the gradient is
+//! two-valued with respect to probabilities, from the sums alone), and max |g| and min non-zero |g|
+//! over the mini-batch's voxels (from the levels, or from every voxel of every patch otherwise);
+//! the float16 loss-scale window 2^−14/min|g| ≤ S ≤ 65504/max|g|. Every mini-batch is computed on
+//! its own, in parallel; results are gathered in mini-batch order, so they do not depend on the
+//! number of threads.
+
+pub mod patch;
+pub mod sampling;
+
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::case::Case;
+use crate::error::{Error, Param, Result};
+use crate::loss::{CaseSums, Evaluation, GradientKernel, LossConfig, Preset};
+use patch::{gradient_extremes, patch_sums, PatchView};
+use sampling::{draw, foreground_patches, ClassLocations, PatchPlace, Rng};
+
+/// float16's smallest normal number, 2^−14.
+const F16_MIN_NORMAL: f64 = 6.103_515_625e-5;
+/// float16's largest finite number.
+const F16_MAX: f64 = 65504.0;
+
+/// How the network is trained: patches in mini-batches.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Regime {
+    /// Patch size in voxels, on the volume's axes (x, y, z).
+    pub patch_size: [usize; 3],
+    /// Patches per mini-batch, B.
+    pub batch_size: usize,
+    /// Mini-batches drawn, N.
+    pub batches: usize,
+    /// Share F of foreground patches (nnU-Net's `oversample_foreground_percent`).
+    pub fg_oversample: f64,
+    /// Seed of the generator.
+    pub seed: u64,
+    /// Whether the Dice sums are pooled over the mini-batch.
+    pub batch_dice: bool,
+    /// Why `batch_dice` has its value.
+    pub batch_dice_source: String,
+}
+
+impl Regime {
+    /// nnU-Net's defaults for 3d_fullres: 2 patches per mini-batch, a third of them foreground
+    /// patches, 250 mini-batches (one epoch).
+    pub const BATCH_SIZE: usize = 2;
+    pub const BATCHES: usize = 250;
+    pub const FG_OVERSAMPLE: f64 = 0.33;
+    pub const SEED: u64 = 0;
+
+    /// Checks the numbers.
+    pub fn check(&self) -> Result<()> {
+        if self.patch_size.contains(&0) {
+            return Err(Error::parameter(Param::PATCH_SIZE, format!("{:?} has no voxel", self.patch_size)));
+        }
+        if self.batch_size == 0 {
+            return Err(Error::parameter(Param::BATCH_SIZE, "must be at least 1"));
+        }
+        if self.batches == 0 {
+            return Err(Error::parameter(Param::PATCHES, "must be at least 1 mini-batch"));
+        }
+        if !(0.0..=1.0).contains(&self.fg_oversample) {
+            return Err(Error::parameter(
+                Param::FG_OVERSAMPLE,
+                format!("is a share and must lie in [0, 1], got {}", self.fg_oversample),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A training regime as asked for: `batch_dice` None takes the preset's (nnU-Net's 3d_fullres
+/// default pools, [`RegimeRequest::resolve`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct RegimeRequest {
+    pub patch_size: [usize; 3],
+    pub batch_size: usize,
+    pub batches: usize,
+    pub fg_oversample: f64,
+    pub seed: u64,
+    pub batch_dice: Option<bool>,
+}
+
+impl RegimeRequest {
+    /// The regime for a loss of preset `preset`.
+    pub fn resolve(&self, preset: Option<Preset>) -> Regime {
+        let (batch_dice, source) = match (self.batch_dice, preset) {
+            (Some(b), _) => (b, "given"),
+            (None, Some(Preset::Nnunet)) => (true, "nnunet preset: nnU-Net's 3d_fullres configuration pools the Dice sums over the mini-batch (batch_dice)"),
+            (None, _) => (false, "the default, as MONAI batch=False"),
+        };
+        Regime {
+            patch_size: self.patch_size,
+            batch_size: self.batch_size,
+            batches: self.batches,
+            fg_oversample: self.fg_oversample,
+            seed: self.seed,
+            batch_dice,
+            batch_dice_source: source.to_string(),
+        }
+    }
+}
+
+/// The spread of one figure over mini-batches (or patches): nearest-rank quantiles of its finite
+/// values.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Spread {
+    /// Values it was taken over (finite ones).
+    pub count: usize,
+    pub min: Option<f64>,
+    pub p05: Option<f64>,
+    pub median: Option<f64>,
+    pub p95: Option<f64>,
+    pub max: Option<f64>,
+    pub mean: Option<f64>,
+}
+
+impl Spread {
+    pub fn of(values: impl IntoIterator<Item = f64>) -> Spread {
+        let mut v: Vec<f64> = values.into_iter().filter(|x| x.is_finite()).collect();
+        v.sort_by(f64::total_cmp);
+        let q = |p: f64| (!v.is_empty()).then(|| v[((p * v.len() as f64).ceil() as usize).clamp(1, v.len()) - 1]);
+        Spread {
+            count: v.len(),
+            min: v.first().copied(),
+            p05: q(0.05),
+            median: q(0.5),
+            p95: q(0.95),
+            max: v.last().copied(),
+            mean: (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64),
+        }
+    }
+}
+
+/// The float16 loss-scale window of a gradient with magnitudes in [min, max].
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Window {
+    /// Smallest scale at which min |g| is a normal float16: 2^−14 / min |g|.
+    pub min: f64,
+    /// Largest scale at which max |g| is finite in float16: 65504 / max |g|.
+    pub max: f64,
+    pub log2_min: f64,
+    pub log2_max: f64,
+    pub empty: bool,
+}
+
+impl Window {
+    pub fn new(min: f64, max: f64) -> Window {
+        Window { min, max, log2_min: min.log2(), log2_max: max.log2(), empty: min > max }
+    }
+
+    /// The window of magnitudes from `min_abs` (non-zero) to `max_abs`; None without a non-zero value.
+    pub fn of(max_abs: f32, min_nonzero_abs: f32) -> Option<Window> {
+        (min_nonzero_abs.is_finite() && max_abs > 0.0)
+            .then(|| Window::new(F16_MIN_NORMAL / f64::from(min_nonzero_abs), F16_MAX / f64::from(max_abs)))
+    }
+
+    /// The scales every window of `windows` holds: the largest lower bound to the smallest upper.
+    pub fn intersection(windows: impl IntoIterator<Item = Window>) -> Option<Window> {
+        windows.into_iter().reduce(|a, b| Window::new(a.min.max(b.min), a.max.min(b.max)))
+    }
+}
+
+/// Windows over mini-batches: their spread and the scales that serve every mini-batch.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct WindowSpread {
+    pub log2_min: Spread,
+    pub log2_max: Spread,
+    /// Mini-batches whose own window is empty (share 0–1).
+    pub empty_share: f64,
+    /// The scales at which every mini-batch's gradient is normal and finite in float16.
+    pub every_batch: Option<Window>,
+}
+
+impl WindowSpread {
+    fn of(windows: &[Option<Window>]) -> WindowSpread {
+        let w: Vec<Window> = windows.iter().flatten().copied().collect();
+        WindowSpread {
+            log2_min: Spread::of(w.iter().map(|w| w.log2_min)),
+            log2_max: Spread::of(w.iter().map(|w| w.log2_max)),
+            empty_share: w.iter().filter(|w| w.empty).count() as f64 / windows.len().max(1) as f64,
+            every_batch: Window::intersection(w.iter().copied()),
+        }
+    }
+}
+
+/// One channel over the mini-batches.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ChannelRegime {
+    pub channel: usize,
+    pub label: i64,
+    /// Patches without a voxel of the class (share 0–1 of all N·B patches).
+    pub absent_patch_share: f64,
+    /// Mini-batches without a voxel of the class in any patch (share 0–1).
+    pub absent_batch_share: f64,
+    /// dL/ds on the class's voxels of a patch (per patch; per mini-batch when pooled), when the
+    /// gradient is two-valued with respect to probabilities; patches without the class left out.
+    pub foreground_level: Option<Spread>,
+    /// dL/ds on the other voxels of a patch, likewise.
+    pub background_level: Option<Spread>,
+    /// max |g| per mini-batch.
+    pub max_abs: Spread,
+    /// min non-zero |g| per mini-batch.
+    pub min_nonzero_abs: Spread,
+    pub loss_scale_window: WindowSpread,
+}
+
+/// Where the largest per-voxel gradient over all mini-batches is.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Largest {
+    pub value: f64,
+    /// Mini-batch (0-based), patch in it (0-based), channel.
+    pub batch: usize,
+    pub patch: usize,
+    pub channel: usize,
+    pub label: i64,
+    /// The patch's lower corner on the volume's axes (negative: sticks out).
+    pub corner: [i64; 3],
+    /// Whether the patch (or, pooled, the mini-batch) holds no voxel of the channel's class.
+    pub class_absent: bool,
+    /// In words.
+    pub cause: String,
+}
+
+/// The training-regime analysis of a case.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RegimeReport {
+    pub regime: Regime,
+    /// Foreground patches in each mini-batch.
+    pub foreground_patches_per_batch: usize,
+    /// Patches that stick out of the volume (share 0–1).
+    pub padded_patch_share: f64,
+    /// The voxel whose prediction fills the padding (label 0 there), when a patch needs padding.
+    pub padding_voxel: Option<[usize; 3]>,
+    /// The loss per mini-batch.
+    pub loss: Spread,
+    pub channels: Vec<ChannelRegime>,
+    /// The window of the whole prediction (every channel, one scale) per mini-batch.
+    pub loss_scale_window: WindowSpread,
+    pub largest: Option<Largest>,
+    /// The loss of every mini-batch, in order (for pictures and checks).
+    pub batch_losses: Vec<f64>,
+    /// max |g| of every mini-batch over the reported channels, in order.
+    pub batch_max_abs: Vec<f64>,
+    /// min non-zero |g| of every mini-batch over the reported channels, in order (null when
+    /// every value is 0).
+    pub batch_min_nonzero_abs: Vec<Option<f64>>,
+}
+
+/// What one mini-batch gives.
+struct BatchResult {
+    loss: f64,
+    /// Per channel: (max |g|, min non-zero |g|).
+    extremes: Vec<(f32, f32)>,
+    /// Per channel: absent from the mini-batch.
+    absent: Vec<bool>,
+    /// Per patch, per channel: absent from the patch.
+    absent_in_patch: Vec<Vec<bool>>,
+    /// Per patch (or once when pooled), per channel: the levels (foreground, background) present.
+    levels: Vec<Vec<(Option<f64>, Option<f64>)>>,
+    /// (value, patch, channel) of the largest |g|.
+    largest: Option<(f32, usize, usize)>,
+}
+
+/// The evaluation a patch's voxels see: the mini-batch's loss with its coefficients for that
+/// patch (scaled by 1/B per patch; pooled as they are), the cross-entropy scaled by the
+/// mini-batch's normaliser.
+fn patch_evaluation(config: &LossConfig, sums: CaseSums, scale: f64, ce_norm: f64) -> Evaluation {
+    let mut e = Evaluation::from_sums(config.clone(), sums);
+    for c in &mut e.channels {
+        c.coefficients = c.coefficients.scaled(scale);
+    }
+    if config.has_ce() {
+        let (_, lambda_ce) = config.spec.loss.family().part_weights(&config.spec);
+        e.ce_scale = config.spec.loss_weight * lambda_ce / ce_norm;
+    }
+    e
+}
+
+fn one_batch(
+    case: &Case,
+    config: &LossConfig,
+    regime: &Regime,
+    places: &[PatchPlace],
+    pad: Option<usize>,
+) -> BatchResult {
+    let c = config.channels;
+    let views: Vec<PatchView> =
+        places.iter().map(|p| PatchView::new(&case.grid, p.corner, regime.patch_size)).collect();
+    let sums: Vec<CaseSums> = views.iter().map(|v| patch_sums(case, config, v, pad)).collect();
+    let mut pooled = CaseSums { channels: vec![Default::default(); c], ..CaseSums::default() };
+    for s in &sums {
+        pooled.pool(s);
+    }
+    let absent_in_patch: Vec<Vec<bool>> =
+        sums.iter().map(|s| s.channels.iter().map(|ch| ch.label_count == 0).collect()).collect();
+    let absent: Vec<bool> = pooled.channels.iter().map(|ch| ch.label_count == 0).collect();
+    let b = places.len() as f64;
+    let w = config.spec.loss_weight;
+    let (lambda_sum, lambda_ce) = config.spec.loss.family().part_weights(&config.spec);
+    // the evaluation each patch sees
+    let evals: Vec<Evaluation> = if regime.batch_dice {
+        vec![patch_evaluation(config, pooled.clone(), 1.0, pooled.ce_norm)]
+    } else {
+        sums.iter().map(|s| patch_evaluation(config, s.clone(), 1.0 / b, pooled.ce_norm)).collect()
+    };
+    let ce = config.has_ce().then(|| pooled.ce_sum / pooled.ce_norm);
+    let dice = if regime.batch_dice {
+        evals[0].dice_value
+    } else {
+        evals.iter().map(|e| e.dice_value).sum::<Option<f64>>().map(|t| t / b)
+    };
+    let loss = w * match (dice, ce) {
+        (Some(d), Some(x)) => lambda_sum * d + lambda_ce * x,
+        (Some(d), None) => d,
+        (None, Some(x)) => x,
+        (None, None) => f64::NAN,
+    };
+    let two_valued = evals[0].levels_describe_gradient();
+    let mut extremes = vec![(0f32, f32::INFINITY); c];
+    let mut largest: Option<(f32, usize, usize)> = None;
+    let mut levels = Vec::new();
+    for (j, view) in views.iter().enumerate() {
+        let eval = &evals[if regime.batch_dice { 0 } else { j }];
+        let patch_ext: Vec<(f32, f32)> = if two_valued {
+            // every voxel of a side holds that side's level, rounded once to float32
+            let n = sums[j].voxels;
+            let mut lv = Vec::with_capacity(c);
+            let ext = (0..c)
+                .map(|k| {
+                    let fg = sums[j].channels[k].label_count;
+                    let side = |foreground: bool, count: u64| {
+                        (count > 0 && config.in_loss().contains(&k)).then(|| eval.level(k, foreground))
+                    };
+                    let (f, bg) = (side(true, fg), side(false, n - fg));
+                    lv.push((f, bg));
+                    let mags: Vec<f32> = [f, bg].iter().flatten().map(|&v| (v as f32).abs()).collect();
+                    let mx = mags.iter().copied().fold(0f32, f32::max);
+                    let mn = mags.iter().copied().filter(|&a| a > 0.0).fold(f32::INFINITY, f32::min);
+                    (mx, mn)
+                })
+                .collect();
+            if !regime.batch_dice || j == 0 {
+                levels.push(lv);
+            }
+            ext
+        } else {
+            gradient_extremes(&GradientKernel::new(case, eval), view, pad)
+        };
+        for (k, &(mx, mn)) in patch_ext.iter().enumerate() {
+            extremes[k].0 = extremes[k].0.max(mx);
+            extremes[k].1 = extremes[k].1.min(mn);
+            if largest.is_none_or(|(v, _, _)| mx > v) {
+                largest = Some((mx, j, k));
+            }
+        }
+    }
+    BatchResult { loss, extremes, absent, absent_in_patch, levels, largest }
+}
+
+/// The first voxel of label 0 in memory order: the prediction the padding takes.
+fn padding_voxel(case: &Case) -> Option<usize> {
+    case.labels.class.iter().position(|&c| c == 0)
+}
+
+/// Draws the mini-batches of `regime` on `case` and measures the loss of `config` on each.
+pub fn analyze(case: &Case, config: &LossConfig, regime: &Regime) -> Result<RegimeReport> {
+    regime.check()?;
+    let grid = case.grid;
+    let mut rng = Rng::new(regime.seed);
+    let locations = ClassLocations::sample(&case.labels.class, &mut rng);
+    let places = draw(
+        grid.shape,
+        regime.patch_size,
+        regime.batches,
+        regime.batch_size,
+        regime.fg_oversample,
+        &locations,
+        |i| grid.coords(i),
+        &mut rng,
+    );
+    let views_pad = places.iter().any(|p| PatchView::new(&grid, p.corner, regime.patch_size).padding > 0);
+    let pad = padding_voxel(case);
+    if views_pad && pad.is_none() {
+        return Err(Error::parameter(
+            Param::PATCH_SIZE,
+            format!(
+                "{:?}: patches stick out of the {:?} volume, and the labels hold no voxel of label 0 whose \
+                 prediction could fill the padding; choose a patch size within the volume",
+                regime.patch_size, grid.shape
+            ),
+        ));
+    }
+    let pad = pad.filter(|_| views_pad);
+    let results: Vec<BatchResult> =
+        places.par_chunks(regime.batch_size).map(|batch| one_batch(case, config, regime, batch, pad)).collect();
+    Ok(summarise(case, config, regime, &places, pad, &results))
+}
+
+fn summarise(
+    case: &Case,
+    config: &LossConfig,
+    regime: &Regime,
+    places: &[PatchPlace],
+    pad: Option<usize>,
+    results: &[BatchResult],
+) -> RegimeReport {
+    let n = results.len() as f64;
+    let patches = places.len() as f64;
+    let channels = config
+        .reported_channels()
+        .map(|k| {
+            let levels = |foreground: bool| {
+                let v: Vec<f64> = results
+                    .iter()
+                    .flat_map(|r| r.levels.iter().filter_map(move |lv| if foreground { lv[k].0 } else { lv[k].1 }))
+                    .collect();
+                (!results.iter().all(|r| r.levels.is_empty())).then(|| Spread::of(v))
+            };
+            let windows: Vec<Option<Window>> =
+                results.iter().map(|r| Window::of(r.extremes[k].0, r.extremes[k].1)).collect();
+            ChannelRegime {
+                channel: k,
+                label: case.labels.label_of(k),
+                absent_patch_share: results.iter().flat_map(|r| r.absent_in_patch.iter().filter(|a| a[k])).count()
+                    as f64
+                    / patches,
+                absent_batch_share: results.iter().filter(|r| r.absent[k]).count() as f64 / n,
+                foreground_level: levels(true),
+                background_level: levels(false),
+                max_abs: Spread::of(results.iter().map(|r| f64::from(r.extremes[k].0))),
+                min_nonzero_abs: Spread::of(results.iter().map(|r| f64::from(r.extremes[k].1))),
+                loss_scale_window: WindowSpread::of(&windows),
+            }
+        })
+        .collect();
+    let reported: Vec<usize> = config.reported_channels().collect();
+    let whole = |r: &BatchResult| {
+        let mx = reported.iter().map(|&k| r.extremes[k].0).fold(0f32, f32::max);
+        let mn = reported.iter().map(|&k| r.extremes[k].1).fold(f32::INFINITY, f32::min);
+        (mx, mn)
+    };
+    let windows: Vec<Option<Window>> = results.iter().map(|r| whole(r)).map(|(mx, mn)| Window::of(mx, mn)).collect();
+    let mut largest: Option<Largest> = None;
+    for (i, r) in results.iter().enumerate() {
+        if let Some((v, j, k)) = r.largest.filter(|&(_, _, k)| reported.contains(&k)) {
+            if largest.as_ref().is_none_or(|l| f64::from(v) > l.value) {
+                let absent = if regime.batch_dice { r.absent[k] } else { r.absent_in_patch[j][k] };
+                let place = places[i * regime.batch_size + j];
+                let whose = if regime.batch_dice { "mini-batch" } else { "patch" };
+                largest = Some(Largest {
+                    value: f64::from(v),
+                    batch: i,
+                    patch: j,
+                    channel: k,
+                    label: case.labels.label_of(k),
+                    corner: place.corner,
+                    class_absent: absent,
+                    cause: if absent {
+                        format!(
+                            "the class is absent from the {whose} (G = 0): its Dice term is set by the smoothing ε alone"
+                        )
+                    } else {
+                        format!("the class is present in the {whose}")
+                    },
+                });
+            }
+        }
+    }
+    RegimeReport {
+        regime: regime.clone(),
+        foreground_patches_per_batch: foreground_patches(regime.batch_size, regime.fg_oversample),
+        padded_patch_share: places
+            .iter()
+            .filter(|p| PatchView::new(&case.grid, p.corner, regime.patch_size).padding > 0)
+            .count() as f64
+            / patches,
+        padding_voxel: pad.map(|i| case.grid.coords(i)),
+        loss: Spread::of(results.iter().map(|r| r.loss)),
+        channels,
+        loss_scale_window: WindowSpread::of(&windows),
+        largest,
+        batch_losses: results.iter().map(|r| r.loss).collect(),
+        batch_max_abs: results.iter().map(|r| f64::from(whole(r).0)).collect(),
+        batch_min_nonzero_abs: results.iter().map(|r| Some(f64::from(whole(r).1)).filter(|v| v.is_finite())).collect(),
+    }
+}
