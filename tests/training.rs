@@ -67,7 +67,7 @@ fn the_loss_of_every_mini_batch_matches_patches_cut_by_hand() {
         // the same draws as the library: the seed's generator samples the locations, then the patches
         let mut rng = Rng::new(17);
         let locations = ClassLocations::sample(&case.labels.class, &mut rng);
-        let places = draw(case.grid.shape, patch, 12, 3, 0.5, &locations, |i| case.grid.coords(i), &mut rng);
+        let places = draw(case.grid.shape, &regime, &locations, |i| case.grid.coords(i), &mut rng);
         assert!(places.iter().any(|p| p.corner.iter().any(|&c| c < 0)), "some patch is padded");
         for (b, batch) in places.chunks(3).enumerate() {
             let cuts: Vec<Vec<(u8, Vec<f64>)>> = batch.iter().map(|p| cut(&case, p.corner, patch)).collect();
@@ -115,10 +115,11 @@ fn the_cross_entropy_of_a_mini_batch_is_its_mean_over_every_voxel() {
     let patch = [5, 4, 4];
     let spec = LossSpec { loss: LossKind::Ce, activation: Activation::Softmax, ..LossSpec::default() };
     let config = LossConfig::new(spec, 2).unwrap();
-    let report = analyze(&case, &config, &request(patch, 2, 6, 3, None).resolve(None)).unwrap();
+    let regime = request(patch, 2, 6, 3, None).resolve(None);
+    let report = analyze(&case, &config, &regime).unwrap();
     let mut rng = Rng::new(3);
     let locations = ClassLocations::sample(&case.labels.class, &mut rng);
-    let places = draw(case.grid.shape, patch, 6, 2, 0.5, &locations, |i| case.grid.coords(i), &mut rng);
+    let places = draw(case.grid.shape, &regime, &locations, |i| case.grid.coords(i), &mut rng);
     for (b, batch) in places.chunks(2).enumerate() {
         let (mut total, mut count) = (0.0, 0.0);
         for p in batch {
@@ -158,7 +159,8 @@ fn foreground_patches_are_centred_on_a_foreground_voxel_as_nnunet_centres_them()
     let case = Case::from_parts(shape, class, 1, vec![0.3; n]);
     let mut rng = Rng::new(4);
     let locations = ClassLocations::sample(&case.labels.class, &mut rng);
-    let places = draw(shape, [4, 4, 4], 10, 3, 0.33, &locations, |i| case.grid.coords(i), &mut rng);
+    let regime = RegimeRequest { fg_oversample: 0.33, ..request([4, 4, 4], 3, 10, 4, None) }.resolve(None);
+    let places = draw(shape, &regime, &locations, |i| case.grid.coords(i), &mut rng);
     // B = 3, F = 0.33: round(3·0.67) = 2 uniform patches, the last one a foreground patch
     assert_eq!(foreground_patches(3, 0.33), 1);
     for batch in places.chunks(3) {

@@ -396,16 +396,7 @@ pub fn analyze(case: &Case, config: &LossConfig, regime: &Regime) -> Result<Regi
     let grid = case.grid;
     let mut rng = Rng::new(regime.seed);
     let locations = ClassLocations::sample(&case.labels.class, &mut rng);
-    let places = draw(
-        grid.shape,
-        regime.patch_size,
-        regime.batches,
-        regime.batch_size,
-        regime.fg_oversample,
-        &locations,
-        |i| grid.coords(i),
-        &mut rng,
-    );
+    let places = draw(grid.shape, regime, &locations, |i| grid.coords(i), &mut rng);
     let views_pad = places.iter().any(|p| PatchView::new(&grid, p.corner, regime.patch_size).padding > 0);
     let pad = padding_voxel(case);
     if views_pad && pad.is_none() {
@@ -467,7 +458,7 @@ fn summarise(
         let mn = reported.iter().map(|&k| r.extremes[k].1).fold(f32::INFINITY, f32::min);
         (mx, mn)
     };
-    let windows: Vec<Option<Window>> = results.iter().map(|r| whole(r)).map(|(mx, mn)| Window::of(mx, mn)).collect();
+    let windows: Vec<Option<Window>> = results.iter().map(&whole).map(|(mx, mn)| Window::of(mx, mn)).collect();
     let mut largest: Option<Largest> = None;
     for (i, r) in results.iter().enumerate() {
         if let Some((v, j, k)) = r.largest.filter(|&(_, _, k)| reported.contains(&k)) {

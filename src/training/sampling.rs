@@ -18,6 +18,8 @@
 //!   ⌈1 % of its voxels⌉) of them (all when there are fewer), uniformly without replacement. So
 //!   does this (reservoir sampling, in memory order).
 
+use super::Regime;
+
 /// SplitMix64 (Steele, Lea & Flood 2014): a small, fast, well-mixed 64-bit generator whose
 /// sequence is fixed by its seed.
 #[derive(Clone, Debug)]
@@ -125,18 +127,16 @@ pub fn foreground_patches(batch: usize, share: f64) -> usize {
     batch - uniform.min(batch)
 }
 
-/// Draws the patches of `batches` mini-batches of `batch` patches, in order (mini-batch by
+/// Draws the patches of `regime`'s mini-batches on a volume of `shape`, in order (mini-batch by
 /// mini-batch, patch by patch). `coords(i)` gives the coordinates of flat index i.
 pub fn draw(
     shape: [usize; 3],
-    patch: [usize; 3],
-    batches: usize,
-    batch: usize,
-    share: f64,
+    regime: &Regime,
     locations: &ClassLocations,
     coords: impl Fn(usize) -> [usize; 3],
     rng: &mut Rng,
 ) -> Vec<PatchPlace> {
+    let (patch, batches, batch, share) = (regime.patch_size, regime.batches, regime.batch_size, regime.fg_oversample);
     let bounds = corner_bounds(shape, patch);
     let first_fg = batch - foreground_patches(batch, share);
     let mut out = Vec::with_capacity(batches * batch);
