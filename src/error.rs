@@ -51,9 +51,11 @@ impl Param {
     pub const ALLOW_NON_FINITE: Param = Param("allow_non_finite");
     /// Losses compared with the main one.
     pub const COMPARE: Param = Param("compare");
+    /// The loss scale S of the mixed-precision figures.
+    pub const LOSS_SCALE: Param = Param("loss_scale");
 
     /// Every option of a run that is not a loss parameter (that messages may name).
-    pub const RUN_OPTIONS: [Param; 14] = [
+    pub const RUN_OPTIONS: [Param; 15] = [
         Param::PRESET,
         Param::LABEL,
         Param::MAX_VALUES,
@@ -68,6 +70,7 @@ impl Param {
         Param::FORCE_ACTIVATION,
         Param::ALLOW_NON_FINITE,
         Param::COMPARE,
+        Param::LOSS_SCALE,
     ];
 
     /// A parameter of the given library name (loss parameters are made by [`crate::loss`]).

@@ -62,6 +62,7 @@ fn request(params: &RunParameters) -> Request {
         label: None,
         force_activation: params.force_activation,
         allow_non_finite: params.allow_non_finite,
+        loss_scale: params.loss_scale,
     }
 }
 

@@ -10,6 +10,7 @@ use std::path::Path;
 
 use crate::analysis::compare::compare;
 use crate::analysis::measure;
+use crate::analysis::precision::LossScale;
 use crate::case::scan::{voxels_not_summing_to_one, NEAR_UNIT};
 use crate::case::Case;
 use crate::error::{set, Error, Input, Msg, Naming, Param, Result};
@@ -37,6 +38,8 @@ pub struct Request {
     pub force_activation: bool,
     /// Report a loss or gradient that is not finite instead of refusing it.
     pub allow_non_finite: bool,
+    /// The loss scale S of the mixed-precision figures (default: GradScaler's initial 2^16).
+    pub loss_scale: LossScale,
 }
 
 impl Request {
@@ -259,8 +262,8 @@ pub fn analyze<'a>(
     let eval = &evals[0];
     let sums = eval.sums.clone();
     let kernel = GradientKernel::new(case, eval);
-    let stats = measure(&kernel, eval);
-    let mut report = Report::build(case, inputs, eval, stats, naming);
+    let stats = measure(&kernel, eval, request.loss_scale);
+    let mut report = Report::build(case, inputs, eval, stats, request.loss_scale, naming);
     let main = evals[0].config.spec.loss;
     if request.compare.contains(&main) {
         report.warnings.push(
@@ -278,8 +281,11 @@ pub fn analyze<'a>(
     }
     if evals.len() > 1 {
         let kernels: Vec<GradientKernel> = evals.iter().map(|e| GradientKernel::new(case, e)).collect();
-        let losses =
-            evals[1..].iter().zip(&kernels[1..]).map(|(e, k)| ComparedLoss::build(case, e, measure(k, e))).collect();
+        let losses = evals[1..]
+            .iter()
+            .zip(&kernels[1..])
+            .map(|(e, k)| ComparedLoss::build(case, e, measure(k, e, request.loss_scale)))
+            .collect();
         report.comparison = Some(Comparison { losses, pairs: compare(&kernels, &evals) });
     }
     Ok(CaseResult { report, kernel, sums })
