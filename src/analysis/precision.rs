@@ -1,13 +1,14 @@
 //! Mixed precision: what happens to the float32 gradient when a training run casts it to a 16-bit
 //! float after multiplying it by a loss scale.
 //!
-//! Under PyTorch's CUDA autocast the softmax (or sigmoid) and the loss run in float32; what is cast
-//! to float16 is the gradient with respect to the network's output, the logits, on its way back
-//! into the network's float16 layers. GradScaler multiplies the loss by a scale S (2^16 at first,
-//! then halved on every overflow and doubled after 2000 steps without one), so the values cast are
-//! S·g. Here g is the reported gradient (with respect to logits through an activation; with respect
-//! to probabilities otherwise, where the figures describe that gradient) and S the loss scale,
-//! rounded to float32 as GradScaler holds it; S·g is rounded to float32 and then cast.
+//! Under PyTorch's CUDA autocast the softmax and the loss run in float32 (softmax is on autocast's
+//! float32 list); what is cast to float16 is the gradient with respect to the network's output, the
+//! logits, on its way back into the network's float16 layers. GradScaler multiplies the loss by a
+//! scale S (2^16 at first, then halved after a step that overflows and doubled after 2000 steps
+//! without one), so the values cast are S·g. Here g is the reported gradient (with respect to logits
+//! through an activation; with respect to probabilities otherwise, where the figures describe that
+//! gradient) and S the loss scale, rounded to float32 as GradScaler holds it; S·g is rounded to
+//! float32 and then cast.
 //!
 //! Both casts round to nearest, ties to even, as `torch.Tensor.half()` / `.bfloat16()` do.
 //!
