@@ -4,6 +4,7 @@
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use dicegrad::analysis::measure;
+use dicegrad::analysis::precision::LossScale;
 use dicegrad::case::Case;
 use dicegrad::loss::sums::{activation_pass, probabilities};
 use dicegrad::loss::{Activation, CaseSums, Evaluation, GradientKernel, LossConfig, LossSpec};
@@ -44,13 +45,13 @@ fn kernels(c: &mut Criterion) {
         });
         let eval = Evaluation::compute(&binary, &cfg);
         g.bench_with_input(BenchmarkId::new("statistics + histograms, two-valued", side), &side, |b, _| {
-            b.iter(|| measure(&GradientKernel::new(&binary, &eval), &eval))
+            b.iter(|| measure(&GradientKernel::new(&binary, &eval), &eval, LossScale::default()))
         });
         let logits = case(side, 2, true);
         let cfg_s = config(Activation::Sigmoid, 1);
         let eval_s = Evaluation::compute(&logits, &cfg_s);
         g.bench_with_input(BenchmarkId::new("statistics + histograms, sigmoid logits", side), &side, |b, _| {
-            b.iter(|| measure(&GradientKernel::new(&logits, &eval_s), &eval_s))
+            b.iter(|| measure(&GradientKernel::new(&logits, &eval_s), &eval_s, LossScale::default()))
         });
         // Logits: one activation pass (the floor: three are needed) beside all the work after
         // loading (loss sums, statistics, histograms).
@@ -68,7 +69,7 @@ fn kernels(c: &mut Criterion) {
                 g.bench_with_input(BenchmarkId::new(format!("all work after loading, {name}"), side), &side, |b, _| {
                     b.iter(|| {
                         let eval = Evaluation::compute(case, &cfg);
-                        measure(&GradientKernel::new(case, &eval), &eval)
+                        measure(&GradientKernel::new(case, &eval), &eval, LossScale::default())
                     })
                 });
             }

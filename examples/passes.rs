@@ -11,6 +11,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use dicegrad::analysis::measure;
+use dicegrad::analysis::precision::LossScale;
 use dicegrad::loss::sums::activation_pass;
 use dicegrad::loss::{Activation, CaseSums, Evaluation, GradientKernel, LossPatch, LossRequest};
 use dicegrad::parallel::plain_pass;
@@ -65,12 +66,12 @@ fn main() {
     });
     let eval = Evaluation::compute(&case, &config);
     let stats = median_time(repeats, all, || {
-        std::hint::black_box(measure(&GradientKernel::new(&case, &eval), &eval));
+        std::hint::black_box(measure(&GradientKernel::new(&case, &eval), &eval, LossScale::default()));
     });
     let work = |threads| {
         median_time(repeats, threads, || {
             let eval = Evaluation::compute(&case, &config);
-            std::hint::black_box(measure(&GradientKernel::new(&case, &eval), &eval));
+            std::hint::black_box(measure(&GradientKernel::new(&case, &eval), &eval, LossScale::default()));
         })
     };
     let (one, many) = (work(1), work(all));

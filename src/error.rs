@@ -59,9 +59,11 @@ impl Param {
     pub const PATCHES: Param = Param("patches");
     /// The share of foreground patches.
     pub const FG_OVERSAMPLE: Param = Param("fg_oversample");
+    /// The loss scale S of the mixed-precision figures.
+    pub const LOSS_SCALE: Param = Param("loss_scale");
 
     /// Every option of a run that is not a loss parameter (that messages may name).
-    pub const RUN_OPTIONS: [Param; 18] = [
+    pub const RUN_OPTIONS: [Param; 19] = [
         Param::PRESET,
         Param::LABEL,
         Param::MAX_VALUES,
@@ -80,6 +82,7 @@ impl Param {
         Param::BATCH_SIZE,
         Param::PATCHES,
         Param::FG_OVERSAMPLE,
+        Param::LOSS_SCALE,
     ];
 
     /// A parameter of the given library name (loss parameters are made by [`crate::loss`]).

@@ -6,6 +6,7 @@ mod common;
 use dicegrad::error::FieldNames;
 
 use common::{fd_error, gradient, inputs_of, random_case};
+use dicegrad::analysis::precision::LossScale;
 use dicegrad::analysis::{measure, measure_each_voxel, GradientStats};
 use dicegrad::case::Case;
 use dicegrad::loss::{Activation, Evaluation, GradientKernel, LossConfig, LossSpec};
@@ -90,7 +91,7 @@ fn probability_gradient_takes_exactly_the_two_closed_form_values_per_channel() {
         }
         let eval = Evaluation::compute(&c, &cfg);
         let kernel = GradientKernel::new(&c, &eval);
-        for st in measure(&kernel, &eval) {
+        for st in measure(&kernel, &eval, LossScale::default()) {
             assert!(st.two_level);
             assert_eq!((st.foreground.distinct, st.background.distinct), (1, 1));
             assert_eq!(st.fit.r2, Some(1.0));
@@ -104,7 +105,7 @@ fn logits_gradient_is_not_two_valued_and_the_analysis_says_so() {
         let c = random_case(5, [9, 8, 7], 3, act, false);
         let cfg = LossConfig::new(LossSpec { activation: act, ..LossSpec::default() }, 3).unwrap();
         let eval = Evaluation::compute(&c, &cfg);
-        let stats = measure(&GradientKernel::new(&c, &eval), &eval);
+        let stats = measure(&GradientKernel::new(&c, &eval), &eval, LossScale::default());
         assert!(stats.iter().all(|s| !s.two_level && s.foreground.distinct > 1), "{act:?}");
         assert!(stats.iter().all(|s| s.fit.r2.unwrap() < 1.0));
     }
@@ -125,7 +126,7 @@ fn worked_example_by_hand() {
     let (fg, bg) = ((3.0 - 7.6) / 14.44, 3.0 / 14.44);
     assert!(close(g[0] as f64, fg) && close(g[2] as f64, fg));
     assert!(close(g[1] as f64, bg) && close(g[3] as f64, bg));
-    let st = &measure(&GradientKernel::new(&c, &eval), &eval)[0];
+    let st = &measure(&GradientKernel::new(&c, &eval), &eval, LossScale::default())[0];
     assert!(close(st.level_ratio.closed_form.unwrap(), -23.0 / 15.0));
     assert!(close(st.level_ratio.measured.unwrap(), -23.0 / 15.0));
     assert!(close(st.fit.a.unwrap(), 2.0 / 3.8));
@@ -147,10 +148,10 @@ fn all_zero_prediction_and_empty_class_give_finite_gradients() {
     let eval = Evaluation::compute(&c, &cfg);
     assert_eq!(eval.soft_dice(2), 1.0);
     assert!(g[2 * n..].iter().all(|&v| v == (1e-5 / (3.0 * 1e-10)) as f32));
-    let st = measure(&GradientKernel::new(&c, &eval), &eval);
+    let st = measure(&GradientKernel::new(&c, &eval), &eval, LossScale::default());
     assert_eq!(st[2].foreground.count, 0);
     assert_eq!(st[2].fit.a, None);
-    assert!(to_json(&Report::build(&c, inputs_of(&c), &eval, st, &FieldNames)).len() > 100);
+    assert!(to_json(&Report::build(&c, inputs_of(&c), &eval, st, LossScale::default(), &FieldNames)).len() > 100);
 }
 
 #[test]
@@ -168,10 +169,10 @@ fn threads_give_identical_results(act: Activation) {
         pool.install(|| {
             let eval = Evaluation::compute(&c, &cfg);
             let kernel = GradientKernel::new(&c, &eval);
-            let stats = measure(&kernel, &eval);
+            let stats = measure(&kernel, &eval, LossScale::default());
             let mut g = vec![0f32; c.prediction.values.len()];
             kernel.fill(0, &mut g);
-            (to_json(&Report::build(&c, inputs_of(&c), &eval, stats, &FieldNames)), g)
+            (to_json(&Report::build(&c, inputs_of(&c), &eval, stats, LossScale::default(), &FieldNames)), g)
         })
     };
     let (one, g1) = run(1);
@@ -228,6 +229,7 @@ fn assert_same_stats(a: &GradientStats, b: &GradientStats, what: &str) {
     assert_eq!(a.log_histogram, b.log_histogram, "{what}: log histogram");
 }
 
+/// Also the mixed-precision figures at several loss scales, exactly.
 #[test]
 fn statistics_counted_per_side_equal_those_of_every_voxel() {
     let weighted = LossSpec { class_weights: Some(vec![0.5, 1.0, 2.0, 0.0]), ..LossSpec::default() };
@@ -237,18 +239,35 @@ fn statistics_counted_per_side_equal_those_of_every_voxel() {
         (random_case(6, [40, 40, 30], 4, Activation::None, true), no_background, 4),
         (random_case(7, [19, 23, 5], 4, Activation::None, false), weighted, 4),
     ];
+    // GradScaler's first scale, 1, 2^30 (overflow), and scales that flush values in float16, in
+    // bfloat16, and make them subnormal there
+    let scales = [65536.0, 1.0, 1e-3, 2f64.powi(30), 1e-34, 1e-37, 1e-40];
+    let (mut flushed, mut subnormal) = ([false; 2], [false; 2]);
     for (i, (c, spec, channels)) in cases.into_iter().enumerate() {
         let cfg = LossConfig::new(spec, channels).unwrap();
         let eval = Evaluation::compute(&c, &cfg);
         let kernel = GradientKernel::new(&c, &eval);
-        let (sides, voxels) = (measure(&kernel, &eval), measure_each_voxel(&kernel, &eval));
-        assert_eq!(sides.len(), voxels.len());
-        for (k, (a, b)) in sides.iter().zip(&voxels).enumerate() {
-            assert!(a.two_level && b.two_level, "case {i} channel {k}");
-            assert_eq!(a.foreground.count + a.background.count, c.voxels() as u64);
-            assert_same_stats(a, b, &format!("case {i} channel {k}"));
+        for s in scales {
+            let scale = LossScale::new(s).unwrap();
+            let (sides, voxels) = (measure(&kernel, &eval, scale), measure_each_voxel(&kernel, &eval, scale));
+            assert_eq!(sides.len(), voxels.len());
+            for (k, (a, b)) in sides.iter().zip(&voxels).enumerate() {
+                let what = format!("case {i} channel {k}, S = {s}");
+                assert!(a.two_level && b.two_level, "{what}");
+                assert_eq!(a.foreground.count + a.background.count, c.voxels() as u64);
+                assert_same_stats(a, b, &what);
+                // a run of n equal values has the L1 sum n·|v| exactly on both routes
+                assert_eq!(a.precision_sums, b.precision_sums, "{what}");
+                assert_eq!(a.mixed_precision, b.mixed_precision, "{what}");
+                let p = &a.precision_sums;
+                flushed[0] |= p.float16.counts.flushed_to_zero > 0 && p.float16.l1_flushed.iter().sum::<f64>() > 0.0;
+                flushed[1] |= p.bfloat16.counts.flushed_to_zero > 0 && p.bfloat16.l1_flushed.iter().sum::<f64>() > 0.0;
+                subnormal[0] |= p.float16.counts.subnormal > 0;
+                subnormal[1] |= p.bfloat16.counts.subnormal > 0;
+            }
         }
     }
+    assert_eq!([flushed, subnormal], [[true; 2]; 2], "the scales reach every fate (flushed, subnormal)");
 }
 
 /// The block loops of the kernel (vectorised, channel-major) against the chain rule written out

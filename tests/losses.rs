@@ -9,6 +9,7 @@ use dicegrad::error::FieldNames;
 
 use common::{fd_error, gradient, inputs_of, random_case};
 use dicegrad::analysis::measure;
+use dicegrad::analysis::precision::LossScale;
 use dicegrad::case::Case;
 use dicegrad::loss::{
     Activation, Coefficients, DiceForm, Evaluation, GradientKernel, LossConfig, LossKind, LossParam, LossPatch,
@@ -119,7 +120,7 @@ fn every_family_matches_finite_differences_with_every_activation_and_option() {
 
 fn stats_of(case: &Case, cfg: &LossConfig) -> (Evaluation, Vec<dicegrad::analysis::GradientStats>) {
     let eval = Evaluation::compute(case, cfg);
-    let stats = measure(&GradientKernel::new(case, &eval), &eval);
+    let stats = measure(&GradientKernel::new(case, &eval), &eval, LossScale::default());
     (eval, stats)
 }
 
@@ -155,7 +156,8 @@ fn squared_dice_and_cross_entropy_are_not_two_valued_and_the_report_says_so() {
         let (eval, stats) = stats_of(&case, &cfg);
         assert!(!eval.two_valued(), "{}", kind.name());
         assert!(stats.iter().all(|s| !s.two_level && s.foreground.distinct > 1), "{}", kind.name());
-        let report = dicegrad::report::Report::build(&case, inputs_of(&case), &eval, stats, &FieldNames);
+        let report =
+            dicegrad::report::Report::build(&case, inputs_of(&case), &eval, stats, LossScale::default(), &FieldNames);
         assert!(!report.two_level_holds && !report.two_valued_closed_form);
     }
 }

@@ -1,4 +1,5 @@
-//! The 16-bit float fates of gradient values checked against the `half` crate's conversions.
+//! The 16-bit float fates of gradient values, alone and times a loss scale, checked against the
+//! `half` crate's conversions.
 
 use dicegrad::analysis::precision::{bfloat16, float16, Fate};
 use half::{bf16, f16};
@@ -50,5 +51,22 @@ fn bfloat16_fate_matches_the_half_crate() {
         let want =
             fate_of(h.to_f32() == 0.0, h.classify() == std::num::FpCategory::Subnormal, h.is_infinite(), x == 0.0);
         assert_eq!(bfloat16(x), want, "x = {x:e}");
+    }
+}
+
+#[test]
+fn fates_at_a_loss_scale_are_those_of_the_float32_product_cast_by_the_half_crate() {
+    use dicegrad::analysis::precision::{at_scale, LossScale};
+    for s in [1.0, 1000.0, 65536.0, 2f64.powi(24), 1e-30, 1e30] {
+        let scale = LossScale::new(s).unwrap();
+        for x in probes() {
+            let y = x * scale.get();
+            let (h, b) = (f16::from_f32(y), bf16::from_f32(y));
+            let sub = std::num::FpCategory::Subnormal;
+            let want16 = fate_of(h.to_f32() == 0.0, h.classify() == sub, h.is_infinite(), x == 0.0);
+            let want_bf = fate_of(b.to_f32() == 0.0, b.classify() == sub, b.is_infinite(), x == 0.0);
+            assert_eq!(at_scale(float16, x, scale), want16, "x = {x:e}, S = {s}");
+            assert_eq!(at_scale(bfloat16, x, scale), want_bf, "x = {x:e}, S = {s}");
+        }
     }
 }

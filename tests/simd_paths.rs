@@ -1,6 +1,8 @@
 //! The two builds of every loop — AVX2 and portable (`DICEGRAD_SIMD=portable`) — give the same
 //! bytes end to end: report, pictures and gradient volume, for probabilities and through sigmoid
-//! and softmax. (The kernels are compared build against build in the unit tests of `src/simd`.)
+//! and softmax, at GradScaler's loss scale and at 1 (where float16 flushes and makes subnormal
+//! many of the logit gradient's values). (The kernels are compared build against build in the unit
+//! tests of `src/simd`.)
 
 mod common;
 
@@ -17,8 +19,8 @@ fn the_portable_and_the_avx2_builds_write_the_same_bytes() {
             .output()
             .unwrap();
         assert!(ok.status.success());
-        let run = |portable: bool| {
-            let out = at(&d, &format!("{pred}-{activation}-{portable}"));
+        let run = |portable: bool, scale: &str| {
+            let out = at(&d, &format!("{pred}-{activation}-{portable}-{scale}"));
             let mut c = dicegrad();
             if portable {
                 c.env("DICEGRAD_SIMD", "portable");
@@ -26,7 +28,16 @@ fn the_portable_and_the_avx2_builds_write_the_same_bytes() {
                 c.env_remove("DICEGRAD_SIMD");
             }
             let r = c
-                .args(["analyze", "--compare", "ce,mimic", "--activation", activation, "--labels"])
+                .args([
+                    "analyze",
+                    "--compare",
+                    "ce,mimic",
+                    "--activation",
+                    activation,
+                    "--loss-scale",
+                    scale,
+                    "--labels",
+                ])
                 .arg(case.join("labels.nii.gz"))
                 .arg("--pred")
                 .arg(case.join(format!("{pred}.nii.gz")))
@@ -39,9 +50,14 @@ fn the_portable_and_the_avx2_builds_write_the_same_bytes() {
             assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
             ["report.json", "histogram.png", "compare.svg", "g.nii"].map(|f| std::fs::read(out.join(f)).unwrap())
         };
-        let (fast, portable) = (run(false), run(true));
-        for (i, name) in ["report.json", "histogram.png", "compare.svg", "g.nii"].iter().enumerate() {
-            assert!(fast[i] == portable[i], "{activation} on {pred}: {name} differs between the builds");
+        for scale in ["65536", "1"] {
+            let (fast, portable) = (run(false, scale), run(true, scale));
+            for (i, name) in ["report.json", "histogram.png", "compare.svg", "g.nii"].iter().enumerate() {
+                assert!(
+                    fast[i] == portable[i],
+                    "{activation} on {pred}, S = {scale}: {name} differs between the builds"
+                );
+            }
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Measures of a gradient field, per channel in the loss and split by ground truth: levels,
 //! distinct values, the least-squares fit to −a·g + c, the ratio of the two levels, dynamic range,
-//! 16-bit float headroom, and histograms. Pure: it reads the gradient from a
+//! the mixed-precision figures (the loss-scale window, and what a 16-bit cast at a loss scale
+//! does: [`precision`]), and histograms. Pure: it reads the gradient from a
 //! [`GradientKernel`] and knows nothing of files or formats.
 //!
 //! Fit: with g ∈ {0, 1}, the least-squares line v ≈ c − a·g through a channel's gradient values
@@ -22,7 +23,7 @@ use crate::loss::{Evaluation, GradientKernel};
 use crate::parallel::{fold_chunks, with_buffer};
 use histogram::{histogram_range, Bins};
 pub use histogram::{Histogram, LogHistogram, HISTOGRAM_BINS};
-use precision::Headroom;
+use precision::{LossScale, MixedPrecision, PrecisionSums};
 use stats::ChannelAcc;
 
 /// Gradient values on one side (foreground g = 1, or background g = 0) of a channel.
@@ -81,13 +82,6 @@ pub struct DynamicRange {
     pub log10: Option<f64>,
 }
 
-/// What casting the gradient to 16-bit floats does to it.
-#[derive(Clone, Debug, Serialize)]
-pub struct Precision {
-    pub float16: Headroom,
-    pub bfloat16: Headroom,
-}
-
 /// Everything measured on one channel's gradient.
 #[derive(Clone, Debug, Serialize)]
 pub struct GradientStats {
@@ -98,11 +92,16 @@ pub struct GradientStats {
     pub two_level: bool,
     pub level_ratio: LevelRatio,
     pub dynamic_range: DynamicRange,
-    pub precision: Precision,
+    /// The loss-scale window and what a cast of the gradient times the loss scale does.
+    pub mixed_precision: MixedPrecision,
     pub histogram: Histogram,
     /// |gradient| in fixed log bins (for pooling over cases; not written to report.json).
     #[serde(skip)]
     pub log_histogram: LogHistogram,
+    /// What `mixed_precision` is made of (for the figures of several channels together; not
+    /// written to report.json).
+    #[serde(skip)]
+    pub precision_sums: PrecisionSums,
 }
 
 fn side_stats(s: &stats::SideAcc) -> SideStats {
@@ -156,7 +155,7 @@ fn finish(
     };
     let min_nz = (acc.min_nonzero_abs.is_finite()).then_some(acc.min_nonzero_abs);
     let ratio = min_nz.map(|m| acc.max_abs as f64 / m as f64);
-    let total = acc.side[0].count + acc.side[1].count;
+    let precision_sums = acc.precision_sums();
     GradientStats {
         fit: fit(acc, eval, k),
         foreground,
@@ -173,9 +172,10 @@ fn finish(
             ratio,
             log10: ratio.map(f64::log10),
         },
-        precision: Precision { float16: acc.float16.shares(total), bfloat16: acc.bfloat16.shares(total) },
+        mixed_precision: precision_sums.figures(),
         histogram: hist,
         log_histogram,
+        precision_sums,
     }
 }
 
@@ -207,8 +207,9 @@ fn for_blocks<T: Send>(
     fold_chunks(case.voxels(), chunk, merge);
 }
 
-/// Measures the gradient of every reported channel: statistics, then histograms over the range
-/// the statistics found. Results are in the order of `config.reported_channels()`.
+/// Measures the gradient of every reported channel: statistics (the mixed-precision figures at the
+/// loss scale `scale`), then histograms over the range the statistics found. Results are in the
+/// order of `config.reported_channels()`.
 ///
 /// When the gradient of each channel takes one value per side whatever the voxel's value (see
 /// [`GradientKernel::side_value`]: a two-valued loss with respect to probabilities), every voxel
@@ -216,19 +217,30 @@ fn for_blocks<T: Send>(
 /// many copies of it — the side's voxel count from the loss sums — with no pass over the volume.
 /// Otherwise the gradient is evaluated on every voxel, in two passes (the histogram's range is
 /// the one the first pass found).
-pub fn measure(kernel: &GradientKernel, eval: &Evaluation) -> Vec<GradientStats> {
+pub fn measure(kernel: &GradientKernel, eval: &Evaluation, scale: LossScale) -> Vec<GradientStats> {
     let (channels, refs) = reported(eval);
-    match by_sides(kernel, eval, &channels, &refs) {
+    match by_sides(kernel, eval, &channels, &refs, scale) {
         Some(stats) => stats,
-        None => each_voxel(kernel, eval, &channels, &refs),
+        None => each_voxel(kernel, eval, &channels, &refs, scale),
     }
 }
 
 /// [`measure`] with the gradient evaluated on every voxel, whatever its form (the route `measure`
 /// takes unless the gradient is one value per side).
-pub fn measure_each_voxel(kernel: &GradientKernel, eval: &Evaluation) -> Vec<GradientStats> {
+pub fn measure_each_voxel(kernel: &GradientKernel, eval: &Evaluation, scale: LossScale) -> Vec<GradientStats> {
     let (channels, refs) = reported(eval);
-    each_voxel(kernel, eval, &channels, &refs)
+    each_voxel(kernel, eval, &channels, &refs, scale)
+}
+
+/// The mixed-precision figures of the gradients `stats` together (one loss scale serves every
+/// channel of a prediction): the window from the smallest non-zero and the largest magnitude of
+/// all, the shares over all values.
+pub fn mixed_precision_of(stats: &[GradientStats], scale: LossScale) -> MixedPrecision {
+    let mut all = PrecisionSums::empty(scale);
+    for s in stats {
+        all.merge(&s.precision_sums);
+    }
+    all.figures()
 }
 
 /// The reported channels, and for each its closed-form levels `[background, foreground]` (the
@@ -240,7 +252,13 @@ fn reported(eval: &Evaluation) -> (Vec<usize>, Vec<[f64; 2]>) {
 }
 
 /// Statistics in one pass over the gradient of every voxel, then histograms in a second.
-fn each_voxel(kernel: &GradientKernel, eval: &Evaluation, channels: &[usize], refs: &[[f64; 2]]) -> Vec<GradientStats> {
+fn each_voxel(
+    kernel: &GradientKernel,
+    eval: &Evaluation,
+    channels: &[usize],
+    refs: &[[f64; 2]],
+    scale: LossScale,
+) -> Vec<GradientStats> {
     let cfg = &eval.config;
     let first = channels.first().copied().unwrap_or(0);
     // Once the merged total of a side has more distinct values than are counted, it stays so
@@ -250,7 +268,7 @@ fn each_voxel(kernel: &GradientKernel, eval: &Evaluation, channels: &[usize], re
         refs.iter()
             .zip(&capped)
             .map(|(r, cap)| {
-                let mut acc = ChannelAcc::new(*r);
+                let mut acc = ChannelAcc::new(*r, scale);
                 for (side, c) in acc.side.iter_mut().zip(cap) {
                     if c.load(Ordering::Relaxed) {
                         side.distinct.saturate();
@@ -260,7 +278,7 @@ fn each_voxel(kernel: &GradientKernel, eval: &Evaluation, channels: &[usize], re
             })
             .collect()
     };
-    let mut accs: Vec<ChannelAcc> = refs.iter().map(|r| ChannelAcc::new(*r)).collect();
+    let mut accs: Vec<ChannelAcc> = refs.iter().map(|r| ChannelAcc::new(*r, scale)).collect();
     for_blocks(
         kernel,
         fresh,
@@ -313,6 +331,7 @@ fn by_sides(
     eval: &Evaluation,
     channels: &[usize],
     refs: &[[f64; 2]],
+    scale: LossScale,
 ) -> Option<Vec<GradientStats>> {
     let n = eval.sums.voxels;
     channels
@@ -326,7 +345,7 @@ fn by_sides(
                     sides.push((kernel.side_value(k, foreground)?, foreground, count));
                 }
             }
-            let mut acc = ChannelAcc::new(*r);
+            let mut acc = ChannelAcc::new(*r, scale);
             for &(v, foreground, count) in &sides {
                 acc.add_run(v, foreground, count);
             }

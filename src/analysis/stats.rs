@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 use std::hash::{BuildHasherDefault, Hasher};
 
-use super::precision::{bfloat16, float16, FateCounts};
+use super::precision::{at_scale, bfloat16, float16, CastSums, LossScale, PrecisionSums};
 use crate::simd::moments::block_moments;
 
 /// Distinct float32 values are counted exactly up to this many; beyond it only "more" is known.
@@ -164,26 +164,33 @@ impl SideAcc {
     }
 }
 
-/// Statistics of one channel's gradient: both sides, magnitudes, 16-bit float fates.
+/// Statistics of one channel's gradient: both sides, magnitudes, L1 sums, and the 16-bit float
+/// fates of the values times the loss scale.
 #[derive(Clone, Debug)]
 pub struct ChannelAcc {
     /// `[background, foreground]`.
     pub side: [SideAcc; 2],
     pub max_abs: f32,
     pub min_nonzero_abs: f32,
-    pub float16: FateCounts,
-    pub bfloat16: FateCounts,
+    pub scale: LossScale,
+    /// Σ |v| per side `[background, foreground]`.
+    pub l1: [f64; 2],
+    pub float16: CastSums,
+    pub bfloat16: CastSums,
 }
 
 impl ChannelAcc {
-    /// A fresh accumulator with reference values `[background, foreground]`.
-    pub fn new(reference: [f64; 2]) -> Self {
+    /// A fresh accumulator with reference values `[background, foreground]`, for the loss scale
+    /// `scale`.
+    pub fn new(reference: [f64; 2], scale: LossScale) -> Self {
         ChannelAcc {
             side: [SideAcc::new(reference[0]), SideAcc::new(reference[1])],
             max_abs: 0.0,
             min_nonzero_abs: f32::INFINITY,
-            float16: FateCounts::default(),
-            bfloat16: FateCounts::default(),
+            scale,
+            l1: [0.0; 2],
+            float16: CastSums::default(),
+            bfloat16: CastSums::default(),
         }
     }
 
@@ -192,49 +199,60 @@ impl ChannelAcc {
     #[cfg(test)]
     pub fn add(&mut self, v: f32, foreground: bool) {
         self.side[usize::from(foreground)].add(v);
-        let a = v.abs();
-        self.max_abs = self.max_abs.max(a);
-        if a > 0.0 {
-            self.min_nonzero_abs = self.min_nonzero_abs.min(a);
-        }
-        self.float16.add(float16(v));
-        self.bfloat16.add(bfloat16(v));
+        self.magnitudes(v, foreground, 1);
     }
 
     /// Adds `n` copies of `v` on one side at once.
+    ///
+    /// Σ|v| of n copies of a float32 value is n·|v| exactly, however the additions are grouped,
+    /// while n < 2^29 (the partial sums are multiples of |v| below 2^53 units of its last place):
+    /// so a two-valued gradient gets the same L1 sums here as value by value.
     #[inline]
     pub fn add_run(&mut self, v: f32, foreground: bool, n: u64) {
         self.side[usize::from(foreground)].add_run(v, n);
+        self.magnitudes(v, foreground, n);
+    }
+
+    /// Extremes, L1 sums and fates of `n` copies of `v`.
+    fn magnitudes(&mut self, v: f32, foreground: bool, n: u64) {
         let a = v.abs();
         self.max_abs = self.max_abs.max(a);
         if a > 0.0 {
             self.min_nonzero_abs = self.min_nonzero_abs.min(a);
         }
-        self.float16.add_n(float16(v), n);
-        self.bfloat16.add_n(bfloat16(v), n);
+        let side = usize::from(foreground);
+        self.l1[side] += n as f64 * f64::from(a);
+        self.float16.add_n(at_scale(float16, v, self.scale), side, a, n);
+        self.bfloat16.add_n(at_scale(bfloat16, v, self.scale), side, a, n);
     }
 
     /// Adds a block of values, `g[i]` on a voxel of class `class[i]` (foreground when it is
-    /// `fg`). Counts, extremes, deviation sums and float16 fates in [`LANES`](crate::parallel::LANES) lanes
-    /// ([`block_moments`]); bfloat16 fates only for blocks holding a value that is not a plain
-    /// normal float (the only ones bfloat16 treats differently); distinct values until both sides
+    /// `fg`). Counts, extremes, deviation sums, L1 sums and float16 fates in
+    /// [`LANES`](crate::parallel::LANES) lanes ([`block_moments`]); bfloat16 fates only for blocks
+    /// holding a value whose product with the scale is not a plain normal float (the only ones
+    /// bfloat16 treats differently), value by value in order; distinct values until both sides
     /// have more than are counted.
     pub fn add_values(&mut self, g: &[f32], class: &[u8], fg: u8) {
         let refs = [self.side[0].reference, self.side[1].reference];
-        let m = block_moments(g, class, fg, refs);
+        let m = block_moments(g, class, fg, refs, self.scale.get());
         for (k, side) in self.side.iter_mut().enumerate() {
             side.count += m.count[k];
             side.min = side.min.min(m.min[k]);
             side.max = side.max.max(m.max[k]);
             side.sum_d += m.sum_d[k];
             side.sum_d2 += m.sum_d2[k];
+            self.l1[k] += m.l1[k];
+            self.float16.l1_flushed[k] += m.l1_flushed[k];
         }
         self.max_abs = self.max_abs.max(m.max_abs);
         self.min_nonzero_abs = self.min_nonzero_abs.min(m.min_nonzero_abs);
         let [flushed_to_zero, subnormal, overflow] = m.float16;
-        self.float16.merge(&FateCounts { flushed_to_zero, subnormal, overflow });
+        self.float16.counts.merge(&super::precision::FateCounts { flushed_to_zero, subnormal, overflow });
         if m.bfloat16_special {
-            g.iter().for_each(|&v| self.bfloat16.add(bfloat16(v)));
+            for (&v, &cl) in g.iter().zip(class) {
+                let fate = at_scale(bfloat16, v, self.scale);
+                self.bfloat16.add_n(fate, usize::from(cl == fg), v.abs(), 1);
+            }
         }
         if !(self.side[0].distinct.saturated && self.side[1].distinct.saturated) {
             for (&v, &cl) in g.iter().zip(class) {
@@ -248,15 +266,37 @@ impl ChannelAcc {
         self.side[1].merge(&o.side[1]);
         self.max_abs = self.max_abs.max(o.max_abs);
         self.min_nonzero_abs = self.min_nonzero_abs.min(o.min_nonzero_abs);
+        self.l1[0] += o.l1[0];
+        self.l1[1] += o.l1[1];
         self.float16.merge(&o.float16);
         self.bfloat16.merge(&o.bfloat16);
     }
+
+    /// What the mixed-precision figures of the channel are made of.
+    pub fn precision_sums(&self) -> PrecisionSums {
+        PrecisionSums {
+            scale: self.scale,
+            values: self.side[0].count + self.side[1].count,
+            max_abs: self.max_abs,
+            min_nonzero_abs: self.min_nonzero_abs,
+            l1: self.l1[0] + self.l1[1],
+            float16: self.float16,
+            bfloat16: self.bfloat16,
+        }
+    }
+}
+
+/// A value's fate counted once (for the tests' value-by-value definitions).
+#[cfg(test)]
+pub(crate) fn fate_of(v: f32, s: LossScale) -> [super::precision::Fate; 2] {
+    [at_scale(float16, v, s), at_scale(bfloat16, v, s)]
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::precision::Fate;
     use super::*;
-    use crate::simd::moments::mixed_values;
+    use crate::simd::moments::{mixed_values, TEST_SCALES};
 
     #[test]
     fn distinct_counts_exactly_then_caps() {
@@ -273,13 +313,27 @@ mod tests {
 
     #[test]
     fn block_statistics_equal_those_added_value_by_value() {
-        for n in [0, 1, 7, 8, 9, 1000, 2048] {
+        for (s, n) in TEST_SCALES.iter().flat_map(|&s| [0, 1, 7, 8, 9, 1000, 2048].map(|n| (s, n))) {
+            let scale = LossScale::new(f64::from(s)).unwrap();
             let (v, class) = mixed_values(n);
-            let mut block = ChannelAcc::new([0.1, -0.2]);
+            let mut block = ChannelAcc::new([0.1, -0.2], scale);
             block.add_values(&v, &class, 1);
-            let mut each = ChannelAcc::new([0.1, -0.2]);
+            let mut each = ChannelAcc::new([0.1, -0.2], scale);
             for (&x, &c) in v.iter().zip(&class) {
                 each.add(x, c == 1);
+            }
+            let close = |x: f64, y: f64| (x - y).abs() <= 1e-12 * x.abs().max(y.abs());
+            let (p, q) = (block.precision_sums(), each.precision_sums());
+            assert_eq!(
+                (p.float16.counts, p.bfloat16.counts),
+                (q.float16.counts, q.bfloat16.counts),
+                "n = {n}, S = {s}"
+            );
+            for (x, y) in [(p.l1, q.l1), (p.float16.l1_flushed[0], q.float16.l1_flushed[0])].into_iter().chain([
+                (p.float16.l1_flushed[1], q.float16.l1_flushed[1]),
+                (p.bfloat16.l1_flushed[0], q.bfloat16.l1_flushed[0]),
+            ]) {
+                assert!(close(x, y), "n = {n}, S = {s}: {x} vs {y}");
             }
             for (a, b) in block.side.iter().zip(&each.side) {
                 assert_eq!((a.count, a.min, a.max), (b.count, b.min, b.max), "n = {n}");
@@ -289,7 +343,31 @@ mod tests {
                 }
             }
             assert_eq!((block.max_abs, block.min_nonzero_abs), (each.max_abs, each.min_nonzero_abs), "n = {n}");
-            assert_eq!((block.float16, block.bfloat16), (each.float16, each.bfloat16), "n = {n}");
+        }
+    }
+
+    #[test]
+    fn a_run_of_equal_values_has_the_fates_and_l1_sums_of_its_values_added_one_by_one() {
+        let scale = LossScale::new(65536.0).unwrap();
+        for v in [1e-15f32, -1e-11, 3e-7, 1.0, 0.0, 1e-40] {
+            let n = 20_000;
+            let mut run = ChannelAcc::new([0.0, 0.0], scale);
+            run.add_run(v, true, n);
+            run.add_run(-v * 0.75, false, n / 2);
+            let mut block = ChannelAcc::new([0.0, 0.0], scale);
+            let values: Vec<f32> =
+                std::iter::repeat_n(v, n as usize).chain(std::iter::repeat_n(-v * 0.75, n as usize / 2)).collect();
+            let class: Vec<u8> = (0..values.len()).map(|i| u8::from(i < n as usize)).collect();
+            for (g, c) in values.chunks(1000).zip(class.chunks(1000)) {
+                block.add_values(g, c, 1);
+            }
+            assert_eq!(run.precision_sums(), block.precision_sums(), "v = {v:e}");
+            let [f16, _] = fate_of(v, scale);
+            let flushed = if f16 == Fate::FlushedToZero { n } else { 0 };
+            assert_eq!(
+                run.float16.counts.flushed_to_zero,
+                flushed + if fate_of(-v * 0.75, scale)[0] == Fate::FlushedToZero { n / 2 } else { 0 }
+            );
         }
     }
 

@@ -63,6 +63,7 @@ fn request(params: &RunParameters) -> Request {
         force_activation: params.force_activation,
         allow_non_finite: params.allow_non_finite,
         regime: None,
+        loss_scale: params.loss_scale,
     }
 }
 

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 
+use dicegrad::analysis::precision::LossScale;
 use dicegrad::loss::{compared_kinds, LossKind};
 use dicegrad::nifti::WriteOptions;
 use dicegrad::output::{check_output, create_folder, write_bytes};
@@ -54,6 +55,10 @@ pub struct AnalyzeArgs {
     /// For a 3D prediction of one class of a multi-label map: the label value K of that class.
     #[arg(long, value_name = "K", allow_negative_numbers = true)]
     label: Option<i64>,
+    /// Loss scale S of the mixed-precision figures: the gradient × S is what a 16-bit cast meets
+    /// (PyTorch GradScaler starts at 65536 = 2^16). A positive number; rounded to float32.
+    #[arg(long, default_value_t = 65536.0, value_name = "S", allow_hyphen_values = true)]
+    loss_scale: f64,
     /// Largest difference allowed between an entry of the labels' and the prediction's affines (mm).
     #[arg(long, default_value_t = 1e-3, value_name = "F", allow_hyphen_values = true)]
     affine_tol: f64,
@@ -132,6 +137,7 @@ fn check_outputs(a: &AnalyzeArgs) -> Result<()> {
 pub fn run(a: AnalyzeArgs) -> Result<ExitCode> {
     super::init_threads(a.threads)?;
     check_outputs(&a)?;
+    let loss_scale = LossScale::new(a.loss_scale)?;
     let request = Request {
         loss: a.loss.request(),
         compare: a.compare.clone(),
@@ -139,6 +145,7 @@ pub fn run(a: AnalyzeArgs) -> Result<ExitCode> {
         force_activation: a.force_activation,
         allow_non_finite: a.allow_non_finite,
         regime: a.training.request()?,
+        loss_scale,
     };
     let options = LoadOptions { max_values: a.max_voxels, affine_tol: a.affine_tol };
     let loaded = load(&a.labels, &a.pred, options, &request)?;

@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use clap::Args;
 
+use dicegrad::analysis::precision::LossScale;
 use dicegrad::batch::merge::merge;
 use dicegrad::batch::pairing::Shard;
 use dicegrad::batch::run::{run, BatchOptions};
@@ -38,6 +39,10 @@ pub struct BatchArgs {
     /// Text after the case id in prediction file names (e.g. _seg for MONAI's CASE/CASE_seg.nii.gz).
     #[arg(long, default_value = "", value_name = "TEXT")]
     pred_suffix: String,
+    /// Loss scale S of the mixed-precision figures: the gradient × S is what a 16-bit cast meets
+    /// (PyTorch GradScaler starts at 65536 = 2^16). A positive number; rounded to float32.
+    #[arg(long, default_value_t = 65536.0, value_name = "S", allow_hyphen_values = true)]
+    loss_scale: f64,
     /// Largest difference allowed between the labels' and the prediction's affine entries (mm).
     #[arg(long, default_value_t = 1e-3, value_name = "F", allow_hyphen_values = true)]
     affine_tol: f64,
@@ -133,6 +138,7 @@ impl BatchArgs {
 pub fn run_batch(a: BatchArgs) -> Result<ExitCode> {
     super::init_threads(a.threads)?;
     let jobs = super::workers(a.jobs, "--jobs");
+    let loss_scale = LossScale::new(a.loss_scale)?;
     let opts = BatchOptions {
         labels_dir: a.labels_dir,
         pred_dir: a.pred_dir,
@@ -145,6 +151,7 @@ pub fn run_batch(a: BatchArgs) -> Result<ExitCode> {
             max_values: a.max_voxels,
             force_activation: a.force_activation,
             allow_non_finite: a.allow_non_finite,
+            loss_scale,
         },
         shard: a.shard,
         jobs,

@@ -10,6 +10,7 @@ use std::path::Path;
 
 use crate::analysis::compare::compare;
 use crate::analysis::measure;
+use crate::analysis::precision::LossScale;
 use crate::case::scan::{voxels_not_summing_to_one, NEAR_UNIT};
 use crate::case::Case;
 use crate::error::{set, Error, Input, Msg, Naming, Param, Result};
@@ -40,6 +41,8 @@ pub struct Request {
     pub allow_non_finite: bool,
     /// Also analyse the loss on patches in mini-batches, as the network is trained.
     pub regime: Option<RegimeRequest>,
+    /// The loss scale S of the mixed-precision figures (default: GradScaler's initial 2^16).
+    pub loss_scale: LossScale,
 }
 
 impl Request {
@@ -262,8 +265,8 @@ pub fn analyze<'a>(
     let eval = &evals[0];
     let sums = eval.sums.clone();
     let kernel = GradientKernel::new(case, eval);
-    let stats = measure(&kernel, eval);
-    let mut report = Report::build(case, inputs, eval, stats, naming);
+    let stats = measure(&kernel, eval, request.loss_scale);
+    let mut report = Report::build(case, inputs, eval, stats, request.loss_scale, naming);
     let main = evals[0].config.spec.loss;
     if request.compare.contains(&main) {
         report.warnings.push(
@@ -284,8 +287,11 @@ pub fn analyze<'a>(
     }
     if evals.len() > 1 {
         let kernels: Vec<GradientKernel> = evals.iter().map(|e| GradientKernel::new(case, e)).collect();
-        let losses =
-            evals[1..].iter().zip(&kernels[1..]).map(|(e, k)| ComparedLoss::build(case, e, measure(k, e))).collect();
+        let losses = evals[1..]
+            .iter()
+            .zip(&kernels[1..])
+            .map(|(e, k)| ComparedLoss::build(case, e, measure(k, e, request.loss_scale)))
+            .collect();
         report.comparison = Some(Comparison { losses, pairs: compare(&kernels, &evals) });
     }
     Ok(CaseResult { report, kernel, sums })

@@ -1,11 +1,13 @@
-//! Pictures of a data set: the pooled |gradient| histogram per channel (foreground vs background),
-//! and the per-case gradient levels against case Dice (one point per case and channel).
+//! Pictures of a data set: the pooled |gradient| histogram per channel (foreground vs background,
+//! float16's normal range at the run's loss scale shaded), and the per-case gradient levels against
+//! case Dice (one point per case and channel).
 
 use std::path::Path;
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
+use super::histogram::{normal_range, normal_range_label, NORMAL_RANGE};
 use super::{write, Drawing, Drawn};
 use crate::analysis::LogHistogram;
 use crate::error::Result;
@@ -44,12 +46,14 @@ fn draw_pooled<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, s: &Summary) -
         };
         let x = |b: usize| (b as f64 - 127.0) * std::f64::consts::LOG10_2;
         let peak = h.foreground.iter().chain(&h.background).copied().max().unwrap_or(1).max(1) as f64;
+        let top = peak * 1e4;
+        let (left, right) = (x(lo) - 0.2, x(hi) + 0.2);
         let mut chart = ChartBuilder::on(area)
             .caption(format!("channel {} (label {}): {} cases", ch.channel, ch.label, ch.cases), ("sans-serif", 15))
             .margin(10)
             .x_label_area_size(42)
             .y_label_area_size(60)
-            .build_cartesian_2d(x(lo) - 0.2..x(hi) + 0.2, (0.5..peak * 1000.0).log_scale())?;
+            .build_cartesian_2d(left..right, (0.5..top).log_scale())?;
         chart
             .configure_mesh()
             .x_desc("log10 |gradient| per voxel")
@@ -57,6 +61,21 @@ fn draw_pooled<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, s: &Summary) -
             .y_label_formatter(&|v| if *v >= 1e4 { format!("{v:.0e}") } else { format!("{v:.0}") })
             .label_style(("sans-serif", 12))
             .draw()?;
+        let scale = f64::from(s.parameters.loss_scale);
+        let range = normal_range(scale);
+        let [a, b] = range.map(f64::log10);
+        let band = (a.max(left), b.min(right));
+        let shown = band.0 < band.1;
+        chart
+            .draw_series(
+                shown.then(|| Rectangle::new([(band.0, 0.5), (band.1, top)], NORMAL_RANGE.mix(0.12).filled())),
+            )?
+            .label(normal_range_label(scale, range, shown))
+            .legend(|(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], NORMAL_RANGE.mix(0.3).filled()));
+        let line = ShapeStyle { color: NORMAL_RANGE.mix(0.8), filled: false, stroke_width: 1 };
+        for e in [a, b].into_iter().filter(|e| (left..=right).contains(e)) {
+            chart.draw_series(DashedLineSeries::new(vec![(e, 0.5), (e, top)], 3, 3, line))?;
+        }
         for (counts, color, name) in
             [(&h.background, BACKGROUND, "background (g = 0)"), (&h.foreground, FOREGROUND, "foreground (g = 1)")]
         {

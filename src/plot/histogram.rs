@@ -1,10 +1,12 @@
 //! Gradient histograms: one panel per channel in the loss, foreground and background voxels in two
 //! colours, log-scaled counts, closed-form levels marked when the gradient is with respect to
-//! probabilities.
+//! probabilities, and float16's normal range at the report's loss scale S shaded: the values g with
+//! 2^−14/S ≤ |g| ≤ 65504/S, whose S·g is a normal float16.
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
+use crate::analysis::precision::{F16_LARGEST, F16_SMALLEST_NORMAL};
 use crate::analysis::Histogram;
 use crate::loss::Activation;
 use crate::report::Report;
@@ -15,6 +17,8 @@ const PANEL_H: u32 = 330;
 const TITLE_H: u32 = 50;
 const FOREGROUND: RGBColor = RGBColor(222, 110, 20);
 const BACKGROUND: RGBColor = RGBColor(35, 95, 190);
+/// float16's normal range at the loss scale.
+pub(super) const NORMAL_RANGE: RGBColor = RGBColor(40, 150, 80);
 
 fn columns(panels: usize) -> usize {
     if panels <= 2 {
@@ -47,6 +51,8 @@ struct Panel<'a> {
     levels: Option<[f64; 2]>,
     foreground_voxels: u64,
     background_voxels: u64,
+    /// The loss scale S.
+    scale: f64,
 }
 
 /// Draws every channel's histogram onto `root`.
@@ -86,6 +92,7 @@ pub fn draw_histograms<DB: DrawingBackend>(
             levels: with_levels.then_some([ch.closed_form.foreground_level, ch.closed_form.background_level]),
             foreground_voxels: ch.foreground_voxels,
             background_voxels: ch.background_voxels,
+            scale: p.loss_scale.into(),
         };
         draw_panel(area, &panel, act)?;
     }
@@ -117,6 +124,7 @@ pub fn draw_comparison<DB: DrawingBackend>(
                 .then_some([ch.closed_form.foreground_level, ch.closed_form.background_level]),
             foreground_voxels: ch.foreground_voxels,
             background_voxels: ch.background_voxels,
+            scale: p.loss_scale.into(),
         };
         draw_panel(&areas[r * cols], &main, act)?;
         for (j, loss) in cmp.losses.iter().enumerate() {
@@ -132,6 +140,7 @@ pub fn draw_comparison<DB: DrawingBackend>(
                     .then_some([other.closed_form.foreground_level, other.closed_form.background_level]),
                 foreground_voxels: ch.foreground_voxels,
                 background_voxels: ch.background_voxels,
+                scale: p.loss_scale.into(),
             };
             draw_panel(area, &panel, act)?;
         }
@@ -139,10 +148,24 @@ pub fn draw_comparison<DB: DrawingBackend>(
     Ok(())
 }
 
-/// Top of the log count axis: three decades above the highest bar, so that the legend sits in
+/// Top of the log count axis: four decades above the highest bar, so that the legend sits in
 /// empty space above the bars.
 fn y_top(peak: u64) -> f64 {
-    peak as f64 * 1000.0
+    peak as f64 * 1e4
+}
+
+/// The legend's words for float16's normal range at the loss scale `scale`, `[lo, hi]` in
+/// gradient units; `shown` when some of it lies on the axis.
+pub(super) fn normal_range_label(scale: f64, [lo, hi]: [f64; 2], shown: bool) -> String {
+    let k = scale.log2();
+    let s = if k.fract() == 0.0 && k != 0.0 { format!("{scale} = 2^{k}") } else { format!("{scale}") };
+    let off = if shown { "" } else { ", off this axis" };
+    format!("float16 normal at S = {s}: {lo:.2e} ≤ |g| ≤ {hi:.2e}{off}")
+}
+
+/// Where S·g is a normal float16: |g| in [2^−14/S, 65504/S].
+pub(super) fn normal_range(scale: f64) -> [f64; 2] {
+    [F16_SMALLEST_NORMAL / scale, F16_LARGEST / scale]
 }
 
 /// Tick label in scientific notation, with values that are zero up to rounding shown as 0.
@@ -205,6 +228,21 @@ fn draw_panel<DB: DrawingBackend>(
         .axis_desc_style(("sans-serif", 14))
         .light_line_style(WHITE.mix(0.0))
         .draw()?;
+    let [lo, hi] = normal_range(panel.scale);
+    let top = y_top(peak);
+    // the two intervals of values whose magnitude is in range, clipped to the axis
+    let bands: Vec<(f64, f64)> =
+        [(lo, hi), (-hi, -lo)].into_iter().map(|(a, b)| (a.max(h.lo), b.min(h.hi))).filter(|(a, b)| a < b).collect();
+    let band_style = NORMAL_RANGE.mix(0.12).filled();
+    let line_style = ShapeStyle { color: NORMAL_RANGE.mix(0.8), filled: false, stroke_width: 1 };
+    chart
+        .draw_series(bands.iter().map(|&(a, b)| Rectangle::new([(a, 0.5), (b, top)], band_style)))?
+        .label(normal_range_label(panel.scale, [lo, hi], !bands.is_empty()))
+        .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], NORMAL_RANGE.mix(0.3).filled()));
+    let edges = [lo, hi, -lo, -hi].into_iter().filter(|x| *x >= h.lo && *x <= h.hi);
+    for x in edges {
+        chart.draw_series(DashedLineSeries::new(vec![(x, 0.5), (x, top)], 3, 3, line_style))?;
+    }
     chart
         .draw_series(bars(h, &h.background, BACKGROUND))?
         .label(format!("background (g = 0): {} voxels", panel.background_voxels))
@@ -214,7 +252,6 @@ fn draw_panel<DB: DrawingBackend>(
         .label(format!("foreground (g = 1): {} voxels", panel.foreground_voxels))
         .legend(|(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], FOREGROUND.filled()));
     if let Some([fg, bg]) = panel.levels {
-        let top = y_top(peak);
         for (x, label, color) in [
             (fg, format!("closed form c − a = {fg:.3e}"), FOREGROUND),
             (bg, format!("closed form c = {bg:.3e}"), BACKGROUND),

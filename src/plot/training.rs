@@ -5,8 +5,9 @@
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
+use crate::analysis::precision::ScaleWindow;
 use crate::report::Report;
-use crate::training::{RegimeReport, Spread, Window};
+use crate::training::{RegimeReport, Spread};
 
 const W: u32 = 1400;
 const H: u32 = 860;
@@ -237,15 +238,11 @@ pub fn draw<DB: DrawingBackend>(
         None,
     )?;
     spread_panel(&panels[1], t)?;
-    let windows: Vec<Window> = t
-        .batch_max_abs
-        .iter()
-        .zip(&t.batch_min_nonzero_abs)
-        .filter_map(|(&mx, mn)| mn.and_then(|mn| Window::of(mx as f32, mn as f32)))
-        .collect();
-    let lows: Vec<f64> = windows.iter().map(|w| w.log2_min).collect();
-    let highs: Vec<f64> = windows.iter().map(|w| w.log2_max).collect();
-    let band = t.loss_scale_window.every_batch.filter(|w| !w.empty).map(|w| (w.log2_min, w.log2_max));
+    let windows: Vec<ScaleWindow> =
+        t.batch_max_abs.iter().zip(&t.batch_min_nonzero_abs).map(|(&mx, mn)| ScaleWindow::float16(*mn, mx)).collect();
+    let lows: Vec<f64> = windows.iter().filter_map(|w| w.log2_min).collect();
+    let highs: Vec<f64> = windows.iter().filter_map(|w| w.log2_max).collect();
+    let band = t.loss_scale_window.every_batch.as_ref().filter(|w| !w.empty).and_then(|w| w.log2_min.zip(w.log2_max));
     let marks = [(INITIAL_SCALE_LOG2, "GradScaler's initial scale 2^16".to_string(), GREY)];
     histogram_panel(
         &panels[2],

@@ -19,7 +19,7 @@ fn num(v: Option<f64>) -> String {
 const NO_ERROR: &str = "none";
 
 /// Every column before the comparison columns, in order.
-const COLUMNS: [Column; 19] = [
+const COLUMNS: [Column; 27] = [
     ("case", |r, _| r.case.clone()),
     ("status", |_, _| "ok".into()),
     ("error", |_, _| NO_ERROR.into()),
@@ -37,8 +37,16 @@ const COLUMNS: [Column; 19] = [
     ("fit_r2", |_, c| num(c.fit_r2)),
     ("two_level", |_, c| c.two_level.to_string()),
     ("dynamic_range", |_, c| num(c.dynamic_range)),
-    ("float16_lost", |_, c| num(Some(c.float16_lost))),
-    ("bfloat16_lost", |_, c| num(Some(c.bfloat16_lost))),
+    ("float16_window_log2_min", |_, c| num(c.float16_window_log2_min)),
+    ("float16_window_log2_max", |_, c| num(c.float16_window_log2_max)),
+    ("float16_zero_share", |_, c| num(Some(c.float16_zero_share))),
+    ("float16_subnormal_share", |_, c| num(Some(c.float16_subnormal_share))),
+    ("float16_overflow_share", |_, c| num(Some(c.float16_overflow_share))),
+    ("float16_l1_lost_share", |_, c| num(Some(c.float16_l1_lost_share))),
+    ("bfloat16_zero_share", |_, c| num(Some(c.bfloat16_zero_share))),
+    ("bfloat16_subnormal_share", |_, c| num(Some(c.bfloat16_subnormal_share))),
+    ("bfloat16_overflow_share", |_, c| num(Some(c.bfloat16_overflow_share))),
+    ("bfloat16_l1_lost_share", |_, c| num(Some(c.bfloat16_l1_lost_share))),
 ];
 
 /// The figures of each compared pair, after [`COLUMNS`]: (suffix of the column name, cell).
@@ -129,8 +137,16 @@ mod tests {
             fit_r2: Some(1.0),
             two_level: true,
             dynamic_range: Some(25.0),
-            float16_lost: 0.0,
-            bfloat16_lost: 0.0,
+            float16_window_log2_min: Some(-3.5),
+            float16_window_log2_max: None,
+            float16_zero_share: 0.25,
+            float16_subnormal_share: 0.0,
+            float16_overflow_share: 0.0,
+            float16_l1_lost_share: 1e-3,
+            bfloat16_zero_share: 0.0,
+            bfloat16_subnormal_share: 0.0,
+            bfloat16_overflow_share: 0.0,
+            bfloat16_l1_lost_share: 0.0,
             comparisons: vec![PairFigures {
                 pair: "dice vs ce".into(),
                 cosine: Some(0.5),
@@ -162,16 +178,18 @@ mod tests {
         let bytes = to_csv(&pairs, &records);
         let mut reader = csv::Reader::from_reader(bytes.as_slice());
         let head = reader.headers().unwrap().clone();
-        assert_eq!(head.len(), 22);
-        assert_eq!(&head[19], "dice_vs_ce_cosine");
+        assert_eq!(head.len(), 30);
+        assert_eq!((&head[17], &head[22]), ("float16_window_log2_min", "float16_l1_lost_share"));
+        assert_eq!(&head[27], "dice_vs_ce_cosine");
         let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
         assert_eq!(rows.len(), 3, "two channels of a, one row for b");
         assert!(rows.iter().all(|r| r.len() == head.len()));
         assert_eq!((&rows[0][0], &rows[0][2], &rows[0][3], &rows[1][3]), ("a", "none", "0", "1"));
         assert_eq!((&rows[0][6], &rows[0][10], &rows[0][12]), ("2.5e-1", "-2.5e-3", ""));
-        assert_eq!((&rows[0][19], &rows[0][20], &rows[0][21]), ("5e-1", "", "1e0"));
+        assert_eq!((&rows[0][17], &rows[0][18], &rows[0][19], &rows[0][22]), ("-3.5e0", "", "2.5e-1", "1e-3"));
+        assert_eq!((&rows[0][27], &rows[0][28], &rows[0][29]), ("5e-1", "", "1e0"));
         assert_eq!((&rows[2][0], &rows[2][1]), ("b, \"quoted\"\nline", "failed"));
         assert_eq!(&rows[2][2], "bad, \"file\": truncated");
-        assert!((3..22).all(|i| rows[2][i].is_empty()));
+        assert!((3..30).all(|i| rows[2][i].is_empty()));
     }
 }

@@ -15,7 +15,8 @@ pub mod wording;
 
 use serde::Serialize;
 
-use crate::analysis::GradientStats;
+use crate::analysis::precision::{LossScale, MixedPrecision};
+use crate::analysis::{mixed_precision_of, GradientStats};
 use crate::case::Case;
 use crate::error::{set, Naming, Param};
 use crate::loss::{Evaluation, LossKind, LossParam, LossSpec, Reduction};
@@ -54,6 +55,8 @@ pub struct Parameters {
     pub gradient_wrt: &'static str,
     /// What the cross-entropy part computes, when there is one.
     pub cross_entropy: Option<&'static str>,
+    /// The loss scale S of the mixed-precision figures (as float32).
+    pub loss_scale: LossScale,
 }
 
 /// The loss value and its parts.
@@ -155,6 +158,9 @@ pub struct Report {
     /// term, no cross-entropy).
     pub two_valued_closed_form: bool,
     pub channels: Vec<ChannelReport>,
+    /// The mixed-precision figures of all reported channels together (one loss scale serves the
+    /// whole prediction): the loss-scale window over all their values, the shares at the scale.
+    pub mixed_precision: MixedPrecision,
     /// With compared losses: the other losses and the pairwise figures.
     pub comparison: Option<comparison::Comparison>,
     /// With a training regime: the loss and gradient over sampled mini-batches of patches.
@@ -166,14 +172,17 @@ pub struct Report {
 
 impl Report {
     /// Assembles the report from a case (and what its inputs were), its evaluated loss and the
-    /// gradient statistics (one per reported channel, in order).
+    /// gradient statistics (one per reported channel, in order, measured at the loss scale
+    /// `scale`).
     pub fn build(
         case: &Case,
         inputs: Inputs,
         eval: &Evaluation,
         stats: Vec<GradientStats>,
+        scale: LossScale,
         naming: &dyn Naming,
     ) -> Report {
+        let mixed_precision = mixed_precision_of(&stats, scale);
         let label = case.labels.selected();
         let cfg = &eval.config;
         let n = case.voxels() as u64;
@@ -247,6 +256,7 @@ impl Report {
                 label,
                 gradient_wrt: wording::gradient_wrt(spec.activation),
                 cross_entropy: eval.ce_form().map(wording::cross_entropy),
+                loss_scale: scale,
                 spec,
             },
             loss: LossValue {
@@ -258,6 +268,7 @@ impl Report {
             two_level_holds: channels.iter().all(|c| c.gradient.two_level),
             two_valued_closed_form: eval.two_valued(),
             channels,
+            mixed_precision,
             comparison: None,
             training: None,
             warnings,

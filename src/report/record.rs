@@ -25,9 +25,20 @@ pub struct ChannelRow {
     pub fit_r2: Option<f64>,
     pub two_level: bool,
     pub dynamic_range: Option<f64>,
-    /// Shares of values lost (subnormal or zero) in float16 / bfloat16.
-    pub float16_lost: f64,
-    pub bfloat16_lost: f64,
+    /// log2 of the bounds of the float16 loss-scale window (None when every value is 0).
+    pub float16_window_log2_min: Option<f64>,
+    pub float16_window_log2_max: Option<f64>,
+    /// float16 at the run's loss scale: shares of the values flushed to zero, made subnormal, made
+    /// infinite, and the share of the L1 mass flushed.
+    pub float16_zero_share: f64,
+    pub float16_subnormal_share: f64,
+    pub float16_overflow_share: f64,
+    pub float16_l1_lost_share: f64,
+    /// The same for bfloat16.
+    pub bfloat16_zero_share: f64,
+    pub bfloat16_subnormal_share: f64,
+    pub bfloat16_overflow_share: f64,
+    pub bfloat16_l1_lost_share: f64,
     /// With compared losses: per pair, (cosine, scale, sign agreement).
     pub comparisons: Vec<PairFigures>,
 }
@@ -82,6 +93,7 @@ impl CaseRecord {
             .iter()
             .map(|c| {
                 let g = &c.gradient;
+                let (mp, bf) = (&g.mixed_precision, &g.mixed_precision.bfloat16.at_scale);
                 let comparisons = report
                     .comparison
                     .iter()
@@ -109,8 +121,16 @@ impl CaseRecord {
                     fit_r2: g.fit.r2,
                     two_level: g.two_level,
                     dynamic_range: g.dynamic_range.ratio,
-                    float16_lost: g.precision.float16.lost,
-                    bfloat16_lost: g.precision.bfloat16.lost,
+                    float16_window_log2_min: mp.loss_scale_window.log2_min,
+                    float16_window_log2_max: mp.loss_scale_window.log2_max,
+                    float16_zero_share: mp.at_scale.zero_share,
+                    float16_subnormal_share: mp.at_scale.subnormal_share,
+                    float16_overflow_share: mp.at_scale.overflow_share,
+                    float16_l1_lost_share: mp.at_scale.l1_lost_share,
+                    bfloat16_zero_share: bf.zero_share,
+                    bfloat16_subnormal_share: bf.subnormal_share,
+                    bfloat16_overflow_share: bf.overflow_share,
+                    bfloat16_l1_lost_share: bf.l1_lost_share,
                     comparisons,
                 }
             })

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::record::{CaseRecord, ChannelRow};
 use super::Tool;
+use crate::analysis::precision::LossScale;
 use crate::analysis::LogHistogram;
 use crate::loss::{CaseSums, Evaluation, LossKind, LossRequest, LossSpec};
 
@@ -25,6 +26,9 @@ pub struct RunParameters {
     /// A loss or gradient that is not finite is reported instead of failing the case.
     #[serde(default)]
     pub allow_non_finite: bool,
+    /// The loss scale S of the mixed-precision figures.
+    #[serde(default)]
+    pub loss_scale: LossScale,
 }
 
 /// The losses as computed on predictions with `prediction_channels` channels, every parameter
@@ -97,8 +101,19 @@ pub struct ChannelSummary {
     pub background_level: Stats,
     pub fit_r2: Stats,
     pub dynamic_range: Stats,
-    pub float16_lost: Stats,
-    pub bfloat16_lost: Stats,
+    /// log2 of the float16 loss-scale window's bounds: the scales that serve every case lie
+    /// between the largest `float16_window_log2_min` and the smallest `float16_window_log2_max`.
+    pub float16_window_log2_min: Stats,
+    pub float16_window_log2_max: Stats,
+    /// At the run's loss scale (see [`ChannelRow`]).
+    pub float16_zero_share: Stats,
+    pub float16_subnormal_share: Stats,
+    pub float16_overflow_share: Stats,
+    pub float16_l1_lost_share: Stats,
+    pub bfloat16_zero_share: Stats,
+    pub bfloat16_subnormal_share: Stats,
+    pub bfloat16_overflow_share: Stats,
+    pub bfloat16_l1_lost_share: Stats,
     /// |gradient| counts of all cases in binary orders of magnitude (see `LogHistogram`).
     pub pooled_histogram: LogHistogram,
 }
@@ -255,8 +270,16 @@ impl Summary {
                     background_level: stat(&|c| c.background_level),
                     fit_r2: stat(&|c| c.fit_r2),
                     dynamic_range: stat(&|c| c.dynamic_range),
-                    float16_lost: stat(&|c| Some(c.float16_lost)),
-                    bfloat16_lost: stat(&|c| Some(c.bfloat16_lost)),
+                    float16_window_log2_min: stat(&|c| c.float16_window_log2_min),
+                    float16_window_log2_max: stat(&|c| c.float16_window_log2_max),
+                    float16_zero_share: stat(&|c| Some(c.float16_zero_share)),
+                    float16_subnormal_share: stat(&|c| Some(c.float16_subnormal_share)),
+                    float16_overflow_share: stat(&|c| Some(c.float16_overflow_share)),
+                    float16_l1_lost_share: stat(&|c| Some(c.float16_l1_lost_share)),
+                    bfloat16_zero_share: stat(&|c| Some(c.bfloat16_zero_share)),
+                    bfloat16_subnormal_share: stat(&|c| Some(c.bfloat16_subnormal_share)),
+                    bfloat16_overflow_share: stat(&|c| Some(c.bfloat16_overflow_share)),
+                    bfloat16_l1_lost_share: stat(&|c| Some(c.bfloat16_l1_lost_share)),
                     pooled_histogram: hist,
                 }
             })

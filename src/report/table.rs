@@ -3,6 +3,7 @@
 use std::fmt::Write;
 
 use super::{InputInfo, Report};
+use crate::analysis::precision::ScaleWindow;
 use crate::loss::family::SHARED;
 use crate::loss::{Activation, DiceForm, LossKind, LossParam};
 
@@ -101,7 +102,7 @@ pub fn to_table(r: &Report) -> String {
     let _ = writeln!(o);
     let _ = writeln!(
         o,
-        "{:>3} {:>5} {:>10} {:>9} {:>9} {:>12} {:>12} {:>9} {:>10} {:>17} {:>9} {:>8} {:>8}",
+        "{:>3} {:>5} {:>10} {:>9} {:>9} {:>12} {:>12} {:>9} {:>10} {:>17} {:>10}",
         "ch",
         "label",
         "fg voxels",
@@ -113,14 +114,12 @@ pub fn to_table(r: &Report) -> String {
         "fit R²",
         "fg/bg (closed)",
         "dyn. range",
-        "fp16 lost",
-        "bf16 lost"
     );
     for c in &r.channels {
         let g = &c.gradient;
         let _ = writeln!(
             o,
-            "{:>3} {:>5} {:>10} {:>9.5} {:>9.5} {:>12} {:>12} {:>9} {:>10} {:>17} {:>9} {:>8.2}% {:>8.2}%",
+            "{:>3} {:>5} {:>10} {:>9.5} {:>9.5} {:>12} {:>12} {:>9} {:>10} {:>17} {:>10}",
             c.channel,
             c.label,
             c.foreground_voxels,
@@ -136,8 +135,6 @@ pub fn to_table(r: &Report) -> String {
                 opt(g.level_ratio.closed_form, |v| format!("{v:.4}"))
             ),
             opt(g.dynamic_range.ratio, |v| format!("{v:.3e}")),
-            100.0 * g.precision.float16.lost,
-            100.0 * g.precision.bfloat16.lost,
         );
     }
     let _ = writeln!(o);
@@ -160,6 +157,7 @@ pub fn to_table(r: &Report) -> String {
         format!("does not hold: the gradient varies within foreground or background (see 'distinct'); {why}")
     };
     let _ = writeln!(o, "two-level structure {verdict}");
+    mixed_precision_table(&mut o, r);
     if let Some(cmp) = &r.comparison {
         comparison_table(&mut o, r, cmp);
     }
@@ -170,6 +168,59 @@ pub fn to_table(r: &Report) -> String {
         let _ = writeln!(o, "note: {w}");
     }
     o
+}
+
+/// A share as a percentage, with exact 0 and 1 told apart from what merely rounds to them.
+fn percent(x: f64) -> String {
+    match x {
+        0.0 => "0".to_string(),
+        1.0 => "100%".to_string(),
+        x if x < 5e-5 => "<0.01%".to_string(),
+        x if x > 1.0 - 5e-5 => ">99.99%".to_string(),
+        x => format!("{:.2}%", 100.0 * x),
+    }
+}
+
+/// The loss-scale window as powers of two.
+fn window(w: &ScaleWindow) -> String {
+    match (w.log2_min, w.log2_max) {
+        (Some(lo), Some(hi)) if w.empty => format!("empty (2^{lo:.2} > 2^{hi:.2})"),
+        (Some(lo), Some(hi)) => format!("2^{lo:.2} – 2^{hi:.2}"),
+        _ => "any (every value is 0)".to_string(),
+    }
+}
+
+/// The mixed-precision figures: per channel and for the whole prediction, the float16 window
+/// and the fates at the loss scale, and bfloat16's at the same scale.
+fn mixed_precision_table(o: &mut String, r: &Report) {
+    let s = f64::from(r.parameters.loss_scale);
+    let power = if s.log2().fract() == 0.0 { format!("2^{}", s.log2()) } else { format!("2^{:.2}", s.log2()) };
+    let _ = writeln!(o);
+    let _ = writeln!(
+        o,
+        "mixed precision at loss scale S = {s} ({power}), the gradient × S cast to 16 bits: shares of the values \
+         (L1 lost: of Σ|g|)"
+    );
+    let _ = writeln!(
+        o,
+        "{:>3}  {:<25} {:>8} {:>9} {:>8} {:>8}   {:>12} {:>12}",
+        "ch", "float16 normal for S in", "flushed", "subnormal", "overflow", "L1 lost", "bf16 flushed", "bf16 L1 lost"
+    );
+    let rows = r.channels.iter().map(|c| (c.channel.to_string(), &c.gradient.mixed_precision));
+    for (ch, m) in rows.chain([("all".to_string(), &r.mixed_precision)]) {
+        let (f, b) = (&m.at_scale, &m.bfloat16.at_scale);
+        let _ = writeln!(
+            o,
+            "{ch:>3}  {:<25} {:>8} {:>9} {:>8} {:>8}   {:>12} {:>12}",
+            window(&m.loss_scale_window),
+            percent(f.zero_share),
+            percent(f.subnormal_share),
+            percent(f.overflow_share),
+            percent(f.l1_lost_share),
+            percent(b.zero_share),
+            percent(b.l1_lost_share),
+        );
+    }
 }
 
 fn comparison_table(o: &mut String, r: &Report, cmp: &super::comparison::Comparison) {
@@ -217,15 +268,6 @@ fn comparison_table(o: &mut String, r: &Report, cmp: &super::comparison::Compari
                 100.0 * e.offset_share
             );
         }
-    }
-}
-
-/// A window as `2^a … 2^b`, or why there is none.
-fn window(w: Option<&crate::training::Window>) -> String {
-    match w {
-        None => "none (every value 0)".to_string(),
-        Some(w) if w.empty => format!("empty (2^{:.1} > 2^{:.1})", w.log2_min, w.log2_max),
-        Some(w) => format!("2^{:.1} … 2^{:.1}", w.log2_min, w.log2_max),
     }
 }
 
@@ -281,14 +323,14 @@ fn training_table(o: &mut String, r: &Report, t: &crate::training::RegimeReport)
             lv(&c.foreground_level),
             lv(&c.background_level),
             spread(&c.max_abs),
-            window(c.loss_scale_window.every_batch.as_ref())
+            c.loss_scale_window.every_batch.as_ref().map_or("any (every value is 0)".to_string(), window)
         );
     }
     let w = &t.loss_scale_window;
     let _ = writeln!(
         o,
         "whole prediction: float16 loss scales that serve every mini-batch {}; {:.1}% of mini-batches have no scale of their own",
-        window(w.every_batch.as_ref()),
+        w.every_batch.as_ref().map_or("any (every value is 0)".to_string(), window),
         100.0 * w.empty_share
     );
     if let Some(l) = &t.largest {

@@ -14,7 +14,7 @@
 //! ```text
 //!   per patch (default; MONAI batch=False, nnU-Net batch_dice=False):
 //!     loss = w·(λ_sum·(1/B)·Σ_b L(sums_b) + λ_ce·CE),   dL/ds on patch b: (1/B)·w·coefficients(sums_b)
-//!   pooled (--batch-dice; MONAI batch=True, nnU-Net batch_dice=True, smp):
+//!   pooled (batch_dice; MONAI batch=True, nnU-Net batch_dice=True, smp):
 //!     loss = w·(λ_sum·L(Σ_b sums_b) + λ_ce·CE),          dL/ds on every patch: w·coefficients(Σ_b sums_b)
 //!   CE = Σ over every voxel of the mini-batch of its (weighted) cross-entropy / Σ of its weights
 //! ```
@@ -37,16 +37,12 @@ pub mod sampling;
 use rayon::prelude::*;
 use serde::Serialize;
 
+use crate::analysis::precision::ScaleWindow;
 use crate::case::Case;
 use crate::error::{Error, Param, Result};
 use crate::loss::{CaseSums, Evaluation, GradientKernel, LossConfig, Preset};
 use patch::{gradient_extremes, patch_sums, PatchView};
 use sampling::{draw, foreground_patches, ClassLocations, PatchPlace, Rng};
-
-/// float16's smallest normal number, 2^−14.
-const F16_MIN_NORMAL: f64 = 6.103_515_625e-5;
-/// float16's largest finite number.
-const F16_MAX: f64 = 65504.0;
 
 /// How the network is trained: patches in mini-batches.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -159,35 +155,6 @@ impl Spread {
     }
 }
 
-/// The float16 loss-scale window of a gradient with magnitudes in [min, max].
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
-pub struct Window {
-    /// Smallest scale at which min |g| is a normal float16: 2^−14 / min |g|.
-    pub min: f64,
-    /// Largest scale at which max |g| is finite in float16: 65504 / max |g|.
-    pub max: f64,
-    pub log2_min: f64,
-    pub log2_max: f64,
-    pub empty: bool,
-}
-
-impl Window {
-    pub fn new(min: f64, max: f64) -> Window {
-        Window { min, max, log2_min: min.log2(), log2_max: max.log2(), empty: min > max }
-    }
-
-    /// The window of magnitudes from `min_abs` (non-zero) to `max_abs`; None without a non-zero value.
-    pub fn of(max_abs: f32, min_nonzero_abs: f32) -> Option<Window> {
-        (min_nonzero_abs.is_finite() && max_abs > 0.0)
-            .then(|| Window::new(F16_MIN_NORMAL / f64::from(min_nonzero_abs), F16_MAX / f64::from(max_abs)))
-    }
-
-    /// The scales every window of `windows` holds: the largest lower bound to the smallest upper.
-    pub fn intersection(windows: impl IntoIterator<Item = Window>) -> Option<Window> {
-        windows.into_iter().reduce(|a, b| Window::new(a.min.max(b.min), a.max.min(b.max)))
-    }
-}
-
 /// Windows over mini-batches: their spread and the scales that serve every mini-batch.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct WindowSpread {
@@ -195,20 +162,25 @@ pub struct WindowSpread {
     pub log2_max: Spread,
     /// Mini-batches whose own window is empty (share 0–1).
     pub empty_share: f64,
-    /// The scales at which every mini-batch's gradient is normal and finite in float16.
-    pub every_batch: Option<Window>,
+    /// The scales at which every mini-batch's gradient is normal and finite in float16 (None
+    /// when every mini-batch's gradient is 0).
+    pub every_batch: Option<ScaleWindow>,
 }
 
 impl WindowSpread {
-    fn of(windows: &[Option<Window>]) -> WindowSpread {
-        let w: Vec<Window> = windows.iter().flatten().copied().collect();
+    fn of(windows: &[ScaleWindow]) -> WindowSpread {
         WindowSpread {
-            log2_min: Spread::of(w.iter().map(|w| w.log2_min)),
-            log2_max: Spread::of(w.iter().map(|w| w.log2_max)),
-            empty_share: w.iter().filter(|w| w.empty).count() as f64 / windows.len().max(1) as f64,
-            every_batch: Window::intersection(w.iter().copied()),
+            log2_min: Spread::of(windows.iter().filter_map(|w| w.log2_min)),
+            log2_max: Spread::of(windows.iter().filter_map(|w| w.log2_max)),
+            empty_share: windows.iter().filter(|w| w.empty).count() as f64 / windows.len().max(1) as f64,
+            every_batch: ScaleWindow::intersection(windows),
         }
     }
+}
+
+/// The float16 window of magnitudes from `min_nonzero_abs` (+∞: every value is 0) to `max_abs`.
+pub fn window(max_abs: f32, min_nonzero_abs: f32) -> ScaleWindow {
+    ScaleWindow::float16(min_nonzero_abs.is_finite().then_some(f64::from(min_nonzero_abs)), f64::from(max_abs))
 }
 
 /// One channel over the mini-batches.
@@ -435,8 +407,7 @@ fn summarise(
                     .collect();
                 (!results.iter().all(|r| r.levels.is_empty())).then(|| Spread::of(v))
             };
-            let windows: Vec<Option<Window>> =
-                results.iter().map(|r| Window::of(r.extremes[k].0, r.extremes[k].1)).collect();
+            let windows: Vec<ScaleWindow> = results.iter().map(|r| window(r.extremes[k].0, r.extremes[k].1)).collect();
             ChannelRegime {
                 channel: k,
                 label: case.labels.label_of(k),
@@ -458,7 +429,7 @@ fn summarise(
         let mn = reported.iter().map(|&k| r.extremes[k].1).fold(f32::INFINITY, f32::min);
         (mx, mn)
     };
-    let windows: Vec<Option<Window>> = results.iter().map(&whole).map(|(mx, mn)| Window::of(mx, mn)).collect();
+    let windows: Vec<ScaleWindow> = results.iter().map(&whole).map(|(mx, mn)| window(mx, mn)).collect();
     let mut largest: Option<Largest> = None;
     for (i, r) in results.iter().enumerate() {
         if let Some((v, j, k)) = r.largest.filter(|&(_, _, k)| reported.contains(&k)) {
