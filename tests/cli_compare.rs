@@ -140,7 +140,11 @@ fn preset_parameters_are_reported_and_explicit_flags_win() {
     assert_eq!(r["parameters"]["lambda_ce"], 0.0);
     assert_eq!(r["parameters"]["smooth_nr"], 0.5);
     assert_eq!(r["parameters"]["smooth_dr"], 1e-5);
-    assert_eq!(r["loss"]["value"], r["loss"]["dice_part"]);
+    // the whole loss weighted by nnU-Net's deep-supervision weight of the full-resolution output
+    let w0 = 1.0 / (1.0 + 0.5 + 0.25 + 0.125);
+    assert_eq!(r["parameters"]["loss_weight"].as_f64(), Some(w0));
+    let (value, dice) = (r["loss"]["value"].as_f64().unwrap(), r["loss"]["dice_part"].as_f64().unwrap());
+    assert!((value - w0 * dice).abs() <= 1e-15 * dice.abs(), "{value} vs {w0} × {dice}");
 }
 
 #[test]
