@@ -69,6 +69,11 @@ fn the_loss_of_every_mini_batch_matches_patches_cut_by_hand() {
         let locations = ClassLocations::sample(&case.labels.class, &mut rng);
         let places = draw(case.grid.shape, &regime, &locations, |i| case.grid.coords(i), &mut rng);
         assert!(places.iter().any(|p| p.corner.iter().any(|&c| c < 0)), "some patch is padded");
+        let sticking_out = places
+            .iter()
+            .filter(|p| (0..3).any(|d| p.corner[d] < 0 || p.corner[d] + patch[d] as i64 > case.grid.shape[d] as i64))
+            .count();
+        assert_eq!(report.padded_patch_share, sticking_out as f64 / places.len() as f64);
         for (b, batch) in places.chunks(3).enumerate() {
             let cuts: Vec<Vec<(u8, Vec<f64>)>> = batch.iter().map(|p| cut(&case, p.corner, patch)).collect();
             let want = if batch_dice {

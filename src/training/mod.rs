@@ -261,17 +261,14 @@ struct BatchResult {
     largest: Option<(f32, usize, usize)>,
 }
 
-/// The evaluation a patch's voxels see: the mini-batch's loss with its coefficients for that
-/// patch (scaled by 1/B per patch; pooled as they are), the cross-entropy scaled by the
-/// mini-batch's normaliser.
-fn patch_evaluation(config: &LossConfig, sums: CaseSums, scale: f64, ce_norm: f64) -> Evaluation {
+/// The evaluation a patch's voxels see: the loss on the patch's sums `sums` (the pooled sums when
+/// the Dice is pooled) with the cross-entropy of the whole mini-batch `pooled`, its sum-based
+/// coefficients scaled by `scale` (1/B for one Dice per patch, averaged).
+fn patch_evaluation(config: &LossConfig, sums: &CaseSums, pooled: &CaseSums, scale: f64) -> Evaluation {
+    let sums = CaseSums { ce_sum: pooled.ce_sum, ce_norm: pooled.ce_norm, ..sums.clone() };
     let mut e = Evaluation::from_sums(config.clone(), sums);
     for c in &mut e.channels {
         c.coefficients = c.coefficients.scaled(scale);
-    }
-    if config.has_ce() {
-        let (_, lambda_ce) = config.spec.loss.family().part_weights(&config.spec);
-        e.ce_scale = config.spec.loss_weight * lambda_ce / ce_norm;
     }
     e
 }
@@ -295,26 +292,14 @@ fn one_batch(
         sums.iter().map(|s| s.channels.iter().map(|ch| ch.label_count == 0).collect()).collect();
     let absent: Vec<bool> = pooled.channels.iter().map(|ch| ch.label_count == 0).collect();
     let b = places.len() as f64;
-    let w = config.spec.loss_weight;
-    let (lambda_sum, lambda_ce) = config.spec.loss.family().part_weights(&config.spec);
-    // the evaluation each patch sees
+    // the evaluation each patch sees; the loss of the mini-batch is the mean of the patches'
+    // (each with the mini-batch's cross-entropy), or the pooled one
     let evals: Vec<Evaluation> = if regime.batch_dice {
-        vec![patch_evaluation(config, pooled.clone(), 1.0, pooled.ce_norm)]
+        vec![patch_evaluation(config, &pooled, &pooled, 1.0)]
     } else {
-        sums.iter().map(|s| patch_evaluation(config, s.clone(), 1.0 / b, pooled.ce_norm)).collect()
+        sums.iter().map(|s| patch_evaluation(config, s, &pooled, 1.0 / b)).collect()
     };
-    let ce = config.has_ce().then(|| pooled.ce_sum / pooled.ce_norm);
-    let dice = if regime.batch_dice {
-        evals[0].dice_value
-    } else {
-        evals.iter().map(|e| e.dice_value).sum::<Option<f64>>().map(|t| t / b)
-    };
-    let loss = w * match (dice, ce) {
-        (Some(d), Some(x)) => lambda_sum * d + lambda_ce * x,
-        (Some(d), None) => d,
-        (None, Some(x)) => x,
-        (None, None) => f64::NAN,
-    };
+    let loss = evals.iter().map(|e| e.value).sum::<f64>() / evals.len() as f64;
     let two_valued = evals[0].levels_describe_gradient();
     let mut extremes = vec![(0f32, f32::INFINITY); c];
     let mut largest: Option<(f32, usize, usize)> = None;
@@ -357,6 +342,12 @@ fn one_batch(
     BatchResult { loss, extremes, absent, absent_in_patch, levels, largest }
 }
 
+/// How many patches stick out, and the voxel whose prediction fills them.
+struct Padding {
+    patches: usize,
+    voxel: Option<usize>,
+}
+
 /// The first voxel of label 0 in memory order: the prediction the padding takes.
 fn padding_voxel(case: &Case) -> Option<usize> {
     case.labels.class.iter().position(|&c| c == 0)
@@ -369,9 +360,9 @@ pub fn analyze(case: &Case, config: &LossConfig, regime: &Regime) -> Result<Regi
     let mut rng = Rng::new(regime.seed);
     let locations = ClassLocations::sample(&case.labels.class, &mut rng);
     let places = draw(grid.shape, regime, &locations, |i| grid.coords(i), &mut rng);
-    let views_pad = places.iter().any(|p| PatchView::new(&grid, p.corner, regime.patch_size).padding > 0);
+    let padded = places.iter().filter(|p| p.sticks_out(grid.shape, regime.patch_size)).count();
     let pad = padding_voxel(case);
-    if views_pad && pad.is_none() {
+    if padded > 0 && pad.is_none() {
         return Err(Error::parameter(
             Param::PATCH_SIZE,
             format!(
@@ -381,10 +372,11 @@ pub fn analyze(case: &Case, config: &LossConfig, regime: &Regime) -> Result<Regi
             ),
         ));
     }
-    let pad = pad.filter(|_| views_pad);
+    let pad = pad.filter(|_| padded > 0);
     let results: Vec<BatchResult> =
         places.par_chunks(regime.batch_size).map(|batch| one_batch(case, config, regime, batch, pad)).collect();
-    Ok(summarise(case, config, regime, &places, pad, &results))
+    let padding = Padding { patches: padded, voxel: pad };
+    Ok(summarise(case, config, regime, &places, padding, &results))
 }
 
 fn summarise(
@@ -392,7 +384,7 @@ fn summarise(
     config: &LossConfig,
     regime: &Regime,
     places: &[PatchPlace],
-    pad: Option<usize>,
+    padding: Padding,
     results: &[BatchResult],
 ) -> RegimeReport {
     let n = results.len() as f64;
@@ -459,12 +451,8 @@ fn summarise(
     RegimeReport {
         regime: regime.clone(),
         foreground_patches_per_batch: foreground_patches(regime.batch_size, regime.fg_oversample),
-        padded_patch_share: places
-            .iter()
-            .filter(|p| PatchView::new(&case.grid, p.corner, regime.patch_size).padding > 0)
-            .count() as f64
-            / patches,
-        padding_voxel: pad.map(|i| case.grid.coords(i)),
+        padded_patch_share: padding.patches as f64 / patches,
+        padding_voxel: padding.voxel.map(|i| case.grid.coords(i)),
         loss: Spread::of(results.iter().map(|r| r.loss)),
         channels,
         loss_scale_window: WindowSpread::of(&windows),

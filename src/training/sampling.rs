@@ -110,6 +110,13 @@ pub struct PatchPlace {
     pub foreground: bool,
 }
 
+impl PatchPlace {
+    /// Whether a patch of `size` here sticks out of a volume of `shape` (and needs padding).
+    pub fn sticks_out(&self, shape: [usize; 3], size: [usize; 3]) -> bool {
+        (0..3).any(|d| self.corner[d] < 0 || self.corner[d] + size[d] as i64 > shape[d] as i64)
+    }
+}
+
 /// The bounds [lo, hi] of a uniform patch's lower corner on each axis.
 pub fn corner_bounds(shape: [usize; 3], patch: [usize; 3]) -> [(i64, i64); 3] {
     std::array::from_fn(|d| {
