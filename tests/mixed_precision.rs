@@ -4,7 +4,8 @@
 //! and cast with the `half` crate's conversions; the values flushed to zero, made subnormal or
 //! infinite are counted here, the L1 mass flushed summed, and the window computed from the
 //! smallest non-zero and the largest magnitude. Counts and shares must equal the report's exactly,
-//! sums and bounds to 1e-12. Also: bad loss scales refused, and a batch recording the same figures.
+//! sums and bounds to 1e-12. Also: bad loss scales refused, a batch recording the same figures, and
+//! the figures the README states.
 
 mod common;
 
@@ -266,4 +267,50 @@ fn a_batch_records_the_figures_of_analyze_at_its_loss_scale() {
         }
     }
     assert!(cell(&rows[0], "float16_zero_share") > 0.0, "at S = 1 the softmax gradient loses values");
+}
+
+/// The figures the README states (in the text below its example), from the runs it names.
+#[test]
+fn the_readme_states_the_figures_measured_on_the_samples() {
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let readme = readme.split_whitespace().collect::<Vec<_>>().join(" ");
+    let run = |pred: &str, args: &[&str]| {
+        json_of(
+            dicegrad()
+                .args(["analyze", "--json", "--labels"])
+                .arg(sample("multiclass/labels.nii.gz"))
+                .arg("--pred")
+                .arg(sample(&format!("multiclass/{pred}")))
+                .args(args),
+        )
+    };
+    let window = |r: &Value| {
+        let w = &r["mixed_precision"]["loss_scale_window"];
+        format!("window is 2^{:.2} to 2^{:.2}", w["log2_min"].as_f64().unwrap(), w["log2_max"].as_f64().unwrap())
+    };
+    let pct = |v: &Value| format!("{:.2} %", 100.0 * v.as_f64().unwrap());
+    let probs = run("probs.nii.gz", &[]);
+    let probs_at_1 = run("probs.nii.gz", &["--loss-scale", "1"]);
+    let soft = run("logits.nii.gz", &["--activation", "softmax"]);
+    let soft_at_1 = run("logits.nii.gz", &["--activation", "softmax", "--loss-scale", "1"]);
+    let at = |r: &Value, field: &str| r["mixed_precision"]["at_scale"][field].clone();
+    let ch =
+        |r: &Value, k: usize, field: &str| r["channels"][k]["gradient"]["mixed_precision"]["at_scale"][field].clone();
+    assert_eq!(at(&probs, "subnormal_share").as_f64(), Some(0.0));
+    assert_eq!(
+        (ch(&probs_at_1, 0, "subnormal_share").as_f64(), at(&probs_at_1, "zero_share").as_f64()),
+        (Some(1.0), Some(0.0))
+    );
+    assert_eq!(at(&soft, "zero_share").as_f64(), Some(0.0));
+    for stated in [
+        window(&probs),
+        format!("{} of channel 3's would be subnormal", pct(&ch(&probs_at_1, 3, "subnormal_share"))),
+        window(&soft),
+        format!("at 2^16, {} of the values are subnormal", pct(&at(&soft, "subnormal_share"))),
+        format!("{} would be flushed to zero", pct(&at(&soft_at_1, "zero_share"))),
+        format!("({} of the L1 mass)", pct(&at(&soft_at_1, "l1_lost_share"))),
+        format!("and {} made subnormal", pct(&at(&soft_at_1, "subnormal_share"))),
+    ] {
+        assert!(readme.contains(&stated), "the README does not say \"{stated}\"");
+    }
 }
