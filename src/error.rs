@@ -59,11 +59,13 @@ impl Param {
     pub const PATCHES: Param = Param("patches");
     /// The share of foreground patches.
     pub const FG_OVERSAMPLE: Param = Param("fg_oversample");
+    /// Pooling the Dice sums over a mini-batch.
+    pub const BATCH_DICE: Param = Param("batch_dice");
     /// The loss scale S of the mixed-precision figures.
     pub const LOSS_SCALE: Param = Param("loss_scale");
 
     /// Every option of a run that is not a loss parameter (that messages may name).
-    pub const RUN_OPTIONS: [Param; 19] = [
+    pub const RUN_OPTIONS: [Param; 20] = [
         Param::PRESET,
         Param::LABEL,
         Param::MAX_VALUES,
@@ -82,6 +84,7 @@ impl Param {
         Param::BATCH_SIZE,
         Param::PATCHES,
         Param::FG_OVERSAMPLE,
+        Param::BATCH_DICE,
         Param::LOSS_SCALE,
     ];
 

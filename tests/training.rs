@@ -235,3 +235,134 @@ fn the_loss_weight_multiplies_the_loss_and_every_gradient() {
         (dicegrad::loss::Evaluation::compute(&case, &one), dicegrad::loss::Evaluation::compute(&case, &half));
     assert_eq!(e1.value * 0.5, e2.value);
 }
+
+fn regime_of(patch: [usize; 3], batch: usize, batches: usize, batch_dice: Option<bool>) -> dicegrad::training::Regime {
+    RegimeRequest { fg_oversample: 0.33, ..request(patch, batch, batches, 1, batch_dice) }.resolve(None)
+}
+
+#[test]
+fn the_smp_preset_pools_over_the_batch_as_smp_does() {
+    let r = request([4, 4, 4], 2, 1, 0, None);
+    assert!(r.resolve(Some(Preset::Smp)).batch_dice);
+    assert!(r.resolve(Some(Preset::Smp)).batch_dice_source.contains("smp"));
+}
+
+#[test]
+fn pooled_levels_are_counted_on_every_mini_batch_that_holds_the_class() {
+    let case = random_case(8, [12, 10, 6], 3, Activation::None, false);
+    let config = LossConfig::new(LossSpec::default(), 3).unwrap();
+    let report = analyze(&case, &config, &regime_of([2, 2, 2], 2, 60, Some(true))).unwrap();
+    for c in &report.channels {
+        let holding = ((1.0 - c.absent_batch_share) * 60.0).round() as usize;
+        assert_eq!(c.foreground_level.as_ref().unwrap().count, holding, "channel {}", c.channel);
+        assert_eq!(c.background_level.as_ref().unwrap().count, 60, "channel {}", c.channel);
+    }
+}
+
+#[test]
+fn the_largest_gradient_is_the_largest_of_the_reported_channels() {
+    // through softmax with the background left out, channel 0 has a gradient but is not reported
+    let case = random_case(12, [8, 8, 4], 3, Activation::Softmax, false);
+    let spec = LossSpec { activation: Activation::Softmax, include_background: false, ..LossSpec::default() };
+    let config = LossConfig::new(spec, 3).unwrap();
+    let report = analyze(&case, &config, &regime_of([1, 1, 1], 1, 100, None)).unwrap();
+    let max = report.batch_max_abs.iter().copied().fold(0.0, f64::max);
+    let largest = report.largest.unwrap();
+    assert_eq!(largest.value, max);
+    assert_ne!(largest.channel, 0);
+    assert_eq!(report.batch_max_abs[largest.batch], max);
+}
+
+#[test]
+fn mini_batches_whose_loss_is_not_finite_are_counted() {
+    // one-hot probabilities and no smoothing: a patch without class k and without its prediction
+    // has a Dice ratio 0/0
+    let shape = [6, 4, 2];
+    let n: usize = shape.iter().product();
+    let class: Vec<u8> = (0..n).map(|i| (i % 5 == 0) as u8).collect();
+    let mut values = vec![0f32; 2 * n];
+    for (i, &c) in class.iter().enumerate() {
+        values[usize::from(c) * n + i] = 1.0;
+    }
+    let case = Case::from_parts(shape, class, 2, values);
+    let spec = LossSpec { smooth_nr: 0.0, smooth_dr: 0.0, ..LossSpec::default() };
+    let report = analyze(&case, &LossConfig::new(spec, 2).unwrap(), &regime_of([1, 1, 1], 1, 40, None)).unwrap();
+    let nan = report.batch_losses.iter().filter(|l| !l.is_finite()).count();
+    assert!(nan > 0);
+    assert_eq!(report.non_finite_batches, nan);
+    assert_eq!(report.first_non_finite_batch, report.batch_losses.iter().position(|l| !l.is_finite()));
+    assert_eq!(report.loss.count, 40 - nan);
+}
+
+#[test]
+fn labels_without_background_are_refused_only_where_padding_is_needed_and_say_why() {
+    let shape = [8, 8, 4];
+    let n: usize = shape.iter().product();
+    let case = Case::from_parts(shape, vec![1; n], 1, vec![0.7; n]);
+    let config = LossConfig::new(LossSpec::default(), 1).unwrap();
+    let e = analyze(&case, &config, &regime_of([4, 4, 4], 2, 20, None)).unwrap_err();
+    let m = e.render(&dicegrad::error::FieldNames);
+    assert!(m.contains("foreground patches") && m.contains("a share of 0"), "{m}");
+    let none = RegimeRequest { fg_oversample: 0.0, ..request([4, 4, 4], 2, 20, 1, None) }.resolve(None);
+    assert_eq!(analyze(&case, &config, &none).unwrap().padded_patch_share, 0.0);
+}
+
+#[test]
+fn the_command_line_refuses_sizes_beyond_its_limits_and_pooling_without_dice_sums() {
+    let base = |extra: &[&str]| {
+        let mut c = dicegrad();
+        c.args(["analyze", "--labels"])
+            .arg(sample("multiclass", "labels.nii.gz"))
+            .arg("--pred")
+            .arg(sample("multiclass", "probs.nii.gz"))
+            .args(extra);
+        c
+    };
+    for (args, words) in [
+        (vec!["--patch-size", "8,8,8", "--patches", "4611686018427387904"], "at most 10000000 patches"),
+        (vec!["--patch-size", "8,8,8", "--batch-size", "9223372036854775807"], "at most 10000000 patches"),
+        (vec!["--patch-size", "18446744073709551615,1,1"], "a side of at most"),
+        (vec!["--patch-size", "8,8,8", "--loss", "ce", "--batch-dice"], "no Dice sums to pool"),
+        (vec!["--loss-weight", "1e300"], "overflows float32"),
+    ] {
+        let out = base(&args).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(words) && !err.contains("panicked"), "{args:?}: {err}");
+    }
+    // class weights before the training options
+    let r =
+        json_of(&mut base(&["--class-weights", "1,2,3,0.5", "--patch-size", "16,16,8", "--patches", "3", "--json"]));
+    assert_eq!(r["training"]["regime"]["batches"], 3);
+    assert_eq!(r["parameters"]["class_weights"][3], 0.5);
+}
+
+#[test]
+fn a_mini_batch_that_is_not_finite_is_refused_unless_asked_for() {
+    let shape = [6, 4, 2];
+    let n: usize = shape.iter().product();
+    let class: Vec<u8> = (0..n).map(|i| (i % 5 == 0) as u8).collect();
+    let mut values = vec![0f32; 2 * n];
+    for (i, &c) in class.iter().enumerate() {
+        values[usize::from(c) * n + i] = 1.0;
+    }
+    let case = Case::from_parts(shape, class, 2, values);
+    let patch = dicegrad::loss::LossPatch { smooth_nr: Some(0.0), smooth_dr: Some(0.0), ..Default::default() };
+    let mut req = dicegrad::Request {
+        loss: dicegrad::loss::LossRequest { preset: None, overrides: patch },
+        regime: Some(request([1, 1, 1], 1, 40, 1, None)),
+        ..Default::default()
+    };
+    let naming = dicegrad::error::FieldNames;
+    let e = dicegrad::pipeline::analyze(&case, common::inputs_of(&case), &req, &naming).err().unwrap();
+    assert_eq!(e.exit_code(), 2);
+    assert!(
+        e.render(&naming).contains("mini-batches have a loss or gradient that is not finite"),
+        "{}",
+        e.render(&naming)
+    );
+    req.allow_non_finite = true;
+    let r = dicegrad::pipeline::analyze(&case, common::inputs_of(&case), &req, &naming).unwrap().report;
+    assert!(r.training.unwrap().non_finite_batches > 0);
+    assert!(r.warnings.iter().any(|w| w.contains("left out of the spreads")));
+}

@@ -51,7 +51,7 @@ fn arg_of(p: LossParam) -> Arg {
     match info.choices {
         Some(choices) => arg.value_parser(PossibleValuesParser::new(choices)),
         None if info.syntax.contains(',') => {
-            arg.value_delimiter(',').num_args(1..).value_parser(move |s: &str| check(p, s))
+            arg.value_delimiter(',').num_args(1).value_parser(move |s: &str| check(p, s))
         }
         None => arg.value_parser(move |s: &str| check(p, s)),
     }

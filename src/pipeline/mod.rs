@@ -266,6 +266,20 @@ pub fn analyze<'a>(
     let sums = eval.sums.clone();
     let kernel = GradientKernel::new(case, eval);
     let stats = measure(&kernel, eval, request.loss_scale);
+    if !request.allow_non_finite && stats.iter().any(|g| !g.dynamic_range.max_abs.is_finite()) {
+        return Err(Error::NonFinite {
+            input: prediction_input(&inputs),
+            problem: msg![
+                format!(
+                    "the gradient of the {} loss overflows float32 (|g| beyond 3.4e38): a parameter such as the loss \
+                     weight ({}) is too large; lower it, or pass ",
+                    eval.config.spec.loss, eval.config.spec.loss_weight
+                ),
+                set(Param::ALLOW_NON_FINITE, true),
+                " to report it anyway",
+            ],
+        });
+    }
     let mut report = Report::build(case, inputs, eval, stats, request.loss_scale, naming);
     let main = evals[0].config.spec.loss;
     if request.compare.contains(&main) {
@@ -283,7 +297,33 @@ pub fn analyze<'a>(
         ));
     }
     if let Some(r) = &request.regime {
-        report.training = Some(crate::training::analyze(case, &eval.config, &r.resolve(eval.config.spec.preset))?);
+        let training = crate::training::analyze(case, &eval.config, &r.resolve(eval.config.spec.preset))?;
+        if let Some(first) = training.first_non_finite_batch {
+            let what = format!(
+                "{} of {} mini-batches have a loss or gradient that is not finite (the first: mini-batch {first}); a \
+                 patch without a class and no smoothing gives a Dice ratio 0/0",
+                training.non_finite_batches, training.regime.batches
+            );
+            if !request.allow_non_finite {
+                return Err(Error::NonFinite {
+                    input: prediction_input(&report.inputs),
+                    problem: msg![
+                        format!("{what}; set "),
+                        Param::named("smooth_nr"),
+                        " and ",
+                        Param::named("smooth_dr"),
+                        " above 0, or pass ",
+                        set(Param::ALLOW_NON_FINITE, true),
+                        " to report them anyway",
+                    ],
+                });
+            }
+            report.warnings.push(format!(
+                "{what}; their figures are left out of the spreads (reported as asked by {})",
+                naming.setting(Param::ALLOW_NON_FINITE, "true")
+            ));
+        }
+        report.training = Some(training);
     }
     if evals.len() > 1 {
         let kernels: Vec<GradientKernel> = evals.iter().map(|e| GradientKernel::new(case, e)).collect();

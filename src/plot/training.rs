@@ -15,8 +15,6 @@ const TITLE_H: u32 = 50;
 const LOWER: RGBColor = RGBColor(35, 95, 190);
 const UPPER: RGBColor = RGBColor(222, 110, 20);
 const GREY: RGBColor = RGBColor(120, 120, 120);
-/// GradScaler's initial scale, 2^16.
-const INITIAL_SCALE_LOG2: f64 = 16.0;
 
 pub fn canvas_size(_: &Report) -> (u32, u32) {
     (W, H)
@@ -51,6 +49,7 @@ fn histogram_panel<DB: DrawingBackend>(
     series: &[(&str, RGBColor, &[f64])],
     marks: &[(f64, String, RGBColor)],
     band: Option<(f64, f64)>,
+    legend_at: SeriesLabelPosition,
 ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
     let all = series.iter().flat_map(|(_, _, v)| v.iter().copied()).chain(marks.iter().map(|m| m.0));
     let (lo, hi) = span(all.chain(band.into_iter().flat_map(|(a, b)| [a, b])));
@@ -68,6 +67,7 @@ fn histogram_panel<DB: DrawingBackend>(
         .x_desc(x_desc)
         .y_desc("mini-batches")
         .x_labels(7)
+        .y_label_formatter(&|v| format!("{v:.0}"))
         .label_style(("sans-serif", 13))
         .axis_desc_style(("sans-serif", 14))
         .light_line_style(WHITE.mix(0.0))
@@ -104,7 +104,7 @@ fn histogram_panel<DB: DrawingBackend>(
             .label(label.clone())
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 14, y)], style));
     }
-    super::legend(&mut chart, SeriesLabelPosition::UpperRight, 13)?;
+    super::legend(&mut chart, legend_at, 13)?;
     Ok(())
 }
 
@@ -165,11 +165,18 @@ fn absent_panel<DB: DrawingBackend>(
 ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
     let n = t.channels.len().max(1);
     let mut chart = ChartBuilder::on(area)
-        .caption("class absent (G = 0): share of patches and of mini-batches", ("sans-serif", 16))
+        .caption(
+            if t.channels.iter().all(|c| c.absent_patch_share == 0.0) {
+                "class absent (G = 0): share of patches and of mini-batches — every class in every patch"
+            } else {
+                "class absent (G = 0): share of patches and of mini-batches"
+            },
+            ("sans-serif", 16),
+        )
         .margin(12)
         .x_label_area_size(46)
         .y_label_area_size(56)
-        .build_cartesian_2d(-0.5..n as f64 - 0.5, 0.0..1.05)?;
+        .build_cartesian_2d(-0.5..n as f64 - 0.5, 0.0..1.3)?;
     let names: Vec<String> = t.channels.iter().map(|c| format!("ch {} (label {})", c.channel, c.label)).collect();
     chart
         .configure_mesh()
@@ -214,11 +221,12 @@ pub fn draw<DB: DrawingBackend>(
     };
     let r = &t.regime;
     let pooled = if r.batch_dice { "Dice pooled over the mini-batch" } else { "Dice per patch, averaged" };
+    let plural = |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
     let title = format!(
-        "{} loss in training: {} mini-batches of {} patches of {}×{}×{}, {} foreground per mini-batch, {pooled}, seed {}",
+        "{} loss in training: {} of {} of {}×{}×{}, {} per mini-batch centred on foreground, {pooled}, seed {}",
         report.parameters.spec.loss,
-        r.batches,
-        r.batch_size,
+        plural(r.batches, "mini-batch", "mini-batches"),
+        plural(r.batch_size, "patch", "patches"),
         r.patch_size[0],
         r.patch_size[1],
         r.patch_size[2],
@@ -236,6 +244,7 @@ pub fn draw<DB: DrawingBackend>(
         &[("mini-batches", LOWER, &t.batch_losses)],
         &loss_marks,
         None,
+        SeriesLabelPosition::UpperRight,
     )?;
     spread_panel(&panels[1], t)?;
     let windows: Vec<ScaleWindow> =
@@ -243,14 +252,21 @@ pub fn draw<DB: DrawingBackend>(
     let lows: Vec<f64> = windows.iter().filter_map(|w| w.log2_min).collect();
     let highs: Vec<f64> = windows.iter().filter_map(|w| w.log2_max).collect();
     let band = t.loss_scale_window.every_batch.as_ref().filter(|w| !w.empty).and_then(|w| w.log2_min.zip(w.log2_max));
-    let marks = [(INITIAL_SCALE_LOG2, "GradScaler's initial scale 2^16".to_string(), GREY)];
+    let scale = f64::from(report.parameters.loss_scale);
+    let marks = [(scale.log2(), format!("the loss scale S = 2^{:.1}", scale.log2()), GREY)];
+    let every = match &t.loss_scale_window.every_batch {
+        Some(w) if w.empty => "no scale serves every mini-batch",
+        Some(_) => "shaded: the scales that serve every mini-batch",
+        None => "every gradient is 0",
+    };
     histogram_panel(
         &panels[2],
-        "float16 loss-scale window per mini-batch (all channels, one scale)",
+        &format!("float16 loss-scale window per mini-batch (all channels, one scale); {every}"),
         "log2 loss scale",
         &[("lower bound 2^-14 / min |g|", LOWER, &lows), ("upper bound 65504 / max |g|", UPPER, &highs)],
         &marks,
         band,
+        SeriesLabelPosition::UpperLeft,
     )?;
     absent_panel(&panels[3], t)?;
     Ok(())

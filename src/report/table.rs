@@ -71,7 +71,7 @@ fn parameters_line(p: &super::Parameters) -> String {
         parts.push("Dice term −dice".to_string());
     }
     if s.loss_weight != 1.0 {
-        parts.push(format!("loss weight {:.6}", s.loss_weight));
+        parts.push(format!("loss weight {}", significant(s.loss_weight)));
     }
     parts.join(", ")
 }
@@ -198,8 +198,9 @@ fn mixed_precision_table(o: &mut String, r: &Report) {
     let _ = writeln!(o);
     let _ = writeln!(
         o,
-        "mixed precision at loss scale S = {s} ({power}), the gradient × S cast to 16 bits: shares of the values \
-         (L1 lost: of Σ|g|)"
+        "mixed precision at loss scale S = {} ({power}), the gradient × S cast to 16 bits: shares of the values \
+         (L1 lost: of Σ|g|)",
+        significant(s)
     );
     let _ = writeln!(
         o,
@@ -271,6 +272,11 @@ fn comparison_table(o: &mut String, r: &Report, cmp: &super::comparison::Compari
     }
 }
 
+/// `n` and the noun in the number it takes.
+fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 fn training_table(o: &mut String, r: &Report, t: &crate::training::RegimeReport) {
     let g = &t.regime;
     let spread = |s: &crate::training::Spread| match (s.median, s.p05, s.p95) {
@@ -280,10 +286,10 @@ fn training_table(o: &mut String, r: &Report, t: &crate::training::RegimeReport)
     let _ = writeln!(o);
     let _ = writeln!(
         o,
-        "training    {} mini-batches of {} patches of {}×{}×{} voxels (seed {}), {} of them foreground patches; {:.1}% of \
-         patches padded",
-        g.batches,
-        g.batch_size,
+        "training    {} of {} of {}×{}×{} voxels (seed {}), {} per mini-batch centred on foreground; {:.1}% of patches \
+         padded",
+        count(g.batches, "mini-batch", "mini-batches"),
+        count(g.batch_size, "patch", "patches"),
         g.patch_size[0],
         g.patch_size[1],
         g.patch_size[2],
@@ -291,7 +297,11 @@ fn training_table(o: &mut String, r: &Report, t: &crate::training::RegimeReport)
         t.foreground_patches_per_batch,
         100.0 * t.padded_patch_share
     );
-    let pooling = if g.batch_dice { "Dice sums pooled over the mini-batch" } else { "Dice per patch, averaged" };
+    let pooling = match (r.parameters.reduction, g.batch_dice) {
+        (crate::loss::Reduction::Voxels, _) => "cross-entropy: the mean over every voxel of the mini-batch",
+        (_, true) => "Dice sums pooled over the mini-batch",
+        (_, false) => "Dice per patch, averaged",
+    };
     let _ = writeln!(o, "            {pooling} ({})", g.batch_dice_source);
     let _ = writeln!(
         o,
@@ -339,5 +349,14 @@ fn training_table(o: &mut String, r: &Report, t: &crate::training::RegimeReport)
             "largest |gradient| {:.4e}: mini-batch {}, patch {} (corner {:?}), channel {} (label {}): {}",
             l.value, l.batch, l.patch, l.corner, l.channel, l.label, l.cause
         );
+    }
+}
+
+/// `v` with six significant digits, in scientific notation outside [1e-3, 1e6).
+fn significant(v: f64) -> String {
+    if v != 0.0 && !(1e-3..1e6).contains(&v.abs()) {
+        format!("{v:.5e}")
+    } else {
+        format!("{}", (v * 1e6).round() / 1e6)
     }
 }

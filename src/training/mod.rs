@@ -40,6 +40,7 @@ use serde::Serialize;
 use crate::analysis::precision::ScaleWindow;
 use crate::case::Case;
 use crate::error::{Error, Param, Result};
+use crate::loss::family::Reduction;
 use crate::loss::{CaseSums, Evaluation, GradientKernel, LossConfig, Preset};
 use patch::{gradient_extremes, patch_sums, PatchView};
 use sampling::{draw, foreground_patches, ClassLocations, PatchPlace, Rng};
@@ -88,8 +89,31 @@ impl Regime {
                 format!("is a share and must lie in [0, 1], got {}", self.fg_oversample),
             ));
         }
+        if self.patch_size.iter().any(|&p| p > Self::MAX_PATCH_SIDE) {
+            return Err(Error::parameter(
+                Param::PATCH_SIZE,
+                format!("{:?}: a side of at most {} voxels, please", self.patch_size, Self::MAX_PATCH_SIDE),
+            ));
+        }
+        if self.batches.saturating_mul(self.batch_size) > Self::MAX_PATCHES {
+            return Err(Error::parameter(
+                Param::PATCHES,
+                format!(
+                    "{} mini-batches of {} patches: at most {} patches in all (every mini-batch is kept in the report)",
+                    self.batches,
+                    self.batch_size,
+                    Self::MAX_PATCHES
+                ),
+            ));
+        }
         Ok(())
     }
+
+    /// The largest side of a patch: 2^20 voxels (beyond any scanner's volume; keeps corners and
+    /// voxel counts far from overflow).
+    pub const MAX_PATCH_SIDE: usize = 1 << 20;
+    /// The most patches drawn in one analysis.
+    pub const MAX_PATCHES: usize = 10_000_000;
 }
 
 /// A training regime as asked for: `batch_dice` None takes the preset's (nnU-Net's 3d_fullres
@@ -109,7 +133,15 @@ impl RegimeRequest {
     pub fn resolve(&self, preset: Option<Preset>) -> Regime {
         let (batch_dice, source) = match (self.batch_dice, preset) {
             (Some(b), _) => (b, "given"),
-            (None, Some(Preset::Nnunet)) => (true, "nnunet preset: nnU-Net's 3d_fullres configuration pools the Dice sums over the mini-batch (batch_dice)"),
+            (None, Some(Preset::Nnunet)) => (
+                true,
+                "nnunet preset: nnU-Net pools the Dice sums over the mini-batch (batch_dice) in its 3d_lowres \
+                 configuration and in 3d_fullres when the plan has a 3d_lowres one (large images); its 2d \
+                 configuration, and 3d_fullres of small images, do not",
+            ),
+            (None, Some(Preset::Smp)) => {
+                (true, "smp preset: segmentation_models_pytorch's DiceLoss sums over the whole batch")
+            }
             (None, _) => (false, "the default, as MONAI batch=False"),
         };
         Regime {
@@ -237,6 +269,10 @@ pub struct RegimeReport {
     /// The window of the whole prediction (every channel, one scale) per mini-batch.
     pub loss_scale_window: WindowSpread,
     pub largest: Option<Largest>,
+    /// Mini-batches whose loss or gradient is not finite (reported only when asked for; left out
+    /// of the spreads), and the first of them.
+    pub non_finite_batches: usize,
+    pub first_non_finite_batch: Option<usize>,
     /// The loss of every mini-batch, in order (for pictures and checks).
     pub batch_losses: Vec<f64>,
     /// max |g| of every mini-batch over the reported channels, in order.
@@ -249,6 +285,8 @@ pub struct RegimeReport {
 /// What one mini-batch gives.
 struct BatchResult {
     loss: f64,
+    /// The loss, a coefficient of its gradient or a gradient value is not finite.
+    non_finite: bool,
     /// Per channel: (max |g|, min non-zero |g|).
     extremes: Vec<(f32, f32)>,
     /// Per channel: absent from the mini-batch.
@@ -300,46 +338,60 @@ fn one_batch(
         sums.iter().map(|s| patch_evaluation(config, s, &pooled, 1.0 / b)).collect()
     };
     let loss = evals.iter().map(|e| e.value).sum::<f64>() / evals.len() as f64;
+    let finite = |e: &Evaluation| {
+        e.channels
+            .iter()
+            .all(|c| c.coefficients.p.is_finite() && c.coefficients.r.is_finite() && c.coefficients.t.is_finite())
+            && e.ce_scale.is_finite()
+    };
+    let reported: Vec<usize> = config.reported_channels().collect();
     let two_valued = evals[0].levels_describe_gradient();
+    // the levels (foreground, background) of each channel on sums `s` seen with `eval`, for the
+    // sides that hold voxels
+    let levels_of = |s: &CaseSums, eval: &Evaluation| -> Vec<(Option<f64>, Option<f64>)> {
+        (0..c)
+            .map(|k| {
+                let fg = s.channels[k].label_count;
+                let side = |foreground: bool, count: u64| {
+                    (count > 0 && config.in_loss().contains(&k)).then(|| eval.level(k, foreground))
+                };
+                (side(true, fg), side(false, s.voxels - fg))
+            })
+            .collect()
+    };
+    let levels: Vec<Vec<(Option<f64>, Option<f64>)>> = match (two_valued, regime.batch_dice) {
+        (false, _) => Vec::new(),
+        (true, true) => vec![levels_of(&pooled, &evals[0])],
+        (true, false) => sums.iter().zip(&evals).map(|(s, e)| levels_of(s, e)).collect(),
+    };
     let mut extremes = vec![(0f32, f32::INFINITY); c];
     let mut largest: Option<(f32, usize, usize)> = None;
-    let mut levels = Vec::new();
     for (j, view) in views.iter().enumerate() {
         let eval = &evals[if regime.batch_dice { 0 } else { j }];
         let patch_ext: Vec<(f32, f32)> = if two_valued {
             // every voxel of a side holds that side's level, rounded once to float32
-            let n = sums[j].voxels;
-            let mut lv = Vec::with_capacity(c);
-            let ext = (0..c)
-                .map(|k| {
-                    let fg = sums[j].channels[k].label_count;
-                    let side = |foreground: bool, count: u64| {
-                        (count > 0 && config.in_loss().contains(&k)).then(|| eval.level(k, foreground))
-                    };
-                    let (f, bg) = (side(true, fg), side(false, n - fg));
-                    lv.push((f, bg));
-                    let mags: Vec<f32> = [f, bg].iter().flatten().map(|&v| (v as f32).abs()).collect();
+            levels_of(&sums[j], eval)
+                .iter()
+                .map(|(f, bg)| {
+                    let mags: Vec<f32> = [f, bg].into_iter().flatten().map(|&v| (v as f32).abs()).collect();
                     let mx = mags.iter().copied().fold(0f32, f32::max);
                     let mn = mags.iter().copied().filter(|&a| a > 0.0).fold(f32::INFINITY, f32::min);
                     (mx, mn)
                 })
-                .collect();
-            if !regime.batch_dice || j == 0 {
-                levels.push(lv);
-            }
-            ext
+                .collect()
         } else {
             gradient_extremes(&GradientKernel::new(case, eval), view, pad)
         };
         for (k, &(mx, mn)) in patch_ext.iter().enumerate() {
             extremes[k].0 = extremes[k].0.max(mx);
             extremes[k].1 = extremes[k].1.min(mn);
-            if largest.is_none_or(|(v, _, _)| mx > v) {
+            if reported.contains(&k) && largest.is_none_or(|(v, _, _)| mx > v) {
                 largest = Some((mx, j, k));
             }
         }
     }
-    BatchResult { loss, extremes, absent, absent_in_patch, levels, largest }
+    let non_finite = !loss.is_finite() || !evals.iter().all(finite) || extremes.iter().any(|e| !e.0.is_finite());
+    BatchResult { loss, non_finite, extremes, absent, absent_in_patch, levels, largest }
 }
 
 /// How many patches stick out, and the voxel whose prediction fills them.
@@ -363,12 +415,30 @@ pub fn analyze(case: &Case, config: &LossConfig, regime: &Regime) -> Result<Regi
     let padded = places.iter().filter(|p| p.sticks_out(grid.shape, regime.patch_size)).count();
     let pad = padding_voxel(case);
     if padded > 0 && pad.is_none() {
+        let fits = (0..3).all(|d| regime.patch_size[d] <= grid.shape[d]);
+        let why = if fits {
+            "foreground patches are centred on their voxel and not bounded on the far side (as in nnU-Net), so \
+             some stick out"
+        } else {
+            "patches larger than the volume stick out"
+        };
         return Err(Error::parameter(
             Param::PATCH_SIZE,
             format!(
-                "{:?}: patches stick out of the {:?} volume, and the labels hold no voxel of label 0 whose \
-                 prediction could fill the padding; choose a patch size within the volume",
-                regime.patch_size, grid.shape
+                "{:?} on the {:?} volume: {why}, and the labels hold no voxel of label 0 whose prediction could fill \
+                 the padding; choose {}",
+                regime.patch_size,
+                grid.shape,
+                if fits { "no foreground patches (a share of 0)" } else { "a patch size within the volume" }
+            ),
+        ));
+    }
+    if regime.batch_dice && config.spec.loss.family().reduction() == Reduction::Voxels {
+        return Err(Error::parameter(
+            Param::BATCH_DICE,
+            format!(
+                "the {} loss has no Dice sums to pool: its mean runs over every voxel of the mini-batch",
+                config.spec.loss
             ),
         ));
     }
@@ -376,7 +446,7 @@ pub fn analyze(case: &Case, config: &LossConfig, regime: &Regime) -> Result<Regi
     let results: Vec<BatchResult> =
         places.par_chunks(regime.batch_size).map(|batch| one_batch(case, config, regime, batch, pad)).collect();
     let padding = Padding { patches: padded, voxel: pad };
-    Ok(summarise(case, config, regime, &places, padding, &results))
+    Ok(summarise(case, config, regime, &places, padding, locations.classes.len(), &results))
 }
 
 fn summarise(
@@ -385,6 +455,7 @@ fn summarise(
     regime: &Regime,
     places: &[PatchPlace],
     padding: Padding,
+    foreground_classes: usize,
     results: &[BatchResult],
 ) -> RegimeReport {
     let n = results.len() as f64;
@@ -424,7 +495,7 @@ fn summarise(
     let windows: Vec<ScaleWindow> = results.iter().map(&whole).map(|(mx, mn)| window(mx, mn)).collect();
     let mut largest: Option<Largest> = None;
     for (i, r) in results.iter().enumerate() {
-        if let Some((v, j, k)) = r.largest.filter(|&(_, _, k)| reported.contains(&k)) {
+        if let Some((v, j, k)) = r.largest {
             if largest.as_ref().is_none_or(|l| f64::from(v) > l.value) {
                 let absent = if regime.batch_dice { r.absent[k] } else { r.absent_in_patch[j][k] };
                 let place = places[i * regime.batch_size + j];
@@ -450,13 +521,19 @@ fn summarise(
     }
     RegimeReport {
         regime: regime.clone(),
-        foreground_patches_per_batch: foreground_patches(regime.batch_size, regime.fg_oversample),
+        foreground_patches_per_batch: if foreground_classes > 0 {
+            foreground_patches(regime.batch_size, regime.fg_oversample)
+        } else {
+            0
+        },
         padded_patch_share: padding.patches as f64 / patches,
         padding_voxel: padding.voxel.map(|i| case.grid.coords(i)),
         loss: Spread::of(results.iter().map(|r| r.loss)),
         channels,
         loss_scale_window: WindowSpread::of(&windows),
         largest,
+        non_finite_batches: results.iter().filter(|r| r.non_finite).count(),
+        first_non_finite_batch: results.iter().position(|r| r.non_finite),
         batch_losses: results.iter().map(|r| r.loss).collect(),
         batch_max_abs: results.iter().map(|r| f64::from(whole(r).0)).collect(),
         batch_min_nonzero_abs: results.iter().map(|r| Some(f64::from(whole(r).1)).filter(|v| v.is_finite())).collect(),
