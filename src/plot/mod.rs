@@ -62,18 +62,24 @@ pub trait Drawing {
 /// What drawing on a backend returns.
 pub type Drawn<DB> = std::result::Result<(), DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>>;
 
+/// `picture` as an SVG document (`path` names it in an error).
+pub fn svg_string(picture: &impl Drawing, path: &Path) -> Result<String> {
+    ensure_font();
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, picture.size()).into_drawing_area();
+        picture.draw(&root).map_err(|e| draw_error(path, e))?;
+        root.present().map_err(|e| draw_error(path, e))?;
+    }
+    Ok(svg)
+}
+
 /// Writes `picture` to `path` (atomically), as PNG or SVG after the path's extension.
 pub fn write(picture: &impl Drawing, path: &Path, force: bool) -> Result<()> {
     ensure_font();
     let size = picture.size();
     if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("svg")) {
-        let mut svg = String::new();
-        {
-            let root = SVGBackend::with_string(&mut svg, size).into_drawing_area();
-            picture.draw(&root).map_err(|e| draw_error(path, e))?;
-            root.present().map_err(|e| draw_error(path, e))?;
-        }
-        write_bytes(path, force, svg.as_bytes())
+        write_bytes(path, force, svg_string(picture, path)?.as_bytes())
     } else {
         write_via_temp_path(path, force, ".png", |tmp| {
             let root = BitMapBackend::new(tmp, size).into_drawing_area();
@@ -92,6 +98,30 @@ pub enum Picture {
     Comparison,
     /// The loss and gradient over sampled mini-batches of patches (training.png / .svg).
     Training,
+}
+
+impl Picture {
+    /// The file name without extension (`histogram` for histogram.png and histogram.svg).
+    pub fn stem(self) -> &'static str {
+        match self {
+            Picture::Histogram => "histogram",
+            Picture::Comparison => "compare",
+            Picture::Training => "training",
+        }
+    }
+}
+
+/// The pictures a report has, in the order a reader meets them: the histograms always, the
+/// comparison when losses were compared, the training figures when patches were analysed.
+pub fn pictures_of(report: &Report) -> Vec<Picture> {
+    let mut p = vec![Picture::Histogram];
+    if report.comparison.as_ref().is_some_and(|c| !c.losses.is_empty()) {
+        p.push(Picture::Comparison);
+    }
+    if report.training.is_some() {
+        p.push(Picture::Training);
+    }
+    p
 }
 
 /// A report's picture.

@@ -8,6 +8,7 @@ pub mod comparison;
 pub mod csv;
 pub mod inputs;
 pub mod json;
+pub mod outliers;
 pub mod record;
 pub mod summary;
 pub mod table;
