@@ -63,9 +63,11 @@ impl Param {
     pub const BATCH_DICE: Param = Param("batch_dice");
     /// The loss scale S of the mixed-precision figures.
     pub const LOSS_SCALE: Param = Param("loss_scale");
+    /// The voxel the pictures' planes pass through.
+    pub const SLICE: Param = Param("slice");
 
     /// Every option of a run that is not a loss parameter (that messages may name).
-    pub const RUN_OPTIONS: [Param; 20] = [
+    pub const RUN_OPTIONS: [Param; 21] = [
         Param::PRESET,
         Param::LABEL,
         Param::MAX_VALUES,
@@ -86,6 +88,7 @@ impl Param {
         Param::FG_OVERSAMPLE,
         Param::BATCH_DICE,
         Param::LOSS_SCALE,
+        Param::SLICE,
     ];
 
     /// A parameter of the given library name (loss parameters are made by [`crate::loss`]).

@@ -214,7 +214,7 @@ fn bin_indices(g: &[f32], class: &[u8], fg: u8, lo: f64, scale: f64, lin: &mut [
 
 /// A range widened by 5 % on each side (so that spikes at the extremes stay visible), or ±5 %
 /// around a single value (±1 if that value is 0); (−1, 1) when there are no values.
-fn padded(lo: f64, hi: f64) -> (f64, f64) {
+pub(super) fn padded(lo: f64, hi: f64) -> (f64, f64) {
     if !lo.is_finite() || !hi.is_finite() {
         return (-1.0, 1.0);
     }

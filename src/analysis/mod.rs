@@ -13,6 +13,7 @@ pub mod compare;
 pub mod histogram;
 pub mod precision;
 pub mod stats;
+pub mod views;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -20,11 +21,12 @@ use serde::Serialize;
 
 use crate::loss::sums::probabilities;
 use crate::loss::{Evaluation, GradientKernel};
-use crate::parallel::{fold_chunks, with_buffer};
+use crate::parallel::{fold_chunks, with_buffer, CHUNK};
 use histogram::{histogram_range, Bins};
 pub use histogram::{Histogram, LogHistogram, HISTOGRAM_BINS};
 use precision::{LossScale, MixedPrecision, PrecisionSums};
 use stats::ChannelAcc;
+use views::{ViewAcc, ViewRequest, Views};
 
 /// Gradient values on one side (foreground g = 1, or background g = 0) of a channel.
 #[derive(Clone, Debug, Serialize)]
@@ -207,6 +209,94 @@ fn for_blocks<T: Send>(
     fold_chunks(case.voxels(), chunk, merge);
 }
 
+/// As [`for_blocks`], for counts: `f(acc, k, voxel_class, probabilities, gradient)` of channel k
+/// on each chunk, accumulated per thread and merged with `merge` in any order — which is exact
+/// for integer counts, whatever the number of threads.
+fn count_blocks<T: Send>(
+    kernel: &GradientKernel,
+    init: impl Fn() -> T + Sync + Send,
+    f: impl Fn(&mut T, usize, &[u8], &[f64], &[f32]) + Sync + Send,
+    merge: impl Fn(&mut T, T) + Sync + Send,
+) -> T {
+    use rayon::prelude::*;
+    let case = kernel.case();
+    let (c, n) = (case.prediction.channels, case.voxels());
+    let act = kernel.config().spec.activation;
+    (0..n.div_ceil(CHUNK))
+        .into_par_iter()
+        .fold(&init, |mut acc, i| {
+            let r = i * CHUNK..((i + 1) * CHUNK).min(n);
+            let len = r.len();
+            with_buffer(c * len, |s: &mut [f64]| {
+                with_buffer(c * len, |g: &mut [f32]| {
+                    probabilities(case, act, r.clone(), s);
+                    kernel.gradient(r.clone(), s, g);
+                    for k in 0..c {
+                        let b = k * len..(k + 1) * len;
+                        f(&mut acc, k, &case.labels.class[r.clone()], &s[b.clone()], &g[b]);
+                    }
+                })
+            });
+            acc
+        })
+        .reduce(&init, |mut a, b| {
+            merge(&mut a, b);
+            a
+        })
+}
+
+/// Measures as [`measure`], and fills the figures the pictures of the volume show (see
+/// [`views`]): the densities and the histogram of the gradient with respect to the probabilities
+/// with the gradient's own histograms, then the planes.
+pub fn measure_with_views(
+    kernel: &GradientKernel,
+    eval: &Evaluation,
+    scale: LossScale,
+    request: &ViewRequest,
+) -> (Vec<GradientStats>, Views) {
+    let (channels, refs) = reported(eval);
+    let (stats, accs) = match by_sides(kernel, eval, &channels, &refs, scale) {
+        Some(stats) => {
+            let ranges: Vec<(f64, f64)> = stats.iter().map(value_range).collect();
+            let first = channels.first().copied().unwrap_or(0);
+            let accs = count_blocks(
+                kernel,
+                || ViewAcc::fresh(kernel, eval, &ranges),
+                |accs, k, class, s, g| {
+                    if k >= first {
+                        accs[k - first].add(kernel, k, class, s, g);
+                    }
+                },
+                merge_views,
+            );
+            (stats, accs)
+        }
+        None => {
+            let (stats, accs) = each_voxel_counted(kernel, eval, &channels, &refs, scale, true);
+            (stats, accs)
+        }
+    };
+    let views = views::finish(kernel, eval, &stats, accs, request);
+    (stats, views)
+}
+
+fn merge_views(a: &mut Vec<ViewAcc>, b: Vec<ViewAcc>) {
+    for (x, y) in a.iter_mut().zip(&b) {
+        x.merge(y);
+    }
+}
+
+/// The smallest and largest gradient value of a channel (0, 0 without voxels).
+fn value_range(s: &GradientStats) -> (f64, f64) {
+    let lo = [s.foreground.min, s.background.min].into_iter().flatten().fold(f32::INFINITY, f32::min);
+    let hi = [s.foreground.max, s.background.max].into_iter().flatten().fold(f32::NEG_INFINITY, f32::max);
+    if lo > hi {
+        (0.0, 0.0)
+    } else {
+        (f64::from(lo), f64::from(hi))
+    }
+}
+
 /// Measures the gradient of every reported channel: statistics (the mixed-precision figures at the
 /// loss scale `scale`), then histograms over the range the statistics found. Results are in the
 /// order of `config.reported_channels()`.
@@ -259,6 +349,18 @@ fn each_voxel(
     refs: &[[f64; 2]],
     scale: LossScale,
 ) -> Vec<GradientStats> {
+    each_voxel_counted(kernel, eval, channels, refs, scale, false).0
+}
+
+/// [`each_voxel`], and with `with_views` the pictures' counts filled in its second pass.
+fn each_voxel_counted(
+    kernel: &GradientKernel,
+    eval: &Evaluation,
+    channels: &[usize],
+    refs: &[[f64; 2]],
+    scale: LossScale,
+    with_views: bool,
+) -> (Vec<GradientStats>, Vec<ViewAcc>) {
     let cfg = &eval.config;
     let first = channels.first().copied().unwrap_or(0);
     // Once the merged total of a side has more distinct values than are counted, it stays so
@@ -299,29 +401,41 @@ fn each_voxel(
         },
     );
     let ranges: Vec<(f64, f64)> = accs.iter().map(histogram_range).collect();
-    let mut bins: Vec<Bins> = ranges.iter().map(|r| Bins::new(*r)).collect();
-    for_blocks(
+    let value_ranges: Vec<(f64, f64)> = accs
+        .iter()
+        .map(|a| (f64::from(a.side[0].min.min(a.side[1].min)), f64::from(a.side[0].max.max(a.side[1].max))))
+        .collect();
+    let (bins, views) = count_blocks(
         kernel,
-        || ranges.iter().map(|r| Bins::new(*r)).collect::<Vec<_>>(),
-        |bins, k, class, g| {
+        || {
+            let bins: Vec<Bins> = ranges.iter().map(|r| Bins::new(*r)).collect();
+            let views = if with_views { ViewAcc::fresh(kernel, eval, &value_ranges) } else { Vec::new() };
+            (bins, views)
+        },
+        |(bins, views), k, class, s, g| {
             if k >= first {
                 bins[k - first].add_values(g, class, cfg.fg_class(k));
+                if let Some(v) = views.get_mut(k - first) {
+                    v.add(kernel, k, class, s, g);
+                }
             }
         },
-        |part| {
-            for (t, p) in bins.iter_mut().zip(&part) {
+        |(bins, views), (b, v)| {
+            for (t, p) in bins.iter_mut().zip(&b) {
                 t.merge(p);
             }
+            merge_views(views, v);
         },
     );
-    channels
+    let stats = channels
         .iter()
         .zip(accs.iter().zip(bins))
         .map(|(&k, (acc, b))| {
             let (hist, log) = b.into_histograms();
             finish(acc, hist, log, eval, k)
         })
-        .collect()
+        .collect();
+    (stats, views)
 }
 
 /// The statistics of a gradient that takes one value per side of every channel (None when one

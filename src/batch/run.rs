@@ -64,6 +64,7 @@ fn request(params: &RunParameters) -> Request {
         allow_non_finite: params.allow_non_finite,
         regime: None,
         loss_scale: params.loss_scale,
+        views: None,
     }
 }
 

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::Args;
 
 use dicegrad::analysis::precision::LossScale;
+use dicegrad::analysis::views::ViewRequest;
 use dicegrad::loss::{compared_kinds, LossKind};
 use dicegrad::nifti::WriteOptions;
 use dicegrad::output::{check_output, create_folder, write_bytes};
@@ -33,6 +34,12 @@ fn pictures(a: &AnalyzeArgs) -> Vec<(Picture, &'static str)> {
     if a.training.requested() {
         p.extend([(Picture::Training, "training.png"), (Picture::Training, "training.svg")]);
     }
+    p.extend([
+        (Picture::Slices, "slices.png"),
+        (Picture::Slices, "slices.svg"),
+        (Picture::Density, "density.png"),
+        (Picture::Density, "density.svg"),
+    ]);
     p
 }
 
@@ -62,10 +69,15 @@ pub struct AnalyzeArgs {
     /// Largest difference allowed between an entry of the labels' and the prediction's affines (mm).
     #[arg(long, default_value_t = 1e-3, value_name = "F", allow_hyphen_values = true)]
     affine_tol: f64,
-    /// Folder for report.json, histogram.png and histogram.svg (and compare.png / .svg with
-    /// --compare, training.png / .svg with --patch-size), created if missing.
+    /// Folder for report.json and the pictures (PNG and SVG): histogram, slices (three planes per
+    /// channel), density (gradient against probability), compare with --compare, training with
+    /// --patch-size; created if missing.
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
+    /// The voxel the slices' planes pass through, as voxel indices (any of x, y, z; the others are
+    /// each channel's foreground centroid).
+    #[arg(long, value_name = "x=I,y=J,z=K", value_parser = parse_slice)]
+    slice: Option<SlicePosition>,
     /// Write the gradient volume here (.nii or .nii.gz), float32, in the prediction's layout and geometry.
     #[arg(long, value_name = "PATH")]
     grad_out: Option<PathBuf>,
@@ -134,9 +146,42 @@ fn check_outputs(a: &AnalyzeArgs) -> Result<()> {
     Ok(())
 }
 
+/// Voxel indices along x, y, z, each optional.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SlicePosition(pub [Option<usize>; 3]);
+
+/// Parses `x=I,y=J,z=K` (any non-empty subset, each axis once).
+fn parse_slice(text: &str) -> std::result::Result<SlicePosition, String> {
+    let mut at = [None; 3];
+    for part in text.split(',') {
+        let (axis, value) = part.split_once('=').ok_or_else(|| {
+            format!("'{part}' is not AXIS=INDEX; write the voxel as x=I,y=J,z=K (any of the three), e.g. z=40")
+        })?;
+        let a = match axis.trim() {
+            "x" | "X" => 0,
+            "y" | "Y" => 1,
+            "z" | "Z" => 2,
+            other => return Err(format!("'{other}' is not an axis; use x, y or z")),
+        };
+        if at[a].is_some() {
+            return Err(format!("{} is given twice; give each axis once", axis.trim()));
+        }
+        let i = value.trim().parse::<usize>().map_err(|_| {
+            format!("'{}' is not a voxel index; give a whole number from 0 (e.g. {}=40)", value.trim(), axis.trim())
+        })?;
+        at[a] = Some(i);
+    }
+    Ok(SlicePosition(at))
+}
+
 pub fn run(a: AnalyzeArgs) -> Result<ExitCode> {
     super::init_threads(a.threads)?;
     check_outputs(&a)?;
+    if a.slice.is_some() && a.out.is_none() {
+        return Err(Error::usage(
+            "--slice places the planes of slices.png, which is written into --out; give --out DIR as well",
+        ));
+    }
     let loss_scale = LossScale::new(a.loss_scale)?;
     let request = Request {
         loss: a.loss.request(),
@@ -146,6 +191,7 @@ pub fn run(a: AnalyzeArgs) -> Result<ExitCode> {
         allow_non_finite: a.allow_non_finite,
         regime: a.training.request()?,
         loss_scale,
+        views: a.out.as_ref().map(|_| ViewRequest { slice: a.slice.map_or([None; 3], |s| s.0) }),
     };
     let options = LoadOptions { max_values: a.max_voxels, affine_tol: a.affine_tol };
     let loaded = load(&a.labels, &a.pred, options, &request)?;

@@ -54,6 +54,13 @@ impl<'a> GradientKernel<'a> {
         dice_u(self.coeffs[k], class == self.config.fg_class(k), p)
     }
 
+    /// dL/ds of the sum-based (Dice-type) part of channel `k` with respect to its probability
+    /// `p`, on a foreground or background voxel: P·g + R + T·p (0 for a loss without such a part).
+    #[inline]
+    pub fn probability_gradient(&self, k: usize, foreground: bool, p: f64) -> f64 {
+        dice_u(self.coeffs[k], foreground, p)
+    }
+
     /// The gradient of channel `k` on every voxel of one side (foreground or background), when it
     /// does not depend on the voxel's value: the values are the probabilities (no activation), no
     /// cross-entropy, and T_k = 0. Then `u` is P·g + R + 0·s for every voxel of the side, so any

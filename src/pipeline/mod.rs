@@ -9,8 +9,9 @@ pub mod space;
 use std::path::Path;
 
 use crate::analysis::compare::compare;
-use crate::analysis::measure;
 use crate::analysis::precision::LossScale;
+use crate::analysis::views::ViewRequest;
+use crate::analysis::{measure, measure_with_views};
 use crate::case::scan::{voxels_not_summing_to_one, NEAR_UNIT};
 use crate::case::Case;
 use crate::error::{set, Error, Input, Msg, Naming, Param, Result};
@@ -43,6 +44,9 @@ pub struct Request {
     pub regime: Option<RegimeRequest>,
     /// The loss scale S of the mixed-precision figures (default: GradScaler's initial 2^16).
     pub loss_scale: LossScale,
+    /// Also measure what the pictures of the volume show (planes, densities; see
+    /// [`crate::analysis::views`]).
+    pub views: Option<ViewRequest>,
 }
 
 impl Request {
@@ -265,7 +269,14 @@ pub fn analyze<'a>(
     let eval = &evals[0];
     let sums = eval.sums.clone();
     let kernel = GradientKernel::new(case, eval);
-    let stats = measure(&kernel, eval, request.loss_scale);
+    let (stats, views) = match &request.views {
+        Some(v) => {
+            check_slice(case, &inputs, v)?;
+            let (stats, views) = measure_with_views(&kernel, eval, request.loss_scale, v);
+            (stats, Some(views))
+        }
+        None => (measure(&kernel, eval, request.loss_scale), None),
+    };
     if !request.allow_non_finite && stats.iter().any(|g| !g.dynamic_range.max_abs.is_finite()) {
         return Err(Error::NonFinite {
             input: prediction_input(&inputs),
@@ -281,6 +292,7 @@ pub fn analyze<'a>(
         });
     }
     let mut report = Report::build(case, inputs, eval, stats, request.loss_scale, naming);
+    report.views = views;
     let main = evals[0].config.spec.loss;
     if request.compare.contains(&main) {
         report.warnings.push(
@@ -335,6 +347,26 @@ pub fn analyze<'a>(
         report.comparison = Some(Comparison { losses, pairs: compare(&kernels, &evals) });
     }
     Ok(CaseResult { report, kernel, sums })
+}
+
+/// Refuses a plane position outside the volume.
+fn check_slice(case: &Case, inputs: &Inputs, v: &ViewRequest) -> Result<()> {
+    for (a, (given, n)) in v.slice.iter().zip(case.grid.shape).enumerate() {
+        if let Some(i) = *given {
+            if i >= n {
+                let axis = ["x", "y", "z"][a];
+                return Err(Error::BadValues {
+                    input: prediction_input(inputs),
+                    problem: msg![
+                        format!("the planes cannot pass through {axis} = {i}: the volume has {n} voxels along {axis} (0 to {}); ", n - 1),
+                        "give a voxel index within them to ",
+                        Param::SLICE,
+                    ],
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The gradient of the main loss of `request` with respect to every value of the prediction, in

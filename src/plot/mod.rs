@@ -2,8 +2,11 @@
 //! gradient split by ground truth. PNG and SVG, with a bundled font so that no system font is
 //! needed.
 
+pub mod colour;
 pub mod dataset;
+mod density;
 mod histogram;
+pub mod slices;
 mod training;
 
 use std::path::Path;
@@ -98,6 +101,11 @@ pub enum Picture {
     Comparison,
     /// The loss and gradient over sampled mini-batches of patches (training.png / .svg).
     Training,
+    /// Per channel, three planes of the ground truth, the probability and the gradient
+    /// (slices.png / .svg).
+    Slices,
+    /// Per channel, the gradient against the predicted probability (density.png / .svg).
+    Density,
 }
 
 impl Picture {
@@ -107,14 +115,24 @@ impl Picture {
             Picture::Histogram => "histogram",
             Picture::Comparison => "compare",
             Picture::Training => "training",
+            Picture::Slices => "slices",
+            Picture::Density => "density",
         }
     }
 }
 
-/// The pictures a report has, in the order a reader meets them: the histograms always, the
+/// The pictures a report has, in the order a reader meets them: the slices (with views), the
+/// histograms always, the density (with views), the
 /// comparison when losses were compared, the training figures when patches were analysed.
 pub fn pictures_of(report: &Report) -> Vec<Picture> {
-    let mut p = vec![Picture::Histogram];
+    let mut p = Vec::new();
+    if report.views.is_some() {
+        p.push(Picture::Slices);
+    }
+    p.push(Picture::Histogram);
+    if report.views.is_some() {
+        p.push(Picture::Density);
+    }
     if report.comparison.as_ref().is_some_and(|c| !c.losses.is_empty()) {
         p.push(Picture::Comparison);
     }
@@ -133,6 +151,8 @@ impl Drawing for ReportPicture<'_> {
             Picture::Histogram => histogram::canvas_size(self.0),
             Picture::Comparison => histogram::comparison_size(self.0),
             Picture::Training => training::canvas_size(self.0),
+            Picture::Slices => slices::canvas_size(self.0),
+            Picture::Density => density::canvas_size(self.0),
         }
     }
 
@@ -141,6 +161,8 @@ impl Drawing for ReportPicture<'_> {
             Picture::Histogram => histogram::draw_histograms(root, self.0),
             Picture::Comparison => histogram::draw_comparison(root, self.0),
             Picture::Training => training::draw(root, self.0),
+            Picture::Slices => slices::draw(root, self.0),
+            Picture::Density => density::draw(root, self.0),
         }
     }
 }

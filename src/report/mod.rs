@@ -166,6 +166,10 @@ pub struct Report {
     pub comparison: Option<comparison::Comparison>,
     /// With a training regime: the loss and gradient over sampled mini-batches of patches.
     pub training: Option<crate::training::RegimeReport>,
+    /// With pictures of the volume asked for: where the planes of each channel lie, how they are
+    /// oriented, and the ranges of the gradient's colour scales and densities (the pictures'
+    /// pixels are not written to report.json).
+    pub views: Option<crate::analysis::views::Views>,
     /// Notes on how the options were applied, naming parameters as the caller does (on the command
     /// line: its flags).
     pub warnings: Vec<String>,
@@ -272,6 +276,7 @@ impl Report {
             mixed_precision,
             comparison: None,
             training: None,
+            views: None,
             warnings,
         }
     }

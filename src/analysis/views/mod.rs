@@ -1,0 +1,187 @@
+//! What the pictures of a case's volume show, measured: per channel, three orthogonal planes of
+//! the ground truth, the probability and the gradient ([`slices`]), the joint distribution of the
+//! gradient and the probability ([`density`]), and — with an activation — the gradient with
+//! respect to the probabilities beside the one with respect to the logits.
+//!
+//! With an activation the file holds logits z and the loss's gradient is dL/dz. The gradient with
+//! respect to the probabilities s is that of the sum-based (Dice-type) part,
+//! u = dL/ds = P·g + R + T·s (−a·g + c for Dice: two values); a cross-entropy part, when the loss
+//! has one, is left out of it (its dL/ds, −w/s on the true class, is not bounded), and the
+//! pictures say so. Without an activation the file's values are the probabilities and the two
+//! gradients are one.
+//!
+//! The densities and the histogram of u are filled while the gradient's histograms are (one pass,
+//! integer counts: any order of the chunks gives the same result); the planes are gathered after.
+
+pub mod density;
+pub mod orientation;
+pub mod slices;
+
+use serde::Serialize;
+
+use super::histogram::{padded, Bins, Histogram};
+use super::GradientStats;
+use crate::case::Case;
+use crate::loss::{Activation, Evaluation, GradientKernel};
+use density::Density;
+use orientation::{Orientation, CONVENTION};
+use slices::{centre, planes, Centroids, ChannelSlices};
+
+/// What the pictures of the volume are asked for.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ViewRequest {
+    /// Voxel indices `[x, y, z]` the planes must pass through (`--slice x=I,y=J,z=K`); the
+    /// coordinates not given are the channel's foreground centroid's.
+    pub slice: [Option<usize>; 3],
+}
+
+/// A gradient as the pictures show it.
+#[derive(Clone, Debug, Serialize)]
+pub struct GradientView {
+    /// max |gradient| over the volume: the colour scale runs from −scale to +scale.
+    pub scale: f64,
+    /// The closed-form levels `[background, foreground]` when the gradient is exactly two-valued.
+    pub levels: Option<[f64; 2]>,
+    /// Gradient against probability.
+    pub density: Density,
+}
+
+/// The gradient with respect to the probabilities, with an activation.
+#[derive(Clone, Debug, Serialize)]
+pub struct ProbabilityView {
+    #[serde(flatten)]
+    pub view: GradientView,
+    /// True when the loss has a cross-entropy part, which this leaves out.
+    pub dice_part_only: bool,
+    /// Its histogram (as the gradient's own).
+    pub histogram: Histogram,
+}
+
+/// The pictures' figures of one reported channel.
+#[derive(Clone, Debug, Serialize)]
+pub struct ChannelView {
+    pub channel: usize,
+    pub label: i64,
+    pub slices: ChannelSlices,
+    /// The gradient with respect to the file's values.
+    pub gradient: GradientView,
+    /// With an activation and a Dice-type part: the gradient with respect to the probabilities.
+    pub probability: Option<ProbabilityView>,
+}
+
+/// The pictures' figures of a case.
+#[derive(Clone, Debug, Serialize)]
+pub struct Views {
+    /// The letters the voxel axes point to (`RAS`, `LPS`...).
+    pub orientation: String,
+    /// How the planes are shown.
+    pub convention: &'static str,
+    pub channels: Vec<ChannelView>,
+}
+
+/// The range of u = P·g + R + T·s over s in [0, 1] on both sides of channel `k`.
+fn probability_range(kernel: &GradientKernel, k: usize) -> (f64, f64) {
+    let v = [(false, 0.0), (false, 1.0), (true, 0.0), (true, 1.0)].map(|(fg, s)| kernel.probability_gradient(k, fg, s));
+    v.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &x| (lo.min(x), hi.max(x)))
+}
+
+/// Whether the pictures show a gradient with respect to probabilities apart from the file's: an
+/// activation, and a sum-based part (a pure cross-entropy has none).
+fn shows_probability(eval: &Evaluation) -> bool {
+    eval.config.spec.activation != Activation::None && eval.dice_value.is_some()
+}
+
+/// The counts of one reported channel, being filled.
+pub(super) struct ViewAcc {
+    density: Density,
+    probability: Option<(Bins, Density)>,
+}
+
+impl ViewAcc {
+    /// Fresh counts for the reported channels of `eval`, over the gradient ranges `ranges`
+    /// (`[lo, hi]` of each channel's gradient, as measured).
+    pub(super) fn fresh(kernel: &GradientKernel, eval: &Evaluation, ranges: &[(f64, f64)]) -> Vec<ViewAcc> {
+        eval.config
+            .reported_channels()
+            .zip(ranges)
+            .map(|(k, &(lo, hi))| ViewAcc {
+                density: Density::new(lo, hi),
+                probability: shows_probability(eval).then(|| {
+                    let (plo, phi) = probability_range(kernel, k);
+                    (Bins::new(padded(plo, phi)), Density::new(plo, phi))
+                }),
+            })
+            .collect()
+    }
+
+    /// Adds a block of channel `k`'s voxels: classes, probabilities, gradient.
+    pub(super) fn add(&mut self, kernel: &GradientKernel, k: usize, class: &[u8], s: &[f64], g: &[f32]) {
+        let fg = kernel.config().fg_class(k);
+        for ((&cl, &p), &v) in class.iter().zip(s).zip(g) {
+            self.density.add(p, f64::from(v), cl == fg);
+        }
+        if let Some((bins, density)) = &mut self.probability {
+            for (&cl, &p) in class.iter().zip(s) {
+                let u = kernel.probability_gradient(k, cl == fg, p);
+                bins.add_run(u as f32, cl == fg, 1);
+                density.add(p, u, cl == fg);
+            }
+        }
+    }
+
+    pub(super) fn merge(&mut self, o: &ViewAcc) {
+        self.density.merge(&o.density);
+        if let (Some((b, d)), Some((ob, od))) = (&mut self.probability, &o.probability) {
+            b.merge(ob);
+            d.merge(od);
+        }
+    }
+}
+
+/// The closed-form levels `[background, foreground]` of dL/ds of channel `k`, when it is
+/// two-valued (T = 0).
+fn levels(eval: &Evaluation, k: usize) -> Option<[f64; 2]> {
+    (eval.coefficients(k).t == 0.0).then(|| [eval.level(k, false), eval.level(k, true)])
+}
+
+/// The views of a case from the counts filled with its gradient's (`accs`, one per reported
+/// channel, with `stats`), and the planes through each channel's centre.
+pub(super) fn finish(
+    kernel: &GradientKernel,
+    eval: &Evaluation,
+    stats: &[GradientStats],
+    accs: Vec<ViewAcc>,
+    request: &ViewRequest,
+) -> Views {
+    let case: &Case = kernel.case();
+    let centroids = Centroids::of(case);
+    let probability = shows_probability(eval);
+    let channels = eval
+        .config
+        .reported_channels()
+        .zip(stats)
+        .zip(accs)
+        .map(|((k, st), acc)| {
+            let fg = eval.config.fg_class(k);
+            let (c, source) = centre(case, &centroids, fg, request.slice);
+            let has_foreground = centroids.centroid(fg).is_some();
+            let slices =
+                ChannelSlices { centre: c, source, has_foreground, planes: planes(case, eval, k, c, probability) };
+            let gradient = GradientView {
+                scale: f64::from(st.dynamic_range.max_abs),
+                levels: eval.levels_describe_gradient().then(|| levels(eval, k)).flatten(),
+                density: acc.density,
+            };
+            let probability = acc.probability.map(|(bins, density)| {
+                let (plo, phi) = probability_range(kernel, k);
+                ProbabilityView {
+                    view: GradientView { scale: plo.abs().max(phi.abs()), levels: levels(eval, k), density },
+                    dice_part_only: eval.config.has_ce(),
+                    histogram: bins.into_histograms().0,
+                }
+            });
+            ChannelView { channel: k, label: case.labels.label_of(k), slices, gradient, probability }
+        })
+        .collect();
+    Views { orientation: Orientation::of_affine(&case.geometry.affine).code(), convention: CONVENTION, channels }
+}
