@@ -74,7 +74,9 @@ pub fn svg_string(picture: &impl Drawing, path: &Path) -> Result<String> {
         picture.draw(&root).map_err(|e| draw_error(path, e))?;
         root.present().map_err(|e| draw_error(path, e))?;
     }
-    Ok(svg)
+    // plotters names its embedded bitmaps' type `png`, which browsers do not decode: the MIME
+    // type is image/png
+    Ok(svg.replace("href=\"data:png;base64,", "href=\"data:image/png;base64,"))
 }
 
 /// Writes `picture` to `path` (atomically), as PNG or SVG after the path's extension.
