@@ -109,6 +109,29 @@ impl Picture {
             Picture::Training => "training",
         }
     }
+
+    /// The picture's alternative text and caption: what it shows of `report`.
+    pub fn alt(self, report: &Report) -> String {
+        let n = report.channels.len();
+        let channels = if n == 1 { "1 channel".to_string() } else { format!("{n} channels") };
+        match self {
+            Picture::Histogram => format!(
+                "Histogram of the {} loss gradient with respect to {}, per voxel, for {channels}: foreground \
+                 (orange) and background (blue) voxels apart, counts on a log scale",
+                report.loss.name, report.parameters.gradient_wrt
+            ),
+            Picture::Comparison => {
+                let names: Vec<String> = std::iter::once(report.loss.name)
+                    .chain(report.comparison.iter().flat_map(|c| c.losses.iter().map(|l| l.name)))
+                    .map(|k| k.to_string())
+                    .collect();
+                format!("Gradient histograms of the losses {} side by side, for {channels}", names.join(", "))
+            }
+            Picture::Training => "Over the sampled mini-batches of patches: the loss, the largest |gradient| per \
+                                  channel, the float16 loss-scale window, and the share of patches without each class"
+                .to_string(),
+        }
+    }
 }
 
 /// The pictures a report has, in the order a reader meets them: the histograms always, the
@@ -122,6 +145,18 @@ pub fn pictures_of(report: &Report) -> Vec<Picture> {
         p.push(Picture::Training);
     }
     p
+}
+
+/// Every picture of a report as a figure for its HTML page (SVG; `path` names the page in an
+/// error).
+pub fn figures(report: &Report, path: &Path) -> Result<Vec<crate::report::html::Figure>> {
+    pictures_of(report)
+        .into_iter()
+        .map(|p| {
+            let svg = svg_string(&ReportPicture(report, p), path)?;
+            Ok(crate::report::html::Figure { name: p.stem().to_string(), alt: p.alt(report), svg })
+        })
+        .collect()
 }
 
 /// A report's picture.

@@ -5,10 +5,12 @@
 //! probability, or per unit of logit with an activation).
 
 pub mod comparison;
+pub mod html;
 pub mod csv;
 pub mod inputs;
 pub mod json;
 pub mod outliers;
+pub mod reading;
 pub mod record;
 pub mod summary;
 pub mod table;
