@@ -18,10 +18,10 @@ use crate::error::{set, Error, Naming, Param, Result};
 use crate::msg;
 use crate::nifti::WriteOptions;
 use crate::output::{remove_stale, resolved, write_bytes, FolderLock};
-use crate::report::html::case::{case_report, Provenance};
 use crate::pipeline::load::{load, LoadOptions};
 use crate::pipeline::{self, write_gradient, Request};
 use crate::report::csv;
+use crate::report::html::case::{case_report, Provenance};
 use crate::report::record::CaseRecord;
 use crate::report::summary::{RunParameters, Summary, Unpaired};
 

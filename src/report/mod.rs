@@ -5,8 +5,8 @@
 //! probability, or per unit of logit with an activation).
 
 pub mod comparison;
-pub mod html;
 pub mod csv;
+pub mod html;
 pub mod inputs;
 pub mod json;
 pub mod outliers;

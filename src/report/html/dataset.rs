@@ -66,7 +66,10 @@ fn parameters(s: &Summary, run: &RunInfo) -> String {
         for spec in &r.losses {
             let n = if spec.include_background || c == 1 { c } else { c - 1 };
             let reduction = spec.loss.family().reduction().describe(n);
-            fact(&format!("{} with {c} channel{}", spec.loss, if c == 1 { "" } else { "s" }), spec_line(spec, reduction));
+            fact(
+                &format!("{} with {c} channel{}", spec.loss, if c == 1 { "" } else { "s" }),
+                spec_line(spec, reduction),
+            );
         }
     }
     fact("loss scale S", significant(f64::from(p.loss_scale)));
@@ -147,7 +150,7 @@ fn flag_text(o: &Outlier) -> String {
 
 fn cases_table(s: &Summary, records: &[CaseRecord], flagged: &[Outlier], run: &RunInfo) -> String {
     let channels: Vec<usize> = s.channels.iter().map(|c| c.channel).collect();
-    let mut headers: Vec<String> = ["case", "status", "loss"].map(String::from).to_vec();
+    let mut headers: Vec<String> = ["case", "status", "flags", "loss"].map(String::from).to_vec();
     for k in &channels {
         headers.extend([
             format!("ch {k} soft Dice"),
@@ -156,14 +159,19 @@ fn cases_table(s: &Summary, records: &[CaseRecord], flagged: &[Outlier], run: &R
             format!("ch {k} log2 S high"),
         ]);
     }
-    headers.push("flags".to_string());
     let rows = records
         .iter()
         .map(|r| {
             let mine: Vec<&Outlier> = flagged.iter().filter(|o| o.case == r.case).collect();
+            let flags = if mine.is_empty() {
+                String::new()
+            } else {
+                format!("⚑ outlier: {}", mine.iter().map(|o| flag_text(o)).collect::<Vec<_>>().join("; "))
+            };
             let mut cells = vec![
                 Cell::text(&r.case),
                 Cell::text(if r.is_ok() { "ok" } else { "failed" }),
+                Cell::num(Some(mine.len() as f64), flags),
                 Cell::num(r.loss, opt(r.loss, |v| format!("{v:.5}"))),
             ];
             for k in &channels {
@@ -179,12 +187,6 @@ fn cases_table(s: &Summary, records: &[CaseRecord], flagged: &[Outlier], run: &R
                     Cell::num(hi, opt(hi, |v| format!("{v:.2}"))),
                 ]);
             }
-            let flags = if mine.is_empty() {
-                String::new()
-            } else {
-                format!("⚑ outlier: {}", mine.iter().map(|o| flag_text(o)).collect::<Vec<_>>().join("; "))
-            };
-            cells.push(Cell::num(Some(mine.len() as f64), flags));
             let first_html = (run.case_reports && r.is_ok())
                 .then(|| format!("<a href=\"{}\">{}</a>", escape(&case_href(&r.case)), escape(&r.case)));
             let class = if !mine.is_empty() {
@@ -198,7 +200,8 @@ fn cases_table(s: &Summary, records: &[CaseRecord], flagged: &[Outlier], run: &R
         })
         .collect();
     Table {
-        caption: "Cases (click a column header to sort; fg/bg is the level ratio, log2 S the float16 loss-scale window)",
+        caption:
+            "Cases (click a column header to sort; fg/bg is the level ratio, log2 S the float16 loss-scale window)",
         headers,
         rows,
         sortable: true,

@@ -172,7 +172,7 @@ pub fn sci(v: f64) -> String {
 const STYLE: &str = "
 :root { color-scheme: light; }
 body { font-family: system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif; color: #1a1a1a; background: #fff;
-  margin: 0 auto; padding: 0.8rem; max-width: 72rem; line-height: 1.45; }
+  margin: 0 auto; padding: 0.8rem; max-width: 84rem; line-height: 1.45; }
 h1 { font-size: 1.5rem; margin: 0.4rem 0; } h2 { font-size: 1.2rem; margin-top: 1.6rem; border-bottom: 1px solid #ccc; }
 code, pre, .mono { font-family: ui-monospace, 'DejaVu Sans Mono', Menlo, Consolas, monospace; font-size: 0.9em; }
 pre { background: #f4f4f4; border: 1px solid #ddd; padding: 0.5rem; overflow-x: auto; white-space: pre; }
@@ -186,6 +186,7 @@ thead th { background: #e8edf3; }
 th button { font: inherit; font-weight: 600; color: inherit; background: none; border: 0; padding: 0; cursor: pointer; }
 th[aria-sort=ascending] button::after { content: ' ▲'; } th[aria-sort=descending] button::after { content: ' ▼'; }
 tr.flag th, tr.flag td { background: #fff0c2; }
+table.sortable td:nth-child(3) { white-space: normal; min-width: 18rem; text-align: left; }
 tr.failed th, tr.failed td { background: #f3f3f3; color: #444; }
 .badge { font-weight: 700; }
 a { color: #0645ad; }

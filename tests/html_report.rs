@@ -1,0 +1,386 @@
+//! The HTML reports in a real browser: headless Chromium opens `report.html` and `index.html`
+//! from disk with the network blocked, and a script injected at the top of the page records
+//! errors (script errors, `console.error`, resources that failed to load), then checks after load
+//! that every image decoded and that no request left the file. The test fails on any of them; it
+//! is shown to fail on a page built to break each rule.
+//!
+//! Without Chromium the browser checks print a note and pass — unless `DICEGRAD_REQUIRE_BROWSER=1`
+//! (set by `.ci/run`), when they fail. The other checks (escaping, the sort script, outliers
+//! against a modified z-score computed here, links to case reports) need no browser.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::*;
+use serde_json::Value;
+
+/// The test script put at the top of `<head>`: it writes its verdict into the page, in
+/// `<pre id="dicegrad-verdict">`, as `PASS …` or `FAIL` and one problem per line.
+const PROBE: &str = r#"<script>
+(function () {
+  var problems = [];
+  window.addEventListener('error', function (e) {
+    var t = e.target;
+    if (t && t !== window && (t.src || t.href)) {
+      problems.push('resource failed to load: ' + String(t.src || t.href).slice(0, 80));
+    } else {
+      problems.push('script error: ' + e.message);
+    }
+  }, true);
+  var original = console.error;
+  console.error = function () {
+    problems.push('console.error: ' + Array.prototype.join.call(arguments, ' '));
+    return original.apply(console, arguments);
+  };
+  window.addEventListener('load', function () {
+    setTimeout(function () {
+      var imgs = document.querySelectorAll('img');
+      imgs.forEach(function (img, i) {
+        if (!(img.complete && img.naturalWidth > 0)) { problems.push('image ' + i + ' did not decode'); }
+        if (!img.getAttribute('alt')) { problems.push('image ' + i + ' has no alt text'); }
+      });
+      performance.getEntriesByType('resource').forEach(function (r) {
+        if (r.name.slice(0, 5) !== 'data:') { problems.push('request left the file: ' + r.name); }
+      });
+      var v = document.createElement('pre');
+      v.id = 'dicegrad-verdict';
+      v.textContent = problems.length ? 'FAIL\n' + problems.join('\n') : 'PASS ' + imgs.length + ' images';
+      document.body.appendChild(v);
+    }, 0);
+  });
+})();
+</script>"#;
+
+/// The verdict in a dumped DOM: Ok(number of images) or Err(the problems, or that there is none).
+fn verdict(dom: &str) -> Result<usize, String> {
+    let start =
+        dom.find("<pre id=\"dicegrad-verdict\">").ok_or("no verdict in the page: the test script did not run")?;
+    let rest = &dom[start + "<pre id=\"dicegrad-verdict\">".len()..];
+    let text = &rest[..rest.find("</pre>").ok_or("the verdict is cut short")?];
+    match text.strip_prefix("PASS ") {
+        Some(n) => n.trim_end_matches(" images").parse().map_err(|_| format!("unreadable verdict: {text}")),
+        None => Err(text.to_string()),
+    }
+}
+
+/// Chromium, if this machine has it; without it, None — or a failure when the browser is required.
+fn chromium() -> Option<PathBuf> {
+    let found = std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .chain([PathBuf::from("/usr/bin")])
+        .flat_map(|d| ["chromium", "chromium-browser"].map(|n| d.join(n)))
+        .find(|p| p.is_file());
+    if found.is_none() {
+        assert!(
+            std::env::var("DICEGRAD_REQUIRE_BROWSER").as_deref() != Ok("1"),
+            "Chromium is required (DICEGRAD_REQUIRE_BROWSER=1) but not installed: apt-get install chromium"
+        );
+        eprintln!("note: Chromium not found; the browser checks of the HTML reports are skipped");
+    }
+    found
+}
+
+/// A temporary folder for a test's pages and screenshots, kept (and its path printed) when
+/// `DICEGRAD_KEEP_SCREENSHOTS=1`, to look at the screenshots afterwards.
+struct Work(Option<tempfile::TempDir>, PathBuf);
+
+impl Work {
+    fn new() -> Work {
+        let dir = tmp();
+        let path = dir.path().to_path_buf();
+        if std::env::var("DICEGRAD_KEEP_SCREENSHOTS").as_deref() == Ok("1") {
+            eprintln!("kept: {}", dir.keep().display());
+            return Work(None, path);
+        }
+        Work(Some(dir), path)
+    }
+    fn path(&self) -> &Path {
+        &self.1
+    }
+}
+
+/// Runs Chromium headless on `page` with the network blocked and a fresh profile in `work`.
+fn browse(browser: &Path, work: &Path, page: &Path, extra: &[String]) -> String {
+    let profile = tempfile::tempdir_in(work).unwrap();
+    let out = Command::new(browser)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--host-resolver-rules=MAP * ~NOTFOUND",
+            "--virtual-time-budget=5000",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .args(extra)
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "chromium failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Copies the page `html` into `work` with the test script injected, opens it, and returns the
+/// verdict; keeps a screenshot (`<stem>.png`, whose path is printed) when `shot` is given.
+fn check_in_browser(browser: &Path, work: &Path, html: &str, stem: &str, shot: bool) -> Result<usize, String> {
+    let head = html.find("<head>").expect("the page has a head") + "<head>".len();
+    let probed = format!("{}\n{PROBE}{}", &html[..head], &html[head..]);
+    let page = work.join(format!("{stem}.html"));
+    std::fs::write(&page, probed).unwrap();
+    if shot {
+        let png = work.join(format!("{stem}.png"));
+        browse(browser, work, &page, &[format!("--screenshot={}", png.display()), "--window-size=1280,3000".into()]);
+        assert!(png.is_file(), "no screenshot written");
+        println!("screenshot: {}", png.display());
+    }
+    verdict(&browse(browser, work, &page, &["--dump-dom".into()]))
+}
+
+/// Every `src` and `href` of a page points into it (`data:`) or next to it (a relative path).
+fn assert_nothing_external(html: &str) {
+    for attr in ["src=\"", "href=\""] {
+        for (at, _) in html.match_indices(attr) {
+            let v = &html[at + attr.len()..];
+            let v = &v[..v.find('"').unwrap()];
+            assert!(v.starts_with("data:") || !(v.contains("://") || v.starts_with("//")), "the page refers to {v}");
+        }
+    }
+}
+
+#[test]
+fn the_verdict_parser_reads_pass_fail_and_silence() {
+    assert_eq!(verdict("<body><pre id=\"dicegrad-verdict\">PASS 3 images</pre></body>"), Ok(3));
+    let fail = verdict("<pre id=\"dicegrad-verdict\">FAIL\nimage 0 did not decode</pre>").unwrap_err();
+    assert!(fail.contains("image 0 did not decode"));
+    assert!(verdict("<body>nothing</body>").unwrap_err().contains("did not run"));
+}
+
+#[test]
+fn the_browser_check_fails_on_a_broken_image_a_request_and_a_console_error() {
+    let Some(browser) = chromium() else { return };
+    let work = tmp();
+    let page = "<!DOCTYPE html><html lang=\"en\"><head><title>t</title></head><body>\
+                <img alt=\"broken\" src=\"data:image/svg+xml;base64,AAAA\">\
+                <img alt=\"remote\" src=\"http://example.invalid/x.png\">\
+                <script>console.error('boom');</script></body></html>";
+    let problems = check_in_browser(&browser, work.path(), page, "broken", false).unwrap_err();
+    assert!(problems.contains("image 0 did not decode"), "{problems}");
+    assert!(problems.contains("image 1 did not decode"), "{problems}");
+    assert!(problems.contains("example.invalid"), "the request is not reported: {problems}");
+    assert!(problems.contains("console.error: boom"), "{problems}");
+}
+
+fn samples(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("samples").join(name)
+}
+
+#[test]
+fn a_case_report_is_self_contained_and_opens_cleanly() {
+    let work = Work::new();
+    let runs: [(&str, &str, &[&str]); 2] = [
+        ("probs", "probs.nii.gz", &["--compare", "ce,mimic"]),
+        ("logits", "logits.nii.gz", &["--activation", "softmax"]),
+    ];
+    let browser = chromium();
+    for (stem, pred, extra) in runs {
+        let out = work.path().join(stem);
+        dicegrad()
+            .args(["analyze", "--labels"])
+            .arg(samples("multiclass/labels.nii.gz"))
+            .arg("--pred")
+            .arg(samples("multiclass").join(pred))
+            .args(extra)
+            .arg("--out")
+            .arg(&out)
+            .assert()
+            .success();
+        let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+        assert_nothing_external(&html);
+        assert!(html.contains("two-level structure") && html.contains("1 − 2/Dice"), "the reading is missing");
+        assert!(html.contains("dicegrad") && html.contains(" analyze --labels "), "the command line is missing");
+        let images = html.matches("<img ").count();
+        let Some(browser) = &browser else { continue };
+        let seen = check_in_browser(browser, work.path(), &html, stem, true).unwrap_or_else(|e| panic!("{stem}: {e}"));
+        assert_eq!(seen, images);
+    }
+}
+
+/// A data set of seven 3-class cases: six alike, one (with a hostile id) predicted far worse.
+fn planted_dataset(dir: &Path) -> (PathBuf, PathBuf, String) {
+    let (labels, preds) = (dir.join("labels"), dir.join("preds"));
+    std::fs::create_dir_all(&labels).unwrap();
+    std::fs::create_dir_all(&preds).unwrap();
+    let planted = r#"x<b>&"q'"#.to_string();
+    for seed in 1..=7 {
+        let case = dir.join(format!("synth{seed}"));
+        let (shift, noise) = if seed == 7 { ("6", "4") } else { ("1", "0.5") };
+        dicegrad()
+            .args(["synth", "--classes", "3", "--shape", "16,16,10", "--shift", shift, "--noise", noise, "--seed"])
+            .arg(seed.to_string())
+            .arg("--out")
+            .arg(&case)
+            .assert()
+            .success();
+        let id = if seed == 7 { planted.clone() } else { format!("case{seed}") };
+        std::fs::rename(case.join("labels.nii.gz"), labels.join(format!("{id}.nii.gz"))).unwrap();
+        std::fs::rename(case.join("probs.nii.gz"), preds.join(format!("{id}.nii.gz"))).unwrap();
+    }
+    (labels, preds, planted)
+}
+
+/// The modified z-scores of `v` (Iglewicz & Hoaglin), written here from the definition: 0.6745 ·
+/// (x − median) / MAD, or (x − median) / (1.2533 · mean |x − median|) when the MAD is 0.
+fn modified_z(v: &[f64]) -> Vec<f64> {
+    let median = |v: &[f64]| {
+        let mut s = v.to_vec();
+        s.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        let n = s.len();
+        if n % 2 == 1 {
+            s[n / 2]
+        } else {
+            (s[n / 2 - 1] + s[n / 2]) / 2.0
+        }
+    };
+    let m = median(v);
+    let dev: Vec<f64> = v.iter().map(|x| (x - m).abs()).collect();
+    let mad = median(&dev);
+    let mean_ad = dev.iter().sum::<f64>() / dev.len() as f64;
+    v.iter()
+        .map(|x| {
+            if mad > 0.0 {
+                0.6745 * (x - m) / mad
+            } else if mean_ad > 0.0 {
+                (x - m) / (1.2533 * mean_ad)
+            } else {
+                0.0
+            }
+        })
+        .collect()
+}
+
+/// The cases an index must flag, from the records of `cases.jsonl`: per channel, level ratio
+/// (log10 |fg/bg|) and the float16 window's bounds (log2), |z| > 3.5.
+fn expected_flags(records: &[Value]) -> Vec<(String, u64, f64)> {
+    let mut out = Vec::new();
+    let channels: Vec<u64> =
+        records[0]["channels"].as_array().unwrap().iter().map(|c| c["channel"].as_u64().unwrap()).collect();
+    for ch in channels {
+        let measures: [&dyn Fn(&Value) -> Option<f64>; 3] = [
+            &|c| Some((c["foreground_level"].as_f64()? / c["background_level"].as_f64()?).abs().log10()),
+            &|c| c["float16_window_log2_min"].as_f64(),
+            &|c| c["float16_window_log2_max"].as_f64(),
+        ];
+        for m in measures {
+            let points: Vec<(String, f64)> = records
+                .iter()
+                .filter_map(|r| {
+                    let c = r["channels"].as_array()?.iter().find(|c| c["channel"] == ch)?;
+                    Some((r["case"].as_str()?.to_string(), m(c)?))
+                })
+                .collect();
+            let z = modified_z(&points.iter().map(|p| p.1).collect::<Vec<_>>());
+            for ((case, _), z) in points.into_iter().zip(z) {
+                if z.abs() > 3.5 {
+                    out.push((case, ch, z));
+                }
+            }
+        }
+    }
+    out
+}
+
+fn escaped(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
+}
+
+fn percent_decoded(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            out.push(u8::from_str_radix(&s[i + 1..i + 3], 16).unwrap());
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).unwrap()
+}
+
+#[test]
+fn a_data_set_index_flags_the_planted_outlier_escapes_ids_and_links_case_reports() {
+    let work = Work::new();
+    let (labels, preds, planted) = planted_dataset(work.path());
+    let out = work.path().join("out");
+    dicegrad()
+        .args(["batch", "--quiet", "--case-reports", "--labels-dir"])
+        .arg(&labels)
+        .arg("--pred-dir")
+        .arg(&preds)
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .success();
+    let html = std::fs::read_to_string(out.join("index.html")).unwrap();
+    assert_nothing_external(&html);
+
+    // the hostile id appears escaped, never as markup
+    assert!(!html.contains(&planted) && !html.contains("<b>&"), "an id reached the page unescaped");
+    assert!(html.contains(&escaped(&planted)));
+
+    // the sort script and its sortable table
+    assert!(html.contains("<table class=\"sortable\">") && html.contains("querySelectorAll('table.sortable')"));
+    assert!(html.contains("<th scope=\"col\"><button type=\"button\">"));
+
+    // the flagged rows are exactly the cases whose modified z, computed here, exceeds 3.5
+    let records: Vec<Value> = std::fs::read_to_string(out.join("cases.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let expected = expected_flags(&records);
+    assert!(expected.iter().any(|(case, ch, _)| *case == planted && *ch == 0), "the planted case is not an outlier");
+    let mut flagged_rows: Vec<&str> = html.lines().filter(|l| l.starts_with("<tr class=\"flag\">")).collect();
+    let mut want: Vec<String> = expected.iter().map(|e| e.0.clone()).collect();
+    want.sort();
+    want.dedup();
+    assert_eq!(flagged_rows.len(), want.len(), "flagged rows: {flagged_rows:#?}, expected {want:?}");
+    for (case, ch, z) in &expected {
+        let row = flagged_rows.iter().find(|l| l.contains(&format!(">{}</a>", escaped(case)))).unwrap();
+        assert!(row.contains(&format!("channel {ch}: ")) && row.contains(&format!("z = {z:.1}")), "{row}");
+        assert!(row.contains("⚑ outlier"), "a flag must not be colour alone: {row}");
+    }
+    flagged_rows.clear();
+
+    // every link to a case report resolves, one per successful case
+    let links: Vec<String> = html
+        .match_indices("<a href=\"")
+        .map(|(at, _)| {
+            let v = &html[at + 9..];
+            v[..v.find('"').unwrap()].to_string()
+        })
+        .collect();
+    assert_eq!(links.len(), records.len());
+    for link in &links {
+        let path = out.join(percent_decoded(link));
+        assert!(path.is_file(), "{link} -> {} does not exist", path.display());
+        assert!(path.starts_with(out.join("cases")));
+    }
+
+    let Some(browser) = chromium() else { return };
+    let seen = check_in_browser(&browser, work.path(), &html, "index", true).unwrap_or_else(|e| panic!("index: {e}"));
+    assert_eq!(seen, 2);
+    let planted_page = out.join(percent_decoded(links.iter().find(|l| l.contains("x%25")).unwrap()));
+    let page = std::fs::read_to_string(planted_page).unwrap();
+    assert!(!page.contains(&planted));
+    check_in_browser(&browser, work.path(), &page, "case", false).unwrap_or_else(|e| panic!("case report: {e}"));
+}
