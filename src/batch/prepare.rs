@@ -100,8 +100,11 @@ pub fn commit(opts: &BatchOptions, meta: &RunMeta, plan: &Plan, analysed: &[Case
             let _ = std::fs::remove_file(f);
         }
         // the case reports of the run replaced, but those of the cases just analysed
-        let fresh: Vec<PathBuf> =
-            analysed.iter().filter(|r| r.is_ok()).map(|r| outputs::case_report_path(&opts.out, &r.case)).collect();
+        let fresh: Vec<PathBuf> = analysed
+            .iter()
+            .filter(|r| opts.case_reports && r.is_ok())
+            .map(|r| outputs::case_report_path(&opts.out, &r.case))
+            .collect();
         remove_case_reports(&opts.out, &fresh);
     }
     if let (Some(dir), true, false) = (&opts.grad_out_dir, opts.force, plan.resuming) {
