@@ -85,7 +85,11 @@ fn chromium() -> Option<PathBuf> {
 
 /// A temporary folder for a test's pages and screenshots, kept (and its path printed) when
 /// `DICEGRAD_KEEP_SCREENSHOTS=1`, to look at the screenshots afterwards.
-struct Work(Option<tempfile::TempDir>, PathBuf);
+struct Work {
+    /// Removes the folder when the test ends (None when it is kept).
+    _dir: Option<tempfile::TempDir>,
+    path: PathBuf,
+}
 
 impl Work {
     fn new() -> Work {
@@ -93,12 +97,12 @@ impl Work {
         let path = dir.path().to_path_buf();
         if std::env::var("DICEGRAD_KEEP_SCREENSHOTS").as_deref() == Ok("1") {
             eprintln!("kept: {}", dir.keep().display());
-            return Work(None, path);
+            return Work { _dir: None, path };
         }
-        Work(Some(dir), path)
+        Work { _dir: Some(dir), path }
     }
     fn path(&self) -> &Path {
-        &self.1
+        &self.path
     }
 }
 
@@ -272,7 +276,8 @@ fn expected_flags(records: &[Value]) -> Vec<(String, u64, f64)> {
     let channels: Vec<u64> =
         records[0]["channels"].as_array().unwrap().iter().map(|c| c["channel"].as_u64().unwrap()).collect();
     for ch in channels {
-        let measures: [&dyn Fn(&Value) -> Option<f64>; 3] = [
+        type Measure<'a> = &'a dyn Fn(&Value) -> Option<f64>;
+        let measures: [Measure; 3] = [
             &|c| Some((c["foreground_level"].as_f64()? / c["background_level"].as_f64()?).abs().log10()),
             &|c| c["float16_window_log2_min"].as_f64(),
             &|c| c["float16_window_log2_max"].as_f64(),
