@@ -5,7 +5,8 @@
 //! is shown to fail on a page built to break each rule.
 //!
 //! Without Chromium the browser checks print a note and pass — unless `DICEGRAD_REQUIRE_BROWSER=1`
-//! (set by `.ci/run`), when they fail. The other checks (escaping, the sort script, outliers
+//! (set by `.ci/run`), when they fail. `DICEGRAD_CHROMIUM=PATH` names the browser;
+//! `DICEGRAD_KEEP_SCREENSHOTS=1` keeps each test's folder with its screenshots (paths printed). The other checks (escaping, the sort script, outliers
 //! against a modified z-score computed here, links to case reports) need no browser.
 
 mod common;
@@ -21,6 +22,7 @@ use serde_json::Value;
 const PROBE: &str = r#"<script>
 (function () {
   var problems = [];
+  var sortedColumns = 0;
   window.addEventListener('error', function (e) {
     var t = e.target;
     if (t && t !== window && (t.src || t.href)) {
@@ -41,38 +43,60 @@ const PROBE: &str = r#"<script>
         if (!(img.complete && img.naturalWidth > 0)) { problems.push('image ' + i + ' did not decode'); }
         if (!img.getAttribute('alt')) { problems.push('image ' + i + ' has no alt text'); }
       });
+      // a sortable table: a click on each numeric column's header sorts its rows by number, up
+      document.querySelectorAll('table.sortable').forEach(function (table) {
+        table.querySelectorAll('thead th').forEach(function (th, col) {
+          var cells = function () {
+            return Array.prototype.map.call(table.tBodies[0].rows, function (r) { return r.cells[col]; });
+          };
+          if (!cells().every(function (c) { return c.hasAttribute('data-v'); })) { return; }
+          th.querySelector('button').click();
+          var v = cells().map(function (c) { return parseFloat(c.getAttribute('data-v')); });
+          var known = v.filter(function (x) { return !isNaN(x); });
+          for (var i = 1; i < known.length; i++) {
+            if (known[i - 1] > known[i]) { problems.push('column ' + col + ' is not sorted: ' + v.join(' ')); break; }
+          }
+          if (v.slice(known.length).some(function (x) { return !isNaN(x); })) {
+            problems.push('column ' + col + ': missing values are not last');
+          }
+          sortedColumns++;
+        });
+      });
       performance.getEntriesByType('resource').forEach(function (r) {
         if (r.name.slice(0, 5) !== 'data:') { problems.push('request left the file: ' + r.name); }
       });
       var v = document.createElement('pre');
       v.id = 'dicegrad-verdict';
-      v.textContent = problems.length ? 'FAIL\n' + problems.join('\n') : 'PASS ' + imgs.length + ' images';
+      v.textContent = problems.length ? 'FAIL\n' + problems.join('\n') : 'PASS ' + imgs.length + ' images ' + sortedColumns + ' sorted';
       document.body.appendChild(v);
     }, 0);
   });
 })();
 </script>"#;
 
-/// The verdict in a dumped DOM: Ok(number of images) or Err(the problems, or that there is none).
-fn verdict(dom: &str) -> Result<usize, String> {
+/// The verdict in a dumped DOM: Ok((images, columns sorted)) or Err(the problems, or that there
+/// is none).
+fn verdict(dom: &str) -> Result<(usize, usize), String> {
     let start =
         dom.find("<pre id=\"dicegrad-verdict\">").ok_or("no verdict in the page: the test script did not run")?;
     let rest = &dom[start + "<pre id=\"dicegrad-verdict\">".len()..];
     let text = &rest[..rest.find("</pre>").ok_or("the verdict is cut short")?];
-    match text.strip_prefix("PASS ") {
-        Some(n) => n.trim_end_matches(" images").parse().map_err(|_| format!("unreadable verdict: {text}")),
-        None => Err(text.to_string()),
+    let Some(pass) = text.strip_prefix("PASS ") else { return Err(text.to_string()) };
+    let n: Vec<usize> = pass.split(' ').filter_map(|w| w.parse().ok()).collect();
+    match n[..] {
+        [images, sorted] => Ok((images, sorted)),
+        _ => Err(format!("unreadable verdict: {text}")),
     }
 }
 
 /// Chromium, if this machine has it; without it, None — or a failure when the browser is required.
+/// `DICEGRAD_CHROMIUM` names the browser to use instead of looking for it.
 fn chromium() -> Option<PathBuf> {
-    let found = std::env::var_os("PATH")
-        .into_iter()
-        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .chain([PathBuf::from("/usr/bin")])
-        .flat_map(|d| ["chromium", "chromium-browser"].map(|n| d.join(n)))
-        .find(|p| p.is_file());
+    let found = if let Some(given) = std::env::var_os("DICEGRAD_CHROMIUM") {
+        Some(PathBuf::from(given)).filter(|p| p.is_file())
+    } else {
+        search_chromium()
+    };
     if found.is_none() {
         assert!(
             std::env::var("DICEGRAD_REQUIRE_BROWSER").as_deref() != Ok("1"),
@@ -81,6 +105,16 @@ fn chromium() -> Option<PathBuf> {
         eprintln!("note: Chromium not found; the browser checks of the HTML reports are skipped");
     }
     found
+}
+
+/// Chromium on the PATH or in /usr/bin.
+fn search_chromium() -> Option<PathBuf> {
+    std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .chain([PathBuf::from("/usr/bin")])
+        .flat_map(|d| ["chromium", "chromium-browser"].map(|n| d.join(n)))
+        .find(|p| p.is_file())
 }
 
 /// A temporary folder for a test's pages and screenshots, kept (and its path printed) when
@@ -133,7 +167,7 @@ fn browse(browser: &Path, work: &Path, page: &Path, extra: &[String]) -> String 
 
 /// Copies the page `html` into `work` with the test script injected, opens it, and returns the
 /// verdict; keeps a screenshot (`<stem>.png`, whose path is printed) when `shot` is given.
-fn check_in_browser(browser: &Path, work: &Path, html: &str, stem: &str, shot: bool) -> Result<usize, String> {
+fn check_in_browser(browser: &Path, work: &Path, html: &str, stem: &str, shot: bool) -> Result<(usize, usize), String> {
     let head = html.find("<head>").expect("the page has a head") + "<head>".len();
     let probed = format!("{}\n{PROBE}{}", &html[..head], &html[head..]);
     let page = work.join(format!("{stem}.html"));
@@ -160,25 +194,28 @@ fn assert_nothing_external(html: &str) {
 
 #[test]
 fn the_verdict_parser_reads_pass_fail_and_silence() {
-    assert_eq!(verdict("<body><pre id=\"dicegrad-verdict\">PASS 3 images</pre></body>"), Ok(3));
+    assert_eq!(verdict("<body><pre id=\"dicegrad-verdict\">PASS 3 images 2 sorted</pre></body>"), Ok((3, 2)));
     let fail = verdict("<pre id=\"dicegrad-verdict\">FAIL\nimage 0 did not decode</pre>").unwrap_err();
     assert!(fail.contains("image 0 did not decode"));
     assert!(verdict("<body>nothing</body>").unwrap_err().contains("did not run"));
 }
 
 #[test]
-fn the_browser_check_fails_on_a_broken_image_a_request_and_a_console_error() {
+fn the_browser_check_fails_on_a_broken_image_a_request_a_console_error_and_no_sorting() {
     let Some(browser) = chromium() else { return };
     let work = tmp();
     let page = "<!DOCTYPE html><html lang=\"en\"><head><title>t</title></head><body>\
                 <img alt=\"broken\" src=\"data:image/svg+xml;base64,AAAA\">\
                 <img alt=\"remote\" src=\"http://example.invalid/x.png\">\
+                <table class=\"sortable\"><thead><tr><th><button>n</button></th></tr></thead><tbody>\
+                <tr><td data-v=\"2\">2</td></tr><tr><td data-v=\"1\">1</td></tr></tbody></table>\
                 <script>console.error('boom');</script></body></html>";
     let problems = check_in_browser(&browser, work.path(), page, "broken", false).unwrap_err();
     assert!(problems.contains("image 0 did not decode"), "{problems}");
     assert!(problems.contains("image 1 did not decode"), "{problems}");
     assert!(problems.contains("example.invalid"), "the request is not reported: {problems}");
     assert!(problems.contains("console.error: boom"), "{problems}");
+    assert!(problems.contains("column 0 is not sorted"), "a table that does not sort passes: {problems}");
 }
 
 fn samples(name: &str) -> PathBuf {
@@ -212,7 +249,7 @@ fn a_case_report_is_self_contained_and_opens_cleanly() {
         let images = html.matches("<img ").count();
         let Some(browser) = &browser else { continue };
         let seen = check_in_browser(browser, work.path(), &html, stem, true).unwrap_or_else(|e| panic!("{stem}: {e}"));
-        assert_eq!(seen, images);
+        assert_eq!(seen, (images, 0));
     }
 }
 
@@ -383,7 +420,8 @@ fn a_data_set_index_flags_the_planted_outlier_escapes_ids_and_links_case_reports
 
     let Some(browser) = chromium() else { return };
     let seen = check_in_browser(&browser, work.path(), &html, "index", true).unwrap_or_else(|e| panic!("index: {e}"));
-    assert_eq!(seen, 2);
+    // two pictures; flags, loss and four columns per channel sort as numbers
+    assert_eq!(seen, (2, 2 + 4 * 3));
     let planted_page = out.join(percent_decoded(links.iter().find(|l| l.contains("x%25")).unwrap()));
     let page = std::fs::read_to_string(planted_page).unwrap();
     assert!(!page.contains(&planted));

@@ -179,7 +179,8 @@ pre { background: #f4f4f4; border: 1px solid #ddd; padding: 0.5rem; overflow-x: 
 pre.wrap { white-space: pre-wrap; overflow-wrap: anywhere; }
 .scroll { overflow-x: auto; margin: 0.6rem 0; }
 table { border-collapse: collapse; font-size: 0.88rem; font-variant-numeric: tabular-nums; }
-caption { text-align: left; font-weight: 600; padding: 0.2rem 0; caption-side: top; }
+caption { text-align: left; font-weight: 600; padding: 0.2rem 0; caption-side: top; position: sticky; left: 0;
+  max-width: calc(100vw - 2rem); white-space: normal; }
 th, td { border: 1px solid #bbb; padding: 0.2rem 0.45rem; text-align: right; white-space: nowrap; }
 th[scope=row], td.text { text-align: left; }
 thead th { background: #e8edf3; }
