@@ -45,12 +45,14 @@ fn inputs(r: &Report) -> String {
         sortable: false,
     };
     let mut o = table.html();
-    for (what, i) in [("labels", &r.inputs.labels), ("prediction", &p.file)] {
-        let rows: Vec<String> =
-            i.affine.iter().map(|r| r.iter().map(|v| format!("{v:>10.4}")).collect::<Vec<_>>().join(" ")).collect();
-        let _ = writeln!(o, "<p>Affine of the {what} (voxel to world, {}):</p>", escape(i.spatial_unit));
-        let _ = writeln!(o, "<pre>{}</pre>", rows.join("\n"));
-    }
+    let matrix = |i: &InputInfo| -> Vec<String> {
+        i.affine.iter().map(|r| r.iter().map(|v| format!("{v:>10.4}")).collect::<Vec<_>>().join(" ")).collect()
+    };
+    let (l, q) = (matrix(&r.inputs.labels), matrix(&p.file));
+    let mut lines = vec![format!("{:<48}{}", "labels", "prediction")];
+    lines.extend(l.iter().zip(&q).map(|(a, b)| format!("{a:<48}{b}")));
+    let unit = escape(r.inputs.labels.spatial_unit);
+    let _ = writeln!(o, "<p>Affines (voxel to world, {unit}):</p>\n<pre>{}</pre>", lines.join("\n"));
     o
 }
 
@@ -104,8 +106,11 @@ fn channels(r: &Report) -> String {
                 Cell::text(opt(g.background.mean, sci)),
                 Cell::text(format!("{}/{}", distinct(&g.foreground), distinct(&g.background))),
                 Cell::text(opt(g.fit.r2, |v| format!("{v:.6}"))),
-                Cell::text(opt(g.level_ratio.measured, |v| format!("{v:.4}"))),
-                Cell::text(opt(g.level_ratio.closed_form, |v| format!("{v:.4}"))),
+                Cell::text(format!(
+                    "{} ({})",
+                    opt(g.level_ratio.measured, |v| format!("{v:.4}")),
+                    opt(g.level_ratio.closed_form, |v| format!("{v:.4}"))
+                )),
                 Cell::text(opt(g.dynamic_range.ratio, |v| format!("{v:.3e}"))),
             ])
         })
@@ -122,8 +127,7 @@ fn channels(r: &Report) -> String {
             "mean grad bg",
             "distinct fg/bg",
             "fit R²",
-            "fg/bg measured",
-            "fg/bg closed form",
+            "fg/bg (closed form)",
             "dynamic range",
         ]
         .map(String::from)
