@@ -130,6 +130,16 @@ fn merged_shards_carry_their_case_reports() {
         assert_eq!(read(merged.join("cases").join(f).join("report.html")), read(from));
     }
 
+    // merged again over it without case reports: none of the old ones stays
+    let plain: Vec<PathBuf> = (0..2).map(|k| at(&d, &format!("plain{k}"))).collect();
+    for (k, s) in plain.iter().enumerate() {
+        batch(&l, &p, s, &["--shard", &format!("{k}/2")]);
+    }
+    let res = dicegrad().arg("merge").arg("--force").arg("--out").arg(&merged).args(&plain).output().unwrap();
+    assert_eq!(res.status.code(), Some(1), "{}", String::from_utf8_lossy(&res.stderr));
+    assert!(!merged.join("cases").exists());
+    assert!(!std::fs::read_to_string(merged.join("index.html")).unwrap().contains("href=\"cases/"));
+
     // a shard that lost a report cannot be merged
     std::fs::remove_dir_all(shards[0].join("cases")).unwrap();
     let again = dicegrad().arg("merge").arg("--force").arg("--out").arg(at(&d, "m2")).args(&shards).output().unwrap();

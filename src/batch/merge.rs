@@ -142,10 +142,12 @@ pub fn merge(out: &Path, shards: &[PathBuf], force: bool) -> Result<Summary> {
     if !same_gradients {
         (inputs.grad_out_dir, inputs.compression) = (None, None);
     }
+    if !force && out.join(outputs::CASES_DIR).exists() {
+        return Err(Error::OutputExists { path: out.join(outputs::CASES_DIR) });
+    }
+    // the reports of what `out` held before go; those of this run's cases come from the shards
+    super::prepare::remove_case_reports(out, &[]);
     if first.inputs.case_reports {
-        if !force && out.join(outputs::CASES_DIR).exists() {
-            return Err(Error::OutputExists { path: out.join(outputs::CASES_DIR) });
-        }
         copy_case_reports(out, &metas)?;
     }
     let meta = RunMeta { inputs, shard: None, cases: ids, ..first.clone() };
