@@ -148,6 +148,19 @@ fn flag_text(o: &Outlier) -> String {
     format!("channel {}: {} {:.3} vs median {:.3}, z = {:.1}", o.channel, o.measure.describe(), o.value, o.median, o.z)
 }
 
+/// How many cases are flagged, on how many measures, in words.
+fn flag_count(flagged: &[Outlier]) -> String {
+    let mut cases: Vec<&str> = flagged.iter().map(|o| o.case.as_str()).collect();
+    cases.sort_unstable();
+    cases.dedup();
+    match (cases.len(), flagged.len()) {
+        (0, _) => "No case is flagged.".to_string(),
+        (1, 1) => "One case is flagged, on one measure.".to_string(),
+        (1, m) => format!("One case is flagged, on {m} measures."),
+        (n, m) => format!("{n} cases are flagged, on {m} measures in all."),
+    }
+}
+
 fn cases_table(s: &Summary, records: &[CaseRecord], flagged: &[Outlier], run: &RunInfo) -> String {
     let channels: Vec<usize> = s.channels.iter().map(|c| c.channel).collect();
     let mut headers: Vec<String> = ["case", "status", "flags", "loss"].map(String::from).to_vec();
@@ -229,12 +242,8 @@ pub fn index(s: &Summary, records: &[CaseRecord], run: &RunInfo, figures: &[Figu
         b,
         "<p>Outliers: per channel, a case whose level ratio (log10 |fg/bg|) or float16 loss-scale window bound \
          (log2 S) has a modified z-score |z| &gt; {THRESHOLD} against the other cases' median (Iglewicz &amp; \
-         Hoaglin; at least 5 cases). Flagged rows are highlighted and marked ⚑ in the flags column. {} flagged.</p>",
-        match flagged.len() {
-            0 => "No case is".to_string(),
-            1 => "One case and measure is".to_string(),
-            n => format!("{n} case measures are"),
-        }
+         Hoaglin; at least 5 cases). Flagged rows are highlighted and marked ⚑ in the flags column. {}</p>",
+        flag_count(&flagged)
     );
     if run.case_reports {
         b += "<p>Each case id links to the case's own report.</p>\n";
