@@ -199,7 +199,8 @@ fn out_folder_holds_report_and_pictures_and_json_goes_to_stdout_alone() {
     assert!(svg.starts_with("<svg") && svg.contains("channel 3 (label 3)") && svg.contains("foreground (g = 1)"));
     let names: Vec<String> =
         std::fs::read_dir(&out).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
-    assert_eq!(names.len(), 3, "no temporary files left: {names:?}");
+    assert_eq!(names.len(), 4, "no temporary files left: {names:?}");
+    assert!(names.contains(&"report.html".to_string()), "{names:?}");
 }
 
 #[test]

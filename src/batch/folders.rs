@@ -64,6 +64,7 @@ pub fn check(labels_dir: &Path, pred_dir: &Path, out: &Path, grad_out_dir: Optio
         pred_dir: pred,
         grad_out_dir: grad_out_dir.map(resolved).transpose()?,
         compression: None,
+        case_reports: false,
     })
 }
 

@@ -3,6 +3,11 @@
 //! A merge is refused unless the folders are exactly the shards 0..N−1 of one run, each complete:
 //! the same input folders, parameters, unpaired files and list of every case of the data set; the
 //! same number N of shards, each index once. Their cases then make up the data set exactly.
+//!
+//! When the shards wrote case reports (all of them did, or none: it is one of the options that
+//! must agree), each successful case's `cases/<folder>/report.html` is copied from its shard into
+//! `out` (atomically, file by file) before `index.html` is written, so that the merged index links
+//! to reports in its own folder; a shard missing one of its reports is refused.
 
 use std::path::{Path, PathBuf};
 
@@ -10,7 +15,7 @@ use super::outputs::{self, read_meta, read_records, RunMeta};
 use super::pairing::Shard;
 use crate::error::{set, Error, Param, Result};
 use crate::msg;
-use crate::output::{resolved, FolderLock};
+use crate::output::{resolved, write_bytes, FolderLock};
 use crate::report::record::CaseRecord;
 use crate::report::summary::Summary;
 
@@ -137,6 +142,36 @@ pub fn merge(out: &Path, shards: &[PathBuf], force: bool) -> Result<Summary> {
     if !same_gradients {
         (inputs.grad_out_dir, inputs.compression) = (None, None);
     }
+    if !force && out.join(outputs::CASES_DIR).exists() {
+        return Err(Error::OutputExists { path: out.join(outputs::CASES_DIR) });
+    }
+    // the reports of what `out` held before go; those of this run's cases come from the shards
+    super::prepare::remove_case_reports(out, &[]);
+    if first.inputs.case_reports {
+        copy_case_reports(out, &metas)?;
+    }
     let meta = RunMeta { inputs, shard: None, cases: ids, ..first.clone() };
     outputs::finalize(out, &meta, &records)
+}
+
+/// Copies the case reports of every shard's successful cases into `out`.
+fn copy_case_reports(out: &Path, shards: &[(PathBuf, RunMeta)]) -> Result<()> {
+    for (dir, _) in shards {
+        for r in read_records(dir)?.iter().filter(|r| r.is_ok()) {
+            let from = outputs::case_report_path(dir, &r.case);
+            let bytes = std::fs::read(&from).map_err(|e| {
+                Error::usage(format!(
+                    "{}: the report of case {} cannot be read ({e}); merge the untouched output folders of the \
+                     shards, or run the shard again with case reports",
+                    from.display(),
+                    r.case
+                ))
+            })?;
+            let to = outputs::case_report_path(out, &r.case);
+            let folder = to.parent().expect("a case report lies in a folder");
+            std::fs::create_dir_all(folder).map_err(|e| Error::Write { path: folder.to_path_buf(), source: e })?;
+            write_bytes(&to, true, &bytes)?;
+        }
+    }
+    Ok(())
 }

@@ -1,6 +1,8 @@
 //! The files of a batch folder: `run.json` (what was asked), `cases.jsonl` (one complete record per
 //! line, appended and flushed per case), and the outputs derived from the records — `cases.csv`,
-//! `summary.json` and the pictures — which a resumed run or a merge rebuilds from the records.
+//! `summary.json`, the pictures and `index.html` — which a resumed run or a merge rebuilds from the
+//! records. With case reports, `cases/<folder>/report.html` is written by the worker that analysed
+//! the case, before its record: a record never names a report that is not there.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -11,6 +13,7 @@ use super::pairing::Shard;
 use crate::error::{Error, Result};
 use crate::output::write_bytes;
 use crate::report::csv;
+use crate::report::html::dataset::{case_folder, index, RunInfo};
 use crate::report::record::CaseRecord;
 use crate::report::summary::{ResolvedLosses, RunParameters, Summary, Unpaired};
 
@@ -18,6 +21,15 @@ pub const RUN: &str = "run.json";
 pub const CASES_JSONL: &str = "cases.jsonl";
 pub const CASES_CSV: &str = "cases.csv";
 pub const SUMMARY: &str = "summary.json";
+pub const INDEX: &str = "index.html";
+/// The folder of the cases' own reports.
+pub const CASES_DIR: &str = "cases";
+
+/// The report of case `id` in the batch folder `dir`: `cases/<folder>/report.html`, the id made
+/// safe as a folder name ([`case_folder`]).
+pub fn case_report_path(dir: &Path, id: &str) -> PathBuf {
+    dir.join(CASES_DIR).join(case_folder(id)).join("report.html")
+}
 
 /// The folders a run reads and writes gradients into, resolved (absolute, symbolic links
 /// followed).
@@ -29,6 +41,9 @@ pub struct RunInputs {
     /// The gzip level of the gradient volumes (with `grad_out_dir`).
     #[serde(default)]
     pub compression: Option<u32>,
+    /// Every successful case has its own report, `cases/<folder>/report.html` ([`case_report_path`]).
+    #[serde(default)]
+    pub case_reports: bool,
 }
 
 /// `run.json`: what a batch folder holds.
@@ -177,7 +192,7 @@ pub fn write_meta(dir: &Path, meta: &RunMeta) -> Result<()> {
 }
 
 /// Writes every output of a complete run from `records` (sorted by case): `run.json` with the
-/// resolved losses, `cases.csv`, `cases.jsonl`, `summary.json` and the pictures.
+/// resolved losses, `cases.csv`, `cases.jsonl`, `summary.json`, the pictures and `index.html`.
 pub fn finalize(dir: &Path, meta: &RunMeta, records: &[CaseRecord]) -> Result<Summary> {
     let params = &meta.parameters;
     write_meta(dir, &RunMeta { resolved: params.resolved(records), ..meta.clone() })?;
@@ -188,12 +203,20 @@ pub fn finalize(dir: &Path, meta: &RunMeta, records: &[CaseRecord]) -> Result<Su
     json.push(b'\n');
     write_bytes(&dir.join(SUMMARY), true, &json)?;
     crate::plot::dataset::write_pictures(&summary, records, dir)?;
+    let page = dir.join(INDEX);
+    let run = RunInfo {
+        labels_dir: meta.inputs.labels_dir.display().to_string(),
+        pred_dir: meta.inputs.pred_dir.display().to_string(),
+        case_reports: meta.inputs.case_reports,
+    };
+    let figures = crate::plot::dataset::figures(&summary, records, &page)?;
+    write_bytes(&page, true, index(&summary, records, &run, &figures).as_bytes())?;
     Ok(summary)
 }
 
 /// Paths of every file a batch writes into `dir`.
 pub fn all_files(dir: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = [RUN, CASES_JSONL, CASES_CSV, SUMMARY].iter().map(|f| dir.join(f)).collect();
+    let mut v: Vec<PathBuf> = [RUN, CASES_JSONL, CASES_CSV, SUMMARY, INDEX].iter().map(|f| dir.join(f)).collect();
     v.extend(crate::plot::dataset::PICTURES.iter().map(|f| dir.join(f)));
     v
 }

@@ -99,6 +99,13 @@ pub fn commit(opts: &BatchOptions, meta: &RunMeta, plan: &Plan, analysed: &[Case
         for f in outputs::all_files(&opts.out) {
             let _ = std::fs::remove_file(f);
         }
+        // the case reports of the run replaced, but those of the cases just analysed
+        let fresh: Vec<PathBuf> = analysed
+            .iter()
+            .filter(|r| opts.case_reports && r.is_ok())
+            .map(|r| outputs::case_report_path(&opts.out, &r.case))
+            .collect();
+        remove_case_reports(&opts.out, &fresh);
     }
     if let (Some(dir), true, false) = (&opts.grad_out_dir, opts.force, plan.resuming) {
         let fresh: Vec<&str> = analysed.iter().filter(|r| r.is_ok()).map(|r| r.case.as_str()).collect();
@@ -109,6 +116,21 @@ pub fn commit(opts: &BatchOptions, meta: &RunMeta, plan: &Plan, analysed: &[Case
     outputs::write_meta(&opts.out, meta)?;
     write_bytes(&opts.out.join(CASES_JSONL), true, outputs::jsonl_of(&plan.done).as_bytes())?;
     write_bytes(&opts.out.join(CASES_CSV), true, &csv::to_csv(&outputs::pair_names(&opts.params), &plan.done))
+}
+
+/// Removes the case reports in `dir/cases/` (each `<folder>/report.html`, then the folder if empty)
+/// other than `keep`; the folder `cases/` goes when nothing is left in it.
+pub fn remove_case_reports(dir: &Path, keep: &[PathBuf]) {
+    let cases = dir.join(outputs::CASES_DIR);
+    let Ok(entries) = std::fs::read_dir(&cases) else { return };
+    for e in entries.flatten() {
+        let report = e.path().join("report.html");
+        if !keep.contains(&report) {
+            let _ = std::fs::remove_file(&report);
+            let _ = std::fs::remove_dir(e.path());
+        }
+    }
+    let _ = std::fs::remove_dir(&cases);
 }
 
 /// Refuses input files that lie in an output folder through a symbolic link (a prediction folder

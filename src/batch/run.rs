@@ -17,10 +17,11 @@ use super::prepare::{check_files_outside, commit, gradient_path, no_cases, plan,
 use crate::error::{set, Error, Naming, Param, Result};
 use crate::msg;
 use crate::nifti::WriteOptions;
-use crate::output::{remove_stale, resolved, FolderLock};
+use crate::output::{remove_stale, resolved, write_bytes, FolderLock};
 use crate::pipeline::load::{load, LoadOptions};
 use crate::pipeline::{self, write_gradient, Request};
 use crate::report::csv;
+use crate::report::html::case::{case_report, Provenance};
 use crate::report::record::CaseRecord;
 use crate::report::summary::{RunParameters, Summary, Unpaired};
 
@@ -41,6 +42,10 @@ pub struct BatchOptions {
     /// Write every case's gradient volume here.
     pub grad_out_dir: Option<PathBuf>,
     pub compression: u32,
+    /// Write each successful case's own report, `cases/<folder>/report.html`.
+    pub case_reports: bool,
+    /// The command line that started the run, for the case reports.
+    pub command: String,
 }
 
 /// What a finished batch did.
@@ -54,8 +59,8 @@ fn write_error(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
     move |e| Error::Write { path: path.to_path_buf(), source: e }
 }
 
-/// What a run asks of each case.
-fn request(params: &RunParameters) -> Request {
+/// What a run asks of each case: with case reports, the figures of their pictures of the volume.
+fn request(params: &RunParameters, case_reports: bool) -> Request {
     Request {
         loss: params.loss.clone(),
         compare: params.compare.clone(),
@@ -64,7 +69,7 @@ fn request(params: &RunParameters) -> Request {
         allow_non_finite: params.allow_non_finite,
         regime: None,
         loss_scale: params.loss_scale,
-        views: None,
+        views: case_reports.then(crate::analysis::views::ViewRequest::default),
     }
 }
 
@@ -75,14 +80,43 @@ fn load_options(params: &RunParameters) -> LoadOptions {
 
 /// Analyses one case through the pipeline, and writes its gradient when asked.
 fn run_case(pair: &CasePair, opts: &BatchOptions, replace: bool, naming: &dyn Naming) -> Result<CaseRecord> {
-    let request = request(&opts.params);
+    let request = request(&opts.params, opts.case_reports);
     let loaded = load(&pair.labels, &pair.pred, load_options(&opts.params), &request)?;
     let result = pipeline::analyze(&loaded.case, loaded.inputs, &request, naming)?;
     if let Some(dir) = &opts.grad_out_dir {
         let w = WriteOptions { compression: opts.compression, force: replace };
         write_gradient(&gradient_path(dir, &pair.id), &loaded.layout, &result.kernel, w)?;
     }
+    if opts.case_reports {
+        write_case_report(opts, &pair.id, &result.report)?;
+    }
     Ok(CaseRecord::ok(&pair.id, &result.report, result.sums))
+}
+
+/// Writes the report of case `id` into `cases/<folder>/` of the run's folder (atomically).
+fn write_case_report(opts: &BatchOptions, id: &str, report: &crate::report::Report) -> Result<()> {
+    let path = outputs::case_report_path(&opts.out, id);
+    let dir = path.parent().expect("a case report lies in a folder");
+    std::fs::create_dir_all(dir).map_err(write_error(dir))?;
+    let how = Provenance {
+        command: opts.command.clone(),
+        note: Some(format!(
+            "Case {id} of a batch run (labels {}, prediction {}), written by this command:",
+            report.inputs.labels.name(),
+            report.inputs.prediction.file.name()
+        )),
+    };
+    let html = case_report(report, &crate::plot::figures(report, &path)?, &how);
+    write_bytes(&path, true, html.as_bytes())
+}
+
+/// The files a case analysed but never recorded leaves: its gradient volume and its report.
+fn unrecorded_files(opts: &BatchOptions, id: &str) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = opts.grad_out_dir.iter().map(|d| gradient_path(d, id)).collect();
+    if opts.case_reports {
+        v.push(outputs::case_report_path(&opts.out, id));
+    }
+    v
 }
 
 /// Analyses one case (its gradient file replacing an existing one only if `replace`); an error
@@ -134,6 +168,7 @@ pub fn run(
     opts.params.loss.check_applies(&opts.params.compare)?;
     let mut inputs = folders::check(&opts.labels_dir, &opts.pred_dir, &opts.out, opts.grad_out_dir.as_deref())?;
     inputs.compression = opts.grad_out_dir.as_ref().map(|_| opts.compression);
+    inputs.case_reports = opts.case_reports;
     let pairing = pair(&opts.labels_dir, &opts.pred_dir, &opts.params.pred_suffix)?;
     if pairing.cases.is_empty() {
         return Err(no_cases(opts, &pairing));
@@ -219,9 +254,9 @@ pub fn run(
         let mut stop: Option<Error> = None;
         for (i, record) in rx {
             if stop.is_some() {
-                // analysed after the stop, never recorded: its gradient file goes
-                if let (Ok(r), Some(dir)) = (&record, &opts.grad_out_dir) {
-                    unrecorded.push(gradient_path(dir, &r.case));
+                // analysed after the stop, never recorded: its gradient file and report go
+                if let Ok(r) = &record {
+                    unrecorded.extend(unrecorded_files(opts, &r.case));
                 }
                 continue;
             }
@@ -233,9 +268,9 @@ pub fn run(
                         // no worker takes another case; those analysed meanwhile are not recorded
                         next.store(todo.len(), Ordering::SeqCst);
                         stop = Some(stopped(e, &todo[want].id, Some(done.len() + want), &opts.out));
-                        let dir = opts.grad_out_dir.as_ref();
-                        unrecorded
-                            .extend(pending.values().filter_map(|r| Some(gradient_path(dir?, &r.as_ref().ok()?.case))));
+                        for r in pending.values().filter_map(|r| r.as_ref().ok()) {
+                            unrecorded.extend(unrecorded_files(opts, &r.case));
+                        }
                         break;
                     }
                 };

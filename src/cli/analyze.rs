@@ -12,7 +12,8 @@ use dicegrad::nifti::WriteOptions;
 use dicegrad::output::{check_output, create_folder, write_bytes};
 use dicegrad::pipeline::load::{load, LoadOptions};
 use dicegrad::pipeline::{analyze, write_gradient, Request};
-use dicegrad::plot::{write, Picture, ReportPicture};
+use dicegrad::plot::{figures, write, Picture, ReportPicture};
+use dicegrad::report::html::case::{case_report, Provenance};
 use dicegrad::report::{json::to_json, table::to_table};
 use dicegrad::{Error, Result};
 
@@ -23,6 +24,8 @@ use super::{note, print_out};
 
 /// The report's file name in `--out`.
 const REPORT: &str = "report.json";
+/// The report as a self-contained web page, in `--out`.
+const REPORT_HTML: &str = "report.html";
 
 /// The pictures written into `--out`, with their file names: the comparison only when there is a
 /// loss to compare with (`--compare` naming only the main loss compares nothing).
@@ -69,9 +72,9 @@ pub struct AnalyzeArgs {
     /// Largest difference allowed between an entry of the labels' and the prediction's affines (mm).
     #[arg(long, default_value_t = 1e-3, value_name = "F", allow_hyphen_values = true)]
     affine_tol: f64,
-    /// Folder for report.json and the pictures (PNG and SVG): histogram, slices (three planes per
-    /// channel), density (gradient against probability), compare with --compare, training with
-    /// --patch-size; created if missing.
+    /// Folder for report.json, report.html (the whole report as one self-contained web page) and
+    /// the pictures (PNG and SVG): slices (three planes per channel), histogram, density (gradient
+    /// against probability), compare with --compare, training with --patch-size; created if missing.
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
     /// The voxel the slices' planes pass through, as voxel indices (any of x, y, z; the others are
@@ -111,6 +114,7 @@ fn planned_outputs(a: &AnalyzeArgs) -> Vec<PathBuf> {
     if let Some(d) = &a.out {
         outs.push(d.join(REPORT));
         outs.extend(pictures(a).iter().map(|(_, f)| d.join(f)));
+        outs.push(d.join(REPORT_HTML));
     }
     outs.extend(a.grad_out.iter().cloned());
     outs
@@ -211,6 +215,10 @@ pub fn run(a: AnalyzeArgs) -> Result<ExitCode> {
         for (picture, name) in pictures(&a) {
             write(&ReportPicture(report, picture), &dir.join(name), a.force)?;
         }
+        let page = dir.join(REPORT_HTML);
+        let how = Provenance { command: super::command_line(), note: None };
+        let html = case_report(report, &figures(report, &page)?, &how);
+        write_bytes(&page, a.force, html.as_bytes())?;
     }
     if a.json {
         print_out(&to_json(report))?;

@@ -28,7 +28,8 @@ pub struct BatchArgs {
     /// CASE/CASE{SUFFIX}.nii.gz (see --pred-suffix).
     #[arg(long, value_name = "DIR")]
     pred_dir: PathBuf,
-    /// Output folder: run.json, cases.jsonl, cases.csv, summary.json, histogram/levels pictures.
+    /// Output folder: run.json, cases.jsonl, cases.csv, summary.json, histogram/levels pictures,
+    /// index.html (the data set as one self-contained web page).
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
     #[command(flatten)]
@@ -64,6 +65,11 @@ pub struct BatchArgs {
     /// Write every case's gradient volume here as CASE.nii.gz.
     #[arg(long, value_name = "DIR")]
     grad_out_dir: Option<PathBuf>,
+    /// Also write each successful case's own report.html into --out, as cases/CASE/report.html
+    /// (characters other than letters, digits, '-', '_' and '.' in CASE written %XX), linked
+    /// from index.html. A resumed run keeps the same choice; merge copies the shards' reports.
+    #[arg(long)]
+    case_reports: bool,
     /// gzip level (0–9) of the gradient volumes.
     #[arg(long, default_value_t = 1, value_name = "LEVEL", value_parser = clap::value_parser!(u32).range(0..=9))]
     compression: u32,
@@ -84,7 +90,8 @@ pub struct BatchArgs {
 
 #[derive(Args, Debug)]
 pub struct MergeArgs {
-    /// Folder for the merged outputs.
+    /// Folder for the merged outputs (index.html included, and the case reports when the shards
+    /// wrote them).
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
     /// Overwrite outputs already in --out.
@@ -159,6 +166,8 @@ pub fn run_batch(a: BatchArgs) -> Result<ExitCode> {
         force: a.force,
         grad_out_dir: a.grad_out_dir,
         compression: a.compression,
+        case_reports: a.case_reports,
+        command: super::command_line(),
     };
     let show = !a.quiet && std::io::stderr().is_terminal();
     let start = Instant::now();

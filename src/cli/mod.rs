@@ -110,6 +110,14 @@ fn init_threads(threads: usize) -> Result<()> {
         .map_err(|e| Error::usage(format!("cannot start {threads} threads: {e}")))
 }
 
+/// This program's command line, ready to paste into a shell: `cd` to the folder it ran in, then
+/// the arguments as given, each quoted.
+fn command_line() -> String {
+    let args: Vec<String> = std::env::args_os().map(|a| a.to_string_lossy().into_owned()).collect();
+    let cwd = std::env::current_dir().ok().map(|d| d.display().to_string());
+    dicegrad::report::html::command_line(cwd.as_deref(), &args)
+}
+
 /// Parses `X,Y,Z`.
 fn parse_shape(s: &str) -> std::result::Result<[usize; 3], String> {
     let parts: Vec<&str> = s.split([',', 'x']).collect();

@@ -173,3 +173,30 @@ pub fn write_pictures(s: &Summary, records: &[CaseRecord], dir: &Path) -> Result
     }
     Ok(())
 }
+
+/// The pictures of a data set as figures of its HTML page (SVG, with their alternative text);
+/// `path` names the page in an error.
+pub fn figures(s: &Summary, records: &[CaseRecord], path: &Path) -> Result<Vec<crate::report::html::Figure>> {
+    let figure = |name: &str, alt: String, svg: String| crate::report::html::Figure { name: name.into(), alt, svg };
+    Ok(vec![
+        figure(
+            "histogram",
+            format!(
+                "|{} loss gradient| pooled over {} cases, per channel: voxel counts per factor of 2, foreground \
+                 (orange) and background (blue), float16's normal range at the loss scale shaded",
+                s.loss_kind(),
+                s.cases.ok
+            ),
+            super::svg_string(&Pooled(s), path)?,
+        ),
+        figure(
+            "levels",
+            format!(
+                "Per case and channel, the mean gradient on foreground and on background voxels (log scale) against \
+                 the case's soft Dice, {} cases",
+                s.cases.ok
+            ),
+            super::svg_string(&Levels(s, records), path)?,
+        ),
+    ])
+}

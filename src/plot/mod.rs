@@ -121,11 +121,44 @@ impl Picture {
             Picture::Density => "density",
         }
     }
+
+    /// The picture's alternative text and caption: what it shows of `report`.
+    pub fn alt(self, report: &Report) -> String {
+        let n = report.channels.len();
+        let channels = if n == 1 { "1 channel".to_string() } else { format!("{n} channels") };
+        match self {
+            Picture::Histogram => format!(
+                "Histogram of the {} loss gradient with respect to {}, per voxel, for {channels}: foreground \
+                 (orange) and background (blue) voxels apart, counts on a log scale",
+                report.loss.name, report.parameters.gradient_wrt
+            ),
+            Picture::Comparison => {
+                let names: Vec<String> = std::iter::once(report.loss.name)
+                    .chain(report.comparison.iter().flat_map(|c| c.losses.iter().map(|l| l.name)))
+                    .map(|k| k.to_string())
+                    .collect();
+                format!("Gradient histograms of the losses {} side by side, for {channels}", names.join(", "))
+            }
+            Picture::Training => "Over the sampled mini-batches of patches: the loss, the largest |gradient| per \
+                                  channel, the float16 loss-scale window, and the share of patches without each class"
+                .to_string(),
+            Picture::Slices => format!(
+                "Three orthogonal planes (sagittal, coronal, axial) per channel, for {channels}: the ground truth, \
+                 the predicted probability and the loss gradient on a blue (negative) to orange (positive) scale; \
+                 with respect to probabilities the gradient map is the ground truth, negated and scaled"
+            ),
+            Picture::Density => format!(
+                "Per channel, for {channels}: the gradient per voxel against the predicted probability, \
+                 foreground and background voxels apart, counts on a log colour scale; with respect to \
+                 probabilities one horizontal line per side, through an activation an s(1 − s) shape"
+            ),
+        }
+    }
 }
 
 /// The pictures a report has, in the order a reader meets them: the slices (with views), the
-/// histograms always, the density (with views), the
-/// comparison when losses were compared, the training figures when patches were analysed.
+/// histograms always, the density (with views), the comparison when losses were compared, the
+/// training figures when patches were analysed.
 pub fn pictures_of(report: &Report) -> Vec<Picture> {
     let mut p = Vec::new();
     if report.views.is_some() {
@@ -142,6 +175,18 @@ pub fn pictures_of(report: &Report) -> Vec<Picture> {
         p.push(Picture::Training);
     }
     p
+}
+
+/// Every picture of a report as a figure for its HTML page (SVG; `path` names the page in an
+/// error).
+pub fn figures(report: &Report, path: &Path) -> Result<Vec<crate::report::html::Figure>> {
+    pictures_of(report)
+        .into_iter()
+        .map(|p| {
+            let svg = svg_string(&ReportPicture(report, p), path)?;
+            Ok(crate::report::html::Figure { name: p.stem().to_string(), alt: p.alt(report), svg })
+        })
+        .collect()
 }
 
 /// A report's picture.

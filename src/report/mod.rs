@@ -6,9 +6,11 @@
 
 pub mod comparison;
 pub mod csv;
+pub mod html;
 pub mod inputs;
 pub mod json;
 pub mod outliers;
+pub mod reading;
 pub mod record;
 pub mod summary;
 pub mod table;

@@ -2,10 +2,12 @@
 
 use std::fmt::Write;
 
-use super::{InputInfo, Report};
-use crate::analysis::precision::ScaleWindow;
-use crate::loss::family::SHARED;
-use crate::loss::{Activation, DiceForm, LossKind, LossParam};
+use super::reading::{
+    input_line as describe, mixed_precision_heading, mixed_precision_rows, parameters_line, two_level, window,
+    PRECISION_COLUMNS,
+};
+use super::Report;
+use crate::loss::{Activation, LossKind};
 
 fn opt(v: Option<f64>, f: impl Fn(f64) -> String) -> String {
     v.map_or_else(|| "–".to_string(), f)
@@ -15,65 +17,12 @@ fn sci(v: f64) -> String {
     format!("{v:.4e}")
 }
 
-fn describe(info: &InputInfo) -> String {
-    let dims: Vec<String> = info.dims.iter().map(|d| d.to_string()).collect();
-    let vs = info.voxel_size;
-    format!(
-        "{}  ({}, {}, voxel {}×{}×{} {})",
-        info.name(),
-        dims.join("×"),
-        info.datatype,
-        vs[0],
-        vs[1],
-        vs[2],
-        info.spatial_unit
-    )
-}
-
 fn distinct(s: &crate::analysis::SideStats) -> String {
     if s.distinct_capped {
         format!(">{}", s.distinct)
     } else {
         s.distinct.to_string()
     }
-}
-
-/// The resolved parameters that matter for the loss, in one line.
-fn parameters_line(p: &super::Parameters) -> String {
-    let s = &p.spec;
-    let mut parts = vec![format!("activation {}", s.activation)];
-    if s.loss.reads(LossParam::SmoothNr) {
-        parts.push(format!("smooth_nr {:e}, smooth_dr {:e}", s.smooth_nr, s.smooth_dr));
-    }
-    let reduction = p.reduction.describe(p.channels_in_loss.len());
-    if s.loss.reads(LossParam::IncludeBackground) {
-        let bg = if s.include_background { "background included" } else { "background excluded" };
-        parts.push(format!("{bg}, {reduction}"));
-    } else {
-        parts.push(reduction);
-    }
-    for &param in s.loss.family().params() {
-        // the shared parameters are shown above in their own words
-        if !SHARED.contains(&param) {
-            parts.push(format!("{} {}", param.name(), s.show(param)));
-        }
-    }
-    if let Some(w) = &s.class_weights {
-        parts.push(format!("class weights {w:?}"));
-    }
-    if s.denominator_floor > 0.0 {
-        parts.push(format!("denominator ≥ {:e}", s.denominator_floor));
-    }
-    if s.skip_empty {
-        parts.push("empty classes contribute 0".to_string());
-    }
-    if s.dice_form == DiceForm::Negative {
-        parts.push("Dice term −dice".to_string());
-    }
-    if s.loss_weight != 1.0 {
-        parts.push(format!("loss weight {}", significant(s.loss_weight)));
-    }
-    parts.join(", ")
 }
 
 /// The report as a table for the terminal.
@@ -138,25 +87,7 @@ pub fn to_table(r: &Report) -> String {
         );
     }
     let _ = writeln!(o);
-    let verdict = if r.two_level_holds && r.channels.is_empty() {
-        "has no channel to describe".to_string()
-    } else if !r.loss.value.is_finite() {
-        "does not hold: the loss is not finite, and neither is its gradient".to_string()
-    } else if r.two_level_holds {
-        "holds: on every channel the gradient takes exactly one value on foreground and one on \
-         background voxels (dL/ds = −a·g + c)"
-            .to_string()
-    } else {
-        let why = if r.parameters.spec.activation != Activation::None {
-            "this is expected through an activation"
-        } else if r.parameters.cross_entropy.is_some() {
-            "this is expected of cross-entropy, whose gradient depends on each probability"
-        } else {
-            "this is expected of a loss with Σs², whose gradient has a term in each probability"
-        };
-        format!("does not hold: the gradient varies within foreground or background (see 'distinct'); {why}")
-    };
-    let _ = writeln!(o, "two-level structure {verdict}");
+    let _ = writeln!(o, "{}", two_level(r));
     mixed_precision_table(&mut o, r);
     if let Some(cmp) = &r.comparison {
         comparison_table(&mut o, r, cmp);
@@ -170,57 +101,19 @@ pub fn to_table(r: &Report) -> String {
     o
 }
 
-/// A share as a percentage, with exact 0 and 1 told apart from what merely rounds to them.
-fn percent(x: f64) -> String {
-    match x {
-        0.0 => "0".to_string(),
-        1.0 => "100%".to_string(),
-        x if x < 5e-5 => "<0.01%".to_string(),
-        x if x > 1.0 - 5e-5 => ">99.99%".to_string(),
-        x => format!("{:.2}%", 100.0 * x),
-    }
-}
-
-/// The loss-scale window as powers of two.
-fn window(w: &ScaleWindow) -> String {
-    match (w.log2_min, w.log2_max) {
-        (Some(lo), Some(hi)) if w.empty => format!("empty (2^{lo:.2} > 2^{hi:.2})"),
-        (Some(lo), Some(hi)) => format!("2^{lo:.2} – 2^{hi:.2}"),
-        _ => "any (every value is 0)".to_string(),
-    }
-}
-
 /// The mixed-precision figures: per channel and for the whole prediction, the float16 window
 /// and the fates at the loss scale, and bfloat16's at the same scale.
 fn mixed_precision_table(o: &mut String, r: &Report) {
-    let s = f64::from(r.parameters.loss_scale);
-    let power = if s.log2().fract() == 0.0 { format!("2^{}", s.log2()) } else { format!("2^{:.2}", s.log2()) };
     let _ = writeln!(o);
-    let _ = writeln!(
-        o,
-        "mixed precision at loss scale S = {} ({power}), the gradient × S cast to 16 bits: shares of the values \
-         (L1 lost: of Σ|g|)",
-        significant(s)
-    );
+    let _ = writeln!(o, "{}", mixed_precision_heading(r));
+    let h = PRECISION_COLUMNS;
     let _ = writeln!(
         o,
         "{:>3}  {:<25} {:>8} {:>9} {:>8} {:>8}   {:>12} {:>12}",
-        "ch", "float16 normal for S in", "flushed", "subnormal", "overflow", "L1 lost", "bf16 flushed", "bf16 L1 lost"
+        h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7]
     );
-    let rows = r.channels.iter().map(|c| (c.channel.to_string(), &c.gradient.mixed_precision));
-    for (ch, m) in rows.chain([("all".to_string(), &r.mixed_precision)]) {
-        let (f, b) = (&m.at_scale, &m.bfloat16.at_scale);
-        let _ = writeln!(
-            o,
-            "{ch:>3}  {:<25} {:>8} {:>9} {:>8} {:>8}   {:>12} {:>12}",
-            window(&m.loss_scale_window),
-            percent(f.zero_share),
-            percent(f.subnormal_share),
-            percent(f.overflow_share),
-            percent(f.l1_lost_share),
-            percent(b.zero_share),
-            percent(b.l1_lost_share),
-        );
+    for [ch, w, z, sub, over, l1, bz, bl1] in mixed_precision_rows(r) {
+        let _ = writeln!(o, "{ch:>3}  {w:<25} {z:>8} {sub:>9} {over:>8} {l1:>8}   {bz:>12} {bl1:>12}");
     }
 }
 
@@ -275,6 +168,13 @@ fn comparison_table(o: &mut String, r: &Report, cmp: &super::comparison::Compari
 /// `n` and the noun in the number it takes.
 fn count(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// The training figures as the terminal table shows them (also the HTML report's text of them).
+pub fn training_text(r: &Report, t: &crate::training::RegimeReport) -> String {
+    let mut o = String::new();
+    training_table(&mut o, r, t);
+    o.trim_start_matches('\n').to_string()
 }
 
 fn training_table(o: &mut String, r: &Report, t: &crate::training::RegimeReport) {
@@ -349,14 +249,5 @@ fn training_table(o: &mut String, r: &Report, t: &crate::training::RegimeReport)
             "largest |gradient| {:.4e}: mini-batch {}, patch {} (corner {:?}), channel {} (label {}): {}",
             l.value, l.batch, l.patch, l.corner, l.channel, l.label, l.cause
         );
-    }
-}
-
-/// `v` with six significant digits, in scientific notation outside [1e-3, 1e6).
-fn significant(v: f64) -> String {
-    if v != 0.0 && !(1e-3..1e6).contains(&v.abs()) {
-        format!("{v:.5e}")
-    } else {
-        format!("{}", (v * 1e6).round() / 1e6)
     }
 }
