@@ -6,7 +6,8 @@
 # Makes three synthetic cases with `dicegrad synth` (a 256³ binary probability map, a 4-channel
 # 197×233×189 map, and a ~100-million-voxel binary map, all float32 with noise, gzip level 1), then
 # measures for each, median of REPEATS runs: `gzip -dc` of the prediction; `dicegrad analyze`
-# (report only); `analyze --grad-out g.nii.gz`; and, in one process (examples/passes.rs), loading,
+# (report only); `analyze --out` (every picture and report.html: what they add); `analyze --grad-out
+# g.nii.gz`; and, in one process (examples/passes.rs), loading,
 # one plain pass over the decoded prediction, and the work after loading on 1 and on all threads;
 # and, for the first two, the same with the logits file (sigmoid / softmax).
 # Wall time and peak RSS come from /usr/bin/time. If python3 with nibabel and numpy is available,
@@ -46,12 +47,15 @@ for c in bin256 mc4 bin100m; do
   echo "== $c: $(du -h "$PR" | cut -f1) prediction"
   measure "gzip -dc prediction" gzip -dc "$PR"
   measure "analyze (report only)" "$B" analyze --labels "$L" --pred "$PR"
+  measure "analyze --out (pictures, HTML)" "$B" analyze --labels "$L" --pred "$PR" --out "$WORK/out" --force
   measure "analyze --grad-out .nii.gz" "$B" analyze --labels "$L" --pred "$PR" --grad-out "$WORK/g.nii.gz" --force
   "$P" "$L" "$PR" none "$REPEATS"
   if [ "$c" != bin100m ]; then # the same case as logits (sigmoid for one channel, softmax for four)
     LG="$WORK/$c/logits.nii.gz"; ACT=$([ "$c" = mc4 ] && echo softmax || echo sigmoid)
     measure "gzip -dc logits" gzip -dc "$LG"
     measure "analyze logits --activation $ACT" "$B" analyze --labels "$L" --pred "$LG" --activation "$ACT"
+    measure "  the same, --out (pictures, HTML)" "$B" analyze --labels "$L" --pred "$LG" --activation "$ACT" \
+      --out "$WORK/out" --force
     "$P" "$L" "$LG" "$ACT" "$REPEATS"
   fi
   if python3 -c "import nibabel, numpy" 2> /dev/null; then

@@ -222,8 +222,10 @@ fn count_blocks<T: Send>(
     let case = kernel.case();
     let (c, n) = (case.prediction.channels, case.voxels());
     let act = kernel.config().spec.activation;
+    // runs of at least 16 chunks: few accumulators to make and merge
     (0..n.div_ceil(CHUNK))
         .into_par_iter()
+        .with_min_len(16)
         .fold(&init, |mut acc, i| {
             let r = i * CHUNK..((i + 1) * CHUNK).min(n);
             let len = r.len();
@@ -257,18 +259,13 @@ pub fn measure_with_views(
     let (channels, refs) = reported(eval);
     let (stats, accs) = match by_sides(kernel, eval, &channels, &refs, scale) {
         Some(stats) => {
+            // one value per side: the densities are each side's histogram of the probabilities,
+            // which are the file's values
             let ranges: Vec<(f64, f64)> = stats.iter().map(value_range).collect();
-            let first = channels.first().copied().unwrap_or(0);
-            let accs = count_blocks(
-                kernel,
-                || ViewAcc::fresh(kernel, eval, &ranges),
-                |accs, k, class, s, g| {
-                    if k >= first {
-                        accs[k - first].add(kernel, k, class, s, g);
-                    }
-                },
-                merge_views,
-            );
+            let mut accs = ViewAcc::fresh(kernel, eval, &ranges);
+            for (acc, &k) in accs.iter_mut().zip(&channels) {
+                acc.add_sides(kernel, k);
+            }
             (stats, accs)
         }
         None => {

@@ -12,7 +12,7 @@ use dicegrad::nifti::WriteOptions;
 use dicegrad::output::{check_output, create_folder, write_bytes};
 use dicegrad::pipeline::load::{load, LoadOptions};
 use dicegrad::pipeline::{analyze, write_gradient, Request};
-use dicegrad::plot::{figures, write, Picture, ReportPicture};
+use dicegrad::plot::{draw_all, write, Picture, ReportPicture};
 use dicegrad::report::html::case::{case_report, Provenance};
 use dicegrad::report::{json::to_json, table::to_table};
 use dicegrad::{Error, Result};
@@ -200,7 +200,7 @@ pub fn run(a: AnalyzeArgs) -> Result<ExitCode> {
     let options = LoadOptions { max_values: a.max_voxels, affine_tol: a.affine_tol };
     let loaded = load(&a.labels, &a.pred, options, &request)?;
     let result = analyze(&loaded.case, loaded.inputs, &request, &Flags)?;
-    let report = &result.report;
+    let report = result.report;
 
     if let Some(dir) = &a.out {
         create_folder(dir)?;
@@ -210,20 +210,33 @@ pub fn run(a: AnalyzeArgs) -> Result<ExitCode> {
         let opts = WriteOptions { compression: a.compression, force: a.force };
         write_gradient(path, &loaded.layout, &result.kernel, opts)?;
     }
+    // the volume is no longer needed: the pictures are drawn from the report alone, within the
+    // memory the volume held
+    drop(result.kernel);
+    drop(loaded.case);
     if let Some(dir) = &a.out {
-        write_bytes(&dir.join(REPORT), a.force, &to_json(report))?;
-        for (picture, name) in pictures(&a) {
-            write(&ReportPicture(report, picture), &dir.join(name), a.force)?;
-        }
+        write_bytes(&dir.join(REPORT), a.force, &to_json(&report))?;
         let page = dir.join(REPORT_HTML);
+        // each SVG drawn once: written as a file and embedded in the page
+        let (figs, pngs) = draw_all(&report, dir)?;
+        for (picture, name) in pictures(&a) {
+            let path = dir.join(name);
+            let svg =
+                figs.iter().find(|f| name.ends_with(".svg") && f.name == picture.stem()).map(|f| f.svg.as_bytes());
+            let png = pngs.iter().find(|(p, _)| name.ends_with(".png") && *p == picture).map(|(_, b)| &b[..]);
+            match svg.or(png) {
+                Some(bytes) => write_bytes(&path, a.force, bytes)?,
+                None => write(&ReportPicture(&report, picture), &path, a.force)?,
+            }
+        }
         let how = Provenance { command: super::command_line(), note: None };
-        let html = case_report(report, &figures(report, &page)?, &how);
+        let html = case_report(&report, &figs, &how);
         write_bytes(&page, a.force, html.as_bytes())?;
     }
     if a.json {
-        print_out(&to_json(report))?;
+        print_out(&to_json(&report))?;
     } else {
-        print_out(to_table(report).as_bytes())?;
+        print_out(to_table(&report).as_bytes())?;
     }
     // in the order written
     for out in a.grad_out.iter().chain(planned_outputs(&a).iter().filter(|p| Some(*p) != a.grad_out.as_ref())) {

@@ -22,15 +22,35 @@ fn interpolate(stops: &[(f64, [u8; 3])], t: f64) -> [u8; 3] {
     std::array::from_fn(|c| (f64::from(ca[c]) + f * (f64::from(cb[c]) - f64::from(ca[c]))).round() as u8)
 }
 
+/// Entries of the tables the maps are read from (odd: the diverging map's centre is an entry).
+const STEPS: usize = 1025;
+
+/// `stops` sampled at [`STEPS`] evenly spaced points over their range.
+fn table(stops: &'static [(f64, [u8; 3])]) -> Vec<[u8; 3]> {
+    let (lo, hi) = (stops[0].0, stops[stops.len() - 1].0);
+    (0..STEPS).map(|i| interpolate(stops, lo + (hi - lo) * i as f64 / (STEPS - 1) as f64)).collect()
+}
+
+/// The entry of a table for `t` in [lo, hi] (nearest; NaN: the middle).
+fn lookup(table: &[[u8; 3]], t: f64, lo: f64, hi: f64) -> [u8; 3] {
+    if t.is_nan() {
+        return table[STEPS / 2];
+    }
+    let i = ((t.clamp(lo, hi) - lo) / (hi - lo) * (STEPS - 1) as f64).round() as usize;
+    table[i.min(STEPS - 1)]
+}
+
 /// The diverging colour of `v` on a scale from −`scale` to +`scale` centred at 0 (white).
 pub fn diverging(v: f64, scale: f64) -> [u8; 3] {
+    static TABLE: std::sync::OnceLock<Vec<[u8; 3]>> = std::sync::OnceLock::new();
     let t = if scale > 0.0 && scale.is_finite() { v / scale } else { 0.0 };
-    interpolate(&DIVERGING, t)
+    lookup(TABLE.get_or_init(|| table(&DIVERGING)), t, -1.0, 1.0)
 }
 
 /// The sequential colour of `t` in [0, 1].
 pub fn sequential(t: f64) -> [u8; 3] {
-    interpolate(&SEQUENTIAL, t)
+    static TABLE: std::sync::OnceLock<Vec<[u8; 3]>> = std::sync::OnceLock::new();
+    lookup(TABLE.get_or_init(|| table(&SEQUENTIAL)), t, 0.0, 1.0)
 }
 
 /// The grey of `t` in [0, 1]: black at 0, white at 1.

@@ -8,7 +8,7 @@ use plotters::coord::Shift;
 use plotters::element::BitMapElement;
 use plotters::prelude::*;
 
-use super::colour::{rgb, sequential};
+use super::colour::sequential;
 use super::Drawn;
 use crate::analysis::views::density::{Density, X_BINS, Y_BINS};
 use crate::analysis::views::{ChannelView, GradientView};
@@ -103,11 +103,8 @@ pub fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, report: &Report) 
     }
     let foot = root.margin(h - FOOT_H + 6, 0, 10, 10);
     let bar_w = 240;
-    for i in 0..bar_w {
-        let c = rgb(sequential(f64::from(i) / f64::from(bar_w - 1)));
-        foot.draw(&Rectangle::new([(i, 0), (i + 1, 12)], c.filled()))?;
-    }
-    foot.draw(&Rectangle::new([(0, 0), (bar_w, 12)], BLACK.mix(0.5)))?;
+    super::slices::bar(&foot, (0, 0, bar_w), sequential)?;
+    foot.draw(&Rectangle::new([(0, 0), (bar_w, 10)], BLACK.mix(0.5)))?;
     foot.draw_text("1 voxel", &black(11), (0, 15))?;
     foot.draw_text("peak of the panel", &black(11), (bar_w - 90, 15))?;
     foot.draw_text(

@@ -18,7 +18,7 @@ use plotters::prelude::{BitMapBackend, DrawingArea, DrawingBackend, IntoDrawingA
 use plotters::style::{register_font, FontStyle};
 
 use crate::error::{Error, Result};
-use crate::output::{write_bytes, write_via_temp_path};
+use crate::output::write_bytes;
 use crate::report::Report;
 
 /// DejaVu Sans (see assets/DejaVuSans-LICENSE.txt), registered as the "sans-serif" family.
@@ -82,16 +82,31 @@ pub fn svg_string(picture: &impl Drawing, path: &Path) -> Result<String> {
 /// Writes `picture` to `path` (atomically), as PNG or SVG after the path's extension.
 pub fn write(picture: &impl Drawing, path: &Path, force: bool) -> Result<()> {
     ensure_font();
-    let size = picture.size();
     if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("svg")) {
         write_bytes(path, force, svg_string(picture, path)?.as_bytes())
     } else {
-        write_via_temp_path(path, force, ".png", |tmp| {
-            let root = BitMapBackend::new(tmp, size).into_drawing_area();
-            picture.draw(&root).map_err(|e| draw_error(path, e))?;
-            root.present().map_err(|e| draw_error(path, e))
-        })
+        write_bytes(path, force, &png_bytes(picture, path)?)
     }
+}
+
+/// `picture` as a PNG file's bytes (`path` names it in an error): RGB, compressed fast (the
+/// pictures are mostly flat colour, which compresses well at any level).
+pub fn png_bytes(picture: &impl Drawing, path: &Path) -> Result<Vec<u8>> {
+    use image::codecs::png::{CompressionType, FilterType, PngEncoder};
+    use image::ImageEncoder;
+    ensure_font();
+    let (w, h) = picture.size();
+    let mut rgb = vec![0u8; w as usize * h as usize * 3];
+    {
+        let root = BitMapBackend::with_buffer(&mut rgb, (w, h)).into_drawing_area();
+        picture.draw(&root).map_err(|e| draw_error(path, e))?;
+        root.present().map_err(|e| draw_error(path, e))?;
+    }
+    let mut out = Vec::new();
+    PngEncoder::new_with_quality(&mut out, CompressionType::Fast, FilterType::Sub)
+        .write_image(&rgb, w, h, image::ColorType::Rgb8)
+        .map_err(|e| draw_error(path, e))?;
+    Ok(out)
 }
 
 /// The pictures drawn from a report.
@@ -178,15 +193,32 @@ pub fn pictures_of(report: &Report) -> Vec<Picture> {
 }
 
 /// Every picture of a report as a figure for its HTML page (SVG; `path` names the page in an
-/// error).
+/// error), drawn in parallel.
 pub fn figures(report: &Report, path: &Path) -> Result<Vec<crate::report::html::Figure>> {
+    use rayon::prelude::*;
     pictures_of(report)
-        .into_iter()
+        .into_par_iter()
         .map(|p| {
             let svg = svg_string(&ReportPicture(report, p), path)?;
             Ok(crate::report::html::Figure { name: p.stem().to_string(), alt: p.alt(report), svg })
         })
         .collect()
+}
+
+/// Every picture of a report drawn in both formats, in parallel: its figure (the SVG, for the
+/// page and the .svg file) and its PNG file's bytes. `dir` names the folder in an error.
+pub fn draw_all(report: &Report, dir: &Path) -> Result<(Vec<crate::report::html::Figure>, Vec<(Picture, Vec<u8>)>)> {
+    use rayon::prelude::*;
+    let (figs, pngs) = rayon::join(
+        || figures(report, dir),
+        || {
+            pictures_of(report)
+                .into_par_iter()
+                .map(|p| Ok((p, png_bytes(&ReportPicture(report, p), &dir.join(format!("{}.png", p.stem())))?)))
+                .collect::<Result<Vec<_>>>()
+        },
+    );
+    Ok((figs?, pngs?))
 }
 
 /// A report's picture.

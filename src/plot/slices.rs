@@ -15,7 +15,7 @@ use plotters::coord::Shift;
 use plotters::element::BitMapElement;
 use plotters::prelude::*;
 
-use super::colour::{diverging, grey, rgb};
+use super::colour::{diverging, grey};
 use super::Drawn;
 use crate::analysis::views::slices::Plane;
 use crate::analysis::views::{ChannelView, GradientView, Views};
@@ -279,16 +279,29 @@ fn value_text(v: f64) -> String {
     }
 }
 
+/// A colour bar at `(x, y, width)`, 10 pixels high: `colour(t)` for t from 0 (left) to 1, as one
+/// bitmap.
+pub(super) fn bar<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    (x, y, w): (i32, i32, i32),
+    colour: impl Fn(f64) -> [u8; 3],
+) -> Drawn<DB> {
+    let w = w.max(2) as u32;
+    let row: Vec<[u8; 3]> = (0..w).map(|i| colour(f64::from(i) / f64::from(w - 1))).collect();
+    let buf: Vec<u8> = (0..10).flat_map(|_| row.iter().flatten().copied()).collect();
+    if let Some(img) = BitMapElement::with_owned_buffer((x, y), (w, 10), buf) {
+        root.draw(&img)?;
+    }
+    Ok(())
+}
+
 /// A grey bar from 0 to 1 at `(x, y, width)`.
 fn grey_bar<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     (x, y, w): (i32, i32, i32),
     font: &TextStyle,
 ) -> Drawn<DB> {
-    for i in 0..w {
-        let c = rgb(grey(f64::from(i) / f64::from(w - 1)));
-        root.draw(&Rectangle::new([(x + i, y), (x + i + 1, y + 10)], c.filled()))?;
-    }
+    bar(root, (x, y, w), |t| grey(t))?;
     root.draw(&Rectangle::new([(x, y), (x + w, y + 10)], BLACK.mix(0.5)))?;
     root.draw_text("0", font, (x, y + 13))?;
     root.draw_text("1", font, (x + w - 6, y + 13))?;
@@ -303,10 +316,7 @@ fn gradient_bar<DB: DrawingBackend>(
     font: &TextStyle,
 ) -> Drawn<DB> {
     let m = view.scale;
-    for i in 0..w {
-        let v = (2.0 * f64::from(i) / f64::from(w - 1) - 1.0) * m;
-        root.draw(&Rectangle::new([(x + i, y), (x + i + 1, y + 10)], rgb(diverging(v, m)).filled()))?;
-    }
+    bar(root, (x, y, w), |t| diverging(2.0 * t - 1.0, 1.0))?;
     root.draw(&Rectangle::new([(x, y), (x + w, y + 10)], BLACK.mix(0.5)))?;
     let at = |v: f64| x + (((v / m).clamp(-1.0, 1.0) + 1.0) / 2.0 * f64::from(w - 1)).round() as i32;
     root.draw_text(&value_text(-m), font, (x, y + 13))?;

@@ -40,9 +40,27 @@ impl Density {
     /// The bin of a (probability, gradient) pair.
     #[inline]
     pub fn cell(&self, s: f64, g: f64) -> usize {
-        let x = (s * X_BINS as f64).max(0.0).min((X_BINS - 1) as f64) as usize;
-        let y = ((g - self.lo) / (self.hi - self.lo) * Y_BINS as f64).max(0.0).min((Y_BINS - 1) as f64) as usize;
-        y * X_BINS + x
+        self.row(g) * X_BINS + column(s)
+    }
+
+    /// The row of gradient value `g`.
+    #[inline]
+    pub fn row(&self, g: f64) -> usize {
+        ((g - self.lo) / (self.hi - self.lo) * Y_BINS as f64).max(0.0).min((Y_BINS - 1) as f64) as usize
+    }
+
+    /// Adds the probabilities `s` of a block whose voxels all lie in row `row[side]` of their side
+    /// (a gradient that is one value per side), sides from `foreground`.
+    pub fn add_rows(&mut self, row: [usize; 2], s: &[f64], foreground: impl Iterator<Item = bool>) {
+        let (bg, fg) = (row[0] * X_BINS, row[1] * X_BINS);
+        for (&p, f) in s.iter().zip(foreground) {
+            let x = column(p);
+            if f {
+                self.foreground[fg + x] += 1;
+            } else {
+                self.background[bg + x] += 1;
+            }
+        }
     }
 
     /// Adds one voxel.
@@ -77,6 +95,50 @@ impl Density {
     }
 }
 
+/// The column of probability `s` (s = 1 in the last; NaN in the first).
+#[inline(always)]
+pub fn column(s: f64) -> usize {
+    (s * X_BINS as f64).max(0.0).min((X_BINS - 1) as f64) as usize
+}
+
+/// Voxels whose cells are computed at once, before they are counted.
+const BLOCK: usize = 256;
+
+crate::simd::avx2_or_portable! {
+    /// The cell of each value of `v` in a row of [`X_BINS`] columns per side: its column (as
+    /// [`column`], in float32: NaN in the first) plus `X_BINS` on foreground voxels (class `fg`).
+    fn side_columns(v: &[f32], class: &[u8], fg: u8, out: &mut [u16]) {
+        for ((o, &p), &cl) in out.iter_mut().zip(v).zip(class) {
+            let x = (p * X_BINS as f32).max(0.0).min((X_BINS - 1) as f32);
+            // SAFETY: x is in [0, X_BINS − 1] (max turns NaN into 0).
+            let x = unsafe { x.to_int_unchecked::<i32>() } as u16;
+            *o = x + X_BINS as u16 * u16::from(cl == fg);
+        }
+    }
+}
+
+/// Counts the probabilities `v` of voxels of classes `class` per side and column into `counts`
+/// (`[side * X_BINS + column]`, side 1 = class `fg`), in four copies of the counters: neighbours
+/// often share a cell, and one counter would make each count wait for the one before.
+pub fn count_side_columns(v: &[f32], class: &[u8], fg: u8, counts: &mut [u64; 2 * X_BINS]) {
+    let mut copies = [[0u32; 2 * X_BINS]; 4];
+    let mut cells = [0u16; BLOCK];
+    for (vb, cb) in v.chunks(BLOCK).zip(class.chunks(BLOCK)) {
+        let m = vb.len().min(cb.len());
+        side_columns(&vb[..m], &cb[..m], fg, &mut cells[..m]);
+        for quad in cells[..m].chunks(4) {
+            for (copy, &c) in copies.iter_mut().zip(quad) {
+                copy[usize::from(c)] += 1;
+            }
+        }
+    }
+    for copy in &copies {
+        for (t, &n) in counts.iter_mut().zip(copy) {
+            *t += u64::from(n);
+        }
+    }
+}
+
 /// `[lo, hi]` with room: a single value (or a NaN bound) gets a range around it.
 fn widened(lo: f64, hi: f64) -> (f64, f64) {
     if !(lo.is_finite() && hi.is_finite()) {
@@ -104,6 +166,19 @@ mod tests {
         let mid = d.cell(0.5, 0.0);
         assert_eq!(mid % X_BINS, X_BINS / 2);
         assert_eq!(mid / X_BINS, Y_BINS / 2);
+    }
+
+    #[test]
+    fn side_columns_are_counted_as_value_by_value() {
+        let v: Vec<f32> = (0..1000).map(|i| ((i * 37) % 101) as f32 / 100.0).chain([f32::NAN, 1.0, 0.0]).collect();
+        let class: Vec<u8> = (0..v.len()).map(|i| (i % 3) as u8).collect();
+        let mut counts = [0u64; 2 * X_BINS];
+        count_side_columns(&v, &class, 2, &mut counts);
+        let mut expected = [0u64; 2 * X_BINS];
+        for (&p, &c) in v.iter().zip(&class) {
+            expected[column(f64::from(p)) + X_BINS * usize::from(c == 2)] += 1;
+        }
+        assert_eq!(counts, expected);
     }
 
     #[test]

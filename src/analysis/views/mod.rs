@@ -17,13 +17,15 @@ pub mod density;
 pub mod orientation;
 pub mod slices;
 
+use rayon::prelude::*;
 use serde::Serialize;
 
 use super::histogram::{padded, Bins, Histogram};
 use super::GradientStats;
 use crate::case::Case;
 use crate::loss::{Activation, Evaluation, GradientKernel};
-use density::Density;
+use crate::parallel::CHUNK;
+use density::{count_side_columns, Density, X_BINS};
 use orientation::{Orientation, CONVENTION};
 use slices::{centre, planes, Centroids, ChannelSlices};
 
@@ -94,7 +96,18 @@ fn shows_probability(eval: &Evaluation) -> bool {
 /// The counts of one reported channel, being filled.
 pub(super) struct ViewAcc {
     density: Density,
-    probability: Option<(Bins, Density)>,
+    /// The density's rows `[background, foreground]` when the gradient is one value per side.
+    rows: Option<[usize; 2]>,
+    probability: Option<ProbabilityAcc>,
+}
+
+/// The counts of dL/ds of one channel.
+struct ProbabilityAcc {
+    bins: Bins,
+    density: Density,
+    /// dL/ds `[background, foreground]` and their density rows, when it is one value per side
+    /// (T = 0).
+    sides: Option<([f64; 2], [usize; 2])>,
 }
 
 impl ViewAcc {
@@ -104,12 +117,20 @@ impl ViewAcc {
         eval.config
             .reported_channels()
             .zip(ranges)
-            .map(|(k, &(lo, hi))| ViewAcc {
-                density: Density::new(lo, hi),
-                probability: shows_probability(eval).then(|| {
+            .map(|(k, &(lo, hi))| {
+                let density = Density::new(lo, hi);
+                let side = |fg| kernel.side_value(k, fg).map(|v| density.row(f64::from(v)));
+                let rows = side(false).zip(side(true)).map(|(b, f)| [b, f]);
+                let probability = shows_probability(eval).then(|| {
                     let (plo, phi) = probability_range(kernel, k);
-                    (Bins::new(padded(plo, phi)), Density::new(plo, phi))
-                }),
+                    let density = Density::new(plo, phi);
+                    let sides = (eval.coefficients(k).t == 0.0).then(|| {
+                        let u = [false, true].map(|fg| kernel.probability_gradient(k, fg, 0.0));
+                        (u, u.map(|v| density.row(v)))
+                    });
+                    ProbabilityAcc { bins: Bins::new(padded(plo, phi)), density, sides }
+                });
+                ViewAcc { density, rows, probability }
             })
             .collect()
     }
@@ -117,23 +138,69 @@ impl ViewAcc {
     /// Adds a block of channel `k`'s voxels: classes, probabilities, gradient.
     pub(super) fn add(&mut self, kernel: &GradientKernel, k: usize, class: &[u8], s: &[f64], g: &[f32]) {
         let fg = kernel.config().fg_class(k);
-        for ((&cl, &p), &v) in class.iter().zip(s).zip(g) {
-            self.density.add(p, f64::from(v), cl == fg);
-        }
-        if let Some((bins, density)) = &mut self.probability {
-            for (&cl, &p) in class.iter().zip(s) {
-                let u = kernel.probability_gradient(k, cl == fg, p);
-                bins.add_run(u as f32, cl == fg, 1);
-                density.add(p, u, cl == fg);
+        let sides = class.iter().map(|&c| c == fg);
+        match self.rows {
+            Some(rows) => self.density.add_rows(rows, s, sides.clone()),
+            None => {
+                for ((f, &p), &v) in sides.clone().zip(s).zip(g) {
+                    self.density.add(p, f64::from(v), f);
+                }
             }
+        }
+        let Some(pr) = &mut self.probability else { return };
+        match pr.sides {
+            Some((u, rows)) => {
+                pr.density.add_rows(rows, s, sides.clone());
+                let n_fg = sides.filter(|&f| f).count() as u64;
+                pr.bins.add_run(u[1] as f32, true, n_fg);
+                pr.bins.add_run(u[0] as f32, false, class.len() as u64 - n_fg);
+            }
+            None => {
+                for (f, &p) in sides.zip(s) {
+                    let u = kernel.probability_gradient(k, f, p);
+                    pr.bins.add_run(u as f32, f, 1);
+                    pr.density.add(p, u, f);
+                }
+            }
+        }
+    }
+
+    /// Fills the density of channel `k` of a gradient that is one value per side (its rows
+    /// known), from the probabilities as stored: one pass over the channel, per side a histogram
+    /// of the probabilities (integer counts: the same whatever the threads).
+    pub(super) fn add_sides(&mut self, kernel: &GradientKernel, k: usize) {
+        use rayon::prelude::*;
+        let Some(rows) = self.rows else { return };
+        let case = kernel.case();
+        let (values, class) = (case.prediction.channel(k), &case.labels.class[..]);
+        let fg = kernel.config().fg_class(k);
+        let empty = || [0u64; 2 * X_BINS];
+        let counts = values
+            .par_chunks(CHUNK)
+            .zip(class.par_chunks(CHUNK))
+            .with_min_len(16)
+            .fold(empty, |mut total, (v, c)| {
+                count_side_columns(v, c, fg, &mut total);
+                total
+            })
+            .reduce(empty, |mut a, b| {
+                for (p, q) in a.iter_mut().zip(&b) {
+                    *p += q;
+                }
+                a
+            });
+        let counts = [&counts[..X_BINS], &counts[X_BINS..]];
+        for x in 0..X_BINS {
+            self.density.background[rows[0] * X_BINS + x] += counts[0][x];
+            self.density.foreground[rows[1] * X_BINS + x] += counts[1][x];
         }
     }
 
     pub(super) fn merge(&mut self, o: &ViewAcc) {
         self.density.merge(&o.density);
-        if let (Some((b, d)), Some((ob, od))) = (&mut self.probability, &o.probability) {
-            b.merge(ob);
-            d.merge(od);
+        if let (Some(a), Some(b)) = (&mut self.probability, &o.probability) {
+            a.bins.merge(&b.bins);
+            a.density.merge(&b.density);
         }
     }
 }
@@ -156,11 +223,9 @@ pub(super) fn finish(
     let case: &Case = kernel.case();
     let centroids = Centroids::of(case);
     let probability = shows_probability(eval);
-    let channels = eval
-        .config
-        .reported_channels()
-        .zip(stats)
-        .zip(accs)
+    let work: Vec<((usize, &GradientStats), ViewAcc)> = eval.config.reported_channels().zip(stats).zip(accs).collect();
+    let channels = work
+        .into_par_iter()
         .map(|((k, st), acc)| {
             let fg = eval.config.fg_class(k);
             let (c, source) = centre(case, &centroids, fg, request.slice);
@@ -172,7 +237,7 @@ pub(super) fn finish(
                 levels: eval.levels_describe_gradient().then(|| levels(eval, k)).flatten(),
                 density: acc.density,
             };
-            let probability = acc.probability.map(|(bins, density)| {
+            let probability = acc.probability.map(|ProbabilityAcc { bins, density, .. }| {
                 let (plo, phi) = probability_range(kernel, k);
                 ProbabilityView {
                     view: GradientView { scale: plo.abs().max(phi.abs()), levels: levels(eval, k), density },

@@ -14,7 +14,6 @@ use super::orientation::{Orientation, PlaneLayout, PlaneLetters, View};
 use crate::case::Case;
 use crate::loss::sums::probabilities;
 use crate::loss::{Evaluation, GradientKernel};
-use crate::parallel::CHUNK;
 
 /// Where the planes of a channel cross.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -88,31 +87,30 @@ pub struct Centroids {
 }
 
 impl Centroids {
-    /// Counts every voxel's class (one pass over the labels; integer sums, so the order of the
-    /// chunks does not matter).
+    /// Counts every voxel's class (one pass over the labels, a run of equal classes along the
+    /// fastest axis at a time; integer sums, so the order of the rows does not matter).
     pub fn of(case: &Case) -> Centroids {
         let grid = case.grid;
         let class = &case.labels.class;
+        let [fast, mid, slow] = grid.order;
+        let (nf, nm) = (grid.shape[fast], grid.shape[mid]);
         let empty = || Centroids { count: vec![0; 256], sum: vec![[0; 3]; 256] };
-        let parts: Vec<Centroids> = (0..grid.voxels().div_ceil(CHUNK))
-            .into_par_iter()
-            .fold(empty, |mut acc, c| {
-                let r = c * CHUNK..((c + 1) * CHUNK).min(grid.voxels());
-                let mut at = grid.coords(r.start);
-                let fast = grid.order;
-                for &cl in &class[r] {
-                    let i = usize::from(cl);
-                    acc.count[i] += 1;
-                    for a in 0..3 {
-                        acc.sum[i][a] += at[a] as u64;
-                    }
-                    // the next voxel in memory
-                    for &a in &fast {
-                        at[a] += 1;
-                        if at[a] < grid.shape[a] {
-                            break;
-                        }
-                        at[a] = 0;
+        let parts: Vec<Centroids> = class
+            .par_chunks(nf * nm)
+            .enumerate()
+            .fold(empty, |mut acc, (z, plane)| {
+                for (y, row) in plane.chunks(nf).enumerate() {
+                    let mut x0 = 0;
+                    while x0 < row.len() {
+                        let c = row[x0];
+                        let run = row[x0..].iter().take_while(|&&v| v == c).count();
+                        let (i, n) = (usize::from(c), run as u64);
+                        acc.count[i] += n;
+                        // Σ x over x0..x0+run, and the other coordinates times the run
+                        acc.sum[i][fast] += n * x0 as u64 + n * (n - 1) / 2;
+                        acc.sum[i][mid] += n * y as u64;
+                        acc.sum[i][slow] += n * z as u64;
+                        x0 += run;
                     }
                 }
                 acc
@@ -159,7 +157,7 @@ pub fn centre(
 /// The three planes of channel `k` through `centre`.
 pub fn planes(case: &Case, eval: &Evaluation, k: usize, centre: [usize; 3], with_probability: bool) -> Vec<Plane> {
     let orientation = Orientation::of_affine(&case.geometry.affine);
-    View::ALL.iter().map(|&v| plane(case, eval, k, centre, orientation.layout(v), with_probability)).collect()
+    View::ALL.par_iter().map(|&v| plane(case, eval, k, centre, orientation.layout(v), with_probability)).collect()
 }
 
 fn plane(
