@@ -4,6 +4,7 @@
 
 pub mod dataset;
 mod histogram;
+mod parts;
 mod training;
 
 use std::path::Path;
