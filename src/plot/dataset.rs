@@ -12,7 +12,8 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::histogram::{normal_range, normal_range_label, NORMAL_RANGE};
 use super::parts::{
-    draw_key, draw_title, log_count_top, log_label, log_ticks, loss_name, title_height, with_key, KeyEntry, Swatch,
+    draw_key, draw_title, half_span, log_count_top, log_label, log_ticks, loss_name, title_height, with_key, KeyEntry,
+    Swatch,
 };
 use super::{write, Drawing, Drawn};
 use crate::analysis::LogHistogram;
@@ -69,8 +70,7 @@ fn pooled_bars(counts: &[u64], color: RGBColor, half: usize) -> Vec<Rectangle<(f
         .filter(|&b| counts[b] > 0)
         .map(|b| {
             let (x0, x1) = bin_x(b);
-            let m = 0.5 * (x0 + x1);
-            let (a, z) = if half == 0 { (x0, m) } else { (m, x1) };
+            let (a, z) = half_span(x0, x1, half);
             Rectangle::new([(a, 0.5), (z, counts[b] as f64)], style)
         })
         .collect()
@@ -349,4 +349,62 @@ pub fn write_pictures(s: &Summary, records: &[CaseRecord], dir: &Path) -> Result
         write(&Levels(s, records), &dir.join(name), true)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A record of one channel-1 case with soft Dice `dice` and levels `fg`, `bg`.
+    fn record(case: &str, dice: f64, fg: f64, bg: f64) -> CaseRecord {
+        let row = serde_json::json!({
+            "channel": 1, "label": 1, "foreground_voxels": 100, "soft_dice": dice, "hard_dice": dice,
+            "loss_term": 1.0 - dice, "foreground_level": fg, "background_level": bg, "fit_a": bg - fg,
+            "fit_c": bg, "fit_r2": 1.0, "two_level": true, "dynamic_range": fg.abs() / bg.abs(),
+            "float16_window_log2_min": 10.0, "float16_window_log2_max": 20.0, "float16_zero_share": 0.0,
+            "float16_subnormal_share": 0.0, "float16_overflow_share": 0.0, "float16_l1_lost_share": 0.0,
+            "bfloat16_zero_share": 0.0, "bfloat16_subnormal_share": 0.0, "bfloat16_overflow_share": 0.0,
+            "bfloat16_l1_lost_share": 0.0, "comparisons": []
+        });
+        let mut r = CaseRecord::failed(case, "l", "p", String::new());
+        (r.status, r.error, r.channels) = ("ok".into(), None, vec![serde_json::from_value(row).unwrap()]);
+        r
+    }
+
+    #[test]
+    fn the_levels_name_the_outliers_farthest_first_then_the_lowest_dice_at_most_a_few() {
+        // level ratio 3 for every case but "far" (ratio 300) and "farther" (ratio 3000)
+        let mut records: Vec<CaseRecord> = (0..20)
+            .map(|i| record(&format!("c{i:02}"), 0.5 + 0.01 * i as f64, -3e-4 * (1.0 + 0.01 * i as f64), 1e-4))
+            .collect();
+        records.push(record("far", 0.6, -3e-2, 1e-4));
+        records.push(record("farther", 0.7, -3e-1, 1e-4));
+        let (named, unnamed) = named_cases(&records, 1);
+        let want: Vec<(String, Named)> =
+            vec![("farther".into(), Named::Outlier), ("far".into(), Named::Outlier), ("c00".into(), Named::LowestDice)];
+        assert_eq!((named, unnamed), (want, 0));
+        // many outliers: a few named, the count of the rest said
+        let many: Vec<CaseRecord> = (0..30)
+            .map(|i| match i % 3 {
+                0 => record(&format!("o{i:02}"), 0.3, -3e-1 * (1.0 + i as f64), 1e-4),
+                _ => record(&format!("c{i:02}"), 0.5, -3e-4 * (1.0 + 0.001 * i as f64), 1e-4),
+            })
+            .collect();
+        let (named, unnamed) = named_cases(&many, 1);
+        let flagged = outliers(&many).iter().filter(|o| o.channel == 1).count();
+        assert!(flagged > MAX_NAMED, "{flagged}");
+        assert_eq!(named.iter().filter(|n| n.1 == Named::Outlier).count(), MAX_NAMED);
+        assert_eq!(unnamed, flagged - MAX_NAMED);
+        assert!(named.len() <= MAX_NAMED + 1);
+    }
+
+    #[test]
+    fn the_level_axis_spans_a_decade_at_least_and_holds_every_value() {
+        let v = [1.4e-5, 2.6e-5];
+        let (lo, hi) = level_axis(&v);
+        assert!(hi / lo >= 10.0 - 1e-9 && lo < v[0] && hi > v[1]);
+        assert!(log_ticks(lo, hi, 2.5).len() >= 2);
+        let (lo, hi) = level_axis(&[1e-8, 1e-2]);
+        assert!(hi / lo < 1e6 * 3.0, "no more than a little beyond the values");
+    }
 }

@@ -6,7 +6,9 @@
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::parts::{draw_key, draw_title, log_count_top, loss_name, title_height, with_key, KeyEntry, Swatch};
+use super::parts::{
+    draw_key, draw_title, half_span, log_count_top, loss_name, title_height, with_key, KeyEntry, Swatch,
+};
 use crate::analysis::precision::{F16_LARGEST, F16_SMALLEST_NORMAL};
 use crate::analysis::Histogram;
 use crate::loss::Activation;
@@ -228,8 +230,9 @@ fn bars(h: &Histogram, counts: &[u64], color: RGBColor, half: usize) -> Vec<Rect
         .enumerate()
         .filter(|(_, &c)| c > 0)
         .map(|(i, &c)| {
-            let x0 = h.lo + (i as f64 + 0.5 * half as f64) * w;
-            Rectangle::new([(x0, 0.5), (x0 + 0.5 * w, c as f64)], style)
+            let x0 = h.lo + i as f64 * w;
+            let (a, z) = half_span(x0, x0 + w, half);
+            Rectangle::new([(a, 0.5), (z, c as f64)], style)
         })
         .collect()
 }
@@ -312,4 +315,23 @@ fn draw_panel<DB: DrawingBackend>(
         chart.draw_series(DashedLineSeries::new(vec![(*x, 0.5), (*x, top)], 6, 4, style))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_comparison_of_four_losses_on_one_channel_is_a_square_grid() {
+        assert_eq!(compare_grid(1, 4), (2, 2));
+        assert_eq!(compare_grid(1, 2), (1, 2));
+        assert_eq!(compare_grid(1, 1), (1, 1));
+        for losses in 1..=10 {
+            let (rows, cols) = compare_grid(1, losses);
+            assert!(rows * cols >= losses && cols <= rows + 1, "{losses}: {rows}×{cols}");
+            let (per_channel, cols) = compare_grid(4, losses);
+            assert!(cols <= COMPARE_MAX_COLUMNS && per_channel * cols >= losses);
+            assert!(per_channel * cols - losses < per_channel, "{losses}: rows of equal length");
+        }
+    }
 }

@@ -158,14 +158,15 @@ pub fn log_count_top(peak: u64) -> f64 {
 }
 
 /// The ticks of a log axis over `[lo, hi]`: 1, 2 and 5 times each power of ten when the axis
-/// spans at most `dense` decades, else the powers of ten (every other one beyond 8 decades).
+/// spans at most `dense` decades, else the powers of ten (every k-th one, so that there are about
+/// eight at most).
 pub fn log_ticks(lo: f64, hi: f64, dense: f64) -> Vec<f64> {
     if !(lo > 0.0 && hi > lo && hi.is_finite()) {
         return Vec::new();
     }
     let decades = (hi / lo).log10();
     let mantissas: &[f64] = if decades <= dense { &[1.0, 2.0, 5.0] } else { &[1.0] };
-    let step = if decades > 8.0 { 2 } else { 1 };
+    let step = (decades / 8.0).ceil().max(1.0) as i32;
     let (first, last) = (lo.log10().floor() as i32, hi.log10().ceil() as i32);
     (first..=last)
         .filter(|e| step == 1 || e.rem_euclid(step) == 0)
@@ -190,6 +191,17 @@ pub fn log_label(v: f64) -> String {
         format!("{:.*}", digits, m.round() * 10f64.powf(e))
     } else {
         format!("{:.0}e{e:.0}", m.round())
+    }
+}
+
+/// The half of the bar `[x0, x1]` where one side is drawn: the left half for the background
+/// (`half` 0), the right half for the foreground (`half` 1), so that neither hides the other.
+pub fn half_span(x0: f64, x1: f64, half: usize) -> (f64, f64) {
+    let m = 0.5 * (x0 + x1);
+    if half == 0 {
+        (x0, m)
+    } else {
+        (m, x1)
     }
 }
 
@@ -237,6 +249,30 @@ mod tests {
             let top = log_count_top(peak);
             assert!(top >= peak as f64 && top <= 3.0 * peak as f64, "{peak} -> {top}");
         }
+    }
+
+    #[test]
+    fn the_two_sides_of_a_bin_are_drawn_side_by_side() {
+        let (bg, fg) = (half_span(-4.2, -4.1, 0), half_span(-4.2, -4.1, 1));
+        assert!(bg.1 <= fg.0, "{bg:?} {fg:?}");
+        assert_eq!((bg.0, fg.1), (-4.2, -4.1));
+    }
+
+    #[test]
+    fn a_long_title_is_wrapped_to_the_width_and_short_ones_are_not() {
+        super::super::ensure_font();
+        let font = ("sans-serif", 22).into_font();
+        let long =
+            "dice loss gradient w.r.t. logits (through sigmoid) — loss 0.2830, two-level structure does not hold";
+        let lines = wrap(long, 22, 796);
+        assert!(lines.len() >= 2, "{lines:?}");
+        for l in &lines {
+            assert!(font.box_size(l).unwrap().0 <= 796, "{l}");
+        }
+        let words = |t: &str| t.split_whitespace().filter(|w| *w != "—").map(String::from).collect::<Vec<_>>();
+        assert_eq!(words(&lines.join(" ")), words(long));
+        assert_eq!(wrap("dice loss", 22, 796), vec!["dice loss".to_string()]);
+        assert!(title_height(long, 22, 820) > title_height("dice loss", 22, 820));
     }
 
     #[test]
