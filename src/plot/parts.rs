@@ -161,7 +161,7 @@ pub fn log_count_top(peak: u64) -> f64 {
 /// spans at most `dense` decades, else the powers of ten (every k-th one, so that there are about
 /// eight at most).
 pub fn log_ticks(lo: f64, hi: f64, dense: f64) -> Vec<f64> {
-    if !(lo > 0.0 && hi > lo && hi.is_finite()) {
+    if lo.is_nan() || lo <= 0.0 || hi.is_nan() || hi <= lo || !hi.is_finite() {
         return Vec::new();
     }
     let decades = (hi / lo).log10();
@@ -178,7 +178,7 @@ pub fn log_ticks(lo: f64, hi: f64, dense: f64) -> Vec<f64> {
 /// Label of a tick of a log axis: plain from 0.1 to below 10^4, else in scientific notation
 /// with a one-digit mantissa (the ticks of [`log_ticks`]).
 pub fn log_label(v: f64) -> String {
-    if !(v > 0.0) {
+    if v.is_nan() || v <= 0.0 {
         return String::new();
     }
     let e = v.log10().floor();
