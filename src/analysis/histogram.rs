@@ -1,8 +1,10 @@
 //! Histograms of a gradient: equal-width bins over the values' range (for the pictures of one case)
-//! and fixed logarithmic bins of |gradient| (which add up exactly over cases), and their ranges.
+//! and, filled in the same pass, fixed logarithmic bins of |gradient| ([`LogHistogram`], which add
+//! up exactly over cases), and their ranges.
 
 use serde::Serialize;
 
+pub use super::log_histogram::LogHistogram;
 use super::stats::ChannelAcc;
 use crate::simd::avx2_or_portable;
 
@@ -20,54 +22,6 @@ pub struct Histogram {
     pub foreground: Vec<u64>,
     /// Counts of background voxels per bin.
     pub background: Vec<u64>,
-}
-
-/// Counts of |gradient| in fixed logarithmic bins — one per binary order of magnitude, read off
-/// the float32 exponent — split by ground truth, zeros apart. The bins are the same for every
-/// case, so that histograms of many cases add up exactly.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, serde::Deserialize)]
-pub struct LogHistogram {
-    /// Foreground counts; bin b holds |v| in [2^(b−127), 2^(b−126)) (b = 0: float32 subnormals).
-    pub foreground: Vec<u64>,
-    pub background: Vec<u64>,
-    /// Exact zeros on [background, foreground] voxels.
-    pub zeros: [u64; 2],
-}
-
-impl LogHistogram {
-    /// Number of bins (the float32 exponents).
-    pub const BINS: usize = 256;
-
-    pub fn empty() -> Self {
-        LogHistogram { foreground: vec![0; Self::BINS], background: vec![0; Self::BINS], zeros: [0, 0] }
-    }
-
-    /// Adds `n` copies of one value.
-    #[inline]
-    pub fn add_n(&mut self, v: f32, foreground: bool, n: u64) {
-        if v == 0.0 {
-            self.zeros[usize::from(foreground)] += n;
-            return;
-        }
-        let b = ((v.to_bits() >> 23) & 0xff) as usize;
-        if foreground {
-            self.foreground[b] += n;
-        } else {
-            self.background[b] += n;
-        }
-    }
-
-    /// Adds another histogram's counts.
-    pub fn merge(&mut self, o: &LogHistogram) {
-        for (a, b) in self.foreground.iter_mut().zip(&o.foreground) {
-            *a += b;
-        }
-        for (a, b) in self.background.iter_mut().zip(&o.background) {
-            *a += b;
-        }
-        self.zeros[0] += o.zeros[0];
-        self.zeros[1] += o.zeros[1];
-    }
 }
 
 /// Equal-width and log histograms of one channel, being filled.
@@ -113,7 +67,7 @@ impl Bins {
     pub(super) fn add_values(&mut self, g: &[f32], class: &[u8], fg: u8) {
         let n = g.len().min(class.len());
         assert!(n < u32::MAX as usize, "a block of fewer than 2^32 values");
-        // Counts as [background bins, foreground bins], and per side 256 log bins and the zeros.
+        // Counts as [background bins, foreground bins], and per side the log bins and the zeros.
         let mut lin = [[0u32; 2 * HISTOGRAM_BINS]; STRIPES];
         let mut log = [[0u32; 2 * LOG_SLOTS]; STRIPES];
         count_values(&g[..n], &class[..n], fg, self.lo, self.scale, &mut lin, &mut log);
@@ -163,7 +117,7 @@ fn summed<const N: usize>(copies: &[[u32; N]], i: usize) -> u64 {
     copies.iter().map(|c| u64::from(c[i])).sum()
 }
 
-/// Log-histogram slots per side: the 256 float32 exponents, then exact zeros.
+/// Log-histogram slots per side: the log bins, then exact zeros.
 const LOG_SLOTS: usize = LogHistogram::BINS + 1;
 
 /// Values whose bin numbers [`bin_indices`] computes at a time.
@@ -207,8 +161,8 @@ fn bin_indices(g: &[f32], class: &[u8], fg: u8, lo: f64, scale: f64, lin: &mut [
     for (((&v, &cl), l), e) in g.iter().zip(class).zip(lin.iter_mut()).zip(log.iter_mut()) {
         let side = u16::from(cl == fg);
         *l = side * HISTOGRAM_BINS as u16 + bin(v, lo, scale) as u16;
-        let exponent = ((v.to_bits() >> 23) & 0xff) as u16;
-        *e = side * LOG_SLOTS as u16 + if v == 0.0 { LogHistogram::BINS as u16 } else { exponent };
+        *e =
+            side * LOG_SLOTS as u16 + if v == 0.0 { LogHistogram::BINS as u16 } else { LogHistogram::bin_of(v) as u16 };
     }
 }
 

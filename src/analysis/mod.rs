@@ -11,6 +11,7 @@
 
 pub mod compare;
 pub mod histogram;
+pub mod log_histogram;
 pub mod precision;
 pub mod stats;
 pub mod views;
@@ -23,7 +24,8 @@ use crate::loss::sums::probabilities;
 use crate::loss::{Evaluation, GradientKernel};
 use crate::parallel::{fold_chunks, with_buffer, CHUNK};
 use histogram::{histogram_range, Bins};
-pub use histogram::{Histogram, LogHistogram, HISTOGRAM_BINS};
+pub use histogram::{Histogram, HISTOGRAM_BINS};
+pub use log_histogram::{stale_bins_message, LogHistogram};
 use precision::{LossScale, MixedPrecision, PrecisionSums};
 use stats::ChannelAcc;
 use views::{ViewAcc, ViewRequest, Views};

@@ -168,10 +168,40 @@ pub fn read_records(dir: &Path) -> Result<Vec<CaseRecord>> {
         }
         match serde_json::from_str(&line) {
             Ok(r) => records.push(r),
-            Err(_) => break,
+            Err(_) => {
+                if let Some(found) = stale_histograms(&line) {
+                    return Err(Error::usage(crate::msg![
+                        format!(
+                            "{}: record {} (case {}): {}; run this batch again into a new folder, or over this one \
+                             with ",
+                            path.display(),
+                            records.len() + 1,
+                            found.0,
+                            crate::analysis::stale_bins_message(found.1)
+                        ),
+                        crate::error::set(crate::error::Param::FORCE, true),
+                    ]));
+                }
+                break;
+            }
         }
     }
     Ok(records)
+}
+
+/// When `line` is a case record whose |gradient| histograms have other bins than this version's:
+/// its case id, and their bins per factor 2 (None for the first records, which do not say).
+fn stale_histograms(line: &str) -> Option<(String, Option<usize>)> {
+    let v: serde_json::Value = serde_json::from_str(line).ok()?;
+    let case = v.get("case")?.as_str()?.to_string();
+    v.get("log_histograms")?.as_array()?.iter().find_map(|h| {
+        let bins = h.get("bins_per_octave").map(|b| b.as_u64().map(|b| b as usize));
+        match bins {
+            None => Some((case.clone(), None)),
+            Some(Some(b)) if b != crate::analysis::LogHistogram::BINS_PER_OCTAVE => Some((case.clone(), Some(b))),
+            _ => None,
+        }
+    })
 }
 
 /// The comparison pairs ("a vs b") of a run's CSV columns.

@@ -6,6 +6,9 @@
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
+use super::parts::{
+    draw_key, draw_title, half_span, log_count_top, loss_name, title_height, with_key, KeyEntry, Swatch,
+};
 use crate::analysis::precision::{F16_LARGEST, F16_SMALLEST_NORMAL};
 use crate::analysis::Histogram;
 use crate::loss::Activation;
@@ -13,8 +16,10 @@ use crate::report::Report;
 
 const PANEL_W: u32 = 820;
 const COMPARE_W: u32 = 600;
-const PANEL_H: u32 = 330;
-const TITLE_H: u32 = 50;
+const PANEL_H: u32 = 380;
+const TITLE_SIZE: u32 = 22;
+/// The most columns of the comparison.
+pub(super) const COMPARE_MAX_COLUMNS: usize = 5;
 const FOREGROUND: RGBColor = RGBColor(222, 110, 20);
 const BACKGROUND: RGBColor = RGBColor(35, 95, 190);
 /// float16's normal range at the loss scale.
@@ -28,19 +33,60 @@ fn columns(panels: usize) -> usize {
     }
 }
 
+/// The title of the histograms.
+fn histogram_title(report: &Report) -> String {
+    let p = &report.parameters;
+    format!(
+        "{} loss gradient w.r.t. {} — loss {:.4}, two-level structure {}",
+        loss_name(p.spec.loss, &p.spec),
+        p.gradient_wrt,
+        report.loss.value,
+        if report.two_level_holds { "holds" } else { "does not hold" }
+    )
+}
+
 /// Canvas size for the report's panels.
 pub fn canvas_size(report: &Report) -> (u32, u32) {
     let n = report.channels.len().max(1);
     let cols = columns(n);
     let rows = n.div_ceil(cols);
-    (PANEL_W * cols as u32, TITLE_H + PANEL_H * rows as u32)
+    let w = PANEL_W * cols as u32;
+    (w, title_height(&histogram_title(report), TITLE_SIZE, w) + PANEL_H * rows as u32)
 }
 
-/// Canvas size of the comparison: a row per channel, a column per loss.
+/// The names of the main and the compared losses, main first.
+fn compared_names(report: &Report) -> Vec<String> {
+    let spec = &report.parameters.spec;
+    let mut names = vec![loss_name(spec.loss, spec)];
+    if let Some(cmp) = &report.comparison {
+        names.extend(cmp.losses.iter().map(|l| loss_name(l.name, spec)));
+    }
+    names
+}
+
+fn comparison_title(report: &Report) -> String {
+    format!("Gradients w.r.t. {} compared: {}", report.parameters.gradient_wrt, compared_names(report).join(" | "))
+}
+
+/// The comparison's grid for `channels` channels of `losses` losses each: (rows per channel,
+/// columns). One channel: its losses in a near-square grid; several: a row per channel, wrapped
+/// into rows of equal length when there are more than [`COMPARE_MAX_COLUMNS`] losses.
+pub(super) fn compare_grid(channels: usize, losses: usize) -> (usize, usize) {
+    let losses = losses.max(1);
+    let cols = if channels <= 1 {
+        (1..=losses).find(|c| c * c >= losses).unwrap_or(losses)
+    } else {
+        losses.div_ceil(losses.div_ceil(COMPARE_MAX_COLUMNS))
+    };
+    (losses.div_ceil(cols), cols)
+}
+
+/// Canvas size of the comparison (see [`compare_grid`]).
 pub fn comparison_size(report: &Report) -> (u32, u32) {
-    let cols = 1 + report.comparison.as_ref().map_or(0, |c| c.losses.len());
-    let rows = report.channels.len().max(1);
-    (COMPARE_W * cols as u32, TITLE_H + PANEL_H * rows as u32)
+    let channels = report.channels.len().max(1);
+    let (per_channel, cols) = compare_grid(channels, compared_names(report).len());
+    let w = COMPARE_W * cols as u32;
+    (w, title_height(&comparison_title(report), TITLE_SIZE, w) + PANEL_H * (per_channel * channels) as u32)
 }
 
 /// What one panel shows.
@@ -62,15 +108,9 @@ pub fn draw_histograms<DB: DrawingBackend>(
 ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
     root.fill(&WHITE)?;
     let p = &report.parameters;
-    let title = format!(
-        "{} loss gradient w.r.t. {} — loss {:.4}, two-level structure {}",
-        p.spec.loss,
-        p.gradient_wrt,
-        report.loss.value,
-        if report.two_level_holds { "holds" } else { "does not hold" }
-    );
-    let (head, body) = root.split_vertically(TITLE_H);
-    head.titled(&title, ("sans-serif", 22).into_font())?;
+    let title = histogram_title(report);
+    let (head, body) = root.split_vertically(title_height(&title, TITLE_SIZE, root.dim_in_pixel().0));
+    draw_title(&head, &title, TITLE_SIZE)?;
     let n = report.channels.len().max(1);
     let cols = columns(n);
     let rows = n.div_ceil(cols);
@@ -99,7 +139,8 @@ pub fn draw_histograms<DB: DrawingBackend>(
     Ok(())
 }
 
-/// Draws the main loss and the compared losses side by side: a row per channel, a column per loss.
+/// Draws the main loss and the compared losses side by side: per channel, its losses in a grid
+/// (see [`compare_grid`]).
 pub fn draw_comparison<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     report: &Report,
@@ -108,15 +149,15 @@ pub fn draw_comparison<DB: DrawingBackend>(
     let Some(cmp) = &report.comparison else { return Ok(()) };
     let p = &report.parameters;
     let act = p.spec.activation;
-    let mut names = vec![p.spec.loss.to_string()];
-    names.extend(cmp.losses.iter().map(|l| l.name.to_string()));
-    let title = format!("Gradients w.r.t. {} compared: {}", p.gradient_wrt, names.join(" | "));
-    let (head, body) = root.split_vertically(TITLE_H);
-    head.titled(&title, ("sans-serif", 22).into_font())?;
-    let rows = report.channels.len().max(1);
-    let cols = names.len();
-    let areas = body.split_evenly((rows, cols));
+    let names = compared_names(report);
+    let title = comparison_title(report);
+    let (head, body) = root.split_vertically(title_height(&title, TITLE_SIZE, root.dim_in_pixel().0));
+    draw_title(&head, &title, TITLE_SIZE)?;
+    let channels = report.channels.len().max(1);
+    let (per_channel, cols) = compare_grid(channels, names.len());
+    let areas = body.split_evenly((per_channel * channels, cols));
     for (r, ch) in report.channels.iter().enumerate() {
+        let first = r * per_channel * cols;
         let main = Panel {
             caption: format!("{}: channel {} (label {})", names[0], ch.channel, ch.label),
             hist: &ch.gradient.histogram,
@@ -126,15 +167,16 @@ pub fn draw_comparison<DB: DrawingBackend>(
             background_voxels: ch.background_voxels,
             scale: p.loss_scale.into(),
         };
-        draw_panel(&areas[r * cols], &main, act)?;
+        draw_panel(&areas[first], &main, act)?;
         for (j, loss) in cmp.losses.iter().enumerate() {
-            let area = &areas[r * cols + 1 + j];
+            let area = &areas[first + 1 + j];
+            let name = &names[1 + j];
             let Some(other) = loss.channels.iter().find(|c| c.channel == ch.channel) else {
-                area.titled(&format!("{}: channel {} not in this loss", loss.name, ch.channel), ("sans-serif", 16))?;
+                area.titled(&format!("{name}: channel {} not in this loss", ch.channel), ("sans-serif", 16))?;
                 continue;
             };
             let panel = Panel {
-                caption: format!("{}: channel {} (label {})", loss.name, other.channel, other.label),
+                caption: format!("{name}: channel {} (label {})", other.channel, other.label),
                 hist: &other.gradient.histogram,
                 levels: (act == Activation::None && loss.two_valued_closed_form)
                     .then_some([other.closed_form.foreground_level, other.closed_form.background_level]),
@@ -146,12 +188,6 @@ pub fn draw_comparison<DB: DrawingBackend>(
         }
     }
     Ok(())
-}
-
-/// Top of the log count axis: four decades above the highest bar, so that the legend sits in
-/// empty space above the bars.
-fn y_top(peak: u64) -> f64 {
-    peak as f64 * 1e4
 }
 
 /// The legend's words for float16's normal range at the loss scale `scale`, `[lo, hi]` in
@@ -184,18 +220,40 @@ fn axis_label(act: Activation) -> &'static str {
     }
 }
 
-fn bars(h: &Histogram, counts: &[u64], color: RGBColor) -> Vec<Rectangle<(f64, f64)>> {
+/// The bars of one side: each bin's left half for the background (`half` 0), its right half for
+/// the foreground (`half` 1), so that neither hides the other.
+fn bars(h: &Histogram, counts: &[u64], color: RGBColor, half: usize) -> Vec<Rectangle<(f64, f64)>> {
     let w = (h.hi - h.lo) / counts.len() as f64;
-    let style = ShapeStyle { color: color.mix(0.75), filled: true, stroke_width: 1 };
+    let style = ShapeStyle { color: color.mix(0.85), filled: true, stroke_width: 1 };
     counts
         .iter()
         .enumerate()
         .filter(|(_, &c)| c > 0)
         .map(|(i, &c)| {
             let x0 = h.lo + i as f64 * w;
-            Rectangle::new([(x0, 0.5), (x0 + w, c as f64)], style)
+            let (a, z) = half_span(x0, x0 + w, half);
+            Rectangle::new([(a, 0.5), (z, c as f64)], style)
         })
         .collect()
+}
+
+/// The key of a panel, in the order of the marks: float16's range, the two sides, the closed
+/// forms shown.
+fn panel_key(panel: &Panel, shown_range: bool, levels: &[(f64, String, RGBColor)]) -> Vec<KeyEntry> {
+    let range = normal_range(panel.scale);
+    let mut key = vec![
+        KeyEntry::new(Swatch::Fill(NORMAL_RANGE.mix(0.3)), normal_range_label(panel.scale, range, shown_range)),
+        KeyEntry::new(
+            Swatch::Fill(BACKGROUND.to_rgba()),
+            format!("background (g = 0): {} voxels", panel.background_voxels),
+        ),
+        KeyEntry::new(
+            Swatch::Fill(FOREGROUND.to_rgba()),
+            format!("foreground (g = 1): {} voxels", panel.foreground_voxels),
+        ),
+    ];
+    key.extend(levels.iter().map(|(_, label, color)| KeyEntry::new(Swatch::Line(color.to_rgba()), label.clone())));
+    key
 }
 
 fn draw_panel<DB: DrawingBackend>(
@@ -205,66 +263,75 @@ fn draw_panel<DB: DrawingBackend>(
 ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
     let h = panel.hist;
     let peak = h.foreground.iter().chain(&h.background).copied().max().unwrap_or(1).max(1);
-    let mut chart = ChartBuilder::on(area)
+    let top = log_count_top(peak);
+    let [lo, hi] = normal_range(panel.scale);
+    // the two intervals of values whose magnitude is in range, clipped to the axis
+    let bands: Vec<(f64, f64)> =
+        [(lo, hi), (-hi, -lo)].into_iter().map(|(a, b)| (a.max(h.lo), b.min(h.hi))).filter(|(a, b)| a < b).collect();
+    let levels: Vec<(f64, String, RGBColor)> = panel
+        .levels
+        .map(|[fg, bg]| {
+            vec![
+                (fg, format!("closed form c − a = {fg:.3e}"), FOREGROUND),
+                (bg, format!("closed form c = {bg:.3e}"), BACKGROUND),
+            ]
+        })
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|(x, _, _)| *x >= h.lo && *x <= h.hi)
+        .collect();
+    let key = panel_key(panel, !bands.is_empty(), &levels);
+    let (plot, strip) = with_key(area, &key);
+    draw_key(&strip, &key)?;
+    let mut chart = ChartBuilder::on(&plot)
         .caption(&panel.caption, ("sans-serif", 16))
         .margin(12)
+        .margin_bottom(4)
         .x_label_area_size(46)
         .y_label_area_size(62)
-        .build_cartesian_2d(h.lo..h.hi, (0.5..y_top(peak)).log_scale())?;
+        .build_cartesian_2d(h.lo..h.hi, (0.5..top).log_scale())?;
     chart
         .configure_mesh()
         .x_desc(axis_label(act))
         .y_desc("voxels (log scale)")
         .x_labels(6)
         .x_label_formatter(&|v| tick(*v, h.hi - h.lo))
-        .y_label_formatter(&|v| {
-            if *v >= 1e4 {
-                format!("{v:.0e}")
-            } else {
-                format!("{v:.0}")
-            }
-        })
+        .y_label_formatter(&|v| if *v >= 1e4 { format!("{v:.0e}") } else { format!("{v:.0}") })
         .label_style(("sans-serif", 13))
         .axis_desc_style(("sans-serif", 14))
         .light_line_style(WHITE.mix(0.0))
         .draw()?;
-    let [lo, hi] = normal_range(panel.scale);
-    let top = y_top(peak);
-    // the two intervals of values whose magnitude is in range, clipped to the axis
-    let bands: Vec<(f64, f64)> =
-        [(lo, hi), (-hi, -lo)].into_iter().map(|(a, b)| (a.max(h.lo), b.min(h.hi))).filter(|(a, b)| a < b).collect();
     let band_style = NORMAL_RANGE.mix(0.12).filled();
     let line_style = ShapeStyle { color: NORMAL_RANGE.mix(0.8), filled: false, stroke_width: 1 };
-    chart
-        .draw_series(bands.iter().map(|&(a, b)| Rectangle::new([(a, 0.5), (b, top)], band_style)))?
-        .label(normal_range_label(panel.scale, [lo, hi], !bands.is_empty()))
-        .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], NORMAL_RANGE.mix(0.3).filled()));
+    chart.draw_series(bands.iter().map(|&(a, b)| Rectangle::new([(a, 0.5), (b, top)], band_style)))?;
     let edges = [lo, hi, -lo, -hi].into_iter().filter(|x| *x >= h.lo && *x <= h.hi);
     for x in edges {
         chart.draw_series(DashedLineSeries::new(vec![(x, 0.5), (x, top)], 3, 3, line_style))?;
     }
-    chart
-        .draw_series(bars(h, &h.background, BACKGROUND))?
-        .label(format!("background (g = 0): {} voxels", panel.background_voxels))
-        .legend(|(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], BACKGROUND.filled()));
-    chart
-        .draw_series(bars(h, &h.foreground, FOREGROUND))?
-        .label(format!("foreground (g = 1): {} voxels", panel.foreground_voxels))
-        .legend(|(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], FOREGROUND.filled()));
-    if let Some([fg, bg]) = panel.levels {
-        for (x, label, color) in [
-            (fg, format!("closed form c − a = {fg:.3e}"), FOREGROUND),
-            (bg, format!("closed form c = {bg:.3e}"), BACKGROUND),
-        ] {
-            if x >= h.lo && x <= h.hi {
-                let style = ShapeStyle { color: color.to_rgba(), filled: false, stroke_width: 2 };
-                chart
-                    .draw_series(DashedLineSeries::new(vec![(x, 0.5), (x, top)], 6, 4, style))?
-                    .label(label)
-                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 14, y)], style));
-            }
+    chart.draw_series(bars(h, &h.background, BACKGROUND, 0))?;
+    chart.draw_series(bars(h, &h.foreground, FOREGROUND, 1))?;
+    for (x, _, color) in &levels {
+        let style = ShapeStyle { color: color.to_rgba(), filled: false, stroke_width: 2 };
+        chart.draw_series(DashedLineSeries::new(vec![(*x, 0.5), (*x, top)], 6, 4, style))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_comparison_of_four_losses_on_one_channel_is_a_square_grid() {
+        assert_eq!(compare_grid(1, 4), (2, 2));
+        assert_eq!(compare_grid(1, 2), (1, 2));
+        assert_eq!(compare_grid(1, 1), (1, 1));
+        for losses in 1..=10 {
+            let (rows, cols) = compare_grid(1, losses);
+            assert!(rows * cols >= losses && cols <= rows + 1, "{losses}: {rows}×{cols}");
+            let (per_channel, cols) = compare_grid(4, losses);
+            assert!(cols <= COMPARE_MAX_COLUMNS && per_channel * cols >= losses);
+            assert!(per_channel * cols - losses < per_channel, "{losses}: rows of equal length");
         }
     }
-    super::legend(&mut chart, SeriesLabelPosition::UpperMiddle, 13)?;
-    Ok(())
 }

@@ -6,6 +6,7 @@ pub mod colour;
 pub mod dataset;
 mod density;
 mod histogram;
+mod parts;
 pub mod slices;
 mod training;
 

@@ -5,6 +5,7 @@
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
+use super::parts::title_height;
 use crate::analysis::precision::ScaleWindow;
 use crate::report::Report;
 use crate::training::{RegimeReport, Spread};
@@ -16,8 +17,30 @@ const LOWER: RGBColor = RGBColor(35, 95, 190);
 const UPPER: RGBColor = RGBColor(222, 110, 20);
 const GREY: RGBColor = RGBColor(120, 120, 120);
 
-pub fn canvas_size(_: &Report) -> (u32, u32) {
-    (W, H)
+pub fn canvas_size(report: &Report) -> (u32, u32) {
+    let title = report.training.as_ref().map_or(String::new(), |t| title(report, t));
+    (W, H - TITLE_H + title_height(&title, TITLE_SIZE, W))
+}
+
+const TITLE_SIZE: u32 = 18;
+
+/// The title: the loss and how the mini-batches were drawn.
+fn title(report: &Report, t: &RegimeReport) -> String {
+    let r = &t.regime;
+    let pooled = if r.batch_dice { "Dice pooled over the mini-batch" } else { "Dice per patch, averaged" };
+    let plural = |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    let spec = &report.parameters.spec;
+    format!(
+        "{} loss in training: {} of {} of {}×{}×{}, {} per mini-batch centred on foreground, {pooled}, seed {}",
+        super::parts::loss_name(spec.loss, spec),
+        plural(r.batches, "mini-batch", "mini-batches"),
+        plural(r.batch_size, "patch", "patches"),
+        r.patch_size[0],
+        r.patch_size[1],
+        r.patch_size[2],
+        t.foreground_patches_per_batch,
+        r.seed
+    )
 }
 
 /// Counts of `values` in `bins` equal bins over [lo, hi].
@@ -67,7 +90,7 @@ fn histogram_panel<DB: DrawingBackend>(
         .x_desc(x_desc)
         .y_desc("mini-batches")
         .x_labels(7)
-        .y_label_formatter(&|v| format!("{v:.0}"))
+        .y_label_formatter(&|v| if v.fract() == 0.0 { format!("{v:.0}") } else { String::new() })
         .label_style(("sans-serif", 13))
         .axis_desc_style(("sans-serif", 14))
         .light_line_style(WHITE.mix(0.0))
@@ -167,7 +190,7 @@ fn absent_panel<DB: DrawingBackend>(
     let mut chart = ChartBuilder::on(area)
         .caption(
             if t.channels.iter().all(|c| c.absent_patch_share == 0.0) {
-                "class absent (G = 0): share of patches and of mini-batches — every class in every patch"
+                "class absent (G = 0): none — every class in every patch"
             } else {
                 "class absent (G = 0): share of patches and of mini-batches"
             },
@@ -219,22 +242,9 @@ pub fn draw<DB: DrawingBackend>(
     let Some(t) = &report.training else {
         return Ok(());
     };
-    let r = &t.regime;
-    let pooled = if r.batch_dice { "Dice pooled over the mini-batch" } else { "Dice per patch, averaged" };
-    let plural = |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
-    let title = format!(
-        "{} loss in training: {} of {} of {}×{}×{}, {} per mini-batch centred on foreground, {pooled}, seed {}",
-        report.parameters.spec.loss,
-        plural(r.batches, "mini-batch", "mini-batches"),
-        plural(r.batch_size, "patch", "patches"),
-        r.patch_size[0],
-        r.patch_size[1],
-        r.patch_size[2],
-        t.foreground_patches_per_batch,
-        r.seed
-    );
-    let (top, body) = root.split_vertically(TITLE_H);
-    top.titled(&title, ("sans-serif", 18))?;
+    let title = title(report, t);
+    let (top, body) = root.split_vertically(title_height(&title, TITLE_SIZE, root.dim_in_pixel().0));
+    super::parts::draw_title(&top, &title, TITLE_SIZE)?;
     let panels = body.split_evenly((2, 2));
     let loss_marks = [(report.loss.value, format!("whole volume: {:.4}", report.loss.value), GREY)];
     histogram_panel(
@@ -261,8 +271,8 @@ pub fn draw<DB: DrawingBackend>(
     };
     histogram_panel(
         &panels[2],
-        &format!("float16 loss-scale window per mini-batch (all channels, one scale); {every}"),
-        "log2 loss scale",
+        "float16 loss-scale window per mini-batch (one scale for all channels)",
+        &format!("log2 loss scale — {every}"),
         &[("lower bound 2^-14 / min |g|", LOWER, &lows), ("upper bound 65504 / max |g|", UPPER, &highs)],
         &marks,
         band,
