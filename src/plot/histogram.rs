@@ -10,6 +10,7 @@ use super::parts::{
     draw_key, draw_title, half_span, log_count_top, loss_name, title_height, with_key, KeyEntry, Swatch,
 };
 use crate::analysis::precision::{F16_LARGEST, F16_SMALLEST_NORMAL};
+use crate::analysis::views::ProbabilityView;
 use crate::analysis::Histogram;
 use crate::loss::Activation;
 use crate::report::Report;
@@ -36,6 +37,15 @@ fn columns(panels: usize) -> usize {
 /// The title of the histograms.
 fn histogram_title(report: &Report) -> String {
     let p = &report.parameters;
+    if probability_views(report).is_some() {
+        return format!(
+            "{} loss gradient w.r.t. probabilities (left: −a·g + c, two values per channel) and w.r.t. {} (right) \
+             — loss {:.4}",
+            loss_name(p.spec.loss, &p.spec),
+            p.gradient_wrt,
+            report.loss.value,
+        );
+    }
     format!(
         "{} loss gradient w.r.t. {} — loss {:.4}, two-level structure {}",
         loss_name(p.spec.loss, &p.spec),
@@ -45,11 +55,27 @@ fn histogram_title(report: &Report) -> String {
     )
 }
 
+/// With an activation (and pictures of the volume measured): per reported channel, the gradient
+/// with respect to the probabilities, drawn beside the one with respect to the logits.
+fn probability_views(report: &Report) -> Option<Vec<&ProbabilityView>> {
+    let views = report.views.as_ref()?;
+    views.channels.iter().map(|c| c.probability.as_ref()).collect::<Option<Vec<_>>>().filter(|v| !v.is_empty())
+}
+
+/// Rows and columns of the panels: a row per channel with both gradients, else two columns from
+/// three channels on.
+fn grid(report: &Report) -> (usize, usize) {
+    let n = report.channels.len().max(1);
+    if probability_views(report).is_some() {
+        return (n, 2);
+    }
+    let cols = columns(n);
+    (n.div_ceil(cols), cols)
+}
+
 /// Canvas size for the report's panels.
 pub fn canvas_size(report: &Report) -> (u32, u32) {
-    let n = report.channels.len().max(1);
-    let cols = columns(n);
-    let rows = n.div_ceil(cols);
+    let (rows, cols) = grid(report);
     let w = PANEL_W * cols as u32;
     (w, title_height(&histogram_title(report), TITLE_SIZE, w) + PANEL_H * rows as u32)
 }
@@ -111,13 +137,34 @@ pub fn draw_histograms<DB: DrawingBackend>(
     let title = histogram_title(report);
     let (head, body) = root.split_vertically(title_height(&title, TITLE_SIZE, root.dim_in_pixel().0));
     draw_title(&head, &title, TITLE_SIZE)?;
-    let n = report.channels.len().max(1);
-    let cols = columns(n);
-    let rows = n.div_ceil(cols);
-    let panels = body.split_evenly((rows, cols));
+    let panels = body.split_evenly(grid(report));
     let act = p.spec.activation;
     let with_levels = act == Activation::None && report.two_valued_closed_form;
-    for (area, ch) in panels.iter().zip(&report.channels) {
+    let probability = probability_views(report);
+    let mut areas = panels.iter();
+    for (i, ch) in report.channels.iter().enumerate() {
+        if let Some(pv) = probability.as_ref().and_then(|v| v.get(i)) {
+            let two = pv.histogram.foreground.iter().filter(|&&c| c > 0).count() <= 1
+                && pv.histogram.background.iter().filter(|&&c| c > 0).count() <= 1;
+            let panel = Panel {
+                caption: format!(
+                    "channel {} (label {}): dL/ds{}, w.r.t. probabilities: {}",
+                    ch.channel,
+                    ch.label,
+                    if pv.dice_part_only { " of the Dice part" } else { "" },
+                    if two { "two values" } else { "spread" }
+                ),
+                hist: &pv.histogram,
+                levels: pv.view.levels.map(|[bg, fg]| [fg, bg]),
+                foreground_voxels: ch.foreground_voxels,
+                background_voxels: ch.background_voxels,
+                scale: p.loss_scale.into(),
+            };
+            if let Some(area) = areas.next() {
+                draw_panel(area, &panel, Activation::None)?;
+            }
+        }
+        let Some(area) = areas.next() else { break };
         let panel = Panel {
             caption: format!(
                 "channel {} (label {}): soft Dice {:.4}, {} fg / {} bg voxels, {}",

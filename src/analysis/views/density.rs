@@ -106,10 +106,10 @@ const BLOCK: usize = 256;
 
 crate::simd::avx2_or_portable! {
     /// The cell of each value of `v` in a row of [`X_BINS`] columns per side: its column (as
-    /// [`column`], in float32: NaN in the first) plus `X_BINS` on foreground voxels (class `fg`).
+    /// [`column`]: NaN in the first) plus `X_BINS` on foreground voxels (class `fg`).
     fn side_columns(v: &[f32], class: &[u8], fg: u8, out: &mut [u16]) {
         for ((o, &p), &cl) in out.iter_mut().zip(v).zip(class) {
-            let x = (p * X_BINS as f32).max(0.0).min((X_BINS - 1) as f32);
+            let x = (f64::from(p) * X_BINS as f64).max(0.0).min((X_BINS - 1) as f64);
             // SAFETY: x is in [0, X_BINS − 1] (max turns NaN into 0).
             let x = unsafe { x.to_int_unchecked::<i32>() } as u16;
             *o = x + X_BINS as u16 * u16::from(cl == fg);
@@ -159,10 +159,13 @@ mod tests {
     #[test]
     fn cells_follow_the_bin_edges() {
         let d = Density::new(-1.0, 1.0);
-        // padded to [-1.04, 1.04]; s = 1 lands in the last column, 0.999 too
+        // padded by 2 % of the span to [-1.04, 1.04]; s = 1 lands in the last column
+        assert_eq!((d.lo, d.hi), (-1.04, 1.04));
         assert_eq!(d.cell(1.0, 0.0) % X_BINS, X_BINS - 1);
-        assert_eq!(d.cell(0.0, -1.0), 0);
-        assert_eq!(d.cell(0.5, 1.0) / X_BINS, Y_BINS - 1);
+        assert_eq!(d.cell(0.0, d.lo), 0);
+        assert_eq!(d.cell(0.0, 5.0) / X_BINS, Y_BINS - 1, "beyond the range: the end row");
+        // -1 is 0.04 / 2.08 of the way up: row 1 of 60
+        assert_eq!(d.cell(0.0, -1.0) / X_BINS, 1);
         let mid = d.cell(0.5, 0.0);
         assert_eq!(mid % X_BINS, X_BINS / 2);
         assert_eq!(mid / X_BINS, Y_BINS / 2);
