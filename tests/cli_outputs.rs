@@ -197,10 +197,20 @@ fn out_folder_holds_report_and_pictures_and_json_goes_to_stdout_alone() {
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
     let svg = std::fs::read_to_string(out.join("histogram.svg")).unwrap();
     assert!(svg.starts_with("<svg") && svg.contains("channel 3 (label 3)") && svg.contains("foreground (g = 1)"));
-    let names: Vec<String> =
+    let mut names: Vec<String> =
         std::fs::read_dir(&out).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
-    assert_eq!(names.len(), 4, "no temporary files left: {names:?}");
-    assert!(names.contains(&"report.html".to_string()), "{names:?}");
+    names.sort();
+    let want = [
+        "density.png",
+        "density.svg",
+        "histogram.png",
+        "histogram.svg",
+        "report.html",
+        "report.json",
+        "slices.png",
+        "slices.svg",
+    ];
+    assert_eq!(names, want, "every output, and no temporary file left");
 }
 
 #[test]

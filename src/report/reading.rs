@@ -108,10 +108,23 @@ pub fn level_ratios(r: &Report) -> Vec<String> {
                 || "no measured level ratio (a side is empty, or the background level is 0)".to_string(),
                 |m| format!("level ratio foreground/background {m:.4} measured"),
             );
-            let closed = lr.closed_form.map_or_else(
-                || "the closed form is not two-valued".to_string(),
-                |v| format!("{v:.4} in closed form (c − a)/c"),
-            );
+            let cf = &c.closed_form;
+            let act = r.parameters.spec.activation;
+            // through an activation dL/ds is still two-valued when the loss is (T = 0, no
+            // cross-entropy): the spread is the activation's
+            let before = act != crate::loss::Activation::None
+                && cf.t == 0.0
+                && r.parameters.cross_entropy.is_none()
+                && cf.background_level != 0.0;
+            let closed = match lr.closed_form {
+                Some(v) => format!("{v:.4} in closed form (c − a)/c"),
+                None if before => format!(
+                    "the gradient with respect to the logits spreads through the {act}, but with respect to the \
+                     probabilities it is two-valued, (c − a)/c = {:.4} in closed form",
+                    cf.foreground_level / cf.background_level
+                ),
+                None => "the closed form is not two-valued".to_string(),
+            };
             format!("channel {} (label {}): {measured}, {closed}; {paper}", c.channel, c.label)
         })
         .collect()

@@ -32,7 +32,7 @@ use slices::{centre, planes, Centroids, ChannelSlices};
 /// What the pictures of the volume are asked for.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ViewRequest {
-    /// Voxel indices `[x, y, z]` the planes must pass through (`--slice x=I,y=J,z=K`); the
+    /// Voxel indices `[x, y, z]` the planes must pass through (any of them); the
     /// coordinates not given are the channel's foreground centroid's.
     pub slice: [Option<usize>; 3],
 }

@@ -21,7 +21,8 @@ use crate::loss::{Evaluation, GradientKernel};
 pub enum CentreSource {
     /// The channel's foreground centroid.
     ForegroundCentroid,
-    /// Given by the user (`--slice`), at least in part; the other coordinates are the centroid's.
+    /// Given by the user ([`super::ViewRequest::slice`]), at least in part; the other coordinates are
+    /// the centroid's.
     Given,
     /// The channel has no foreground voxel: the volume's centre.
     VolumeCentre,
