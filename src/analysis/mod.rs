@@ -279,7 +279,7 @@ pub fn measure_with_views(
     (stats, views)
 }
 
-fn merge_views(a: &mut Vec<ViewAcc>, b: Vec<ViewAcc>) {
+fn merge_views(a: &mut [ViewAcc], b: Vec<ViewAcc>) {
     for (x, y) in a.iter_mut().zip(&b) {
         x.merge(y);
     }

@@ -89,10 +89,6 @@ impl Staged {
     fn file(&self) -> &tempfile::NamedTempFile {
         self.file.as_ref().expect("a staged file until persisted")
     }
-
-    fn path(&self) -> &Path {
-        self.file().path()
-    }
 }
 
 impl Drop for Staged {
@@ -238,21 +234,6 @@ pub fn write_atomic(path: &Path, force: bool, fill: impl FnOnce(&mut dyn Write) 
 /// Writes `bytes` to `path` atomically.
 pub fn write_bytes(path: &Path, force: bool, bytes: &[u8]) -> Result<()> {
     write_atomic(path, force, |w| w.write_all(bytes).map_err(|e| write_error(path, e)))
-}
-
-/// Atomic write for libraries that insist on writing to a path themselves: `render` writes a
-/// temporary file (whose name ends in `suffix`, e.g. `.png`, so that the format is recognised),
-/// which is then renamed to `path`.
-pub fn write_via_temp_path(
-    path: &Path,
-    force: bool,
-    suffix: &str,
-    render: impl FnOnce(&Path) -> Result<()>,
-) -> Result<()> {
-    let tmp = temp_beside(path, suffix)?;
-    render(tmp.path())?;
-    File::open(tmp.path()).and_then(|f| f.sync_all()).map_err(|e| write_error(path, e))?;
-    persist(tmp, path, force)
 }
 
 /// Maps an I/O error while writing `path` to [`Error::Write`].

@@ -206,9 +206,12 @@ pub fn figures(report: &Report, path: &Path) -> Result<Vec<crate::report::html::
         .collect()
 }
 
+/// A picture's PNG file: the picture and the file's bytes.
+pub type PngFile = (Picture, Vec<u8>);
+
 /// Every picture of a report drawn in both formats, in parallel: its figure (the SVG, for the
 /// page and the .svg file) and its PNG file's bytes. `dir` names the folder in an error.
-pub fn draw_all(report: &Report, dir: &Path) -> Result<(Vec<crate::report::html::Figure>, Vec<(Picture, Vec<u8>)>)> {
+pub fn draw_all(report: &Report, dir: &Path) -> Result<(Vec<crate::report::html::Figure>, Vec<PngFile>)> {
     use rayon::prelude::*;
     let (figs, pngs) = rayon::join(
         || figures(report, dir),

@@ -301,7 +301,7 @@ fn grey_bar<DB: DrawingBackend>(
     (x, y, w): (i32, i32, i32),
     font: &TextStyle,
 ) -> Drawn<DB> {
-    bar(root, (x, y, w), |t| grey(t))?;
+    bar(root, (x, y, w), grey)?;
     root.draw(&Rectangle::new([(x, y), (x + w, y + 10)], BLACK.mix(0.5)))?;
     root.draw_text("0", font, (x, y + 13))?;
     root.draw_text("1", font, (x + w - 6, y + 13))?;

@@ -190,9 +190,12 @@ impl ViewAcc {
                 a
             });
         let counts = [&counts[..X_BINS], &counts[X_BINS..]];
-        for x in 0..X_BINS {
-            self.density.background[rows[0] * X_BINS + x] += counts[0][x];
-            self.density.foreground[rows[1] * X_BINS + x] += counts[1][x];
+        let (bg, fg) = (rows[0] * X_BINS, rows[1] * X_BINS);
+        for (t, &n) in self.density.background[bg..bg + X_BINS].iter_mut().zip(counts[0]) {
+            *t += n;
+        }
+        for (t, &n) in self.density.foreground[fg..fg + X_BINS].iter_mut().zip(counts[1]) {
+            *t += n;
         }
     }
 
