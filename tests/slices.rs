@@ -269,3 +269,22 @@ fn slice_positions_are_checked() {
     let svg = std::fs::read_to_string(out.join("slices.svg")).unwrap();
     assert!(svg.contains("data:image/png;base64"), "the SVG embeds the planes as images");
 }
+
+#[test]
+fn a_forced_run_removes_the_pictures_an_earlier_run_left() {
+    let (l, p) = ("samples/binary/labels.nii.gz", "samples/binary/probs.nii.gz");
+    let d = tmp();
+    let out = at(&d, "out");
+    let first =
+        dicegrad().args(["analyze", "--labels", l, "--pred", p, "--compare", "mimic", "--out"]).arg(&out).output();
+    assert!(first.unwrap().status.success());
+    assert!(out.join("compare.png").exists() && out.join("compare.svg").exists());
+    let again =
+        dicegrad().args(["analyze", "--labels", l, "--pred", p, "--force", "--out"]).arg(&out).output().unwrap();
+    assert!(again.status.success());
+    assert!(!out.join("compare.png").exists() && !out.join("compare.svg").exists(), "stale comparison removed");
+    assert!(String::from_utf8_lossy(&again.stderr).contains("removed"));
+    for f in ["slices.png", "density.svg", "histogram.png", "report.html"] {
+        assert!(out.join(f).exists(), "{f}");
+    }
+}

@@ -150,6 +150,23 @@ fn check_outputs(a: &AnalyzeArgs) -> Result<()> {
     Ok(())
 }
 
+/// With `--force` into a folder of an earlier run: removes the pictures that run wrote and this
+/// one does not (a `compare.png` of an earlier `--compare`), so that the folder holds one run.
+fn remove_stale(dir: &Path, written: &[(Picture, &'static str)]) -> Result<()> {
+    let all = [Picture::Histogram, Picture::Comparison, Picture::Training, Picture::Slices, Picture::Density];
+    for p in all {
+        for ext in ["png", "svg"] {
+            let name = format!("{}.{ext}", p.stem());
+            let path = dir.join(&name);
+            if !written.iter().any(|(_, w)| *w == name) && path.is_file() {
+                std::fs::remove_file(&path).map_err(|e| Error::Write { path: path.clone(), source: e })?;
+                note!("removed {} (an earlier run's picture, not written by this one)", path.display());
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Voxel indices along x, y, z, each optional.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SlicePosition(pub [Option<usize>; 3]);
@@ -228,6 +245,9 @@ pub fn run(a: AnalyzeArgs) -> Result<ExitCode> {
                 Some(bytes) => write_bytes(&path, a.force, bytes)?,
                 None => write(&ReportPicture(&report, picture), &path, a.force)?,
             }
+        }
+        if a.force {
+            remove_stale(dir, &pictures(&a))?;
         }
         let how = Provenance { command: super::command_line(), note: None };
         let html = case_report(&report, &figs, &how);

@@ -355,14 +355,15 @@ fn check_slice(case: &Case, inputs: &Inputs, v: &ViewRequest) -> Result<()> {
         if let Some(i) = *given {
             if i >= n {
                 let axis = ["x", "y", "z"][a];
-                return Err(Error::BadValues {
-                    input: prediction_input(inputs),
-                    problem: msg![
-                        format!("the planes cannot pass through {axis} = {i}: the volume has {n} voxels along {axis} (0 to {}); ", n - 1),
-                        "give a voxel index within them to ",
-                        Param::SLICE,
-                    ],
-                });
+                return Err(Error::Usage(msg![
+                    Param::SLICE,
+                    format!(
+                        ": the planes cannot pass through {axis} = {i}: {} has {n} voxels along {axis} (0 to {}); \
+                         give a voxel index within them",
+                        inputs.prediction.file.name(),
+                        n - 1
+                    ),
+                ]));
             }
         }
     }

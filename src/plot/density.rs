@@ -64,23 +64,34 @@ pub fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, report: &Report) 
     let Some(views) = &report.views else { return Ok(()) };
     let act = report.parameters.spec.activation;
     let black = |size| ("sans-serif", size).into_font().color(&BLACK);
-    let title = match act {
-        Activation::None => format!(
-            "{} loss gradient against the predicted probability: w.r.t. probabilities, one line per side",
-            report.parameters.spec.loss
+    let name = super::parts::loss_name(report.parameters.spec.loss, &report.parameters.spec);
+    let two = report.two_valued_closed_form;
+    let title = match (act, two) {
+        (Activation::None, true) => {
+            format!("{name} loss gradient against the predicted probability: w.r.t. probabilities, one line per side")
+        }
+        (Activation::None, false) => format!(
+            "{name} loss gradient against the predicted probability (not two-valued for this loss: it depends on s)"
         ),
-        a => format!(
-            "{} loss gradient against the predicted probability: lines w.r.t. probabilities, the s(1 − s) shape \
-             through the {a}",
-            report.parameters.spec.loss
+        (a, true) => format!(
+            "{name} loss gradient against the predicted probability: lines w.r.t. probabilities, the s(1 − s) shape \
+             through the {a}"
         ),
+        (a, false) => {
+            format!("{name} loss gradient against the predicted probability, w.r.t. probabilities and through the {a}")
+        }
     };
     root.draw_text(&title, &black(18), (10, 12))?;
-    root.draw_text(
-        "voxels per bin, log colour scale (pale: 1 voxel, dark: the most); dashed: closed-form levels",
-        &black(12),
-        (10, 38),
-    )?;
+    let levels_shown = views
+        .channels
+        .iter()
+        .any(|c| c.gradient.levels.is_some() || c.probability.as_ref().is_some_and(|p| p.view.levels.is_some()));
+    let sub = if levels_shown {
+        "voxels per bin, log colour scale (pale: 1 voxel, dark: the most); dashed: closed-form levels"
+    } else {
+        "voxels per bin, log colour scale (pale: 1 voxel, dark: the most)"
+    };
+    root.draw_text(sub, &black(12), (10, 38))?;
     let (w, h) = root.dim_in_pixel();
     let body = root.margin(TITLE_H, FOOT_H, 10, 10);
     let rows = body.split_evenly((views.channels.len().max(1), 1));
@@ -143,14 +154,15 @@ fn panel<DB: DrawingBackend>(
         .draw()?;
     let (pw, ph) = chart.plotting_area().dim_in_pixel();
     if pw > 0 && ph > 0 {
+        let colours: Vec<[u8; 3]> = counts.iter().map(|&c| count_colour(c, peak)).collect();
+        // each pixel column's bin, once
+        let columns: Vec<usize> = (0..pw as usize).map(|px| (px * X_BINS / pw as usize).min(X_BINS - 1)).collect();
         let mut buf = Vec::with_capacity((pw * ph * 3) as usize);
         for py in 0..ph as usize {
             // row 0 of the picture is the top: the highest gradient bin
             let y = Y_BINS - 1 - (py * Y_BINS / ph as usize).min(Y_BINS - 1);
-            for px in 0..pw as usize {
-                let x = (px * X_BINS / pw as usize).min(X_BINS - 1);
-                buf.extend_from_slice(&count_colour(counts[y * X_BINS + x], peak));
-            }
+            let row = &colours[y * X_BINS..(y + 1) * X_BINS];
+            buf.extend(columns.iter().flat_map(|&x| row[x]));
         }
         if let Some(img) = BitMapElement::with_owned_buffer((0.0, d.hi), (pw, ph), buf) {
             chart.plotting_area().draw(&img)?;

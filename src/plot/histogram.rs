@@ -57,7 +57,7 @@ fn histogram_title(report: &Report) -> String {
 
 /// With an activation (and pictures of the volume measured): per reported channel, the gradient
 /// with respect to the probabilities, drawn beside the one with respect to the logits.
-fn probability_views(report: &Report) -> Option<Vec<&ProbabilityView>> {
+pub(super) fn probability_views(report: &Report) -> Option<Vec<&ProbabilityView>> {
     let views = report.views.as_ref()?;
     views.channels.iter().map(|c| c.probability.as_ref()).collect::<Option<Vec<_>>>().filter(|v| !v.is_empty())
 }

@@ -143,6 +143,12 @@ impl Picture {
         let n = report.channels.len();
         let channels = if n == 1 { "1 channel".to_string() } else { format!("{n} channels") };
         match self {
+            Picture::Histogram if histogram::probability_views(report).is_some() => format!(
+                "Histograms of the {} loss gradient per voxel, for {channels}: with respect to the probabilities \
+                 (left; two spikes for a two-valued loss) and with respect to {} (right); foreground (orange) and \
+                 background (blue) voxels apart, counts on a log scale",
+                report.loss.name, report.parameters.gradient_wrt
+            ),
             Picture::Histogram => format!(
                 "Histogram of the {} loss gradient with respect to {}, per voxel, for {channels}: foreground \
                  (orange) and background (blue) voxels apart, counts on a log scale",

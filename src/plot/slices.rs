@@ -170,37 +170,43 @@ pub fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, report: &Report) 
     };
     let (w, h) = root.dim_in_pixel();
     let act = report.parameters.spec.activation;
-    let title = format!(
-        "{} loss gradient in three planes per channel — w.r.t. probabilities it is −a·g + c: the ground truth, negated \
-         and scaled",
-        report.parameters.spec.loss
-    );
+    let name = super::parts::loss_name(report.parameters.spec.loss, &report.parameters.spec);
+    let two_valued = report.two_valued_closed_form;
+    let title = if two_valued {
+        format!("{name} loss gradient in three planes per channel — w.r.t. probabilities it is −a·g + c: the ground truth, negated and scaled")
+    } else {
+        format!(
+            "{name} loss gradient in three planes per channel — for this loss it is not two-valued w.r.t. \
+             probabilities (it depends on s, or holds a cross-entropy part)"
+        )
+    };
     let big = ("sans-serif", 19).into_font().color(&BLACK);
     let text = ("sans-serif", 13).into_font().color(&BLACK);
     let small = ("sans-serif", 11).into_font().color(&BLACK);
     root.draw_text(&title, &big, (SIDE as i32, 14))?;
-    let sub = format!(
-        "loss {:.4}; two-level structure {}",
-        report.loss.value,
-        if report.two_level_holds { "holds on every channel" } else { "does not hold" }
-    );
+    let sub = match (act, two_valued) {
+        (Activation::None, _) => format!(
+            "loss {:.4}; two-level structure {}",
+            report.loss.value,
+            if report.two_level_holds { "holds on every channel" } else { "does not hold" }
+        ),
+        (a, true) => format!(
+            "loss {:.4}; w.r.t. probabilities two values per channel (−a·g + c); w.r.t. the logits spread by the {a}",
+            report.loss.value
+        ),
+        (a, false) => format!("loss {:.4}; the gradient w.r.t. the logits through the {a}", report.loss.value),
+    };
     root.draw_text(&sub, &text, (SIDE as i32, 40))?;
     let qs = quantities(views);
     let rects = layout(report);
     for (row, ch) in views.channels.iter().enumerate() {
         let top = (TITLE_H + row as u32 * (ROW_HEAD + CELL + BAR_H)) as i32;
-        let c = ch.slices.centre;
-        let mut head = format!(
-            "channel {} (label {}): planes {} — sagittal x = {}, coronal y = {}, axial z = {} (voxel indices)",
-            ch.channel,
-            ch.label,
-            ch.slices.source.describe(),
-            c[0],
-            c[1],
-            c[2]
-        );
-        if !ch.slices.has_foreground && ch.slices.source != crate::analysis::views::slices::CentreSource::VolumeCentre {
-            head += " (the channel has no foreground voxel)";
+        let mut head = format!("channel {} (label {}): {}", ch.channel, ch.label, where_(&ch.slices));
+        if let Some(r) = report.channels.iter().find(|r| r.channel == ch.channel) {
+            let nan = |m: Option<f64>| m.is_some_and(|v| !v.is_finite());
+            if nan(r.gradient.foreground.mean) || nan(r.gradient.background.mean) {
+                head += " — the gradient is not finite here (drawn as 0)";
+            }
         }
         root.draw_text(&head, &("sans-serif", 14).into_font().color(&BLACK), (SIDE as i32, top + 4))?;
         let dice_part_only = ch.probability.as_ref().is_some_and(|p| p.dice_part_only);
@@ -227,6 +233,9 @@ pub fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, report: &Report) 
             if let Some(img) = BitMapElement::with_owned_buffer((r.x as i32, r.y as i32), (r.width, r.height), buf) {
                 root.draw(&img)?;
             }
+            // a thin frame, so that a white plane keeps its edges on the white page
+            let frame = [(r.x as i32 - 1, r.y as i32 - 1), ((r.x + r.width) as i32, (r.y + r.height) as i32)];
+            root.draw(&Rectangle::new(frame, BLACK.mix(0.35)))?;
             let l = plane.letters();
             let (x0, y0, x1, y1) = (r.x as i32, r.y as i32, (r.x + r.width) as i32, (r.y + r.height) as i32);
             let my = (y0 + y1) / 2 - 6;
@@ -249,15 +258,38 @@ pub fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, report: &Report) 
     } else {
         "colour scale: one per row, symmetric about 0 at the largest |gradient| of the channel over the volume"
     };
-    let foot1 = format!(
+    let mut foot1 = format!(
         "{} convention; grid orientation {}; {spacing}, shown to scale; nearest-voxel pixels",
         views.convention, views.orientation
     );
+    if views.obliquity_degrees > 1.0 {
+        foot1 += &format!(
+            "; the grid is oblique ({:.0}° from the world axes): planes of the grid, the nearest to the anatomical ones",
+            views.obliquity_degrees
+        );
+    }
     let y = h as i32 - FOOT_H as i32 + 8;
     root.draw_text(&foot1, &small, (SIDE as i32, y))?;
     root.draw_text(scales, &small, (SIDE as i32, y + 18))?;
     let _ = w;
     Ok(())
+}
+
+/// Where a channel's planes lie: each plane's index along the voxel axis normal to it, and why
+/// there.
+fn where_(s: &crate::analysis::views::slices::ChannelSlices) -> String {
+    use crate::analysis::views::slices::CentreSource;
+    const AXES: [&str; 3] = ["x", "y", "z"];
+    let planes: Vec<String> =
+        s.planes.iter().map(|p| format!("{} {} = {}", p.layout.view.name(), AXES[p.layout.normal], p.index)).collect();
+    let given: Vec<&str> = (0..3).filter(|&a| s.given[a]).map(|a| AXES[a]).collect();
+    let rest = if s.has_foreground { "the foreground centroid" } else { "the volume centre (no foreground voxel)" };
+    let why = match s.source {
+        CentreSource::ForegroundCentroid | CentreSource::VolumeCentre => format!("through {rest}"),
+        CentreSource::Given if given.len() == 3 => "at the voxel given".to_string(),
+        CentreSource::Given => format!("{} as given, the rest at {rest}", given.join(", ")),
+    };
+    format!("planes {why} — {} (voxel indices)", planes.join(", "))
 }
 
 fn voxel_text(report: &Report) -> String {
@@ -329,7 +361,8 @@ fn gradient_bar<DB: DrawingBackend>(
         let mut placed: Vec<(i32, i32)> = Vec::new();
         let mut marks = [(fg, "fg"), (bg, "bg")];
         marks.sort_by(|a, b| a.0.total_cmp(&b.0));
-        for (v, name) in marks {
+        // a level beyond the scale holds no voxel (a class absent from the labels): not marked
+        for (v, name) in marks.into_iter().filter(|(v, _)| v.abs() <= m * (1.0 + 1e-6)) {
             let px = at(v);
             root.draw(&PathElement::new(vec![(px, y - 3), (px, y + 13)], BLACK.stroke_width(2)))?;
             let label = format!("{name} {}", value_text(v));

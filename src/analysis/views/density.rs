@@ -46,7 +46,7 @@ impl Density {
     /// The row of gradient value `g`.
     #[inline]
     pub fn row(&self, g: f64) -> usize {
-        ((g - self.lo) / (self.hi - self.lo) * Y_BINS as f64).max(0.0).min((Y_BINS - 1) as f64) as usize
+        ((g - self.lo) * (Y_BINS as f64 / (self.hi - self.lo))).max(0.0).min((Y_BINS - 1) as f64) as usize
     }
 
     /// Adds the probabilities `s` of a block whose voxels all lie in row `row[side]` of their side
@@ -59,6 +59,25 @@ impl Density {
                 self.foreground[fg + x] += 1;
             } else {
                 self.background[bg + x] += 1;
+            }
+        }
+    }
+
+    /// Adds a block of voxels: probabilities `s`, gradient values `g`, on foreground where
+    /// `class` is `fg`. The same cells as [`Density::add`] value by value.
+    pub fn add_block(&mut self, s: &[f64], g: &[f32], class: &[u8], fg: u8) {
+        let mut cells = [0u16; BLOCK];
+        let (lo, scale) = (self.lo, Y_BINS as f64 / (self.hi - self.lo));
+        for ((sb, gb), cb) in s.chunks(BLOCK).zip(g.chunks(BLOCK)).zip(class.chunks(BLOCK)) {
+            let m = sb.len().min(gb.len()).min(cb.len());
+            joint_cells(&sb[..m], &gb[..m], &cb[..m], fg, lo, scale, &mut cells[..m]);
+            for &c in &cells[..m] {
+                let c = usize::from(c);
+                if c >= X_BINS * Y_BINS {
+                    self.foreground[c - X_BINS * Y_BINS] += 1;
+                } else {
+                    self.background[c] += 1;
+                }
             }
         }
     }
@@ -117,6 +136,20 @@ crate::simd::avx2_or_portable! {
     }
 }
 
+crate::simd::avx2_or_portable! {
+    /// The cell of each voxel (as [`Density::cell`], the row from `(g − lo)·scale`), plus
+    /// `X_BINS · Y_BINS` on foreground voxels (class `fg`).
+    fn joint_cells(s: &[f64], g: &[f32], class: &[u8], fg: u8, lo: f64, scale: f64, out: &mut [u16]) {
+        for (((o, &p), &v), &cl) in out.iter_mut().zip(s).zip(g).zip(class) {
+            let x = (p * X_BINS as f64).max(0.0).min((X_BINS - 1) as f64);
+            let y = ((f64::from(v) - lo) * scale).max(0.0).min((Y_BINS - 1) as f64);
+            // SAFETY: x and y are in [0, X_BINS − 1] and [0, Y_BINS − 1] (max turns NaN into 0).
+            let (x, y) = unsafe { (x.to_int_unchecked::<i32>() as u16, y.to_int_unchecked::<i32>() as u16) };
+            *o = y * X_BINS as u16 + x + (X_BINS * Y_BINS) as u16 * u16::from(cl == fg);
+        }
+    }
+}
+
 /// Counts the probabilities `v` of voxels of classes `class` per side and column into `counts`
 /// (`[side * X_BINS + column]`, side 1 = class `fg`), in four copies of the counters: neighbours
 /// often share a cell, and one counter would make each count wait for the one before.
@@ -145,7 +178,7 @@ fn widened(lo: f64, hi: f64) -> (f64, f64) {
         return (-1.0, 1.0);
     }
     if hi > lo {
-        let pad = (hi - lo) * 0.02;
+        let pad = (hi - lo) * 0.08;
         return (lo - pad, hi + pad);
     }
     let d = if lo == 0.0 { 1e-12 } else { lo.abs() * 0.1 };
@@ -159,13 +192,13 @@ mod tests {
     #[test]
     fn cells_follow_the_bin_edges() {
         let d = Density::new(-1.0, 1.0);
-        // padded by 2 % of the span to [-1.04, 1.04]; s = 1 lands in the last column
-        assert_eq!((d.lo, d.hi), (-1.04, 1.04));
+        // padded by 8 % of the span to [-1.16, 1.16]; s = 1 lands in the last column
+        assert_eq!((d.lo, d.hi), (-1.16, 1.16));
         assert_eq!(d.cell(1.0, 0.0) % X_BINS, X_BINS - 1);
         assert_eq!(d.cell(0.0, d.lo), 0);
         assert_eq!(d.cell(0.0, 5.0) / X_BINS, Y_BINS - 1, "beyond the range: the end row");
-        // -1 is 0.04 / 2.08 of the way up: row 1 of 60
-        assert_eq!(d.cell(0.0, -1.0) / X_BINS, 1);
+        // -1 is 0.16 / 2.32 of the way up: row 4 of 60
+        assert_eq!(d.cell(0.0, -1.0) / X_BINS, 4);
         let mid = d.cell(0.5, 0.0);
         assert_eq!(mid % X_BINS, X_BINS / 2);
         assert_eq!(mid / X_BINS, Y_BINS / 2);
@@ -182,6 +215,20 @@ mod tests {
             expected[column(f64::from(p)) + X_BINS * usize::from(c == 2)] += 1;
         }
         assert_eq!(counts, expected);
+    }
+
+    #[test]
+    fn blocks_are_counted_as_value_by_value() {
+        let n = 1000;
+        let s: Vec<f64> = (0..n).map(|i| ((i * 37) % 101) as f64 / 100.0).collect();
+        let g: Vec<f32> = (0..n).map(|i| ((i * 53) % 97) as f32 / 97.0 - 0.4).collect();
+        let class: Vec<u8> = (0..n).map(|i| (i % 3) as u8).collect();
+        let (mut a, mut b) = (Density::new(-0.4, 0.6), Density::new(-0.4, 0.6));
+        a.add_block(&s, &g, &class, 1);
+        for i in 0..n {
+            b.add(s[i], f64::from(g[i]), class[i] == 1);
+        }
+        assert_eq!((a.foreground, a.background), (b.foreground, b.background));
     }
 
     #[test]

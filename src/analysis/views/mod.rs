@@ -78,6 +78,10 @@ pub struct Views {
     pub orientation: String,
     /// How the planes are shown.
     pub convention: &'static str,
+    /// The largest angle (degrees) between a voxel axis and the world axis it is shown along: 0
+    /// for a grid aligned with the world; above a degree or so, the planes are the grid's, the
+    /// nearest to the anatomical ones.
+    pub obliquity_degrees: f64,
     pub channels: Vec<ChannelView>,
 }
 
@@ -141,11 +145,7 @@ impl ViewAcc {
         let sides = class.iter().map(|&c| c == fg);
         match self.rows {
             Some(rows) => self.density.add_rows(rows, s, sides.clone()),
-            None => {
-                for ((f, &p), &v) in sides.clone().zip(s).zip(g) {
-                    self.density.add(p, f64::from(v), f);
-                }
-            }
+            None => self.density.add_block(s, g, class, fg),
         }
         let Some(pr) = &mut self.probability else { return };
         match pr.sides {
@@ -233,8 +233,13 @@ pub(super) fn finish(
             let fg = eval.config.fg_class(k);
             let (c, source) = centre(case, &centroids, fg, request.slice);
             let has_foreground = centroids.centroid(fg).is_some();
-            let slices =
-                ChannelSlices { centre: c, source, has_foreground, planes: planes(case, eval, k, c, probability) };
+            let slices = ChannelSlices {
+                centre: c,
+                source,
+                given: request.slice.map(|g| g.is_some()),
+                has_foreground,
+                planes: planes(case, eval, k, c, probability),
+            };
             let gradient = GradientView {
                 scale: f64::from(st.dynamic_range.max_abs),
                 levels: eval.levels_describe_gradient().then(|| levels(eval, k)).flatten(),
@@ -251,5 +256,10 @@ pub(super) fn finish(
             ChannelView { channel: k, label: case.labels.label_of(k), slices, gradient, probability }
         })
         .collect();
-    Views { orientation: Orientation::of_affine(&case.geometry.affine).code(), convention: CONVENTION, channels }
+    Views {
+        orientation: Orientation::of_affine(&case.geometry.affine).code(),
+        convention: CONVENTION,
+        obliquity_degrees: Orientation::obliquity_degrees(&case.geometry.affine),
+        channels,
+    }
 }

@@ -93,6 +93,23 @@ impl Orientation {
         Orientation { world_axis, positive }
     }
 
+    /// The largest angle, in degrees, between a voxel axis (a column of the affine's 3×3 part)
+    /// and the world axis it is assigned (0 for a grid aligned with the world axes).
+    pub fn obliquity_degrees(affine: &[[f64; 4]; 4]) -> f64 {
+        let o = Orientation::of_affine(affine);
+        (0..3)
+            .map(|j| {
+                let col = [affine[0][j], affine[1][j], affine[2][j]];
+                let norm = col.iter().map(|v| v * v).sum::<f64>().sqrt();
+                if norm > 0.0 && norm.is_finite() {
+                    (col[o.world_axis[j]].abs() / norm).clamp(0.0, 1.0).acos().to_degrees()
+                } else {
+                    0.0
+                }
+            })
+            .fold(0.0, f64::max)
+    }
+
     /// The code of the grid: the letter each voxel axis points to ("RAS" for an identity affine).
     pub fn code(&self) -> String {
         (0..3).map(|j| LETTERS[self.world_axis[j]][usize::from(self.positive[j])]).collect()
@@ -194,6 +211,8 @@ mod tests {
         let (c, s) = (20f64.to_radians().cos(), 20f64.to_radians().sin());
         let rot = affine([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]]);
         assert_eq!(Orientation::of_affine(&rot).code(), "RAS");
+        assert!((Orientation::obliquity_degrees(&rot) - 20.0).abs() < 1e-9);
+        assert_eq!(Orientation::obliquity_degrees(&lps), 0.0);
     }
 
     #[test]

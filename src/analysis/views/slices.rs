@@ -76,6 +76,8 @@ pub struct ChannelSlices {
     /// The voxel `[x, y, z]` the planes pass through.
     pub centre: [usize; 3],
     pub source: CentreSource,
+    /// Which of x, y, z were given (the others are the centroid's, or the volume centre's).
+    pub given: [bool; 3],
     /// Whether the channel has a foreground voxel at all.
     pub has_foreground: bool,
     pub planes: Vec<Plane>,

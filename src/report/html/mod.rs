@@ -173,7 +173,7 @@ const STYLE: &str = "
 :root { color-scheme: light; }
 body { font-family: system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif; color: #1a1a1a; background: #fff;
   margin: 0 auto; padding: 0.8rem; max-width: 84rem; line-height: 1.45; }
-h1 { font-size: 1.5rem; margin: 0.4rem 0; } h2 { font-size: 1.2rem; margin-top: 1.6rem; border-bottom: 1px solid #ccc; }
+h1 { font-size: 1.5rem; margin: 0.4rem 0; overflow-wrap: anywhere; } h2 { font-size: 1.2rem; margin-top: 1.6rem; border-bottom: 1px solid #ccc; }
 code, pre, .mono { font-family: ui-monospace, 'DejaVu Sans Mono', Menlo, Consolas, monospace; font-size: 0.9em; }
 pre { background: #f4f4f4; border: 1px solid #ddd; padding: 0.5rem; overflow-x: auto; white-space: pre; }
 pre.wrap { white-space: pre-wrap; overflow-wrap: anywhere; }
