@@ -59,7 +59,13 @@ fn assert_reports_complete(out: &Path, want: &[&str]) {
         let files: Vec<_> = std::fs::read_dir(out.join("cases").join(folder)).unwrap().collect();
         assert_eq!(files.len(), 1, "{folder}: {files:?}");
         let report = out.join("cases").join(folder).join("report.html");
-        assert!(std::fs::read_to_string(&report).unwrap().starts_with("<!DOCTYPE html>"));
+        let page = std::fs::read_to_string(&report).unwrap();
+        assert!(page.starts_with("<!DOCTYPE html>"));
+        // the way back to the data set's page, which is there
+        assert!(page.contains("href=\"../../index.html\""), "{folder}: no link back to the index");
+        assert!(report.parent().unwrap().join("../../index.html").is_file());
+        // the pictures of the volume are measured for a case report
+        assert!(page.contains("Three orthogonal planes"), "{folder}: no slices picture");
         let link = format!("href=\"cases/{}/report.html\"", folder.replace('%', "%25"));
         assert!(index.contains(&link), "the index does not link {link}");
     }

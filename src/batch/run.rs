@@ -105,6 +105,8 @@ fn write_case_report(opts: &BatchOptions, id: &str, report: &crate::report::Repo
             report.inputs.labels.name(),
             report.inputs.prediction.file.name()
         )),
+        // cases/<case>/report.html
+        index: Some("../../index.html".to_string()),
     };
     let html = case_report(report, &crate::plot::figures(report, &path)?, &how);
     write_bytes(&path, true, html.as_bytes())

@@ -249,7 +249,7 @@ pub fn run(a: AnalyzeArgs) -> Result<ExitCode> {
         if a.force {
             remove_stale(dir, &pictures(&a))?;
         }
-        let how = Provenance { command: super::command_line(), note: None };
+        let how = Provenance { command: super::command_line(), note: None, index: None };
         let html = case_report(&report, &figs, &how);
         write_bytes(&page, a.force, html.as_bytes())?;
     }

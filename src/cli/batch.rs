@@ -67,7 +67,8 @@ pub struct BatchArgs {
     grad_out_dir: Option<PathBuf>,
     /// Also write each successful case's own report.html into --out, as cases/CASE/report.html
     /// (characters other than letters, digits, '-', '_' and '.' in CASE written %XX), linked
-    /// from index.html. A resumed run keeps the same choice; merge copies the shards' reports.
+    /// from index.html. A resumed run must be given the same choice (it is refused otherwise); merge
+    /// copies the shards' reports.
     #[arg(long)]
     case_reports: bool,
     /// gzip level (0–9) of the gradient volumes.

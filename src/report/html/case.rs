@@ -16,6 +16,8 @@ use crate::report::{InputInfo, Report};
 pub struct Provenance {
     pub command: String,
     pub note: Option<String>,
+    /// The data set's page, relative to this one, for a case report of a batch.
+    pub index: Option<String>,
 }
 
 /// The inputs and their geometry, a row per file.
@@ -229,6 +231,9 @@ pub fn case_report(r: &Report, figures: &[Figure], how: &Provenance) -> String {
         r.loss.value,
         escape(r.parameters.gradient_wrt)
     );
+    if let Some(index) = &how.index {
+        let _ = writeln!(b, "<p><a href=\"{}\">← the data set's report</a></p>", escape(index));
+    }
     b += "<h2 id=\"inputs\">Inputs</h2>\n";
     b += &inputs(r);
     b += "<h2 id=\"loss\">Loss</h2>\n";
