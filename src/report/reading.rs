@@ -99,7 +99,16 @@ pub fn level_ratios(r: &Report) -> Vec<String> {
         .iter()
         .map(|c| {
             let lr = &c.gradient.level_ratio;
-            let paper = if c.soft_dice > 0.0 {
+            // (c − a)/c = 1 − 2/Dice is the identity of soft Dice; other losses have levels of their own
+            let dice = r.parameters.spec.loss == crate::loss::LossKind::Dice;
+            let paper = if c.soft_dice > 0.0 && !dice {
+                format!(
+                    "1 − 2/Dice = {:.4} (soft Dice {:.5}; the identity (c − a)/c = 1 − 2/Dice is Dice's, not this \
+                     loss's)",
+                    1.0 - 2.0 / c.soft_dice,
+                    c.soft_dice
+                )
+            } else if c.soft_dice > 0.0 {
                 format!("1 − 2/Dice = {:.4} (soft Dice {:.5})", 1.0 - 2.0 / c.soft_dice, c.soft_dice)
             } else {
                 "1 − 2/Dice is undefined (soft Dice 0)".to_string()
