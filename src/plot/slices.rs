@@ -127,7 +127,7 @@ fn colour_of(ch: &ChannelView, q: Quantity, p: &Plane) -> Option<(Vec<[u8; 3]>, 
     let n = p.width * p.height;
     let colours: Vec<[u8; 3]> = match q {
         Quantity::Truth => p.truth.iter().map(|&t| if t == 1 { [255, 255, 255] } else { [0, 0, 0] }).collect(),
-        Quantity::Probability => p.probability.iter().map(|&s| grey(f64::from(s))).collect(),
+        Quantity::Probability => p.probability.iter().map(|&s| grey(f64::from(s) / 255.0)).collect(),
         Quantity::Gradient => p.gradient.iter().map(|&g| diverging(f64::from(g), ch.gradient.scale)).collect(),
         Quantity::ProbabilityGradient => {
             let (vals, view) = (p.probability_gradient.as_ref()?, &ch.probability.as_ref()?.view);

@@ -52,9 +52,10 @@ pub struct Plane {
     /// Ground truth of the channel (1 on its foreground).
     #[serde(skip)]
     pub truth: Vec<u8>,
-    /// The channel's probability (after the activation).
+    /// The channel's probability (after the activation) in 255ths, rounded: what a grey level
+    /// shows, in a quarter of the memory.
     #[serde(skip)]
-    pub probability: Vec<f32>,
+    pub probability: Vec<u8>,
     /// The gradient with respect to the file's values.
     #[serde(skip)]
     pub gradient: Vec<f32>,
@@ -211,7 +212,7 @@ fn plane(
         height,
         pixel_mm: [spacing[layout.horizontal], spacing[layout.vertical]],
         truth,
-        probability: sk.iter().map(|&p| p as f32).collect(),
+        probability: sk.iter().map(|&p| (p.clamp(0.0, 1.0) * 255.0).round() as u8).collect(),
         gradient,
         probability_gradient,
     }
