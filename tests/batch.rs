@@ -18,22 +18,7 @@ fn values(path: &Path) -> Vec<f64> {
 
 /// A data set of `n` synthetic 3-class cases: labels/ and preds/ (probabilities).
 fn dataset(dir: &tempfile::TempDir, n: usize) -> (PathBuf, PathBuf) {
-    let (labels, preds) = (at(dir, "labels"), at(dir, "preds"));
-    std::fs::create_dir_all(&labels).unwrap();
-    std::fs::create_dir_all(&preds).unwrap();
-    for i in 0..n {
-        let tmp = at(dir, &format!("synth{i}"));
-        dicegrad()
-            .args(["synth", "--classes", "3", "--shape", "9,8,7", "--seed"])
-            .arg(i.to_string())
-            .arg("--out")
-            .arg(&tmp)
-            .assert()
-            .success();
-        std::fs::rename(tmp.join("labels.nii.gz"), labels.join(format!("case_{i:03}.nii.gz"))).unwrap();
-        std::fs::rename(tmp.join("probs.nii.gz"), preds.join(format!("case_{i:03}.nii.gz"))).unwrap();
-    }
-    (labels, preds)
+    synth_dataset(dir, n, |i| format!("case_{i:03}"))
 }
 
 fn batch(labels: &Path, preds: &Path, out: &Path, extra: &[&str]) -> std::process::Output {

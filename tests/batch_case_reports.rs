@@ -9,21 +9,7 @@ use common::*;
 
 /// A data set of `n` small synthetic 3-class cases, plus one whose prediction is unreadable.
 fn dataset(dir: &tempfile::TempDir, n: usize) -> (PathBuf, PathBuf) {
-    let (labels, preds) = (at(dir, "labels"), at(dir, "preds"));
-    std::fs::create_dir_all(&labels).unwrap();
-    std::fs::create_dir_all(&preds).unwrap();
-    for i in 0..n {
-        let tmp = at(dir, &format!("synth{i}"));
-        dicegrad()
-            .args(["synth", "--classes", "3", "--shape", "9,8,7", "--seed"])
-            .arg(i.to_string())
-            .arg("--out")
-            .arg(&tmp)
-            .assert()
-            .success();
-        std::fs::rename(tmp.join("labels.nii.gz"), labels.join(format!("case {i}.nii.gz"))).unwrap();
-        std::fs::rename(tmp.join("probs.nii.gz"), preds.join(format!("case {i}.nii.gz"))).unwrap();
-    }
+    let (labels, preds) = synth_dataset(dir, n, |i| format!("case {i}"));
     std::fs::copy(labels.join("case 0.nii.gz"), labels.join("broken.nii.gz")).unwrap();
     std::fs::write(preds.join("broken.nii.gz"), b"not a NIfTI file").unwrap();
     (labels, preds)

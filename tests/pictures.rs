@@ -64,21 +64,7 @@ fn tversky_alpha_and_beta_are_in_the_titles() {
 
 /// A batch of three 3-class cases in `d/out`.
 fn small_batch(d: &tempfile::TempDir) -> (PathBuf, PathBuf, PathBuf) {
-    let (labels, preds) = (at(d, "labels"), at(d, "preds"));
-    std::fs::create_dir_all(&labels).unwrap();
-    std::fs::create_dir_all(&preds).unwrap();
-    for i in 0..3 {
-        let tmp = at(d, &format!("synth{i}"));
-        dicegrad()
-            .args(["synth", "--classes", "3", "--shape", "9,8,7", "--seed"])
-            .arg(i.to_string())
-            .arg("--out")
-            .arg(&tmp)
-            .assert()
-            .success();
-        std::fs::rename(tmp.join("labels.nii.gz"), labels.join(format!("case_{i}.nii.gz"))).unwrap();
-        std::fs::rename(tmp.join("probs.nii.gz"), preds.join(format!("case_{i}.nii.gz"))).unwrap();
-    }
+    let (labels, preds) = synth_dataset(d, 3, |i| format!("case_{i}"));
     let out = at(d, "out");
     dicegrad()
         .args(["batch", "--quiet", "--labels-dir"])

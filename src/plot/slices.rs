@@ -236,7 +236,7 @@ pub fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, report: &Report) 
             // a thin frame, so that a white plane keeps its edges on the white page
             let frame = [(r.x as i32 - 1, r.y as i32 - 1), ((r.x + r.width) as i32, (r.y + r.height) as i32)];
             root.draw(&Rectangle::new(frame, BLACK.mix(0.35)))?;
-            let l = plane.letters();
+            let l = plane.layout.letters;
             let (x0, y0, x1, y1) = (r.x as i32, r.y as i32, (r.x + r.width) as i32, (r.y + r.height) as i32);
             let my = (y0 + y1) / 2 - 6;
             let mx = (x0 + x1) / 2 - 4;

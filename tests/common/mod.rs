@@ -366,3 +366,24 @@ pub fn fd_error(mut case: Case<'static>, cfg: &LossConfig) -> f64 {
         worst / scale
     }
 }
+
+/// A data set of `n` synthetic 3-class 9×8×7 cases made by `dicegrad synth` (seeds 0..n), as
+/// `labels/` and `preds/` (probabilities) in `dir`, case `i` named `name(i)`.
+pub fn synth_dataset(dir: &tempfile::TempDir, n: usize, name: impl Fn(usize) -> String) -> (PathBuf, PathBuf) {
+    let (labels, preds) = (at(dir, "labels"), at(dir, "preds"));
+    std::fs::create_dir_all(&labels).unwrap();
+    std::fs::create_dir_all(&preds).unwrap();
+    for i in 0..n {
+        let tmp = at(dir, &format!("synth{i}"));
+        dicegrad()
+            .args(["synth", "--classes", "3", "--shape", "9,8,7", "--seed"])
+            .arg(i.to_string())
+            .arg("--out")
+            .arg(&tmp)
+            .assert()
+            .success();
+        std::fs::rename(tmp.join("labels.nii.gz"), labels.join(format!("{}.nii.gz", name(i)))).unwrap();
+        std::fs::rename(tmp.join("probs.nii.gz"), preds.join(format!("{}.nii.gz", name(i)))).unwrap();
+    }
+    (labels, preds)
+}

@@ -107,6 +107,8 @@ pub(super) struct ViewAcc {
 
 /// The counts of dL/ds of one channel.
 struct ProbabilityAcc {
+    /// The range of dL/ds over s in [0, 1] (see `probability_range`).
+    range: (f64, f64),
     bins: Bins,
     density: Density,
     /// dL/ds `[background, foreground]` and their density rows, when it is one value per side
@@ -132,7 +134,7 @@ impl ViewAcc {
                         let u = [false, true].map(|fg| kernel.probability_gradient(k, fg, 0.0));
                         (u, u.map(|v| density.row(v)))
                     });
-                    ProbabilityAcc { bins: Bins::new(padded(plo, phi)), density, sides }
+                    ProbabilityAcc { range: (plo, phi), bins: Bins::new(padded(plo, phi)), density, sides }
                 });
                 ViewAcc { density, rows, probability }
             })
@@ -245,14 +247,12 @@ pub(super) fn finish(
                 levels: eval.levels_describe_gradient().then(|| levels(eval, k)).flatten(),
                 density: acc.density,
             };
-            let probability = acc.probability.map(|ProbabilityAcc { bins, density, .. }| {
-                let (plo, phi) = probability_range(kernel, k);
-                ProbabilityView {
+            let probability =
+                acc.probability.map(|ProbabilityAcc { range: (plo, phi), bins, density, .. }| ProbabilityView {
                     view: GradientView { scale: plo.abs().max(phi.abs()), levels: levels(eval, k), density },
                     dice_part_only: eval.config.has_ce(),
                     histogram: bins.into_histograms().0,
-                }
-            });
+                });
             ChannelView { channel: k, label: case.labels.label_of(k), slices, gradient, probability }
         })
         .collect();

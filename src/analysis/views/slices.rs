@@ -10,7 +10,7 @@
 use rayon::prelude::*;
 use serde::Serialize;
 
-use super::orientation::{Orientation, PlaneLayout, PlaneLetters, View};
+use super::orientation::{Orientation, PlaneLayout, View};
 use crate::case::Case;
 use crate::loss::sums::probabilities;
 use crate::loss::{Evaluation, GradientKernel};
@@ -62,13 +62,6 @@ pub struct Plane {
     /// With an activation: dL/ds of the Dice-type part, with respect to the probability.
     #[serde(skip)]
     pub probability_gradient: Option<Vec<f32>>,
-}
-
-impl Plane {
-    /// The letters at the picture's edges.
-    pub fn letters(&self) -> PlaneLetters {
-        self.layout.letters
-    }
 }
 
 /// The planes of one channel.
