@@ -65,9 +65,17 @@ impl Param {
     pub const LOSS_SCALE: Param = Param("loss_scale");
     /// The voxel the pictures' planes pass through.
     pub const SLICE: Param = Param("slice");
+    /// The step numbers of a track's predictions.
+    pub const STEPS: Param = Param("steps");
+    /// The prediction files of a track, one per step.
+    pub const PRED: Param = Param("pred");
+    /// The prediction folders of a track, one per step.
+    pub const PRED_DIRS: Param = Param("pred_dirs");
+    /// The label file of one case.
+    pub const LABELS: Param = Param("labels");
 
     /// Every option of a run that is not a loss parameter (that messages may name).
-    pub const RUN_OPTIONS: [Param; 21] = [
+    pub const RUN_OPTIONS: [Param; 25] = [
         Param::PRESET,
         Param::LABEL,
         Param::MAX_VALUES,
@@ -89,6 +97,10 @@ impl Param {
         Param::BATCH_DICE,
         Param::LOSS_SCALE,
         Param::SLICE,
+        Param::STEPS,
+        Param::PRED,
+        Param::PRED_DIRS,
+        Param::LABELS,
     ];
 
     /// A parameter of the given library name (loss parameters are made by [`crate::loss`]).

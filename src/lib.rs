@@ -81,6 +81,7 @@ pub mod plot;
 pub mod report;
 pub mod simd;
 pub mod synth;
+pub mod track;
 pub mod training;
 
 pub use arrays::{analyze, gradient};

@@ -82,7 +82,18 @@ fn identity(m: &RunMeta, fields: &[&str]) -> serde_json::Value {
 /// order, each with both values when they are short (`smooth_dr (0.5 in the run, 0.25 now)`);
 /// empty when `b` may continue `a`.
 pub fn differences(a: &RunMeta, b: &RunMeta) -> Vec<String> {
-    let d = differences_in(a, b, &["inputs", "parameters", "shard", "all_cases", "cases"]);
+    described(differences_in(a, b, &["inputs", "parameters", "shard", "all_cases", "cases"]))
+}
+
+/// What differs between two records of what a run computes (`a` of the run, `b` now), described
+/// as [`differences`] describes it.
+pub fn value_differences(a: &serde_json::Value, b: &serde_json::Value) -> Vec<String> {
+    let mut out = Vec::new();
+    walk(a, b, "", &mut out);
+    described(out)
+}
+
+fn described(d: Vec<(String, Option<(String, String)>)>) -> Vec<String> {
     d.into_iter()
         .map(|(path, values)| values.map_or(path.clone(), |(x, y)| format!("{path} ({x} in the run, {y} now)")))
         .collect()
@@ -116,21 +127,24 @@ fn short(v: &serde_json::Value) -> Option<String> {
     (text.chars().count() <= 80).then_some(text)
 }
 
-/// The paths that differ, with both values when they are short.
-fn differences_in(a: &RunMeta, b: &RunMeta, fields: &[&str]) -> Vec<(String, Option<(String, String)>)> {
-    type Found = Vec<(String, Option<(String, String)>)>;
-    fn walk(x: &serde_json::Value, y: &serde_json::Value, path: &str, out: &mut Found) {
-        match (x, y) {
-            (serde_json::Value::Object(p), serde_json::Value::Object(q)) => {
-                for (k, v) in p {
-                    let sub = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
-                    walk(v, q.get(k).unwrap_or(&serde_json::Value::Null), &sub, out);
-                }
+type Found = Vec<(String, Option<(String, String)>)>;
+
+/// The paths at which `x` and `y` differ, below `path`, with both values when they are short.
+fn walk(x: &serde_json::Value, y: &serde_json::Value, path: &str, out: &mut Found) {
+    match (x, y) {
+        (serde_json::Value::Object(p), serde_json::Value::Object(q)) => {
+            for (k, v) in p {
+                let sub = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+                walk(v, q.get(k).unwrap_or(&serde_json::Value::Null), &sub, out);
             }
-            _ if x != y => out.push((path.to_string(), short(x).zip(short(y)))),
-            _ => {}
         }
+        _ if x != y => out.push((path.to_string(), short(x).zip(short(y)))),
+        _ => {}
     }
+}
+
+/// The paths that differ, with both values when they are short.
+fn differences_in(a: &RunMeta, b: &RunMeta, fields: &[&str]) -> Found {
     let mut out = Vec::new();
     walk(&identity(a, fields), &identity(b, fields), "", &mut out);
     out

@@ -126,9 +126,20 @@ fn unrecorded_files(opts: &BatchOptions, id: &str) -> Vec<PathBuf> {
 /// an error of the run's configuration (probabilities that the loss would activate again), which
 /// is returned: it stops the run.
 pub fn process(pair: &CasePair, opts: &BatchOptions, replace: bool, naming: &dyn Naming) -> Result<CaseRecord> {
+    isolated(pair, naming, || run_case(pair, opts, replace, naming))
+}
+
+/// The record of case `pair` that `analyse` makes, with an error (or a panic) turned into a failed
+/// record whose message names parameters as `naming` does — except an error of the run's
+/// configuration (probabilities that the loss would activate again), which is returned.
+pub fn isolated(
+    pair: &CasePair,
+    naming: &dyn Naming,
+    analyse: impl FnOnce() -> Result<CaseRecord>,
+) -> Result<CaseRecord> {
     let labels = pair.labels.display().to_string();
     let pred = pair.pred.display().to_string();
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_case(pair, opts, replace, naming))) {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(analyse)) {
         Ok(Ok(r)) => Ok(r),
         Ok(Err(e @ Error::Reactivation { .. })) => Err(e),
         Ok(Err(e)) => Ok(CaseRecord::failed(&pair.id, &labels, &pred, e.render(naming))),

@@ -17,6 +17,8 @@ pub enum Keeps {
     Outputs,
     /// A batch: the finished cases recorded in this folder, to be continued with `--resume`.
     Batch(PathBuf),
+    /// A track: the finished steps recorded in this folder, to be continued with `--resume`.
+    Track(PathBuf),
 }
 
 /// The line printed for an interruption.
@@ -29,6 +31,11 @@ fn line(keeps: &Keeps, found: &Interrupted) -> String {
     match keeps {
         Keeps::Batch(out) => format!(
             "interrupted{removed}; the cases finished so far are kept in {}; run the same command with --resume to \
+             continue",
+            out.display()
+        ),
+        Keeps::Track(out) => format!(
+            "interrupted{removed}; the steps finished so far are kept in {}; run the same command with --resume to \
              continue",
             out.display()
         ),

@@ -8,6 +8,7 @@ mod flags;
 mod interrupt;
 mod loss_args;
 mod synth;
+mod track;
 mod training_args;
 
 use std::io::Write;
@@ -35,6 +36,8 @@ enum Command {
     Merge(batch::MergeArgs),
     /// Write a seeded synthetic case (labels, probabilities, logits).
     Synth(synth::SynthArgs),
+    /// Analyse the predictions of successive checkpoints: the gradient's figures over training.
+    Track(track::TrackArgs),
 }
 
 /// Runs a parsed command line.
@@ -42,6 +45,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     dicegrad::simd::check_switch().map_err(Error::usage)?;
     interrupt::install(match &cli.command {
         Command::Batch(b) => interrupt::Keeps::Batch(b.out().to_path_buf()),
+        Command::Track(t) => interrupt::Keeps::Track(t.out().to_path_buf()),
         _ => interrupt::Keeps::Outputs,
     })?;
     match cli.command {
@@ -49,6 +53,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Batch(b) => batch::run_batch(b),
         Command::Merge(m) => batch::run_merge(m),
         Command::Synth(s) => synth::run(s),
+        Command::Track(t) => track::run(t),
     }
 }
 

@@ -7,6 +7,7 @@ pub mod dataset;
 mod density;
 mod histogram;
 mod parts;
+pub mod series;
 pub mod slices;
 mod training;
 

@@ -12,6 +12,8 @@ pub mod json;
 pub mod outliers;
 pub mod reading;
 pub mod record;
+pub mod series;
+pub mod series_csv;
 pub mod summary;
 pub mod table;
 pub mod wording;

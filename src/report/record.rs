@@ -24,6 +24,15 @@ pub struct ChannelRow {
     pub fit_c: Option<f64>,
     pub fit_r2: Option<f64>,
     pub two_level: bool,
+    /// Smallest and largest gradient value over the channel's voxels (None without voxels).
+    #[serde(default)]
+    pub gradient_min: Option<f64>,
+    #[serde(default)]
+    pub gradient_max: Option<f64>,
+    /// Ratio of the closed-form levels of dL/ds, (c − a)/c (= 1 − 2 / soft Dice for Dice); None
+    /// when the closed form is not two-valued.
+    #[serde(default)]
+    pub level_ratio_closed_form: Option<f64>,
     pub dynamic_range: Option<f64>,
     /// log2 of the bounds of the float16 loss-scale window (None when every value is 0).
     pub float16_window_log2_min: Option<f64>,
@@ -120,6 +129,17 @@ impl CaseRecord {
                     fit_c: g.fit.c,
                     fit_r2: g.fit.r2,
                     two_level: g.two_level,
+                    gradient_min: [g.foreground.min, g.background.min]
+                        .into_iter()
+                        .flatten()
+                        .reduce(f32::min)
+                        .map(f64::from),
+                    gradient_max: [g.foreground.max, g.background.max]
+                        .into_iter()
+                        .flatten()
+                        .reduce(f32::max)
+                        .map(f64::from),
+                    level_ratio_closed_form: g.level_ratio.closed_form,
                     dynamic_range: g.dynamic_range.ratio,
                     float16_window_log2_min: mp.loss_scale_window.log2_min,
                     float16_window_log2_max: mp.loss_scale_window.log2_max,

@@ -65,6 +65,8 @@ pub struct Stats {
     pub std: Option<f64>,
     pub min: Option<f64>,
     pub max: Option<f64>,
+    pub ci95_low: Option<f64>,
+    pub ci95_high: Option<f64>,
 }
 
 impl Stats {
@@ -73,13 +75,31 @@ impl Stats {
         let mut x: Vec<f64> = v.into_iter().flatten().filter(|x| x.is_finite()).collect();
         let n = x.len();
         if n == 0 {
-            return Stats { n, mean: None, median: None, std: None, min: None, max: None };
+            return Stats {
+                n,
+                mean: None,
+                median: None,
+                std: None,
+                min: None,
+                max: None,
+                ci95_low: None,
+                ci95_high: None,
+            };
         }
         let mean = x.iter().sum::<f64>() / n as f64;
         let std = (n > 1).then(|| (x.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / (n - 1) as f64).sqrt());
         x.sort_by(f64::total_cmp);
         let median = if n % 2 == 1 { x[n / 2] } else { (x[n / 2 - 1] + x[n / 2]) / 2.0 };
-        Stats { n, mean: Some(mean), median: Some(median), std, min: Some(x[0]), max: Some(x[n - 1]) }
+        Stats {
+            n,
+            mean: Some(mean),
+            median: Some(median),
+            std,
+            min: Some(x[0]),
+            max: Some(x[n - 1]),
+            ci95_low: None,
+            ci95_high: None,
+        }
     }
 }
 

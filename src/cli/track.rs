@@ -1,0 +1,156 @@
+//! `dicegrad track`: the predictions of successive checkpoints, analysed step by step, and the
+//! series of their figures.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{ArgGroup, Args};
+
+use dicegrad::analysis::precision::LossScale;
+use dicegrad::loss::LossKind;
+use dicegrad::report::summary::RunParameters;
+use dicegrad::track::{track, Predictions, TrackOptions};
+use dicegrad::{Error, Result};
+
+use super::flags::Flags;
+use super::loss_args::{names_of, LossArgs};
+use super::note;
+
+#[derive(Args, Debug)]
+#[command(group(ArgGroup::new("predictions").required(true).args(["pred", "pred_dirs"])))]
+pub struct TrackArgs {
+    /// Ground-truth label map of the case (with --pred).
+    #[arg(long, value_name = "PATH", requires = "pred", conflicts_with = "labels_dir")]
+    labels: Option<PathBuf>,
+    /// The prediction of each checkpoint (files like analyze's --pred), one per step; the step is
+    /// the first number in each name (epoch_050.nii.gz: 50) unless --steps says.
+    #[arg(long, value_name = "PATH", num_args = 1.., requires = "labels")]
+    pred: Vec<PathBuf>,
+    /// Folder of ground-truth label maps (with --pred-dirs).
+    #[arg(long, value_name = "DIR", requires = "pred_dirs")]
+    labels_dir: Option<PathBuf>,
+    /// One folder of predictions per checkpoint, each paired with --labels-dir as batch pairs them
+    /// and pooled over its cases; the step is the first number in each folder's name unless
+    /// --steps says.
+    #[arg(long, value_name = "DIR", num_args = 1.., requires = "labels_dir", conflicts_with_all = ["pred", "label"])]
+    pred_dirs: Vec<PathBuf>,
+    /// The step (epoch, iteration) of each prediction, in the order given.
+    #[arg(long, value_name = "N,...", value_delimiter = ',')]
+    steps: Option<Vec<u64>>,
+    /// Output folder: track.json, steps.jsonl or steps/ (the records), series.csv, series.json,
+    /// series.png/.svg, track.html.
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    #[command(flatten)]
+    loss: LossArgs,
+    /// Also compute these losses' gradients and compare them with the main one (at every step).
+    #[arg(long, value_name = "LOSS,...", value_delimiter = ',', num_args = 1.., value_parser = names_of::<LossKind>())]
+    compare: Vec<LossKind>,
+    /// For 3D predictions of one class of a multi-label map: the label value K of that class.
+    #[arg(long, value_name = "K", allow_negative_numbers = true)]
+    label: Option<i64>,
+    /// Text after the case id in prediction file names (with --pred-dirs).
+    #[arg(long, default_value = "", value_name = "TEXT")]
+    pred_suffix: String,
+    /// Loss scale S of the mixed-precision figures (PyTorch GradScaler starts at 65536 = 2^16).
+    #[arg(long, default_value_t = 65536.0, value_name = "S", allow_hyphen_values = true)]
+    loss_scale: f64,
+    /// Largest difference allowed between the labels' and the prediction's affine entries (mm).
+    #[arg(long, default_value_t = 1e-3, value_name = "F", allow_hyphen_values = true)]
+    affine_tol: f64,
+    /// Steps (with --pred) or cases of a step (with --pred-dirs) analysed at once (0 = one per
+    /// core). Results do not depend on it.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    jobs: usize,
+    /// Continue the track recorded in --out, skipping its finished steps.
+    #[arg(long)]
+    resume: bool,
+    /// Start over in an --out folder that holds a track.
+    #[arg(long)]
+    force: bool,
+    /// No progress line.
+    #[arg(long)]
+    quiet: bool,
+    /// Apply the activation even when every value lies in [0, 1]: refused otherwise.
+    #[arg(long)]
+    force_activation: bool,
+    /// Report a loss or gradient that is not finite (NaN, infinite) instead of refusing it.
+    #[arg(long)]
+    allow_non_finite: bool,
+    /// Refuse files whose header claims more values (voxels × channels) than this.
+    #[arg(long, default_value_t = 2_000_000_000, value_name = "N")]
+    max_voxels: u64,
+    /// Worker threads inside a step (0 = one per core).
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    threads: usize,
+}
+
+impl TrackArgs {
+    /// The output folder.
+    pub fn out(&self) -> &std::path::Path {
+        &self.out
+    }
+}
+
+pub fn run(a: TrackArgs) -> Result<ExitCode> {
+    super::init_threads(a.threads)?;
+    let jobs = super::workers(a.jobs, "--jobs");
+    let predictions = match (&a.labels, &a.labels_dir) {
+        (Some(labels), _) => Predictions::Files { labels: labels.clone(), preds: a.pred.clone(), label: a.label },
+        (None, Some(dir)) => Predictions::Folders { labels_dir: dir.clone(), pred_dirs: a.pred_dirs.clone() },
+        (None, None) => return Err(Error::usage("give --labels with --pred, or --labels-dir with --pred-dirs")),
+    };
+    if matches!(predictions, Predictions::Files { .. }) && !a.pred_suffix.is_empty() {
+        return Err(Error::usage("--pred-suffix names files in prediction folders: use it with --pred-dirs"));
+    }
+    let opts = TrackOptions {
+        predictions,
+        steps: a.steps,
+        out: a.out.clone(),
+        params: RunParameters {
+            loss: a.loss.request(),
+            compare: a.compare,
+            pred_suffix: a.pred_suffix,
+            affine_tol: a.affine_tol,
+            max_values: a.max_voxels,
+            force_activation: a.force_activation,
+            allow_non_finite: a.allow_non_finite,
+            loss_scale: LossScale::new(a.loss_scale)?,
+        },
+        jobs,
+        resume: a.resume,
+        force: a.force,
+        command: super::command_line(),
+    };
+    let show = !a.quiet && std::io::stderr().is_terminal();
+    let mut progress = |p: dicegrad::track::run::Progress| {
+        if !show {
+            return;
+        }
+        let cases = p.cases.map_or(String::new(), |(d, n)| format!("  (step {}: {d}/{n} cases)", p.steps_done + 1));
+        let _ = write!(std::io::stderr(), "\r\x1b[K{}/{} steps{cases}", p.steps_done, p.steps);
+    };
+    let folders = matches!(opts.predictions, Predictions::Folders { .. });
+    let outcome = track(&opts, &Flags, &mut progress);
+    if show {
+        let _ = write!(std::io::stderr(), "\r\x1b[K");
+    }
+    let series = outcome?.series;
+    let failed_steps: Vec<_> = series.steps.iter().filter(|s| !s.is_ok()).collect();
+    let failed_cases: usize = series.steps.iter().map(|s| s.cases.failed).sum();
+    for s in &series.steps {
+        for e in &s.errors {
+            note!("failed: step {} ({}): {e}", s.step, s.source);
+        }
+    }
+    note!(
+        "{} steps: {} ok, {} failed{}; results in {}",
+        series.steps.len(),
+        series.steps.len() - failed_steps.len(),
+        failed_steps.len(),
+        if failed_cases > 0 && folders { format!(" ({failed_cases} cases failed)") } else { String::new() },
+        a.out.display()
+    );
+    Ok(if failed_cases > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
