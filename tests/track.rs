@@ -289,3 +289,22 @@ fn folder_steps_pool_their_cases_as_batch_does() {
     let page = std::fs::read_to_string(out.join("track.html")).unwrap();
     assert!(page.contains("href=\"steps/10/index.html\""), "folder steps link to their pages");
 }
+
+#[test]
+fn probabilities_activated_again_stop_the_track_before_it_writes_anything() {
+    let d = tmp();
+    let (labels, preds) = checkpoints(&d);
+    let out = at(&d, "out");
+    let e = fails_with_2(
+        dicegrad()
+            .args(["track", "--activation", "softmax", "--labels"])
+            .arg(&labels)
+            .arg("--pred")
+            .args(&preds)
+            .arg("--out")
+            .arg(&out),
+    );
+    assert!(e.contains("step 5 (") && e.contains("--force-activation"), "{e}");
+    assert!(e.ends_with("the track stopped before writing anything\n"), "{e}");
+    assert!(!out.exists(), "the folder the track created is gone");
+}

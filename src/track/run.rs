@@ -206,17 +206,21 @@ pub fn track(opts: &TrackOptions, naming: &(dyn Naming + Sync), progress: &mut d
     };
     let (_lock, resuming) = lock;
     outputs::write_meta(&opts.out, &meta)?;
-    let (records, resolved, analysed) = match &opts.predictions {
-        Predictions::Files { labels, label, .. } => {
-            let done = if resuming { outputs::read_step_records(&opts.out)? } else { Vec::new() };
-            let (records, analysed) = run_files(opts, labels, *label, &steps, done, naming, progress)?;
-            let ok: Vec<CaseRecord> = records.iter().map(|(_, r)| r.clone()).collect();
-            let resolved = opts.params.resolved(&ok);
-            let steps =
-                records.iter().map(|(s, r)| StepRecord::of_file(s.step, &s.source.display().to_string(), r)).collect();
-            (steps, resolved, analysed)
+    let (records, resolved, analysed) = match run_steps(opts, resuming, &steps, naming, progress) {
+        Ok(ran) => ran,
+        Err(Halt::Other(e)) => return Err(e),
+        Err(Halt::Step { error, step, kept }) => {
+            // a track stopped before its first step was recorded leaves nothing behind
+            if kept.is_none() {
+                let _ = outputs::remove_outputs(&opts.out);
+                if created {
+                    drop(_lock);
+                    let _ = std::fs::remove_file(opts.out.join(crate::output::LOCK_FILE));
+                    let _ = std::fs::remove_dir(&opts.out);
+                }
+            }
+            return Err(stopped(error, step, kept, &opts.out));
         }
-        Predictions::Folders { labels_dir, .. } => run_folders(opts, labels_dir, &steps, naming, progress)?,
     };
     let labels = match &opts.predictions {
         Predictions::Files { labels, .. } => labels,
@@ -225,6 +229,44 @@ pub fn track(opts: &TrackOptions, naming: &(dyn Naming + Sync), progress: &mut d
     let series = Series::build(&opts.params, resolved, labels.display().to_string(), meta.label, records);
     outputs::finalize(&opts.out, &series, &opts.command)?;
     Ok(Outcome { series, analysed })
+}
+
+/// Why the steps stopped: an error at a step that stops the whole track (probabilities the loss
+/// would activate again), with the finished steps kept (None: nothing of the track was recorded);
+/// or another error (an output that cannot be written).
+enum Halt<'s> {
+    Step { error: Error, step: &'s Step, kept: Option<usize> },
+    Other(Error),
+}
+
+impl From<Error> for Halt<'_> {
+    fn from(e: Error) -> Self {
+        Halt::Other(e)
+    }
+}
+
+/// The steps run: their records, the losses as resolved, and how many steps this invocation ran.
+type Ran = (Vec<StepRecord>, Vec<ResolvedLosses>, usize);
+
+fn run_steps<'s>(
+    opts: &TrackOptions,
+    resuming: bool,
+    steps: &'s [Step],
+    naming: &(dyn Naming + Sync),
+    progress: &mut dyn FnMut(Progress),
+) -> std::result::Result<Ran, Halt<'s>> {
+    Ok(match &opts.predictions {
+        Predictions::Files { labels, label, .. } => {
+            let done = if resuming { outputs::read_step_records(&opts.out)? } else { Vec::new() };
+            let (records, analysed) = run_files(opts, resuming, labels, *label, steps, done, naming, progress)?;
+            let ok: Vec<CaseRecord> = records.iter().map(|(_, r)| r.clone()).collect();
+            let resolved = opts.params.resolved(&ok);
+            let steps =
+                records.iter().map(|(s, r)| StepRecord::of_file(s.step, &s.source.display().to_string(), r)).collect();
+            (steps, resolved, analysed)
+        }
+        Predictions::Folders { labels_dir, .. } => run_folders(opts, resuming, labels_dir, steps, naming, progress)?,
+    })
 }
 
 /// The request of every step.
@@ -259,30 +301,38 @@ fn file_step(
     })
 }
 
-/// The error that stopped a track at step `step`.
-fn stopped(e: Error, step: &Step, kept: usize, out: &Path) -> Error {
+/// The error that stopped a track at step `step`, with `kept` finished steps in `out` (None: the
+/// track stopped before it had recorded anything, and what it had begun was removed).
+fn stopped(e: Error, step: &Step, kept: Option<usize>, out: &Path) -> Error {
     let mut m = msg![format!("step {} ({}): ", step.step, step.source.display())];
     m.extend(e.message());
-    m.extend(msg![format!(
-        "; the track stopped ({kept} finished step{} kept in {}; with other options, start over with ",
-        if kept == 1 { "" } else { "s" },
-        out.display()
-    )]);
-    m.extend(msg![set(Param::FORCE, true), ")"]);
+    match kept {
+        Some(kept) => {
+            m.extend(msg![format!(
+                "; the track stopped ({kept} finished step{} kept in {}; with other options, start over with ",
+                if kept == 1 { "" } else { "s" },
+                out.display()
+            )]);
+            m.extend(msg![set(Param::FORCE, true), ")"]);
+        }
+        None => m.extend(msg!["; the track stopped before writing anything"]),
+    }
     Error::usage(m)
 }
 
 /// Analyses the file steps not among `done` (records of a track being continued) with `jobs`
 /// workers, appending each record to `steps.jsonl` in step order; the records of every step.
+#[allow(clippy::too_many_arguments)]
 fn run_files<'s>(
     opts: &TrackOptions,
+    resuming: bool,
     labels: &Path,
     label: Option<i64>,
     steps: &'s [Step],
     done: Vec<CaseRecord>,
     naming: &(dyn Naming + Sync),
     progress: &mut dyn FnMut(Progress),
-) -> Result<(Vec<(&'s Step, CaseRecord)>, usize)> {
+) -> std::result::Result<(Vec<(&'s Step, CaseRecord)>, usize), Halt<'s>> {
     let mut have: BTreeMap<String, CaseRecord> = done.into_iter().map(|r| (r.case.clone(), r)).collect();
     // the records kept are those of this track's steps, rewritten whole (a cut line is dropped)
     let mut kept: Vec<(&Step, CaseRecord)> =
@@ -296,7 +346,7 @@ fn run_files<'s>(
     let next = AtomicUsize::new(0);
     let (tx, rx) = mpsc::channel::<(usize, Result<CaseRecord>)>();
     let mut fresh = Vec::new();
-    std::thread::scope(|s| -> Result<()> {
+    std::thread::scope(|s| -> std::result::Result<(), Halt<'s>> {
         for _ in 0..opts.jobs.max(1).min(todo.len()) {
             let (tx, next, todo) = (tx.clone(), &next, &todo);
             s.spawn(move || loop {
@@ -317,7 +367,8 @@ fn run_files<'s>(
                     Ok(r) => r,
                     Err(e) => {
                         next.store(todo.len(), Ordering::SeqCst);
-                        return Err(stopped(e, step, kept.len() + fresh.len(), &opts.out));
+                        let n = kept.len() + fresh.len();
+                        return Err(Halt::Step { error: e, step, kept: (n > 0 || resuming).then_some(n) });
                     }
                 };
                 let line = serde_json::to_string(&r).expect("records serialise") + "\n";
@@ -336,13 +387,14 @@ fn run_files<'s>(
 
 /// Analyses each folder step as a batch run into `steps/<step>/` (continuing one that was
 /// interrupted); the records of every step, the losses as resolved, and how many steps ran.
-fn run_folders(
+fn run_folders<'s>(
     opts: &TrackOptions,
+    resuming: bool,
     labels_dir: &Path,
-    steps: &[Step],
+    steps: &'s [Step],
     naming: &(dyn Naming + Sync),
     progress: &mut dyn FnMut(Progress),
-) -> Result<(Vec<StepRecord>, Vec<ResolvedLosses>, usize)> {
+) -> std::result::Result<Ran, Halt<'s>> {
     let mut records = Vec::with_capacity(steps.len());
     let mut resolved: Vec<ResolvedLosses> = Vec::new();
     let mut analysed = 0;
@@ -365,7 +417,12 @@ fn run_folders(
         let mut cases = |done: usize, total: usize, _failed: usize| {
             progress(Progress { steps_done: i, steps: steps.len(), cases: Some((done, total)) })
         };
-        let outcome = crate::batch::run::run(&batch, naming, &mut cases).map_err(|e| stopped(e, step, i, &opts.out))?;
+        let fresh = i == 0 && !resuming && !batch.out.join(crate::batch::outputs::RUN).exists();
+        let outcome = crate::batch::run::run(&batch, naming, &mut cases).map_err(|error| Halt::Step {
+            error,
+            step,
+            kept: (!fresh).then_some(i),
+        })?;
         analysed += usize::from(outcome.analysed > 0);
         let cases = crate::batch::outputs::read_records(&batch.out)?;
         let s = &outcome.summary;
