@@ -320,6 +320,9 @@ fn stopped(e: Error, step: &Step, kept: Option<usize>, out: &Path) -> Error {
     Error::usage(m)
 }
 
+/// The record of every file step, in step order, and how many this invocation analysed.
+type FileSteps<'s> = (Vec<(&'s Step, CaseRecord)>, usize);
+
 /// Analyses the file steps not among `done` (records of a track being continued) with `jobs`
 /// workers, appending each record to `steps.jsonl` in step order; the records of every step.
 #[allow(clippy::too_many_arguments)]
@@ -332,7 +335,7 @@ fn run_files<'s>(
     done: Vec<CaseRecord>,
     naming: &(dyn Naming + Sync),
     progress: &mut dyn FnMut(Progress),
-) -> std::result::Result<(Vec<(&'s Step, CaseRecord)>, usize), Halt<'s>> {
+) -> std::result::Result<FileSteps<'s>, Halt<'s>> {
     let mut have: BTreeMap<String, CaseRecord> = done.into_iter().map(|r| (r.case.clone(), r)).collect();
     // the records kept are those of this track's steps, rewritten whole (a cut line is dropped)
     let mut kept: Vec<(&Step, CaseRecord)> =
