@@ -9,7 +9,8 @@
 # (report only); `analyze --out` (every picture and report.html: what they add); `analyze --grad-out
 # g.nii.gz`; and, in one process (examples/passes.rs), loading,
 # one plain pass over the decoded prediction, and the work after loading on 1 and on all threads;
-# and, for the first two, the same with the logits file (sigmoid / softmax).
+# and, for the first two, the same with the logits file (sigmoid / softmax); then `track` over 50
+# checkpoints of the 4-channel case against 50 `analyze` runs.
 # Wall time and peak RSS come from /usr/bin/time. If python3 with nibabel and numpy is available,
 # benches/python_route.py times the same job done the usual way.
 set -euo pipefail
@@ -42,7 +43,8 @@ measure() { # label command...: prints "label median_wall_s median_peak_MB"
 }
 
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB; $(uname -m)"
-for c in bin256 mc4 bin100m; do
+# TRACK_ONLY=1 measures the track part alone.
+for c in $([ "${TRACK_ONLY:-0}" = 1 ] || echo bin256 mc4 bin100m); do
   L="$WORK/$c/labels.nii.gz"; PR="$WORK/$c/probs.nii.gz"
   echo "== $c: $(du -h "$PR" | cut -f1) prediction"
   measure "gzip -dc prediction" gzip -dc "$PR"
@@ -62,3 +64,18 @@ for c in bin256 mc4 bin100m; do
     measure "python: nibabel + numpy" python3 benches/python_route.py "$L" "$PR"
   fi
 done
+
+# A training run of 50 checkpoints of the 4-channel case: `track` over 50 predictions against 50
+# `analyze` runs one after the other (the predictions are links to one file, so that both read
+# the same bytes from the page cache; every step is decoded and analysed in full).
+STEPS=${STEPS:-50}
+mkdir -p "$WORK/track"
+for i in $(seq -f %03g 1 "$STEPS"); do ln -sf ../mc4/probs.nii.gz "$WORK/track/epoch_$i.nii.gz"; done
+L="$WORK/mc4/labels.nii.gz"
+echo "== track: $STEPS checkpoints of mc4"
+measure "$STEPS x analyze (one after the other)" bash -c \
+  "for p in $WORK/track/epoch_*.nii.gz; do $B analyze --labels $L --pred \$p > /dev/null; done"
+measure "track ($STEPS steps)" "$B" track --quiet --labels "$L" --pred "$WORK"/track/epoch_*.nii.gz \
+  --out "$WORK/track-out" --force
+measure "track ($STEPS steps) --compare ce" "$B" track --quiet --labels "$L" --pred "$WORK"/track/epoch_*.nii.gz \
+  --out "$WORK/track-out" --force --compare ce
