@@ -102,6 +102,21 @@ fn reading(s: &Series) -> String {
                 significant(lost.iter().map(|l| l.1).fold(0.0, f64::max))
             ));
         }
+        for pair in &s.pairs {
+            let v: Vec<(u64, f64)> = s
+                .ok_steps()
+                .filter_map(|st| {
+                    let c = st.channels.iter().find(|c| c.channel == k)?;
+                    Some((st.step, c.cosines.iter().find(|x| &x.pair == pair)?.cosine?))
+                })
+                .collect();
+            if let (Some(a), Some(b)) = (v.first(), v.last()) {
+                parts.push(format!(
+                    "the cosine of {pair} goes from {:.3} (step {}) to {:.3} (step {})",
+                    a.1, a.0, b.1, b.0
+                ));
+            }
+        }
         let _ = writeln!(o, "<li>Channel {k} (label {label}): {}.</li>", escape(&parts.join("; ")));
     }
     o.push_str("</ul>\n");
@@ -164,7 +179,7 @@ fn channel_table(s: &Series, k: usize, label: i64) -> String {
         })
         .collect();
     let caption = format!("Channel {k} (label {label}) over the steps");
-    Table { caption: &caption, headers, rows, sortable: true }.html()
+    Table { caption: &caption, headers, rows, sortable: false }.html()
 }
 
 fn failures(s: &Series) -> String {
@@ -204,5 +219,5 @@ pub fn track_page(s: &Series, figures: &[Figure], command: &str) -> String {
     }
     body.push_str(&failures(s));
     let _ = writeln!(body, "<footer>dicegrad {}</footer>", escape(s.tool.version));
-    page(&format!("dicegrad track: {}", s.labels), &body, true)
+    page(&format!("dicegrad track: {}", s.labels), &body, false)
 }
