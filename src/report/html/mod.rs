@@ -10,6 +10,7 @@
 
 pub mod case;
 pub mod dataset;
+pub mod over_cases;
 
 use std::fmt::Write;
 
