@@ -115,10 +115,12 @@ fn one_bad_case_fails_alone_and_the_run_exits_with_1() {
 fn jobs_shards_merge_and_resume_all_give_the_same_bytes() {
     let d = tmp();
     let (l, p) = dataset(&d, 5);
-    let opts = ["--compare", "mimic"];
+    let opts = ["--compare", "ce,mimic"];
     let single = at(&d, "single");
     assert!(batch(&l, &p, &single, &[&opts[..], &["--jobs", "1"]].concat()).status.success());
     let files = ["cases.csv", "cases.jsonl", "summary.json"];
+    let summary: Value = serde_json::from_slice(&read(&single.join("summary.json"))).unwrap();
+    assert_eq!(summary["channels"][0]["cosine_tests"].as_array().map(Vec::len), Some(3), "tests between the 3 pairs");
     // any number of jobs
     let three = at(&d, "three");
     assert!(batch(&l, &p, &three, &[&opts[..], &["--jobs", "3"]].concat()).status.success());

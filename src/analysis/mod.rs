@@ -11,6 +11,7 @@
 
 pub mod compare;
 pub mod histogram;
+pub mod inference;
 pub mod log_histogram;
 pub mod precision;
 pub mod stats;

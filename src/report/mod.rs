@@ -10,6 +10,7 @@ pub mod html;
 pub mod inputs;
 pub mod json;
 pub mod outliers;
+pub mod paired;
 pub mod reading;
 pub mod record;
 pub mod series;

@@ -5,8 +5,10 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::paired::{cosine_tests, pair_summaries, PairSummary, PairTest};
 use super::record::{CaseRecord, ChannelRow};
 use super::Tool;
+use crate::analysis::inference::mean_ci95;
 use crate::analysis::precision::LossScale;
 use crate::analysis::LogHistogram;
 use crate::loss::{CaseSums, Evaluation, LossKind, LossRequest, LossSpec};
@@ -56,17 +58,21 @@ impl RunParameters {
     }
 }
 
-/// mean, median, sample standard deviation (n − 1), min and max of a figure over cases.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+/// mean with its 95 % confidence interval, median, sample standard deviation (n − 1), min and max
+/// of a figure over cases (in the figure's own unit).
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Stats {
+    /// Values (cases) with a finite figure.
     pub n: usize,
     pub mean: Option<f64>,
+    /// The two-sided 95 % Student t confidence interval of the mean, mean ± t(0.975; n − 1)·std/√n
+    /// ([`crate::analysis::inference`]); None for n < 2, the mean itself when std = 0.
+    pub ci95_low: Option<f64>,
+    pub ci95_high: Option<f64>,
     pub median: Option<f64>,
     pub std: Option<f64>,
     pub min: Option<f64>,
     pub max: Option<f64>,
-    pub ci95_low: Option<f64>,
-    pub ci95_high: Option<f64>,
 }
 
 impl Stats {
@@ -75,30 +81,22 @@ impl Stats {
         let mut x: Vec<f64> = v.into_iter().flatten().filter(|x| x.is_finite()).collect();
         let n = x.len();
         if n == 0 {
-            return Stats {
-                n,
-                mean: None,
-                median: None,
-                std: None,
-                min: None,
-                max: None,
-                ci95_low: None,
-                ci95_high: None,
-            };
+            return Stats::default();
         }
         let mean = x.iter().sum::<f64>() / n as f64;
         let std = (n > 1).then(|| (x.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / (n - 1) as f64).sqrt());
+        let ci = std.and_then(|s| mean_ci95(n, mean, s));
         x.sort_by(f64::total_cmp);
         let median = if n % 2 == 1 { x[n / 2] } else { (x[n / 2 - 1] + x[n / 2]) / 2.0 };
         Stats {
             n,
             mean: Some(mean),
+            ci95_low: ci.map(|c| c.0),
+            ci95_high: ci.map(|c| c.1),
             median: Some(median),
             std,
             min: Some(x[0]),
             max: Some(x[n - 1]),
-            ci95_low: None,
-            ci95_high: None,
         }
     }
 }
@@ -136,6 +134,12 @@ pub struct ChannelSummary {
     pub bfloat16_l1_lost_share: Stats,
     /// |gradient| counts of all cases in binary orders of magnitude (see `LogHistogram`).
     pub pooled_histogram: LogHistogram,
+    /// With compared losses: per pair of losses ("a vs b", the order of `cases.csv`), its figures
+    /// over the cases.
+    pub comparisons: Vec<PairSummary>,
+    /// Between every two of those pairs, the paired test of their cosines over the cases
+    /// (Wilcoxon signed-rank; see [`PairTest`]); empty with fewer than two pairs.
+    pub cosine_tests: Vec<PairTest>,
 }
 
 /// The loss with sums pooled over all successful cases: the pooling of MONAI `batch=True` and
@@ -265,6 +269,7 @@ impl Summary {
             ok.iter().flat_map(|r| r.channels.iter().map(|c| (c.channel, c.label))).collect();
         channel_ids.sort();
         channel_ids.dedup_by_key(|c| c.0);
+        let pair_names = super::csv::pair_names(params.loss.kind(), &params.compare);
         let channels = channel_ids
             .iter()
             .map(|&(k, label)| {
@@ -277,6 +282,8 @@ impl Summary {
                 for (_, h) in &rows {
                     hist.merge(h);
                 }
+                let row_refs: Vec<&ChannelRow> = rows.iter().map(|(c, _)| *c).collect();
+                let comparisons = pair_summaries(&pair_names, &row_refs);
                 ChannelSummary {
                     channel: k,
                     label,
@@ -301,6 +308,8 @@ impl Summary {
                     bfloat16_overflow_share: stat(&|c| Some(c.bfloat16_overflow_share)),
                     bfloat16_l1_lost_share: stat(&|c| Some(c.bfloat16_l1_lost_share)),
                     pooled_histogram: hist,
+                    cosine_tests: cosine_tests(&comparisons, &row_refs),
+                    comparisons,
                 }
             })
             .collect();

@@ -5,6 +5,7 @@
 
 use std::fmt::Write;
 
+use super::over_cases::{comparisons, mean_ci};
 use super::{escape, figure, opt, page, Cell, Figure, Row, Table};
 use crate::report::outliers::{outliers, Outlier, THRESHOLD};
 use crate::report::reading::{significant, spec_line};
@@ -77,7 +78,8 @@ fn parameters(s: &Summary, run: &RunInfo) -> String {
         fact("prediction suffix", p.pred_suffix.clone());
     }
     fact("cases", format!("{} ({} ok, {} failed)", s.cases.total, s.cases.ok, s.cases.failed));
-    fact("loss over cases", spread(&s.loss, |v| format!("{v:.4}")));
+    fact("loss over cases", spread(&s.loss, |v| format!("{v:.4}")) + " (median [min, max])");
+    fact("mean loss over cases", mean_ci(&s.loss, |v| format!("{v:.4}")) + " (95 % confidence interval)");
     if let Some(b) = &s.batch {
         fact(
             "pooled loss",
@@ -110,17 +112,20 @@ fn summary_table(s: &Summary) -> String {
                 Cell::text(c.empty_cases.to_string()),
                 Cell::text(c.two_level_cases.to_string()),
                 Cell::text(spread(&c.soft_dice, |v| format!("{v:.4}"))),
+                Cell::text(mean_ci(&c.soft_dice, |v| format!("{v:.4}"))),
                 Cell::text(spread(&c.hard_dice, |v| format!("{v:.4}"))),
+                Cell::text(mean_ci(&c.hard_dice, |v| format!("{v:.4}"))),
                 Cell::text(spread(&c.foreground_level, |v| format!("{v:.3e}"))),
                 Cell::text(spread(&c.background_level, |v| format!("{v:.3e}"))),
                 Cell::text(spread(&c.dynamic_range, |v| format!("{v:.3e}"))),
                 Cell::text(window),
-                Cell::text(opt(c.float16_l1_lost_share.mean, |v| format!("{:.3}%", 100.0 * v))),
+                Cell::text(mean_ci(&c.float16_l1_lost_share, |v| format!("{:.3}%", 100.0 * v))),
             ])
         })
         .collect();
     Table {
-        caption: "Per channel over the successful cases: median [min, max]",
+        caption: "Per channel over the successful cases: median [min, max]; mean (95 % confidence interval, \
+                  Student t over the cases)",
         headers: [
             "channel",
             "label",
@@ -128,7 +133,9 @@ fn summary_table(s: &Summary) -> String {
             "empty",
             "two-level",
             "soft Dice",
+            "soft Dice mean",
             "hard Dice",
+            "hard Dice mean",
             "fg level",
             "bg level",
             "dynamic range",
@@ -233,6 +240,7 @@ pub fn index(s: &Summary, records: &[CaseRecord], run: &RunInfo, figures: &[Figu
     b += &parameters(s, run);
     b += "<h2 id=\"summary\">Summary per channel</h2>\n";
     b += &summary_table(s);
+    b += &comparisons(s);
     b += "<h2 id=\"pictures\">Pictures</h2>\n";
     for f in figures {
         b += &figure(f);

@@ -10,6 +10,7 @@
 
 pub mod case;
 pub mod dataset;
+pub mod over_cases;
 pub mod track;
 
 use std::fmt::Write;
