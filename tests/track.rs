@@ -280,6 +280,11 @@ fn folder_steps_pool_their_cases_as_batch_does() {
             let case_dice: Vec<f64> = records.iter().map(|r| r["channels"][k]["soft_dice"].as_f64().unwrap()).collect();
             let mean = case_dice.iter().sum::<f64>() / 3.0;
             assert!(close(c["spread"]["soft_dice"]["mean"].as_f64().unwrap(), mean, 1e-12));
+            // its 95 % confidence interval: mean ± t(0.975; 2)·sd/√3, t from scipy's stats.t.ppf
+            let sd = (case_dice.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / 2.0).sqrt();
+            let half = 4.302652729749462 * sd / 3f64.sqrt();
+            assert!(close(c["spread"]["soft_dice"]["ci95_low"].as_f64().unwrap(), mean - half, 1e-9));
+            assert!(close(c["spread"]["soft_dice"]["ci95_high"].as_f64().unwrap(), mean + half, 1e-9));
         }
         // the step's loss is the pooled loss of `batch` on the same folder
         let summary = json(&folder.join("summary.json"));
