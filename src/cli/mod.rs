@@ -34,7 +34,8 @@ enum Command {
     Batch(batch::BatchArgs),
     /// Merge the output folders of the shards of one batch run.
     Merge(batch::MergeArgs),
-    /// Write a seeded synthetic case (labels, probabilities, logits).
+    /// Write a seeded synthetic case (labels, probabilities, logits), or with --steps a
+    /// training-like sequence of predictions of one case.
     Synth(synth::SynthArgs),
     /// Analyse the predictions of successive checkpoints: the gradient's figures over training.
     Track(track::TrackArgs),
