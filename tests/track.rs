@@ -313,3 +313,136 @@ fn probabilities_activated_again_stop_the_track_before_it_writes_anything() {
     assert!(e.ends_with("the track stopped before writing anything\n"), "{e}");
     assert!(!out.exists(), "the folder the track created is gone");
 }
+
+#[test]
+fn a_forced_track_with_a_wrong_option_leaves_the_earlier_track_as_it_was() {
+    let d = tmp();
+    let (labels, preds) = checkpoints(&d);
+    let out = at(&d, "out");
+    ok(track(&labels, &preds, &out, &[]));
+    let before = std::fs::read(out.join("series.csv")).unwrap();
+    let o = track(&labels, &preds, &out, &["--force", "--activation", "softmax"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("the track stopped before writing anything"));
+    assert_eq!(std::fs::read(out.join("series.csv")).unwrap(), before);
+    assert_eq!(std::fs::read_to_string(out.join("steps.jsonl")).unwrap().lines().count(), 3);
+}
+
+#[test]
+fn a_resumed_track_analyses_again_the_steps_whose_file_changed_or_failed() {
+    let d = tmp();
+    let (labels, mut preds) = checkpoints(&d);
+    let broken = at(&d, "epoch_50.nii.gz");
+    std::fs::write(&broken, b"not yet written").unwrap();
+    preds.push(broken.clone());
+    let out = at(&d, "out");
+    assert_eq!(track(&labels, &preds, &out, &[]).status.code(), Some(1));
+    // the checkpoint is written at last, and another one replaced
+    std::fs::copy(&preds[1], &broken).unwrap();
+    std::fs::copy(&preds[1], &preds[0]).unwrap();
+    let o = ok(track(&labels, &preds, &out, &["--resume"]));
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(e.contains("analysed again (its file changed since, or its analysis had failed): step 20, 50"), "{e}");
+    let fresh = at(&d, "fresh");
+    ok(track(&labels, &preds, &fresh, &[]));
+    assert_eq!(std::fs::read(out.join("series.csv")).unwrap(), std::fs::read(fresh.join("series.csv")).unwrap());
+}
+
+#[test]
+fn a_track_and_a_batch_never_share_a_folder_and_force_keeps_what_is_not_a_tracks() {
+    let d = tmp();
+    let (labels, preds) = checkpoints(&d);
+    let (labels_dir, preds_dir) = synth_dataset(&d, 2, |i| format!("c{i}"));
+    let b = at(&d, "batch");
+    dicegrad()
+        .args(["batch", "--quiet", "--labels-dir"])
+        .arg(&labels_dir)
+        .arg("--pred-dir")
+        .arg(&preds_dir)
+        .arg("--out")
+        .arg(&b)
+        .assert()
+        .success();
+    let e = fails_with_2(
+        dicegrad()
+            .args(["track", "--labels"])
+            .arg(&labels)
+            .arg("--pred")
+            .args(&preds)
+            .arg("--out")
+            .arg(&b)
+            .arg("--force"),
+    );
+    assert!(e.contains("holds a batch run (run.json)"), "{e}");
+    let t = at(&d, "track");
+    ok(track(&labels, &preds, &t, &[]));
+    let e = fails_with_2(
+        dicegrad()
+            .args(["batch", "--labels-dir"])
+            .arg(&labels_dir)
+            .arg("--pred-dir")
+            .arg(&preds_dir)
+            .arg("--out")
+            .arg(&t),
+    );
+    assert!(e.contains("holds a track (track.json)"), "{e}");
+    // a folder of the user's named steps/ survives a forced file track
+    let u = at(&d, "user");
+    std::fs::create_dir_all(u.join("steps")).unwrap();
+    std::fs::write(u.join("steps/notes.txt"), b"mine").unwrap();
+    std::fs::write(u.join("series.csv"), b"old").unwrap();
+    assert_eq!(track(&labels, &preds, &u, &[]).status.code(), Some(2), "files a track writes, without --force");
+    ok(track(&labels, &preds, &u, &["--force"]));
+    assert_eq!(std::fs::read(u.join("steps/notes.txt")).unwrap(), b"mine");
+    // the wrong mode's flags
+    let e = fails_with_2(
+        dicegrad()
+            .args(["track", "--labels"])
+            .arg(&labels)
+            .arg("--pred-dirs")
+            .arg(&preds_dir)
+            .arg("--out")
+            .arg(at(&d, "x")),
+    );
+    assert!(e.contains("--labels-dir"), "{e}");
+    let e = fails_with_2(
+        dicegrad().args(["track", "--labels"]).arg(&labels).arg("--pred").arg(&preds_dir).arg("--out").arg(at(&d, "x")),
+    );
+    assert!(e.contains("is a folder") && e.contains("--pred-dirs"), "{e}");
+}
+
+#[test]
+fn folder_steps_with_cases_missing_are_marked_and_an_empty_folder_is_refused_first() {
+    let d = tmp();
+    let (labels, preds) = synth_dataset(&d, 3, |i| format!("case_{i}"));
+    let (ep10, ep20, ep30) = (at(&d, "ep10"), at(&d, "ep20"), at(&d, "ep30"));
+    for dir in [&ep10, &ep20] {
+        std::fs::create_dir_all(dir).unwrap();
+        for i in 0..3 {
+            std::fs::copy(preds.join(format!("case_{i}.nii.gz")), dir.join(format!("case_{i}.nii.gz"))).unwrap();
+        }
+    }
+    std::fs::remove_file(ep20.join("case_2.nii.gz")).unwrap();
+    std::fs::create_dir_all(&ep30).unwrap();
+    let run = |dirs: &[&PathBuf], out: &Path| {
+        let mut c = dicegrad();
+        c.args(["track", "--quiet", "--labels-dir"]).arg(&labels).arg("--pred-dirs").args(dirs).arg("--out").arg(out);
+        c
+    };
+    let out = at(&d, "out");
+    let e = fails_with_2(&mut run(&[&ep10, &ep20, &ep30], &out));
+    assert!(e.contains("ep30 (step 30): none of the 3 label files") && e.contains("--pred-suffix"), "{e}");
+    assert!(!out.exists(), "refused before anything was analysed or written");
+    let o = run(&[&ep10, &ep20], &out).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("step 20 (")
+            && String::from_utf8_lossy(&o.stderr).contains("1 label file without a prediction, left out of the step: ")
+    );
+    let series = json(&out.join("series.json"));
+    assert_eq!(series["steps"][0]["status"], "ok");
+    assert_eq!(series["steps"][1]["status"], "partial");
+    assert_eq!(series["steps"][1]["missing"].as_array().unwrap().len(), 1);
+    let page = std::fs::read_to_string(out.join("track.html")).unwrap();
+    assert!(page.contains("Steps over fewer cases: step 20 (2 of 3 cases; 1 without a prediction)"), "the page warns");
+}

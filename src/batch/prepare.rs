@@ -35,6 +35,16 @@ pub fn gradient_path(dir: &Path, id: &str) -> PathBuf {
 /// the run that wrote them, or `force`).
 pub fn plan(opts: &BatchOptions, meta: &RunMeta) -> Result<Plan> {
     remove_stale(&opts.out);
+    // the `track.json` of a track's folder
+    if opts.out.join("track.json").exists() {
+        return Err(Error::parameter(
+            Param::OUT,
+            format!(
+                "{}: holds a track (track.json); a batch needs a folder of its own: choose another folder",
+                opts.out.display()
+            ),
+        ));
+    }
     let previous = read_meta(&opts.out)?;
     let mut done = Vec::new();
     match (&previous, opts.resume, opts.force) {

@@ -97,6 +97,12 @@ pub fn run(a: TrackArgs) -> Result<ExitCode> {
     super::init_threads(a.threads)?;
     let jobs = super::workers(a.jobs, "--jobs");
     let predictions = match (&a.labels, &a.labels_dir) {
+        (Some(_), _) if a.pred.is_empty() => {
+            return Err(Error::usage(
+                "--labels (one label file) goes with --pred (one prediction file per step); for folders of cases \
+                 give --labels-dir with --pred-dirs",
+            ))
+        }
         (Some(labels), _) => Predictions::Files { labels: labels.clone(), preds: a.pred.clone(), label: a.label },
         (None, Some(dir)) => Predictions::Folders { labels_dir: dir.clone(), pred_dirs: a.pred_dirs.clone() },
         (None, None) => return Err(Error::usage("give --labels with --pred, or --labels-dir with --pred-dirs")),
@@ -128,7 +134,7 @@ pub fn run(a: TrackArgs) -> Result<ExitCode> {
         if !show {
             return;
         }
-        let cases = p.cases.map_or(String::new(), |(d, n)| format!("  (step {}: {d}/{n} cases)", p.steps_done + 1));
+        let cases = p.cases.map_or(String::new(), |(d, n)| format!("  (step {}: {d}/{n} cases)", p.step));
         let _ = write!(std::io::stderr(), "\r\x1b[K{}/{} steps{cases}", p.steps_done, p.steps);
     };
     let folders = matches!(opts.predictions, Predictions::Folders { .. });
@@ -136,20 +142,39 @@ pub fn run(a: TrackArgs) -> Result<ExitCode> {
     if show {
         let _ = write!(std::io::stderr(), "\r\x1b[K");
     }
-    let series = outcome?.series;
-    let failed_steps: Vec<_> = series.steps.iter().filter(|s| !s.is_ok()).collect();
+    let outcome = outcome?;
+    let series = &outcome.series;
+    if !outcome.redone.is_empty() {
+        let steps: Vec<String> = outcome.redone.iter().map(u64::to_string).collect();
+        note!("analysed again (its file changed since, or its analysis had failed): step {}", steps.join(", "));
+    }
+    let failed_steps = series.steps.iter().filter(|s| !s.is_ok()).count();
     let failed_cases: usize = series.steps.iter().map(|s| s.cases.failed).sum();
     for s in &series.steps {
         for e in &s.errors {
             note!("failed: step {} ({}): {e}", s.step, s.source);
         }
+        if !s.missing.is_empty() {
+            note!(
+                "step {} ({}): {} label file{} without a prediction, left out of the step: {}",
+                s.step,
+                s.source,
+                s.missing.len(),
+                if s.missing.len() == 1 { "" } else { "s" },
+                s.missing.join(", ")
+            );
+        }
     }
+    let cases = match failed_cases {
+        0 => String::new(),
+        _ if !folders => String::new(),
+        1 => " (1 case failed)".to_string(),
+        n => format!(" ({n} cases failed)"),
+    };
     note!(
-        "{} steps: {} ok, {} failed{}; results in {}",
+        "{} steps: {} ok, {failed_steps} failed{cases}; results in {}",
         series.steps.len(),
-        series.steps.len() - failed_steps.len(),
-        failed_steps.len(),
-        if failed_cases > 0 && folders { format!(" ({failed_cases} cases failed)") } else { String::new() },
+        series.steps.len() - failed_steps,
         a.out.display()
     );
     Ok(if failed_cases > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })

@@ -177,6 +177,9 @@ fn dice_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, s: &Series, pts
     if folders {
         key.push(KeyEntry::new(Swatch::Dot(BACKGROUND.to_rgba()), "case mean, 95 % CI"));
     }
+    if pts.iter().any(|p| p.1.status == "partial") {
+        key.push(KeyEntry::new(Swatch::Ring(SCALE.to_rgba()), "cases failed or missing"));
+    }
     let (plot, strip) = with_key(area, &key);
     draw_key(&strip, &key)?;
     let mut chart = chart(&plot, &format!("{name}: Dice"), s, 0.0..1.02)?;
@@ -184,6 +187,7 @@ fn dice_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, s: &Series, pts
         .configure_mesh()
         .x_desc("step")
         .x_label_formatter(&step_label)
+        .x_labels(6)
         .y_desc("Dice")
         .label_style(("sans-serif", 12))
         .light_line_style(WHITE.mix(0.0))
@@ -193,7 +197,15 @@ fn dice_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, s: &Series, pts
         &(pts.iter().map(|p| (p.0, p.2.soft_dice)).filter(|p| p.1.is_finite()).collect(), FOREGROUND),
         true,
     )?;
-    line(&mut chart, &(pts.iter().map(|p| (p.0, p.2.hard_dice)).filter(|p| p.1.is_finite()).collect(), GREY), false)?;
+    line(&mut chart, &(pts.iter().map(|p| (p.0, p.2.hard_dice)).filter(|p| p.1.is_finite()).collect(), GREY), true)?;
+    // steps pooled over fewer cases than the folder has
+    let partial: Vec<(f64, f64)> = pts
+        .iter()
+        .filter(|p| p.1.status == "partial")
+        .map(|p| (p.0, p.2.soft_dice))
+        .filter(|p| p.1.is_finite())
+        .collect();
+    chart.draw_series(partial.iter().map(|&p| Circle::new(p, 7, SCALE.stroke_width(2))))?;
     for (x, _, c) in pts {
         let Some(sp) = &c.spread else { continue };
         let st = &sp.soft_dice;
@@ -266,6 +278,7 @@ fn levels_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, s: &Series, p
         .configure_mesh()
         .x_desc("step")
         .x_label_formatter(&step_label)
+        .x_labels(6)
         .y_desc(format!("|{wrt}| per voxel"))
         .y_label_formatter(&|v| log_label(*v))
         .label_style(("sans-serif", 12))
@@ -301,6 +314,7 @@ fn ratio_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, s: &Series, pt
         .configure_mesh()
         .x_desc("step")
         .x_label_formatter(&step_label)
+        .x_labels(6)
         .y_desc("−(foreground / background)")
         .y_label_formatter(&|v| log_label(*v))
         .label_style(("sans-serif", 12))
@@ -317,37 +331,55 @@ fn ratio_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, s: &Series, pt
 
 fn window_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, s: &Series, pts: &Pts, name: &str) -> Drawn<DB> {
     let scale = f64::from(s.parameters.loss_scale.get()).log2();
-    let band: Vec<(f64, f64, f64)> =
+    let bounds: Vec<(f64, f64, f64)> =
         pts.iter().filter_map(|p| Some((p.0, p.2.float16_window_log2_min?, p.2.float16_window_log2_max?))).collect();
-    let key = vec![
+    let any_empty = bounds.iter().any(|b| b.1 > b.2);
+    let mut key = vec![
         KeyEntry::new(Swatch::Fill(BACKGROUND.mix(0.3)), "scales keeping every value normal"),
-        KeyEntry::new(Swatch::Line(SCALE.to_rgba()), format!("loss scale 2^{scale:.4}").replace(".0000", "")),
+        KeyEntry::new(Swatch::Line(BACKGROUND.to_rgba()), "upper bound (65504/max|g|)"),
+        KeyEntry::new(Swatch::Line(GREY.to_rgba()), "lower bound (2^−14/min|g|)"),
+        KeyEntry::new(Swatch::Line(SCALE.to_rgba()), format!("loss scale 2^{}", trim(scale))),
     ];
+    if any_empty {
+        key.push(KeyEntry::new(Swatch::Dot(SCALE.to_rgba()), "no window: lower above upper"));
+    }
     let (plot, strip) = with_key(area, &key);
     draw_key(&strip, &key)?;
-    let (lo, hi) = lin_axis(band.iter().flat_map(|b| [b.1, b.2]), &[scale]);
+    let (lo, hi) = lin_axis(bounds.iter().flat_map(|b| [b.1, b.2]), &[scale]);
     let mut chart = chart(&plot, &format!("{name}: float16 loss-scale window"), s, lo..hi)?;
     chart
         .configure_mesh()
         .x_desc("step")
         .x_label_formatter(&step_label)
+        .x_labels(6)
         .y_desc("log2 of the loss scale")
         .label_style(("sans-serif", 12))
         .light_line_style(WHITE.mix(0.0))
         .draw()?;
-    if band.len() == 1 {
-        let (x, a, b) = band[0];
-        chart.draw_series([PathElement::new(vec![(x, a), (x, b)], BACKGROUND.stroke_width(6))])?;
-    } else if !band.is_empty() {
-        let outline: Vec<(f64, f64)> =
-            band.iter().map(|b| (b.0, b.2)).chain(band.iter().rev().map(|b| (b.0, b.1))).collect();
-        chart.draw_series([Polygon::new(outline, BACKGROUND.mix(0.3).filled())])?;
-        line(&mut chart, &(band.iter().map(|b| (b.0, b.1)).collect(), BACKGROUND), false)?;
-        line(&mut chart, &(band.iter().map(|b| (b.0, b.2)).collect(), BACKGROUND), false)?;
+    // shaded over each run of steps whose window holds a scale
+    for run in bounds.split(|b| b.1 > b.2).filter(|r| !r.is_empty()) {
+        if let [(x, a, b)] = run {
+            chart.draw_series([PathElement::new(vec![(*x, *a), (*x, *b)], BACKGROUND.mix(0.5).stroke_width(6))])?;
+        } else {
+            let outline: Vec<(f64, f64)> =
+                run.iter().map(|b| (b.0, b.2)).chain(run.iter().rev().map(|b| (b.0, b.1))).collect();
+            chart.draw_series([Polygon::new(outline, BACKGROUND.mix(0.3).filled())])?;
+        }
     }
+    line(&mut chart, &(bounds.iter().map(|b| (b.0, b.2)).collect(), BACKGROUND), bounds.len() == 1)?;
+    line(&mut chart, &(bounds.iter().map(|b| (b.0, b.1)).collect(), GREY), bounds.len() == 1)?;
+    chart.draw_series(
+        bounds.iter().filter(|b| b.1 > b.2).map(|b| Circle::new((b.0, (b.1 + b.2) / 2.0), 4, SCALE.filled())),
+    )?;
     let x = step_axis(s);
     chart.draw_series([PathElement::new(vec![(x.start, scale), (x.end, scale)], SCALE.stroke_width(2))])?;
     Ok(())
+}
+
+/// A number with at most four decimals, trailing zeros dropped (16, 15.5).
+fn trim(v: f64) -> String {
+    let t = format!("{v:.4}");
+    t.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
 fn cosine_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, s: &Series, pts: &Pts, name: &str) -> Drawn<DB> {
@@ -372,7 +404,9 @@ fn cosine_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, s: &Series, p
         .configure_mesh()
         .x_desc("step")
         .x_label_formatter(&step_label)
+        .x_labels(6)
         .y_desc("cosine")
+        .y_label_formatter(&|v| format!("{:.1}", if v.abs() < 1e-9 { 0.0 } else { *v }))
         .label_style(("sans-serif", 12))
         .light_line_style(WHITE.mix(0.0))
         .draw()?;

@@ -29,8 +29,9 @@ pub struct ChannelRow {
     pub gradient_min: Option<f64>,
     #[serde(default)]
     pub gradient_max: Option<f64>,
-    /// Ratio of the closed-form levels of dL/ds, (c − a)/c (= 1 − 2 / soft Dice for Dice); None
-    /// when the closed form is not two-valued.
+    /// Ratio of the closed-form levels of dL/ds, (c − a)/c (= 1 − 2 / soft Dice for Dice), also
+    /// when the gradient is taken through an activation; None when the closed form with respect
+    /// to probabilities is not two-valued (a Σs² term, a cross-entropy part).
     #[serde(default)]
     pub level_ratio_closed_form: Option<f64>,
     pub dynamic_range: Option<f64>,
@@ -139,7 +140,10 @@ impl CaseRecord {
                         .flatten()
                         .reduce(f32::max)
                         .map(f64::from),
-                    level_ratio_closed_form: g.level_ratio.closed_form,
+                    level_ratio_closed_form: report
+                        .two_valued_closed_form
+                        .then(|| c.closed_form.foreground_level / c.closed_form.background_level)
+                        .filter(|r| r.is_finite()),
                     dynamic_range: g.dynamic_range.ratio,
                     float16_window_log2_min: mp.loss_scale_window.log2_min,
                     float16_window_log2_max: mp.loss_scale_window.log2_max,

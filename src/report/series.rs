@@ -33,9 +33,9 @@ pub struct StepChannel {
     pub hard_dice: f64,
     /// This channel's term of the loss (pooled over a folder's cases).
     pub loss_term: Option<f64>,
-    /// The gradient's level on foreground voxels (per unit of the prediction's values): for a
-    /// file the mean gradient over its foreground voxels; for a folder the pooled loss's
-    /// closed-form level, when its gradient is two-valued (None otherwise).
+    /// The gradient's level on foreground voxels (per unit of the prediction's values), when the
+    /// gradient is two-valued (None otherwise: see the range): for a file its one value on the
+    /// foreground voxels; for a folder the pooled loss's closed-form level.
     pub foreground_level: Option<f64>,
     /// The same on background voxels.
     pub background_level: Option<f64>,
@@ -45,7 +45,7 @@ pub struct StepChannel {
     /// The gradient takes one value on foreground and one on background voxels (for a folder:
     /// in every case).
     pub two_level: bool,
-    /// foreground_level / background_level.
+    /// foreground_level / background_level (measured for a file).
     pub level_ratio: Option<f64>,
     /// The ratio of the closed-form levels of dL/ds, (c − a)/c; None when the closed form is not
     /// two-valued.
@@ -58,6 +58,9 @@ pub struct StepChannel {
     /// the gradient × S a normal float16 number (a folder: the scales that serve every case).
     pub float16_window_log2_min: Option<f64>,
     pub float16_window_log2_max: Option<f64>,
+    /// No scale keeps every value normal (the window's lower bound lies above its upper bound):
+    /// the values span more than float16's normal range.
+    pub float16_window_empty: bool,
     /// At the run's loss scale, the shares (0–1) of the values a float16 cast flushes to zero,
     /// makes subnormal or infinite, and of the L1 mass flushed (a folder: means over its cases).
     pub float16_zero_share: Option<f64>,
@@ -92,12 +95,15 @@ pub struct StepRecord {
     pub source: String,
     /// `file` or `folder`.
     pub kind: &'static str,
-    /// `ok`, or `failed` when no case of the step could be analysed.
+    /// `ok`; `partial` for a folder some of whose cases failed or have no prediction (its pooled
+    /// figures are over fewer cases); `failed` when no case of the step could be analysed.
     pub status: &'static str,
     /// Why the step failed (a file), or the failures of a folder's cases.
     pub errors: Vec<String>,
     /// Cases of the step (1 for a file).
     pub cases: Counts,
+    /// A folder: label files without a prediction in it (cases left out of the step).
+    pub missing: Vec<String>,
     /// The loss (a folder: with its sums pooled over the cases).
     pub loss: Option<f64>,
     /// A folder's per-case losses.
@@ -136,9 +142,16 @@ pub fn dice_ratio(soft_dice: f64) -> Option<f64> {
     (soft_dice > 0.0).then(|| 1.0 - 2.0 / soft_dice)
 }
 
+/// Whether the window from 2^lo to 2^hi holds no scale.
+fn empty(lo: Option<f64>, hi: Option<f64>) -> bool {
+    matches!((lo, hi), (Some(a), Some(b)) if a > b)
+}
+
 impl StepChannel {
     /// A channel of one analysed case.
     fn of_row(c: &ChannelRow) -> StepChannel {
+        let two = c.two_level;
+        let (fg, bg) = if two { (c.foreground_level, c.background_level) } else { (None, None) };
         StepChannel {
             channel: c.channel,
             label: c.label,
@@ -146,17 +159,18 @@ impl StepChannel {
             soft_dice: c.soft_dice,
             hard_dice: c.hard_dice,
             loss_term: c.loss_term,
-            foreground_level: c.foreground_level,
-            background_level: c.background_level,
+            foreground_level: fg,
+            background_level: bg,
             gradient_min: c.gradient_min,
             gradient_max: c.gradient_max,
-            two_level: c.two_level,
-            level_ratio: ratio(c.foreground_level, c.background_level),
+            two_level: two,
+            level_ratio: ratio(fg, bg),
             level_ratio_closed_form: c.level_ratio_closed_form,
             dice_ratio: dice_ratio(c.soft_dice),
             dynamic_range: c.dynamic_range,
             float16_window_log2_min: c.float16_window_log2_min,
             float16_window_log2_max: c.float16_window_log2_max,
+            float16_window_empty: empty(c.float16_window_log2_min, c.float16_window_log2_max),
             float16_zero_share: Some(c.float16_zero_share),
             float16_subnormal_share: Some(c.float16_subnormal_share),
             float16_overflow_share: Some(c.float16_overflow_share),
@@ -182,6 +196,7 @@ impl StepRecord {
             status: if ok { "ok" } else { "failed" },
             errors: r.error.iter().cloned().collect(),
             cases: Counts { total: 1, ok: usize::from(ok), failed: usize::from(!ok) },
+            missing: Vec::new(),
             loss: r.loss,
             case_loss: None,
             folder: None,
@@ -208,9 +223,14 @@ impl StepRecord {
             step,
             source: source.to_string(),
             kind: "folder",
-            status: if ok.is_empty() { "failed" } else { "ok" },
+            status: match (ok.len(), summary.cases.failed + summary.unpaired.labels.len()) {
+                (0, _) => "failed",
+                (_, 0) => "ok",
+                _ => "partial",
+            },
             errors: summary.failed.iter().map(|f| format!("{}: {}", f.case, f.error)).collect(),
             cases: summary.cases.clone(),
+            missing: summary.unpaired.labels.clone(),
             loss: pooled.as_ref().map(|e| e.value),
             case_loss: Some(summary.loss.clone()),
             folder: Some(folder.to_string()),
@@ -218,8 +238,9 @@ impl StepRecord {
         }
     }
 
+    /// Whether the step has figures (`ok` or `partial`).
     pub fn is_ok(&self) -> bool {
-        self.status == "ok"
+        self.status != "failed"
     }
 }
 
@@ -238,6 +259,7 @@ fn folder_channel(s: &ChannelSummary, ok: &[&CaseRecord], pooled: Option<&Evalua
         (c.level(true), c.level(false))
     });
     let soft_dice = pooled.map_or(f64::NAN, |e| e.soft_dice(k));
+    let (lo, hi) = (fold(|c| c.float16_window_log2_min, f64::max), fold(|c| c.float16_window_log2_max, f64::min));
     let pairs: Vec<String> =
         rows.first().map(|c| c.comparisons.iter().map(|p| p.pair.clone()).collect()).unwrap_or_default();
     StepChannel {
@@ -256,8 +278,9 @@ fn folder_channel(s: &ChannelSummary, ok: &[&CaseRecord], pooled: Option<&Evalua
         level_ratio_closed_form: closed.and_then(|(f, b)| ratio(Some(f), Some(b))),
         dice_ratio: dice_ratio(soft_dice),
         dynamic_range: mean(&s.dynamic_range),
-        float16_window_log2_min: fold(|c| c.float16_window_log2_min, f64::max),
-        float16_window_log2_max: fold(|c| c.float16_window_log2_max, f64::min),
+        float16_window_log2_min: lo,
+        float16_window_log2_max: hi,
+        float16_window_empty: empty(lo, hi),
         float16_zero_share: mean(&s.float16_zero_share),
         float16_subnormal_share: mean(&s.float16_subnormal_share),
         float16_overflow_share: mean(&s.float16_overflow_share),

@@ -9,6 +9,8 @@
 //! `track.html`. A record is complete or absent, so an interrupted track continues with `resume`
 //! where it stopped.
 
+pub mod files;
+pub mod folders;
 pub mod outputs;
 pub mod run;
 pub mod steps;

@@ -34,6 +34,28 @@ pub struct MetaStep {
     pub source: PathBuf,
     /// As given.
     pub given: String,
+    /// A prediction file's size and modification time when the track started (None for a
+    /// folder): a continued track analyses again the steps whose file changed since.
+    #[serde(default)]
+    pub file: Option<Fingerprint>,
+}
+
+/// What tells that a file changed: its size and its modification time.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fingerprint {
+    pub bytes: u64,
+    /// Nanoseconds since the Unix epoch.
+    pub modified_ns: Option<u128>,
+}
+
+impl Fingerprint {
+    /// Of the file at `path` (None when it cannot be read).
+    pub fn of(path: &Path) -> Option<Fingerprint> {
+        let m = std::fs::metadata(path).ok()?;
+        let modified_ns =
+            m.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map(|d| d.as_nanos());
+        Some(Fingerprint { bytes: m.len(), modified_ns })
+    }
 }
 
 /// `track.json`: what a track folder holds.
@@ -53,9 +75,14 @@ pub struct TrackMeta {
 impl TrackMeta {
     /// What differs from `now`, in what a run computes (empty when `now` may continue this one).
     pub fn differences(&self, now: &TrackMeta) -> Vec<String> {
+        // what a track computes: not the version, nor the files' fingerprints (a changed file is
+        // analysed again)
         let identity = |m: &TrackMeta| {
             let mut v = serde_json::to_value(m).expect("track metadata serialises");
             v.as_object_mut().expect("an object").remove("tool");
+            for s in v["steps"].as_array_mut().into_iter().flatten() {
+                s.as_object_mut().expect("an object").remove("file");
+            }
             v
         };
         crate::batch::outputs::value_differences(&identity(self), &identity(now))
@@ -102,17 +129,29 @@ pub fn read_step_records(dir: &Path) -> Result<Vec<CaseRecord>> {
     Ok(records)
 }
 
-/// Every file and folder a track writes into `dir` (but the lock).
-pub fn all_outputs(dir: &Path) -> Vec<PathBuf> {
+/// Every file a track writes into `dir` (but the lock and the folder `steps/`).
+pub fn own_files(dir: &Path) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> =
-        [META, STEPS_JSONL, SERIES_JSON, SERIES_CSV, TRACK_HTML, STEPS_DIR].iter().map(|f| dir.join(f)).collect();
+        [META, STEPS_JSONL, SERIES_JSON, SERIES_CSV, TRACK_HTML].iter().map(|f| dir.join(f)).collect();
     v.extend(crate::plot::series::PICTURES.iter().map(|f| dir.join(f)));
     v
 }
 
+/// Removes the files a track writes from `dir` (files of that name, without a track to say whose
+/// they are: the folder `steps/`, which would be a track's only beside its `track.json`, stays).
+pub fn remove_own_files(dir: &Path) -> Result<()> {
+    remove(own_files(dir))
+}
+
 /// Removes what a track wrote into `dir` (an earlier track that this one replaces).
 pub fn remove_outputs(dir: &Path) -> Result<()> {
-    for p in all_outputs(dir) {
+    let mut all = own_files(dir);
+    all.push(dir.join(STEPS_DIR));
+    remove(all)
+}
+
+fn remove(paths: Vec<PathBuf>) -> Result<()> {
+    for p in paths {
         let r = if p.is_dir() { std::fs::remove_dir_all(&p) } else { std::fs::remove_file(&p) };
         match r {
             Ok(()) => {}

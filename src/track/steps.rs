@@ -38,29 +38,67 @@ fn names(p: &Path) -> Vec<String> {
 }
 
 /// For each of `sources`, the name its step number is read from: the file name, or when the file
-/// names are not all different, the nearest folder in which the paths differ.
+/// names are not all different, the nearest folder in which the paths differ (the nearest whose
+/// names all hold a number, if there is one).
 fn step_names(sources: &[PathBuf]) -> Vec<String> {
     let all: Vec<Vec<String>> = sources.iter().map(|p| names(p)).collect();
     let last = |n: &Vec<String>| n.last().cloned().unwrap_or_default();
-    let mut files: Vec<String> = all.iter().map(last).collect();
-    files.sort();
-    files.dedup();
-    if files.len() == sources.len() || sources.len() < 2 {
-        return all.iter().map(last).collect();
+    let distinct = |v: &[String]| {
+        let mut v = v.to_vec();
+        v.sort();
+        v.dedup();
+        v.len()
+    };
+    let files: Vec<String> = all.iter().map(last).collect();
+    if distinct(&files) == sources.len() || sources.len() < 2 {
+        return files;
     }
     // counted from the file name up: 0 = the file, 1 = its folder, ...
     let depth = all.iter().map(Vec::len).max().unwrap_or(0);
     let from_end = |n: &Vec<String>, d: usize| n.len().checked_sub(d + 1).map(|i| n[i].clone()).unwrap_or_default();
-    let differs = (1..depth).find(|&d| {
-        let mut v: Vec<String> = all.iter().map(|n| from_end(n, d)).collect();
-        v.sort();
-        v.dedup();
-        v.len() > 1
-    });
-    match differs {
-        Some(d) => all.iter().map(|n| from_end(n, d)).collect(),
-        None => all.iter().map(last).collect(),
+    let level = |d: usize| all.iter().map(|n| from_end(n, d)).collect::<Vec<String>>();
+    let differing: Vec<usize> = (1..depth).filter(|&d| distinct(&level(d)) > 1).collect();
+    let numbered = differing.iter().find(|&&d| level(d).iter().all(|n| first_number(n).is_some()));
+    match numbered.or(differing.first()) {
+        Some(&d) => level(d),
+        None => files,
     }
+}
+
+/// Every whole number written in `name`, in order (a number too large for u64 as its digits).
+fn numbers(name: &str) -> Vec<Result<u64, String>> {
+    let mut out = Vec::new();
+    let mut rest = name;
+    while let Some(start) = rest.find(|c: char| c.is_ascii_digit()) {
+        let digits: String = rest[start..].chars().take_while(char::is_ascii_digit).collect();
+        rest = &rest[start + digits.len()..];
+        out.push(digits.parse::<u64>().map_err(|_| digits));
+    }
+    out
+}
+
+/// Which number of the names numbers the steps: the first, unless the first numbers coincide and
+/// a later position holds a number in every name, all different (`fold_0_ep10`, `fold_0_ep20`:
+/// the second).
+fn number_position(names: &[String]) -> usize {
+    let all: Vec<Vec<Result<u64, String>>> = names.iter().map(|n| numbers(n)).collect();
+    let distinct_at = |i: usize| {
+        let mut v: Vec<u64> = Vec::new();
+        for n in &all {
+            match n.get(i) {
+                Some(Ok(x)) => v.push(*x),
+                _ => return false,
+            }
+        }
+        v.sort_unstable();
+        v.dedup();
+        v.len() == names.len()
+    };
+    if names.len() < 2 || distinct_at(0) {
+        return 0;
+    }
+    let most = all.iter().map(Vec::len).min().unwrap_or(0);
+    (1..most).find(|&i| distinct_at(i)).unwrap_or(0)
 }
 
 /// The steps of `sources` (given as `param`), numbered by `given` when it is given, else by their
@@ -87,31 +125,38 @@ pub fn name_steps(sources: &[PathBuf], given: Option<&[u64]>, param: Param) -> R
             ))
         }
         Some(g) => g.to_vec(),
-        None => step_names(sources)
-            .iter()
-            .zip(sources)
-            .map(|(name, source)| match first_number(name) {
-                Some(Ok(n)) => Ok(n),
-                Some(Err(digits)) => Err(Error::parameter(
-                    param,
-                    msg![
-                        format!(
-                            "{}: the step number {digits} in its name is too large; give the steps with ",
-                            source.display()
-                        ),
-                        Param::STEPS,
-                    ],
-                )),
-                None => Err(Error::parameter(
-                    param,
-                    msg![
-                        format!("{}: no step number in its name ('{name}'); name the steps with ", source.display()),
-                        set(Param::STEPS, "N1,N2,…"),
-                        ", one per prediction in the order given",
-                    ],
-                )),
-            })
-            .collect::<Result<_>>()?,
+        None => {
+            let names = step_names(sources);
+            let at = number_position(&names);
+            names
+                .iter()
+                .zip(sources)
+                .map(|(name, source)| match numbers(name).into_iter().nth(at) {
+                    Some(Ok(n)) => Ok(n),
+                    Some(Err(digits)) => Err(Error::parameter(
+                        param,
+                        msg![
+                            format!(
+                                "{}: the step number {digits} in its name is too large; give the steps with ",
+                                source.display()
+                            ),
+                            Param::STEPS,
+                        ],
+                    )),
+                    None => Err(Error::parameter(
+                        param,
+                        msg![
+                            format!(
+                                "{}: no step number in its name ('{name}'); name the steps with ",
+                                source.display()
+                            ),
+                            set(Param::STEPS, "N1,N2,…"),
+                            ", one per prediction in the order given",
+                        ],
+                    )),
+                })
+                .collect::<Result<_>>()?
+        }
     };
     let mut steps: Vec<Step> =
         numbers.into_iter().zip(sources).map(|(step, source)| Step { step, source: source.clone() }).collect();
@@ -158,6 +203,15 @@ mod tests {
         let s =
             name_steps(&paths(&["run/ckpt_20/val/a.nii.gz", "run/ckpt_10/val/a.nii.gz"]), None, Param::PRED).unwrap();
         assert_eq!(s.iter().map(|s| s.step).collect::<Vec<_>>(), [10, 20]);
+    }
+
+    #[test]
+    fn the_number_that_tells_names_apart_numbers_them_when_the_first_coincide() {
+        let s = name_steps(&paths(&["fold_0_ep20.nii.gz", "fold_0_ep10.nii.gz"]), None, Param::PRED).unwrap();
+        assert_eq!(s.iter().map(|s| s.step).collect::<Vec<_>>(), [10, 20]);
+        // folders without numbers nearer the file are passed over for the numbered ones
+        let s = name_steps(&paths(&["nn/e8/w/p.nii.gz", "nn/e7/v/p.nii.gz"]), None, Param::PRED).unwrap();
+        assert_eq!(s.iter().map(|s| s.step).collect::<Vec<_>>(), [7, 8]);
     }
 
     #[test]
