@@ -436,3 +436,21 @@ pub fn write_pictures(s: &Series, dir: &Path) -> Result<Vec<Figure>> {
     crate::output::write_bytes(&dir.join(PICTURES[1]), true, svg.as_bytes())?;
     Ok(vec![Figure { name: "series".into(), alt: alt(s), svg }])
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::html::track::tests::{series, step};
+
+    #[test]
+    fn an_empty_float16_window_is_not_shaded_and_the_key_says_why() {
+        let s = series(vec![step(10, 0.5, 1.0, 20.0), step(20, 0.6, 42.2, 31.9), step(30, 0.7, 2.0, 21.0)]);
+        let svg = super::super::svg_string(&SeriesPicture(&s), Path::new("s.svg")).unwrap();
+        assert!(svg.contains("no window: lower above upper"));
+        // a band per run of steps with a window: here two single steps, no polygon across step 20
+        assert!(!svg.contains("<polygon"), "no band joins the steps around an empty window");
+        let s = series(vec![step(10, 0.5, 1.0, 20.0), step(20, 0.6, 2.2, 21.9), step(30, 0.7, 2.0, 21.0)]);
+        let svg = super::super::svg_string(&SeriesPicture(&s), Path::new("s.svg")).unwrap();
+        assert!(svg.contains("<polygon") && !svg.contains("no window"), "a band over steps that all have a window");
+    }
+}
