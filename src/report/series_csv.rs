@@ -19,7 +19,7 @@ fn spread(c: &StepChannel, pick: fn(&super::summary::ChannelSummary) -> &super::
 }
 
 /// Every column before the comparison columns, in order.
-const COLUMNS: [Column; 38] = [
+const COLUMNS: [Column; 39] = [
     ("step", |s, _| s.step.to_string()),
     ("source", |s, _| s.source.clone()),
     ("status", |s, _| s.status.to_string()),
@@ -44,6 +44,7 @@ const COLUMNS: [Column; 38] = [
     ("dynamic_range", |_, c| num(c.dynamic_range)),
     ("float16_window_log2_min", |_, c| num(c.float16_window_log2_min)),
     ("float16_window_log2_max", |_, c| num(c.float16_window_log2_max)),
+    ("float16_window_empty", |_, c| c.float16_window_empty.to_string()),
     ("float16_zero_share", |_, c| num(c.float16_zero_share)),
     ("float16_subnormal_share", |_, c| num(c.float16_subnormal_share)),
     ("float16_overflow_share", |_, c| num(c.float16_overflow_share)),
