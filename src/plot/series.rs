@@ -257,10 +257,11 @@ fn levels_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, s: &Series, p
     let lo: Vec<(f64, f64)> = pts.iter().filter_map(|p| Some((p.0, abs(p.2.gradient_min)?))).collect();
     let hi: Vec<(f64, f64)> = pts.iter().filter_map(|p| Some((p.0, abs(p.2.gradient_max)?))).collect();
     let two = pts.iter().all(|p| p.2.two_level);
-    let mut key = vec![
-        KeyEntry::new(Swatch::Line(FOREGROUND.to_rgba()), "|foreground level|"),
-        KeyEntry::new(Swatch::Line(BACKGROUND.to_rgba()), "background level"),
-    ];
+    let mut key = Vec::new();
+    if !fg.is_empty() || !bg.is_empty() {
+        key.push(KeyEntry::new(Swatch::Line(FOREGROUND.to_rgba()), "|foreground level|"));
+        key.push(KeyEntry::new(Swatch::Line(BACKGROUND.to_rgba()), "background level"));
+    }
     if !two {
         key.push(KeyEntry::new(Swatch::Line(GREY.to_rgba()), "|min|, |max| of the gradient"));
     }
@@ -273,7 +274,8 @@ fn levels_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, s: &Series, p
     });
     let axis = log_axis(all.map(|p| p.1));
     let wrt = if s.parameters.loss.resolve(2).activation == crate::loss::Activation::None { "dL/ds" } else { "dL/dz" };
-    let mut chart = log_chart(&plot, &format!("{name}: gradient levels"), s, axis)?;
+    let what = if two { "gradient levels" } else { "gradient range" };
+    let mut chart = log_chart(&plot, &format!("{name}: {what}"), s, axis)?;
     chart
         .configure_mesh()
         .x_desc("step")
