@@ -5,18 +5,18 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use dicegrad::analysis::precision::LossScale;
 use dicegrad::analysis::views::ViewRequest;
 use dicegrad::loss::{compared_kinds, LossKind};
 use dicegrad::nifti::WriteOptions;
 use dicegrad::output::{check_output, create_folder, write_bytes};
-use dicegrad::pipeline::load::{load, LoadOptions};
+use dicegrad::pipeline::load::load;
 use dicegrad::pipeline::{analyze, write_gradient, Request};
 use dicegrad::plot::{draw_all, write, Picture, ReportPicture};
 use dicegrad::report::html::case::{case_report, Provenance};
 use dicegrad::report::{json::to_json, table::to_table};
 use dicegrad::{Error, Result};
 
+use super::case_args::CaseArgs;
 use super::flags::Flags;
 use super::loss_args::{names_of, LossArgs};
 use super::training_args::TrainingArgs;
@@ -59,19 +59,14 @@ pub struct AnalyzeArgs {
     loss: LossArgs,
     #[command(flatten)]
     training: TrainingArgs,
+    #[command(flatten)]
+    case: CaseArgs,
     /// Also compute these losses' gradients on the same case and compare them with the main one.
     #[arg(long, value_name = "LOSS,...", value_delimiter = ',', num_args = 1.., value_parser = names_of::<LossKind>())]
     compare: Vec<LossKind>,
     /// For a 3D prediction of one class of a multi-label map: the label value K of that class.
     #[arg(long, value_name = "K", allow_negative_numbers = true)]
     label: Option<i64>,
-    /// Loss scale S of the mixed-precision figures: the gradient × S is what a 16-bit cast meets
-    /// (PyTorch GradScaler starts at 65536 = 2^16). A positive number; rounded to float32.
-    #[arg(long, default_value_t = 65536.0, value_name = "S", allow_hyphen_values = true)]
-    loss_scale: f64,
-    /// Largest difference allowed between an entry of the labels' and the prediction's affines (mm).
-    #[arg(long, default_value_t = 1e-3, value_name = "F", allow_hyphen_values = true)]
-    affine_tol: f64,
     /// Folder for report.json, report.html (the whole report as one self-contained web page) and
     /// the pictures (PNG and SVG): slices (three planes per channel), histogram, density (gradient
     /// against probability), compare with --compare, training with --patch-size; created if missing.
@@ -90,16 +85,6 @@ pub struct AnalyzeArgs {
     /// Overwrite existing outputs.
     #[arg(long)]
     force: bool,
-    /// Apply the activation even when every value lies in [0, 1] (and, for softmax, channels sum to
-    /// 1): refused otherwise, as probabilities activated a second time.
-    #[arg(long)]
-    force_activation: bool,
-    /// Report a loss or gradient that is not finite (NaN, infinite) instead of refusing it.
-    #[arg(long)]
-    allow_non_finite: bool,
-    /// Refuse files whose header claims more values (voxels × channels) than this.
-    #[arg(long, default_value_t = 2_000_000_000, value_name = "N")]
-    max_voxels: u64,
     /// Worker threads (0 = one per core). Results do not depend on it.
     #[arg(long, default_value_t = 0, value_name = "N")]
     threads: usize,
@@ -203,18 +188,18 @@ pub fn run(a: AnalyzeArgs) -> Result<ExitCode> {
             "--slice places the planes of slices.png, which is written into --out; give --out DIR as well",
         ));
     }
-    let loss_scale = LossScale::new(a.loss_scale)?;
+    let loss_scale = a.case.loss_scale()?;
     let request = Request {
         loss: a.loss.request(),
         compare: a.compare.clone(),
         label: a.label,
-        force_activation: a.force_activation,
-        allow_non_finite: a.allow_non_finite,
+        force_activation: a.case.force_activation,
+        allow_non_finite: a.case.allow_non_finite,
         regime: a.training.request()?,
         loss_scale,
         views: a.out.as_ref().map(|_| ViewRequest { slice: a.slice.map_or([None; 3], |s| s.0) }),
     };
-    let options = LoadOptions { max_values: a.max_voxels, affine_tol: a.affine_tol };
+    let options = a.case.load_options();
     let loaded = load(&a.labels, &a.pred, options, &request)?;
     let result = analyze(&loaded.case, loaded.inputs, &request, &Flags)?;
     let report = result.report;

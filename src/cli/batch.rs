@@ -7,14 +7,14 @@ use std::time::Instant;
 
 use clap::Args;
 
-use dicegrad::analysis::precision::LossScale;
 use dicegrad::batch::merge::merge;
 use dicegrad::batch::pairing::Shard;
 use dicegrad::batch::run::{run, BatchOptions};
 use dicegrad::loss::LossKind;
-use dicegrad::report::summary::{RunParameters, Summary};
+use dicegrad::report::summary::Summary;
 use dicegrad::Result;
 
+use super::case_args::CaseArgs;
 use super::flags::Flags;
 use super::loss_args::{names_of, LossArgs};
 use super::note;
@@ -34,19 +34,14 @@ pub struct BatchArgs {
     out: PathBuf,
     #[command(flatten)]
     loss: LossArgs,
+    #[command(flatten)]
+    case: CaseArgs,
     /// Also compute these losses' gradients and compare them with the main one (per case).
     #[arg(long, value_name = "LOSS,...", value_delimiter = ',', num_args = 1.., value_parser = names_of::<LossKind>())]
     compare: Vec<LossKind>,
     /// Text after the case id in prediction file names (e.g. _seg for MONAI's CASE/CASE_seg.nii.gz).
     #[arg(long, default_value = "", value_name = "TEXT")]
     pred_suffix: String,
-    /// Loss scale S of the mixed-precision figures: the gradient × S is what a 16-bit cast meets
-    /// (PyTorch GradScaler starts at 65536 = 2^16). A positive number; rounded to float32.
-    #[arg(long, default_value_t = 65536.0, value_name = "S", allow_hyphen_values = true)]
-    loss_scale: f64,
-    /// Largest difference allowed between the labels' and the prediction's affine entries (mm).
-    #[arg(long, default_value_t = 1e-3, value_name = "F", allow_hyphen_values = true)]
-    affine_tol: f64,
     /// Cases analysed at once (0 = one per core). Results do not depend on it.
     #[arg(long, default_value_t = 0, value_name = "N")]
     jobs: usize,
@@ -74,16 +69,6 @@ pub struct BatchArgs {
     /// gzip level (0–9) of the gradient volumes.
     #[arg(long, default_value_t = 1, value_name = "LEVEL", value_parser = clap::value_parser!(u32).range(0..=9))]
     compression: u32,
-    /// Apply the activation even when every value lies in [0, 1] (and, for softmax, channels sum to
-    /// 1): refused otherwise, as probabilities activated a second time.
-    #[arg(long)]
-    force_activation: bool,
-    /// Report a loss or gradient that is not finite (NaN, infinite) instead of refusing it.
-    #[arg(long)]
-    allow_non_finite: bool,
-    /// Refuse files whose header claims more values (voxels × channels) than this.
-    #[arg(long, default_value_t = 2_000_000_000, value_name = "N")]
-    max_voxels: u64,
     /// Worker threads inside a case (0 = one per core).
     #[arg(long, default_value_t = 0, value_name = "N")]
     threads: usize,
@@ -146,21 +131,11 @@ impl BatchArgs {
 pub fn run_batch(a: BatchArgs) -> Result<ExitCode> {
     super::init_threads(a.threads)?;
     let jobs = super::workers(a.jobs, "--jobs");
-    let loss_scale = LossScale::new(a.loss_scale)?;
     let opts = BatchOptions {
         labels_dir: a.labels_dir,
         pred_dir: a.pred_dir,
         out: a.out.clone(),
-        params: RunParameters {
-            loss: a.loss.request(),
-            compare: a.compare,
-            pred_suffix: a.pred_suffix,
-            affine_tol: a.affine_tol,
-            max_values: a.max_voxels,
-            force_activation: a.force_activation,
-            allow_non_finite: a.allow_non_finite,
-            loss_scale,
-        },
+        params: a.case.run_parameters(&a.loss, a.compare, a.pred_suffix)?,
         shard: a.shard,
         jobs,
         resume: a.resume,

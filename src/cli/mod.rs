@@ -4,6 +4,7 @@
 
 mod analyze;
 mod batch;
+mod case_args;
 mod flags;
 mod interrupt;
 mod loss_args;

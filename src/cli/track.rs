@@ -7,12 +7,11 @@ use std::process::ExitCode;
 
 use clap::{ArgGroup, Args};
 
-use dicegrad::analysis::precision::LossScale;
 use dicegrad::loss::LossKind;
-use dicegrad::report::summary::RunParameters;
 use dicegrad::track::{track, Predictions, TrackOptions};
 use dicegrad::{Error, Result};
 
+use super::case_args::CaseArgs;
 use super::flags::Flags;
 use super::loss_args::{names_of, LossArgs};
 use super::note;
@@ -44,6 +43,8 @@ pub struct TrackArgs {
     out: PathBuf,
     #[command(flatten)]
     loss: LossArgs,
+    #[command(flatten)]
+    case: CaseArgs,
     /// Also compute these losses' gradients and compare them with the main one (at every step).
     #[arg(long, value_name = "LOSS,...", value_delimiter = ',', num_args = 1.., value_parser = names_of::<LossKind>())]
     compare: Vec<LossKind>,
@@ -53,12 +54,6 @@ pub struct TrackArgs {
     /// Text after the case id in prediction file names (with --pred-dirs).
     #[arg(long, default_value = "", value_name = "TEXT")]
     pred_suffix: String,
-    /// Loss scale S of the mixed-precision figures (PyTorch GradScaler starts at 65536 = 2^16).
-    #[arg(long, default_value_t = 65536.0, value_name = "S", allow_hyphen_values = true)]
-    loss_scale: f64,
-    /// Largest difference allowed between the labels' and the prediction's affine entries (mm).
-    #[arg(long, default_value_t = 1e-3, value_name = "F", allow_hyphen_values = true)]
-    affine_tol: f64,
     /// Steps (with --pred) or cases of a step (with --pred-dirs) analysed at once (0 = one per
     /// core). Results do not depend on it.
     #[arg(long, default_value_t = 0, value_name = "N")]
@@ -72,15 +67,6 @@ pub struct TrackArgs {
     /// No progress line.
     #[arg(long)]
     quiet: bool,
-    /// Apply the activation even when every value lies in [0, 1]: refused otherwise.
-    #[arg(long)]
-    force_activation: bool,
-    /// Report a loss or gradient that is not finite (NaN, infinite) instead of refusing it.
-    #[arg(long)]
-    allow_non_finite: bool,
-    /// Refuse files whose header claims more values (voxels × channels) than this.
-    #[arg(long, default_value_t = 2_000_000_000, value_name = "N")]
-    max_voxels: u64,
     /// Worker threads inside a step (0 = one per core).
     #[arg(long, default_value_t = 0, value_name = "N")]
     threads: usize,
@@ -114,16 +100,7 @@ pub fn run(a: TrackArgs) -> Result<ExitCode> {
         predictions,
         steps: a.steps,
         out: a.out.clone(),
-        params: RunParameters {
-            loss: a.loss.request(),
-            compare: a.compare,
-            pred_suffix: a.pred_suffix,
-            affine_tol: a.affine_tol,
-            max_values: a.max_voxels,
-            force_activation: a.force_activation,
-            allow_non_finite: a.allow_non_finite,
-            loss_scale: LossScale::new(a.loss_scale)?,
-        },
+        params: a.case.run_parameters(&a.loss, a.compare, a.pred_suffix)?,
         jobs,
         resume: a.resume,
         force: a.force,

@@ -166,6 +166,25 @@ type Built<'a, DB, Y> = std::result::Result<
     DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>,
 >;
 
+/// Draws the axes of a panel: steps along x (whole numbers only), `y_desc` up the y axis, whose
+/// ticks `y_label` writes.
+fn axes<DB: DrawingBackend, Y: Ranged<ValueType = f64> + plotters::coord::ranged1d::ValueFormatter<f64>>(
+    chart: &mut ChartContext<'_, DB, Cartesian2d<Lin, Y>>,
+    y_desc: impl Into<String>,
+    y_label: &dyn Fn(&f64) -> String,
+) -> Drawn<DB> {
+    chart
+        .configure_mesh()
+        .x_desc("step")
+        .x_label_formatter(&step_label)
+        .x_labels(6)
+        .y_desc(y_desc)
+        .y_label_formatter(y_label)
+        .label_style(("sans-serif", 12))
+        .light_line_style(WHITE.mix(0.0))
+        .draw()
+}
+
 type Pts<'a> = [(f64, &'a StepRecord, &'a StepChannel)];
 
 fn dice_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, s: &Series, pts: &Pts, name: &str) -> Drawn<DB> {
@@ -183,15 +202,7 @@ fn dice_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, s: &Series, pts
     let (plot, strip) = with_key(area, &key);
     draw_key(&strip, &key)?;
     let mut chart = chart(&plot, &format!("{name}: Dice"), s, 0.0..1.02)?;
-    chart
-        .configure_mesh()
-        .x_desc("step")
-        .x_label_formatter(&step_label)
-        .x_labels(6)
-        .y_desc("Dice")
-        .label_style(("sans-serif", 12))
-        .light_line_style(WHITE.mix(0.0))
-        .draw()?;
+    axes(&mut chart, "Dice", &plain)?;
     line(
         &mut chart,
         &(pts.iter().map(|p| (p.0, p.2.soft_dice)).filter(|p| p.1.is_finite()).collect(), FOREGROUND),
@@ -276,16 +287,7 @@ fn levels_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, s: &Series, p
     let wrt = if s.parameters.loss.resolve(2).activation == crate::loss::Activation::None { "dL/ds" } else { "dL/dz" };
     let what = if two { "gradient levels" } else { "gradient range" };
     let mut chart = log_chart(&plot, &format!("{name}: {what}"), s, axis)?;
-    chart
-        .configure_mesh()
-        .x_desc("step")
-        .x_label_formatter(&step_label)
-        .x_labels(6)
-        .y_desc(format!("|{wrt}| per voxel"))
-        .y_label_formatter(&|v| log_label(*v))
-        .label_style(("sans-serif", 12))
-        .light_line_style(WHITE.mix(0.0))
-        .draw()?;
+    axes(&mut chart, format!("|{wrt}| per voxel"), &|v| log_label(*v))?;
     line(&mut chart, &(fg, FOREGROUND), true)?;
     line(&mut chart, &(bg, BACKGROUND), true)?;
     if !two {
@@ -312,16 +314,7 @@ fn ratio_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, s: &Series, pt
     draw_key(&strip, &key)?;
     let axis = log_axis(measured.iter().chain(&closed).chain(&dice).map(|p| p.1).chain([1.0]));
     let mut chart = log_chart(&plot, &format!("{name}: level ratio"), s, (axis.0.min(0.8), axis.1))?;
-    chart
-        .configure_mesh()
-        .x_desc("step")
-        .x_label_formatter(&step_label)
-        .x_labels(6)
-        .y_desc("−(foreground / background)")
-        .y_label_formatter(&|v| log_label(*v))
-        .label_style(("sans-serif", 12))
-        .light_line_style(WHITE.mix(0.0))
-        .draw()?;
+    axes(&mut chart, "−(foreground / background)", &|v| log_label(*v))?;
     chart.draw_series(LineSeries::new(dice, GREY.stroke_width(2)))?;
     if measured.is_empty() {
         chart.draw_series(closed.iter().map(|&p| Circle::new(p, 4, BACKGROUND.filled())))?;
@@ -349,15 +342,7 @@ fn window_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, s: &Series, p
     draw_key(&strip, &key)?;
     let (lo, hi) = lin_axis(bounds.iter().flat_map(|b| [b.1, b.2]), &[scale]);
     let mut chart = chart(&plot, &format!("{name}: float16 loss-scale window"), s, lo..hi)?;
-    chart
-        .configure_mesh()
-        .x_desc("step")
-        .x_label_formatter(&step_label)
-        .x_labels(6)
-        .y_desc("log2 of the loss scale")
-        .label_style(("sans-serif", 12))
-        .light_line_style(WHITE.mix(0.0))
-        .draw()?;
+    axes(&mut chart, "log2 of the loss scale", &plain)?;
     // shaded over each run of steps whose window holds a scale
     for run in bounds.split(|b| b.1 > b.2).filter(|r| !r.is_empty()) {
         if let [(x, a, b)] = run {
@@ -378,10 +363,20 @@ fn window_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, s: &Series, p
     Ok(())
 }
 
-/// A number with at most four decimals, trailing zeros dropped (16, 15.5).
+/// A number with at most four decimals, trailing zeros dropped (16, 15.5; never −0).
 fn trim(v: f64) -> String {
     let t = format!("{v:.4}");
-    t.trim_end_matches('0').trim_end_matches('.').to_string()
+    let t = t.trim_end_matches('0').trim_end_matches('.');
+    if t == "-0" {
+        "0".to_string()
+    } else {
+        t.to_string()
+    }
+}
+
+/// A tick of a linear axis.
+fn plain(v: &f64) -> String {
+    trim(*v)
 }
 
 fn cosine_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, s: &Series, pts: &Pts, name: &str) -> Drawn<DB> {
@@ -402,16 +397,7 @@ fn cosine_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, s: &Series, p
     let (lo, hi) = lin_axis(lines.iter().flat_map(|(_, (v, _))| v.iter().map(|p| p.1)), &[]);
     let (lo, hi) = (lo.max(-1.05), hi.min(1.05));
     let mut chart = chart(&plot, &format!("{name}: cosine of gradients"), s, lo..hi.max(lo + 0.1))?;
-    chart
-        .configure_mesh()
-        .x_desc("step")
-        .x_label_formatter(&step_label)
-        .x_labels(6)
-        .y_desc("cosine")
-        .y_label_formatter(&|v| format!("{:.1}", if v.abs() < 1e-9 { 0.0 } else { *v }))
-        .label_style(("sans-serif", 12))
-        .light_line_style(WHITE.mix(0.0))
-        .draw()?;
+    axes(&mut chart, "cosine", &plain)?;
     for (_, l) in &lines {
         line(&mut chart, l, true)?;
     }

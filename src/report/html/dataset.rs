@@ -6,9 +6,8 @@
 use std::fmt::Write;
 
 use super::over_cases::{comparisons, mean_ci};
-use super::{escape, figure, opt, page, Cell, Figure, Row, Table};
+use super::{escape, figure, loss_facts, opt, page, Cell, Figure, Row, Table};
 use crate::report::outliers::{outliers, Outlier, THRESHOLD};
-use crate::report::reading::{significant, spec_line};
 use crate::report::record::CaseRecord;
 use crate::report::summary::{Stats, Summary};
 
@@ -57,23 +56,9 @@ fn parameters(s: &Summary, run: &RunInfo) -> String {
     };
     fact("labels folder", run.labels_dir.clone());
     fact("predictions folder", run.pred_dir.clone());
-    let preset = p.loss.preset.map_or(String::new(), |x| format!(" (preset {x})"));
-    fact("loss", format!("{}{preset}", p.loss.kind()));
-    if !p.compare.is_empty() {
-        fact("compared with", p.compare.iter().map(|k| k.to_string()).collect::<Vec<_>>().join(", "));
+    for (k, v) in loss_facts(p, &s.resolved) {
+        fact(&k, v);
     }
-    for r in &s.resolved {
-        let c = r.prediction_channels;
-        for spec in &r.losses {
-            let n = if spec.include_background || c == 1 { c } else { c - 1 };
-            let reduction = spec.loss.family().reduction().describe(n);
-            fact(
-                &format!("{} with {c} channel{}", spec.loss, if c == 1 { "" } else { "s" }),
-                spec_line(spec, reduction),
-            );
-        }
-    }
-    fact("loss scale S", significant(f64::from(p.loss_scale)));
     if !p.pred_suffix.is_empty() {
         fact("prediction suffix", p.pred_suffix.clone());
     }

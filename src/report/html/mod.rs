@@ -159,6 +159,32 @@ impl Table<'_> {
     }
 }
 
+/// The facts a page gives of a run's losses, (name, value): the loss and its preset, the compared
+/// losses, each loss as resolved for each count of prediction channels, the loss scale.
+pub fn loss_facts(
+    p: &crate::report::summary::RunParameters,
+    resolved: &[crate::report::summary::ResolvedLosses],
+) -> Vec<(String, String)> {
+    use crate::report::reading::{significant, spec_line};
+    let mut v = Vec::new();
+    let preset = p.loss.preset.map_or(String::new(), |x| format!(" (preset {x})"));
+    v.push(("loss".to_string(), format!("{}{preset}", p.loss.kind())));
+    if !p.compare.is_empty() {
+        v.push(("compared with".to_string(), p.compare.iter().map(|k| k.to_string()).collect::<Vec<_>>().join(", ")));
+    }
+    for r in resolved {
+        let c = r.prediction_channels;
+        for spec in &r.losses {
+            let n = if spec.include_background || c == 1 { c } else { c - 1 };
+            let reduction = spec.loss.family().reduction().describe(n);
+            let name = format!("{} with {c} channel{}", spec.loss, if c == 1 { "" } else { "s" });
+            v.push((name, spec_line(spec, reduction)));
+        }
+    }
+    v.push(("loss scale S".to_string(), significant(f64::from(p.loss_scale))));
+    v
+}
+
 /// An optional number as text, `–` when missing.
 pub fn opt(v: Option<f64>, f: impl Fn(f64) -> String) -> String {
     v.map_or_else(|| "–".to_string(), f)

@@ -5,8 +5,8 @@
 
 use std::fmt::Write;
 
-use super::{escape, figure, opt, page, sci, Cell, Figure, Row, Table};
-use crate::report::reading::{significant, spec_line};
+use super::{escape, figure, loss_facts, opt, page, sci, Cell, Figure, Row, Table};
+use crate::report::reading::significant;
 use crate::report::series::{Series, StepChannel, StepRecord};
 
 fn facts(s: &Series, command: &str) -> String {
@@ -19,23 +19,9 @@ fn facts(s: &Series, command: &str) -> String {
     if let Some(k) = s.label {
         fact("label value", k.to_string());
     }
-    let preset = p.loss.preset.map_or(String::new(), |x| format!(" (preset {x})"));
-    fact("loss", format!("{}{preset}", p.loss.kind()));
-    if !p.compare.is_empty() {
-        fact("compared with", p.compare.iter().map(|k| k.to_string()).collect::<Vec<_>>().join(", "));
+    for (k, v) in loss_facts(p, &s.resolved) {
+        fact(&k, v);
     }
-    for r in &s.resolved {
-        let c = r.prediction_channels;
-        for spec in &r.losses {
-            let n = if spec.include_background || c == 1 { c } else { c - 1 };
-            let reduction = spec.loss.family().reduction().describe(n);
-            fact(
-                &format!("{} with {c} channel{}", spec.loss, if c == 1 { "" } else { "s" }),
-                spec_line(spec, reduction),
-            );
-        }
-    }
-    fact("loss scale S", significant(f64::from(p.loss_scale)));
     let failed = s.steps.iter().filter(|st| !st.is_ok()).count();
     let partial = s.steps.iter().filter(|st| st.status == "partial").count();
     let partial = if partial > 0 { format!(", {partial} over fewer cases") } else { String::new() };
