@@ -326,6 +326,19 @@ fn a_forced_track_with_a_wrong_option_leaves_the_earlier_track_as_it_was() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("the track stopped before writing anything"));
     assert_eq!(std::fs::read(out.join("series.csv")).unwrap(), before);
     assert_eq!(std::fs::read_to_string(out.join("steps.jsonl")).unwrap().lines().count(), 3);
+    // a first case that fails (a label file of another grid) stops a forced track the same way
+    let other = at(&d, "other");
+    dicegrad().args(["synth", "--shape", "5,5,5", "--out"]).arg(&other).assert().success();
+    let o = track(&other.join("labels.nii.gz"), &preds, &out, &["--force"]);
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{e}");
+    assert!(e.contains("the earlier track in") && e.contains("is left as it was"), "{e}");
+    assert_eq!(std::fs::read(out.join("series.csv")).unwrap(), before);
+    // a user's files in steps/ survive the replacement of a track
+    std::fs::create_dir_all(out.join("steps/mine")).unwrap();
+    std::fs::write(out.join("steps/mine/notes.txt"), b"mine").unwrap();
+    ok(track(&labels, &preds, &out, &["--force", "--smooth-dr", "0.5"]));
+    assert_eq!(std::fs::read(out.join("steps/mine/notes.txt")).unwrap(), b"mine");
 }
 
 #[test]

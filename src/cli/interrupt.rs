@@ -35,8 +35,8 @@ fn line(keeps: &Keeps, found: &Interrupted) -> String {
             out.display()
         ),
         Keeps::Track(out) => format!(
-            "interrupted{removed}; the steps finished so far are kept in {}; run the same command with --resume to \
-             continue",
+            "interrupted{removed}; the steps this track finished are kept in {}: run the same command with --resume \
+             to continue it (a track there that this one had not yet begun to replace is left as it was)",
             out.display()
         ),
         Keeps::Outputs if found.written == 0 => format!("interrupted: nothing was written{removed}"),

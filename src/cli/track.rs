@@ -23,7 +23,8 @@ pub struct TrackArgs {
     #[arg(long, value_name = "PATH", requires = "pred", conflicts_with = "labels_dir")]
     labels: Option<PathBuf>,
     /// The prediction of each checkpoint (files like analyze's --pred), one per step; the step is
-    /// the first number in each name (epoch_050.nii.gz: 50) unless --steps says.
+    /// the first number in each name (epoch_050.nii.gz: 50; fold_0_ep10: 10, the number that
+    /// tells the names apart) unless --steps says.
     #[arg(long, value_name = "PATH", num_args = 1.., requires = "labels")]
     pred: Vec<PathBuf>,
     /// Folder of ground-truth label maps (with --pred-dirs).
@@ -82,17 +83,22 @@ impl TrackArgs {
 pub fn run(a: TrackArgs) -> Result<ExitCode> {
     super::init_threads(a.threads)?;
     let jobs = super::workers(a.jobs, "--jobs");
-    let predictions = match (&a.labels, &a.labels_dir) {
-        (Some(_), _) if a.pred.is_empty() => {
-            return Err(Error::usage(
-                "--labels (one label file) goes with --pred (one prediction file per step); for folders of cases \
+    let predictions =
+        match (&a.labels, &a.labels_dir) {
+            (Some(_), _) if a.pred.is_empty() => {
+                return Err(Error::usage(
+                    "--labels (one label file) goes with --pred (one prediction file per step); for folders of cases \
                  give --labels-dir with --pred-dirs",
-            ))
-        }
-        (Some(labels), _) => Predictions::Files { labels: labels.clone(), preds: a.pred.clone(), label: a.label },
-        (None, Some(dir)) => Predictions::Folders { labels_dir: dir.clone(), pred_dirs: a.pred_dirs.clone() },
-        (None, None) => return Err(Error::usage("give --labels with --pred, or --labels-dir with --pred-dirs")),
-    };
+                ))
+            }
+            (Some(labels), _) => Predictions::Files { labels: labels.clone(), preds: a.pred.clone(), label: a.label },
+            (None, Some(_)) if a.pred_dirs.is_empty() => return Err(Error::usage(
+                "--labels-dir (a folder of label files) goes with --pred-dirs (one folder of predictions per step); \
+                 for one case give --labels with --pred",
+            )),
+            (None, Some(dir)) => Predictions::Folders { labels_dir: dir.clone(), pred_dirs: a.pred_dirs.clone() },
+            (None, None) => return Err(Error::usage("give --labels with --pred, or --labels-dir with --pred-dirs")),
+        };
     if matches!(predictions, Predictions::Files { .. }) && !a.pred_suffix.is_empty() {
         return Err(Error::usage("--pred-suffix names files in prediction folders: use it with --pred-dirs"));
     }
@@ -142,16 +148,21 @@ pub fn run(a: TrackArgs) -> Result<ExitCode> {
             );
         }
     }
+    let partial = series.steps.iter().filter(|s| s.status == "partial").count();
     let cases = match failed_cases {
         0 => String::new(),
         _ if !folders => String::new(),
-        1 => " (1 case failed)".to_string(),
-        n => format!(" ({n} cases failed)"),
+        1 => "; 1 case failed".to_string(),
+        n => format!("; {n} cases failed"),
+    };
+    let cases = match partial {
+        0 => cases,
+        n => format!("{cases}; {n} over fewer cases than their folder's labels"),
     };
     note!(
         "{} steps: {} ok, {failed_steps} failed{cases}; results in {}",
         series.steps.len(),
-        series.steps.len() - failed_steps,
+        series.steps.len() - failed_steps - partial,
         a.out.display()
     );
     Ok(if failed_cases > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })

@@ -408,7 +408,7 @@ fn cosine_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, s: &Series, p
 pub fn alt(s: &Series) -> String {
     format!(
         "Over {} training steps, per channel: soft and hard Dice; the gradient's foreground and background levels \
-         (log scale); the level ratio as −ratio against 2/Dice − 1; the float16 loss-scale window with the loss \
+         (log scale; when the gradient is not two-valued, its smallest and largest values); the level ratio as −ratio against 2/Dice − 1; the float16 loss-scale window with the loss \
          scale marked{}",
         s.steps.len(),
         if s.pairs.is_empty() { "" } else { "; the cosine of each pair of compared gradients" }

@@ -19,13 +19,14 @@ fn spread(c: &StepChannel, pick: fn(&super::summary::ChannelSummary) -> &super::
 }
 
 /// Every column before the comparison columns, in order.
-const COLUMNS: [Column; 39] = [
+const COLUMNS: [Column; 40] = [
     ("step", |s, _| s.step.to_string()),
     ("source", |s, _| s.source.clone()),
     ("status", |s, _| s.status.to_string()),
     ("cases", |s, _| s.cases.total.to_string()),
     ("cases_ok", |s, _| s.cases.ok.to_string()),
     ("cases_failed", |s, _| s.cases.failed.to_string()),
+    ("cases_missing", |s, _| s.missing.len().to_string()),
     ("channel", |_, c| c.channel.to_string()),
     ("label", |_, c| c.label.to_string()),
     ("foreground_voxels", |_, c| c.foreground_voxels.to_string()),
@@ -71,6 +72,7 @@ fn failed_cell(column: &str, s: &StepRecord) -> String {
         "cases" => s.cases.total.to_string(),
         "cases_ok" => s.cases.ok.to_string(),
         "cases_failed" => s.cases.failed.to_string(),
+        "cases_missing" => s.missing.len().to_string(),
         _ => String::new(),
     }
 }

@@ -145,5 +145,8 @@ pub fn run_files<'s>(
     let analysed = fresh.len();
     kept.extend(fresh);
     kept.sort_by_key(|(s, _)| s.step);
+    // in step order, as an uninterrupted track writes them (steps analysed again came last)
+    let lines: String = kept.iter().map(|(_, r)| serde_json::to_string(r).expect("records serialise") + "\n").collect();
+    crate::output::write_bytes(&path, true, lines.as_bytes())?;
     Ok((kept, analysed))
 }

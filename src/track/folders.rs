@@ -11,6 +11,7 @@ use crate::batch::pairing::{pair, Pairing};
 use crate::batch::run::BatchOptions;
 use crate::error::{Error, Naming, Param, Result};
 use crate::msg;
+use crate::report::record::CaseRecord;
 use crate::report::series::StepRecord;
 use crate::report::summary::ResolvedLosses;
 
@@ -95,14 +96,18 @@ pub fn run_folders<'s>(
     Ok((records, resolved, analysed))
 }
 
-/// The first case of the first folder: analysed before anything is written, so that an error of
-/// the track's configuration (probabilities the loss would activate again) leaves the folder as
-/// it was.
-pub fn probe(opts: &TrackOptions, pairing: &Pairing, naming: &dyn Naming) -> Result<()> {
-    let Some(case) = pairing.cases.first() else { return Ok(()) };
-    super::files::analyse(&case.id, &case.labels, &case.pred, &opts.params, None, naming).map(|_| ()).map_err(|e| {
+/// The record of the first case of the first folder: analysed before anything is written, so
+/// that an error of the track's configuration (probabilities the loss would activate again)
+/// leaves the folder as it was.
+pub fn probe(opts: &TrackOptions, pairing: &Pairing, naming: &dyn Naming) -> Result<CaseRecord> {
+    let case = pairing.cases.first().expect("every folder step pairs a case (checked first)");
+    let labelled = |e: Error| {
         let mut m = msg![format!("case {}: ", case.id)];
         m.extend(e.message());
         Error::usage(m)
-    })
+    };
+    let mut r =
+        super::files::analyse(&case.id, &case.labels, &case.pred, &opts.params, None, naming).map_err(labelled)?;
+    r.error = r.error.map(|e| format!("case {}: {e}", case.id));
+    Ok(r)
 }

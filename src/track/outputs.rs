@@ -143,11 +143,22 @@ pub fn remove_own_files(dir: &Path) -> Result<()> {
     remove(own_files(dir))
 }
 
-/// Removes what a track wrote into `dir` (an earlier track that this one replaces).
+/// Removes what a track wrote into `dir` (an earlier track that this one replaces): its files,
+/// and in `steps/` the batch folders of its steps (each holding a `run.json`); anything else in
+/// `steps/` stays, and so does `steps/` itself unless it is left empty.
 pub fn remove_outputs(dir: &Path) -> Result<()> {
-    let mut all = own_files(dir);
-    all.push(dir.join(STEPS_DIR));
-    remove(all)
+    remove(own_files(dir))?;
+    let steps = dir.join(STEPS_DIR);
+    let batches: Vec<PathBuf> = std::fs::read_dir(&steps)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_dir() && p.join(crate::batch::outputs::RUN).is_file())
+        .collect();
+    remove(batches)?;
+    let _ = std::fs::remove_dir(&steps);
+    Ok(())
 }
 
 fn remove(paths: Vec<PathBuf>) -> Result<()> {

@@ -280,7 +280,9 @@ pub fn track(opts: &TrackOptions, naming: &(dyn Naming + Sync), progress: &mut d
         (Plan::Resume(_), Predictions::Folders { .. }) => start.recorded_before = true,
         (_, Predictions::Files { labels, label, .. }) => {
             let first = &steps[0];
-            match file_step(labels, first, &opts.params, *label, naming) {
+            let r = file_step(labels, first, &opts.params, *label, naming)
+                .and_then(|r| replaceable(r, matches!(plan, Plan::Replace), &opts.out));
+            match r {
                 Ok(r) => start.head = Some(r),
                 Err(e) => {
                     drop(lock);
@@ -290,7 +292,9 @@ pub fn track(opts: &TrackOptions, naming: &(dyn Naming + Sync), progress: &mut d
             }
         }
         (_, Predictions::Folders { .. }) => {
-            if let Err(e) = probe(opts, &pairs[0], naming) {
+            let r =
+                probe(opts, &pairs[0], naming).and_then(|r| replaceable(r, matches!(plan, Plan::Replace), &opts.out));
+            if let Err(e) = r {
                 drop(lock);
                 abandon();
                 return Err(stopped(e, &steps[0], None, &opts.out));
@@ -329,6 +333,19 @@ pub fn track(opts: &TrackOptions, naming: &(dyn Naming + Sync), progress: &mut d
     let series = Series::build(&opts.params, resolved, labels.display().to_string(), meta.label, records);
     outputs::finalize(&opts.out, &series, &opts.command)?;
     Ok(Outcome { series, analysed, redone })
+}
+
+/// The record of the first case when it may replace an earlier track (`replacing`): a first case
+/// that fails (logits without their activation, a label file of another case) stops a forced
+/// track before the earlier one is removed.
+fn replaceable(r: CaseRecord, replacing: bool, out: &Path) -> Result<CaseRecord> {
+    match (&r.error, replacing) {
+        (Some(e), true) => Err(Error::usage(format!(
+            "{e}; the earlier track in {} is left as it was: check the inputs and options",
+            out.display()
+        ))),
+        _ => Ok(r),
+    }
 }
 
 /// The records of a track being continued that still hold: those of steps whose prediction file

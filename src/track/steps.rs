@@ -2,9 +2,10 @@
 //! step order.
 //!
 //! A step is numbered by the user (`steps`, one number per prediction, in the order given) or by
-//! the first whole number in the prediction's name: `epoch_050.nii.gz` is step 50. When the files
-//! all share one name (`ckpt_10/pred.nii.gz`, `ckpt_20/pred.nii.gz`), the number is read from the
-//! nearest folder in which their paths differ. A name without a number (`checkpoint_best`), two
+//! the first whole number in the prediction's name: `epoch_050.nii.gz` is step 50; when the names
+//! share their first number and exactly one other number differs, by that one (`fold_0_ep10`:
+//! 10). When the files all share one name (`ckpt_10/pred.nii.gz`, `ckpt_20/pred.nii.gz`), the
+//! number is read from the nearest folder in which their paths differ. A name without a number (`checkpoint_best`), two
 //! predictions of one step, or a count of numbers that differs from the count of predictions is
 //! refused before anything is read.
 
@@ -78,8 +79,10 @@ fn numbers(name: &str) -> Vec<Result<u64, String>> {
 }
 
 /// Which number of the names numbers the steps: the first, unless the first numbers coincide and
-/// a later position holds a number in every name, all different (`fold_0_ep10`, `fold_0_ep20`:
-/// the second).
+/// exactly one later position holds numbers that differ, all different (`fold_0_ep10`,
+/// `fold_0_ep20`: the second). When several positions differ (`run3_fold1_ep5`,
+/// `run3_fold2_ep10`) the names do not say which is the step: the first is taken, and its
+/// duplicates are refused with a request for the steps.
 fn number_position(names: &[String]) -> usize {
     let all: Vec<Vec<Result<u64, String>>> = names.iter().map(|n| numbers(n)).collect();
     let distinct_at = |i: usize| {
@@ -98,7 +101,11 @@ fn number_position(names: &[String]) -> usize {
         return 0;
     }
     let most = all.iter().map(Vec::len).min().unwrap_or(0);
-    (1..most).find(|&i| distinct_at(i)).unwrap_or(0)
+    let varies = |i: usize| all.iter().any(|n| n.get(i) != all[0].get(i));
+    match (1..most).filter(|&i| varies(i)).collect::<Vec<_>>()[..] {
+        [i] if distinct_at(i) => i,
+        _ => 0,
+    }
 }
 
 /// The steps of `sources` (given as `param`), numbered by `given` when it is given, else by their
@@ -210,6 +217,9 @@ mod tests {
         let s = name_steps(&paths(&["fold_0_ep20.nii.gz", "fold_0_ep10.nii.gz"]), None, Param::PRED).unwrap();
         assert_eq!(s.iter().map(|s| s.step).collect::<Vec<_>>(), [10, 20]);
         // folders without numbers nearer the file are passed over for the numbered ones
+        // two numbers that differ: which is the step is not said, and the steps are asked for
+        let e = name_steps(&paths(&["run3_fold1_ep5", "run3_fold2_ep10"]), None, Param::PRED).unwrap_err();
+        assert!(e.to_string().contains("are both step 3"), "{e}");
         let s = name_steps(&paths(&["nn/e8/w/p.nii.gz", "nn/e7/v/p.nii.gz"]), None, Param::PRED).unwrap();
         assert_eq!(s.iter().map(|s| s.step).collect::<Vec<_>>(), [7, 8]);
     }

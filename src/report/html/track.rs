@@ -53,10 +53,18 @@ fn crossing(s: &Series, k: usize, at: f64) -> String {
     let Some(up) = v.iter().position(|(_, d)| *d >= at) else {
         return format!("soft Dice stays below {at}");
     };
-    match v[up..].iter().find(|(_, d)| *d < at) {
-        None if up == 0 => format!("soft Dice ≥ {at} at every step"),
-        None => format!("soft Dice reaches {at} at step {} and stays there", v[up].0),
-        Some(down) => format!("soft Dice reaches {at} at step {} but falls below it again at step {}", v[up].0, down.0),
+    let Some(down) = v[up..].iter().find(|(_, d)| *d < at) else {
+        return match up {
+            0 => format!("soft Dice ≥ {at} at every step"),
+            _ => format!("soft Dice reaches {at} at step {} and stays there", v[up].0),
+        };
+    };
+    let fell = format!("soft Dice reaches {at} at step {} but falls below it again at step {}", v[up].0, down.0);
+    // back above it for good after the last step below
+    let last_below = v.iter().rposition(|(_, d)| *d < at).expect("a step below");
+    match v.get(last_below + 1) {
+        Some((step, _)) => format!("{fell}, and is at or above it again from step {step} on"),
+        None => fell,
     }
 }
 
@@ -185,6 +193,7 @@ fn channel_table(s: &Series, k: usize, label: i64) -> String {
         "foreground level",
         "background level",
         "level ratio",
+        "closed-form ratio",
         "1 − 2/Dice",
         "dynamic range",
         "float16 window (log2 S)",
@@ -208,6 +217,7 @@ fn channel_table(s: &Series, k: usize, label: i64) -> String {
                 Cell::num(c.foreground_level, opt(c.foreground_level, sci)),
                 Cell::num(c.background_level, opt(c.background_level, sci)),
                 Cell::num(c.level_ratio, opt(c.level_ratio, |v| format!("{v:.5}"))),
+                Cell::num(c.level_ratio_closed_form, opt(c.level_ratio_closed_form, |v| format!("{v:.5}"))),
                 Cell::num(c.dice_ratio, opt(c.dice_ratio, |v| format!("{v:.5}"))),
                 Cell::num(c.dynamic_range, opt(c.dynamic_range, |v| if v < 1e4 { format!("{v:.4}") } else { sci(v) })),
                 Cell::num(
@@ -225,7 +235,8 @@ fn channel_table(s: &Series, k: usize, label: i64) -> String {
                 let v = c.cosines.iter().find(|x| &x.pair == p).and_then(|x| x.cosine);
                 cells.push(Cell::num(v, opt(v, |v| format!("{v:.4}"))));
             }
-            Some(Row { cells, class: None, first_html: link })
+            let class = (st.status == "partial").then_some("flag");
+            Some(Row { cells, class, first_html: link })
         })
         .collect();
     let caption = format!("Channel {k} (label {label}) over the steps");
@@ -313,6 +324,12 @@ pub(crate) mod tests {
         assert_eq!(crossing(&s, 1, 0.5), "soft Dice reaches 0.5 at step 2 but falls below it again at step 3");
         let s = series(vec![step(1, 0.3, 1.0, 20.0), step(2, 0.6, 1.0, 20.0), step(5, 0.7, 1.0, 20.0)]);
         assert_eq!(crossing(&s, 1, 0.5), "soft Dice reaches 0.5 at step 2 and stays there");
+        let s = series(vec![step(10, 0.67, 1.0, 20.0), step(20, 0.48, 1.0, 20.0), step(30, 0.8, 1.0, 20.0)]);
+        assert_eq!(
+            crossing(&s, 1, 0.5),
+            "soft Dice reaches 0.5 at step 10 but falls below it again at step 20, and is at or above it again from \
+             step 30 on"
+        );
         let s = series(vec![step(1, 0.1, 1.0, 20.0)]);
         assert_eq!(crossing(&s, 1, 0.5), "soft Dice stays below 0.5");
     }
