@@ -459,3 +459,23 @@ fn folder_steps_with_cases_missing_are_marked_and_an_empty_folder_is_refused_fir
     let page = std::fs::read_to_string(out.join("track.html")).unwrap();
     assert!(page.contains("Steps over fewer cases: step 20 (2 of 3 cases; 1 without a prediction)"), "the page warns");
 }
+
+#[test]
+fn the_dice_identity_is_given_only_for_channels_in_the_dice_part() {
+    let d = tmp();
+    let (labels, preds) = checkpoints(&d);
+    let out = at(&d, "out");
+    // nnU-Net's loss: Dice without the background, cross-entropy over every channel
+    ok(track(&labels, &preds, &out, &["--preset", "nnunet", "--activation", "none"]));
+    let series = json(&out.join("series.json"));
+    for s in series["steps"].as_array().unwrap() {
+        let ch = s["channels"].as_array().unwrap();
+        assert_eq!(ch.len(), 3, "cross-entropy reads the background too");
+        assert!(ch[0]["dice_ratio"].is_null(), "the background is not in the Dice part");
+        let dice = ch[1]["soft_dice"].as_f64().unwrap();
+        assert!(close(ch[1]["dice_ratio"].as_f64().unwrap(), 1.0 - 2.0 / dice, 1e-15));
+        // a cross-entropy part: the gradient is not two-valued, so no levels, and no closed-form ratio
+        assert!(ch[1]["foreground_level"].is_null() && ch[1]["level_ratio_closed_form"].is_null());
+        assert!(ch[1]["gradient_min"].as_f64().unwrap() < ch[1]["gradient_max"].as_f64().unwrap());
+    }
+}

@@ -126,6 +126,7 @@ mod tests {
         ChannelRow {
             channel,
             label: channel as i64,
+            in_dice_part: true,
             foreground_voxels: 10,
             soft_dice: 0.5,
             hard_dice: 1.0,

@@ -13,6 +13,10 @@ use crate::loss::CaseSums;
 pub struct ChannelRow {
     pub channel: usize,
     pub label: i64,
+    /// The channel is in the loss's Dice-type part (false for the background left out of it
+    /// while a cross-entropy part still reads it).
+    #[serde(default = "yes")]
+    pub in_dice_part: bool,
     pub foreground_voxels: u64,
     pub soft_dice: f64,
     pub hard_dice: f64,
@@ -51,6 +55,10 @@ pub struct ChannelRow {
     pub bfloat16_l1_lost_share: f64,
     /// With compared losses: per pair, (cosine, scale, sign agreement).
     pub comparisons: Vec<PairFigures>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// Comparison figures of one pair on one channel.
@@ -120,6 +128,7 @@ impl CaseRecord {
                 ChannelRow {
                     channel: c.channel,
                     label: c.label,
+                    in_dice_part: report.parameters.channels_in_loss.contains(&c.channel),
                     foreground_voxels: c.foreground_voxels,
                     soft_dice: c.soft_dice,
                     hard_dice: c.hard_dice,

@@ -50,7 +50,8 @@ pub struct StepChannel {
     /// The ratio of the closed-form levels of dL/ds, (c − a)/c; None when the closed form is not
     /// two-valued.
     pub level_ratio_closed_form: Option<f64>,
-    /// 1 − 2 / soft Dice: what the ratio is for Dice (None when the soft Dice is 0).
+    /// 1 − 2 / soft Dice: what the ratio is for Dice (None when the soft Dice is 0, or the
+    /// channel is not in the loss's Dice-type part).
     pub dice_ratio: Option<f64>,
     /// max |g| / min non-zero |g| (a folder: the mean over its cases).
     pub dynamic_range: Option<f64>,
@@ -166,7 +167,7 @@ impl StepChannel {
             two_level: two,
             level_ratio: ratio(fg, bg),
             level_ratio_closed_form: c.level_ratio_closed_form,
-            dice_ratio: dice_ratio(c.soft_dice),
+            dice_ratio: dice_ratio(c.soft_dice).filter(|_| c.in_dice_part),
             dynamic_range: c.dynamic_range,
             float16_window_log2_min: c.float16_window_log2_min,
             float16_window_log2_max: c.float16_window_log2_max,
@@ -276,7 +277,7 @@ fn folder_channel(s: &ChannelSummary, ok: &[&CaseRecord], pooled: Option<&Evalua
         two_level: !rows.is_empty() && rows.iter().all(|c| c.two_level),
         level_ratio: levels.and_then(|(f, b)| ratio(Some(f), Some(b))),
         level_ratio_closed_form: closed.and_then(|(f, b)| ratio(Some(f), Some(b))),
-        dice_ratio: dice_ratio(soft_dice),
+        dice_ratio: dice_ratio(soft_dice).filter(|_| pooled.is_none_or(|e| e.config.in_loss().contains(&k))),
         dynamic_range: mean(&s.dynamic_range),
         float16_window_log2_min: lo,
         float16_window_log2_max: hi,
