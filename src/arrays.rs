@@ -1,13 +1,14 @@
 //! The library on arrays a program already holds: labels `(X, Y, Z)` of any integer type and a
-//! prediction `(C, X, Y, Z)` of float32, analysed without files. The same route as the command
-//! line ([`crate::pipeline`]).
+//! prediction `(C, X, Y, Z)` of float32, analysed without files; or a mini-batch of them, labels
+//! `(B, X, Y, Z)` and predictions `(B, C, X, Y, Z)`, as a training loop holds it. The same route as
+//! the command line ([`crate::pipeline`]).
 
-use ndarray::{Array4, ArrayView3, ArrayView4, ShapeBuilder};
+use ndarray::{Array4, Array5, ArrayView3, ArrayView4, ArrayView5, Axis, ShapeBuilder};
 
 use crate::case::labels::LabelValue;
 use crate::case::Case;
-use crate::error::{FieldNames, Result};
-use crate::pipeline::{self, Request};
+use crate::error::{Error, FieldNames, Result};
+use crate::pipeline::{self, BatchReduction, Request};
 use crate::report::{Inputs, Report};
 
 /// The case of the arrays, and what the report says about them.
@@ -46,4 +47,37 @@ pub fn gradient<L: LabelValue>(
     let [sx, sy, sz] = case.grid.strides();
     let shape = (case.prediction.channels, x, y, z).strides((case.voxels(), sx, sy, sz));
     Ok(Array4::from_shape_vec(shape, values).expect("the strides describe the values' layout"))
+}
+
+/// The gradient of the loss of a mini-batch with respect to every value of `prediction`, in its
+/// shape `(B, C, X, Y, Z)`: labels `(B, X, Y, Z)`, one case per sample, the loss of the samples
+/// combined as `reduction` says (each sample's loss averaged over the samples, or one loss of the
+/// sums pooled over them). Float32, each value computed in f64 and rounded once.
+pub fn batch_gradient<L: LabelValue>(
+    labels: ndarray::ArrayView4<'_, L>,
+    prediction: ArrayView5<'_, f32>,
+    request: &Request,
+    reduction: BatchReduction,
+) -> Result<Array5<f32>> {
+    let (b, c) = (prediction.dim().0, prediction.dim().1);
+    if labels.dim().0 != b {
+        return Err(Error::usage(format!(
+            "the labels hold {} samples and the prediction {b}; give one label map per sample (B, X, Y, Z) for a \
+             prediction (B, C, X, Y, Z)",
+            labels.dim().0
+        )));
+    }
+    let cases = (0..b)
+        .map(|i| prepare(labels.index_axis(Axis(0), i), prediction.index_axis(Axis(0), i), request))
+        .collect::<Result<Vec<_>>>()?;
+    let values = pipeline::batch_gradient(&cases, request, reduction)?;
+    let mut out = Array5::<f32>::zeros(prediction.raw_dim());
+    for (i, ((case, _), v)) in cases.iter().zip(values).enumerate() {
+        let [x, y, z] = case.grid.shape;
+        let [sx, sy, sz] = case.grid.strides();
+        let shape = (c, x, y, z).strides((case.voxels(), sx, sy, sz));
+        let sample = Array4::from_shape_vec(shape, v).expect("the strides describe the values' layout");
+        out.index_axis_mut(Axis(0), i).assign(&sample);
+    }
+    Ok(out)
 }

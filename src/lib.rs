@@ -84,8 +84,8 @@ pub mod synth;
 pub mod track;
 pub mod training;
 
-pub use arrays::{analyze, gradient};
+pub use arrays::{analyze, batch_gradient, gradient};
 pub use case::Case;
 pub use error::{Error, Result};
-pub use pipeline::Request;
+pub use pipeline::{BatchReduction, Request};
 pub use report::Report;

@@ -382,6 +382,70 @@ pub fn gradient(case: &Case, inputs: &Inputs, request: &Request) -> Result<Vec<f
     Ok(values)
 }
 
+/// How the loss of a mini-batch of cases combines them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum BatchReduction {
+    /// Each case's loss, averaged over the cases (MONAI `batch=False`: the Dice terms averaged
+    /// over samples and channels): the gradient of case b is its own gradient divided by B.
+    #[default]
+    PerCase,
+    /// One loss of the sums pooled over the cases (MONAI `batch=True`, nnU-Net `batch_dice`):
+    /// I = Σ_b I_b, S = Σ_b S_b, … and every case's gradient from the pooled coefficients.
+    Pooled,
+}
+
+/// The gradient of the main loss of `request` over a mini-batch of `cases` (each with its
+/// inputs; all with the prediction's number of channels), reduced as `reduction` says: one vector
+/// per case, in the order of its values. Each value is computed in f64 and rounded once (the 1/B
+/// of a per-case mean is applied as a loss weight, before rounding).
+pub fn batch_gradient(cases: &[(Case, Inputs)], request: &Request, reduction: BatchReduction) -> Result<Vec<Vec<f32>>> {
+    let Some((first, first_inputs)) = cases.first() else {
+        return Err(Error::usage("a mini-batch needs at least one case"));
+    };
+    let config = case_configs(first, first_inputs, request)?.swap_remove(0);
+    for (b, (case, inputs)) in cases.iter().enumerate() {
+        if case.prediction.channels != config.channels {
+            return Err(Error::BadValues {
+                input: prediction_input(inputs),
+                problem: msg![format!(
+                    "sample {b} has {} channels, sample 0 has {}; every sample of a mini-batch has the same channels",
+                    case.prediction.channels, config.channels
+                )],
+            });
+        }
+        check_values(case, inputs, &config, request)?;
+    }
+    let fill = |case: &Case, eval: &Evaluation| {
+        let mut values = vec![0f32; case.prediction.values.len()];
+        GradientKernel::new(case, eval).fill(0, &mut values);
+        values
+    };
+    match reduction {
+        BatchReduction::PerCase => {
+            let mut scaled = config.clone();
+            scaled.spec.loss_weight /= cases.len() as f64;
+            let evals: Vec<Evaluation> = cases.iter().map(|(case, _)| Evaluation::compute(case, &scaled)).collect();
+            for (eval, (_, inputs)) in evals.iter().zip(cases) {
+                check_finite(&[eval], inputs, request)?;
+            }
+            Ok(evals.iter().zip(cases).map(|(eval, (case, _))| fill(case, eval)).collect())
+        }
+        BatchReduction::Pooled => {
+            let mut total: Option<CaseSums> = None;
+            for (case, _) in cases {
+                let sums = CaseSums::compute(case, &config);
+                match &mut total {
+                    Some(t) => t.pool(&sums),
+                    None => total = Some(sums),
+                }
+            }
+            let eval = Evaluation::from_sums(config, total.expect("at least one case"));
+            check_finite(&[&eval], first_inputs, request)?;
+            Ok(cases.iter().map(|(case, _)| fill(case, &eval)).collect())
+        }
+    }
+}
+
 /// Writes the gradient of `kernel` to `path` (`.nii` or `.nii.gz`), float32, in the layout and
 /// geometry of the prediction it was computed on.
 pub fn write_gradient(path: &Path, layout: &GradientLayout, kernel: &GradientKernel, opts: WriteOptions) -> Result<()> {
