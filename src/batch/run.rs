@@ -53,6 +53,8 @@ pub struct Outcome {
     pub summary: Summary,
     /// Cases analysed by this invocation (not skipped when resuming).
     pub analysed: usize,
+    /// Every case's record, in case order (what `cases.jsonl` holds).
+    pub records: Vec<CaseRecord>,
 }
 
 fn write_error(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
@@ -312,7 +314,7 @@ pub fn run(
     records.sort_by(|a, b| a.case.cmp(&b.case));
     let summary = outputs::finalize(&opts.out, &meta, &records)?;
     drop(locks);
-    Ok(Outcome { summary, analysed })
+    Ok(Outcome { summary, analysed, records })
 }
 
 /// Creates and locks the folders a run writes into: `out` for this run alone; a separate gradient

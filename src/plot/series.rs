@@ -230,12 +230,13 @@ fn dice_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, s: &Series, pts
     Ok(())
 }
 
-fn chart<'a, DB: DrawingBackend>(
+/// A panel's chart over the steps (x) and `y`: a linear range, or a log one ([`log_y`]).
+fn chart<'a, DB: DrawingBackend, Y: plotters::coord::ranged1d::AsRangedCoord<Value = f64>>(
     area: &'a DrawingArea<DB, Shift>,
     caption: &str,
     s: &Series,
-    y: std::ops::Range<f64>,
-) -> Built<'a, DB, Lin> {
+    y: Y,
+) -> Built<'a, DB, Y::CoordDescType> {
     ChartBuilder::on(area)
         .caption(caption, ("sans-serif", 14))
         .margin(8)
@@ -245,19 +246,9 @@ fn chart<'a, DB: DrawingBackend>(
         .build_cartesian_2d(step_axis(s), y)
 }
 
-fn log_chart<'a, DB: DrawingBackend>(
-    area: &'a DrawingArea<DB, Shift>,
-    caption: &str,
-    s: &Series,
-    (lo, hi): (f64, f64),
-) -> Built<'a, DB, Log> {
-    ChartBuilder::on(area)
-        .caption(caption, ("sans-serif", 14))
-        .margin(8)
-        .margin_right(14)
-        .x_label_area_size(36)
-        .y_label_area_size(56)
-        .build_cartesian_2d(step_axis(s), (lo..hi).log_scale().with_key_points(log_ticks(lo, hi, 2.5)))
+/// A log axis from `lo` to `hi`, its ticks at 1, 2 and 5 times the powers of ten.
+fn log_y((lo, hi): (f64, f64)) -> Log {
+    (lo..hi).log_scale().with_key_points(log_ticks(lo, hi, 2.5))
 }
 
 fn levels_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, s: &Series, pts: &Pts, name: &str) -> Drawn<DB> {
@@ -286,7 +277,7 @@ fn levels_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, s: &Series, p
     let axis = log_axis(all.map(|p| p.1));
     let wrt = if s.parameters.loss.resolve(2).activation == crate::loss::Activation::None { "dL/ds" } else { "dL/dz" };
     let what = if two { "gradient levels" } else { "gradient range" };
-    let mut chart = log_chart(&plot, &format!("{name}: {what}"), s, axis)?;
+    let mut chart = chart(&plot, &format!("{name}: {what}"), s, log_y(axis))?;
     axes(&mut chart, format!("|{wrt}| per voxel"), &|v| log_label(*v))?;
     line(&mut chart, &(fg, FOREGROUND), true)?;
     line(&mut chart, &(bg, BACKGROUND), true)?;
@@ -313,7 +304,7 @@ fn ratio_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, s: &Series, pt
     let (plot, strip) = with_key(area, &key);
     draw_key(&strip, &key)?;
     let axis = log_axis(measured.iter().chain(&closed).chain(&dice).map(|p| p.1).chain([1.0]));
-    let mut chart = log_chart(&plot, &format!("{name}: level ratio"), s, (axis.0.min(0.8), axis.1))?;
+    let mut chart = chart(&plot, &format!("{name}: level ratio"), s, log_y((axis.0.min(0.8), axis.1)))?;
     axes(&mut chart, "−(foreground / background)", &|v| log_label(*v))?;
     chart.draw_series(LineSeries::new(dice, GREY.stroke_width(2)))?;
     if measured.is_empty() {

@@ -81,7 +81,6 @@ pub fn run_folders<'s>(
             kept: (!nothing_yet).then_some(i),
         })?;
         analysed += usize::from(outcome.analysed > 0);
-        let cases = crate::batch::outputs::read_records(&batch.out)?;
         let s = &outcome.summary;
         for r in &s.resolved {
             if !resolved.iter().any(|x| x.prediction_channels == r.prediction_channels) {
@@ -89,7 +88,7 @@ pub fn run_folders<'s>(
             }
         }
         let source = step.source.display().to_string();
-        records.push(StepRecord::of_folder(step.step, &source, &folder, &opts.params, s, &cases));
+        records.push(StepRecord::of_folder(step.step, &source, &folder, &opts.params, s, &outcome.records));
         progress(Progress { steps_done: i + 1, steps: steps.len(), step: step.step, cases: None });
     }
     resolved.sort_by_key(|r| r.prediction_channels);
