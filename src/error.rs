@@ -73,6 +73,9 @@ impl Param {
     pub const PRED_DIRS: Param = Param("pred_dirs");
     /// The label file of one case.
     pub const LABELS: Param = Param("labels");
+    /// The spatial axes of a mini-batch's arrays (the library on arrays only; the files of the
+    /// command line say theirs).
+    pub const SPATIAL_DIMS: Param = Param("spatial_dims");
 
     /// Every option of a run that is not a loss parameter (that messages may name).
     pub const RUN_OPTIONS: [Param; 25] = [
@@ -226,8 +229,24 @@ macro_rules! msg {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Input {
     File(PathBuf),
-    /// An in-memory array, by what it holds ("labels array", "prediction array").
-    Array(&'static str),
+    /// An in-memory array, by what it holds ("labels array", "prediction array", "input, sample
+    /// 1").
+    Array(std::borrow::Cow<'static, str>),
+}
+
+impl Input {
+    /// An in-memory array named `what`.
+    pub fn array(what: &'static str) -> Input {
+        Input::Array(std::borrow::Cow::Borrowed(what))
+    }
+
+    /// The same input, as sample `b` of a mini-batch (an array's name gains ", sample b").
+    fn in_sample(self, b: usize) -> Input {
+        match self {
+            Input::Array(what) => Input::Array(format!("{what}, sample {b}").into()),
+            file => file,
+        }
+    }
 }
 
 impl fmt::Display for Input {
@@ -314,6 +333,21 @@ impl Error {
     /// Process exit code for this error: 2 (bad input, bad usage, or an output that cannot be written).
     pub fn exit_code(&self) -> u8 {
         2
+    }
+
+    /// The same error, about sample `b` of a mini-batch: the arrays it names are named as that
+    /// sample's.
+    pub fn in_sample(self, b: usize) -> Error {
+        use Error::*;
+        match self {
+            BadValues { input, problem } => BadValues { input: input.in_sample(b), problem },
+            Reactivation { input, problem } => Reactivation { input: input.in_sample(b), problem },
+            NonFinite { input, problem } => NonFinite { input: input.in_sample(b), problem },
+            ShapeMismatch { labels, pred, labels_shape, pred_shape } => {
+                ShapeMismatch { labels: labels.in_sample(b), pred: pred.in_sample(b), labels_shape, pred_shape }
+            }
+            other => other,
+        }
     }
 
     /// A usage error from a message.

@@ -62,6 +62,8 @@
 //! - [`nifti`], [`npz`]: reading and writing NIfTI volumes; reading nnU-Net probabilities.
 //! - [`pipeline`]: the one route from a case (files or arrays) to its report and gradient.
 //! - [`arrays`]: that route on arrays ([`analyze`], [`gradient`]).
+//! - [`minibatch`]: that route on a mini-batch as a training loop holds it (`(B, C, *spatial)`,
+//!   labels or one-hot targets), for the Python package.
 //! - [`batch`]: whole data sets — pairing, parallel runs, resume, shards and merge.
 //! - [`synth`]: seeded synthetic cases.
 
@@ -71,6 +73,7 @@ pub mod batch;
 pub mod case;
 pub mod error;
 pub mod loss;
+pub mod minibatch;
 pub mod names;
 pub mod nifti;
 pub mod npz;

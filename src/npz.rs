@@ -407,7 +407,7 @@ mod tests {
         zip.finish().unwrap();
         let src = NpzSource::open(&path).unwrap();
         let (_, grid) = src.layout().unwrap();
-        let e = src.read(grid, &Input::Array("labels"), 1 << 30).unwrap_err();
+        let e = src.read(grid, &Input::array("labels"), 1 << 30).unwrap_err();
         assert!(matches!(e, Error::TooLarge { .. }), "{e}");
     }
 

@@ -189,7 +189,7 @@ impl<'a> Case<'a> {
         prediction: ArrayView4<'a, f32>,
         label: Option<i64>,
     ) -> Result<Case<'a>> {
-        let (label_input, pred_input) = (Input::Array("labels array"), Input::Array("prediction array"));
+        let (label_input, pred_input) = (Input::array("labels array"), Input::array("prediction array"));
         let dim = prediction.dim();
         let (channels, shape) = (dim.0, [dim.1, dim.2, dim.3]);
         let lshape: Shape3 = labels.dim().into();
@@ -223,6 +223,45 @@ impl<'a> Case<'a> {
             geometry: Geometry::default(),
             labels: Labels { class: Cow::Owned(class), rule },
             prediction: Prediction { values, channels, scan },
+        })
+    }
+
+    /// The cases side by side along their first axis, as one case: the grid `(ΣX, Y, Z)` (C order),
+    /// each class index and value copied once. Every sum over voxels of the result is the sum
+    /// over the cases (the pooled sums of a mini-batch). None unless the cases have the same `Y`,
+    /// `Z`, channels and label rule.
+    pub fn side_by_side(cases: &[&Case]) -> Option<Case<'static>> {
+        let first = cases.first()?;
+        let [_, y, z] = first.grid.shape;
+        let channels = first.prediction.channels;
+        let same = |c: &&Case| {
+            c.grid.shape[1..] == [y, z] && c.prediction.channels == channels && c.labels.rule == first.labels.rule
+        };
+        if !cases.iter().all(same) {
+            return None;
+        }
+        let x: usize = cases.iter().map(|c| c.grid.shape[0]).sum();
+        use ndarray::ShapeBuilder;
+        fn logical<'d, T>(c: &Case, data: &'d [T]) -> ndarray::ArrayView3<'d, T> {
+            let [sx, sy, sz] = c.grid.strides();
+            ndarray::ArrayView3::from_shape(c.grid.shape.strides([sx, sy, sz]), data).expect("the grid's strides")
+        }
+        let mut class = Vec::with_capacity(x * y * z);
+        for c in cases {
+            class.extend(logical(c, &c.labels.class[..]).iter());
+        }
+        let mut values = Vec::with_capacity(channels * x * y * z);
+        for k in 0..channels {
+            for c in cases {
+                values.extend(logical(c, c.prediction.channel(k)).iter());
+            }
+        }
+        let scan = ValueScan::of(&values);
+        Some(Case {
+            grid: Grid::c_order([x, y, z]),
+            geometry: first.geometry.clone(),
+            labels: Labels { class: Cow::Owned(class), rule: first.labels.rule },
+            prediction: Prediction { values: Cow::Owned(values), channels, scan },
         })
     }
 

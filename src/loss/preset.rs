@@ -78,3 +78,18 @@ impl Preset {
         }
     }
 }
+
+/// Whether the Dice sums are pooled over a mini-batch (nnU-Net `batch_dice`, MONAI `batch=True`)
+/// when the loss is `preset`'s and nothing else is said, and why.
+pub fn batch_dice(preset: Option<Preset>) -> (bool, &'static str) {
+    match preset {
+        Some(Preset::Nnunet) => (
+            true,
+            "nnunet preset: nnU-Net pools the Dice sums over the mini-batch (batch_dice) in its 3d_lowres \
+             configuration and in 3d_fullres when the plan has a 3d_lowres one (large images); its 2d \
+             configuration, and 3d_fullres of small images, do not",
+        ),
+        Some(Preset::Smp) => (true, "smp preset: segmentation_models_pytorch's DiceLoss sums over the whole batch"),
+        _ => (false, "the default, as MONAI batch=False"),
+    }
+}

@@ -81,7 +81,7 @@ pub struct CaseResult<'a> {
 fn prediction_input(inputs: &Inputs) -> Input {
     match &inputs.prediction.file.path {
         Some(p) => Input::File(p.into()),
-        None => Input::Array("prediction array"),
+        None => Input::array("prediction array"),
     }
 }
 
@@ -394,11 +394,12 @@ pub enum BatchReduction {
     Pooled,
 }
 
-/// The gradient of the main loss of `request` over a mini-batch of `cases` (each with its
-/// inputs; all with the prediction's number of channels), reduced as `reduction` says: one vector
-/// per case, in the order of its values. Each value is computed in f64 and rounded once (the 1/B
-/// of a per-case mean is applied as a loss weight, before rounding).
-pub fn batch_gradient(cases: &[(Case, Inputs)], request: &Request, reduction: BatchReduction) -> Result<Vec<Vec<f32>>> {
+/// The main loss of `request` evaluated on a mini-batch of `cases` (each with its inputs; all
+/// with the prediction's number of channels), reduced as `reduction` says: one evaluation per
+/// case, whose gradient is that case's part of the mini-batch's gradient (per case: the case's own
+/// loss weighted 1/B; pooled: the coefficients of the sums pooled over the cases, the same for
+/// every case). The values are checked as [`analyze`] checks them.
+pub fn evaluate_batch(cases: &[(Case, Inputs)], request: &Request, reduction: BatchReduction) -> Result<Vec<Evaluation>> {
     let Some((first, first_inputs)) = cases.first() else {
         return Err(Error::usage("a mini-batch needs at least one case"));
     };
@@ -413,37 +414,55 @@ pub fn batch_gradient(cases: &[(Case, Inputs)], request: &Request, reduction: Ba
                 )],
             });
         }
-        check_values(case, inputs, &config, request)?;
+        check_values(case, inputs, &config, request).map_err(|e| in_sample(e, b, cases.len()))?;
     }
-    let fill = |case: &Case, eval: &Evaluation| {
-        let mut values = vec![0f32; case.prediction.values.len()];
-        GradientKernel::new(case, eval).fill(0, &mut values);
-        values
-    };
     match reduction {
         BatchReduction::PerCase => {
             let mut scaled = config.clone();
             scaled.spec.loss_weight /= cases.len() as f64;
-            let evals: Vec<Evaluation> = cases.iter().map(|(case, _)| Evaluation::compute(case, &scaled)).collect();
-            for (eval, (_, inputs)) in evals.iter().zip(cases) {
-                check_finite(&[eval], inputs, request)?;
+            let mut evals = Vec::with_capacity(cases.len());
+            for (b, (case, inputs)) in cases.iter().enumerate() {
+                let eval = Evaluation::compute(case, &scaled);
+                check_finite(&[&eval], inputs, request).map_err(|e| in_sample(e, b, cases.len()))?;
+                evals.push(eval);
             }
-            Ok(evals.iter().zip(cases).map(|(eval, (case, _))| fill(case, eval)).collect())
+            Ok(evals)
         }
         BatchReduction::Pooled => {
-            let mut total: Option<CaseSums> = None;
-            for (case, _) in cases {
-                let sums = CaseSums::compute(case, &config);
-                match &mut total {
-                    Some(t) => t.pool(&sums),
-                    None => total = Some(sums),
-                }
+            let mut total = CaseSums::compute(first, &config);
+            for (case, _) in &cases[1..] {
+                total.pool(&CaseSums::compute(case, &config));
             }
-            let eval = Evaluation::from_sums(config, total.expect("at least one case"));
+            let eval = Evaluation::from_sums(config, total);
             check_finite(&[&eval], first_inputs, request)?;
-            Ok(cases.iter().map(|(case, _)| fill(case, &eval)).collect())
+            Ok(vec![eval; cases.len()])
         }
     }
+}
+
+/// An error of case `b` of a mini-batch of `n`, naming the sample when there are several.
+fn in_sample(e: Error, b: usize, n: usize) -> Error {
+    if n > 1 {
+        e.in_sample(b)
+    } else {
+        e
+    }
+}
+
+/// The gradient of the main loss of `request` over a mini-batch of `cases` (see
+/// [`evaluate_batch`]): one vector per case, in the order of its values. Each value is computed in
+/// f64 and rounded once (the 1/B of a per-case mean is applied as a loss weight, before rounding).
+pub fn batch_gradient(cases: &[(Case, Inputs)], request: &Request, reduction: BatchReduction) -> Result<Vec<Vec<f32>>> {
+    let evals = evaluate_batch(cases, request, reduction)?;
+    Ok(cases
+        .iter()
+        .zip(&evals)
+        .map(|((case, _), eval)| {
+            let mut values = vec![0f32; case.prediction.values.len()];
+            GradientKernel::new(case, eval).fill(0, &mut values);
+            values
+        })
+        .collect())
 }
 
 /// Writes the gradient of `kernel` to `path` (`.nii` or `.nii.gz`), float32, in the layout and

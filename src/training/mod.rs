@@ -131,18 +131,9 @@ pub struct RegimeRequest {
 impl RegimeRequest {
     /// The regime for a loss of preset `preset`.
     pub fn resolve(&self, preset: Option<Preset>) -> Regime {
-        let (batch_dice, source) = match (self.batch_dice, preset) {
-            (Some(b), _) => (b, "given"),
-            (None, Some(Preset::Nnunet)) => (
-                true,
-                "nnunet preset: nnU-Net pools the Dice sums over the mini-batch (batch_dice) in its 3d_lowres \
-                 configuration and in 3d_fullres when the plan has a 3d_lowres one (large images); its 2d \
-                 configuration, and 3d_fullres of small images, do not",
-            ),
-            (None, Some(Preset::Smp)) => {
-                (true, "smp preset: segmentation_models_pytorch's DiceLoss sums over the whole batch")
-            }
-            (None, _) => (false, "the default, as MONAI batch=False"),
+        let (batch_dice, source) = match self.batch_dice {
+            Some(b) => (b, "given"),
+            None => crate::loss::preset::batch_dice(preset),
         };
         Regime {
             patch_size: self.patch_size,

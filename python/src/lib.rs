@@ -1,0 +1,141 @@
+//! The Python module `dicegrad._dicegrad`: the library's mini-batch route
+//! ([`dicegrad::minibatch`]) on numpy arrays, which the package `dicegrad` (python/dicegrad/)
+//! wraps with its documented signatures. The input arrives as float32 in C order (the package
+//! converts other types once) and is read in place; the target may be any integer or float type.
+//! The computation runs with the interpreter released.
+
+mod errors;
+mod options;
+
+use dicegrad::case::labels::LabelValue;
+use dicegrad::minibatch::{reduction, MiniBatch};
+use dicegrad::Error;
+use ndarray::{ArrayD, ArrayViewD};
+use numpy::{Element, IntoPyArray, PyArrayDyn, PyReadonlyArrayDyn, PyUntypedArray, PyUntypedArrayMethods};
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+use errors::{to_py, Keywords};
+use options::Call;
+
+/// What to do with a mini-batch once read.
+#[derive(Clone, Copy)]
+enum Work {
+    Gradient,
+    Analyze,
+}
+
+enum Done {
+    Gradient(ArrayD<f32>),
+    Analyze(Vec<u8>),
+}
+
+/// Runs `work` on the mini-batch of `input` and `target` as `call` says, on `call.threads`
+/// threads (all cores when None or 0).
+fn run<L: LabelValue>(input: ArrayViewD<'_, f32>, target: ArrayViewD<'_, L>, call: &Call, work: Work) -> Result<Done, Error> {
+    let go = || {
+        let batch = MiniBatch::new(input, target, call.spatial_dims, call.request.label)?;
+        let (reduced, _) = reduction(call.batch, &call.request);
+        match work {
+            Work::Gradient => batch.gradient(&call.request, reduced).map(Done::Gradient),
+            Work::Analyze => Ok(Done::Analyze(batch.analyze(&call.request, reduced, &Keywords)?.to_json())),
+        }
+    };
+    match call.threads {
+        Some(n) if n > 0 => rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build()
+            .map_err(|e| Error::usage(format!("cannot start {n} threads: {e}")))?
+            .install(go),
+        _ => go(),
+    }
+}
+
+/// Reads the target as labels of type `L` if it is one, and runs.
+fn with_target<'py, L: LabelValue + Element>(
+    py: Python<'py>,
+    input: &ArrayViewD<'_, f32>,
+    target: &Bound<'py, PyUntypedArray>,
+    call: &Call,
+    work: Work,
+) -> Option<PyResult<Done>> {
+    let t = target.extract::<PyReadonlyArrayDyn<'py, L>>().ok()?;
+    let t = t.as_array();
+    Some(py.detach(|| run(input.view(), t, call, work)).map_err(|e| to_py(&e)))
+}
+
+fn dispatch<'py>(
+    py: Python<'py>,
+    input: PyReadonlyArrayDyn<'py, f32>,
+    target: &Bound<'py, PyAny>,
+    options: &Bound<'py, PyDict>,
+    work: Work,
+) -> PyResult<Done> {
+    let call = options::call(options)?;
+    if !input.is_c_contiguous() {
+        return Err(PyValueError::new_err("the input must be C-contiguous (the package passes it so)"));
+    }
+    let input = input.as_array();
+    let target = target.cast::<PyUntypedArray>().map_err(|_| PyTypeError::new_err("the target must be an array"))?;
+    with_target::<u8>(py, &input, target, &call, work)
+        .or_else(|| with_target::<i64>(py, &input, target, &call, work))
+        .or_else(|| with_target::<i32>(py, &input, target, &call, work))
+        .or_else(|| with_target::<f32>(py, &input, target, &call, work))
+        .or_else(|| with_target::<i16>(py, &input, target, &call, work))
+        .or_else(|| with_target::<u16>(py, &input, target, &call, work))
+        .or_else(|| with_target::<i8>(py, &input, target, &call, work))
+        .or_else(|| with_target::<u32>(py, &input, target, &call, work))
+        .or_else(|| with_target::<u64>(py, &input, target, &call, work))
+        .or_else(|| with_target::<f64>(py, &input, target, &call, work))
+        .unwrap_or_else(|| {
+            Err(PyTypeError::new_err(format!(
+                "the target holds {}; give integer labels or a one-hot array (integers, bool or floats)",
+                target.dtype()
+            )))
+        })
+}
+
+/// The gradient of the loss with respect to every value of `input` (float32, C order), in its
+/// shape.
+#[pyfunction]
+fn gradient<'py>(
+    py: Python<'py>,
+    input: PyReadonlyArrayDyn<'py, f32>,
+    target: &Bound<'py, PyAny>,
+    options: &Bound<'py, PyDict>,
+) -> PyResult<Bound<'py, PyArrayDyn<f32>>> {
+    match dispatch(py, input, target, options, Work::Gradient)? {
+        Done::Gradient(g) => Ok(g.into_pyarray(py)),
+        Done::Analyze(_) => unreachable!("asked for the gradient"),
+    }
+}
+
+/// The report of the mini-batch, as JSON text.
+#[pyfunction]
+fn analyze<'py>(
+    py: Python<'py>,
+    input: PyReadonlyArrayDyn<'py, f32>,
+    target: &Bound<'py, PyAny>,
+    options: &Bound<'py, PyDict>,
+) -> PyResult<String> {
+    match dispatch(py, input, target, options, Work::Analyze)? {
+        Done::Analyze(json) => Ok(String::from_utf8(json).expect("JSON is UTF-8")),
+        Done::Gradient(_) => unreachable!("asked for the report"),
+    }
+}
+
+/// Every loss parameter: (Python name, help, default, choices).
+#[pyfunction]
+fn parameters() -> Vec<(&'static str, String, String, Option<Vec<&'static str>>)> {
+    options::parameters()
+}
+
+#[pymodule]
+fn _dicegrad(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(gradient, m)?)?;
+    m.add_function(wrap_pyfunction!(analyze, m)?)?;
+    m.add_function(wrap_pyfunction!(parameters, m)?)?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}

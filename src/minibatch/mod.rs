@@ -1,0 +1,274 @@
+//! A mini-batch as a training loop holds it: an input `(B, C, *spatial)` of probabilities or
+//! logits, channel-first as PyTorch lays it out (or `(B, *spatial)`, one foreground channel), and a
+//! target of labels `(B, *spatial)`, `(B, 1, *spatial)` or one-hot `(B, C, *spatial)` (MONAI's two
+//! conventions; [`shape`], [`target`]). One to three spatial axes.
+//!
+//! **The loss of a mini-batch** (MONAI `reduction="mean"`; docs/math.md, "A mini-batch from
+//! arrays"), with L(sums) the family's loss of one set of sums and w the loss weight:
+//!
+//! ```text
+//!   per sample (MONAI batch=False, nnU-Net batch_dice=False):
+//!     loss = (1/B)·Σ_b L(sums_b),    dL/ds on sample b: (1/B)·w·coefficients(sums_b)
+//!   pooled (MONAI batch=True, nnU-Net batch_dice, smp):
+//!     loss = L(Σ_b sums_b),          dL/ds on every sample: w·coefficients(Σ_b sums_b)
+//! ```
+//!
+//! (with equal samples, the cross-entropy mean over each sample averaged over B is the mean over
+//! every voxel of the mini-batch, as torch's `CrossEntropyLoss` takes it.)
+//!
+//! **Its report.** Pooled, the mini-batch has one set of sums: it is analysed as one case, its
+//! samples side by side along the first spatial axis ([`Case::side_by_side`]), every sum and so
+//! every figure being the pooled one's. Per sample, each sample is analysed with its loss weighted
+//! 1/B — its figures (levels, dynamic range, float16 window) are those of its part of the
+//! mini-batch's gradient — and the mini-batch's loss and mixed-precision figures are gathered
+//! over all of them. The prediction is used in place (no copy) when it is float32 in C order,
+//! except for the pooled report of several samples, which copies the values side by side.
+
+pub mod shape;
+pub mod target;
+
+use ndarray::{ArrayD, ArrayView4, ArrayView5, ArrayViewD, Axis, IxDyn, ShapeBuilder};
+use serde::Serialize;
+
+use crate::analysis::precision::{MixedPrecision, PrecisionSums};
+use crate::case::labels::LabelValue;
+use crate::case::Case;
+use crate::error::{Naming, Result};
+use crate::loss::GradientKernel;
+use crate::pipeline::{self, BatchReduction, Request};
+use crate::report::{Inputs, Report};
+use shape::{BatchShape, TargetForm};
+
+/// A mini-batch's arrays, read: one case per sample.
+pub struct MiniBatch<'a> {
+    /// How the arrays were read.
+    pub shape: BatchShape,
+    /// The shape of the target, as given.
+    pub target_shape: Vec<usize>,
+    cases: Vec<(Case<'a>, Inputs)>,
+}
+
+/// An array `view` of `n` axes given more axes of length 1 at the end.
+fn padded<T>(mut view: ArrayViewD<'_, T>, n: usize) -> ArrayViewD<'_, T> {
+    while view.ndim() < n {
+        let end = view.ndim();
+        view = view.insert_axis(Axis(end));
+    }
+    view
+}
+
+impl<'a> MiniBatch<'a> {
+    /// Reads `input` (float32) and `target` (labels, or one-hot) as a mini-batch (see [`shape`]):
+    /// `spatial_dims` says how many of their axes are spatial when their shapes leave it open;
+    /// `label` picks label K of multi-label maps for a single-channel prediction. Each sample's
+    /// labels are checked (whole, in range) and its prediction measured.
+    pub fn new<L: LabelValue>(
+        input: ArrayViewD<'a, f32>,
+        target: ArrayViewD<'_, L>,
+        spatial_dims: Option<usize>,
+        label: Option<i64>,
+    ) -> Result<MiniBatch<'a>> {
+        let target_shape = target.shape().to_vec();
+        let hot = || target::is_one_hot(five(padded(target.view(), 5)));
+        let shape = shape::layout(input.shape(), target.shape(), spatial_dims, hot)?;
+        let mut input = input;
+        if !shape.channel_axis {
+            input = input.insert_axis(Axis(1));
+        }
+        let input = five(padded(input, 5));
+        let cases = match shape.target {
+            TargetForm::Labels { channel_axis } => {
+                let labels = if channel_axis { target.index_axis_move(Axis(1), 0) } else { target };
+                cases(input, four(padded(labels, 4)), &shape, label)?
+            }
+            TargetForm::OneHot => {
+                let class = target::decode(five(padded(target, 5)))?;
+                cases(input, class.view(), &shape, label)?
+            }
+        };
+        Ok(MiniBatch { shape, target_shape, cases })
+    }
+
+    /// Samples, B.
+    pub fn len(&self) -> usize {
+        self.cases.len()
+    }
+
+    /// Whether there are no samples (never: a mini-batch is read with at least one).
+    pub fn is_empty(&self) -> bool {
+        self.cases.is_empty()
+    }
+
+    /// The gradient of the main loss of `request` over the mini-batch, reduced as `reduction`
+    /// says, with respect to every value of the input, in the input's shape (C order): float32,
+    /// each value computed in f64 and rounded once.
+    pub fn gradient(&self, request: &Request, reduction: BatchReduction) -> Result<ArrayD<f32>> {
+        let evals = pipeline::evaluate_batch(&self.cases, request, reduction)?;
+        let per = self.shape.sample_values();
+        let mut out = vec![0f32; per * self.len()];
+        for ((chunk, (case, _)), eval) in out.chunks_mut(per).zip(&self.cases).zip(&evals) {
+            let kernel = GradientKernel::new(case, eval);
+            let [x, y, z] = case.grid.shape;
+            if case.grid.order == crate::case::Grid::c_order(case.grid.shape).order {
+                kernel.fill(0, chunk);
+            } else {
+                let mut values = vec![0f32; per];
+                kernel.fill(0, &mut values);
+                let [sx, sy, sz] = case.grid.strides();
+                let strides = (case.prediction.channels, x, y, z).strides((case.voxels(), sx, sy, sz));
+                let from = ArrayView4::from_shape(strides, &values).expect("the grid's strides");
+                let dims = (case.prediction.channels, x, y, z);
+                let mut to = ndarray::ArrayViewMut4::from_shape(dims, chunk).expect("C order");
+                to.assign(&from);
+            }
+        }
+        Ok(ArrayD::from_shape_vec(IxDyn(&self.shape.input), out).expect("B samples of C·N values"))
+    }
+
+    /// The report of the mini-batch's loss (see the module's doc): one report of the pooled
+    /// sums, or of the one sample; or, per sample, one report per sample as part of the
+    /// mini-batch. Notes in the reports name parameters as `naming` does.
+    pub fn analyze(&self, request: &Request, reduction: BatchReduction, naming: &dyn Naming) -> Result<BatchReport> {
+        let n = self.len();
+        if n == 1 || reduction == BatchReduction::Pooled {
+            let whole;
+            let (case, mut inputs) = if n == 1 {
+                (&self.cases[0].0, self.cases[0].1.clone())
+            } else {
+                // every sample was checked on its own: a sample's error names it
+                pipeline::evaluate_batch(&self.cases, request, reduction)?;
+                let cases: Vec<&Case> = self.cases.iter().map(|(c, _)| c).collect();
+                whole = Case::side_by_side(&cases).expect("the samples of a mini-batch share their grid");
+                let mut inputs = self.cases[0].1.clone();
+                inputs.labels.dims = whole.grid.shape.to_vec();
+                (&whole, inputs)
+            };
+            inputs.labels.dims = self.target_shape.clone();
+            inputs.prediction.file.dims = self.shape.input.clone();
+            let report = pipeline::analyze(case, inputs, request, naming)?.report;
+            let batch = BatchInfo::of(reduction, n, report.loss.value, &[&report], request);
+            return Ok(BatchReport { batch, report: Some(report), samples: Vec::new() });
+        }
+        let channels = self.shape.channels;
+        let weight = request.loss.resolve(channels).loss_weight;
+        let mut part = request.clone();
+        part.loss.overrides.loss_weight = Some(weight / n as f64);
+        let mut samples = Vec::with_capacity(n);
+        for (b, (case, inputs)) in self.cases.iter().enumerate() {
+            let mut inputs = inputs.clone();
+            inputs.prediction.file.dims = self.shape.input[1..].to_vec();
+            let report = pipeline::analyze(case, inputs, &part, naming).map_err(|e| e.in_sample(b))?.report;
+            samples.push(report);
+        }
+        let loss = samples.iter().map(|r| r.loss.value).sum();
+        let batch = BatchInfo::of(reduction, n, loss, &samples.iter().collect::<Vec<_>>(), request);
+        Ok(BatchReport { batch, report: None, samples })
+    }
+}
+
+fn five<T>(v: ArrayViewD<'_, T>) -> ArrayView5<'_, T> {
+    v.into_dimensionality().expect("five axes")
+}
+
+fn four<T>(v: ArrayViewD<'_, T>) -> ArrayView4<'_, T> {
+    v.into_dimensionality().expect("four axes")
+}
+
+/// One case per sample of `input` `(B, C, X, Y, Z)` and `labels` `(B, X, Y, Z)`.
+fn cases<'a, L: LabelValue>(
+    input: ArrayView5<'a, f32>,
+    labels: ArrayView4<'_, L>,
+    shape: &BatchShape,
+    label: Option<i64>,
+) -> Result<Vec<(Case<'a>, Inputs)>> {
+    let n = shape.batch;
+    (0..n)
+        .map(|b| {
+            let case = Case::from_arrays(labels.index_axis(Axis(0), b), input.index_axis_move(Axis(0), b), label)
+                .map_err(|e| if n > 1 { e.in_sample(b) } else { e })?;
+            let inputs = Inputs::arrays(L::NAME, case.grid.shape, case.prediction.channels, &case.geometry);
+            Ok((case, inputs))
+        })
+        .collect()
+}
+
+/// How a mini-batch's loss combines its samples, as a report says it.
+fn reduction_name(r: BatchReduction) -> &'static str {
+    match r {
+        BatchReduction::PerCase => "per_sample",
+        BatchReduction::Pooled => "pooled",
+    }
+}
+
+/// The reduction of a mini-batch: pooled when `batch` says so, or, when it says nothing, when
+/// the loss's preset pools (nnU-Net's `batch_dice`, smp); and why.
+pub fn reduction(batch: Option<bool>, request: &Request) -> (BatchReduction, &'static str) {
+    let (pooled, why) = match batch {
+        Some(b) => (b, "given"),
+        None => crate::loss::preset::batch_dice(request.loss.preset),
+    };
+    (if pooled { BatchReduction::Pooled } else { BatchReduction::PerCase }, why)
+}
+
+/// The mini-batch as a whole.
+#[derive(Clone, Debug, Serialize)]
+pub struct BatchInfo {
+    /// Samples, B.
+    pub size: usize,
+    /// How the loss combines them: `per_sample` (each sample's loss, averaged) or `pooled` (one
+    /// loss of the sums over the mini-batch).
+    pub reduction: &'static str,
+    /// The mini-batch's loss (unitless): the mean of the samples' losses, or the pooled loss.
+    pub loss: f64,
+    /// The mixed-precision figures of the mini-batch's whole gradient: the float16 loss-scale
+    /// window over every value of every sample, the shares at the loss scale over all of them.
+    pub mixed_precision: MixedPrecision,
+}
+
+impl BatchInfo {
+    fn of(reduction: BatchReduction, size: usize, loss: f64, reports: &[&Report], request: &Request) -> BatchInfo {
+        let mut sums = PrecisionSums::empty(request.loss_scale);
+        for r in reports {
+            for c in &r.channels {
+                sums.merge(&c.gradient.precision_sums);
+            }
+        }
+        BatchInfo { size, reduction: reduction_name(reduction), loss, mixed_precision: sums.figures() }
+    }
+}
+
+/// The report of a mini-batch.
+#[derive(Clone, Debug)]
+pub struct BatchReport {
+    pub batch: BatchInfo,
+    /// One sample, or pooled: the report of the mini-batch as one case.
+    pub report: Option<Report>,
+    /// Per sample, with several: each sample's report as part of the mini-batch (its loss and
+    /// gradient weighted 1/B).
+    pub samples: Vec<Report>,
+}
+
+impl BatchReport {
+    /// As JSON: the report's keys (those of report.json, in their order) and `batch`; or, per
+    /// sample, `batch` and `samples`.
+    pub fn to_json(&self) -> Vec<u8> {
+        #[derive(Serialize)]
+        struct One<'r> {
+            #[serde(flatten)]
+            report: &'r Report,
+            batch: &'r BatchInfo,
+        }
+        #[derive(Serialize)]
+        struct Samples<'r> {
+            batch: &'r BatchInfo,
+            samples: &'r [Report],
+        }
+        let mut out = match &self.report {
+            Some(report) => serde_json::to_vec_pretty(&One { report, batch: &self.batch }),
+            None => serde_json::to_vec_pretty(&Samples { batch: &self.batch, samples: &self.samples }),
+        }
+        .expect("the report holds only serialisable data");
+        out.push(b'\n');
+        out
+    }
+}
