@@ -36,7 +36,7 @@ enum Done {
 fn run<L: LabelValue>(input: ArrayViewD<'_, f32>, target: ArrayViewD<'_, L>, call: &Call, work: Work) -> Result<Done, Error> {
     let go = || {
         let batch = MiniBatch::new(input, target, call.spatial_dims, call.request.label)?;
-        let (reduced, _) = reduction(call.batch, &call.request);
+        let (reduced, _) = reduction(call.batch, &call.request)?;
         match work {
             Work::Gradient => batch.gradient(&call.request, reduced).map(Done::Gradient),
             Work::Analyze => Ok(Done::Analyze(batch.analyze(&call.request, reduced, &Keywords)?.to_json())),

@@ -59,6 +59,31 @@ impl Evaluation {
         Evaluation { config, sums, value, dice_value, ce_value, channels, ce_scale }
     }
 
+    /// The loss evaluated on one member of a mini-batch whose loss is the mean of its members'
+    /// sum-based parts plus one cross-entropy over the whole mini-batch (torch's mean over every
+    /// voxel, class-weighted: Σ w_y·ce / Σ w_y over the mini-batch): the member's share of that
+    /// loss and of its gradient, from its own sums `own` and the mini-batch's `pooled`, with
+    /// `share` = 1/B. With loss weight w and the member's cross-entropy sum ce_b:
+    ///
+    /// ```text
+    ///   value_b      = w·(λ_sum·share·L(own) + λ_ce·ce_b / W_batch)     (Σ_b value_b = the loss)
+    ///   coefficients = share·w·coefficients(own),   ce_scale = w·λ_ce / W_batch
+    /// ```
+    pub fn member(config: LossConfig, own: CaseSums, pooled: &CaseSums, share: f64) -> Evaluation {
+        let (lambda_sum, _) = config.spec.loss.family().part_weights(&config.spec);
+        let w = config.spec.loss_weight;
+        let sums = CaseSums { ce_norm: pooled.ce_norm, ..own };
+        let mut e = Evaluation::from_sums(config, sums);
+        if let Some(d) = e.dice_value {
+            let factor = if e.ce_value.is_some() { lambda_sum } else { 1.0 };
+            e.value -= (1.0 - share) * w * factor * d;
+        }
+        for c in &mut e.channels {
+            c.coefficients = c.coefficients.scaled(share);
+        }
+        e
+    }
+
     /// The coefficients of channel `k`.
     pub fn coefficients(&self, k: usize) -> Coefficients {
         self.channels[k].coefficients

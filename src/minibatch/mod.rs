@@ -8,20 +8,22 @@
 //!
 //! ```text
 //!   per sample (MONAI batch=False, nnU-Net batch_dice=False):
-//!     loss = (1/B)·Σ_b L(sums_b),    dL/ds on sample b: (1/B)·w·coefficients(sums_b)
+//!     loss = w·(λ_sum·(1/B)·Σ_b L(sums_b) + λ_ce·CE),   dL/ds on sample b: (1/B)·w·coefficients(sums_b)
 //!   pooled (MONAI batch=True, nnU-Net batch_dice, smp):
-//!     loss = L(Σ_b sums_b),          dL/ds on every sample: w·coefficients(Σ_b sums_b)
+//!     loss = w·(λ_sum·L(Σ_b sums_b) + λ_ce·CE),          dL/ds on every sample: w·coefficients(Σ_b sums_b)
+//!   CE = Σ over every voxel of the mini-batch of its class-weighted cross-entropy / Σ of its weights
 //! ```
 //!
-//! (with equal samples, the cross-entropy mean over each sample averaged over B is the mean over
-//! every voxel of the mini-batch, as torch's `CrossEntropyLoss` takes it.)
+//! (torch's `CrossEntropyLoss` and MONAI's `DiceCELoss` take the cross-entropy over the whole
+//! mini-batch in both modes; with class weights that is not the mean of the samples' own.)
 //!
 //! **Its report.** Pooled, the mini-batch has one set of sums: it is analysed as one case, its
 //! samples side by side along the first spatial axis ([`Case::side_by_side`]), every sum and so
-//! every figure being the pooled one's. Per sample, each sample is analysed with its loss weighted
-//! 1/B — its figures (levels, dynamic range, float16 window) are those of its part of the
-//! mini-batch's gradient — and the mini-batch's loss and mixed-precision figures are gathered
-//! over all of them. The prediction is used in place (no copy) when it is float32 in C order,
+//! every figure being the pooled one's. Per sample, each sample is analysed as a member of the
+//! mini-batch ([`crate::loss::Evaluation::member`]: its Dice-type part weighted 1/B, its part of
+//! the mini-batch's cross-entropy) — its figures (levels, dynamic range, float16 window) are those
+//! of its part of the mini-batch's gradient, its loss its share of the mini-batch's — and the
+//! mini-batch's loss and mixed-precision figures are gathered over all of them. The prediction is used in place (no copy) when it is float32 in C order,
 //! except for the pooled report of several samples, which copies the values side by side.
 
 pub mod shape;
@@ -33,9 +35,9 @@ use serde::Serialize;
 use crate::analysis::precision::{MixedPrecision, PrecisionSums};
 use crate::case::labels::LabelValue;
 use crate::case::Case;
-use crate::error::{Naming, Result};
-use crate::loss::GradientKernel;
-use crate::pipeline::{self, BatchReduction, Request};
+use crate::error::{Error, Naming, Param, Result};
+use crate::loss::{CaseSums, GradientKernel};
+use crate::pipeline::{self, BatchReduction, Membership, Request};
 use crate::report::{Inputs, Report};
 use shape::{BatchShape, TargetForm};
 
@@ -149,15 +151,22 @@ impl<'a> MiniBatch<'a> {
             let batch = BatchInfo::of(reduction, n, report.loss.value, &[&report], request);
             return Ok(BatchReport { batch, report: Some(report), samples: Vec::new() });
         }
-        let channels = self.shape.channels;
-        let weight = request.loss.resolve(channels).loss_weight;
-        let mut part = request.clone();
-        part.loss.overrides.loss_weight = Some(weight / n as f64);
+        // every sample checked on its own first: a sample's error names it
+        pipeline::evaluate_batch(&self.cases, request, reduction)?;
+        let pooled: Vec<CaseSums> = request
+            .configs(self.shape.channels)?
+            .iter()
+            .map(|config| {
+                let sums: Vec<CaseSums> = self.cases.iter().map(|(case, _)| CaseSums::compute(case, config)).collect();
+                pipeline::pool(&sums)
+            })
+            .collect();
+        let member = Membership::Member { pooled: &pooled, share: 1.0 / n as f64 };
         let mut samples = Vec::with_capacity(n);
         for (b, (case, inputs)) in self.cases.iter().enumerate() {
             let mut inputs = inputs.clone();
             inputs.prediction.file.dims = self.shape.input[1..].to_vec();
-            let report = pipeline::analyze(case, inputs, &part, naming).map_err(|e| e.in_sample(b))?.report;
+            let report = pipeline::analyze_as(case, inputs, request, naming, member).map_err(|e| e.in_sample(b))?.report;
             samples.push(report);
         }
         let loss = samples.iter().map(|r| r.loss.value).sum();
@@ -201,13 +210,26 @@ fn reduction_name(r: BatchReduction) -> &'static str {
 }
 
 /// The reduction of a mini-batch: pooled when `batch` says so, or, when it says nothing, when
-/// the loss's preset pools (nnU-Net's `batch_dice`, smp); and why.
-pub fn reduction(batch: Option<bool>, request: &Request) -> (BatchReduction, &'static str) {
+/// the loss's preset pools (nnU-Net's `batch_dice`, smp); and why. A loss without Dice sums
+/// (cross-entropy alone) has nothing to pool: asking for it is refused, and a preset's pooling
+/// does not apply.
+pub fn reduction(batch: Option<bool>, request: &Request) -> Result<(BatchReduction, &'static str)> {
+    let sums = request.loss.kind().family().reduction() != crate::loss::Reduction::Voxels;
     let (pooled, why) = match batch {
+        Some(true) if !sums => {
+            return Err(Error::parameter(
+                Param::BATCH_DICE,
+                format!(
+                    "the {} loss has no Dice sums to pool: its mean runs over every voxel of the mini-batch",
+                    request.loss.kind()
+                ),
+            ))
+        }
         Some(b) => (b, "given"),
+        None if !sums => (false, "the loss has no Dice sums to pool"),
         None => crate::loss::preset::batch_dice(request.loss.preset),
     };
-    (if pooled { BatchReduction::Pooled } else { BatchReduction::PerCase }, why)
+    Ok((if pooled { BatchReduction::Pooled } else { BatchReduction::PerCase }, why))
 }
 
 /// The mini-batch as a whole.

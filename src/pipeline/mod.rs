@@ -261,10 +261,39 @@ pub fn analyze<'a>(
     request: &Request,
     naming: &dyn Naming,
 ) -> Result<CaseResult<'a>> {
+    analyze_as(case, inputs, request, naming, Membership::Alone)
+}
+
+/// How a case's losses are evaluated.
+#[derive(Clone, Copy, Debug)]
+pub enum Membership<'b> {
+    /// On the case alone.
+    Alone,
+    /// As a member of a mini-batch whose loss averages its members' (see
+    /// [`Evaluation::member`]): `pooled` holds the mini-batch's sums for each of the request's
+    /// losses (in the order of [`Request::configs`]), `share` is 1/B.
+    Member { pooled: &'b [CaseSums], share: f64 },
+}
+
+/// [`analyze`], with the losses evaluated as `membership` says.
+pub fn analyze_as<'a>(
+    case: &'a Case<'a>,
+    inputs: Inputs,
+    request: &Request,
+    naming: &dyn Naming,
+    membership: Membership,
+) -> Result<CaseResult<'a>> {
     let configs = case_configs(case, &inputs, request)?;
     let config = &configs[0];
     check_values(case, &inputs, config, request)?;
-    let evals: Vec<Evaluation> = configs.iter().map(|c| Evaluation::compute(case, c)).collect();
+    let evals: Vec<Evaluation> = match membership {
+        Membership::Alone => configs.iter().map(|c| Evaluation::compute(case, c)).collect(),
+        Membership::Member { pooled, share } => configs
+            .iter()
+            .zip(pooled)
+            .map(|(c, p)| Evaluation::member(c.clone(), CaseSums::compute(case, c), p, share))
+            .collect(),
+    };
     check_finite(&evals.iter().collect::<Vec<_>>(), &inputs, request)?;
     let eval = &evals[0];
     let sums = eval.sums.clone();
@@ -396,9 +425,10 @@ pub enum BatchReduction {
 
 /// The main loss of `request` evaluated on a mini-batch of `cases` (each with its inputs; all
 /// with the prediction's number of channels), reduced as `reduction` says: one evaluation per
-/// case, whose gradient is that case's part of the mini-batch's gradient (per case: the case's own
-/// loss weighted 1/B; pooled: the coefficients of the sums pooled over the cases, the same for
-/// every case). The values are checked as [`analyze`] checks them.
+/// case, whose gradient is that case's part of the mini-batch's gradient (per case: its share,
+/// [`Evaluation::member`] — its own Dice-type part weighted 1/B, and its part of one
+/// cross-entropy over the mini-batch; pooled: the coefficients of the sums pooled over the cases,
+/// the same for every case). The values are checked as [`analyze`] checks them.
 pub fn evaluate_batch(cases: &[(Case, Inputs)], request: &Request, reduction: BatchReduction) -> Result<Vec<Evaluation>> {
     let Some((first, first_inputs)) = cases.first() else {
         return Err(Error::usage("a mini-batch needs at least one case"));
@@ -418,26 +448,33 @@ pub fn evaluate_batch(cases: &[(Case, Inputs)], request: &Request, reduction: Ba
     }
     match reduction {
         BatchReduction::PerCase => {
-            let mut scaled = config.clone();
-            scaled.spec.loss_weight /= cases.len() as f64;
+            let sums: Vec<CaseSums> = cases.iter().map(|(case, _)| CaseSums::compute(case, &config)).collect();
+            let pooled = pool(&sums);
+            let share = 1.0 / cases.len() as f64;
             let mut evals = Vec::with_capacity(cases.len());
-            for (b, (case, inputs)) in cases.iter().enumerate() {
-                let eval = Evaluation::compute(case, &scaled);
+            for (b, (own, (_, inputs))) in sums.into_iter().zip(cases).enumerate() {
+                let eval = Evaluation::member(config.clone(), own, &pooled, share);
                 check_finite(&[&eval], inputs, request).map_err(|e| in_sample(e, b, cases.len()))?;
                 evals.push(eval);
             }
             Ok(evals)
         }
         BatchReduction::Pooled => {
-            let mut total = CaseSums::compute(first, &config);
-            for (case, _) in &cases[1..] {
-                total.pool(&CaseSums::compute(case, &config));
-            }
-            let eval = Evaluation::from_sums(config, total);
+            let sums: Vec<CaseSums> = cases.iter().map(|(case, _)| CaseSums::compute(case, &config)).collect();
+            let eval = Evaluation::from_sums(config, pool(&sums));
             check_finite(&[&eval], first_inputs, request)?;
             Ok(vec![eval; cases.len()])
         }
     }
+}
+
+/// The sums of a mini-batch: those of its cases, pooled.
+pub fn pool(sums: &[CaseSums]) -> CaseSums {
+    let mut total = sums[0].clone();
+    for s in &sums[1..] {
+        total.pool(s);
+    }
+    total
 }
 
 /// An error of case `b` of a mini-batch of `n`, naming the sample when there are several.

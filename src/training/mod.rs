@@ -293,15 +293,6 @@ struct BatchResult {
 /// The evaluation a patch's voxels see: the loss on the patch's sums `sums` (the pooled sums when
 /// the Dice is pooled) with the cross-entropy of the whole mini-batch `pooled`, its sum-based
 /// coefficients scaled by `scale` (1/B for one Dice per patch, averaged).
-fn patch_evaluation(config: &LossConfig, sums: &CaseSums, pooled: &CaseSums, scale: f64) -> Evaluation {
-    let sums = CaseSums { ce_sum: pooled.ce_sum, ce_norm: pooled.ce_norm, ..sums.clone() };
-    let mut e = Evaluation::from_sums(config.clone(), sums);
-    for c in &mut e.channels {
-        c.coefficients = c.coefficients.scaled(scale);
-    }
-    e
-}
-
 fn one_batch(
     case: &Case,
     config: &LossConfig,
@@ -321,14 +312,15 @@ fn one_batch(
         sums.iter().map(|s| s.channels.iter().map(|ch| ch.label_count == 0).collect()).collect();
     let absent: Vec<bool> = pooled.channels.iter().map(|ch| ch.label_count == 0).collect();
     let b = places.len() as f64;
-    // the evaluation each patch sees; the loss of the mini-batch is the mean of the patches'
-    // (each with the mini-batch's cross-entropy), or the pooled one
+    // the evaluation each patch sees: its share of the mini-batch's loss (its Dice-type part over
+    // B, its part of the mini-batch's cross-entropy), whose values add up to the loss; or the
+    // pooled one
     let evals: Vec<Evaluation> = if regime.batch_dice {
-        vec![patch_evaluation(config, &pooled, &pooled, 1.0)]
+        vec![Evaluation::from_sums(config.clone(), pooled.clone())]
     } else {
-        sums.iter().map(|s| patch_evaluation(config, s, &pooled, 1.0 / b)).collect()
+        sums.iter().map(|s| Evaluation::member(config.clone(), s.clone(), &pooled, 1.0 / b)).collect()
     };
-    let loss = evals.iter().map(|e| e.value).sum::<f64>() / evals.len() as f64;
+    let loss = evals.iter().map(|e| e.value).sum::<f64>();
     let finite = |e: &Evaluation| {
         e.channels
             .iter()
