@@ -33,7 +33,12 @@ enum Done {
 
 /// Runs `work` on the mini-batch of `input` and `target` as `call` says, on `call.threads`
 /// threads (all cores when None or 0).
-fn run<L: LabelValue>(input: ArrayViewD<'_, f32>, target: ArrayViewD<'_, L>, call: &Call, work: Work) -> Result<Done, Error> {
+fn run<L: LabelValue>(
+    input: ArrayViewD<'_, f32>,
+    target: ArrayViewD<'_, L>,
+    call: &Call,
+    work: Work,
+) -> Result<Done, Error> {
     let go = || {
         let batch = MiniBatch::new(input, target, call.spatial_dims, call.request.label)?;
         let (reduced, _) = reduction(call.batch, &call.request)?;

@@ -69,7 +69,10 @@ fn whole(name: &str, value: &Bound<'_, PyAny>) -> PyResult<i64> {
     if value.is_instance_of::<PyBool>() {
         return Err(type_error(name, "a whole number", value));
     }
-    value.call_method0("__index__").and_then(|v| v.extract::<i64>()).map_err(|_| type_error(name, "a whole number", value))
+    value
+        .call_method0("__index__")
+        .and_then(|v| v.extract::<i64>())
+        .map_err(|_| type_error(name, "a whole number", value))
 }
 
 fn count(name: &str, value: &Bound<'_, PyAny>, least: i64) -> PyResult<usize> {

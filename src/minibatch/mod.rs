@@ -91,6 +91,11 @@ impl<'a> MiniBatch<'a> {
         Ok(MiniBatch { shape, target_shape, cases })
     }
 
+    /// One case per sample, with what its report says of its arrays.
+    pub fn cases(&self) -> &[(Case<'a>, Inputs)] {
+        &self.cases
+    }
+
     /// Samples, B.
     pub fn len(&self) -> usize {
         self.cases.len()
@@ -166,7 +171,8 @@ impl<'a> MiniBatch<'a> {
         for (b, (case, inputs)) in self.cases.iter().enumerate() {
             let mut inputs = inputs.clone();
             inputs.prediction.file.dims = self.shape.input[1..].to_vec();
-            let report = pipeline::analyze_as(case, inputs, request, naming, member).map_err(|e| e.in_sample(b))?.report;
+            let report =
+                pipeline::analyze_as(case, inputs, request, naming, member).map_err(|e| e.in_sample(b))?.report;
             samples.push(report);
         }
         let loss = samples.iter().map(|r| r.loss.value).sum();

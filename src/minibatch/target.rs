@@ -18,9 +18,7 @@ pub fn is_one_hot<L: LabelValue>(target: ArrayView5<'_, L>) -> bool {
 pub fn decode<L: LabelValue>(target: ArrayView5<'_, L>) -> Result<Array4<u8>> {
     let (b, c, x, y, z) = target.dim();
     if c > usize::from(u8::MAX) + 1 {
-        return Err(Error::usage(format!(
-            "the one-hot target has {c} channels; at most 256 classes are supported"
-        )));
+        return Err(Error::usage(format!("the one-hot target has {c} channels; at most 256 classes are supported")));
     }
     let mut class = Array4::<u8>::zeros((b, x, y, z));
     // how many channels hold 1 at each voxel, and the first channel that holds neither 0 nor 1

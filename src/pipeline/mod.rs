@@ -429,7 +429,11 @@ pub enum BatchReduction {
 /// [`Evaluation::member`] — its own Dice-type part weighted 1/B, and its part of one
 /// cross-entropy over the mini-batch; pooled: the coefficients of the sums pooled over the cases,
 /// the same for every case). The values are checked as [`analyze`] checks them.
-pub fn evaluate_batch(cases: &[(Case, Inputs)], request: &Request, reduction: BatchReduction) -> Result<Vec<Evaluation>> {
+pub fn evaluate_batch(
+    cases: &[(Case, Inputs)],
+    request: &Request,
+    reduction: BatchReduction,
+) -> Result<Vec<Evaluation>> {
     let Some((first, first_inputs)) = cases.first() else {
         return Err(Error::usage("a mini-batch needs at least one case"));
     };

@@ -126,7 +126,8 @@ loss_parameters! {
     /// Weight of the cross-entropy part of dice+ce.
     lambda_ce: f64 = 1.0; LambdaCe, "F", User, nonnegative;
     /// How a Dice term enters the loss value: one_minus = 1 − dice (MONAI, smp, Kervadec et al.),
-    /// negative = −dice (nnU-Net). The gradient is the same.
+    /// negative = −dice (nnU-Net). The gradient is the same (but for log-cosh-dice, whose tanh
+    /// reads the value).
     dice_form: DiceForm = DiceForm::OneMinus; DiceForm, "NAME", Preset, any;
     /// Lower bound on a Dice denominator (nnU-Net clips at 1e-8, smp at its eps 1e-7); 0 = none.
     /// Where the bound is active the denominator is a constant.
