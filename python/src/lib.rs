@@ -10,8 +10,8 @@ mod options;
 use dicegrad::case::labels::LabelValue;
 use dicegrad::minibatch::{reduction, MiniBatch};
 use dicegrad::Error;
-use ndarray::{ArrayD, ArrayViewD};
-use numpy::{Element, IntoPyArray, PyArrayDyn, PyReadonlyArrayDyn, PyUntypedArray, PyUntypedArrayMethods};
+use ndarray::ArrayViewD;
+use numpy::{Element, PyArrayDyn, PyArrayMethods, PyReadonlyArrayDyn, PyUntypedArray, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -27,23 +27,24 @@ enum Work {
 }
 
 enum Done {
-    Gradient(ArrayD<f32>),
+    Gradient,
     Analyze(Vec<u8>),
 }
 
 /// Runs `work` on the mini-batch of `input` and `target` as `call` says, on `call.threads`
-/// threads (all cores when None or 0).
+/// threads (all cores when None or 0); the gradient goes into `out`.
 fn run<L: LabelValue>(
     input: ArrayViewD<'_, f32>,
     target: ArrayViewD<'_, L>,
     call: &Call,
     work: Work,
+    out: &mut [f32],
 ) -> Result<Done, Error> {
     let go = || {
         let batch = MiniBatch::new(input, target, call.spatial_dims, call.request.label)?;
         let (reduced, _) = reduction(call.batch, &call.request)?;
         match work {
-            Work::Gradient => batch.gradient(&call.request, reduced).map(Done::Gradient),
+            Work::Gradient => batch.gradient_into(&call.request, reduced, out).map(|_| Done::Gradient),
             Work::Analyze => Ok(Done::Analyze(batch.analyze(&call.request, reduced, &Keywords)?.to_json())),
         }
     };
@@ -64,10 +65,22 @@ fn with_target<'py, L: LabelValue + Element>(
     target: &Bound<'py, PyUntypedArray>,
     call: &Call,
     work: Work,
+    out: &mut [f32],
 ) -> Option<PyResult<Done>> {
     let t = target.extract::<PyReadonlyArrayDyn<'py, L>>().ok()?;
     let t = t.as_array();
-    Some(py.detach(|| run(input.view(), t, call, work)).map_err(|e| to_py(&e)))
+    Some(py.detach(|| run(input.view(), t, call, work, out)).map_err(|e| to_py(&e)))
+}
+
+/// The target's element type decides which reading runs.
+macro_rules! by_type {
+    ($py:expr, $input:expr, $target:expr, $call:expr, $work:expr, $out:expr; $($t:ty),+) => {{
+        let mut done = None;
+        $( if done.is_none() {
+            done = with_target::<$t>($py, $input, $target, $call, $work, $out);
+        } )+
+        done
+    }};
 }
 
 fn dispatch<'py>(
@@ -76,6 +89,7 @@ fn dispatch<'py>(
     target: &Bound<'py, PyAny>,
     options: &Bound<'py, PyDict>,
     work: Work,
+    out: &mut [f32],
 ) -> PyResult<Done> {
     let call = options::call(options)?;
     if !input.is_c_contiguous() {
@@ -83,26 +97,19 @@ fn dispatch<'py>(
     }
     let input = input.as_array();
     let target = target.cast::<PyUntypedArray>().map_err(|_| PyTypeError::new_err("the target must be an array"))?;
-    with_target::<u8>(py, &input, target, &call, work)
-        .or_else(|| with_target::<i64>(py, &input, target, &call, work))
-        .or_else(|| with_target::<i32>(py, &input, target, &call, work))
-        .or_else(|| with_target::<f32>(py, &input, target, &call, work))
-        .or_else(|| with_target::<i16>(py, &input, target, &call, work))
-        .or_else(|| with_target::<u16>(py, &input, target, &call, work))
-        .or_else(|| with_target::<i8>(py, &input, target, &call, work))
-        .or_else(|| with_target::<u32>(py, &input, target, &call, work))
-        .or_else(|| with_target::<u64>(py, &input, target, &call, work))
-        .or_else(|| with_target::<f64>(py, &input, target, &call, work))
-        .unwrap_or_else(|| {
+    by_type!(py, &input, target, &call, work, out; u8, i64, i32, f32, i16, u16, i8, u32, u64, f64).unwrap_or_else(
+        || {
             Err(PyTypeError::new_err(format!(
                 "the target holds {}; give integer labels or a one-hot array (integers, bool or floats)",
                 target.dtype()
             )))
-        })
+        },
+    )
 }
 
 /// The gradient of the loss with respect to every value of `input` (float32, C order), in its
-/// shape.
+/// shape: a new numpy array (numpy's allocation, which asks the system for huge pages), filled
+/// with the interpreter released.
 #[pyfunction]
 fn gradient<'py>(
     py: Python<'py>,
@@ -110,10 +117,13 @@ fn gradient<'py>(
     target: &Bound<'py, PyAny>,
     options: &Bound<'py, PyDict>,
 ) -> PyResult<Bound<'py, PyArrayDyn<f32>>> {
-    match dispatch(py, input, target, options, Work::Gradient)? {
-        Done::Gradient(g) => Ok(g.into_pyarray(py)),
-        Done::Analyze(_) => unreachable!("asked for the gradient"),
+    let out = PyArrayDyn::<f32>::zeros(py, input.shape(), false);
+    {
+        let mut values = out.readwrite();
+        let values = values.as_slice_mut().expect("a new array is contiguous");
+        dispatch(py, input, target, options, Work::Gradient, values)?;
     }
+    Ok(out)
 }
 
 /// The report of the mini-batch, as JSON text.
@@ -124,9 +134,9 @@ fn analyze<'py>(
     target: &Bound<'py, PyAny>,
     options: &Bound<'py, PyDict>,
 ) -> PyResult<String> {
-    match dispatch(py, input, target, options, Work::Analyze)? {
+    match dispatch(py, input, target, options, Work::Analyze, &mut [])? {
         Done::Analyze(json) => Ok(String::from_utf8(json).expect("JSON is UTF-8")),
-        Done::Gradient(_) => unreachable!("asked for the report"),
+        Done::Gradient => unreachable!("asked for the report"),
     }
 }
 

@@ -129,7 +129,7 @@ pub fn call(options: &Bound<'_, PyDict>) -> PyResult<Call> {
                 // underscores as Python writes names, dashes as the library does
                 let kind = LossKind::from_name(&name)
                     .or_else(|_| LossKind::from_name(&name.replace('_', "-")))
-                    .map_err(|e| PyValueError::new_err(format!("loss: {e}")))?;
+                    .map_err(|e| PyValueError::new_err(e.to_string()))?;
                 c.request.loss.overrides.loss = Some(kind);
             }
             (_, Some(p)) => {
@@ -143,7 +143,7 @@ pub fn call(options: &Bound<'_, PyDict>) -> PyResult<Call> {
             ("preset", None) => {
                 let name = text("preset", &value)?;
                 c.request.loss.preset =
-                    Some(Preset::from_name(&name).map_err(|e| PyValueError::new_err(format!("preset: {e}")))?);
+                    Some(Preset::from_name(&name).map_err(|e| PyValueError::new_err(e.to_string()))?);
             }
             ("batch", None) => c.batch = Some(boolean("batch", &value)?),
             ("label", None) => c.request.label = Some(whole("label", &value)?),

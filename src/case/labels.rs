@@ -113,14 +113,60 @@ impl ClassMapper {
     /// Appends the class of label value `v` at index `i`.
     #[inline]
     pub fn push(&mut self, i: usize, v: f64, class: &mut Vec<u8>) {
+        class.push(self.class_of(i, v));
+    }
+
+    /// The class of label value `v` at index `i` (0 for an offender, which is counted).
+    #[inline(always)]
+    pub fn class_of(&mut self, i: usize, v: f64) -> u8 {
+        // a whole number 0..255 of a class: from the table
+        if (0.0..256.0).contains(&v) && f64::from(v as u8) == v {
+            if let Some(c) = self.table[v as usize] {
+                return c;
+            }
+        }
+        self.offender(i, v)
+    }
+
+    #[cold]
+    fn offender(&mut self, i: usize, v: f64) -> u8 {
         if v.fract() != 0.0 || !v.is_finite() {
             self.not_whole.add(i, v);
-            class.push(0);
+            0
         } else if let Some(c) = self.rule.class(v) {
-            class.push(c);
+            c
         } else {
             self.out_of_range.add(i, v);
-            class.push(0);
+            0
+        }
+    }
+
+    /// Adds what `later` found (on the labels that follow this mapper's).
+    pub fn merge(&mut self, later: &ClassMapper) {
+        self.not_whole.merge(&later.not_whole);
+        self.out_of_range.merge(&later.out_of_range);
+    }
+
+    /// The class of every label of `values` into `class`, the first of which has index `first`:
+    /// over fixed chunks in parallel, offenders gathered in order.
+    pub fn map_all<L: LabelValue>(&mut self, first: usize, values: &[L], class: &mut [u8]) {
+        use rayon::prelude::*;
+        let chunk = crate::parallel::CHUNK;
+        let rule = self.rule;
+        let found: Vec<ClassMapper> = class
+            .par_chunks_mut(chunk)
+            .zip(values.par_chunks(chunk))
+            .enumerate()
+            .map(|(i, (c, v))| {
+                let mut m = ClassMapper::new(rule);
+                for (j, (c, &v)) in c.iter_mut().zip(v).enumerate() {
+                    *c = m.class_of(first + i * chunk + j, v.to_f64());
+                }
+                m
+            })
+            .collect();
+        for m in &found {
+            self.merge(m);
         }
     }
 

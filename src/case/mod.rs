@@ -211,10 +211,16 @@ impl<'a> Case<'a> {
         };
         let rule = LabelRule::for_prediction(channels, label);
         let mut mapper = ClassMapper::new(rule);
-        let mut class = Vec::with_capacity(grid.voxels());
+        let mut class = vec![0u8; grid.voxels()];
         let o = grid.order;
-        for (i, &v) in labels.permuted_axes([o[2], o[1], o[0]]).iter().enumerate() {
-            mapper.push(i, v.to_f64(), &mut class);
+        let in_order = labels.permuted_axes([o[2], o[1], o[0]]);
+        match in_order.as_slice() {
+            Some(values) => mapper.map_all(0, values, &mut class),
+            None => {
+                for (i, (c, &v)) in class.iter_mut().zip(in_order.iter()).enumerate() {
+                    *c = mapper.class_of(i, v.to_f64());
+                }
+            }
         }
         mapper.finish(&label_input, &grid)?;
         let scan = ValueScan::of(&values);

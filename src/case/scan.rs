@@ -94,8 +94,29 @@ impl Default for ValueScan {
 }
 
 impl ValueScan {
-    /// Adds `values`, the first of which has flat index `first`.
+    /// Adds `values`, the first of which has flat index `first`: block by block, each measured
+    /// in one vectorised pass; value by value only for a block that holds a value that is not
+    /// finite.
     pub fn add(&mut self, first: usize, values: &[f32]) {
+        const BLOCK: usize = 1024;
+        for (b, block) in values.chunks(BLOCK).enumerate() {
+            let m = block_measure(block);
+            if m.non_finite {
+                self.add_each(first + b * BLOCK, block);
+                continue;
+            }
+            self.min = self.min.min(m.min);
+            self.max = self.max.max(m.max);
+            if m.outside_unit > 0 && self.outside_unit.first.is_none() {
+                let j = block.iter().position(|v| !(0.0..=1.0).contains(v)).expect("a value outside [0, 1]");
+                self.outside_unit.first = Some((first + b * BLOCK + j, f64::from(block[j])));
+            }
+            self.outside_unit.count += m.outside_unit;
+        }
+    }
+
+    /// [`add`](Self::add), value by value.
+    fn add_each(&mut self, first: usize, values: &[f32]) {
         for (j, &v) in values.iter().enumerate() {
             if !v.is_finite() {
                 self.non_finite.add(first + j, f64::from(v));
@@ -219,5 +240,82 @@ impl ValueScan {
             return Err(bad(m));
         }
         Ok(())
+    }
+}
+
+/// What one pass over a block finds: its least and largest values (meaningful only when all are
+/// finite), how many lie outside [0, 1], whether any is not finite.
+struct BlockMeasure {
+    min: f32,
+    max: f32,
+    outside_unit: u64,
+    non_finite: bool,
+}
+
+crate::simd::avx2_or_portable! {
+    /// [`BlockMeasure`] of `values`, in 8 independent lanes without branches, so that it
+    /// vectorises.
+    fn block_measure(values: &[f32]) -> BlockMeasure {
+        const L: usize = 8;
+        let (mut lo, mut hi, mut outside, mut non_finite) = ([f32::INFINITY; L], [f32::NEG_INFINITY; L], [0u32; L], [0u32; L]);
+        let lanes = values.chunks_exact(L);
+        let rest = lanes.remainder();
+        let mut step = |l: usize, v: f32| {
+            lo[l] = if v < lo[l] { v } else { lo[l] };
+            hi[l] = if v > hi[l] { v } else { hi[l] };
+            outside[l] += u32::from((v < 0.0) | (v > 1.0));
+            // every exponent bit set: infinite or NaN
+            non_finite[l] |= u32::from(v.to_bits() & 0x7f80_0000 == 0x7f80_0000);
+        };
+        for chunk in lanes {
+            for (l, &v) in chunk.iter().enumerate() {
+                step(l, v);
+            }
+        }
+        for (l, &v) in rest.iter().enumerate() {
+            step(l, v);
+        }
+        BlockMeasure {
+            min: lo.iter().copied().fold(f32::INFINITY, f32::min),
+            max: hi.iter().copied().fold(f32::NEG_INFINITY, f32::max),
+            outside_unit: outside.iter().map(|&n| u64::from(n)).sum(),
+            non_finite: non_finite.iter().any(|&n| n != 0),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn block_by_block_finds_what_value_by_value_finds() {
+        let mut x: u64 = 7;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for case in 0..40 {
+            let n = 1 + (next() % 9000) as usize;
+            let mut values: Vec<f32> = (0..n).map(|_| (next() % 1000) as f32 / 999.0).collect();
+            // a few values outside [0, 1], NaN or infinite, at random places
+            for _ in 0..(case % 5) {
+                let i = (next() as usize) % n;
+                values[i] = match next() % 4 {
+                    0 => f32::NAN,
+                    1 => f32::INFINITY,
+                    2 => -3.5,
+                    _ => 1.25,
+                };
+            }
+            let (mut fast, mut slow) = (ValueScan::default(), ValueScan::default());
+            fast.add(100, &values);
+            slow.add_each(100, &values);
+            assert_eq!(fast.min.to_bits(), slow.min.to_bits(), "case {case}");
+            assert_eq!(fast.max.to_bits(), slow.max.to_bits(), "case {case}");
+            assert_eq!((fast.non_finite, fast.outside_unit), (slow.non_finite, slow.outside_unit), "case {case}");
+        }
     }
 }

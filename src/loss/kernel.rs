@@ -185,6 +185,9 @@ impl<'a> GradientKernel<'a> {
     /// Parallel over fixed chunks.
     pub fn fill(&self, start: usize, out: &mut [f32]) {
         let n = self.case.voxels();
+        if start == 0 && out.len() == n * self.config.channels && !self.channelwise() {
+            return self.fill_all(out);
+        }
         let mut done = 0;
         while done < out.len() {
             let flat = start + done;
@@ -197,6 +200,36 @@ impl<'a> GradientKernel<'a> {
             });
             done += len;
         }
+    }
+}
+
+impl GradientKernel<'_> {
+    /// Every gradient value (`out`: the C·N values, channel-major) when the channels are coupled:
+    /// each fixed chunk of voxels evaluated once for all channels (rather than once per channel,
+    /// as [`fill`](Self::fill) of a part must), each value the same.
+    fn fill_all(&self, out: &mut [f32]) {
+        let (n, c) = (self.case.voxels(), self.config.channels);
+        let act = self.config.spec.activation;
+        // the C pieces of each chunk of voxels, one per channel
+        let mut chunks: Vec<Vec<&mut [f32]>> = (0..n.div_ceil(CHUNK)).map(|_| Vec::with_capacity(c)).collect();
+        for channel in out.chunks_mut(n) {
+            for (i, piece) in channel.chunks_mut(CHUNK).enumerate() {
+                chunks[i].push(piece);
+            }
+        }
+        chunks.into_par_iter().enumerate().for_each(|(i, mut pieces)| {
+            let len = pieces[0].len();
+            let r = i * CHUNK..i * CHUNK + len;
+            with_buffer(c * len, |s: &mut [f64]| {
+                with_buffer(c * len, |g: &mut [f32]| {
+                    probabilities(self.case, act, r.clone(), s);
+                    self.gradient(r, s, g);
+                    for (piece, gk) in pieces.iter_mut().zip(g.chunks_exact(len)) {
+                        piece.copy_from_slice(gk);
+                    }
+                })
+            });
+        });
     }
 }
 

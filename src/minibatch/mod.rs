@@ -110,9 +110,24 @@ impl<'a> MiniBatch<'a> {
     /// says, with respect to every value of the input, in the input's shape (C order): float32,
     /// each value computed in f64 and rounded once.
     pub fn gradient(&self, request: &Request, reduction: BatchReduction) -> Result<ArrayD<f32>> {
-        let evals = pipeline::evaluate_batch(&self.cases, request, reduction)?;
+        let mut out = vec![0f32; self.shape.sample_values() * self.len()];
+        self.gradient_into(request, reduction, &mut out)?;
+        Ok(ArrayD::from_shape_vec(IxDyn(&self.shape.input), out).expect("B samples of C·N values"))
+    }
+
+    /// [`gradient`](Self::gradient) into `out`, the values of an array of the input's shape in C
+    /// order (a buffer the caller holds: a numpy array, one reused from step to step).
+    pub fn gradient_into(&self, request: &Request, reduction: BatchReduction, out: &mut [f32]) -> Result<()> {
         let per = self.shape.sample_values();
-        let mut out = vec![0f32; per * self.len()];
+        if out.len() != per * self.len() {
+            return Err(Error::usage(format!(
+                "the output holds {} values; the gradient of an input {:?} has {}",
+                out.len(),
+                self.shape.input,
+                per * self.len()
+            )));
+        }
+        let evals = pipeline::evaluate_batch(&self.cases, request, reduction)?;
         for ((chunk, (case, _)), eval) in out.chunks_mut(per).zip(&self.cases).zip(&evals) {
             let kernel = GradientKernel::new(case, eval);
             let [x, y, z] = case.grid.shape;
@@ -129,7 +144,7 @@ impl<'a> MiniBatch<'a> {
                 to.assign(&from);
             }
         }
-        Ok(ArrayD::from_shape_vec(IxDyn(&self.shape.input), out).expect("B samples of C·N values"))
+        Ok(())
     }
 
     /// The report of the mini-batch's loss (see the module's doc): one report of the pooled
