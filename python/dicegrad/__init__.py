@@ -195,6 +195,7 @@ def analyze(
     threads: Optional[int] = None,
     compare: Optional[Union[str, Sequence[str]]] = None,
     loss_scale: Optional[float] = None,
+    pictures: bool = False,
 ) -> Dict[str, Any]:
     """The report of the mini-batch's loss and its gradient: the keys of the command line's
     report.json (loss, per-channel soft and hard Dice, sums, closed-form levels, the measured
@@ -216,6 +217,11 @@ def analyze(
         compare: loss names whose gradients are compared with the main one's (cosine, ...).
         loss_scale: the loss scale S of the mixed-precision figures (default 65536, GradScaler's
             initial scale).
+        pictures: also draw the command line's pictures of each report, as PNG bytes under
+            ``"pictures"`` (``slices``, ``histogram``, ``density``, and ``compare`` with
+            ``compare``): ``IPython.display.Image(r["pictures"]["slices"])`` in a notebook. The
+            report then also holds ``views`` (where the planes lie, the colour scales). The arrays
+            carry no geometry: the pictures take their axes as RAS at 1 mm.
     """
     options = _options(
         loss=loss, activation=activation, include_background=include_background, batch=batch,
@@ -224,8 +230,15 @@ def analyze(
         denominator_floor=denominator_floor, skip_empty=skip_empty, loss_weight=loss_weight,
         label=label, spatial_dims=spatial_dims, force_activation=force_activation,
         allow_non_finite=allow_non_finite, threads=threads, compare=compare, loss_scale=loss_scale,
+        pictures=pictures,
     )  # fmt: skip
-    return json.loads(_dicegrad.analyze(_input(input), _target(target), options))
+    text, drawn = _dicegrad.analyze(_input(input), _target(target), options)
+    report = json.loads(text)
+    if pictures:
+        reports = report["samples"] if "samples" in report else [report]
+        for r, p in zip(reports, drawn):
+            r["pictures"] = dict(p)
+    return report
 
 
 def loss_parameters() -> List[Dict[str, Any]]:

@@ -15,8 +15,11 @@ def gradient(
     (float32, C order, read in place), in its shape. Raises ValueError for values, shapes or
     parameters that cannot be used, TypeError for arguments of the wrong type."""
 
-def analyze(input: npt.NDArray[np.float32], target: npt.NDArray[Any], options: Dict[str, Any]) -> str:
-    """The report of the mini-batch as JSON text (see ``dicegrad.analyze``)."""
+def analyze(
+    input: npt.NDArray[np.float32], target: npt.NDArray[Any], options: Dict[str, Any]
+) -> Tuple[str, List[List[Tuple[str, bytes]]]]:
+    """The report of the mini-batch as JSON text (see ``dicegrad.analyze``), and with
+    ``options["pictures"]`` the PNG pictures of each of its reports: (name, bytes)."""
 
 def parameters() -> List[Tuple[str, str, str, Optional[List[str]]]]:
     """Every loss parameter: (keyword, help, default, choices)."""

@@ -8,13 +8,14 @@ mod errors;
 mod options;
 
 use dicegrad::case::labels::LabelValue;
-use dicegrad::minibatch::{reduction, MiniBatch};
+use dicegrad::minibatch::{reduction, BatchReport, MiniBatch};
+use dicegrad::plot::png_files;
 use dicegrad::Error;
 use ndarray::ArrayViewD;
 use numpy::{Element, PyArrayDyn, PyArrayMethods, PyReadonlyArrayDyn, PyUntypedArray, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
+use pyo3::types::{PyBytes, PyDict};
 
 use errors::{to_py, Keywords};
 use options::Call;
@@ -26,9 +27,13 @@ enum Work {
     Analyze,
 }
 
+/// The PNG pictures of a report: (name, bytes).
+type Pictures = Vec<(&'static str, Vec<u8>)>;
+
 enum Done {
     Gradient,
-    Analyze(Vec<u8>),
+    /// The report as JSON, and the pictures of each report in it (with `pictures`).
+    Analyze(Vec<u8>, Vec<Pictures>),
 }
 
 /// Runs `work` on the mini-batch of `input` and `target` as `call` says, on `call.threads`
@@ -45,7 +50,11 @@ fn run<L: LabelValue>(
         let (reduced, _) = reduction(call.batch, &call.request)?;
         match work {
             Work::Gradient => batch.gradient_into(&call.request, reduced, out).map(|_| Done::Gradient),
-            Work::Analyze => Ok(Done::Analyze(batch.analyze(&call.request, reduced, &Keywords)?.to_json())),
+            Work::Analyze => {
+                let report = batch.analyze(&call.request, reduced, &Keywords)?;
+                let pictures = if call.pictures { pictures(&report)? } else { Vec::new() };
+                Ok(Done::Analyze(report.to_json(), pictures))
+            }
         }
     };
     match call.threads {
@@ -56,6 +65,17 @@ fn run<L: LabelValue>(
             .install(go),
         _ => go(),
     }
+}
+
+/// The pictures of each report of `report`: the one, or each sample's.
+fn pictures(report: &BatchReport) -> Result<Vec<Pictures>, Error> {
+    let here = std::path::Path::new("dicegrad.analyze");
+    report
+        .report
+        .iter()
+        .chain(&report.samples)
+        .map(|r| Ok(png_files(r, here)?.into_iter().map(|(p, bytes)| (p.stem(), bytes)).collect()))
+        .collect()
 }
 
 /// Reads the target as labels of type `L` if it is one, and runs.
@@ -126,16 +146,23 @@ fn gradient<'py>(
     Ok(out)
 }
 
-/// The report of the mini-batch, as JSON text.
+/// The report of the mini-batch, as JSON text, and with `pictures` the PNG pictures of each of
+/// its reports.
 #[pyfunction]
 fn analyze<'py>(
     py: Python<'py>,
     input: PyReadonlyArrayDyn<'py, f32>,
     target: &Bound<'py, PyAny>,
     options: &Bound<'py, PyDict>,
-) -> PyResult<String> {
+) -> PyResult<(String, Vec<Vec<(&'static str, Bound<'py, PyBytes>)>>)> {
     match dispatch(py, input, target, options, Work::Analyze, &mut [])? {
-        Done::Analyze(json) => Ok(String::from_utf8(json).expect("JSON is UTF-8")),
+        Done::Analyze(json, pictures) => {
+            let pictures = pictures
+                .into_iter()
+                .map(|p| p.into_iter().map(|(name, bytes)| (name, PyBytes::new(py, &bytes))).collect())
+                .collect();
+            Ok((String::from_utf8(json).expect("JSON is UTF-8"), pictures))
+        }
         Done::Gradient => unreachable!("asked for the report"),
     }
 }

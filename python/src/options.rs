@@ -3,6 +3,7 @@
 //! name them), and the options of a run.
 
 use dicegrad::analysis::precision::LossScale;
+use dicegrad::analysis::views::ViewRequest;
 use dicegrad::error::Param;
 use dicegrad::loss::params::ParamValue;
 use dicegrad::loss::{LossKind, LossParam, Preset};
@@ -38,6 +39,8 @@ pub struct Call {
     pub spatial_dims: Option<usize>,
     /// Worker threads (None: one per core).
     pub threads: Option<usize>,
+    /// Draw the report's pictures (and measure what those of the volume show).
+    pub pictures: bool,
 }
 
 fn type_error(name: &str, want: &str, value: &Bound<'_, PyAny>) -> PyErr {
@@ -149,6 +152,10 @@ pub fn call(options: &Bound<'_, PyDict>) -> PyResult<Call> {
             ("label", None) => c.request.label = Some(whole("label", &value)?),
             ("spatial_dims", None) => c.spatial_dims = Some(count("spatial_dims", &value, 1)?),
             ("threads", None) => c.threads = Some(count("threads", &value, 0)?),
+            ("pictures", None) => {
+                c.pictures = boolean("pictures", &value)?;
+                c.request.views = c.pictures.then(ViewRequest::default);
+            }
             ("force_activation", None) => c.request.force_activation = boolean("force_activation", &value)?,
             ("allow_non_finite", None) => c.request.allow_non_finite = boolean("allow_non_finite", &value)?,
             ("loss_scale", None) => {

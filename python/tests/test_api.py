@@ -337,3 +337,23 @@ def test_a_one_hot_target_and_a_binary_volume_of_the_same_shape_are_told_apart()
     q = rng.dirichlet(np.ones(6), (2, 5, 4)).transpose(0, 3, 1, 2).astype(np.float32)
     assert np.array_equal(dicegrad.gradient(q, hot), dicegrad.gradient(q, labels))
     assert np.array_equal(dicegrad.gradient(q, hot, spatial_dims=2), dicegrad.gradient(q, labels))
+
+
+def test_pictures_are_the_command_lines_drawn_in_memory(tmp_path):
+    target, x = load_case("multiclass", "logits.nii.gz")
+    r = dicegrad.analyze(x, target, activation="softmax", compare="ce", pictures=True)
+    assert set(r["pictures"]) == {"slices", "histogram", "density", "compare"}
+    assert all(png.startswith(b"\x89PNG\r\n\x1a\n") for png in r["pictures"].values())
+    assert r["views"] is not None
+    # the command line draws the same histogram from the same report
+    subprocess.run(
+        [str(cli()), "analyze", "--labels", str(SAMPLES / "multiclass" / "labels.nii.gz"), "--pred",
+         str(SAMPLES / "multiclass" / "logits.nii.gz"), "--activation", "softmax", "--compare", "ce",
+         "--out", str(tmp_path)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    assert r["pictures"]["histogram"] == (tmp_path / "histogram.png").read_bytes()
+    per_sample = dicegrad.analyze(np.concatenate([x, x]), np.concatenate([target, target]), activation="softmax",
+                                  pictures=True)  # fmt: skip
+    assert [set(s["pictures"]) for s in per_sample["samples"]] == [{"slices", "histogram", "density"}] * 2
+    assert "pictures" not in dicegrad.analyze(x, target, activation="softmax")

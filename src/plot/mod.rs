@@ -219,17 +219,18 @@ pub type PngFile = (Picture, Vec<u8>);
 /// Every picture of a report drawn in both formats, in parallel: its figure (the SVG, for the
 /// page and the .svg file) and its PNG file's bytes. `dir` names the folder in an error.
 pub fn draw_all(report: &Report, dir: &Path) -> Result<(Vec<crate::report::html::Figure>, Vec<PngFile>)> {
-    use rayon::prelude::*;
-    let (figs, pngs) = rayon::join(
-        || figures(report, dir),
-        || {
-            pictures_of(report)
-                .into_par_iter()
-                .map(|p| Ok((p, png_bytes(&ReportPicture(report, p), &dir.join(format!("{}.png", p.stem())))?)))
-                .collect::<Result<Vec<_>>>()
-        },
-    );
+    let (figs, pngs) = rayon::join(|| figures(report, dir), || png_files(report, dir));
     Ok((figs?, pngs?))
+}
+
+/// Every picture of a report as PNG bytes, drawn in parallel (`dir` names the folder in an
+/// error).
+pub fn png_files(report: &Report, dir: &Path) -> Result<Vec<PngFile>> {
+    use rayon::prelude::*;
+    pictures_of(report)
+        .into_par_iter()
+        .map(|p| Ok((p, png_bytes(&ReportPicture(report, p), &dir.join(format!("{}.png", p.stem())))?)))
+        .collect()
 }
 
 /// A report's picture.
