@@ -27,6 +27,9 @@ enum Work {
     Analyze,
 }
 
+/// The PNG pictures of a report, for Python: (name, bytes).
+type NamedBytes<'py> = Vec<(&'static str, Bound<'py, PyBytes>)>;
+
 /// The PNG pictures of a report: (name, bytes).
 type Pictures = Vec<(&'static str, Vec<u8>)>;
 
@@ -154,7 +157,7 @@ fn analyze<'py>(
     input: PyReadonlyArrayDyn<'py, f32>,
     target: &Bound<'py, PyAny>,
     options: &Bound<'py, PyDict>,
-) -> PyResult<(String, Vec<Vec<(&'static str, Bound<'py, PyBytes>)>>)> {
+) -> PyResult<(String, Vec<NamedBytes<'py>>)> {
     match dispatch(py, input, target, options, Work::Analyze, &mut [])? {
         Done::Analyze(json, pictures) => {
             let pictures = pictures

@@ -4,8 +4,6 @@
 
 use dicegrad::analysis::precision::LossScale;
 use dicegrad::analysis::views::ViewRequest;
-use dicegrad::error::Param;
-use dicegrad::loss::params::ParamValue;
 use dicegrad::loss::{LossKind, LossParam, Preset};
 use dicegrad::names::Named;
 use dicegrad::Request;
@@ -186,7 +184,6 @@ pub fn call(options: &Bound<'_, PyDict>) -> PyResult<Call> {
             }
         }
     }
-    let _ = Param::LOSS_SCALE;
     Ok(c)
 }
 
@@ -196,7 +193,7 @@ pub fn parameters() -> Vec<(&'static str, String, String, Option<Vec<&'static st
         .iter()
         .map(|&p| {
             let info = p.info();
-            (python_name(p), info.help, info.default, info.choices.or_else(|| <f64 as ParamValue>::choices()))
+            (python_name(p), info.help, info.default, info.choices)
         })
         .collect()
 }

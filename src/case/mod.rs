@@ -265,7 +265,7 @@ impl<'a> Case<'a> {
         let scan = ValueScan::of(&values);
         Some(Case {
             grid: Grid::c_order([x, y, z]),
-            geometry: first.geometry.clone(),
+            geometry: first.geometry,
             labels: Labels { class: Cow::Owned(class), rule: first.labels.rule },
             prediction: Prediction { values: Cow::Owned(values), channels, scan },
         })

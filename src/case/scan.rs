@@ -263,7 +263,7 @@ crate::simd::avx2_or_portable! {
         let mut step = |l: usize, v: f32| {
             lo[l] = if v < lo[l] { v } else { lo[l] };
             hi[l] = if v > hi[l] { v } else { hi[l] };
-            outside[l] += u32::from((v < 0.0) | (v > 1.0));
+            outside[l] += u32::from(!(0.0..=1.0).contains(&v));
             // every exponent bit set: infinite or NaN
             non_finite[l] |= u32::from(v.to_bits() & 0x7f80_0000 == 0x7f80_0000);
         };

@@ -196,7 +196,7 @@ mod tests {
         let hot = read(&[2, 5, 6, 7], &[2, 5, 6, 7], None, true).unwrap();
         assert_eq!((hot.channel_axis, hot.channels, hot.target), (true, 5, TargetForm::OneHot));
         let told = read(&[2, 5, 6, 7], &[2, 5, 6, 7], Some(3), true).unwrap();
-        assert_eq!(told.channel_axis, false);
+        assert!(!told.channel_axis);
         let told = read(&[2, 5, 6, 7], &[2, 5, 6, 7], Some(2), false).unwrap();
         assert_eq!(told.target, TargetForm::OneHot);
     }

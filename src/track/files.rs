@@ -131,7 +131,11 @@ pub fn run_files<'s>(
                     Err(e) => {
                         next.store(todo.len(), Ordering::SeqCst);
                         let n = kept.len() + fresh.len();
-                        return Err(Halt::Step { error: e, step, kept: (n > 0 || recorded_before).then_some(n) });
+                        return Err(Halt::Step {
+                            error: Box::new(e),
+                            step,
+                            kept: (n > 0 || recorded_before).then_some(n),
+                        });
                     }
                 };
                 let line = serde_json::to_string(&r).expect("records serialise") + "\n";

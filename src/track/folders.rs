@@ -76,7 +76,7 @@ pub fn run_folders<'s>(
         };
         let nothing_yet = i == 0 && !recorded_before && !batch.out.join(crate::batch::outputs::RUN).exists();
         let outcome = crate::batch::run::run(&batch, naming, &mut cases).map_err(|error| Halt::Step {
-            error,
+            error: Box::new(error),
             step,
             kept: (!nothing_yet).then_some(i),
         })?;

@@ -324,7 +324,7 @@ pub fn track(opts: &TrackOptions, naming: &(dyn Naming + Sync), progress: &mut d
     let (records, resolved, analysed) = match ran {
         Ok(ran) => ran,
         Err(Halt::Other(e)) => return Err(e),
-        Err(Halt::Step { error, step, kept }) => return Err(stopped(error, step, kept, &opts.out)),
+        Err(Halt::Step { error, step, kept }) => return Err(stopped(*error, step, kept, &opts.out)),
     };
     let labels = match &opts.predictions {
         Predictions::Files { labels, .. } => labels,
@@ -372,7 +372,7 @@ fn still_valid(records: Vec<CaseRecord>, prev: &TrackMeta, now: &TrackMeta) -> (
 /// would activate again), with the finished steps kept (None: nothing of the track was recorded);
 /// or another error (an output that cannot be written).
 pub enum Halt<'s> {
-    Step { error: Error, step: &'s Step, kept: Option<usize> },
+    Step { error: Box<Error>, step: &'s Step, kept: Option<usize> },
     Other(Error),
 }
 
