@@ -6,9 +6,26 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// The top-level modules of the library, lowest layer first (as `src/lib.rs` lists them).
-const LAYERS: [&str; 18] = [
-    "error", "names", "simd", "parallel", "case", "loss", "analysis", "training", "report", "output", "plot", "nifti",
-    "npz", "pipeline", "arrays", "batch", "track", "synth",
+const LAYERS: [&str; 19] = [
+    "error",
+    "names",
+    "simd",
+    "parallel",
+    "case",
+    "loss",
+    "analysis",
+    "training",
+    "report",
+    "output",
+    "plot",
+    "nifti",
+    "npz",
+    "pipeline",
+    "arrays",
+    "minibatch",
+    "batch",
+    "track",
+    "synth",
 ];
 
 /// Macros exported at the crate root, and the modules that define them.

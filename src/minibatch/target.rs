@@ -35,6 +35,8 @@ pub fn decode<L: LabelValue>(target: ArrayView5<'_, L>) -> Result<Array4<u8>> {
             }
         });
         if let Some(((s, x, y, z), v)) = bad {
+            // a float32 value as float32 writes it (0.7, not 0.699999988079071)
+            let v = if f64::from(v as f32) == v { (v as f32).to_string() } else { v.to_string() };
             return Err(not_one_hot(format!(
                 "channel {k} holds {v} at sample {s}, voxel ({x}, {y}, {z}): a one-hot target holds only 0 and 1 \
                  (soft labels are not supported)"
