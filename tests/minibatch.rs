@@ -10,19 +10,8 @@ use dicegrad::loss::{Activation, LossKind, LossPatch, LossRequest};
 use dicegrad::{BatchReduction, Request};
 use ndarray::{concatenate, s, Array4, Array5, Axis};
 
-/// A mini-batch of `b` 3-class samples of shape (6, 5, 4): labels (B, X, Y, Z), probabilities
-/// (B, C, X, Y, Z), C order.
 fn minibatch(b: usize, seed: u64) -> (Array4<u8>, Array5<f32>) {
-    let (x, y, z, c) = (6, 5, 4, 3);
-    let n = x * y * z;
-    let mut labels = Array4::<u8>::zeros((b, x, y, z));
-    let mut probs = Array5::<f32>::zeros((b, c, x, y, z));
-    for i in 0..b {
-        let (l, p) = labels_and_probs(seed + i as u64, n, c);
-        labels.slice_mut(s![i, .., .., ..]).assign(&ndarray::Array3::from_shape_vec((x, y, z), l).unwrap());
-        probs.slice_mut(s![i, .., .., .., ..]).assign(&ndarray::Array4::from_shape_vec((c, x, y, z), p).unwrap());
-    }
-    (labels, probs)
+    minibatch_of(b, 3, [6, 5, 4], seed)
 }
 
 fn request(kind: LossKind, activation: Activation) -> Request {

@@ -263,6 +263,21 @@ pub fn labels_and_probs(seed: u64, n: usize, c: usize) -> (Vec<u8>, Vec<f32>) {
     (labels, probs)
 }
 
+/// A mini-batch of `b` seeded samples of `c` classes on `shape` (X, Y, Z): labels (B, X, Y, Z) and
+/// probabilities (B, C, X, Y, Z), C order; sample i from seed `seed + i`.
+pub fn minibatch_of(b: usize, c: usize, shape: [usize; 3], seed: u64) -> (ndarray::Array4<u8>, ndarray::Array5<f32>) {
+    let [x, y, z] = shape;
+    let n = x * y * z;
+    let mut labels = ndarray::Array4::<u8>::zeros((b, x, y, z));
+    let mut probs = ndarray::Array5::<f32>::zeros((b, c, x, y, z));
+    for i in 0..b {
+        let (l, p) = labels_and_probs(seed + i as u64, n, c);
+        labels.index_axis_mut(ndarray::Axis(0), i).assign(&ndarray::Array3::from_shape_vec((x, y, z), l).unwrap());
+        probs.index_axis_mut(ndarray::Axis(0), i).assign(&ndarray::Array4::from_shape_vec((c, x, y, z), p).unwrap());
+    }
+    (labels, probs)
+}
+
 /// The `dicegrad` binary.
 pub fn dicegrad() -> Command {
     Command::cargo_bin("dicegrad").unwrap()
