@@ -10,6 +10,20 @@ use rayon::prelude::*;
 /// Voxels per chunk. Fixed: results must not depend on the thread count.
 pub const CHUNK: usize = 1 << 14;
 
+/// The most workers a run starts per core: more only slow it down (and thousands of threads can
+/// exhaust the system).
+pub const PER_CORE: usize = 4;
+
+/// The cores this process may use.
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// The most workers a run starts: [`PER_CORE`] per core.
+pub fn max_workers() -> usize {
+    PER_CORE * cores()
+}
+
 /// Chunks processed in parallel before their results are folded.
 const GROUP: usize = 64;
 

@@ -24,6 +24,7 @@ docs/python.md has the full story; docs/math.md the formulas.
 from __future__ import annotations
 
 import json
+import warnings
 from typing import Any, Dict, List, Optional, Sequence, Union
 
 import numpy as np
@@ -64,6 +65,11 @@ def _as_numpy(x: ArrayLike, what: str) -> np.ndarray:
 def _input(x: ArrayLike) -> np.ndarray:
     """The input as the float32 C-ordered array the library reads: ``x`` itself when it is one."""
     a = _as_numpy(x, "input")
+    if a.ndim < 2:
+        raise ValueError(
+            f"the input has shape {a.shape}; give a mini-batch (B, C, *spatial) — one to three spatial "
+            "axes — or (B, *spatial) for one foreground channel"
+        )
     if a.dtype.kind != "f":
         hint = (
             " (a segmentation? the input is the network's probabilities or logits)"
@@ -79,14 +85,23 @@ def _target(y: ArrayLike) -> np.ndarray:
     t = _as_numpy(y, "target")
     if t.dtype == np.bool_:
         return t.view(np.uint8)
-    if t.dtype == np.float16:
-        return t.astype(np.float32)
     if t.dtype.kind not in "iuf":
         raise TypeError(f"the target holds {t.dtype}; give integer labels or a one-hot array of 0 and 1")
+    if t.dtype == np.float16 or (t.dtype.kind == "f" and t.dtype.itemsize > 8):
+        return t.astype(np.float32 if t.dtype == np.float16 else np.float64)
+    if not t.dtype.isnative:  # big-endian data, as nibabel reads some NIfTI files
+        return t.astype(t.dtype.newbyteorder("="))
     return t
 
 
 def _options(**kw: Any) -> Dict[str, Any]:
+    threads = kw.get("threads")
+    if isinstance(threads, int) and threads > _dicegrad.max_threads:
+        warnings.warn(
+            f"threads={threads}: using {_dicegrad.max_threads} (4 per core on this machine); "
+            "results do not depend on it",
+            stacklevel=3,
+        )
     return {k: v for k, v in kw.items() if v is not None}
 
 
@@ -133,9 +148,14 @@ def gradient(
             True: one loss of the sums pooled over the mini-batch (MONAI ``batch=True``, nnU-Net
             ``batch_dice``). None: the preset's (nnunet and smp pool), else False.
         smooth_nr, smooth_dr: the epsilons of the numerator and denominator (default 1e-5).
-        weight: one weight per channel (MONAI and torch ``weight``); None: all 1.
+        weight: one weight per channel (MONAI and torch ``weight``), or one number for all; with
+            the background left out of a Dice-type loss, C - 1 weights of the foreground channels
+            (as MONAI's DiceLoss takes them). None: all 1.
         preset: "monai", "nnunet", "smp" or "kervadec": the exact loss that framework trains with;
-            parameters given here override it.
+            parameters given here override it. "nnunet" includes nnU-Net's deep-supervision weight
+            of the full-resolution output, loss_weight=8/15 (give loss_weight=1 without deep
+            supervision), and pools the sums over the mini-batch (batch=False for a configuration
+            without batch Dice).
         w_type: generalized Dice weights: "square" (1/G^2, default), "simple" (1/G), "uniform".
         alpha, beta: Tversky weights of false positives and false negatives (0.5 each).
         lambda_dice, lambda_ce: weights of the parts of "dice+ce" (1 each).
@@ -144,13 +164,15 @@ def gradient(
         skip_empty: channels without foreground contribute 0 (smp).
         loss_weight: multiplies the loss and its gradient (a deep-supervision weight).
         label: with one channel and multi-label maps: the label value that is foreground.
-        spatial_dims: how many axes are spatial, when a target of the input's shape leaves it
-            open (``(B, N1, N2, N3)``: one-hot over N1 channels, or a binary volume); without it
-            the target's values decide (one-hot over axis 1, or labels).
+        spatial_dims: how many axes are spatial. Needed only when a target of the input's shape
+            leaves it open: ``(B, N1, N2, N3)`` is one-hot over N1 channels of 2-D images
+            (``spatial_dims=2``) or the labels of a binary 3-D volume (``spatial_dims=3``);
+            ``(B, N1, N2)`` likewise. Without it such shapes are refused.
         force_activation: apply the activation even to values that look like probabilities
             (refused otherwise, as probabilities activated a second time).
         allow_non_finite: return a gradient that is not finite instead of raising.
-        threads: worker threads (None or 0: one per core). Results do not depend on it.
+        threads: worker threads (None or 0: one per core; at most 4 per core). Results do not
+            depend on it. A call runs to its end: Ctrl-C is seen when it returns.
 
     Raises:
         ValueError: the arrays' values or shapes, or a parameter, cannot be used (the message
@@ -202,12 +224,13 @@ def analyze(
     gradient's levels, ratio, dynamic range, histogram and mixed-precision figures), and
     ``batch``.
 
-    - One sample, or ``batch=True`` (pooled): one report, of the mini-batch as its loss sees it
-      (its samples side by side: every sum is the pooled one). The values are copied once to lay
-      the samples side by side.
-    - ``batch=False`` with several samples: ``{"batch": ..., "samples": [report, ...]}``, each
-      sample's report as part of the mini-batch (its loss and gradient weighted 1/B, so its
-      levels and float16 window are those of the gradient that reaches the network).
+    - Pooled (``batch=True``, or the preset's): one report, of the mini-batch as its loss sees
+      it (its samples side by side: every sum is the pooled one; the values are copied once to
+      lay them side by side).
+    - Per sample (``batch=False``, the default): ``{"batch": ..., "samples": [report, ...]}``,
+      each sample's report as part of the mini-batch (its Dice part weighted 1/B, its share of
+      the cross-entropy), so that its levels and float16 window are those of the gradient that
+      reaches the network — also with one sample, so that a last, smaller batch reads alike.
 
     ``batch`` holds ``size``, ``reduction`` ("per_sample" or "pooled"), the mini-batch's ``loss``
     and ``mixed_precision``: the float16 loss-scale window and the shares at the loss scale over

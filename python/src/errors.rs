@@ -22,6 +22,8 @@ impl Naming for Keywords {
             "true" => "True".to_string(),
             "false" => "False".to_string(),
             v if v.parse::<f64>().is_ok() => v.to_string(),
+            // a placeholder (label=K)
+            v if !v.is_empty() && v.chars().all(|c| c.is_ascii_uppercase()) => v.to_string(),
             v => format!("'{v}'"),
         };
         format!("{}={value}", self.param(p))

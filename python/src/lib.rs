@@ -9,6 +9,7 @@ mod options;
 
 use dicegrad::case::labels::LabelValue;
 use dicegrad::minibatch::{reduction, BatchReport, MiniBatch};
+use dicegrad::parallel::{cores, max_workers};
 use dicegrad::plot::png_files;
 use dicegrad::Error;
 use ndarray::ArrayViewD;
@@ -16,6 +17,8 @@ use numpy::{Element, PyArrayDyn, PyArrayMethods, PyReadonlyArrayDyn, PyUntypedAr
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
+use rayon::{ThreadPool, ThreadPoolBuilder};
+use std::sync::{Arc, Mutex};
 
 use errors::{to_py, Keywords};
 use options::Call;
@@ -40,7 +43,7 @@ enum Done {
 }
 
 /// Runs `work` on the mini-batch of `input` and `target` as `call` says, on `call.threads`
-/// threads (all cores when None or 0); the gradient goes into `out`.
+/// threads (see [`pool`]); the gradient goes into `out`.
 fn run<L: LabelValue>(
     input: ArrayViewD<'_, f32>,
     target: ArrayViewD<'_, L>,
@@ -50,24 +53,55 @@ fn run<L: LabelValue>(
 ) -> Result<Done, Error> {
     let go = || {
         let batch = MiniBatch::new(input, target, call.spatial_dims, call.request.label)?;
-        let (reduced, _) = reduction(call.batch, &call.request)?;
+        let request = options::with_weights(call, batch.shape.channels)?;
+        let (reduced, _) = reduction(call.batch, &request)?;
         match work {
-            Work::Gradient => batch.gradient_into(&call.request, reduced, out).map(|_| Done::Gradient),
+            Work::Gradient => batch.gradient_into(&request, reduced, out).map(|_| Done::Gradient),
             Work::Analyze => {
-                let report = batch.analyze(&call.request, reduced, &Keywords)?;
+                let report = batch.analyze(&request, reduced, &Keywords)?;
                 let pictures = if call.pictures { pictures(&report)? } else { Vec::new() };
                 Ok(Done::Analyze(report.to_json(), pictures))
             }
         }
     };
-    match call.threads {
-        Some(n) if n > 0 => rayon::ThreadPoolBuilder::new()
+    pool(call.threads)?.install(go)
+}
+
+/// The thread pools of this process, by size. Every computation runs in one of them, never in
+/// rayon's global pool: a pool's threads do not survive `fork()` (a DataLoader worker, a
+/// multiprocessing pool), so a child process finds the pools of its parent (another process id)
+/// and starts its own.
+static POOLS: Mutex<Vec<(u32, usize, Arc<ThreadPool>)>> = Mutex::new(Vec::new());
+
+/// A pool of `threads` workers (None or 0: one per core; at most [`max_workers`]).
+fn pool(threads: Option<usize>) -> Result<Arc<ThreadPool>, Error> {
+    let n = match threads {
+        None | Some(0) => cores(),
+        Some(n) => n.min(max_workers()),
+    };
+    let pid = std::process::id();
+    let mut pools = POOLS.lock().unwrap_or_else(|e| e.into_inner());
+    if pools.iter().any(|(p, _, _)| *p != pid) {
+        // a parent's pools: their threads are not in this process, and dropping them would signal
+        // threads that do not exist; they are let go
+        for (_, _, old) in pools.drain(..) {
+            std::mem::forget(old);
+        }
+    }
+    if let Some((_, _, p)) = pools.iter().find(|(_, size, _)| *size == n) {
+        return Ok(p.clone());
+    }
+    let p = Arc::new(
+        ThreadPoolBuilder::new()
             .num_threads(n)
             .build()
-            .map_err(|e| Error::usage(format!("cannot start {n} threads: {e}")))?
-            .install(go),
-        _ => go(),
+            .map_err(|e| Error::usage(format!("cannot start {n} threads: {e}")))?,
+    );
+    if pools.len() >= 4 {
+        pools.remove(0);
     }
+    pools.push((pid, n, p.clone()));
+    Ok(p)
 }
 
 /// The pictures of each report of `report`: the one, or each sample's.
@@ -182,5 +216,6 @@ fn _dicegrad(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(analyze, m)?)?;
     m.add_function(wrap_pyfunction!(parameters, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add("max_threads", max_workers())?;
     Ok(())
 }

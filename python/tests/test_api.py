@@ -85,6 +85,8 @@ def test_analyze_gives_the_report_of_the_command_line(folder, pred, kwargs, flag
     target, x = load_case(folder, pred)
     got = dicegrad.analyze(x, target, **kwargs)
     assert got.pop("batch")["size"] == 1
+    # per sample (the default), the one sample's report; pooled (the nnunet preset), the report
+    got = got["samples"][0] if "samples" in got else got
     # the arrays are not the files: where they came from differs, what was computed does not
     for r in (got, want):
         r.pop("inputs")
@@ -214,12 +216,12 @@ def test_the_per_sample_report_holds_every_sample_and_the_mini_batch():
     labels, _, probs = random_batch(b=3, seed=4)
     r = dicegrad.analyze(probs, labels)
     assert set(r) == {"batch", "samples"} and len(r["samples"]) == 3
-    own = [dicegrad.analyze(probs[i : i + 1], labels[i : i + 1])["loss"]["value"] for i in range(3)]
+    own = [dicegrad.analyze(probs[i : i + 1], labels[i : i + 1], batch=True)["loss"]["value"] for i in range(3)]
     assert math.isclose(r["batch"]["loss"], sum(own) / 3, rel_tol=1e-14)
     assert r["batch"]["reduction"] == "per_sample"
     # each sample's gradient is its own over B: so are its levels
     for s, i in zip(r["samples"], range(3)):
-        alone = dicegrad.analyze(probs[i : i + 1], labels[i : i + 1])
+        alone = dicegrad.analyze(probs[i : i + 1], labels[i : i + 1])["samples"][0]
         for a, b in zip(s["channels"], alone["channels"]):
             assert math.isclose(a["closed_form"]["foreground_level"], b["closed_form"]["foreground_level"] / 3,
                                 rel_tol=1e-14)  # fmt: skip
@@ -232,7 +234,7 @@ def test_the_per_sample_report_holds_every_sample_and_the_mini_batch():
 def test_the_pooled_report_is_one_case_of_the_samples_side_by_side():
     labels, _, probs = random_batch(b=2, seed=5)
     r = dicegrad.analyze(probs, labels, batch=True)
-    wide = dicegrad.analyze(np.concatenate(list(probs), axis=1)[None], np.concatenate(list(labels))[None])
+    wide = dicegrad.analyze(np.concatenate(list(probs), axis=1)[None], np.concatenate(list(labels))[None], batch=True)
     assert r["batch"]["reduction"] == "pooled"
     assert math.isclose(r["loss"]["value"], wide["loss"]["value"], rel_tol=1e-14)
     assert r["inputs"]["prediction"]["dims"] == list(probs.shape)
@@ -308,7 +310,8 @@ def test_bad_input_is_refused_with_what_to_do():
     raises(TypeError, r"include_background must be True or False", probs, labels, include_background=1)
     raises(ValueError, r"alpha does not apply to loss='dice'", probs, labels, alpha=0.3)
     raises(ValueError, r"weight.*3 channels|channels.*weight", probs, labels, weight=[1, 2])
-    raises(ValueError, r"batch.*no Dice sums to pool", logits, labels, loss="ce", activation="softmax", batch=True)
+    raises(ValueError, r"batch cannot pool: the ce loss has no Dice sums", logits, labels, loss="ce",
+           activation="softmax", batch=True)  # fmt: skip
     raises(ValueError, r"spatial_dims must be 1, 2 or 3", probs, labels, spatial_dims=4)
     bad = labels.copy()
     bad[1, 0, 0, 0] = 9
@@ -324,24 +327,27 @@ def test_bad_input_is_refused_with_what_to_do():
         dicegrad.gradient(probs, labels, smoothnr=1e-5)
 
 
-def test_a_one_hot_target_and_a_binary_volume_of_the_same_shape_are_told_apart():
+def test_a_target_of_the_inputs_shape_is_read_as_spatial_dims_says():
     rng = np.random.default_rng(10)
     # (B, X, Y, Z) binary volume with its labels
     p = rng.random((2, 6, 5, 4)).astype(np.float32)
     y = (p > 0.5).astype(np.uint8)
-    g = dicegrad.gradient(p, y)
+    g = dicegrad.gradient(p, y, spatial_dims=3)
     assert np.array_equal(g[:, None], dicegrad.gradient(p[:, None], y[:, None]))
     # (B, C, H, W) with a one-hot target
     labels = rng.integers(0, 6, (2, 5, 4))
     hot = np.stack([labels == k for k in range(6)], 1)
     q = rng.dirichlet(np.ones(6), (2, 5, 4)).transpose(0, 3, 1, 2).astype(np.float32)
-    assert np.array_equal(dicegrad.gradient(q, hot), dicegrad.gradient(q, labels))
     assert np.array_equal(dicegrad.gradient(q, hot, spatial_dims=2), dicegrad.gradient(q, labels))
+    # never guessed from the values (one step's batch could read one way, the next another)
+    for x, t in ((p, y), (q, hot)):
+        with pytest.raises(ValueError, match=r"reads two ways.*spatial_dims=2.*spatial_dims=3"):
+            dicegrad.gradient(x, t)
 
 
 def test_pictures_are_the_command_lines_drawn_in_memory(tmp_path):
     target, x = load_case("multiclass", "logits.nii.gz")
-    r = dicegrad.analyze(x, target, activation="softmax", compare="ce", pictures=True)
+    r = dicegrad.analyze(x, target, activation="softmax", compare="ce", pictures=True)["samples"][0]
     assert set(r["pictures"]) == {"slices", "histogram", "density", "compare"}
     assert all(png.startswith(b"\x89PNG\r\n\x1a\n") for png in r["pictures"].values())
     assert r["views"] is not None
@@ -356,4 +362,67 @@ def test_pictures_are_the_command_lines_drawn_in_memory(tmp_path):
     per_sample = dicegrad.analyze(np.concatenate([x, x]), np.concatenate([target, target]), activation="softmax",
                                   pictures=True)  # fmt: skip
     assert [set(s["pictures"]) for s in per_sample["samples"]] == [{"slices", "histogram", "density"}] * 2
-    assert "pictures" not in dicegrad.analyze(x, target, activation="softmax")
+    assert "pictures" not in dicegrad.analyze(x, target, activation="softmax")["samples"][0]
+
+
+def _child(x, y, q):
+    q.put(float(np.abs(dicegrad.gradient(x, y, activation="softmax")).max()))
+
+
+def test_a_forked_child_computes_after_its_parent_did():
+    """A DataLoader worker or a multiprocessing pool forks the process: the child has none of the
+    parent's threads, and must not wait for them."""
+    import multiprocessing as mp
+
+    labels, logits, _ = random_batch(seed=11)
+    want = float(np.abs(dicegrad.gradient(logits, labels, activation="softmax")).max())
+    ctx = mp.get_context("fork")
+    q = ctx.Queue()
+    p = ctx.Process(target=_child, args=(logits, labels, q))
+    p.start()
+    p.join(60)
+    alive = p.is_alive()
+    if alive:
+        p.kill()
+    assert not alive, "the child hung"
+    assert q.get(timeout=5) == want
+
+
+def test_threads_beyond_four_per_core_are_capped_with_a_warning():
+    labels, _, probs = random_batch(seed=12)
+    with pytest.warns(UserWarning, match=rf"threads=100000: using {dicegrad._dicegrad.max_threads}"):
+        g = dicegrad.gradient(probs, labels, threads=100_000)
+    assert np.array_equal(g, dicegrad.gradient(probs, labels))
+    raises(ValueError, r"threads must be a whole number within 64 bits", probs, labels, threads=10**30)
+
+
+def test_a_gradient_that_overflows_float32_is_refused():
+    labels, _, probs = random_batch(seed=13)
+    raises(ValueError, r"overflows float32.*allow_non_finite=True", probs, labels, loss_weight=1e300)
+    assert np.isinf(dicegrad.gradient(probs, labels, loss_weight=1e300, allow_non_finite=True)).all()
+
+
+def test_weight_as_monai_takes_it():
+    labels, _, probs = random_batch(seed=14)
+    # one number for every channel
+    assert np.array_equal(dicegrad.gradient(probs, labels, weight=2.0), dicegrad.gradient(probs, labels, weight=[2, 2, 2]))
+    # the foreground channels' weights, with the background left out of a Dice loss
+    assert np.array_equal(
+        dicegrad.gradient(probs, labels, include_background=False, weight=[2, 3]),
+        dicegrad.gradient(probs, labels, include_background=False, weight=[7, 2, 3]),
+    )
+    # a weight MONAI's DiceLoss ignores is refused, not applied
+    raises(ValueError, r"one channel is left.*MONAI's DiceLoss ignores", probs[:, 1], (labels == 1), weight=[2.0],
+           spatial_dims=3)  # fmt: skip
+    raises(ValueError, r"weight is empty", probs, labels, weight=[])
+    raises(TypeError, r"weight must be a number, or one number per channel", probs, labels, weight={1: 1})
+
+
+def test_names_as_python_writes_them_and_big_endian_targets():
+    labels, logits, probs = random_batch(seed=15)
+    want = dicegrad.gradient(logits, labels, loss="dice+ce", activation="softmax", dice_form="one_minus")
+    got = dicegrad.gradient(logits, labels, loss="dice_ce", activation="softmax", dice_form="one-minus")
+    assert np.array_equal(got, want)
+    assert np.array_equal(dicegrad.gradient(probs, labels.astype(">i2")), dicegrad.gradient(probs, labels))
+    with pytest.raises(ValueError, match=r"the input has shape \(\)"):
+        dicegrad.gradient(np.float32(0.5), labels)

@@ -672,9 +672,9 @@ def test_binary_input(loss, activation, batch):
     ref = reference_gradient(x[:, None], labels, **kw)[:, 0]
     got = call(x, labels, spatial_dims=3, **kw)
     assert_matches(got, ref, what=f"binary {kw}")
-    # the target of the input's shape is not one-hot over the first spatial axis: also read as
-    # binary labels without spatial_dims
-    assert_matches(call(x, labels, **kw), ref, what=f"binary {kw}, no spatial_dims")
+    # a target of the input's shape reads two ways: without spatial_dims it is refused
+    with pytest.raises(ValueError, match="spatial_dims=3"):
+        call(x, labels, **kw)
 
 
 def test_binary_labels_with_a_channel_axis_and_background_flag():
@@ -754,7 +754,8 @@ def test_one_hot_target_in_two_dimensions():
     hot = (labels[:, None] == np.arange(C)[None, :, None, None]).astype(np.float32)
     ref = reference_gradient(x, labels, activation="softmax")
     assert_matches(call(x, hot, activation="softmax", spatial_dims=2), ref)
-    assert_matches(call(x, hot, activation="softmax"), ref)
+    with pytest.raises(ValueError, match="spatial_dims=2"):
+        call(x, hot, activation="softmax")
 
 
 @pytest.mark.parametrize("dtype", [np.float16, np.float64])

@@ -88,16 +88,12 @@ pub fn is_closed_pipe(e: &Error) -> bool {
 
 /// The most workers (threads in a case, or cases at once) a run starts per core: more only slow
 /// the run down and cost memory.
-const PER_CORE: usize = 4;
-
-fn cores() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
-}
+use dicegrad::parallel::{cores, PER_CORE};
 
 /// `asked` workers (0 = one per core), at most [`PER_CORE`] per core; `flag` names them in the
 /// note printed when the count is lowered.
 fn workers(asked: usize, flag: &str) -> usize {
-    let cap = PER_CORE * cores();
+    let cap = dicegrad::parallel::max_workers();
     match asked {
         0 => cores(),
         n if n > cap => {

@@ -61,7 +61,8 @@ fn padded<T>(mut view: ArrayViewD<'_, T>, n: usize) -> ArrayViewD<'_, T> {
 
 impl<'a> MiniBatch<'a> {
     /// Reads `input` (float32) and `target` (labels, or one-hot) as a mini-batch (see [`shape`]):
-    /// `spatial_dims` says how many of their axes are spatial when their shapes leave it open;
+    /// `spatial_dims` says how many of their axes are spatial (needed when their shapes leave it
+    /// open);
     /// `label` picks label K of multi-label maps for a single-channel prediction. Each sample's
     /// labels are checked (whole, in range) and its prediction measured.
     pub fn new<L: LabelValue>(
@@ -71,8 +72,7 @@ impl<'a> MiniBatch<'a> {
         label: Option<i64>,
     ) -> Result<MiniBatch<'a>> {
         let target_shape = target.shape().to_vec();
-        let hot = || target::is_one_hot(five(padded(target.view(), 5)));
-        let shape = shape::layout(input.shape(), target.shape(), spatial_dims, hot)?;
+        let shape = shape::layout(input.shape(), target.shape(), spatial_dims)?;
         let mut input = input;
         if !shape.channel_axis {
             input = input.insert_axis(Axis(1));
@@ -144,15 +144,18 @@ impl<'a> MiniBatch<'a> {
                 to.assign(&from);
             }
         }
+        for (b, ((chunk, (_, inputs)), eval)) in out.chunks(per).zip(&self.cases).zip(&evals).enumerate() {
+            pipeline::check_gradient(chunk, eval, inputs, request).map_err(|e| in_sample(e, b, self.len()))?;
+        }
         Ok(())
     }
 
-    /// The report of the mini-batch's loss (see the module's doc): one report of the pooled
-    /// sums, or of the one sample; or, per sample, one report per sample as part of the
-    /// mini-batch. Notes in the reports name parameters as `naming` does.
+    /// The report of the mini-batch's loss (see the module's doc): pooled, one report of the
+    /// pooled sums; per sample, one report per sample as part of the mini-batch (with one sample,
+    /// its own). Notes in the reports name parameters as `naming` does.
     pub fn analyze(&self, request: &Request, reduction: BatchReduction, naming: &dyn Naming) -> Result<BatchReport> {
         let n = self.len();
-        if n == 1 || reduction == BatchReduction::Pooled {
+        if reduction == BatchReduction::Pooled {
             let whole;
             let (case, mut inputs) = if n == 1 {
                 (&self.cases[0].0, self.cases[0].1.clone())
@@ -196,6 +199,15 @@ impl<'a> MiniBatch<'a> {
     }
 }
 
+/// An error of sample `b` of `n`, naming the sample when there are several.
+fn in_sample(e: crate::Error, b: usize, n: usize) -> crate::Error {
+    if n > 1 {
+        e.in_sample(b)
+    } else {
+        e
+    }
+}
+
 fn five<T>(v: ArrayViewD<'_, T>) -> ArrayView5<'_, T> {
     v.into_dimensionality().expect("five axes")
 }
@@ -215,7 +227,7 @@ fn cases<'a, L: LabelValue>(
     (0..n)
         .map(|b| {
             let case = Case::from_arrays(labels.index_axis(Axis(0), b), input.index_axis_move(Axis(0), b), label)
-                .map_err(|e| if n > 1 { e.in_sample(b) } else { e })?;
+                .map_err(|e| in_sample(e, b, n))?;
             let inputs = Inputs::arrays(L::NAME, case.grid.shape, case.prediction.channels, &case.geometry);
             Ok((case, inputs))
         })
@@ -241,7 +253,7 @@ pub fn reduction(batch: Option<bool>, request: &Request) -> Result<(BatchReducti
             return Err(Error::parameter(
                 Param::BATCH_DICE,
                 format!(
-                    "the {} loss has no Dice sums to pool: its mean runs over every voxel of the mini-batch",
+                    "cannot pool: the {} loss has no Dice sums, its mean runs over every voxel of the mini-batch",
                     request.loss.kind()
                 ),
             ))
@@ -284,15 +296,15 @@ impl BatchInfo {
 #[derive(Clone, Debug)]
 pub struct BatchReport {
     pub batch: BatchInfo,
-    /// One sample, or pooled: the report of the mini-batch as one case.
+    /// Pooled: the report of the mini-batch as one case.
     pub report: Option<Report>,
-    /// Per sample, with several: each sample's report as part of the mini-batch (its loss and
-    /// gradient weighted 1/B).
+    /// Per sample: each sample's report as part of the mini-batch (its Dice-type part weighted
+    /// 1/B, its share of the cross-entropy).
     pub samples: Vec<Report>,
 }
 
 impl BatchReport {
-    /// As JSON: the report's keys (those of report.json, in their order) and `batch`; or, per
+    /// As JSON: pooled, the report's keys (those of report.json, in their order) and `batch`; per
     /// sample, `batch` and `samples`.
     pub fn to_json(&self) -> Vec<u8> {
         #[derive(Serialize)]

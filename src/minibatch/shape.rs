@@ -5,9 +5,10 @@
 //! volume whose others have length 1.
 //!
 //! Only one reading of two shapes is ambiguous: a target of the input's shape `(B, N1, N2, …)`
-//! with N1 > 1 is either a one-hot target over C = N1 channels, or labels of a binary input whose
-//! first spatial axis is N1 long. `spatial_dims` settles it; without it the target's values do
-//! (see [`super::target`]).
+//! with N1 > 1 (and at most three axes after B) is either a one-hot target over C = N1 channels,
+//! or labels of a binary input whose first spatial axis is N1 long. `spatial_dims` settles it;
+//! without it the shapes are refused, with both readings named — never guessed from the values,
+//! which would read one training step's batch one way and the next another.
 
 use crate::error::{Error, Param, Result};
 
@@ -92,16 +93,9 @@ fn shape_of(input: &[usize], (channel_axis, target): (bool, TargetForm)) -> Batc
     }
 }
 
-/// The layout of a mini-batch of `input` and `target` shapes. `spatial_dims` (1 to 3) picks
-/// among readings; `one_hot` is asked, when the target has the input's shape and both a one-hot
-/// target and a binary input's labels fit, whether the target's values are one-hot over the
-/// input's second axis.
-pub fn layout(
-    input: &[usize],
-    target: &[usize],
-    spatial_dims: Option<usize>,
-    one_hot: impl FnOnce() -> bool,
-) -> Result<BatchShape> {
+/// The layout of a mini-batch of `input` and `target` shapes; `spatial_dims` (1 to 3) picks
+/// among readings, and must when both a one-hot target and a binary input's labels fit.
+pub fn layout(input: &[usize], target: &[usize], spatial_dims: Option<usize>) -> Result<BatchShape> {
     if let Some(d) = spatial_dims {
         if !(1..=MAX_SPATIAL).contains(&d) {
             return Err(Error::parameter(
@@ -128,14 +122,21 @@ pub fn layout(
         [] => return Err(mismatch(input, target, spatial_dims)),
         // a (B, 1, *spatial) input with a target of its shape reads either way alike: channel-first
         [first @ (_, TargetForm::Labels { .. }), _] => first,
-        [hot, binary] => {
-            if one_hot() {
-                hot
-            } else {
-                binary
-            }
+        _ => {
+            let n = input.len();
+            return Err(Error::usage(crate::msg![
+                format!(
+                    "the input {input:?} and the target {target:?} have one shape, which reads two ways: a one-hot \
+                     target over {} channels of {}-D images (",
+                    input[1],
+                    n - 2
+                ),
+                crate::error::set(Param::SPATIAL_DIMS, n - 2),
+                format!("), or the labels of one foreground channel of {}-D images (", n - 1),
+                crate::error::set(Param::SPATIAL_DIMS, n - 1),
+                "); say which",
+            ]));
         }
-        _ => unreachable!("at most two readings"),
     };
     Ok(shape_of(input, reading))
 }
@@ -166,60 +167,65 @@ fn mismatch(input: &[usize], target: &[usize], spatial_dims: Option<usize>) -> E
 mod tests {
     use super::*;
 
-    fn read(input: &[usize], target: &[usize], dims: Option<usize>, hot: bool) -> Result<BatchShape> {
-        layout(input, target, dims, || hot)
+    fn read(input: &[usize], target: &[usize], dims: Option<usize>) -> Result<BatchShape> {
+        layout(input, target, dims)
     }
 
     #[test]
     fn channel_first_inputs_take_labels_with_or_without_a_channel_axis_or_one_hot() {
-        let s = read(&[2, 4, 5, 6, 7], &[2, 5, 6, 7], None, false).unwrap();
+        let s = read(&[2, 4, 5, 6, 7], &[2, 5, 6, 7], None).unwrap();
         assert_eq!((s.batch, s.channels, s.volume(), s.channel_axis), (2, 4, [5, 6, 7], true));
         assert_eq!(s.target, TargetForm::Labels { channel_axis: false });
-        let s = read(&[2, 4, 5, 6, 7], &[2, 1, 5, 6, 7], None, false).unwrap();
+        let s = read(&[2, 4, 5, 6, 7], &[2, 1, 5, 6, 7], None).unwrap();
         assert_eq!(s.target, TargetForm::Labels { channel_axis: true });
-        let s = read(&[2, 4, 5, 6, 7], &[2, 4, 5, 6, 7], None, false).unwrap();
+        let s = read(&[2, 4, 5, 6, 7], &[2, 4, 5, 6, 7], None).unwrap();
         assert_eq!(s.target, TargetForm::OneHot);
     }
 
     #[test]
     fn two_dimensional_images_are_volumes_of_one_slice() {
-        let s = read(&[3, 2, 8, 9], &[3, 8, 9], None, false).unwrap();
+        let s = read(&[3, 2, 8, 9], &[3, 8, 9], None).unwrap();
         assert_eq!((s.channels, s.spatial.clone(), s.volume()), (2, vec![8, 9], [8, 9, 1]));
         assert_eq!(s.sample_values(), 2 * 72);
     }
 
     #[test]
-    fn a_target_of_the_inputs_shape_is_read_by_its_values_or_by_spatial_dims() {
+    fn a_target_of_the_inputs_shape_is_read_as_spatial_dims_says_and_refused_without_it() {
         // (B, X, Y, Z) binary labels, or (B, C, H, W) one-hot
-        let binary = read(&[2, 5, 6, 7], &[2, 5, 6, 7], None, false).unwrap();
-        assert_eq!((binary.channel_axis, binary.channels, binary.volume()), (false, 1, [5, 6, 7]));
-        let hot = read(&[2, 5, 6, 7], &[2, 5, 6, 7], None, true).unwrap();
-        assert_eq!((hot.channel_axis, hot.channels, hot.target), (true, 5, TargetForm::OneHot));
-        let told = read(&[2, 5, 6, 7], &[2, 5, 6, 7], Some(3), true).unwrap();
-        assert!(!told.channel_axis);
-        let told = read(&[2, 5, 6, 7], &[2, 5, 6, 7], Some(2), false).unwrap();
-        assert_eq!(told.target, TargetForm::OneHot);
+        let e = read(&[2, 5, 6, 7], &[2, 5, 6, 7], None).unwrap_err().to_string();
+        assert!(e.contains("a one-hot target over 5 channels of 2-D images (spatial_dims=2)"), "{e}");
+        assert!(e.contains("the labels of one foreground channel of 3-D images (spatial_dims=3)"), "{e}");
+        let told = read(&[2, 5, 6, 7], &[2, 5, 6, 7], Some(3)).unwrap();
+        assert_eq!((told.channel_axis, told.channels, told.volume()), (false, 1, [5, 6, 7]));
+        let told = read(&[2, 5, 6, 7], &[2, 5, 6, 7], Some(2)).unwrap();
+        assert_eq!((told.channel_axis, told.channels, told.target), (true, 5, TargetForm::OneHot));
+        // five axes leave no doubt: one-hot
+        let s = read(&[2, 5, 6, 7, 8], &[2, 5, 6, 7, 8], None).unwrap();
+        assert_eq!(s.target, TargetForm::OneHot);
+        // a channel axis of 1 reads alike either way
+        let s = read(&[2, 1, 6, 7], &[2, 1, 6, 7], None).unwrap();
+        assert_eq!((s.channel_axis, s.channels), (true, 1));
     }
 
     #[test]
     fn binary_inputs_take_labels_with_a_channel_axis() {
-        let s = read(&[2, 5, 6], &[2, 1, 5, 6], None, false).unwrap();
+        let s = read(&[2, 5, 6], &[2, 1, 5, 6], None).unwrap();
         assert_eq!((s.channel_axis, s.channels, s.volume()), (false, 1, [5, 6, 1]));
     }
 
     #[test]
     fn refuses_shapes_that_do_not_go_together() {
-        let e = read(&[2, 4, 5, 6, 7], &[3, 5, 6, 7], None, false).unwrap_err().to_string();
+        let e = read(&[2, 4, 5, 6, 7], &[3, 5, 6, 7], None).unwrap_err().to_string();
         assert!(e.contains("the target has shape [3, 5, 6, 7]") && e.contains("(2, 5, 6, 7)"), "{e}");
-        let e = read(&[2, 4, 5, 6, 7], &[2, 5, 6, 7], Some(2), false).unwrap_err().to_string();
+        let e = read(&[2, 4, 5, 6, 7], &[2, 5, 6, 7], Some(2)).unwrap_err().to_string();
         assert!(e.contains("spatial_dims=2"), "{e}");
-        let e = read(&[2, 4, 5, 6, 7, 8], &[2, 5, 6, 7, 8], None, false).unwrap_err().to_string();
+        let e = read(&[2, 4, 5, 6, 7, 8], &[2, 5, 6, 7, 8], None).unwrap_err().to_string();
         assert!(e.contains("do not make a mini-batch"), "{e}");
-        let e = read(&[7], &[7], None, false).unwrap_err().to_string();
+        let e = read(&[7], &[7], None).unwrap_err().to_string();
         assert!(e.contains("give a mini-batch (B, C, *spatial)"), "{e}");
-        let e = read(&[2, 0, 4], &[2, 0, 4], None, false).unwrap_err().to_string();
+        let e = read(&[2, 0, 4], &[2, 0, 4], None).unwrap_err().to_string();
         assert!(e.contains("no values"), "{e}");
-        let e = read(&[2, 4, 4], &[2, 4, 4], Some(4), false).unwrap_err().to_string();
+        let e = read(&[2, 4, 4, 4], &[2, 4, 4, 4], Some(4)).unwrap_err().to_string();
         assert!(e.contains("must be 1, 2 or 3"), "{e}");
     }
 }

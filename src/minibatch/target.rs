@@ -7,12 +7,6 @@ use ndarray::{Array4, ArrayView5, Axis};
 use crate::case::labels::LabelValue;
 use crate::error::{Error, Input, Result};
 
-/// Whether `target` `(B, C, X, Y, Z)` is one-hot over its channels (every value 0 or 1, one 1 per
-/// voxel).
-pub fn is_one_hot<L: LabelValue>(target: ArrayView5<'_, L>) -> bool {
-    decode(target).is_ok()
-}
-
 /// The class index of every voxel of a one-hot `target` `(B, C, X, Y, Z)`, as labels `(B, X, Y,
 /// Z)`: the channel holding 1.
 pub fn decode<L: LabelValue>(target: ArrayView5<'_, L>) -> Result<Array4<u8>> {
@@ -74,7 +68,6 @@ mod tests {
         let labels = Array4::from_shape_fn((2, 3, 2, 1), |(b, x, y, _)| ((b + x + y) % 3) as u8);
         let hot = Array5::from_shape_fn((2, 3, 3, 2, 1), |(b, k, x, y, z)| f32::from(labels[[b, x, y, z]] == k as u8));
         assert_eq!(decode(hot.view()).unwrap(), labels);
-        assert!(is_one_hot(hot.view()));
     }
 
     #[test]
@@ -91,6 +84,5 @@ mod tests {
         hot[[0, 1, 0, 1, 0]] = 1.0;
         let e = decode(hot.view()).unwrap_err().to_string();
         assert!(e.contains("1 voxels hold 1 in several channels (first: 2 at sample 0, voxel (0, 1, 0))"), "{e}");
-        assert!(!is_one_hot(hot.view()));
     }
 }

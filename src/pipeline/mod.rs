@@ -307,18 +307,7 @@ pub fn analyze_as<'a>(
         None => (measure(&kernel, eval, request.loss_scale), None),
     };
     if !request.allow_non_finite && stats.iter().any(|g| !g.dynamic_range.max_abs.is_finite()) {
-        return Err(Error::NonFinite {
-            input: prediction_input(&inputs),
-            problem: msg![
-                format!(
-                    "the gradient of the {} loss overflows float32 (|g| beyond 3.4e38): a parameter such as the loss \
-                     weight ({}) is too large; lower it, or pass ",
-                    eval.config.spec.loss, eval.config.spec.loss_weight
-                ),
-                set(Param::ALLOW_NON_FINITE, true),
-                " to report it anyway",
-            ],
-        });
+        return Err(overflow(eval.config.spec.loss, &inputs));
     }
     let mut report = Report::build(case, inputs, eval, stats, request.loss_scale, naming);
     report.views = views;
@@ -378,6 +367,32 @@ pub fn analyze_as<'a>(
     Ok(CaseResult { report, kernel, sums })
 }
 
+/// The error for a gradient that overflows float32.
+fn overflow(loss: LossKind, inputs: &Inputs) -> Error {
+    Error::NonFinite {
+        input: prediction_input(inputs),
+        problem: msg![
+            format!(
+                "the gradient of the {loss} loss overflows float32 (|g| beyond 3.4e38): a parameter is too large (the \
+                 loss weight, a class weight, a smoothing ε); lower it, or pass "
+            ),
+            set(Param::ALLOW_NON_FINITE, true),
+            " to report it anyway",
+        ],
+    }
+}
+
+/// Refuses gradient `values` of `case` that are not finite (unless `request.allow_non_finite`):
+/// the coefficients were finite, so a value overflowed float32 when it was rounded.
+pub fn check_gradient(values: &[f32], eval: &Evaluation, inputs: &Inputs, request: &Request) -> Result<()> {
+    use rayon::prelude::*;
+    let finite = |c: &[f32]| c.iter().fold(true, |ok, v| ok & v.is_finite());
+    if request.allow_non_finite || values.par_chunks(crate::parallel::CHUNK).all(finite) {
+        return Ok(());
+    }
+    Err(overflow(eval.config.spec.loss, inputs))
+}
+
 /// Refuses a plane position outside the volume.
 fn check_slice(case: &Case, inputs: &Inputs, v: &ViewRequest) -> Result<()> {
     for (a, (given, n)) in v.slice.iter().zip(case.grid.shape).enumerate() {
@@ -408,6 +423,7 @@ pub fn gradient(case: &Case, inputs: &Inputs, request: &Request) -> Result<Vec<f
     check_finite(&[&eval], inputs, request)?;
     let mut values = vec![0f32; case.prediction.values.len()];
     GradientKernel::new(case, &eval).fill(0, &mut values);
+    check_gradient(&values, &eval, inputs, request)?;
     Ok(values)
 }
 
@@ -495,15 +511,17 @@ fn in_sample(e: Error, b: usize, n: usize) -> Error {
 /// f64 and rounded once (the 1/B of a per-case mean is applied as a loss weight, before rounding).
 pub fn batch_gradient(cases: &[(Case, Inputs)], request: &Request, reduction: BatchReduction) -> Result<Vec<Vec<f32>>> {
     let evals = evaluate_batch(cases, request, reduction)?;
-    Ok(cases
+    cases
         .iter()
         .zip(&evals)
-        .map(|((case, _), eval)| {
+        .enumerate()
+        .map(|(b, ((case, inputs), eval))| {
             let mut values = vec![0f32; case.prediction.values.len()];
             GradientKernel::new(case, eval).fill(0, &mut values);
-            values
+            check_gradient(&values, eval, inputs, request).map_err(|e| in_sample(e, b, cases.len()))?;
+            Ok(values)
         })
-        .collect())
+        .collect()
 }
 
 /// Writes the gradient of `kernel` to `path` (`.nii` or `.nii.gz`), float32, in the layout and
