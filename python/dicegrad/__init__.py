@@ -96,7 +96,7 @@ def _target(y: ArrayLike) -> np.ndarray:
 
 def _options(**kw: Any) -> Dict[str, Any]:
     threads = kw.get("threads")
-    if isinstance(threads, int) and threads > _dicegrad.max_threads:
+    if isinstance(threads, int) and _dicegrad.max_threads < threads < 2**63:
         warnings.warn(
             f"threads={threads}: using {_dicegrad.max_threads} (4 per core on this machine); "
             "results do not depend on it",

@@ -39,6 +39,15 @@ pub struct Call {
     pub threads: Option<usize>,
     /// Draw the report's pictures (and measure what those of the volume show).
     pub pictures: bool,
+    /// The class weights as given (`weight`): resolved against the channels by [`with_weights`].
+    pub weight: Option<Weight>,
+}
+
+/// `weight` as given: one number for every channel (MONAI allows it), or one per channel.
+#[derive(Debug, Clone)]
+pub enum Weight {
+    All(f64),
+    Each(Vec<f64>),
 }
 
 fn type_error(name: &str, want: &str, value: &Bound<'_, PyAny>) -> PyErr {
@@ -70,10 +79,10 @@ fn whole(name: &str, value: &Bound<'_, PyAny>) -> PyResult<i64> {
     if value.is_instance_of::<PyBool>() {
         return Err(type_error(name, "a whole number", value));
     }
-    value
-        .call_method0("__index__")
-        .and_then(|v| v.extract::<i64>())
-        .map_err(|_| type_error(name, "a whole number", value))
+    let index = value.call_method0("__index__").map_err(|_| type_error(name, "a whole number", value))?;
+    index
+        .extract::<i64>()
+        .map_err(|_| PyValueError::new_err(format!("{name} must be a whole number within 64 bits, got {index}")))
 }
 
 fn count(name: &str, value: &Bound<'_, PyAny>, least: i64) -> PyResult<usize> {
@@ -95,8 +104,9 @@ fn param_text(param: LossParam, value: &Bound<'_, PyAny>) -> PyResult<String> {
     if info.switch {
         return Ok(boolean(name, value)?.to_string());
     }
-    if info.choices.is_some() {
-        return text(name, value);
+    if let Some(choices) = &info.choices {
+        let given = text(name, value)?;
+        return Ok(spellings(&given).into_iter().find(|n| choices.contains(&n.as_str())).unwrap_or(given));
     }
     match info.syntax {
         "F" => Ok(number(name, value)?.to_string()),
@@ -115,6 +125,67 @@ fn param_text(param: LossParam, value: &Bound<'_, PyAny>) -> PyResult<String> {
     }
 }
 
+/// Spellings of a name as Python code may write it: as given, with `_` for `-` and the other way
+/// round, and `dice_ce` for `dice+ce`.
+fn spellings(name: &str) -> [String; 4] {
+    [name.to_string(), name.replace('_', "-"), name.replace('-', "_"), name.replace(['_', '-'], "+")]
+}
+
+/// The loss family named `name` (in any of its [`spellings`]).
+fn loss_kind(name: &str) -> PyResult<LossKind> {
+    spellings(name)
+        .iter()
+        .find_map(|n| LossKind::from_name(n).ok())
+        .ok_or_else(|| PyValueError::new_err(LossKind::from_name(name).unwrap_err().to_string()))
+}
+
+/// `weight`: a number, or a sequence of numbers (a list, tuple, array or tensor).
+fn weight(value: &Bound<'_, PyAny>) -> PyResult<Weight> {
+    const WANT: &str = "a number, or one number per channel (a list, tuple, array or tensor)";
+    if value.is_instance_of::<PyString>() || value.is_instance_of::<PyDict>() {
+        return Err(type_error("weight", WANT, value));
+    }
+    if let Ok(items) = value.try_iter() {
+        let items: Vec<Bound<'_, PyAny>> = items.collect::<PyResult<_>>()?;
+        if items.is_empty() {
+            return Err(PyValueError::new_err("weight is empty; give one number per channel, or None"));
+        }
+        return items.iter().map(|v| number("weight", v)).collect::<PyResult<Vec<_>>>().map(Weight::Each);
+    }
+    // a number, a numpy scalar or a 0-d array
+    number("weight", value).map(Weight::All).map_err(|_| type_error("weight", WANT, value))
+}
+
+/// The request of `call` with its `weight` resolved for `channels` channels, as MONAI reads it:
+/// one number weighs every channel; C − 1 numbers, with the background left out of a Dice-type
+/// loss without cross-entropy, weigh the foreground channels (MONAI `DiceLoss` takes them so). A
+/// weight that MONAI's `DiceLoss` ignores — with one channel left in a Dice-type loss — is refused
+/// rather than applied.
+pub fn with_weights(call: &Call, channels: usize) -> dicegrad::Result<dicegrad::Request> {
+    let mut request = call.request.clone();
+    let Some(w) = &call.weight else { return Ok(request) };
+    let spec = request.loss.resolve(channels);
+    let in_dice = if spec.include_background || channels == 1 { channels } else { channels - 1 };
+    let dice_only =
+        !spec.loss.family().has_ce() && spec.loss != LossKind::Mimic && spec.loss.reads(LossParam::ClassWeights);
+    if dice_only && in_dice == 1 {
+        return Err(dicegrad::Error::usage(format!(
+            "weight: one channel is left in the {} loss, and MONAI's DiceLoss ignores its weight there (dicegrad would \
+             scale the loss by it); drop weight, or give loss_weight to scale the loss",
+            spec.loss
+        )));
+    }
+    let values = match w {
+        Weight::All(v) => vec![*v; channels],
+        Weight::Each(v) if v.len() + 1 == channels && !spec.include_background && dice_only => {
+            std::iter::once(1.0).chain(v.iter().copied()).collect()
+        }
+        Weight::Each(v) => v.clone(),
+    };
+    request.loss.overrides.class_weights = Some(Some(values));
+    Ok(request)
+}
+
 /// The call the keyword arguments `options` describe (None values left out by the caller).
 pub fn call(options: &Bound<'_, PyDict>) -> PyResult<Call> {
     let mut c = Call::default();
@@ -127,12 +198,9 @@ pub fn call(options: &Bound<'_, PyDict>) -> PyResult<Call> {
         match (key.as_str(), loss_param) {
             (_, Some(LossParam::Loss)) => {
                 let name = text("loss", &value)?;
-                // underscores as Python writes names, dashes as the library does
-                let kind = LossKind::from_name(&name)
-                    .or_else(|_| LossKind::from_name(&name.replace('_', "-")))
-                    .map_err(|e| PyValueError::new_err(e.to_string()))?;
-                c.request.loss.overrides.loss = Some(kind);
+                c.request.loss.overrides.loss = Some(loss_kind(&name)?);
             }
+            (_, Some(LossParam::ClassWeights)) => c.weight = Some(weight(&value)?),
             (_, Some(p)) => {
                 let v = param_text(p, &value)?;
                 c.request
@@ -171,10 +239,7 @@ pub fn call(options: &Bound<'_, PyDict>) -> PyResult<Call> {
                         .collect::<PyResult<_>>()?
                 };
                 for n in names {
-                    let kind = LossKind::from_name(&n)
-                        .or_else(|_| LossKind::from_name(&n.replace('_', "-")))
-                        .map_err(|e| PyValueError::new_err(format!("compare: {e}")))?;
-                    c.request.compare.push(kind);
+                    c.request.compare.push(loss_kind(&n)?);
                 }
             }
             _ => {

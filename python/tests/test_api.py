@@ -42,12 +42,11 @@ def cli_report(labels: Path, pred: Path, *args: str) -> dict:
 
 
 def load_case(folder: str, pred: str):
-    """A bundled case as a mini-batch of one: target (1, X, Y, Z), input (1, C, X, Y, Z) or, for
-    a 3-D prediction, (1, X, Y, Z)."""
+    """A bundled case as a mini-batch of one: target (1, X, Y, Z), input (1, C, X, Y, Z) (C = 1
+    for a 3-D prediction)."""
     labels = np.asarray(nib.load(SAMPLES / folder / "labels.nii.gz").dataobj)
     p = np.asarray(nib.load(SAMPLES / folder / pred).dataobj, dtype=np.float32)
-    if p.ndim == 4:
-        p = np.moveaxis(p, 3, 0)
+    p = np.moveaxis(p, 3, 0) if p.ndim == 4 else p[None]
     return labels[None], p[None]
 
 
