@@ -162,7 +162,7 @@ fn errors_name_the_sample() {
 fn pooling_a_loss_without_sums_is_refused_and_presets_pool_by_default() {
     let ce = request(&[(LossParam::Loss, "ce"), (LossParam::Activation, "softmax")]);
     let e = reduction(Some(true), &ce).unwrap_err().to_string();
-    assert!(e.contains("has no Dice sums to pool"), "{e}");
+    assert!(e.contains("cannot pool: the ce loss has no Dice sums"), "{e}");
     assert_eq!(reduction(None, &ce).unwrap().0, BatchReduction::PerCase);
     let mut nnunet = Request::default();
     nnunet.loss.preset = Some(dicegrad::loss::Preset::Nnunet);
