@@ -24,6 +24,7 @@ docs/python.md has the full story; docs/math.md the formulas.
 from __future__ import annotations
 
 import json
+import numbers
 import warnings
 from typing import Any, Dict, List, Optional, Sequence, Union
 
@@ -96,7 +97,7 @@ def _target(y: ArrayLike) -> np.ndarray:
 
 def _options(**kw: Any) -> Dict[str, Any]:
     threads = kw.get("threads")
-    if isinstance(threads, int) and _dicegrad.max_threads < threads < 2**63:
+    if isinstance(threads, numbers.Integral) and _dicegrad.max_threads < threads < 2**63:
         warnings.warn(
             f"threads={threads}: using {_dicegrad.max_threads} (4 per core on this machine); "
             "results do not depend on it",

@@ -8,6 +8,7 @@ mod errors;
 mod options;
 
 use dicegrad::case::labels::LabelValue;
+use dicegrad::minibatch::shape::TargetForm;
 use dicegrad::minibatch::{reduction, BatchReport, MiniBatch};
 use dicegrad::parallel::{cores, max_workers};
 use dicegrad::plot::png_files;
@@ -18,7 +19,8 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 use rayon::{ThreadPool, ThreadPoolBuilder};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 
 use errors::{to_py, Keywords};
 use options::Call;
@@ -53,7 +55,8 @@ fn run<L: LabelValue>(
 ) -> Result<Done, Error> {
     let go = || {
         let batch = MiniBatch::new(input, target, call.spatial_dims, call.request.label)?;
-        let request = options::with_weights(call, batch.shape.channels)?;
+        let one_hot = batch.shape.target == TargetForm::OneHot;
+        let request = options::with_weights(call, batch.shape.channels, one_hot)?;
         let (reduced, _) = reduction(call.batch, &request)?;
         match work {
             Work::Gradient => batch.gradient_into(&request, reduced, out).map(|_| Done::Gradient),
@@ -70,8 +73,29 @@ fn run<L: LabelValue>(
 /// The thread pools of this process, by size. Every computation runs in one of them, never in
 /// rayon's global pool: a pool's threads do not survive `fork()` (a DataLoader worker, a
 /// multiprocessing pool), so a child process finds the pools of its parent (another process id)
-/// and starts its own.
+/// and starts its own. The lock is held only to look a pool up or put one in (never while threads
+/// start or stop), and `LOCKED_BY` says which process took it last: a child forked while a parent's
+/// thread held it finds it held for ever, and makes a pool of its own without it.
 static POOLS: Mutex<Vec<(u32, usize, Arc<ThreadPool>)>> = Mutex::new(Vec::new());
+
+/// The process that last took the lock of [`POOLS`].
+static LOCKED_BY: AtomicU32 = AtomicU32::new(0);
+
+/// The most pool sizes kept.
+const KEPT: usize = 4;
+
+/// The pools, locked; None when a parent process held the lock as this one was forked.
+fn pools(pid: u32) -> Option<MutexGuard<'static, Vec<(u32, usize, Arc<ThreadPool>)>>> {
+    let guard = match POOLS.try_lock() {
+        Ok(g) => g,
+        Err(TryLockError::Poisoned(e)) => e.into_inner(),
+        // held by a thread of a parent, which this process does not have
+        Err(TryLockError::WouldBlock) if LOCKED_BY.load(Ordering::SeqCst) != pid => return None,
+        Err(TryLockError::WouldBlock) => POOLS.lock().unwrap_or_else(|e| e.into_inner()),
+    };
+    LOCKED_BY.store(pid, Ordering::SeqCst);
+    Some(guard)
+}
 
 /// A pool of `threads` workers (None or 0: one per core; at most [`max_workers`]).
 fn pool(threads: Option<usize>) -> Result<Arc<ThreadPool>, Error> {
@@ -80,16 +104,17 @@ fn pool(threads: Option<usize>) -> Result<Arc<ThreadPool>, Error> {
         Some(n) => n.min(max_workers()),
     };
     let pid = std::process::id();
-    let mut pools = POOLS.lock().unwrap_or_else(|e| e.into_inner());
-    if pools.iter().any(|(p, _, _)| *p != pid) {
-        // a parent's pools: their threads are not in this process, and dropping them would signal
-        // threads that do not exist; they are let go
-        for (_, _, old) in pools.drain(..) {
-            std::mem::forget(old);
+    if let Some(mut kept) = pools(pid) {
+        if kept.iter().any(|(p, _, _)| *p != pid) {
+            // a parent's pools: their threads are not in this process, and dropping them would
+            // signal threads that do not exist; they are let go
+            for (_, _, old) in kept.drain(..) {
+                std::mem::forget(old);
+            }
         }
-    }
-    if let Some((_, _, p)) = pools.iter().find(|(_, size, _)| *size == n) {
-        return Ok(p.clone());
+        if let Some((_, _, p)) = kept.iter().find(|(_, size, _)| *size == n) {
+            return Ok(p.clone());
+        }
     }
     let p = Arc::new(
         ThreadPoolBuilder::new()
@@ -97,10 +122,12 @@ fn pool(threads: Option<usize>) -> Result<Arc<ThreadPool>, Error> {
             .build()
             .map_err(|e| Error::usage(format!("cannot start {n} threads: {e}")))?,
     );
-    if pools.len() >= 4 {
-        pools.remove(0);
-    }
-    pools.push((pid, n, p.clone()));
+    let evicted = pools(pid).and_then(|mut kept| {
+        kept.push((pid, n, p.clone()));
+        (kept.len() > KEPT).then(|| kept.remove(0))
+    });
+    // its threads stop outside the lock
+    drop(evicted);
     Ok(p)
 }
 
@@ -212,6 +239,25 @@ fn parameters() -> Vec<(&'static str, String, String, Option<Vec<&'static str>>)
 
 #[pymodule]
 fn _dicegrad(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    // numpy's C interface and the types read are looked up once, here at import: a lookup is a
+    // one-time initialisation, which a process forked while another thread ran it would wait on
+    // for ever
+    let py = m.py();
+    drop(numpy::PyArray1::<f32>::zeros(py, 0, false));
+    for t in [
+        numpy::dtype::<u8>(py),
+        numpy::dtype::<i64>(py),
+        numpy::dtype::<i32>(py),
+        numpy::dtype::<f32>(py),
+        numpy::dtype::<i16>(py),
+        numpy::dtype::<u16>(py),
+        numpy::dtype::<i8>(py),
+        numpy::dtype::<u32>(py),
+        numpy::dtype::<u64>(py),
+        numpy::dtype::<f64>(py),
+    ] {
+        drop(t);
+    }
     m.add_function(wrap_pyfunction!(gradient, m)?)?;
     m.add_function(wrap_pyfunction!(analyze, m)?)?;
     m.add_function(wrap_pyfunction!(parameters, m)?)?;

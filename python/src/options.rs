@@ -161,10 +161,23 @@ fn weight(value: &Bound<'_, PyAny>) -> PyResult<Weight> {
 /// loss without cross-entropy, weigh the foreground channels (MONAI `DiceLoss` takes them so). A
 /// weight that MONAI's `DiceLoss` ignores — with one channel left in a Dice-type loss — is refused
 /// rather than applied.
-pub fn with_weights(call: &Call, channels: usize) -> dicegrad::Result<dicegrad::Request> {
+///
+/// With a one-hot target, torch's `CrossEntropyLoss(weight)` (and MONAI's `DiceCELoss`, which
+/// hands it the target) divides by the number of voxels, not by the sum of their class weights as
+/// it does for labels (docs/math.md): weights with a cross-entropy part and a one-hot target are
+/// refused, the labels asked for.
+pub fn with_weights(call: &Call, channels: usize, one_hot: bool) -> dicegrad::Result<dicegrad::Request> {
     let mut request = call.request.clone();
     let Some(w) = &call.weight else { return Ok(request) };
     let spec = request.loss.resolve(channels);
+    if one_hot && spec.loss.family().has_ce() {
+        return Err(dicegrad::Error::usage(format!(
+            "weight with a one-hot target: torch's CrossEntropyLoss (and MONAI's DiceCELoss) divides the class-weighted \
+             cross-entropy of a one-hot target by the number of voxels, and that of labels by the sum of their weights, \
+             which is what the {} loss computes; give the target as labels (B, *spatial), e.g. target.argmax(1)",
+            spec.loss
+        )));
+    }
     let in_dice = if spec.include_background || channels == 1 { channels } else { channels - 1 };
     let dice_only =
         !spec.loss.family().has_ce() && spec.loss != LossKind::Mimic && spec.loss.reads(LossParam::ClassWeights);

@@ -390,7 +390,7 @@ def test_a_forked_child_computes_after_its_parent_did():
 def test_threads_beyond_four_per_core_are_capped_with_a_warning():
     labels, _, probs = random_batch(seed=12)
     with pytest.warns(UserWarning, match=rf"threads=100000: using {dicegrad._dicegrad.max_threads}"):
-        g = dicegrad.gradient(probs, labels, threads=100_000)
+        g = dicegrad.gradient(probs, labels, threads=np.int64(100_000))
     assert np.array_equal(g, dicegrad.gradient(probs, labels))
     raises(ValueError, r"threads must be a whole number within 64 bits", probs, labels, threads=10**30)
 
@@ -399,6 +399,22 @@ def test_a_gradient_that_overflows_float32_is_refused():
     labels, _, probs = random_batch(seed=13)
     raises(ValueError, r"overflows float32.*allow_non_finite=True", probs, labels, loss_weight=1e300)
     assert np.isinf(dicegrad.gradient(probs, labels, loss_weight=1e300, allow_non_finite=True)).all()
+    r = dicegrad.analyze(probs, labels, loss_weight=1e300, allow_non_finite=True, batch=True)
+    assert any("overflows float32" in w and "allow_non_finite=True" in w for w in r["warnings"]), r["warnings"]
+
+
+def test_weights_with_a_one_hot_target_and_cross_entropy_ask_for_labels():
+    """torch divides a one-hot target's class-weighted cross-entropy by the voxel count, labels' by
+    the sum of their weights: the one-hot form is refused with weights, not computed the other way."""
+    labels, logits, _ = random_batch(seed=16)
+    hot = np.stack([labels == k for k in range(3)], 1)
+    raises(ValueError, r"weight with a one-hot target.*target.argmax\(1\)", logits, hot, loss="dice+ce",
+           activation="softmax", weight=[1, 2, 3])  # fmt: skip
+    # without weights, or with labels, both forms agree
+    assert np.array_equal(
+        dicegrad.gradient(logits, hot, loss="dice+ce", activation="softmax"),
+        dicegrad.gradient(logits, labels, loss="dice+ce", activation="softmax"),
+    )
 
 
 def test_weight_as_monai_takes_it():

@@ -141,21 +141,48 @@ pub fn layout(input: &[usize], target: &[usize], spatial_dims: Option<usize>) ->
     Ok(shape_of(input, reading))
 }
 
-/// The error for shapes that do not go together.
+/// The error for shapes that do not go together: what the input's shape asks of the target (as
+/// `spatial_dims` reads it, if given).
 fn mismatch(input: &[usize], target: &[usize], spatial_dims: Option<usize>) -> Error {
-    let given = match spatial_dims {
-        Some(d) => format!(" with spatial_dims={d}"),
-        None => String::new(),
-    };
-    let expect = if input.len() >= 3 {
-        let (b, c, s) = (input[0], input[1], &input[2..]);
-        let sp = s.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(", ");
+    let n = input.len();
+    if n > 2 + MAX_SPATIAL {
+        return Error::usage(format!(
+            "the input has shape {input:?}: {} axes after B and C; give at most three spatial axes, (B, C, X, Y, Z)",
+            n - 2
+        ));
+    }
+    let list = |s: &[usize]| s.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(", ");
+    let channel_first = || {
+        let (b, c, sp) = (input[0], input[1], list(&input[2..]));
         format!(
             "for an input (B, C, *spatial) = {input:?} the target is labels ({b}, {sp}) or ({b}, 1, {sp}), or one-hot \
              ({b}, {c}, {sp})"
         )
-    } else {
-        format!("for an input (B, *spatial) = {input:?} the target is labels of the same shape")
+    };
+    let binary = || {
+        let (b, sp) = (input[0], list(&input[1..]));
+        format!("for an input (B, *spatial) = {input:?} (one foreground channel) the target is labels ({b}, {sp}) or ({b}, 1, {sp})")
+    };
+    let expect = match spatial_dims {
+        Some(d) if d + 2 == n => channel_first(),
+        Some(d) if d + 1 == n => binary(),
+        Some(d) => {
+            return Error::usage(crate::msg![
+                crate::error::set(Param::SPATIAL_DIMS, d),
+                format!(
+                    " does not fit an input of shape {input:?}, which has {} spatial axes after B and C, or {} after B \
+                     alone",
+                    n.saturating_sub(2),
+                    n - 1
+                ),
+            ])
+        }
+        None if n >= 3 => format!("{}; or {}", channel_first(), binary()),
+        None => binary(),
+    };
+    let given = match spatial_dims {
+        Some(d) => format!(" with spatial_dims={d}"),
+        None => String::new(),
     };
     Error::usage(format!(
         "the target has shape {target:?} and the input {input:?}{given}: they do not make a mini-batch; {expect} (the \
@@ -218,9 +245,12 @@ mod tests {
         let e = read(&[2, 4, 5, 6, 7], &[3, 5, 6, 7], None).unwrap_err().to_string();
         assert!(e.contains("the target has shape [3, 5, 6, 7]") && e.contains("(2, 5, 6, 7)"), "{e}");
         let e = read(&[2, 4, 5, 6, 7], &[2, 5, 6, 7], Some(2)).unwrap_err().to_string();
-        assert!(e.contains("spatial_dims=2"), "{e}");
+        assert!(e.contains("spatial_dims=2 does not fit an input of shape [2, 4, 5, 6, 7]"), "{e}");
+        // the reading spatial_dims asks for, not the target's own shape
+        let e = read(&[2, 3, 6, 5], &[2, 6, 5], Some(3)).unwrap_err().to_string();
+        assert!(e.contains("(one foreground channel) the target is labels (2, 3, 6, 5) or (2, 1, 3, 6, 5)"), "{e}");
         let e = read(&[2, 4, 5, 6, 7, 8], &[2, 5, 6, 7, 8], None).unwrap_err().to_string();
-        assert!(e.contains("do not make a mini-batch"), "{e}");
+        assert!(e.contains("4 axes after B and C; give at most three spatial axes"), "{e}");
         let e = read(&[7], &[7], None).unwrap_err().to_string();
         assert!(e.contains("give a mini-batch (B, C, *spatial)"), "{e}");
         let e = read(&[2, 0, 4], &[2, 0, 4], None).unwrap_err().to_string();

@@ -306,10 +306,19 @@ pub fn analyze_as<'a>(
         }
         None => (measure(&kernel, eval, request.loss_scale), None),
     };
-    if !request.allow_non_finite && stats.iter().any(|g| !g.dynamic_range.max_abs.is_finite()) {
+    let overflows = stats.iter().any(|g| !g.dynamic_range.max_abs.is_finite());
+    if overflows && !request.allow_non_finite {
         return Err(overflow(eval.config.spec.loss, &inputs));
     }
     let mut report = Report::build(case, inputs, eval, stats, request.loss_scale, naming);
+    if overflows {
+        report.warnings.push(format!(
+            "the gradient of the {} loss overflows float32 (|g| beyond 3.4e38): its figures are those of a gradient \
+             a training run could not use (reported as asked by {})",
+            eval.config.spec.loss,
+            naming.setting(Param::ALLOW_NON_FINITE, "true")
+        ));
+    }
     report.views = views;
     let main = evals[0].config.spec.loss;
     if request.compare.contains(&main) {
