@@ -76,7 +76,10 @@ fn run<L: LabelValue>(
 /// and starts its own. The lock is held only to look a pool up or put one in (never while threads
 /// start or stop), and `LOCKED_BY` says which process took it last: a child forked while a parent's
 /// thread held it finds it held for ever, and makes a pool of its own without it.
-static POOLS: Mutex<Vec<(u32, usize, Arc<ThreadPool>)>> = Mutex::new(Vec::new());
+static POOLS: Mutex<Vec<Kept>> = Mutex::new(Vec::new());
+
+/// A pool kept: the process that made it, its size, the pool.
+type Kept = (u32, usize, Arc<ThreadPool>);
 
 /// The process that last took the lock of [`POOLS`].
 static LOCKED_BY: AtomicU32 = AtomicU32::new(0);
@@ -85,7 +88,7 @@ static LOCKED_BY: AtomicU32 = AtomicU32::new(0);
 const KEPT: usize = 4;
 
 /// The pools, locked; None when a parent process held the lock as this one was forked.
-fn pools(pid: u32) -> Option<MutexGuard<'static, Vec<(u32, usize, Arc<ThreadPool>)>>> {
+fn pools(pid: u32) -> Option<MutexGuard<'static, Vec<Kept>>> {
     let guard = match POOLS.try_lock() {
         Ok(g) => g,
         Err(TryLockError::Poisoned(e)) => e.into_inner(),
