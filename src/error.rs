@@ -76,6 +76,8 @@ impl Param {
     /// The spatial axes of a mini-batch's arrays (the library on arrays only; the files of the
     /// command line say theirs).
     pub const SPATIAL_DIMS: Param = Param("spatial_dims");
+    /// The voxel size of a mini-batch's arrays (the library on arrays only).
+    pub const SPACING: Param = Param("spacing");
 
     /// Every option of a run that is not a loss parameter (that messages may name).
     pub const RUN_OPTIONS: [Param; 25] = [

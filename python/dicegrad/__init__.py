@@ -219,6 +219,7 @@ def analyze(
     compare: Optional[Union[str, Sequence[str]]] = None,
     loss_scale: Optional[float] = None,
     pictures: bool = False,
+    spacing: Optional[Sequence[float]] = None,
 ) -> Dict[str, Any]:
     """The report of the mini-batch's loss and its gradient: the keys of the command line's
     report.json (loss, per-channel soft and hard Dice, sums, closed-form levels, the measured
@@ -244,8 +245,11 @@ def analyze(
         pictures: also draw the command line's pictures of each report, as PNG bytes under
             ``"pictures"`` (``slices``, ``histogram``, ``density``, and ``compare`` with
             ``compare``): ``IPython.display.Image(r["pictures"]["slices"])`` in a notebook. The
-            report then also holds ``views`` (where the planes lie, the colour scales). The arrays
-            carry no geometry: the pictures take their axes as RAS at 1 mm.
+            report then also holds ``views`` (where the planes lie, the colour scales).
+        spacing: the voxel size along each spatial axis (mm), e.g. ``(0.8, 0.8, 2.0)``: the
+            report's voxel size and the pictures' aspect. Arrays carry no geometry: the pictures
+            take their axes as RAS, at 1 mm unless ``spacing`` says otherwise. The gradient does
+            not depend on it.
     """
     options = _options(
         loss=loss, activation=activation, include_background=include_background, batch=batch,
@@ -254,7 +258,7 @@ def analyze(
         denominator_floor=denominator_floor, skip_empty=skip_empty, loss_weight=loss_weight,
         label=label, spatial_dims=spatial_dims, force_activation=force_activation,
         allow_non_finite=allow_non_finite, threads=threads, compare=compare, loss_scale=loss_scale,
-        pictures=pictures,
+        pictures=pictures, spacing=spacing,
     )  # fmt: skip
     text, drawn = _dicegrad.analyze(_input(input), _target(target), options)
     report = json.loads(text)

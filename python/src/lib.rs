@@ -55,6 +55,10 @@ fn run<L: LabelValue>(
 ) -> Result<Done, Error> {
     let go = || {
         let batch = MiniBatch::new(input, target, call.spatial_dims, call.request.label)?;
+        let batch = match &call.spacing {
+            Some(spacing) => batch.with_spacing(spacing)?,
+            None => batch,
+        };
         let one_hot = batch.shape.target == TargetForm::OneHot;
         let request = options::with_weights(call, batch.shape.channels, one_hot)?;
         let (reduced, _) = reduction(call.batch, &request)?;

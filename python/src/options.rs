@@ -41,6 +41,8 @@ pub struct Call {
     pub pictures: bool,
     /// The class weights as given (`weight`): resolved against the channels by [`with_weights`].
     pub weight: Option<Weight>,
+    /// The voxel size along each spatial axis.
+    pub spacing: Option<Vec<f64>>,
 }
 
 /// `weight` as given: one number for every channel (MONAI allows it), or one per channel.
@@ -231,6 +233,16 @@ pub fn call(options: &Bound<'_, PyDict>) -> PyResult<Call> {
             ("label", None) => c.request.label = Some(whole("label", &value)?),
             ("spatial_dims", None) => c.spatial_dims = Some(count("spatial_dims", &value, 1)?),
             ("threads", None) => c.threads = Some(count("threads", &value, 0)?),
+            ("spacing", None) => {
+                if value.is_instance_of::<PyString>() {
+                    return Err(type_error("spacing", "one voxel size per spatial axis", &value));
+                }
+                let items: Vec<Bound<'_, PyAny>> = value
+                    .try_iter()
+                    .map_err(|_| type_error("spacing", "one voxel size per spatial axis", &value))?
+                    .collect::<PyResult<_>>()?;
+                c.spacing = Some(items.iter().map(|v| number("spacing", v)).collect::<PyResult<_>>()?);
+            }
             ("pictures", None) => {
                 c.pictures = boolean("pictures", &value)?;
                 c.request.views = c.pictures.then(ViewRequest::default);

@@ -441,3 +441,25 @@ def test_names_as_python_writes_them_and_big_endian_targets():
     assert np.array_equal(dicegrad.gradient(probs, labels.astype(">i2")), dicegrad.gradient(probs, labels))
     with pytest.raises(ValueError, match=r"the input has shape \(\)"):
         dicegrad.gradient(np.float32(0.5), labels)
+
+
+def test_spacing_places_the_voxels_of_the_report_and_its_pictures(tmp_path):
+    target, x = load_case("multiclass", "probs.nii.gz")
+    # the voxel size as nibabel reads it from the header: (0.8, 0.8, 2.0) mm, as float32
+    spacing = [float(v) for v in nib.load(SAMPLES / "multiclass" / "probs.nii.gz").header.get_zooms()[:3]]
+    r = dicegrad.analyze(x, target, spacing=spacing, pictures=True)["samples"][0]
+    assert r["inputs"]["prediction"]["voxel_size"] == pytest.approx([0.8, 0.8, 2.0])
+    plain = dicegrad.analyze(x, target, pictures=True)["samples"][0]
+    assert r["pictures"]["slices"] != plain["pictures"]["slices"]
+    # the gradient's figures do not depend on it
+    assert r["channels"][1]["closed_form"] == plain["channels"][1]["closed_form"]
+    # the command line reads the same voxel size from the sample's header (0.8 x 0.8 x 2 mm)
+    subprocess.run(
+        [str(cli()), "analyze", "--labels", str(SAMPLES / "multiclass" / "labels.nii.gz"), "--pred",
+         str(SAMPLES / "multiclass" / "probs.nii.gz"), "--out", str(tmp_path)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    assert r["views"]["channels"] == json.loads((tmp_path / "report.json").read_text())["views"]["channels"]
+    for bad in [(1.0, 1.0), (1.0, -1.0, 2.0)]:
+        with pytest.raises(ValueError, match=r"spacing must be 3 positive voxel sizes"):
+            dicegrad.analyze(x, target, spacing=bad)

@@ -91,6 +91,36 @@ impl<'a> MiniBatch<'a> {
         Ok(MiniBatch { shape, target_shape, cases })
     }
 
+    /// The mini-batch with its voxels `spacing` apart along its spatial axes (one size per axis,
+    /// usually millimetres; the grid's axes taken as RAS at the origin): what the report's voxel
+    /// size and the pictures' aspect read. The gradient does not depend on it.
+    pub fn with_spacing(mut self, spacing: &[f64]) -> Result<MiniBatch<'a>> {
+        let axes = self.shape.spatial.len();
+        if spacing.len() != axes || !spacing.iter().all(|v| v.is_finite() && *v > 0.0) {
+            return Err(Error::parameter(
+                Param::SPACING,
+                format!(
+                    "must be {axes} positive voxel sizes, one per spatial axis of the input {:?}, got {spacing:?}",
+                    self.shape.input
+                ),
+            ));
+        }
+        let mut geometry = crate::case::Geometry::default();
+        for (a, &v) in spacing.iter().enumerate() {
+            geometry.voxel_size[a] = v;
+            geometry.affine[a][a] = v;
+        }
+        for (case, inputs) in &mut self.cases {
+            case.geometry = geometry;
+            let v = geometry.voxel_size.map(|v| v as f32);
+            inputs.labels.voxel_size = v;
+            inputs.prediction.file.voxel_size = v;
+            inputs.labels.affine = geometry.affine;
+            inputs.prediction.file.affine = geometry.affine;
+        }
+        Ok(self)
+    }
+
     /// One case per sample, with what its report says of its arrays.
     pub fn cases(&self) -> &[(Case<'a>, Inputs)] {
         &self.cases
