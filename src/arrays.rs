@@ -3,11 +3,12 @@
 //! `(B, X, Y, Z)` and predictions `(B, C, X, Y, Z)`, as a training loop holds it. The same route as
 //! the command line ([`crate::pipeline`]).
 
-use ndarray::{Array4, Array5, ArrayView3, ArrayView4, ArrayView5, Axis, ShapeBuilder};
+use ndarray::{Array4, Array5, ArrayView3, ArrayView4, ArrayView5, ShapeBuilder};
 
 use crate::case::labels::LabelValue;
 use crate::case::Case;
 use crate::error::{Error, FieldNames, Result};
+use crate::minibatch::MiniBatch;
 use crate::pipeline::{self, BatchReduction, Request};
 use crate::report::{Inputs, Report};
 
@@ -59,7 +60,7 @@ pub fn batch_gradient<L: LabelValue>(
     request: &Request,
     reduction: BatchReduction,
 ) -> Result<Array5<f32>> {
-    let (b, c) = (prediction.dim().0, prediction.dim().1);
+    let b = prediction.dim().0;
     if labels.dim().0 != b {
         return Err(Error::usage(format!(
             "the labels hold {} samples and the prediction {b}; give one label map per sample (B, X, Y, Z) for a \
@@ -67,17 +68,7 @@ pub fn batch_gradient<L: LabelValue>(
             labels.dim().0
         )));
     }
-    let cases = (0..b)
-        .map(|i| prepare(labels.index_axis(Axis(0), i), prediction.index_axis(Axis(0), i), request))
-        .collect::<Result<Vec<_>>>()?;
-    let values = pipeline::batch_gradient(&cases, request, reduction)?;
-    let mut out = Array5::<f32>::zeros(prediction.raw_dim());
-    for (i, ((case, _), v)) in cases.iter().zip(values).enumerate() {
-        let [x, y, z] = case.grid.shape;
-        let [sx, sy, sz] = case.grid.strides();
-        let shape = (c, x, y, z).strides((case.voxels(), sx, sy, sz));
-        let sample = Array4::from_shape_vec(shape, v).expect("the strides describe the values' layout");
-        out.index_axis_mut(Axis(0), i).assign(&sample);
-    }
-    Ok(out)
+    let batch = MiniBatch::new(prediction.into_dyn(), labels.into_dyn(), None, request.label)?;
+    let g = batch.gradient(request, reduction)?;
+    Ok(g.into_dimensionality().expect("the input's five axes"))
 }

@@ -61,9 +61,10 @@
 //! - [`plot`]: pictures drawn from report data.
 //! - [`nifti`], [`npz`]: reading and writing NIfTI volumes; reading nnU-Net probabilities.
 //! - [`pipeline`]: the one route from a case (files or arrays) to its report and gradient.
-//! - [`arrays`]: that route on arrays ([`analyze`], [`gradient`]).
 //! - [`minibatch`]: that route on a mini-batch as a training loop holds it (`(B, C, *spatial)`,
 //!   labels or one-hot targets), for the Python package.
+//! - [`arrays`]: that route on arrays ([`analyze`], [`gradient`], [`batch_gradient`] through
+//!   [`minibatch`]).
 //! - [`batch`]: whole data sets — pairing, parallel runs, resume, shards and merge.
 //! - [`synth`]: seeded synthetic cases.
 

@@ -13,13 +13,11 @@ use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyString};
 
 /// The Python name of a loss parameter: the library's, but `weight` for the class weights.
 pub fn python_name(param: LossParam) -> &'static str {
-    match param {
-        LossParam::ClassWeights => "weight",
-        p => p.name(),
-    }
+    python_param(param.name())
 }
 
-/// The Python name of a parameter a message names.
+/// The Python name of a parameter a message names: the library's, but `weight` for the class
+/// weights (MONAI's and torch's name) and `batch` for pooling the Dice sums (MONAI's).
 pub fn python_param(name: &str) -> &str {
     match name {
         "class_weights" => "weight",

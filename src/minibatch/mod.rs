@@ -190,8 +190,8 @@ impl<'a> MiniBatch<'a> {
             let (case, mut inputs) = if n == 1 {
                 (&self.cases[0].0, self.cases[0].1.clone())
             } else {
-                // every sample was checked on its own: a sample's error names it
-                pipeline::evaluate_batch(&self.cases, request, reduction)?;
+                // every sample checked on its own first: a sample's error names it
+                pipeline::check_batch(&self.cases, request)?;
                 let cases: Vec<&Case> = self.cases.iter().map(|(c, _)| c).collect();
                 whole = Case::side_by_side(&cases).expect("the samples of a mini-batch share their grid");
                 let mut inputs = self.cases[0].1.clone();
@@ -204,23 +204,23 @@ impl<'a> MiniBatch<'a> {
             let batch = BatchInfo::of(reduction, n, report.loss.value, &[&report], request);
             return Ok(BatchReport { batch, report: Some(report), samples: Vec::new() });
         }
-        // every sample checked on its own first: a sample's error names it
-        pipeline::evaluate_batch(&self.cases, request, reduction)?;
-        let pooled: Vec<CaseSums> = request
-            .configs(self.shape.channels)?
+        // every sample checked on its own first (a sample's error names it); then each sample's
+        // sums of each loss, one pass per loss, and the mini-batch's
+        let configs = pipeline::check_batch(&self.cases, request)?;
+        let own: Vec<Vec<CaseSums>> = self
+            .cases
             .iter()
-            .map(|config| {
-                let sums: Vec<CaseSums> = self.cases.iter().map(|(case, _)| CaseSums::compute(case, config)).collect();
-                pipeline::pool(&sums)
-            })
+            .map(|(case, _)| configs.iter().map(|config| CaseSums::compute(case, config)).collect())
             .collect();
-        let member = Membership::Member { pooled: &pooled, share: 1.0 / n as f64 };
+        let pooled: Vec<CaseSums> =
+            (0..configs.len()).map(|k| pipeline::pool(&own.iter().map(|o| o[k].clone()).collect::<Vec<_>>())).collect();
         let mut samples = Vec::with_capacity(n);
-        for (b, (case, inputs)) in self.cases.iter().enumerate() {
+        for (b, ((case, inputs), own)) in self.cases.iter().zip(&own).enumerate() {
+            let member = Membership::Member { own, pooled: &pooled, share: 1.0 / n as f64 };
             let mut inputs = inputs.clone();
             inputs.prediction.file.dims = self.shape.input[1..].to_vec();
             let report =
-                pipeline::analyze_as(case, inputs, request, naming, member).map_err(|e| e.in_sample(b))?.report;
+                pipeline::analyze_as(case, inputs, request, naming, member).map_err(|e| in_sample(e, b, n))?.report;
             samples.push(report);
         }
         let loss = samples.iter().map(|r| r.loss.value).sum();

@@ -270,9 +270,9 @@ pub enum Membership<'b> {
     /// On the case alone.
     Alone,
     /// As a member of a mini-batch whose loss averages its members' (see
-    /// [`Evaluation::member`]): `pooled` holds the mini-batch's sums for each of the request's
-    /// losses (in the order of [`Request::configs`]), `share` is 1/B.
-    Member { pooled: &'b [CaseSums], share: f64 },
+    /// [`Evaluation::member`]): `own` holds the case's sums and `pooled` the mini-batch's for
+    /// each of the request's losses (in the order of [`Request::configs`]), `share` is 1/B.
+    Member { own: &'b [CaseSums], pooled: &'b [CaseSums], share: f64 },
 }
 
 /// [`analyze`], with the losses evaluated as `membership` says.
@@ -288,10 +288,10 @@ pub fn analyze_as<'a>(
     check_values(case, &inputs, config, request)?;
     let evals: Vec<Evaluation> = match membership {
         Membership::Alone => configs.iter().map(|c| Evaluation::compute(case, c)).collect(),
-        Membership::Member { pooled, share } => configs
+        Membership::Member { own, pooled, share } => configs
             .iter()
-            .zip(pooled)
-            .map(|(c, p)| Evaluation::member(c.clone(), CaseSums::compute(case, c), p, share))
+            .zip(own.iter().zip(pooled))
+            .map(|(c, (o, p))| Evaluation::member(c.clone(), o.clone(), p, share))
             .collect(),
     };
     check_finite(&evals.iter().collect::<Vec<_>>(), &inputs, request)?;
@@ -459,22 +459,8 @@ pub fn evaluate_batch(
     request: &Request,
     reduction: BatchReduction,
 ) -> Result<Vec<Evaluation>> {
-    let Some((first, first_inputs)) = cases.first() else {
-        return Err(Error::usage("a mini-batch needs at least one case"));
-    };
-    let config = case_configs(first, first_inputs, request)?.swap_remove(0);
-    for (b, (case, inputs)) in cases.iter().enumerate() {
-        if case.prediction.channels != config.channels {
-            return Err(Error::BadValues {
-                input: prediction_input(inputs),
-                problem: msg![format!(
-                    "sample {b} has {} channels, sample 0 has {}; every sample of a mini-batch has the same channels",
-                    case.prediction.channels, config.channels
-                )],
-            });
-        }
-        check_values(case, inputs, &config, request).map_err(|e| in_sample(e, b, cases.len()))?;
-    }
+    let config = check_batch(cases, request)?.swap_remove(0);
+    let first_inputs = &cases[0].1;
     match reduction {
         BatchReduction::PerCase => {
             let sums: Vec<CaseSums> = cases.iter().map(|(case, _)| CaseSums::compute(case, &config)).collect();
@@ -497,6 +483,30 @@ pub fn evaluate_batch(
     }
 }
 
+/// Checks a mini-batch of `cases` against `request` before anything is computed: at least one
+/// case, every case with the first's channels, every case's values as [`analyze`] checks them
+/// (an error of a case names its sample). The checked losses of the request.
+pub fn check_batch(cases: &[(Case, Inputs)], request: &Request) -> Result<Vec<LossConfig>> {
+    let Some((first, first_inputs)) = cases.first() else {
+        return Err(Error::usage("a mini-batch needs at least one case"));
+    };
+    let configs = case_configs(first, first_inputs, request)?;
+    let config = &configs[0];
+    for (b, (case, inputs)) in cases.iter().enumerate() {
+        if case.prediction.channels != config.channels {
+            return Err(Error::BadValues {
+                input: prediction_input(inputs),
+                problem: msg![format!(
+                    "sample {b} has {} channels, sample 0 has {}; every sample of a mini-batch has the same channels",
+                    case.prediction.channels, config.channels
+                )],
+            });
+        }
+        check_values(case, inputs, config, request).map_err(|e| in_sample(e, b, cases.len()))?;
+    }
+    Ok(configs)
+}
+
 /// The sums of a mini-batch: those of its cases, pooled.
 pub fn pool(sums: &[CaseSums]) -> CaseSums {
     let mut total = sums[0].clone();
@@ -513,24 +523,6 @@ fn in_sample(e: Error, b: usize, n: usize) -> Error {
     } else {
         e
     }
-}
-
-/// The gradient of the main loss of `request` over a mini-batch of `cases` (see
-/// [`evaluate_batch`]): one vector per case, in the order of its values. Each value is computed in
-/// f64 and rounded once (the 1/B of a per-case mean is applied as a loss weight, before rounding).
-pub fn batch_gradient(cases: &[(Case, Inputs)], request: &Request, reduction: BatchReduction) -> Result<Vec<Vec<f32>>> {
-    let evals = evaluate_batch(cases, request, reduction)?;
-    cases
-        .iter()
-        .zip(&evals)
-        .enumerate()
-        .map(|(b, ((case, inputs), eval))| {
-            let mut values = vec![0f32; case.prediction.values.len()];
-            GradientKernel::new(case, eval).fill(0, &mut values);
-            check_gradient(&values, eval, inputs, request).map_err(|e| in_sample(e, b, cases.len()))?;
-            Ok(values)
-        })
-        .collect()
 }
 
 /// Writes the gradient of `kernel` to `path` (`.nii` or `.nii.gz`), float32, in the layout and
