@@ -53,6 +53,8 @@
 //! - [`names`]: the names of choices (losses, presets, activations), one list per type.
 //! - [`simd`]: loops with a portable and an AVX2 build, and the one switch between them.
 //! - [`parallel`]: deterministic chunked parallelism (results independent of the thread count).
+//! - [`memory`]: fresh memory faulted in on another core, ahead of the code that writes it.
+//! - [`libdeflate`]: whole-buffer DEFLATE and gzip decoding (the C library libdeflate).
 //! - [`case`]: a case in memory — class indices, prediction values, grid — from arrays or files.
 //! - [`loss`]: pure math of the losses and their gradients; one file per family.
 //! - [`analysis`]: measures of the gradient (statistics, histograms, comparisons).
@@ -73,7 +75,9 @@ pub mod arrays;
 pub mod batch;
 pub mod case;
 pub mod error;
+pub mod libdeflate;
 pub mod loss;
+pub mod memory;
 pub mod minibatch;
 pub mod names;
 pub mod nifti;

@@ -7,18 +7,25 @@
 //! and 3), a Python-literal dict with `descr` (`<f4`, `<f2`, `<f8`, big-endian `>`...),
 //! `fortran_order` and `shape`, then the raw data.
 //!
+//! A deflated float32 little-endian entry (what `np.savez_compressed` writes) is decoded whole by
+//! libdeflate, into one buffer, `.npy` header and data, when it decodes to exactly the size the
+//! archive and the header state and matches its CRC-32; any other entry, or one that does not, is
+//! streamed as below, so that what is wrong with it is said the same way.
+//!
 //! The entry is read to its end, so that the zip reader checks its CRC-32 (as numpy does): a
 //! damaged archive is refused, and so is an entry holding more bytes than its shape describes.
 //! Float64 values are converted to float32; a finite one beyond float32's range is named with its
 //! value rather than as the infinity it would become. Messages speak of the archive and its array.
 
 use std::fs::File;
-use std::io::{BufReader, Read};
+use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
 
 use crate::case::scan::ValueScan;
-use crate::case::Shape3;
+use crate::case::{Buffer, Shape3};
 use crate::error::{Error, Input, Result};
+use crate::libdeflate::Inflater;
+use crate::memory::{ahead_of, as_bytes_mut, bytes_of, Pages};
 
 /// The array in the archive that holds the probabilities.
 pub const KEY: &str = "probabilities";
@@ -241,7 +248,7 @@ impl NpzSource {
     /// measured as they arrive. Refuses arrays of more than `max_values` values before reading
     /// them, and reads the entry to its end, so that the archive's CRC-32 of it is checked and an
     /// entry longer than its shape says is refused.
-    pub fn read(mut self, shape: Shape3, labels: &Input, max_values: u64) -> Result<(Vec<f32>, ValueScan)> {
+    pub fn read(mut self, shape: Shape3, labels: &Input, max_values: u64) -> Result<(Buffer<'static, f32>, ValueScan)> {
         let path = self.path.clone();
         self.check_grid(shape, labels)?;
         let h = &self.header;
@@ -256,15 +263,18 @@ impl NpzSource {
         if values > max_values as u128 {
             return Err(Error::TooLarge { path, values, dims: format!("{:?}", h.shape), limit: max_values });
         }
+        if let Some(whole) = self.inflate_whole(values as usize)? {
+            return Ok(whole);
+        }
         let mut entry = self.archive.by_name(&format!("{KEY}.npy")).map_err(|e| {
             bad(&path, format!("cannot read '{KEY}' from the archive ({e}); the archive is damaged, {EXPORT_AGAIN}"))
         })?;
         std::io::copy(&mut (&mut entry).take(self.data_offset as u64), &mut std::io::sink())
             .map_err(|e| read_error(&path, e))?;
-        let read = stream_values(&mut entry, &self.header, values as usize).map_err(|e| e.into_error(&path))?;
+        let (read, scan) = stream_values(&mut entry, &self.header, values as usize).map_err(|e| e.into_error(&path))?;
         // the end of the entry, where the zip reader checks the CRC-32
         match read_up_to(&mut entry, &mut [0u8; 1]) {
-            Ok(0) => Ok(read),
+            Ok(0) => Ok((read.into(), scan)),
             Ok(_) => Err(bad(
                 &path,
                 format!(
@@ -276,6 +286,53 @@ impl NpzSource {
             )),
             Err(e) => Err(read_error(&path, e)),
         }
+    }
+}
+
+impl NpzSource {
+    /// The `values` float32 values of a deflated little-endian entry, decoded whole (with its
+    /// `.npy` header before them) and measured, when the entry decodes to exactly the size the
+    /// archive states — its `.npy` header and `values` values — and matches its CRC-32; `None` for
+    /// any other entry, to be streamed.
+    fn inflate_whole(&mut self, values: usize) -> Result<Option<(Buffer<'static, f32>, ValueScan)>> {
+        let h = &self.header;
+        let bytes = self.data_offset + 4 * values;
+        let (start, compressed_len, crc) = {
+            let Ok(entry) = self.archive.by_name(&format!("{KEY}.npy")) else { return Ok(None) };
+            let plain = h.size == 4 && !h.big_endian && cfg!(target_endian = "little");
+            if !plain || !self.data_offset.is_multiple_of(4) || entry.compression() != zip::CompressionMethod::Deflated
+            {
+                return Ok(None);
+            }
+            if entry.size() != bytes as u64 || entry.compressed_size().saturating_mul(1032) < bytes as u64 {
+                return Ok(None);
+            }
+            (entry.data_start(), entry.compressed_size(), entry.crc32())
+        };
+        let path = &self.path;
+        let mut file = File::open(path).map_err(|e| Error::Open { path: path.clone(), source: e })?;
+        let mut compressed = Vec::with_capacity(compressed_len as usize);
+        let read = ahead_of(&[Pages::of(compressed.spare_capacity_mut(), usize::MAX)], || {
+            file.seek(SeekFrom::Start(start))?;
+            file.by_ref().take(compressed_len).read_to_end(&mut compressed)
+        });
+        read.map_err(|e| Error::Open { path: path.clone(), source: e })?;
+        let mut buf: Vec<f32> = Vec::with_capacity(bytes / 4);
+        let room = &mut as_bytes_mut(buf.spare_capacity_mut())[..bytes];
+        let pages = Pages::of(room, 32 * compressed.len() + (64 << 20));
+        let decoded = ahead_of(&[pages], || Inflater::new().raw(&compressed, room));
+        if decoded.map(|(_, written)| written) != Ok(bytes) {
+            return Ok(None);
+        }
+        // SAFETY: the decoder wrote all `bytes` bytes of the room, `bytes / 4` whole float32
+        // values (any bytes are one).
+        unsafe { buf.set_len(bytes / 4) };
+        if crate::parallel::crc32(bytes_of(&buf)) != crc {
+            return Ok(None);
+        }
+        let values = Buffer::after(buf, self.data_offset / 4);
+        let scan = ValueScan::of(&values);
+        Ok(Some((values, scan)))
     }
 }
 

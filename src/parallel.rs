@@ -40,6 +40,23 @@ pub fn fold_chunks<T: Send>(n: usize, map: impl Fn(Range<usize>) -> T + Sync + S
     }
 }
 
+/// The CRC-32 (gzip's and zip's) of `bytes`, over 1 MiB pieces in parallel, combined in order.
+pub fn crc32(bytes: &[u8]) -> u32 {
+    let pieces: Vec<crc32fast::Hasher> = bytes
+        .par_chunks(1 << 20)
+        .map(|p| {
+            let mut h = crc32fast::Hasher::new();
+            h.update(p);
+            h
+        })
+        .collect();
+    let mut all = crc32fast::Hasher::new();
+    for p in &pieces {
+        all.combine(p);
+    }
+    all.finalize()
+}
+
 pub use crate::simd::{fold_lanes, LANES};
 
 crate::simd::avx2_or_portable! {
@@ -100,4 +117,19 @@ pub fn with_buffer<T: Scratch, R>(len: usize, f: impl FnOnce(&mut [T]) -> R) -> 
     let result = f(&mut buf[..len]);
     T::pool().with(|p| p.borrow_mut().push(buf));
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_crc_of_pieces_combined_is_the_crc_of_the_whole() {
+        let bytes: Vec<u8> = (0..3_500_017u32).map(|i| (i.wrapping_mul(2654435761) >> 7) as u8).collect();
+        let mut h = crc32fast::Hasher::new();
+        h.update(&bytes);
+        assert_eq!(crc32(&bytes), h.finalize());
+        assert_eq!(crc32(b"123456789"), 0xcbf4_3926); // the check value of CRC-32/ISO-HDLC
+        assert_eq!(crc32(&[]), 0);
+    }
 }

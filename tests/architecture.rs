@@ -6,11 +6,13 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// The top-level modules of the library, lowest layer first (as `src/lib.rs` lists them).
-const LAYERS: [&str; 19] = [
+const LAYERS: [&str; 21] = [
     "error",
     "names",
     "simd",
     "parallel",
+    "memory",
+    "libdeflate",
     "case",
     "loss",
     "analysis",

@@ -4,10 +4,8 @@
 
 mod common;
 
-use std::borrow::Cow;
-
 use common::*;
-use dicegrad::case::Case;
+use dicegrad::case::{Buffer, Case};
 use dicegrad::loss::{Activation, LossKind, LossParam, LossPatch, LossRequest};
 use dicegrad::{Error, Request};
 use ndarray::{s, Array3, Array4, ShapeBuilder};
@@ -58,16 +56,16 @@ fn the_prediction_is_used_in_place_when_each_channel_is_one_block() {
     let (labels, probs) = data(shape, 4);
     let (l, p) = fortran(shape, &labels, &probs);
     let case = Case::from_arrays(l.view(), p.view(), None).unwrap();
-    assert!(matches!(case.prediction.values, Cow::Borrowed(v) if v.as_ptr() == probs_ptr(&p)));
+    assert!(matches!(case.prediction.values, Buffer::Borrowed(v) if v.as_ptr() == probs_ptr(&p)));
     // C order: each channel is one block too
     let c = p.as_standard_layout().into_owned();
     let case = Case::from_arrays(l.view(), c.view(), None).unwrap();
-    assert!(matches!(case.prediction.values, Cow::Borrowed(v) if v.as_ptr() == c.as_ptr()));
+    assert!(matches!(case.prediction.values, Buffer::Borrowed(v) if v.as_ptr() == c.as_ptr()));
     assert_eq!(case.grid.order, [2, 1, 0], "z fastest");
     // (X, Y, Z, C) in C order seen as (C, X, Y, Z): channels interleaved, so copied
     let interleaved = p.permuted_axes([1, 2, 3, 0]).as_standard_layout().into_owned();
     let view = interleaved.view().permuted_axes([3, 0, 1, 2]);
-    assert!(matches!(Case::from_arrays(l.view(), view, None).unwrap().prediction.values, Cow::Owned(_)));
+    assert!(matches!(Case::from_arrays(l.view(), view, None).unwrap().prediction.values, Buffer::Owned { .. }));
 }
 
 fn probs_ptr(p: &Array4<f32>) -> *const f32 {

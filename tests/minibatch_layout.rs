@@ -6,7 +6,7 @@
 
 mod common;
 
-use std::borrow::Cow;
+use dicegrad::case::Buffer;
 
 use common::*;
 use dicegrad::loss::{LossParam, LossPatch, LossRequest};
@@ -33,7 +33,7 @@ fn a_c_ordered_float32_input_is_read_in_place() {
     let batch = MiniBatch::new(input.view(), labels.view().into_dyn(), None, None).unwrap();
     let range = input.as_slice().unwrap().as_ptr_range();
     for (case, _) in batch.cases() {
-        let Cow::Borrowed(values) = &case.prediction.values else { panic!("the prediction was copied") };
+        let Buffer::Borrowed(values) = &case.prediction.values else { panic!("the prediction was copied") };
         assert!(range.contains(&values.as_ptr()), "the values lie in the input's memory");
     }
 }

@@ -76,7 +76,7 @@ fn every_datatype_byte_order_and_scaling_reads_value_by_value() {
                 let case = &loaded.case;
                 assert_eq!(*case.prediction.values, expect, "code {code} big {big} slope {slope}");
                 let want: Vec<u8> = labels.iter().map(|&v| u8::from(v == 2.0)).collect();
-                assert_eq!(case.labels.class, want, "code {code} big {big}");
+                assert_eq!(&case.labels.class[..], &want[..], "code {code} big {big}");
                 assert_eq!(loaded.inputs.labels.affine[2][2], 3.0, "qfac 0 must read as 1");
             }
         }

@@ -170,6 +170,34 @@ impl ClassMapper {
         }
     }
 
+    /// Replaces every byte label of `bytes` (the first of which has index `first`) by its class:
+    /// over fixed chunks in parallel, offenders gathered in order.
+    pub fn map_bytes_in_place(&mut self, first: usize, bytes: &mut [u8]) {
+        use rayon::prelude::*;
+        let chunk = crate::parallel::CHUNK;
+        let rule = self.rule;
+        let found: Vec<ClassMapper> = bytes
+            .par_chunks_mut(chunk)
+            .enumerate()
+            .map(|(i, c)| {
+                let mut m = ClassMapper::new(rule);
+                for (j, b) in c.iter_mut().enumerate() {
+                    *b = match m.table[usize::from(*b)] {
+                        Some(class) => class,
+                        None => {
+                            m.out_of_range.add(first + i * chunk + j, f64::from(*b));
+                            0
+                        }
+                    };
+                }
+                m
+            })
+            .collect();
+        for m in &found {
+            self.merge(m);
+        }
+    }
+
     /// The error for what was found, if anything.
     pub fn finish(self, input: &Input, grid: &Grid) -> Result<()> {
         let bad = |problem| Error::BadValues { input: input.clone(), problem };

@@ -10,14 +10,14 @@
 //! fastest for C-ordered arrays (numpy's default). The math never depends on the voxel order; the
 //! order of additions, and so the last bits of a sum, does.
 
+pub mod buffer;
 pub mod labels;
 pub mod scan;
-
-use std::borrow::Cow;
 
 use ndarray::{ArrayView3, ArrayView4};
 
 use crate::error::{Error, Input, Result};
+pub use buffer::Buffer;
 use labels::{check_label_option, ClassMapper, LabelRule, LabelValue};
 use scan::ValueScan;
 
@@ -101,7 +101,7 @@ impl Default for Geometry {
 /// at voxel `i` (for a single-channel prediction, 1 = foreground, 0 = background).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Labels<'a> {
-    pub class: Cow<'a, [u8]>,
+    pub class: Buffer<'a, u8>,
     /// How label values became class indices.
     pub rule: LabelRule,
 }
@@ -128,7 +128,7 @@ impl Labels<'_> {
 /// The prediction: C channel-major blocks of N values.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Prediction<'a> {
-    pub values: Cow<'a, [f32]>,
+    pub values: Buffer<'a, f32>,
     /// Number of channels C.
     pub channels: usize,
     /// What the values are (finite, within [0, 1]), measured when they arrived.
@@ -170,8 +170,8 @@ impl<'a> Case<'a> {
         Case {
             grid: Grid::fortran(shape),
             geometry: Geometry::default(),
-            labels: Labels { class: Cow::Owned(class), rule },
-            prediction: Prediction { values: Cow::Owned(values), channels, scan },
+            labels: Labels { class: class.into(), rule },
+            prediction: Prediction { values: values.into(), channels, scan },
         }
     }
 
@@ -206,8 +206,8 @@ impl<'a> Case<'a> {
         }
         check_label_option(label, channels, &pred_input)?;
         let (grid, values) = match in_place(&prediction) {
-            Some((grid, values)) => (grid, Cow::Borrowed(values)),
-            None => (Grid::c_order(shape), Cow::Owned(prediction.iter().copied().collect())),
+            Some((grid, values)) => (grid, Buffer::Borrowed(values)),
+            None => (Grid::c_order(shape), Buffer::from(prediction.iter().copied().collect::<Vec<_>>())),
         };
         let rule = LabelRule::for_prediction(channels, label);
         let mut mapper = ClassMapper::new(rule);
@@ -227,7 +227,7 @@ impl<'a> Case<'a> {
         Ok(Case {
             grid,
             geometry: Geometry::default(),
-            labels: Labels { class: Cow::Owned(class), rule },
+            labels: Labels { class: class.into(), rule },
             prediction: Prediction { values, channels, scan },
         })
     }
@@ -266,8 +266,8 @@ impl<'a> Case<'a> {
         Some(Case {
             grid: Grid::c_order([x, y, z]),
             geometry: first.geometry,
-            labels: Labels { class: Cow::Owned(class), rule: first.labels.rule },
-            prediction: Prediction { values: Cow::Owned(values), channels, scan },
+            labels: Labels { class: class.into(), rule: first.labels.rule },
+            prediction: Prediction { values: values.into(), channels, scan },
         })
     }
 

@@ -44,9 +44,14 @@ pub struct SynthArgs {
     /// Largest shift of the prediction against the labels, voxels per axis.
     #[arg(long, default_value_t = 2)]
     shift: u8,
-    /// Standard deviation of the logit noise.
+    /// Standard deviation of the logit noise (with --trained, the amplitude of a smooth texture).
     #[arg(long, default_value_t = 1.0)]
     noise: f32,
+    /// Logits that look like a trained network's: on plateaus far from the boundaries (the
+    /// background high, other classes at −10 to −20), soft within a few voxels of them, with a
+    /// smooth texture instead of voxel-wise noise (the model: docs/outputs.md, "synth").
+    #[arg(long, conflicts_with = "steps")]
+    trained: bool,
     /// Voxel size X,Y,Z in mm written to the headers.
     #[arg(long, default_value = "0.8,0.8,2.0", value_parser = parse_voxel_size)]
     voxel_size: [f32; 3],
@@ -95,6 +100,7 @@ fn options(a: &SynthArgs) -> SynthOptions {
         seed: a.seed,
         shift: a.shift as i64,
         noise: a.noise,
+        trained: a.trained,
         ..SynthOptions::default()
     }
 }

@@ -5,6 +5,10 @@
 //! there may be nothing, or zero bytes to the end of the file (padding to a tape or disk block,
 //! which `gzip -t` and nibabel accept). Anything else there is refused as corrupt data.
 //!
+//! [`inflate_exact`] reads the same streams whole (libdeflate), about twice as fast, when they
+//! decode to exactly the bytes the NIfTI header promises; it reads nothing else, and leaves every
+//! other stream to [`GzMembers`], which says what is wrong with it.
+//!
 //! An input that ends early is an unexpected end (`io::ErrorKind::UnexpectedEof`), damaged data
 //! is invalid data: the reader tells a file cut short from a damaged one by that kind. A member
 //! that starts after a complete one and ends before giving any byte is [`CutMember`], so that
@@ -12,7 +16,11 @@
 
 use std::io::{self, BufRead, Read};
 
+use std::mem::MaybeUninit;
+
 use flate2::bufread::GzDecoder;
+
+use crate::libdeflate::Inflater;
 
 /// The decompressed bytes of every gzip member of a stream, one after the other (the members'
 /// CRCs and lengths checked by the decoder), ending at the end of the input or at zero bytes that
@@ -109,6 +117,38 @@ impl<R: BufRead> Read for GzMembers<R> {
     }
 }
 
+/// The flag bits of a gzip member header that [`inflate_exact`] takes: FTEXT, FEXTRA, FNAME and
+/// FCOMMENT. A member with a header CRC (FHCRC, which libdeflate skips unchecked) or reserved bits
+/// is left to the streaming decoder.
+const WHOLE_FLAGS: u8 = 0x01 | 0x04 | 0x08 | 0x10;
+
+/// Decodes every gzip member of `input` into `out`, one after the other, and says whether that
+/// filled `out` exactly, with every member's CRC-32 and ISIZE right and nothing but zeros after
+/// the last one — the stream [`GzMembers`] reads without error, giving exactly `out.len()` bytes.
+/// `false` for anything else (the bytes written then mean nothing): damaged or cut short, longer
+/// or shorter than `out`, anything but zero padding after it, or a member header this function
+/// does not take ([`WHOLE_FLAGS`]).
+pub fn inflate_exact(input: &[u8], out: &mut [MaybeUninit<u8>]) -> bool {
+    let mut inflater = Inflater::new();
+    let (mut at, mut filled) = (0, 0);
+    loop {
+        let member = &input[at..];
+        if member.len() < 10 || member[..3] != [0x1f, 0x8b, 8] || member[3] & !WHOLE_FLAGS != 0 {
+            return false;
+        }
+        let Ok((used, written)) = inflater.gzip_member(member, &mut out[filled..]) else { return false };
+        (at, filled) = (at + used, filled + written);
+        // after a member: the end, zero padding to the end, or the next member
+        match input[at..].first() {
+            None => break,
+            Some(0) if input[at..].iter().all(|&b| b == 0) => break,
+            Some(0x1f) => {}
+            Some(_) => return false,
+        }
+    }
+    filled == out.len()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -140,6 +180,74 @@ mod tests {
             assert_eq!(is_cut_member(&e), cut, "{tail:?}: {e}");
             let kind = if cut { io::ErrorKind::UnexpectedEof } else { io::ErrorKind::InvalidData };
             assert_eq!(e.kind(), kind, "{tail:?}: {e}");
+        }
+    }
+
+    /// What [`inflate_exact`] gives for `input` and `n` bytes of room: the bytes when it takes the
+    /// stream.
+    fn whole(input: &[u8], n: usize) -> Option<Vec<u8>> {
+        let mut out = vec![MaybeUninit::new(0); n];
+        // SAFETY: every byte was set to zero before the call.
+        inflate_exact(input, &mut out).then(|| out.iter().map(|b| unsafe { b.assume_init() }).collect())
+    }
+
+    #[test]
+    fn whole_decoding_takes_members_and_zero_padding_as_the_stream_does() {
+        let data: Vec<u8> = (0..300_000u32).map(|i| (i.wrapping_mul(2654435761) >> 20) as u8).collect();
+        let one = member(&data);
+        assert_eq!(whole(&one, data.len()).as_deref(), Some(&data[..]));
+        let (a, b) = data.split_at(123_457);
+        let two = [member(a), member(b), vec![0; 700]].concat();
+        assert_eq!(whole(&two, data.len()).as_deref(), Some(&data[..]));
+        assert_eq!(read_all(&two).unwrap(), data);
+        // an empty member in between
+        let three = [member(a), member(b""), member(b)].concat();
+        assert_eq!(whole(&three, data.len()).as_deref(), Some(&data[..]));
+    }
+
+    #[test]
+    fn whole_decoding_takes_nothing_but_streams_that_fill_the_room_exactly() {
+        let data = vec![7u8; 50_000];
+        let one = member(&data);
+        assert!(whole(&one, data.len() - 1).is_none(), "longer than the room");
+        assert!(whole(&one, data.len() + 1).is_none(), "shorter than the room");
+        for tail in [&b"junk"[..], &[0, 0, 7], &[0x1f, 0x8b, 8, 0, 0], &[0x1f]] {
+            assert!(whole(&[one.clone(), tail.to_vec()].concat(), data.len()).is_none(), "{tail:?}");
+        }
+        let n = one.len();
+        assert!(whole(&one[..n - 1], data.len()).is_none(), "cut short");
+        let mut crc = one.clone();
+        crc[n - 6] ^= 0x10;
+        assert!(whole(&crc, data.len()).is_none(), "a wrong CRC-32");
+        let mut hcrc = one.clone();
+        hcrc[3] |= 0x02;
+        assert!(whole(&hcrc, data.len()).is_none(), "a header CRC is left to the streaming decoder");
+    }
+
+    #[test]
+    fn whatever_whole_decoding_takes_the_streaming_decoder_reads_the_same() {
+        // damaged copies of a two-member stream: one byte changed, or the stream cut, anywhere
+        let data: Vec<u8> = (0..40_000u32).map(|i| (i / 97) as u8 ^ (i % 3) as u8).collect();
+        let (a, b) = data.split_at(17_000);
+        let good = [member(a), member(b)].concat();
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for round in 0..3000 {
+            let mut bad = good.clone();
+            if round % 3 == 0 {
+                bad.truncate(next() as usize % good.len());
+            } else {
+                let i = next() as usize % bad.len();
+                bad[i] = next() as u8;
+            }
+            if let Some(bytes) = whole(&bad, data.len()) {
+                assert_eq!(read_all(&bad).ok(), Some(bytes), "round {round}");
+            }
         }
     }
 

@@ -7,19 +7,27 @@
 //! gzip members are read and the stream is read to its end so that the CRC is always checked.
 //! What may follow the last gzip member is decided in `super::gzip`.
 //!
+//! A `.nii.gz` whose data the caller wants whole (a float32 prediction, uint8 labels) is read
+//! whole instead ([`Source::inflate_whole`]): the compressed file is read into memory (read, not
+//! mapped: a file mapped while another program shortens it kills the reader with SIGBUS) and
+//! decoded by libdeflate in one call into one buffer, header and data, about twice as fast as
+//! streaming. Any stream that does not decode to exactly the bytes the header promises is then
+//! streamed from that copy, as above, so that its error is the streaming decoder's.
+//!
 //! A compressed file that ends early is told apart from one that is damaged (the decoder reports
 //! an unexpected end rather than invalid data), and the message says where it ends: inside the
 //! header, inside the voxel data (with how many of the bytes the header describes arrived, always
 //! fewer), or after all the voxel data, where only the gzip end (its CRC and length) is missing.
 
 use std::fs::File;
-use std::io::{self, BufReader, Read};
+use std::io::{self, BufReader, Cursor, Read, Seek};
 use std::path::{Path, PathBuf};
 
-use super::gzip::{is_cut_member, GzMembers};
+use super::gzip::{inflate_exact, is_cut_member, GzMembers};
 use super::header::{Header, HeaderProblem, HEADER_LEN};
 use super::nifti2::{parse_v2, HEADER2_LEN};
 use crate::error::{Error, Input, Result};
+use crate::memory::{ahead_of, as_bytes_mut, bytes_of, Pages, Plain};
 
 /// Bytes handed to the decoder at a time (a multiple of every datatype size).
 pub const CHUNK_BYTES: usize = 1 << 20;
@@ -43,12 +51,36 @@ pub fn grow_for<T>(v: &mut Vec<T>, incoming: usize, total: usize) {
     }
 }
 
+/// The most bytes one compressed byte can become in DEFLATE (a 258-byte match in under two bits,
+/// rounded up): a stream of n bytes cannot decode to more than this many times n.
+const MAX_RATIO: u64 = 1032;
+
+/// How far fresh memory is faulted in ahead of the decoder, at most: this many times the
+/// compressed size (predictions compress 4–10 times, labels more), plus [`AHEAD_SLACK`]. Beyond
+/// it, pages are faulted in as the decoder writes them, so that a small file claiming a huge
+/// volume is not promised its memory before its data arrives.
+const AHEAD_RATIO: u64 = 32;
+const AHEAD_SLACK: u64 = 64 << 20;
+
 /// An opened volume: header validated, reader positioned at the first voxel.
 pub struct Source {
     pub path: PathBuf,
     pub header: Header,
     pub gzip: bool,
     reader: Box<dyn Read + Send>,
+    /// For a `.nii.gz`: the file again (to be read whole), and the header's bytes as parsed.
+    whole: Option<(File, Vec<u8>)>,
+}
+
+/// The voxel data of a source decoded whole, or the source, to be streamed.
+pub enum Whole<T> {
+    /// The stream decoded into one buffer: the file's first `vox_offset` bytes, then the values
+    /// from index `start` on.
+    Decoded {
+        buf: Vec<T>,
+        start: usize,
+    },
+    Stream(Box<Source>),
 }
 
 fn open_error(path: &Path, source: io::Error) -> Error {
@@ -117,6 +149,7 @@ impl Source {
             return Err(Error::NotAFile { path: path.to_path_buf(), kind });
         }
         let file = File::open(path).map_err(|e| open_error(path, e))?;
+        let again = file.try_clone().map_err(|e| open_error(path, e))?;
         let file_len = meta.len();
         let mut buffered = BufReader::with_capacity(1 << 20, file);
         let magic = {
@@ -148,7 +181,7 @@ impl Source {
             i32::from_le_bytes([raw[0], raw[1], raw[2], raw[3]]),
             i32::from_be_bytes([raw[0], raw[1], raw[2], raw[3]]),
         ];
-        let (header, header_len) = if size_field.contains(&(HEADER2_LEN as i32)) {
+        let (header, head) = if size_field.contains(&(HEADER2_LEN as i32)) {
             let mut raw2 = [0u8; HEADER2_LEN];
             raw2[..HEADER_LEN].copy_from_slice(&raw);
             let (more, cut) =
@@ -160,10 +193,11 @@ impl Source {
                 let reason = format!("it holds {} bytes, less than the 540 of a NIfTI-2 header", HEADER_LEN + more);
                 return Err(Error::NotNifti { path: path.to_path_buf(), reason });
             }
-            (parse_v2(&raw2).map_err(problem)?, HEADER2_LEN)
+            (parse_v2(&raw2).map_err(problem)?, raw2.to_vec())
         } else {
-            (Header::parse(&raw).map_err(problem)?, HEADER_LEN)
+            (Header::parse(&raw).map_err(problem)?, raw.to_vec())
         };
+        let header_len = head.len();
         let values = header.value_count();
         if values > max_values as u128 {
             return Err(Error::TooLarge {
@@ -191,7 +225,66 @@ impl Source {
             Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Err(none_read),
             Err(e) => return Err(stream_error(path, gzip, e)),
         }
-        Ok(Source { path: path.to_path_buf(), header, gzip, reader })
+        let whole = gzip.then_some((again, head));
+        Ok(Source { path: path.to_path_buf(), header, gzip, reader, whole })
+    }
+
+    /// Decodes a `.nii.gz` whole, into a buffer of `T` (whose size divides `vox_offset`) that
+    /// holds the file's first `vox_offset` bytes and then its voxel data, when the stream decodes
+    /// to exactly that (see [`inflate_exact`]). Otherwise — not compressed, an offset `T` does not
+    /// divide, a file too small to hold what its header claims, a stream of any other length, or
+    /// damaged — gives the source back, to be streamed (from the copy in memory once the file was
+    /// read). While one core decodes, another faults in the buffer's pages ahead of it.
+    pub fn inflate_whole<T: Plain>(mut self) -> Result<Whole<T>> {
+        let size = std::mem::size_of::<T>();
+        let Some((mut file, head)) = self.whole.take() else { return Ok(Whole::Stream(Box::new(self))) };
+        let file_len = file.metadata().map_err(|e| open_error(&self.path, e))?.len();
+        let bytes = self.header.vox_offset as u128 + self.header.data_bytes();
+        if !self.header.vox_offset.is_multiple_of(size as u64) || bytes > (MAX_RATIO * file_len) as u128 {
+            return Ok(Whole::Stream(Box::new(self)));
+        }
+        let bytes = bytes as usize;
+        let mut compressed = Vec::with_capacity(file_len as usize);
+        let read = ahead_of(&[Pages::of(compressed.spare_capacity_mut(), usize::MAX)], || {
+            file.rewind()?;
+            file.read_to_end(&mut compressed)
+        });
+        read.map_err(|e| open_error(&self.path, e))?;
+        let mut buf: Vec<T> = Vec::with_capacity(bytes / size);
+        let ahead = (AHEAD_RATIO * compressed.len() as u64 + AHEAD_SLACK) as usize;
+        let room = &mut as_bytes_mut(buf.spare_capacity_mut())[..bytes];
+        let pages = Pages::of(room, ahead);
+        if !ahead_of(&[pages], || inflate_exact(&compressed, room)) {
+            return Ok(Whole::Stream(Box::new(self.streamed_from(compressed)?)));
+        }
+        // SAFETY: `inflate_exact` wrote all `bytes` bytes of the room, which are `bytes / size`
+        // whole values of `T` (any bytes of which are a value) since `size` divides both the offset and the
+        // data's length.
+        unsafe { buf.set_len(bytes / size) };
+        if !bytes_of(&buf).starts_with(&head) {
+            return Err(Error::BadHeader {
+                path: self.path.clone(),
+                problem: "the file changed while it was read (its header is no longer the one read a moment                           before); read it again once whatever writes it has finished"
+                    .into(),
+            });
+        }
+        Ok(Whole::Decoded { buf, start: self.header.vox_offset as usize / size })
+    }
+
+    /// This source, streamed from `compressed` (the whole file) from its first voxel on.
+    fn streamed_from(mut self, compressed: Vec<u8>) -> Result<Source> {
+        let mut reader = GzMembers::new(Cursor::new(compressed));
+        let skip = self.header.vox_offset;
+        let none_read =
+            Error::Truncated { path: self.path.clone(), expected: self.header.data_bytes() as u64, found: 0 };
+        match io::copy(&mut (&mut reader).take(skip), &mut io::sink()) {
+            Ok(skipped) if skipped == skip => {}
+            Ok(_) => return Err(none_read),
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Err(none_read),
+            Err(e) => return Err(stream_error(&self.path, true, e)),
+        }
+        self.reader = Box::new(reader);
+        Ok(self)
     }
 
     /// Streams the voxel data: calls `f(first_value_index, bytes)` for consecutive chunks whose

@@ -8,7 +8,6 @@
 //! range for the prediction. The prediction's values are measured as they arrive and checked
 //! against the loss by [`super::analyze`].
 
-use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
 use super::Request;
@@ -253,8 +252,8 @@ impl OpenCase {
             case: Case {
                 grid,
                 geometry,
-                labels: Labels { class: Cow::Owned(class), rule },
-                prediction: Prediction { values: Cow::Owned(values), channels, scan },
+                labels: Labels { class, rule },
+                prediction: Prediction { values, channels, scan },
             },
             inputs: Inputs { labels: labels_info, prediction: PredictionInfo { file: pred_info, channels, layout } },
             layout: gradient_layout,

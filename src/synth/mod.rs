@@ -12,9 +12,13 @@
 //!    probabilities = softmax(z). For two classes the files hold one channel: the foreground logit
 //!    z_1 − z_0 and its sigmoid (which equals softmax channel 1).
 //!
+//! With `trained`, step 3 is replaced by logits that look like a trained network's, saturated far
+//! from the boundaries and soft near them ([`trained`] describes the model).
+//!
 //! [`sequence`] builds from the same pieces a training-like series of predictions of one case.
 
 pub mod sequence;
+pub mod trained;
 
 pub use sequence::{Sequence, SequenceOptions, StepPrediction};
 
@@ -32,13 +36,15 @@ pub struct SynthOptions {
     pub shift: i64,
     /// Logit scale of the blurred one-hot.
     pub sharpness: f32,
-    /// Standard deviation of the logit noise.
+    /// Standard deviation of the logit noise (with `trained`, the amplitude of a smooth texture).
     pub noise: f32,
+    /// Logits like a trained network's ([`trained`]) instead of a blurred one-hot plus noise.
+    pub trained: bool,
 }
 
 impl Default for SynthOptions {
     fn default() -> Self {
-        SynthOptions { shape: [64, 64, 48], classes: 2, seed: 0, shift: 2, sharpness: 4.0, noise: 1.0 }
+        SynthOptions { shape: [64, 64, 48], classes: 2, seed: 0, shift: 2, sharpness: 4.0, noise: 1.0, trained: false }
     }
 }
 
@@ -187,9 +193,13 @@ pub fn generate(o: &SynthOptions) -> SynthCase {
     let labels = paint_labels(o.shape, o.classes, &mut rng);
     let span = 2 * o.shift as u64 + 1;
     let offset = [0; 3].map(|_: i64| ((rng.next_u64() % span) as i64 - o.shift) as f64);
-    let logits = noisy_logits(o.classes, o.noise, &mut rng, |k| {
-        score(&labels, o.shape, k as u8, offset, 2).iter().map(|&b| o.sharpness * (2.0 * b - 1.0)).collect()
-    });
+    let logits = if o.trained {
+        trained::logits(&labels, o.shape, o.classes, offset.map(|v| v as i64), (o.sharpness, o.noise), &mut rng)
+    } else {
+        noisy_logits(o.classes, o.noise, &mut rng, |k| {
+            score(&labels, o.shape, k as u8, offset, 2).iter().map(|&b| o.sharpness * (2.0 * b - 1.0)).collect()
+        })
+    };
     let (logits, probs, channels) = activate(logits, o.classes);
     SynthCase { labels, logits, probs, channels }
 }

@@ -1,0 +1,125 @@
+//! Fresh memory faulted in on another core, ahead of the code that writes it.
+//!
+//! The first write to each 4 KiB page of a fresh allocation traps into the kernel, which finds a
+//! page, zeroes it and maps it. On the machines measured (docs/performance.md) that costs about
+//! 0.9 ms per MiB — as much as decoding the data that fills the page. A volume decoded into a
+//! fresh buffer on one core spends close to half its time there. [`ahead_of`] has a second thread
+//! ask the kernel for the pages (Linux `madvise(MADV_POPULATE_WRITE)`, which maps them without
+//! touching their contents) while the first writes, so that the two costs overlap.
+//!
+//! Memory is promised no faster than the data can justify: the pages asked for ahead are at most
+//! those the caller names (a bound it draws from what it knows, e.g. the compressed size), so
+//! that a small file claiming a huge volume costs no memory before its data arrives.
+
+use std::mem::MaybeUninit;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Pages asked for at a time.
+const STEP: usize = 2 << 20;
+
+/// A span of memory to fault in: addresses only, so that no reference to it outlives the call that
+/// names it.
+#[derive(Clone, Copy, Debug)]
+pub struct Pages {
+    start: usize,
+    len: usize,
+}
+
+impl Pages {
+    /// The first `ahead` bytes of `room` (a `Vec`'s spare room, say).
+    pub fn of<T>(room: &mut [MaybeUninit<T>], ahead: usize) -> Pages {
+        Pages { start: room.as_mut_ptr() as usize, len: std::mem::size_of_val(room).min(ahead) }
+    }
+}
+
+/// Runs `work`, while another thread (when more than one core is used) faults in each span of
+/// `pages` in turn, and stops as soon as `work` returns. That thread never reads or writes the
+/// memory; it only asks the kernel to map it.
+pub fn ahead_of<R>(pages: &[Pages], work: impl FnOnce() -> R) -> R {
+    if rayon::current_num_threads() < 2 || !cfg!(target_os = "linux") || pages.iter().all(|p| p.len < STEP) {
+        return work();
+    }
+    let done = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            for p in pages {
+                let mut at = 0;
+                while at < p.len && !done.load(Ordering::Relaxed) {
+                    let n = STEP.min(p.len - at);
+                    populate(p.start + at, n);
+                    at += n;
+                }
+            }
+        });
+        let r = work();
+        done.store(true, Ordering::Relaxed);
+        r
+    })
+}
+
+/// Asks the kernel to map the whole pages within `len` bytes from address `start` for writing.
+#[cfg(target_os = "linux")]
+fn populate(start: usize, len: usize) {
+    const PAGE: usize = 4096;
+    const MADV_POPULATE_WRITE: libc::c_int = 23; // Linux 5.14; older kernels refuse it, harmlessly
+    let first = start.next_multiple_of(PAGE);
+    let end = (start + len) / PAGE * PAGE;
+    if end > first {
+        // SAFETY: MADV_POPULATE_WRITE maps the pages of a range for writing without reading or
+        // changing their contents, so it cannot race with the writer. On a range that is not (or
+        // no longer) mapped it fails and does nothing; a failure (an old kernel, no memory to
+        // spare) only leaves the faults to the writer.
+        unsafe {
+            libc::madvise(first as *mut libc::c_void, end - first, MADV_POPULATE_WRITE);
+        }
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn populate(_start: usize, _len: usize) {}
+
+/// Plain number types, any bytes of which are a value (and which have no padding).
+pub trait Plain: Copy + sealed::Sealed {}
+impl Plain for u8 {}
+impl Plain for f32 {}
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for u8 {}
+    impl Sealed for f32 {}
+}
+
+/// The bytes of `buf` (a `Vec<T>`'s spare room, say) as bytes that may be written.
+pub fn as_bytes_mut<T: Plain>(buf: &mut [MaybeUninit<T>]) -> &mut [MaybeUninit<u8>] {
+    let len = std::mem::size_of_val(buf);
+    // SAFETY: the same memory, of the same size, as bytes that may be uninitialised: any bit
+    // pattern is a valid `MaybeUninit<u8>`, and bytes need no alignment.
+    unsafe { std::slice::from_raw_parts_mut(buf.as_mut_ptr().cast::<MaybeUninit<u8>>(), len) }
+}
+
+/// The bytes that the values of `v` are made of.
+pub fn bytes_of<T: Plain>(v: &[T]) -> &[u8] {
+    // SAFETY: initialised values of a type without padding, as their bytes.
+    unsafe { std::slice::from_raw_parts(v.as_ptr().cast::<u8>(), std::mem::size_of_val(v)) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_writer_sees_its_own_writes_while_the_pages_are_faulted_in() {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+        pool.install(|| {
+            let n = 9 << 20;
+            let mut v: Vec<u32> = Vec::with_capacity(n);
+            let pages = Pages::of(v.spare_capacity_mut(), usize::MAX);
+            assert_eq!(pages.len, 4 * n);
+            ahead_of(&[pages], || {
+                for i in 0..n {
+                    v.push(i as u32 ^ 0x5a5a);
+                }
+            });
+            assert!(v.iter().enumerate().all(|(i, &x)| x == i as u32 ^ 0x5a5a));
+        });
+    }
+}
