@@ -7,10 +7,17 @@
 //! ask the kernel for the pages (Linux `madvise(MADV_POPULATE_WRITE)`, which maps them without
 //! touching their contents) while the first writes, so that the two costs overlap.
 //!
+//! A program that reads many volumes one after the other (`batch`, `track`) would fault in the
+//! pages of every one of them, since the allocator returns large blocks to the system when they
+//! are freed. Each thread instead keeps the buffer of the last volume it is done with as a spare
+//! ([`keep_spare`]), and the next volume of that size or smaller is decoded into it
+//! ([`take_spare`]): its pages are faulted in once per thread, not once per case.
+//!
 //! Memory is promised no faster than the data can justify: the pages asked for ahead are at most
 //! those the caller names (a bound it draws from what it knows, e.g. the compressed size), so
 //! that a small file claiming a huge volume costs no memory before its data arrives.
 
+use std::cell::RefCell;
 use std::mem::MaybeUninit;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -79,13 +86,53 @@ fn populate(start: usize, len: usize) {
 fn populate(_start: usize, _len: usize) {}
 
 /// Plain number types, any bytes of which are a value (and which have no padding).
-pub trait Plain: Copy + sealed::Sealed {}
-impl Plain for u8 {}
-impl Plain for f32 {}
+pub trait Plain: Copy + sealed::Sealed + 'static {
+    /// The thread's spare buffer of this type.
+    #[doc(hidden)]
+    fn spare() -> &'static std::thread::LocalKey<RefCell<Vec<Self>>>;
+}
+
+thread_local! {
+    static SPARE_U8: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+    static SPARE_F32: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+}
+
+impl Plain for u8 {
+    fn spare() -> &'static std::thread::LocalKey<RefCell<Vec<u8>>> {
+        &SPARE_U8
+    }
+}
+
+impl Plain for f32 {
+    fn spare() -> &'static std::thread::LocalKey<RefCell<Vec<f32>>> {
+        &SPARE_F32
+    }
+}
+
 mod sealed {
     pub trait Sealed {}
     impl Sealed for u8 {}
     impl Sealed for f32 {}
+}
+
+/// An empty vector with room for `len` values: this thread's spare (see [`keep_spare`]) when it
+/// has the room, else a fresh one (and the spare is dropped). Says which: a fresh vector's pages
+/// are not faulted in yet.
+pub fn take_spare<T: Plain>(len: usize) -> (Vec<T>, bool) {
+    let spare = T::spare().with(|s| std::mem::take(&mut *s.borrow_mut()));
+    if spare.capacity() >= len {
+        let mut v = spare;
+        v.clear();
+        return (v, false);
+    }
+    drop(spare);
+    (Vec::with_capacity(len), true)
+}
+
+/// Keeps `v`, a volume's buffer this thread is done with, as the thread's spare (dropping the
+/// previous one), for [`take_spare`].
+pub fn keep_spare<T: Plain>(v: Vec<T>) {
+    T::spare().with(|s| *s.borrow_mut() = v);
 }
 
 /// The bytes of `buf` (a `Vec<T>`'s spare room, say) as bytes that may be written.
@@ -121,5 +168,25 @@ mod tests {
             });
             assert!(v.iter().enumerate().all(|(i, &x)| x == i as u32 ^ 0x5a5a));
         });
+    }
+
+    #[test]
+    fn a_spare_serves_the_next_volume_it_has_room_for_on_its_thread() {
+        std::thread::spawn(|| {
+            let (v, fresh) = take_spare::<f32>(1000);
+            assert!(fresh && v.capacity() >= 1000);
+            let at = v.as_ptr();
+            keep_spare(v);
+            let (v, fresh) = take_spare::<f32>(900);
+            assert!(!fresh && v.is_empty() && v.as_ptr() == at, "the spare is reused");
+            keep_spare(v);
+            let (v, fresh) = take_spare::<f32>(5000);
+            assert!(fresh && v.capacity() >= 5000, "a larger volume gets a fresh buffer");
+            // other threads have their own
+            keep_spare(v);
+            std::thread::spawn(|| assert!(take_spare::<f32>(10).1)).join().unwrap();
+        })
+        .join()
+        .unwrap();
     }
 }

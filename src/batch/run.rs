@@ -84,15 +84,19 @@ fn load_options(params: &RunParameters) -> LoadOptions {
 fn run_case(pair: &CasePair, opts: &BatchOptions, replace: bool, naming: &dyn Naming) -> Result<CaseRecord> {
     let request = request(&opts.params, opts.case_reports);
     let loaded = load(&pair.labels, &pair.pred, load_options(&opts.params), &request)?;
-    let result = pipeline::analyze(&loaded.case, loaded.inputs, &request, naming)?;
-    if let Some(dir) = &opts.grad_out_dir {
-        let w = WriteOptions { compression: opts.compression, force: replace };
-        write_gradient(&gradient_path(dir, &pair.id), &loaded.layout, &result.kernel, w)?;
-    }
-    if opts.case_reports {
-        write_case_report(opts, &pair.id, &result.report)?;
-    }
-    Ok(CaseRecord::ok(&pair.id, &result.report, result.sums))
+    let record = {
+        let result = pipeline::analyze(&loaded.case, loaded.inputs, &request, naming)?;
+        if let Some(dir) = &opts.grad_out_dir {
+            let w = WriteOptions { compression: opts.compression, force: replace };
+            write_gradient(&gradient_path(dir, &pair.id), &loaded.layout, &result.kernel, w)?;
+        }
+        if opts.case_reports {
+            write_case_report(opts, &pair.id, &result.report)?;
+        }
+        CaseRecord::ok(&pair.id, &result.report, result.sums)
+    };
+    loaded.case.recycle();
+    Ok(record)
 }
 
 /// Writes the report of case `id` into `cases/<folder>/` of the run's folder (atomically).

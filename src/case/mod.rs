@@ -135,6 +135,17 @@ pub struct Prediction<'a> {
     pub scan: ValueScan,
 }
 
+impl Case<'_> {
+    /// Keeps the memory of the prediction's values, when the case owns it, for the next volume this
+    /// thread reads (see [`crate::memory::keep_spare`]): a run over many cases then faults its
+    /// pages in once.
+    pub fn recycle(self) {
+        if let Buffer::Owned { buf, .. } = self.prediction.values {
+            crate::memory::keep_spare(buf);
+        }
+    }
+}
+
 impl Prediction<'_> {
     /// The values of channel `k`.
     pub fn channel(&self, k: usize) -> &[f32] {

@@ -27,7 +27,7 @@ use super::gzip::{inflate_exact, is_cut_member, GzMembers};
 use super::header::{Header, HeaderProblem, HEADER_LEN};
 use super::nifti2::{parse_v2, HEADER2_LEN};
 use crate::error::{Error, Input, Result};
-use crate::memory::{ahead_of, as_bytes_mut, bytes_of, Pages, Plain};
+use crate::memory::{ahead_of, as_bytes_mut, bytes_of, keep_spare, take_spare, Pages, Plain};
 
 /// Bytes handed to the decoder at a time (a multiple of every datatype size).
 pub const CHUNK_BYTES: usize = 1 << 20;
@@ -61,6 +61,12 @@ const MAX_RATIO: u64 = 1032;
 /// volume is not promised its memory before its data arrives.
 const AHEAD_RATIO: u64 = 32;
 const AHEAD_SLACK: u64 = 64 << 20;
+
+thread_local! {
+    /// The thread's buffer for compressed files, kept from one to the next (see
+    /// [`crate::memory`]: its pages are faulted in once).
+    static COMPRESSED: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
 
 /// An opened volume: header validated, reader positioned at the first voxel.
 pub struct Source {
@@ -244,19 +250,29 @@ impl Source {
             return Ok(Whole::Stream(Box::new(self)));
         }
         let bytes = bytes as usize;
-        let mut compressed = Vec::with_capacity(file_len as usize);
-        let read = ahead_of(&[Pages::of(compressed.spare_capacity_mut(), usize::MAX)], || {
+        let mut compressed = COMPRESSED.with(|c| std::mem::take(&mut *c.borrow_mut()));
+        compressed.clear();
+        let fresh_input = compressed.capacity() < file_len as usize;
+        if fresh_input {
+            // (not grown: that would copy the old contents)
+            compressed = Vec::with_capacity(file_len as usize);
+        }
+        let ahead = if fresh_input { usize::MAX } else { 0 };
+        let read = ahead_of(&[Pages::of(compressed.spare_capacity_mut(), ahead)], || {
             file.rewind()?;
             file.read_to_end(&mut compressed)
         });
         read.map_err(|e| open_error(&self.path, e))?;
-        let mut buf: Vec<T> = Vec::with_capacity(bytes / size);
-        let ahead = (AHEAD_RATIO * compressed.len() as u64 + AHEAD_SLACK) as usize;
+        let (mut buf, fresh) = take_spare::<T>(bytes / size);
+        let ahead = if fresh { (AHEAD_RATIO * compressed.len() as u64 + AHEAD_SLACK) as usize } else { 0 };
         let room = &mut as_bytes_mut(buf.spare_capacity_mut())[..bytes];
         let pages = Pages::of(room, ahead);
-        if !ahead_of(&[pages], || inflate_exact(&compressed, room)) {
+        let whole = ahead_of(&[pages], || inflate_exact(&compressed, room));
+        if !whole {
+            keep_spare(buf);
             return Ok(Whole::Stream(Box::new(self.streamed_from(compressed)?)));
         }
+        COMPRESSED.with(|c| *c.borrow_mut() = compressed);
         // SAFETY: `inflate_exact` wrote all `bytes` bytes of the room, which are `bytes / size`
         // whole values of `T` (any bytes of which are a value) since `size` divides both the offset and the
         // data's length.

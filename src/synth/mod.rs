@@ -193,13 +193,16 @@ pub fn generate(o: &SynthOptions) -> SynthCase {
     let labels = paint_labels(o.shape, o.classes, &mut rng);
     let span = 2 * o.shift as u64 + 1;
     let offset = [0; 3].map(|_: i64| ((rng.next_u64() % span) as i64 - o.shift) as f64);
-    let logits = if o.trained {
-        trained::logits(&labels, o.shape, o.classes, offset.map(|v| v as i64), (o.sharpness, o.noise), &mut rng)
-    } else {
-        noisy_logits(o.classes, o.noise, &mut rng, |k| {
-            score(&labels, o.shape, k as u8, offset, 2).iter().map(|&b| o.sharpness * (2.0 * b - 1.0)).collect()
-        })
-    };
+    if o.trained {
+        let z = trained::logits(&labels, o.shape, o.classes, offset.map(|v| v as i64), (o.sharpness, o.noise), &mut rng);
+        let (mut logits, channels) = file_logits(z, o.classes);
+        logits.iter_mut().for_each(|v| *v = trained::round_to_f16(*v));
+        let probs = probabilities(&logits, channels);
+        return SynthCase { labels, logits, probs, channels };
+    }
+    let logits = noisy_logits(o.classes, o.noise, &mut rng, |k| {
+        score(&labels, o.shape, k as u8, offset, 2).iter().map(|&b| o.sharpness * (2.0 * b - 1.0)).collect()
+    });
     let (logits, probs, channels) = activate(logits, o.classes);
     SynthCase { labels, logits, probs, channels }
 }
@@ -220,25 +223,40 @@ fn noisy_logits(classes: usize, noise: f32, rng: &mut Rng, mut level: impl FnMut
 /// foreground logit z_1 − z_0 and its sigmoid), otherwise the logits and their softmax. Returns
 /// (logits, probabilities, channels).
 fn activate(logits: Vec<f32>, classes: usize) -> (Vec<f32>, Vec<f32>, usize) {
-    let n = logits.len() / classes;
-    if classes == 2 {
-        let (z0, z1) = logits.split_at(n);
-        let logit: Vec<f32> = z0.iter().zip(z1).map(|(a, b)| b - a).collect();
-        let probs = logit.iter().map(|&z| sigmoid(z as f64) as f32).collect();
-        return (logit, probs, 1);
+    let (logits, channels) = file_logits(logits, classes);
+    let probs = probabilities(&logits, channels);
+    (logits, probs, channels)
+}
+
+/// The logits the files hold: for two classes one channel, the foreground logit z_1 − z_0; the
+/// C channels otherwise.
+fn file_logits(logits: Vec<f32>, classes: usize) -> (Vec<f32>, usize) {
+    if classes != 2 {
+        return (logits, classes);
     }
-    let mut probs = vec![0f32; n * classes];
-    let (mut z, mut p) = (vec![0.0; classes], vec![0.0; classes]);
+    let n = logits.len() / 2;
+    let (z0, z1) = logits.split_at(n);
+    (z0.iter().zip(z1).map(|(a, b)| b - a).collect(), 1)
+}
+
+/// The probabilities of the files' logits: the sigmoid of one channel, the softmax of several.
+fn probabilities(logits: &[f32], channels: usize) -> Vec<f32> {
+    if channels == 1 {
+        return logits.iter().map(|&z| sigmoid(z as f64) as f32).collect();
+    }
+    let n = logits.len() / channels;
+    let mut probs = vec![0f32; n * channels];
+    let (mut z, mut p) = (vec![0.0; channels], vec![0.0; channels]);
     for i in 0..n {
-        for k in 0..classes {
+        for k in 0..channels {
             z[k] = logits[k * n + i] as f64;
         }
         crate::loss::activation::softmax(&z, &mut p);
-        for k in 0..classes {
+        for k in 0..channels {
             probs[k * n + i] = p[k] as f32;
         }
     }
-    (logits, probs, classes)
+    probs
 }
 
 #[cfg(test)]

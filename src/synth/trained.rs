@@ -17,19 +17,30 @@
 //! 3. plateaus that vary slowly over the volume: a ceiling H_k(x) ∈ [6, 12] and a floor depth
 //!    L_k(x) ∈ [10, 20], each the trilinear interpolation of independent uniform values on a
 //!    lattice of [`PLATEAU_SPACING`] voxels.
+//!    Outside the body — an ellipsoid about the grid's centre with semi-axes [`BODY`] of each
+//!    side, and no labelled voxel — the network sees only air, the same input everywhere, and so
+//!    gives the same output: there the three fields of step 3 and 4 take their value at the grid's
+//!    centre. (This is what makes real predictions compress.)
 //! 4. z_k(x) = H_k·tanh(β·d_k/H_k) inside, −L_k·tanh(β·|d_k|/L_k) outside, with slope β =
 //!    `sharpness` / 2 per voxel at the boundary (2 by default: a voxel inside, z ≈ 1; three, z ≈ 5),
-//!    plus `noise` × a smooth texture (uniform in [−1, 1] on a lattice of [`TEXTURE_SPACING`]
+//!    plus `noise` × [`TEXTURE`] × a smooth texture (uniform in [−1, 1] on a lattice of [`TEXTURE_SPACING`]
 //!    voxels, interpolated the same way): a network's errors are smooth, not voxel by voxel.
-//! 5. probabilities = softmax(z); for two classes one channel, z_1 − z_0 and its sigmoid.
+//! 5. the logits the file holds — z, or for two classes one channel z_1 − z_0 — rounded to float16,
+//!    as a network run in mixed precision (PyTorch's autocast, as nnU-Net and MONAI infer on a
+//!    GPU) gives them; probabilities = their softmax (their sigmoid for one channel), in float64,
+//!    stored as float32.
 
 use super::Rng;
 use crate::case::{voxel_count, Shape3};
 
 /// Lattice spacing of the plateau fields, voxels.
-pub const PLATEAU_SPACING: usize = 24;
+pub const PLATEAU_SPACING: usize = 64;
+/// The texture's amplitude, logits, at `noise` 1.
+const TEXTURE: f32 = 0.25;
 /// Lattice spacing of the texture, voxels.
-pub const TEXTURE_SPACING: usize = 6;
+pub const TEXTURE_SPACING: usize = 8;
+/// Semi-axes of the body, share of each side.
+const BODY: f64 = 0.45;
 /// Ceiling and floor depth ranges of the plateaus.
 const CEILING: (f32, f32) = (6.0, 12.0);
 const FLOOR: (f32, f32) = (10.0, 20.0);
@@ -50,11 +61,20 @@ pub(super) fn logits(
     let (sharpness, noise) = o;
     let slope = sharpness / 2.0;
     let shifted = shift_labels(labels, shape, offset);
+    let air = outside_body(&shifted, shape);
+    let centre = shape[0] / 2 + shape[0] * (shape[1] / 2 + shape[1] * (shape[2] / 2));
+    // a field as the network gives it: constant where it sees only air
+    let field = |spacing, range, rng: &mut Rng| {
+        let mut f = lattice_field(shape, spacing, range, rng);
+        let at_centre = f[centre];
+        f.iter_mut().zip(&air).filter(|(_, &a)| a).for_each(|(v, _)| *v = at_centre);
+        f
+    };
     let mut z = Vec::with_capacity(classes * shifted.len());
     for k in 0..classes {
-        let ceiling = lattice_field(shape, PLATEAU_SPACING, CEILING, rng);
-        let floor = lattice_field(shape, PLATEAU_SPACING, FLOOR, rng);
-        let texture = lattice_field(shape, TEXTURE_SPACING, (-1.0, 1.0), rng);
+        let ceiling = field(PLATEAU_SPACING, CEILING, rng);
+        let floor = field(PLATEAU_SPACING, FLOOR, rng);
+        let texture = field(TEXTURE_SPACING, (-1.0, 1.0), rng);
         let d = signed_distance(&shifted, shape, k as u8);
         z.extend((0..shifted.len()).map(|i| {
             let v = if d[i] >= 0.0 {
@@ -62,10 +82,41 @@ pub(super) fn logits(
             } else {
                 -floor[i] * (slope * -d[i] / floor[i]).tanh()
             };
-            v + noise * texture[i]
+            v + TEXTURE * noise * texture[i]
         }));
     }
     z
+}
+
+/// `x` rounded to the nearest float16 (ties to even), as a float32; float16's range is not
+/// checked (logits stay far inside it).
+pub fn round_to_f16(x: f32) -> f32 {
+    const SMALLEST_NORMAL: f32 = 6.103_515_6e-5; // 2^-14
+    if x.abs() < SMALLEST_NORMAL {
+        // subnormal float16: multiples of 2^-24 (exact in float32, rounded ties to even)
+        let scale = 16_777_216.0; // 2^24
+        return (x * scale).round_ties_even() / scale;
+    }
+    // keep 10 of float32's 23 mantissa bits, rounding the 13 dropped ties to even
+    let b = x.to_bits();
+    let rounded = b + 0x0fff + ((b >> 13) & 1);
+    f32::from_bits(rounded & !0x1fff)
+}
+
+/// The voxels outside the body: outside the ellipsoid whose semi-axes are [`BODY`] of each side,
+/// about the grid's centre, and away from every labelled voxel.
+fn outside_body(labels: &[u8], shape: Shape3) -> Vec<bool> {
+    let mut air = Vec::with_capacity(labels.len());
+    for z in 0..shape[2] {
+        for y in 0..shape[1] {
+            for x in 0..shape[0] {
+                let r = |c: usize, n: usize| (c as f64 + 0.5 - n as f64 / 2.0) / (BODY * n as f64);
+                air.push(r(x, shape[0]).powi(2) + r(y, shape[1]).powi(2) + r(z, shape[2]).powi(2) > 1.0);
+            }
+        }
+    }
+    air.iter_mut().zip(labels).for_each(|(a, &l)| *a &= l == 0);
+    air
 }
 
 /// `labels` moved by `offset` voxels along each axis, edges repeated.
@@ -208,6 +259,20 @@ mod tests {
             assert_eq!(d, best, "voxel {i}");
         }
         assert!(squared_distance(shape, |_| false).iter().all(|&d| d >= FAR));
+    }
+
+    #[test]
+    fn rounding_to_float16_is_what_a_float16_conversion_gives() {
+        let mut x = 1e-9f32;
+        while x < 60000.0 {
+            for v in [x, -x, x * 1.000_37, x * 0.999_91] {
+                assert_eq!(round_to_f16(v), half::f16::from_f32(v).to_f32(), "{v:e}");
+            }
+            x *= 1.0137;
+        }
+        // ties go to even: 1 + 2^-11 lies half-way between 1 and 1 + 2^-10
+        assert_eq!(round_to_f16(1.0 + 2f32.powi(-11)), 1.0);
+        assert_eq!(round_to_f16(1.0 + 3.0 * 2f32.powi(-11)), 1.0 + 2.0 * 2f32.powi(-10));
     }
 
     #[test]

@@ -49,8 +49,12 @@ pub fn analyse(
         let request = request(params, label);
         let options = LoadOptions { max_values: params.max_values, affine_tol: params.affine_tol };
         let loaded = load(labels, pred, options, &request)?;
-        let result = pipeline::analyze(&loaded.case, loaded.inputs, &request, naming)?;
-        Ok(CaseRecord::ok(&pair.id, &result.report, result.sums))
+        let record = {
+            let result = pipeline::analyze(&loaded.case, loaded.inputs, &request, naming)?;
+            CaseRecord::ok(&pair.id, &result.report, result.sums)
+        };
+        loaded.case.recycle();
+        Ok(record)
     })
 }
 
