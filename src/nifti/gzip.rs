@@ -28,7 +28,7 @@ use crate::libdeflate::Inflater;
 /// starts the next member (the decoder checks its header); any other byte but zero, or anything
 /// but zeros after the first zero, is an `InvalidData` error. A member after a complete one that
 /// ends early before giving a byte is reported as [`CutMember`] (an unexpected end).
-pub(super) struct GzMembers<R: BufRead> {
+pub struct GzMembers<R: BufRead> {
     member: Option<GzDecoder<R>>,
     /// The open member follows a complete one.
     later: bool,
@@ -50,12 +50,12 @@ impl std::fmt::Display for CutMember {
 impl std::error::Error for CutMember {}
 
 /// Whether `e` is a [`CutMember`].
-pub(super) fn is_cut_member(e: &io::Error) -> bool {
+pub fn is_cut_member(e: &io::Error) -> bool {
     e.get_ref().is_some_and(|inner| inner.is::<CutMember>())
 }
 
 impl<R: BufRead> GzMembers<R> {
-    pub(super) fn new(input: R) -> Self {
+    pub fn new(input: R) -> Self {
         GzMembers { member: Some(GzDecoder::new(input)), later: false, gave: false }
     }
 

@@ -9,7 +9,7 @@
 //! the input's header so that geometry is kept exactly.
 
 pub mod decode;
-mod gzip;
+pub mod gzip;
 pub mod header;
 pub mod nifti2;
 pub mod read;

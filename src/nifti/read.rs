@@ -353,3 +353,43 @@ impl Source {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nifti::template::new_template;
+    use crate::nifti::{write_f32, WriteOptions};
+
+    /// A 20×10×6 float32 volume written as `name` (gzip level 6 for `.gz`), and its values.
+    fn volume(dir: &Path, name: &str) -> (PathBuf, Vec<f32>) {
+        let path = dir.join(name);
+        let values: Vec<f32> = (0..1200).map(|i| (i % 7) as f32 / 8.0).collect();
+        let template = new_template([1.0; 3], [0.0; 3], "test");
+        let w = WriteOptions { compression: 6, force: true };
+        write_f32(&path, &template, &[20, 10, 6], w, |s, out| out.copy_from_slice(&values[s..s + out.len()])).unwrap();
+        (path, values)
+    }
+
+    #[test]
+    fn a_gzip_volume_is_decoded_whole_after_its_header_and_others_are_streamed() {
+        let dir = tempfile::tempdir().unwrap();
+        let (gz, values) = volume(dir.path(), "v.nii.gz");
+        match Source::open(&gz, 1 << 20).unwrap().inflate_whole::<f32>().unwrap() {
+            Whole::Decoded { buf, start } => {
+                assert_eq!(start, 352 / 4);
+                assert_eq!(&buf[start..], &values[..]);
+            }
+            Whole::Stream(_) => panic!("a plain gzip member is decoded whole"),
+        }
+        let (plain, _) = volume(dir.path(), "v.nii");
+        assert!(matches!(Source::open(&plain, 1 << 20).unwrap().inflate_whole::<f32>().unwrap(), Whole::Stream(_)));
+        // a header CRC flag: streamed (and refused there, the CRC being absent)
+        let mut bytes = std::fs::read(&gz).unwrap();
+        bytes[3] |= 0x02;
+        let flagged = dir.path().join("flagged.nii.gz");
+        std::fs::write(&flagged, bytes).unwrap();
+        if let Ok(src) = Source::open(&flagged, 1 << 20) {
+            assert!(matches!(src.inflate_whole::<f32>().unwrap(), Whole::Stream(_)));
+        }
+    }
+}

@@ -70,7 +70,6 @@ pub struct LoadedCase {
     pub layout: GradientLayout,
 }
 
-
 /// Whether a path names an nnU-Net probability archive (by its extension).
 pub fn is_npz(path: &Path) -> bool {
     path.extension().is_some_and(|e| e.eq_ignore_ascii_case("npz"))

@@ -194,7 +194,8 @@ pub fn generate(o: &SynthOptions) -> SynthCase {
     let span = 2 * o.shift as u64 + 1;
     let offset = [0; 3].map(|_: i64| ((rng.next_u64() % span) as i64 - o.shift) as f64);
     if o.trained {
-        let z = trained::logits(&labels, o.shape, o.classes, offset.map(|v| v as i64), (o.sharpness, o.noise), &mut rng);
+        let z =
+            trained::logits(&labels, o.shape, o.classes, offset.map(|v| v as i64), (o.sharpness, o.noise), &mut rng);
         let (mut logits, channels) = file_logits(z, o.classes);
         logits.iter_mut().for_each(|v| *v = trained::round_to_f16(*v));
         let probs = probabilities(&logits, channels);
