@@ -3,23 +3,34 @@
 #
 #   bash benches/e2e.sh [WORKDIR] [REPEATS]
 #
-# Makes three synthetic cases with `dicegrad synth` (a 256³ binary probability map, a 4-channel
-# 197×233×189 map, and a ~100-million-voxel binary map, all float32 with noise, gzip level 1), then
+# First the decoder floor: three cases made with `dicegrad synth --trained` (logits like a trained
+# network's, gzip level 6, as real predictions compress): the 197×233×189 × 4 probability map, the
+# same case's logits (`--activation softmax`) and a 256³ binary probability map; for each, median of
+# REPEATS runs: `gzip -dc`, one libdeflate decode of the whole file on one thread
+# (examples/libdeflate_floor.rs: the single-thread decoder floor) and `dicegrad analyze`, with the
+# ratios of analyze to both.
+#
+# Then three synthetic cases with `dicegrad synth` (a 256³ binary probability map, a 4-channel
+# 197×233×189 map, and a ~100-million-voxel binary map, all float32 with noise, gzip level 1), and
 # measures for each, median of REPEATS runs: `gzip -dc` of the prediction; `dicegrad analyze`
 # (report only); `analyze --out` (every picture and report.html: what they add); `analyze --grad-out
 # g.nii.gz`; and, in one process (examples/passes.rs), loading,
 # one plain pass over the decoded prediction, and the work after loading on 1 and on all threads;
 # and, for the first two, the same with the logits file (sigmoid / softmax); then `track` over 50
-# checkpoints of the 4-channel case against 50 `analyze` runs.
+# checkpoints of the 4-channel case against 50 `analyze` runs; and `batch` over 40 cases of
+# 128³ × 3 (noisy, gzip level 1). With OLD=path/to/another/dicegrad, the floor cases and the batch
+# are also run with that binary, in the same run, for a before/after comparison.
 # Wall time and peak RSS come from /usr/bin/time. If python3 with nibabel and numpy is available,
 # benches/python_route.py times the same job done the usual way.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WORK=${1:-/tmp/dicegrad-bench}
 REPEATS=${2:-3}
-cargo build --release --quiet --bin dicegrad --example passes
+cargo build --release --quiet --bin dicegrad --example passes --example libdeflate_floor
 B=target/release/dicegrad
 P=target/release/examples/passes
+F=target/release/examples/libdeflate_floor
+OLD=${OLD:-}
 mkdir -p "$WORK"
 
 make_case() { # name classes shape
@@ -43,8 +54,41 @@ measure() { # label command...: prints "label median_wall_s median_peak_MB"
 }
 
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB; $(uname -m)"
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
+
+# median wall time of a command, in seconds
+wall() {
+  local walls=()
+  for _ in $(seq "$REPEATS"); do
+    /usr/bin/time -f "%e %M" -o "$WORK/time.txt" "$@" > /dev/null 2>&1
+    walls+=("$(cut -d' ' -f1 "$WORK/time.txt")")
+  done
+  printf '%s\n' "${walls[@]}" | median
+}
+
+# The decoder floor, on predictions that compress as real ones do.
+[ -f "$WORK/mc4t/probs.nii.gz" ] || "$B" synth --out "$WORK/mc4t" --classes 4 --shape 197,233,189 --seed 7 --trained --force 2>/dev/null
+[ -f "$WORK/bin256t/probs.nii.gz" ] || "$B" synth --out "$WORK/bin256t" --classes 2 --shape 256,256,256 --seed 7 --trained --force 2>/dev/null
+if [ "${TRACK_ONLY:-0}" != 1 ] && [ "${BATCH_ONLY:-0}" != 1 ]; then
+  echo "== decoder floor (synth --trained, gzip level 6): medians of $REPEATS"
+  printf '%-28s %9s %9s %9s %9s %9s %12s\n' case ".nii.gz" "gzip -dc" floor analyze "/floor" "/gzip -dc"
+  for c in "mc4t probs" "mc4t logits" "bin256t probs"; do
+    set -- $c
+    PR="$WORK/$1/$2.nii.gz"; L="$WORK/$1/labels.nii.gz"
+    ACT=(); [ "$2" = logits ] && ACT=(--activation softmax)
+    g=$(wall gzip -dc "$PR"); f=$(wall "$F" "$PR"); a=$(wall "$B" analyze --labels "$L" --pred "$PR" "${ACT[@]}")
+    printf '%-28s %9s %8.3fs %8.3fs %8.3fs %9s %12s\n' "$1 $2" "$(du -h "$PR" | cut -f1)" "$g" "$f" "$a" \
+      "$(ratio "$a" "$f")" "$(ratio "$a" "$g")"
+    if [ -n "$OLD" ]; then
+      o=$(wall "$OLD" analyze --labels "$L" --pred "$PR" "${ACT[@]}")
+      printf '%-28s %9s %9s %9s %8.3fs %9s %12s\n' "  (OLD)" "" "" "" "$o" "$(ratio "$o" "$f")" "$(ratio "$o" "$g")"
+    fi
+    measure "  analyze: peak memory" "$B" analyze --labels "$L" --pred "$PR" "${ACT[@]}"
+  done
+fi
 # TRACK_ONLY=1 measures the track part alone.
-for c in $([ "${TRACK_ONLY:-0}" = 1 ] || echo bin256 mc4 bin100m); do
+for c in $([ "${TRACK_ONLY:-0}" = 1 ] || [ "${BATCH_ONLY:-0}" = 1 ] || echo bin256 mc4 bin100m); do
   L="$WORK/$c/labels.nii.gz"; PR="$WORK/$c/probs.nii.gz"
   echo "== $c: $(du -h "$PR" | cut -f1) prediction"
   measure "gzip -dc prediction" gzip -dc "$PR"
@@ -68,6 +112,24 @@ done
 # A training run of 50 checkpoints of the 4-channel case: `track` over 50 predictions against 50
 # `analyze` runs one after the other (the predictions are links to one file, so that both read
 # the same bytes from the page cache; every step is decoded and analysed in full).
+if [ "${TRACK_ONLY:-0}" != 1 ]; then
+  # A data set: 40 cases of 128³ × 3 classes, noisy, gzip level 1 (docs/performance.md).
+  if [ ! -f "$WORK/b40/preds/case_39.nii.gz" ]; then
+    mkdir -p "$WORK/b40/labels" "$WORK/b40/preds"
+    for i in $(seq -w 0 39); do
+      "$B" synth --out "$WORK/b40/s" --seed "$i" --classes 3 --shape 128,128,128 --compression 1 --force 2>/dev/null
+      mv "$WORK/b40/s/labels.nii.gz" "$WORK/b40/labels/case_$i.nii.gz"
+      mv "$WORK/b40/s/probs.nii.gz" "$WORK/b40/preds/case_$i.nii.gz"
+    done
+  fi
+  echo "== batch: 40 cases of 128³ × 3"
+  for bin in "$B" ${OLD:+"$OLD"}; do
+    measure "batch --jobs 2 ($([ "$bin" = "$B" ] && echo this || echo OLD))" bash -c \
+      "rm -rf $WORK/b40/out; $bin batch --labels-dir $WORK/b40/labels --pred-dir $WORK/b40/preds --out $WORK/b40/out --jobs 2 --quiet"
+  done
+  [ "${BATCH_ONLY:-0}" = 1 ] && exit 0
+fi
+
 STEPS=${STEPS:-50}
 mkdir -p "$WORK/track"
 for i in $(seq -f %03g 1 "$STEPS"); do ln -sf ../mc4/probs.nii.gz "$WORK/track/epoch_$i.nii.gz"; done

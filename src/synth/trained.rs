@@ -1,9 +1,9 @@
 //! Logits that look like a trained network's: saturated far from the boundaries, soft near them.
 //!
 //! A trained segmentation network is confident almost everywhere: away from the boundaries of the
-//! structures its logits sit on plateaus (the background class high, every other class at −10 to
-//! −20, where its probability underflows to 0 or rounds to 1 in float32), and only within a few
-//! voxels of a boundary do they pass through 0. The white noise of [`generate`](super::generate)
+//! structures its logits sit on plateaus (the class of the voxel high, every other class at −10 to
+//! −20: probabilities of about 1e-10, and the top one rounding to 1 in float32), and only within a
+//! few voxels of a boundary do they pass through 0. The white noise of [`generate`](super::generate)
 //! spreads them over the whole volume instead. Model, for class k (background included) and voxel
 //! x, all lengths in voxels:
 //!
