@@ -9,17 +9,30 @@
 //!
 //! A program that reads many volumes one after the other (`batch`, `track`) would fault in the
 //! pages of every one of them, since the allocator returns large blocks to the system when they
-//! are freed. Each thread instead keeps the buffer of the last volume it is done with as a spare
-//! ([`keep_spare`]), and the next volume of that size or smaller is decoded into it
-//! ([`take_spare`]): its pages are faulted in once per thread, not once per case.
+//! are freed. A worker thread that reads volume after volume ([`keeping_spares`]) instead keeps
+//! the buffers of the last volume it is done with as spares ([`keep_spare`]), and the next volume
+//! of that size or smaller is read into them ([`take_spare`]): their pages are faulted in once per
+//! worker, not once per case. Other threads keep nothing.
 //!
 //! Memory is promised no faster than the data can justify: the pages asked for ahead are at most
 //! those the caller names (a bound it draws from what it knows, e.g. the compressed size), so
 //! that a small file claiming a huge volume costs no memory before its data arrives.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::mem::MaybeUninit;
 use std::sync::atomic::{AtomicBool, Ordering};
+
+/// How far a decoder's fresh output is faulted in ahead of it, at most: this many times its
+/// compressed input (predictions compress 4–10 times, labels more), plus [`LEAD_SLACK`].
+const LEAD_RATIO: usize = 32;
+const LEAD_SLACK: usize = 64 << 20;
+
+/// The bytes of a decoder's fresh output to fault in ahead of it, for `compressed` bytes of
+/// input: beyond them pages are faulted in as the decoder writes them, so that a small file
+/// claiming a huge volume is not promised its memory before its data arrives.
+pub fn decoder_lead(compressed: usize) -> usize {
+    compressed.saturating_mul(LEAD_RATIO).saturating_add(LEAD_SLACK)
+}
 
 /// Pages asked for at a time.
 const STEP: usize = 2 << 20;
@@ -95,6 +108,25 @@ pub trait Plain: Copy + sealed::Sealed + 'static {
 thread_local! {
     static SPARE_U8: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
     static SPARE_F32: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+    /// The thread runs [`keeping_spares`].
+    static KEEPING: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs `f` (a loop that reads volume after volume) with this thread keeping spares; they are
+/// dropped when `f` ends, even by a panic.
+pub fn keeping_spares<R>(f: impl FnOnce() -> R) -> R {
+    struct Done(bool);
+    impl Drop for Done {
+        fn drop(&mut self) {
+            KEEPING.set(self.0);
+            if !self.0 {
+                drop(SPARE_U8.take());
+                drop(SPARE_F32.take());
+            }
+        }
+    }
+    let _done = Done(KEEPING.replace(true));
+    f()
 }
 
 impl Plain for u8 {
@@ -129,10 +161,21 @@ pub fn take_spare<T: Plain>(len: usize) -> (Vec<T>, bool) {
     (Vec::with_capacity(len), true)
 }
 
+/// This thread's spare, emptied, when it has room for `len` values; else a fresh vector with room
+/// for `fresh` values (and the spare is dropped).
+pub fn take_spare_or<T: Plain>(len: usize, fresh: usize) -> Vec<T> {
+    match take_spare::<T>(0) {
+        (v, _) if v.capacity() >= len => v,
+        _ => Vec::with_capacity(fresh),
+    }
+}
+
 /// Keeps `v`, a volume's buffer this thread is done with, as the thread's spare (dropping the
-/// previous one), for [`take_spare`].
+/// previous one), for [`take_spare`] — within [`keeping_spares`]; elsewhere `v` is dropped.
 pub fn keep_spare<T: Plain>(v: Vec<T>) {
-    T::spare().with(|s| *s.borrow_mut() = v);
+    if KEEPING.get() {
+        T::spare().with(|s| *s.borrow_mut() = v);
+    }
 }
 
 /// The bytes of `buf` (a `Vec<T>`'s spare room, say) as bytes that may be written.
@@ -173,18 +216,24 @@ mod tests {
     #[test]
     fn a_spare_serves_the_next_volume_it_has_room_for_on_its_thread() {
         std::thread::spawn(|| {
-            let (v, fresh) = take_spare::<f32>(1000);
-            assert!(fresh && v.capacity() >= 1000);
-            let at = v.as_ptr();
-            keep_spare(v);
-            let (v, fresh) = take_spare::<f32>(900);
-            assert!(!fresh && v.is_empty() && v.as_ptr() == at, "the spare is reused");
-            keep_spare(v);
-            let (v, fresh) = take_spare::<f32>(5000);
-            assert!(fresh && v.capacity() >= 5000, "a larger volume gets a fresh buffer");
-            // other threads have their own
-            keep_spare(v);
-            std::thread::spawn(|| assert!(take_spare::<f32>(10).1)).join().unwrap();
+            // outside a loop over volumes nothing is kept
+            keep_spare(Vec::<f32>::with_capacity(1000));
+            assert!(take_spare::<f32>(10).1);
+            keeping_spares(|| {
+                let (v, fresh) = take_spare::<f32>(1000);
+                assert!(fresh && v.capacity() >= 1000);
+                let at = v.as_ptr();
+                keep_spare(v);
+                let (v, fresh) = take_spare::<f32>(900);
+                assert!(!fresh && v.is_empty() && v.as_ptr() == at, "the spare is reused");
+                keep_spare(v);
+                let (v, fresh) = take_spare::<f32>(5000);
+                assert!(fresh && v.capacity() >= 5000, "a larger volume gets a fresh buffer");
+                // other threads have their own
+                keep_spare(v);
+                std::thread::spawn(|| assert!(take_spare::<f32>(10).1)).join().unwrap();
+            });
+            assert!(take_spare::<f32>(10).1, "the spares go when the loop ends");
         })
         .join()
         .unwrap();

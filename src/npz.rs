@@ -25,7 +25,7 @@ use crate::case::scan::ValueScan;
 use crate::case::{Buffer, Shape3};
 use crate::error::{Error, Input, Result};
 use crate::libdeflate::Inflater;
-use crate::memory::{ahead_of, as_bytes_mut, bytes_of, Pages};
+use crate::memory::{ahead_of, as_bytes_mut, bytes_of, decoder_lead, keep_spare, take_spare, Pages};
 
 /// The array in the archive that holds the probabilities.
 pub const KEY: &str = "probabilities";
@@ -311,16 +311,23 @@ impl NpzSource {
         };
         let path = &self.path;
         let mut file = File::open(path).map_err(|e| Error::Open { path: path.clone(), source: e })?;
-        let mut compressed = Vec::with_capacity(compressed_len as usize);
-        let read = ahead_of(&[Pages::of(compressed.spare_capacity_mut(), usize::MAX)], || {
+        let file_len = file.metadata().map_err(|e| Error::Open { path: path.clone(), source: e })?.len();
+        if start.checked_add(compressed_len).is_none_or(|end| end > file_len) {
+            // the archive's directory claims more than the file holds: streamed, and refused there
+            return Ok(None);
+        }
+        let (mut compressed, fresh_input) = take_spare::<u8>(compressed_len as usize);
+        let ahead = if fresh_input { usize::MAX } else { 0 };
+        let read = ahead_of(&[Pages::of(compressed.spare_capacity_mut(), ahead)], || {
             file.seek(SeekFrom::Start(start))?;
             file.by_ref().take(compressed_len).read_to_end(&mut compressed)
         });
         read.map_err(|e| Error::Open { path: path.clone(), source: e })?;
-        let mut buf: Vec<f32> = Vec::with_capacity(bytes / 4);
+        let (mut buf, fresh) = take_spare::<f32>(bytes / 4);
         let room = &mut as_bytes_mut(buf.spare_capacity_mut())[..bytes];
-        let pages = Pages::of(room, 32 * compressed.len() + (64 << 20));
+        let pages = Pages::of(room, if fresh { decoder_lead(compressed.len()) } else { 0 });
         let decoded = ahead_of(&[pages], || Inflater::new().raw(&compressed, room));
+        keep_spare(compressed);
         if decoded.map(|(_, written)| written) != Ok(bytes) {
             return Ok(None);
         }
@@ -365,7 +372,7 @@ impl DataError {
 /// arrive; float64 values beyond float32's range are noted with their value.
 fn stream_values(entry: &mut impl Read, h: &NpyHeader, total: usize) -> Result<(Vec<f32>, ValueScan), DataError> {
     let expected = total as u64 * h.size as u64;
-    let mut data = Vec::with_capacity(total);
+    let mut data = crate::memory::take_spare_or(total, total);
     let mut scan = ValueScan::default();
     let mut buf = vec![0u8; (1 << 20) / h.size * h.size];
     let mut done = 0u64;

@@ -60,6 +60,8 @@ fn every_form_of_a_volume_gives_the_values_of_the_plain_file() {
     after.extend_from_slice(&[7; 5000]); // bytes after the voxel data (another tool's)
     let mut odd_offset = p.clone();
     odd_offset.vox_offset = 354; // not a multiple of 4: streamed
+    let mut big_extension = p.clone();
+    big_extension.vox_offset = (2 << 20) + 352; // extensions of 2 MiB: streamed, not held
     let forms: Vec<(&str, Vec<u8>)> = vec![
         ("one member", gzip(&raw)),
         ("two members", halves),
@@ -68,6 +70,7 @@ fn every_form_of_a_volume_gives_the_values_of_the_plain_file() {
         ("a header CRC flag (streamed)", member_flags(0x02)),
         ("data after the voxels (streamed)", gzip(&after)),
         ("vox_offset 354 (streamed)", gzip(&odd_offset.bytes())),
+        ("2 MiB of extensions (streamed)", gzip(&big_extension.bytes())),
         ("big-endian (streamed)", gzip(&big_endian(&p).bytes())),
     ];
     for (what, bytes) in forms {
@@ -162,4 +165,37 @@ fn a_deflated_npz_gives_the_values_of_a_stored_one() {
     std::fs::write(&damaged, &bytes).unwrap();
     let e = read(&lp, &damaged).unwrap_err();
     assert!(e.contains("damaged"), "{e}");
+}
+
+#[test]
+fn an_npz_whose_directory_claims_more_than_the_file_holds_is_read_or_refused_without_reserving_it() {
+    let d = tmp();
+    let shape = [2, 4, 5, 6];
+    let n = shape.iter().product::<usize>();
+    let values: Vec<f32> = (0..n).map(|i| (i % 10) as f32 / 10.0).collect();
+    let lp = at(&d, "l.nii");
+    Nii::u8(&[6, 5, 4], &[1; 120]).write(&lp);
+    let good = at(&d, "good.npz");
+    write_npz(&good, shape, &values, false);
+    let mut bytes = std::fs::read(&good).unwrap();
+    // the central directory's compressed size of the entry: 4 GB
+    let cd = bytes.windows(4).rposition(|w| w == [0x50, 0x4b, 0x01, 0x02]).unwrap();
+    bytes[cd + 20..cd + 24].copy_from_slice(&0xffff_fff0u32.to_le_bytes());
+    let lying = at(&d, "lying.npz");
+    std::fs::write(&lying, &bytes).unwrap();
+    // under a 600 MB address-space limit reserving the claimed size would abort the process
+    let bin = assert_cmd::cargo::cargo_bin("dicegrad");
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "ulimit -v 600000; exec '{}' analyze --threads 1 --labels '{}' --pred '{}'",
+            bin.display(),
+            lp.display(),
+            lying.display()
+        ))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(matches!(out.status.code(), Some(0) | Some(2)), "{:?}: {stderr}", out.status);
+    assert!(!stderr.contains("panicked") && !stderr.contains("allocation"), "{stderr}");
 }

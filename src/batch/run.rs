@@ -259,12 +259,15 @@ pub fn run(
         for _ in 0..opts.jobs.max(1).min(todo.len().saturating_sub(analysed_first)) {
             let tx = tx.clone();
             let (next, todo) = (&next, &todo);
-            s.spawn(move || loop {
-                let i = next.fetch_add(1, Ordering::SeqCst);
-                let Some(pair) = todo.get(i) else { break };
-                if tx.send((i, process(pair, opts, replace, naming))).is_err() {
-                    break;
-                }
+            // a worker reads case after case into the same memory
+            s.spawn(move || {
+                crate::memory::keeping_spares(|| loop {
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    let Some(pair) = todo.get(i) else { break };
+                    if tx.send((i, process(pair, opts, replace, naming))).is_err() {
+                        break;
+                    }
+                })
             });
         }
         drop(tx);

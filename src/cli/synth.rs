@@ -44,13 +44,14 @@ pub struct SynthArgs {
     /// Largest shift of the prediction against the labels, voxels per axis.
     #[arg(long, default_value_t = 2)]
     shift: u8,
-    /// Standard deviation of the logit noise (with --trained, the amplitude of a smooth texture).
-    #[arg(long, default_value_t = 1.0)]
+    /// Standard deviation of the logit noise (with --trained, the amplitude of a smooth texture), 0
+    /// to 1000.
+    #[arg(long, default_value_t = 1.0, value_parser = parse_noise, allow_negative_numbers = true)]
     noise: f32,
     /// Logits that look like a trained network's: on plateaus far from the boundaries (the
     /// background high, other classes at −10 to −20), soft within a few voxels of them, with a
     /// smooth texture instead of voxel-wise noise (the model: docs/outputs.md, "synth").
-    #[arg(long, conflicts_with = "steps")]
+    #[arg(long, conflicts_with_all = ["steps", "no_logits", "epochs_per_step"])]
     trained: bool,
     /// Voxel size X,Y,Z in mm written to the headers.
     #[arg(long, default_value = "0.8,0.8,2.0", value_parser = parse_voxel_size)]
@@ -72,6 +73,14 @@ pub struct SynthArgs {
 /// Most steps of a sequence, and most epochs per step.
 const MAX_STEPS: i64 = 1000;
 const MAX_EPOCHS_PER_STEP: i64 = 10_000;
+
+fn parse_noise(s: &str) -> std::result::Result<f32, String> {
+    match s.trim().parse::<f32>() {
+        Ok(v) if (0.0..=1000.0).contains(&v) => Ok(v),
+        Ok(_) => Err(format!("{} is not a noise level; give a number from 0 to 1000", s.trim())),
+        Err(e) => Err(e.to_string()),
+    }
+}
 
 fn parse_voxel_size(s: &str) -> std::result::Result<[f32; 3], String> {
     let v: Vec<f32> = s

@@ -122,6 +122,37 @@ impl<R: BufRead> Read for GzMembers<R> {
 /// is left to the streaming decoder.
 const WHOLE_FLAGS: u8 = 0x01 | 0x04 | 0x08 | 0x10;
 
+/// The longest file name or comment of a member header the streaming decoder reads (flate2's
+/// limit); [`inflate_exact`] leaves members with longer ones to it, which refuses them.
+const MAX_HEADER_FIELD: usize = 65535;
+
+/// Whether `member` starts with a gzip member header that [`inflate_exact`] takes: method
+/// DEFLATE, flags within [`WHOLE_FLAGS`], and a name and comment the streaming decoder reads.
+fn takes_header(member: &[u8]) -> bool {
+    const FEXTRA: u8 = 0x04;
+    const FNAME: u8 = 0x08;
+    const FCOMMENT: u8 = 0x10;
+    if member.len() < 10 || member[..3] != [0x1f, 0x8b, 8] || member[3] & !WHOLE_FLAGS != 0 {
+        return false;
+    }
+    let flags = member[3];
+    let mut at = 10;
+    if flags & FEXTRA != 0 {
+        let Some(len) = member.get(at..at + 2) else { return false };
+        at += 2 + usize::from(u16::from_le_bytes([len[0], len[1]]));
+    }
+    for field in [FNAME, FCOMMENT] {
+        if flags & field != 0 {
+            let rest = member.get(at..).unwrap_or_default();
+            match rest.iter().take(MAX_HEADER_FIELD + 1).position(|&b| b == 0) {
+                Some(len) => at += len + 1,
+                None => return false,
+            }
+        }
+    }
+    at <= member.len()
+}
+
 /// Decodes every gzip member of `input` into `out`, one after the other, and says whether that
 /// filled `out` exactly, with every member's CRC-32 and ISIZE right and nothing but zeros after
 /// the last one — the stream [`GzMembers`] reads without error, giving exactly `out.len()` bytes.
@@ -133,7 +164,7 @@ pub fn inflate_exact(input: &[u8], out: &mut [MaybeUninit<u8>]) -> bool {
     let (mut at, mut filled) = (0, 0);
     loop {
         let member = &input[at..];
-        if member.len() < 10 || member[..3] != [0x1f, 0x8b, 8] || member[3] & !WHOLE_FLAGS != 0 {
+        if !takes_header(member) {
             return false;
         }
         let Ok((used, written)) = inflater.gzip_member(member, &mut out[filled..]) else { return false };
@@ -222,6 +253,17 @@ mod tests {
         let mut hcrc = one.clone();
         hcrc[3] |= 0x02;
         assert!(whole(&hcrc, data.len()).is_none(), "a header CRC is left to the streaming decoder");
+        // a second member named by more bytes than the streaming decoder reads
+        let (a, b) = data.split_at(20_000);
+        for (len, taken) in [(65_535, true), (65_536, false)] {
+            let mut named = member(b);
+            named[3] |= 0x08;
+            let name = [vec![b'n'; len], vec![0]].concat();
+            named.splice(10..10, name);
+            let stream = [member(a), named].concat();
+            assert_eq!(whole(&stream, data.len()).is_some(), taken, "a name of {len} bytes");
+            assert_eq!(read_all(&stream).is_ok(), taken, "a name of {len} bytes, streamed");
+        }
     }
 
     #[test]

@@ -27,7 +27,9 @@ use super::gzip::{inflate_exact, is_cut_member, GzMembers};
 use super::header::{Header, HeaderProblem, HEADER_LEN};
 use super::nifti2::{parse_v2, HEADER2_LEN};
 use crate::error::{Error, Input, Result};
-use crate::memory::{ahead_of, as_bytes_mut, bytes_of, keep_spare, take_spare, Pages, Plain};
+use crate::memory::{
+    ahead_of, as_bytes_mut, bytes_of, decoder_lead, keep_spare, take_spare, take_spare_or, Pages, Plain,
+};
 
 /// Bytes handed to the decoder at a time (a multiple of every datatype size).
 pub const CHUNK_BYTES: usize = 1 << 20;
@@ -35,11 +37,12 @@ pub const CHUNK_BYTES: usize = 1 << 20;
 /// Decompressed bytes accepted after the voxel data (extensions of other tools, padding).
 const MAX_TRAILING: u64 = 64 << 20;
 
-/// A vector for `total` values of a source: allocated at once when the file's size proves it
-/// holds them (uncompressed), else grown as decoded data arrives (see [`grow_for`]), so that a
-/// small compressed file whose header claims a huge volume costs no more memory than it holds.
-pub fn vec_for<T>(total: usize, gzip: bool) -> Vec<T> {
-    Vec::with_capacity(if gzip { total.min(1 << 20) } else { total })
+/// A vector for `total` values of a source: the thread's spare when it has the room (see
+/// [`crate::memory`]), else allocated at once when the file's size proves it holds them
+/// (uncompressed), or grown as decoded data arrives (see [`grow_for`]), so that a small compressed
+/// file whose header claims a huge volume costs no more memory than it holds.
+pub fn vec_for<T: Plain>(total: usize, gzip: bool) -> Vec<T> {
+    take_spare_or(total, if gzip { total.min(1 << 20) } else { total })
 }
 
 /// Makes room for `incoming` more values in `v` (of `total`), at least doubling the capacity up to
@@ -55,18 +58,9 @@ pub fn grow_for<T>(v: &mut Vec<T>, incoming: usize, total: usize) {
 /// rounded up): a stream of n bytes cannot decode to more than this many times n.
 const MAX_RATIO: u64 = 1032;
 
-/// How far fresh memory is faulted in ahead of the decoder, at most: this many times the
-/// compressed size (predictions compress 4–10 times, labels more), plus [`AHEAD_SLACK`]. Beyond
-/// it, pages are faulted in as the decoder writes them, so that a small file claiming a huge
-/// volume is not promised its memory before its data arrives.
-const AHEAD_RATIO: u64 = 32;
-const AHEAD_SLACK: u64 = 64 << 20;
-
-thread_local! {
-    /// The thread's buffer for compressed files, kept from one to the next (see
-    /// [`crate::memory`]: its pages are faulted in once).
-    static COMPRESSED: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
-}
+/// The most bytes before the voxel data (header and extensions) decoded whole with it: a volume with
+/// larger extensions is streamed, its extensions skipped rather than held.
+const MAX_PREFIX: u64 = 1 << 20;
 
 /// An opened volume: header validated, reader positioned at the first voxel.
 pub struct Source {
@@ -246,17 +240,15 @@ impl Source {
         let Some((mut file, head)) = self.whole.take() else { return Ok(Whole::Stream(Box::new(self))) };
         let file_len = file.metadata().map_err(|e| open_error(&self.path, e))?.len();
         let bytes = self.header.vox_offset as u128 + self.header.data_bytes();
-        if !self.header.vox_offset.is_multiple_of(size as u64) || bytes > (MAX_RATIO * file_len) as u128 {
+        let small_prefix = self.header.vox_offset <= MAX_PREFIX;
+        if !small_prefix
+            || !self.header.vox_offset.is_multiple_of(size as u64)
+            || bytes > (MAX_RATIO * file_len) as u128
+        {
             return Ok(Whole::Stream(Box::new(self)));
         }
         let bytes = bytes as usize;
-        let mut compressed = COMPRESSED.with(|c| std::mem::take(&mut *c.borrow_mut()));
-        compressed.clear();
-        let fresh_input = compressed.capacity() < file_len as usize;
-        if fresh_input {
-            // (not grown: that would copy the old contents)
-            compressed = Vec::with_capacity(file_len as usize);
-        }
+        let (mut compressed, fresh_input) = take_spare::<u8>(file_len as usize);
         let ahead = if fresh_input { usize::MAX } else { 0 };
         let read = ahead_of(&[Pages::of(compressed.spare_capacity_mut(), ahead)], || {
             file.rewind()?;
@@ -264,15 +256,16 @@ impl Source {
         });
         read.map_err(|e| open_error(&self.path, e))?;
         let (mut buf, fresh) = take_spare::<T>(bytes / size);
-        let ahead = if fresh { (AHEAD_RATIO * compressed.len() as u64 + AHEAD_SLACK) as usize } else { 0 };
+        let ahead = if fresh { decoder_lead(compressed.len()) } else { 0 };
         let room = &mut as_bytes_mut(buf.spare_capacity_mut())[..bytes];
         let pages = Pages::of(room, ahead);
         let whole = ahead_of(&[pages], || inflate_exact(&compressed, room));
         if !whole {
-            keep_spare(buf);
+            // (the buffer is freed: the streaming decoder makes its own as data arrives)
+            drop(buf);
             return Ok(Whole::Stream(Box::new(self.streamed_from(compressed)?)));
         }
-        COMPRESSED.with(|c| *c.borrow_mut() = compressed);
+        keep_spare(compressed);
         // SAFETY: `inflate_exact` wrote all `bytes` bytes of the room, which are `bytes / size`
         // whole values of `T` (any bytes of which are a value) since `size` divides both the offset and the
         // data's length.
@@ -280,7 +273,8 @@ impl Source {
         if !bytes_of(&buf).starts_with(&head) {
             return Err(Error::BadHeader {
                 path: self.path.clone(),
-                problem: "the file changed while it was read (its header is no longer the one read a moment                           before); read it again once whatever writes it has finished"
+                problem: "the file changed while it was read (its header is no longer the one read a moment \
+                          before); read it again once whatever writes it has finished"
                     .into(),
             });
         }

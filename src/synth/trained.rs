@@ -21,8 +21,9 @@
 //!    side, and no labelled voxel — the network sees only air, the same input everywhere, and so
 //!    gives the same output: there the three fields of step 3 and 4 take their value at the grid's
 //!    centre. (This is what makes real predictions compress.)
-//! 4. z_k(x) = H_k·tanh(β·d_k/H_k) inside, −L_k·tanh(β·|d_k|/L_k) outside, with slope β =
-//!    `sharpness` / 2 per voxel at the boundary (2 by default: a voxel inside, z ≈ 1; three, z ≈ 5),
+//! 4. z_k(x) = clamp(β·d_k, −L_k, H_k): linear across the boundary with slope β = `sharpness` / 2
+//!    per voxel (2 by default: half a voxel inside, z = 1; three voxels, 6), level on the plateaus
+//!    from a few voxels on, as the piecewise-linear output of a ReLU network levels off;
 //!    plus `noise` × [`TEXTURE`] × a smooth texture (uniform in [−1, 1] on a lattice of [`TEXTURE_SPACING`]
 //!    voxels, interpolated the same way): a network's errors are smooth, not voxel by voxel.
 //! 5. the logits the file holds — z, or for two classes one channel z_1 − z_0 — rounded to float16,
@@ -77,21 +78,21 @@ pub(super) fn logits(
         let texture = field(TEXTURE_SPACING, (-1.0, 1.0), rng);
         let d = signed_distance(&shifted, shape, k as u8);
         z.extend((0..shifted.len()).map(|i| {
-            let v = if d[i] >= 0.0 {
-                ceiling[i] * (slope * d[i] / ceiling[i]).tanh()
-            } else {
-                -floor[i] * (slope * -d[i] / floor[i]).tanh()
-            };
+            let v = (slope * d[i]).clamp(-floor[i], ceiling[i]);
             v + TEXTURE * noise * texture[i]
         }));
     }
     z
 }
 
-/// `x` rounded to the nearest float16 (ties to even), as a float32; float16's range is not
-/// checked (logits stay far inside it).
+/// `x` rounded to the nearest float16 (ties to even), as a float32: ±∞ beyond float16's range,
+/// NaN for NaN.
 pub fn round_to_f16(x: f32) -> f32 {
     const SMALLEST_NORMAL: f32 = 6.103_515_6e-5; // 2^-14
+    const OVERFLOW: f32 = 65520.0; // half-way between float16's largest value and 2^16
+    if x.is_nan() || x.abs() >= OVERFLOW {
+        return if x.is_nan() { x } else { f32::INFINITY.copysign(x) };
+    }
     if x.abs() < SMALLEST_NORMAL {
         // subnormal float16: multiples of 2^-24 (exact in float32, rounded ties to even)
         let scale = 16_777_216.0; // 2^24
@@ -264,12 +265,15 @@ mod tests {
     #[test]
     fn rounding_to_float16_is_what_a_float16_conversion_gives() {
         let mut x = 1e-9f32;
-        while x < 60000.0 {
+        while x < 1e6 {
             for v in [x, -x, x * 1.000_37, x * 0.999_91] {
                 assert_eq!(round_to_f16(v), half::f16::from_f32(v).to_f32(), "{v:e}");
             }
             x *= 1.0137;
         }
+        assert_eq!(round_to_f16(65519.0), 65504.0);
+        assert_eq!(round_to_f16(-65520.0), f32::NEG_INFINITY);
+        assert!(round_to_f16(f32::NAN).is_nan());
         // ties go to even: 1 + 2^-11 lies half-way between 1 and 1 + 2^-10
         assert_eq!(round_to_f16(1.0 + 2f32.powi(-11)), 1.0);
         assert_eq!(round_to_f16(1.0 + 3.0 * 2f32.powi(-11)), 1.0 + 2.0 * 2f32.powi(-10));

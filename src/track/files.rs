@@ -116,12 +116,15 @@ pub fn run_files<'s>(
         let first = next.load(Ordering::SeqCst);
         for _ in 0..opts.jobs.max(1).min(todo.len().saturating_sub(first)) {
             let (tx, next, todo) = (tx.clone(), &next, &todo);
-            s.spawn(move || loop {
-                let i = next.fetch_add(1, Ordering::SeqCst);
-                let Some(step) = todo.get(i) else { break };
-                if tx.send((i, file_step(labels, step, &opts.params, label, naming))).is_err() {
-                    break;
-                }
+            // a worker reads step after step into the same memory
+            s.spawn(move || {
+                crate::memory::keeping_spares(|| loop {
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    let Some(step) = todo.get(i) else { break };
+                    if tx.send((i, file_step(labels, step, &opts.params, label, naming))).is_err() {
+                        break;
+                    }
+                })
             });
         }
         drop(tx);
