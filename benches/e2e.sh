@@ -31,14 +31,19 @@ B=target/release/dicegrad
 P=target/release/examples/passes
 F=target/release/examples/libdeflate_floor
 OLD=${OLD:-}
+# PARTS chooses what runs, any of: floor cases batch track (all by default)
+PARTS=${PARTS:-floor cases batch track}
+has() { [[ " $PARTS " == *" $1 "* ]]; }
 mkdir -p "$WORK"
 
 make_case() { # name classes shape
   [ -f "$WORK/$1/probs.nii.gz" ] || "$B" synth --out "$WORK/$1" --classes "$2" --shape "$3" --seed 7 --compression 1 --force 2>/dev/null
 }
-make_case bin256 2 256,256,256
-make_case mc4 4 197,233,189
-make_case bin100m 2 464,464,464
+if has cases || has track; then
+  make_case bin256 2 256,256,256
+  make_case mc4 4 197,233,189
+fi
+has cases && make_case bin100m 2 464,464,464
 
 median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 measure() { # label command...: prints "label median_wall_s median_peak_MB"
@@ -68,9 +73,11 @@ wall() {
 }
 
 # The decoder floor, on predictions that compress as real ones do.
-[ -f "$WORK/mc4t/probs.nii.gz" ] || "$B" synth --out "$WORK/mc4t" --classes 4 --shape 197,233,189 --seed 7 --trained --force 2>/dev/null
-[ -f "$WORK/bin256t/probs.nii.gz" ] || "$B" synth --out "$WORK/bin256t" --classes 2 --shape 256,256,256 --seed 7 --trained --force 2>/dev/null
-if [ "${TRACK_ONLY:-0}" != 1 ] && [ "${BATCH_ONLY:-0}" != 1 ]; then
+if has floor; then
+  [ -f "$WORK/mc4t/probs.nii.gz" ] || "$B" synth --out "$WORK/mc4t" --classes 4 --shape 197,233,189 --seed 7 --trained --force 2>/dev/null
+  [ -f "$WORK/bin256t/probs.nii.gz" ] || "$B" synth --out "$WORK/bin256t" --classes 2 --shape 256,256,256 --seed 7 --trained --force 2>/dev/null
+fi
+if has floor; then
   echo "== decoder floor (synth --trained, gzip level 6): medians of $REPEATS"
   printf '%-28s %9s %9s %9s %9s %9s %12s\n' case ".nii.gz" "gzip -dc" floor analyze "/floor" "/gzip -dc"
   for c in "mc4t probs" "mc4t logits" "bin256t probs"; do
@@ -87,8 +94,7 @@ if [ "${TRACK_ONLY:-0}" != 1 ] && [ "${BATCH_ONLY:-0}" != 1 ]; then
     measure "  analyze: peak memory" "$B" analyze --labels "$L" --pred "$PR" "${ACT[@]}"
   done
 fi
-# TRACK_ONLY=1 measures the track part alone.
-for c in $([ "${TRACK_ONLY:-0}" = 1 ] || [ "${BATCH_ONLY:-0}" = 1 ] || echo bin256 mc4 bin100m); do
+for c in $(has cases && echo bin256 mc4 bin100m); do
   L="$WORK/$c/labels.nii.gz"; PR="$WORK/$c/probs.nii.gz"
   echo "== $c: $(du -h "$PR" | cut -f1) prediction"
   measure "gzip -dc prediction" gzip -dc "$PR"
@@ -112,7 +118,7 @@ done
 # A training run of 50 checkpoints of the 4-channel case: `track` over 50 predictions against 50
 # `analyze` runs one after the other (the predictions are links to one file, so that both read
 # the same bytes from the page cache; every step is decoded and analysed in full).
-if [ "${TRACK_ONLY:-0}" != 1 ]; then
+if has batch; then
   # A data set: 40 cases of 128³ × 3 classes, noisy, gzip level 1 (docs/performance.md).
   if [ ! -f "$WORK/b40/preds/case_39.nii.gz" ]; then
     mkdir -p "$WORK/b40/labels" "$WORK/b40/preds"
@@ -127,8 +133,8 @@ if [ "${TRACK_ONLY:-0}" != 1 ]; then
     measure "batch --jobs 2 ($([ "$bin" = "$B" ] && echo this || echo OLD))" bash -c \
       "rm -rf $WORK/b40/out; $bin batch --labels-dir $WORK/b40/labels --pred-dir $WORK/b40/preds --out $WORK/b40/out --jobs 2 --quiet"
   done
-  [ "${BATCH_ONLY:-0}" = 1 ] && exit 0
 fi
+has track || exit 0
 
 STEPS=${STEPS:-50}
 mkdir -p "$WORK/track"

@@ -43,68 +43,43 @@ impl Inflater {
     /// Decodes the raw DEFLATE stream at the start of `input` into the start of `out`. Returns the
     /// bytes of `input` the stream took and the bytes written, all initialised.
     pub fn raw(&mut self, input: &[u8], out: &mut [MaybeUninit<u8>]) -> Result<(usize, usize), Failure> {
-        // SAFETY: the pointers and lengths are those of live slices; libdeflate reads only
-        // `input` and writes only within `out` (never reading it), and reports how much it used.
-        self.call(
-            |d, i, o, used, written| unsafe {
-                sys::libdeflate_deflate_decompress_ex(
-                    d,
-                    i.as_ptr().cast(),
-                    i.len(),
-                    o.as_mut_ptr().cast(),
-                    o.len(),
-                    used,
-                    written,
-                )
-            },
-            input,
-            out,
-        )
+        self.call(sys::libdeflate_deflate_decompress_ex, input, out)
     }
 
     /// Decodes the gzip member at the start of `input` (its header, its DEFLATE stream, its CRC-32
     /// and ISIZE, both checked) into the start of `out`. Returns the bytes of `input` the member
     /// took and the bytes written, all initialised.
     pub fn gzip_member(&mut self, input: &[u8], out: &mut [MaybeUninit<u8>]) -> Result<(usize, usize), Failure> {
-        // SAFETY: as for `raw`.
-        self.call(
-            |d, i, o, used, written| unsafe {
-                sys::libdeflate_gzip_decompress_ex(
-                    d,
-                    i.as_ptr().cast(),
-                    i.len(),
-                    o.as_mut_ptr().cast(),
-                    o.len(),
-                    used,
-                    written,
-                )
-            },
-            input,
-            out,
-        )
+        self.call(sys::libdeflate_gzip_decompress_ex, input, out)
     }
 
-    fn call(
-        &mut self,
-        f: impl FnOnce(
-            *mut sys::libdeflate_decompressor,
-            &[u8],
-            &mut [MaybeUninit<u8>],
-            *mut usize,
-            *mut usize,
-        ) -> sys::libdeflate_result,
-        input: &[u8],
-        out: &mut [MaybeUninit<u8>],
-    ) -> Result<(usize, usize), Failure> {
+    fn call(&mut self, decode: Decode, input: &[u8], out: &mut [MaybeUninit<u8>]) -> Result<(usize, usize), Failure> {
         let (mut used, mut written) = (0usize, 0usize);
-        let room = out.len();
-        match f(self.0.as_ptr(), input, out, &mut used, &mut written) {
-            sys::libdeflate_result_LIBDEFLATE_SUCCESS if used <= input.len() && written <= room => Ok((used, written)),
+        let (i, o) = (input.as_ptr().cast(), out.as_mut_ptr().cast());
+        // SAFETY: the pointers and lengths are those of live slices; libdeflate reads only within
+        // `input` and writes only within `out` (never reading it), and reports how much of each
+        // it used.
+        let result = unsafe { decode(self.0.as_ptr(), i, input.len(), o, out.len(), &mut used, &mut written) };
+        match result {
+            sys::libdeflate_result_LIBDEFLATE_SUCCESS if used <= input.len() && written <= out.len() => {
+                Ok((used, written))
+            }
             sys::libdeflate_result_LIBDEFLATE_INSUFFICIENT_SPACE => Err(Failure::NoRoom),
             _ => Err(Failure::BadData),
         }
     }
 }
+
+/// libdeflate's `*_decompress_ex` functions (raw DEFLATE, gzip).
+type Decode = unsafe extern "C" fn(
+    *mut sys::libdeflate_decompressor,
+    *const std::ffi::c_void,
+    usize,
+    *mut std::ffi::c_void,
+    usize,
+    *mut usize,
+    *mut usize,
+) -> sys::libdeflate_result;
 
 impl Default for Inflater {
     fn default() -> Self {

@@ -28,7 +28,7 @@ fuzz_target!(|data: &[u8]| {
     std::fs::write(&npz, data).unwrap();
     if let Ok(src) = NpzSource::open(&npz) {
         if let Ok((_, grid)) = src.layout() {
-            let _ = src.read(grid, &Input::Array("labels"), MAX);
+            let _ = src.read(grid, &Input::array("labels"), MAX);
         }
     }
 });
