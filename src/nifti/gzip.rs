@@ -11,7 +11,7 @@
 //!
 //! An input that ends early is an unexpected end (`io::ErrorKind::UnexpectedEof`), damaged data
 //! is invalid data: the reader tells a file cut short from a damaged one by that kind. A member
-//! that starts after a complete one and ends before giving any byte is [`CutMember`], so that
+//! that starts after a complete one and ends before giving any byte is `CutMember`, so that
 //! stray bytes after the data are not taken for a cut inside it.
 
 use std::io::{self, BufRead, Read};
@@ -27,7 +27,7 @@ use crate::libdeflate::Inflater;
 /// run from the end of the last member to the end of the input. After a member, a byte 0x1f
 /// starts the next member (the decoder checks its header); any other byte but zero, or anything
 /// but zeros after the first zero, is an `InvalidData` error. A member after a complete one that
-/// ends early before giving a byte is reported as [`CutMember`] (an unexpected end).
+/// ends early before giving a byte is reported as `CutMember` (an unexpected end).
 pub struct GzMembers<R: BufRead> {
     member: Option<GzDecoder<R>>,
     /// The open member follows a complete one.
@@ -49,7 +49,7 @@ impl std::fmt::Display for CutMember {
 
 impl std::error::Error for CutMember {}
 
-/// Whether `e` is a [`CutMember`].
+/// Whether `e` is a `CutMember`.
 pub fn is_cut_member(e: &io::Error) -> bool {
     e.get_ref().is_some_and(|inner| inner.is::<CutMember>())
 }
@@ -158,7 +158,7 @@ fn takes_header(member: &[u8]) -> bool {
 /// the last one — the stream [`GzMembers`] reads without error, giving exactly `out.len()` bytes.
 /// `false` for anything else (the bytes written then mean nothing): damaged or cut short, longer
 /// or shorter than `out`, anything but zero padding after it, or a member header this function
-/// does not take ([`WHOLE_FLAGS`]).
+/// does not take (`WHOLE_FLAGS`).
 pub fn inflate_exact(input: &[u8], out: &mut [MaybeUninit<u8>]) -> bool {
     let mut inflater = Inflater::new();
     let (mut at, mut filled) = (0, 0);

@@ -17,14 +17,14 @@
 //! 3. plateaus that vary slowly over the volume: a ceiling H_k(x) ∈ [6, 12] and a floor depth
 //!    L_k(x) ∈ [10, 20], each the trilinear interpolation of independent uniform values on a
 //!    lattice of [`PLATEAU_SPACING`] voxels.
-//!    Outside the body — an ellipsoid about the grid's centre with semi-axes [`BODY`] of each
+//!    Outside the body — an ellipsoid about the grid's centre with semi-axes 45 % of each
 //!    side, and no labelled voxel — the network sees only air, the same input everywhere, and so
 //!    gives the same output: there the three fields of step 3 and 4 take their value at the grid's
 //!    centre. (This is what makes real predictions compress.)
 //! 4. z_k(x) = clamp(β·d_k, −L_k, H_k): linear across the boundary with slope β = `sharpness` / 2
 //!    per voxel (2 by default: half a voxel inside, z = 1; three voxels, 6), level on the plateaus
 //!    from a few voxels on, as the piecewise-linear output of a ReLU network levels off;
-//!    plus `noise` × [`TEXTURE`] × a smooth texture (uniform in [−1, 1] on a lattice of [`TEXTURE_SPACING`]
+//!    plus `noise` × 0.25 × a smooth texture (uniform in [−1, 1] on a lattice of [`TEXTURE_SPACING`]
 //!    voxels, interpolated the same way): a network's errors are smooth, not voxel by voxel.
 //! 5. the logits the file holds — z, or for two classes one channel z_1 − z_0 — rounded to float16,
 //!    as a network run in mixed precision (PyTorch's autocast, as nnU-Net and MONAI infer on a
@@ -155,7 +155,7 @@ fn signed_distance(labels: &[u8], shape: Shape3, k: u8) -> Vec<f32> {
 }
 
 /// The squared Euclidean distance from every voxel to the nearest voxel `i` with `target(i)`
-/// (0 on those; [`FAR`] or more when there is none): the 1D lower-envelope transform along x, then
+/// (0 on those; 1e20 or more when there is none): the 1D lower-envelope transform along x, then
 /// y, then z (Felzenszwalb & Huttenlocher, "Distance transforms of sampled functions", 2012).
 pub fn squared_distance(shape: Shape3, target: impl Fn(usize) -> bool) -> Vec<f32> {
     let n = voxel_count(shape);
