@@ -123,6 +123,18 @@ fn header_cut(path: &Path, got: usize, len: usize) -> Error {
     }
 }
 
+/// Reads past the `n` bytes before the voxel data (of `expected` bytes) of the file at `path`:
+/// when they are cut short, none of the voxel data arrives.
+fn skip(reader: &mut dyn Read, n: u64, path: &Path, expected: u64, gzip: bool) -> Result<()> {
+    let none_read = || Error::Truncated { path: path.to_path_buf(), expected, found: 0 };
+    match io::copy(&mut reader.take(n), &mut io::sink()) {
+        Ok(skipped) if skipped == n => Ok(()),
+        Ok(_) => Err(none_read()),
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Err(none_read()),
+        Err(e) => Err(stream_error(path, gzip, e)),
+    }
+}
+
 /// Reads until `buf` is full or the stream ends; returns the number of bytes read, and whether the
 /// stream was cut short (a gzip stream that ends before its end: the decoder's unexpected end).
 fn read_full(r: &mut dyn Read, buf: &mut [u8]) -> io::Result<(usize, bool)> {
@@ -215,16 +227,8 @@ impl Source {
                 found: file_len.saturating_sub(header.vox_offset),
             });
         }
-        let skip = header.vox_offset - header_len as u64;
-        // the bytes between the header and the data (extensions): none of the voxel data arrives
-        // when they are cut short
-        let none_read = Error::Truncated { path: path.to_path_buf(), expected: expected as u64, found: 0 };
-        match io::copy(&mut reader.as_mut().take(skip), &mut io::sink()) {
-            Ok(skipped) if skipped == skip => {}
-            Ok(_) => return Err(none_read),
-            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Err(none_read),
-            Err(e) => return Err(stream_error(path, gzip, e)),
-        }
+        // the bytes between the header and the data (extensions)
+        skip(reader.as_mut(), header.vox_offset - header_len as u64, path, expected as u64, gzip)?;
         let whole = gzip.then_some((again, head));
         Ok(Source { path: path.to_path_buf(), header, gzip, reader, whole })
     }
@@ -243,7 +247,7 @@ impl Source {
         let small_prefix = self.header.vox_offset <= MAX_PREFIX;
         if !small_prefix
             || !self.header.vox_offset.is_multiple_of(size as u64)
-            || bytes > (MAX_RATIO * file_len) as u128
+            || bytes > MAX_RATIO.saturating_mul(file_len) as u128
         {
             return Ok(Whole::Stream(Box::new(self)));
         }
@@ -266,8 +270,8 @@ impl Source {
             return Ok(Whole::Stream(Box::new(self.streamed_from(compressed)?)));
         }
         keep_spare(compressed);
-        // SAFETY: `inflate_exact` wrote all `bytes` bytes of the room, which are `bytes / size`
-        // whole values of `T` (any bytes of which are a value) since `size` divides both the offset and the
+        // SAFETY: `inflate_exact` wrote all `bytes` bytes of the room: `bytes / size` whole values
+        // of `T` (any bytes of which are a value), since `size` divides both the offset and the
         // data's length.
         unsafe { buf.set_len(bytes / size) };
         if !bytes_of(&buf).starts_with(&head) {
@@ -284,15 +288,8 @@ impl Source {
     /// This source, streamed from `compressed` (the whole file) from its first voxel on.
     fn streamed_from(mut self, compressed: Vec<u8>) -> Result<Source> {
         let mut reader = GzMembers::new(Cursor::new(compressed));
-        let skip = self.header.vox_offset;
-        let none_read =
-            Error::Truncated { path: self.path.clone(), expected: self.header.data_bytes() as u64, found: 0 };
-        match io::copy(&mut (&mut reader).take(skip), &mut io::sink()) {
-            Ok(skipped) if skipped == skip => {}
-            Ok(_) => return Err(none_read),
-            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Err(none_read),
-            Err(e) => return Err(stream_error(&self.path, true, e)),
-        }
+        let expected = self.header.data_bytes() as u64;
+        skip(&mut reader, self.header.vox_offset, &self.path, expected, true)?;
         self.reader = Box::new(reader);
         Ok(self)
     }
