@@ -270,17 +270,7 @@ fn a_small_gzip_claiming_a_huge_volume_costs_no_more_memory_than_it_holds() {
     l.write(&lp);
     p.write(&pp);
     // with 600 MB of address space, reserving either volume up front would abort the process
-    let bin = assert_cmd::cargo::cargo_bin("dicegrad");
-    let out = std::process::Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "ulimit -v 600000; exec '{}' analyze --threads 1 --labels '{}' --pred '{}'",
-            bin.display(),
-            lp.display(),
-            pp.display()
-        ))
-        .output()
-        .unwrap();
+    let out = analyze_in_600_mb(&lp, &pp);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("truncated"), "{stderr}");

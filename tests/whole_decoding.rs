@@ -184,17 +184,7 @@ fn an_npz_whose_directory_claims_more_than_the_file_holds_is_read_or_refused_wit
     let lying = at(&d, "lying.npz");
     std::fs::write(&lying, &bytes).unwrap();
     // under a 600 MB address-space limit reserving the claimed size would abort the process
-    let bin = assert_cmd::cargo::cargo_bin("dicegrad");
-    let out = std::process::Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "ulimit -v 600000; exec '{}' analyze --threads 1 --labels '{}' --pred '{}'",
-            bin.display(),
-            lp.display(),
-            lying.display()
-        ))
-        .output()
-        .unwrap();
+    let out = analyze_in_600_mb(&lp, &lying);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(matches!(out.status.code(), Some(0) | Some(2)), "{:?}: {stderr}", out.status);
     assert!(!stderr.contains("panicked") && !stderr.contains("allocation"), "{stderr}");

@@ -164,6 +164,22 @@ impl Nii {
     }
 }
 
+/// `dicegrad analyze --threads 1` of `labels` and `pred` with 600 MB of address space (`ulimit -v`):
+/// a process that reserves more aborts.
+pub fn analyze_in_600_mb(labels: &Path, pred: &Path) -> std::process::Output {
+    let bin = assert_cmd::cargo::cargo_bin("dicegrad");
+    std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "ulimit -v 600000; exec '{}' analyze --threads 1 --labels '{}' --pred '{}'",
+            bin.display(),
+            labels.display(),
+            pred.display()
+        ))
+        .output()
+        .unwrap()
+}
+
 /// Writes `bytes` to `path`, gzip-compressed when the name ends in `.gz`.
 pub fn write_maybe_gz(path: &Path, bytes: &[u8]) {
     if path.extension().is_some_and(|e| e == "gz") {
