@@ -14,6 +14,10 @@ use std::ptr::NonNull;
 
 use libdeflate_sys as sys;
 
+/// The most bytes one compressed byte can become in DEFLATE (a 258-byte match in under two bits,
+/// rounded up): a stream of n bytes cannot decode to more than this many times n.
+pub const MAX_RATIO: u64 = 1032;
+
 /// Why a stream could not be decoded whole.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Failure {

@@ -98,6 +98,42 @@ fn populate(start: usize, len: usize) {
 #[cfg(not(target_os = "linux"))]
 fn populate(_start: usize, _len: usize) {}
 
+/// `len` bytes of `file` from `offset` on (fewer if it ends first), read into this thread's spare
+/// (see [`take_spare`]), its fresh pages faulted in ahead of the read.
+pub fn read_whole(file: &mut std::fs::File, offset: u64, len: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::{Read, Seek, SeekFrom};
+    let (mut bytes, fresh) = take_spare::<u8>(len as usize);
+    let ahead = if fresh { usize::MAX } else { 0 };
+    ahead_of(&[Pages::of(bytes.spare_capacity_mut(), ahead)], || {
+        file.seek(SeekFrom::Start(offset))?;
+        file.by_ref().take(len).read_to_end(&mut bytes)
+    })?;
+    Ok(bytes)
+}
+
+/// A buffer of `T` whose first `bytes` bytes `decode` fills from `compressed` (it says whether it
+/// wrote all of them), taken from this thread's spare (see [`take_spare`]) or fresh, its fresh
+/// pages faulted in ahead of the decoder up to [`decoder_lead`]; `None`, the buffer freed, when
+/// `decode` fails. `bytes` must be a multiple of `T`'s size.
+pub fn decode_whole<T: Plain>(
+    compressed: &[u8],
+    bytes: usize,
+    decode: impl FnOnce(&[u8], &mut [MaybeUninit<u8>]) -> bool,
+) -> Option<Vec<T>> {
+    let size = std::mem::size_of::<T>();
+    assert!(bytes.is_multiple_of(size), "{bytes} bytes of values of {size} bytes");
+    let (mut buf, fresh) = take_spare::<T>(bytes / size);
+    let room = &mut as_bytes_mut(buf.spare_capacity_mut())[..bytes];
+    let pages = Pages::of(room, if fresh { decoder_lead(compressed.len()) } else { 0 });
+    if !ahead_of(&[pages], || decode(compressed, room)) {
+        return None;
+    }
+    // SAFETY: `decode` wrote all `bytes` bytes of the room: `bytes / size` whole values of `T`
+    // (any bytes of which are a value).
+    unsafe { buf.set_len(bytes / size) };
+    Some(buf)
+}
+
 /// Plain number types, any bytes of which are a value (and which have no padding).
 pub trait Plain: Copy + sealed::Sealed + 'static {
     /// The thread's spare buffer of this type.

@@ -18,14 +18,14 @@
 //! value rather than as the infinity it would become. Messages speak of the archive and its array.
 
 use std::fs::File;
-use std::io::{BufReader, Read, Seek, SeekFrom};
+use std::io::{BufReader, Read};
 use std::path::Path;
 
 use crate::case::scan::ValueScan;
 use crate::case::{Buffer, Shape3};
 use crate::error::{Error, Input, Result};
-use crate::libdeflate::Inflater;
-use crate::memory::{ahead_of, as_bytes_mut, bytes_of, decoder_lead, keep_spare, take_spare, Pages};
+use crate::libdeflate::{Inflater, MAX_RATIO};
+use crate::memory::{bytes_of, decode_whole, keep_spare, read_whole};
 
 /// The array in the archive that holds the probabilities.
 pub const KEY: &str = "probabilities";
@@ -304,7 +304,7 @@ impl NpzSource {
             {
                 return Ok(None);
             }
-            if entry.size() != bytes as u64 || entry.compressed_size().saturating_mul(1032) < bytes as u64 {
+            if entry.size() != bytes as u64 || entry.compressed_size().saturating_mul(MAX_RATIO) < bytes as u64 {
                 return Ok(None);
             }
             (entry.data_start(), entry.compressed_size(), entry.crc32())
@@ -316,24 +316,13 @@ impl NpzSource {
             // the archive's directory claims more than the file holds: streamed, and refused there
             return Ok(None);
         }
-        let (mut compressed, fresh_input) = take_spare::<u8>(compressed_len as usize);
-        let ahead = if fresh_input { usize::MAX } else { 0 };
-        let read = ahead_of(&[Pages::of(compressed.spare_capacity_mut(), ahead)], || {
-            file.seek(SeekFrom::Start(start))?;
-            file.by_ref().take(compressed_len).read_to_end(&mut compressed)
+        let compressed =
+            read_whole(&mut file, start, compressed_len).map_err(|e| Error::Open { path: path.clone(), source: e })?;
+        let decoded = decode_whole::<f32>(&compressed, bytes, |input, room| {
+            Inflater::new().raw(input, room).map(|(_, written)| written) == Ok(bytes)
         });
-        read.map_err(|e| Error::Open { path: path.clone(), source: e })?;
-        let (mut buf, fresh) = take_spare::<f32>(bytes / 4);
-        let room = &mut as_bytes_mut(buf.spare_capacity_mut())[..bytes];
-        let pages = Pages::of(room, if fresh { decoder_lead(compressed.len()) } else { 0 });
-        let decoded = ahead_of(&[pages], || Inflater::new().raw(&compressed, room));
         keep_spare(compressed);
-        if decoded.map(|(_, written)| written) != Ok(bytes) {
-            return Ok(None);
-        }
-        // SAFETY: the decoder wrote all `bytes` bytes of the room, `bytes / 4` whole float32
-        // values (any bytes are one).
-        unsafe { buf.set_len(bytes / 4) };
+        let Some(buf) = decoded else { return Ok(None) };
         if crate::parallel::crc32(bytes_of(&buf)) != crc {
             return Ok(None);
         }

@@ -20,16 +20,14 @@
 //! fewer), or after all the voxel data, where only the gzip end (its CRC and length) is missing.
 
 use std::fs::File;
-use std::io::{self, BufReader, Cursor, Read, Seek};
+use std::io::{self, BufReader, Cursor, Read};
 use std::path::{Path, PathBuf};
 
 use super::gzip::{inflate_exact, is_cut_member, GzMembers};
 use super::header::{Header, HeaderProblem, HEADER_LEN};
 use super::nifti2::{parse_v2, HEADER2_LEN};
 use crate::error::{Error, Input, Result};
-use crate::memory::{
-    ahead_of, as_bytes_mut, bytes_of, decoder_lead, keep_spare, take_spare, take_spare_or, Pages, Plain,
-};
+use crate::memory::{bytes_of, decode_whole, keep_spare, read_whole, take_spare_or, Plain};
 
 /// Bytes handed to the decoder at a time (a multiple of every datatype size).
 pub const CHUNK_BYTES: usize = 1 << 20;
@@ -53,10 +51,6 @@ pub fn grow_for<T>(v: &mut Vec<T>, incoming: usize, total: usize) {
         v.reserve_exact(want - v.len());
     }
 }
-
-/// The most bytes one compressed byte can become in DEFLATE (a 258-byte match in under two bits,
-/// rounded up): a stream of n bytes cannot decode to more than this many times n.
-const MAX_RATIO: u64 = 1032;
 
 /// The most bytes before the voxel data (header and extensions) decoded whole with it: a volume with
 /// larger extensions is streamed, its extensions skipped rather than held.
@@ -247,33 +241,16 @@ impl Source {
         let small_prefix = self.header.vox_offset <= MAX_PREFIX;
         if !small_prefix
             || !self.header.vox_offset.is_multiple_of(size as u64)
-            || bytes > MAX_RATIO.saturating_mul(file_len) as u128
+            || bytes > crate::libdeflate::MAX_RATIO.saturating_mul(file_len) as u128
         {
             return Ok(Whole::Stream(Box::new(self)));
         }
         let bytes = bytes as usize;
-        let (mut compressed, fresh_input) = take_spare::<u8>(file_len as usize);
-        let ahead = if fresh_input { usize::MAX } else { 0 };
-        let read = ahead_of(&[Pages::of(compressed.spare_capacity_mut(), ahead)], || {
-            file.rewind()?;
-            file.read_to_end(&mut compressed)
-        });
-        read.map_err(|e| open_error(&self.path, e))?;
-        let (mut buf, fresh) = take_spare::<T>(bytes / size);
-        let ahead = if fresh { decoder_lead(compressed.len()) } else { 0 };
-        let room = &mut as_bytes_mut(buf.spare_capacity_mut())[..bytes];
-        let pages = Pages::of(room, ahead);
-        let whole = ahead_of(&[pages], || inflate_exact(&compressed, room));
-        if !whole {
-            // (the buffer is freed: the streaming decoder makes its own as data arrives)
-            drop(buf);
+        let compressed = read_whole(&mut file, 0, file_len).map_err(|e| open_error(&self.path, e))?;
+        let Some(buf) = decode_whole::<T>(&compressed, bytes, inflate_exact) else {
             return Ok(Whole::Stream(Box::new(self.streamed_from(compressed)?)));
-        }
+        };
         keep_spare(compressed);
-        // SAFETY: `inflate_exact` wrote all `bytes` bytes of the room: `bytes / size` whole values
-        // of `T` (any bytes of which are a value), since `size` divides both the offset and the
-        // data's length.
-        unsafe { buf.set_len(bytes / size) };
         if !bytes_of(&buf).starts_with(&head) {
             return Err(Error::BadHeader {
                 path: self.path.clone(),
