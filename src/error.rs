@@ -362,6 +362,20 @@ impl Error {
         Error::Parameter { param, problem: problem.into() }
     }
 
+    /// The error for an input path given as `param` that is missing, or a file where a folder is
+    /// wanted (`folder`) or a folder where a file is; None when it is what is wanted. One wording
+    /// for every command and every input.
+    pub fn input_path(param: Param, path: &std::path::Path, folder: bool) -> Option<Error> {
+        let shown = path.display();
+        let problem = match (path.exists(), path.is_dir(), folder) {
+            (false, _, _) => format!("{shown}: does not exist; check the path"),
+            (true, false, true) => format!("{shown}: is a file, not a folder; give a folder"),
+            (true, true, false) => format!("{shown}: is a folder, not a file; give a file"),
+            _ => return None,
+        };
+        Some(Error::parameter(param, problem))
+    }
+
     /// The message, with parameters written by `naming`.
     pub fn render(&self, naming: &dyn Naming) -> String {
         self.message().render(naming)

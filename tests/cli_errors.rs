@@ -45,7 +45,7 @@ fn rejects_a_missing_file() {
     let d = tmp();
     let (l, _) = binary_case(&d, [4, 4, 4], 1);
     let err = refused(&l, &at(&d, "nope.nii.gz"), &[]);
-    assert!(err.contains("nope.nii.gz") && err.contains("cannot read"), "{err}");
+    assert!(err.contains("nope.nii.gz: does not exist; check the path"), "{err}");
 }
 
 #[test]
@@ -65,7 +65,7 @@ fn rejects_a_directory_given_as_a_file() {
     let d = tmp();
     let (l, _) = binary_case(&d, [4, 4, 4], 1);
     let err = refused(&l, d.path(), &[]);
-    assert!(err.contains("directory"), "{err}");
+    assert!(err.contains(&format!("--pred {}: is a folder, not a file; give a file", d.path().display())), "{err}");
 }
 
 #[test]
@@ -327,4 +327,130 @@ fn a_segmentation_given_as_the_prediction_is_named_as_such() {
     Nii::u8(&[4, 4, 4], &mask).write(&bp);
     let r = json_of(dicegrad().args(["analyze", "--json", "--labels"]).arg(&bl).arg("--pred").arg(&bp));
     assert!(r["warnings"][0].as_str().unwrap().contains("stored as uint8: whole numbers are a hard segmentation"));
+}
+
+#[test]
+fn a_probability_map_stored_as_uint8_0_to_255_gets_a_scaling_hint() {
+    let d = tmp();
+    let labels: Vec<u8> = (0..64).map(|i| (i % 2) as u8).collect();
+    let (l, p) = (at(&d, "l.nii"), at(&d, "probs255.nii"));
+    Nii::u8(&[4, 4, 4], &labels).write(&l);
+    // probabilities × 255 of two channels that sum to 255
+    let fg: Vec<u8> = (0..64).map(|i| (i * 4) as u8).collect();
+    let values: Vec<u8> = fg.iter().map(|&v| 255 - v).chain(fg.iter().copied()).collect();
+    Nii::u8(&[4, 4, 4, 2], &values).write(&p);
+    let err = refused(&l, &p, &[]);
+    assert!(err.contains("stored as uint8 with values up to 255: probabilities scaled to 0–255?"), "{err}");
+    assert!(err.contains("scl_slope to 1/255"), "{err}");
+    assert!(!err.contains("--activation"), "{err}");
+}
+
+#[test]
+fn a_missing_or_wrong_kind_of_input_path_reads_the_same_for_every_flag() {
+    let d = tmp();
+    let (l, p) = binary_case(&d, [4, 4, 4], 1);
+    let dir = d.path().to_path_buf();
+    let missing = at(&d, "nowhere");
+    let out = at(&d, "out");
+    let runs: Vec<(Vec<std::ffi::OsString>, String)> = vec![
+        (
+            vec!["analyze".into(), "--labels".into(), missing.clone().into(), "--pred".into(), p.clone().into()],
+            format!("--labels {}: does not exist; check the path", missing.display()),
+        ),
+        (
+            vec!["analyze".into(), "--labels".into(), l.clone().into(), "--pred".into(), missing.clone().into()],
+            format!("--pred {}: does not exist; check the path", missing.display()),
+        ),
+        (
+            vec!["analyze".into(), "--labels".into(), dir.clone().into(), "--pred".into(), p.clone().into()],
+            format!("--labels {}: is a folder, not a file; give a file", dir.display()),
+        ),
+        (
+            vec![
+                "batch".into(),
+                "--labels-dir".into(),
+                missing.clone().into(),
+                "--pred-dir".into(),
+                dir.clone().into(),
+                "--out".into(),
+                out.clone().into(),
+            ],
+            format!("--labels-dir {}: does not exist; check the path", missing.display()),
+        ),
+        (
+            vec![
+                "batch".into(),
+                "--labels-dir".into(),
+                dir.clone().into(),
+                "--pred-dir".into(),
+                missing.clone().into(),
+                "--out".into(),
+                out.clone().into(),
+            ],
+            format!("--pred-dir {}: does not exist; check the path", missing.display()),
+        ),
+        (
+            vec![
+                "batch".into(),
+                "--labels-dir".into(),
+                dir.clone().into(),
+                "--pred-dir".into(),
+                p.clone().into(),
+                "--out".into(),
+                out.clone().into(),
+            ],
+            format!("--pred-dir {}: is a file, not a folder; give a folder", p.display()),
+        ),
+        (
+            vec![
+                "track".into(),
+                "--labels-dir".into(),
+                missing.clone().into(),
+                "--pred-dirs".into(),
+                dir.clone().into(),
+                "--steps".into(),
+                "1".into(),
+                "--out".into(),
+                out.clone().into(),
+            ],
+            format!("--labels-dir {}: does not exist; check the path", missing.display()),
+        ),
+        (
+            vec![
+                "track".into(),
+                "--labels".into(),
+                l.clone().into(),
+                "--pred".into(),
+                missing.clone().into(),
+                "--out".into(),
+                out.clone().into(),
+            ],
+            format!("--pred {}: does not exist; check the path", missing.display()),
+        ),
+    ];
+    for (args, want) in runs {
+        let err = fails_with_2(dicegrad().args(&args));
+        assert!(err.contains(&want), "{args:?}: {err}");
+    }
+    assert!(!out.exists(), "nothing is written for a refused run");
+}
+
+#[test]
+fn an_empty_prediction_folder_is_named_as_the_empty_label_folder_is() {
+    let d = tmp();
+    let (labels, preds) = (at(&d, "labels"), at(&d, "preds"));
+    std::fs::create_dir_all(&labels).unwrap();
+    std::fs::create_dir_all(&preds).unwrap();
+    let (l, _) = binary_case(&d, [4, 4, 4], 1);
+    std::fs::copy(&l, labels.join("case1.nii.gz")).unwrap();
+    let err = fails_with_2(
+        dicegrad()
+            .args(["batch", "--labels-dir"])
+            .arg(&labels)
+            .arg("--pred-dir")
+            .arg(&preds)
+            .arg("--out")
+            .arg(at(&d, "o")),
+    );
+    assert!(err.contains(&format!("--pred-dir {}: holds no prediction file (CASE.npz", preds.display())), "{err}");
 }

@@ -114,6 +114,37 @@ fn gradient_volume_keeps_geometry_and_holds_the_closed_form() {
 }
 
 #[test]
+fn gradient_volume_says_what_it_holds_in_descrip_and_intent() {
+    let d = tmp();
+    synth(&d, "3", "6,5,4");
+    let lp = at(&d, "labels.nii.gz");
+    let text = |b: &[u8]| String::from_utf8_lossy(b).trim_end_matches('\0').to_string();
+    let cases = [
+        (vec!["--pred", "logits.nii.gz", "--preset", "nnunet"], "dicegrad gradient of dice+ce (nnunet) w.r.t. logits"),
+        (
+            vec!["--pred", "probs.nii.gz", "--loss", "generalized-dice"],
+            "dicegrad gradient of generalized-dice w.r.t. probabilities",
+        ),
+    ];
+    for (args, want) in cases {
+        let g = at(&d, "g.nii.gz");
+        let mut cmd = dicegrad();
+        cmd.current_dir(d.path())
+            .args(["analyze", "--force", "--labels"])
+            .arg(&lp)
+            .args(&args)
+            .arg("--grad-out")
+            .arg(&g);
+        cmd.assert().success();
+        let (hg, _) = read_back(&g);
+        assert_eq!(text(&hg.descrip), want);
+        assert!(hg.descrip.len() <= 80);
+        assert_eq!(text(&hg.intent_name), "gradient");
+        assert_eq!((hg.intent_code, hg.intent_p1, hg.intent_p2, hg.intent_p3), (0, 0.0, 0.0, 0.0));
+    }
+}
+
+#[test]
 fn reads_big_endian_scaled_integers_in_a_5d_layout_and_writes_the_gradient_back_in_it() {
     let d = tmp();
     let shape = [5, 4, 3];

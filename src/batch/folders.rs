@@ -49,8 +49,8 @@ pub fn check_output(dir: &Path, param: Param, inputs: &[(PathBuf, &Path, Param)]
 pub fn check(labels_dir: &Path, pred_dir: &Path, out: &Path, grad_out_dir: Option<&Path>) -> Result<RunInputs> {
     let mut found = Vec::new();
     for (dir, param) in [(labels_dir, Param::LABELS_DIR), (pred_dir, Param::PRED_DIR)] {
-        if !dir.is_dir() {
-            return Err(Error::parameter(param, format!("{}: not a folder", dir.display())));
+        if let Some(e) = Error::input_path(param, dir, true) {
+            return Err(e);
         }
         found.push((resolved(dir)?, dir, param));
     }

@@ -243,9 +243,7 @@ pub fn finalize(dir: &Path, meta: &RunMeta, records: &[CaseRecord]) -> Result<Su
     write_bytes(&dir.join(CASES_JSONL), true, jsonl_of(records).as_bytes())?;
     write_bytes(&dir.join(CASES_CSV), true, &csv::to_csv(&pair_names(params), records))?;
     let summary = Summary::build(params, meta.unpaired.clone(), records);
-    let mut json = serde_json::to_vec_pretty(&summary).expect("the summary serialises");
-    json.push(b'\n');
-    write_bytes(&dir.join(SUMMARY), true, &json)?;
+    write_bytes(&dir.join(SUMMARY), true, &summary.to_json())?;
     crate::plot::dataset::write_pictures(&summary, records, dir)?;
     let page = dir.join(INDEX);
     let run = RunInfo {

@@ -75,8 +75,8 @@ fn not_a_prediction(p: &Path) -> Option<&'static str> {
 /// Pairs the label files of `labels_dir` with predictions in `pred_dir`.
 pub fn pair(labels_dir: &Path, pred_dir: &Path, suffix: &str) -> Result<Pairing> {
     for (dir, param) in [(labels_dir, Param::LABELS_DIR), (pred_dir, Param::PRED_DIR)] {
-        if !dir.is_dir() {
-            return Err(Error::parameter(param, format!("{}: not a folder", dir.display())));
+        if let Some(e) = Error::input_path(param, dir, true) {
+            return Err(e);
         }
     }
     let mut claimed = BTreeSet::new();

@@ -186,6 +186,16 @@ pub fn no_cases(opts: &BatchOptions, pairing: &Pairing) -> Error {
             format!("{}: holds no label file (CASE.nii.gz or CASE.nii)", opts.labels_dir.display()),
         );
     }
+    if pairing.unpaired_predictions.is_empty() {
+        return Error::parameter(
+            Param::PRED_DIR,
+            format!(
+                "{}: holds no prediction file (CASE.npz, CASE{suffix}.nii.gz, CASE{suffix}.nii or \
+                 CASE/CASE{suffix}.nii.gz)",
+                opts.pred_dir.display()
+            ),
+        );
+    }
     let mut m = msg![format!(
         "no case to analyse: none of the {} label files of {} has a prediction in {} (looked for CASE.npz, \
          CASE{suffix}.nii.gz, CASE{suffix}.nii and CASE/CASE{suffix}.nii.gz; {} prediction files found)",

@@ -222,6 +222,21 @@ impl ValueScan {
                 where_is(grid, i),
             )];
             m.extend(match integer_type {
+                Some(t) if self.max >= 100.0 => {
+                    let scale = if self.max <= 100.0 {
+                        100
+                    } else if self.max <= 255.0 {
+                        255
+                    } else {
+                        65535
+                    };
+                    msg![format!(
+                        "the prediction is stored as {t} with values up to {}: probabilities scaled to 0–{scale}? \
+                         give them as float32 in [0, 1], or set the header's scl_slope to 1/{scale} (nibabel: \
+                         img.header.set_slope_inter(1/{scale}, 0)) so that they read as probabilities",
+                        self.max
+                    )]
+                }
                 Some(t) => msg![format!(
                     "the prediction is stored as {t}: is it a segmentation of class labels? give the network's \
                      probabilities or logits instead (for nnU-Net, the .npz it writes with --save_probabilities)"

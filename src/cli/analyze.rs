@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::Args;
 
 use dicegrad::analysis::views::ViewRequest;
+use dicegrad::error::Param;
 use dicegrad::loss::{compared_kinds, LossKind};
 use dicegrad::nifti::WriteOptions;
 use dicegrad::output::{check_output, create_folder, write_bytes};
@@ -13,12 +14,14 @@ use dicegrad::pipeline::load::load;
 use dicegrad::pipeline::{analyze, write_gradient, Request};
 use dicegrad::plot::{draw_all, write, Picture, ReportPicture};
 use dicegrad::report::html::case::{case_report, Provenance};
-use dicegrad::report::{json::to_json, table::to_table};
+use dicegrad::report::json::to_json;
+use dicegrad::report::table::{channels_csv, to_markdown, to_text};
 use dicegrad::{Error, Result};
 
 use super::case_args::CaseArgs;
 use super::flags::Flags;
 use super::loss_args::{names_of, LossArgs};
+use super::terminal::{stdout_layout, Stages};
 use super::training_args::TrainingArgs;
 use super::{note, print_out};
 
@@ -82,6 +85,19 @@ pub struct AnalyzeArgs {
     /// Print the report as JSON on stdout (and nothing else there).
     #[arg(long)]
     json: bool,
+    /// Also write the report's tables as Markdown into this file (every column).
+    #[arg(long, value_name = "FILE")]
+    export_markdown: Option<PathBuf>,
+    /// Also write the per-channel table as CSV into this file (every column, every digit).
+    #[arg(long, value_name = "FILE")]
+    export_csv: Option<PathBuf>,
+    /// Show every column of the table, however narrow the terminal (a file or pipe always gets all).
+    #[arg(long)]
+    wide: bool,
+    /// No progress on stderr (shown only on a terminal, and only when the analysis takes over a
+    /// second).
+    #[arg(long)]
+    quiet: bool,
     /// Overwrite existing outputs.
     #[arg(long)]
     force: bool,
@@ -102,11 +118,18 @@ fn planned_outputs(a: &AnalyzeArgs) -> Vec<PathBuf> {
         outs.push(d.join(REPORT_HTML));
     }
     outs.extend(a.grad_out.iter().cloned());
+    outs.extend(a.export_markdown.iter().cloned());
+    outs.extend(a.export_csv.iter().cloned());
     outs
 }
 
 fn check_outputs(a: &AnalyzeArgs) -> Result<()> {
     let inputs: [&Path; 2] = [&a.labels, &a.pred];
+    for (param, path) in [(Param::LABELS, &a.labels), (Param::PRED, &a.pred)] {
+        if let Some(e) = Error::input_path(param, path, false) {
+            return Err(e);
+        }
+    }
     if let Some(dir) = &a.out {
         if dir.exists() && !dir.is_dir() {
             return Err(Error::usage(format!(
@@ -200,7 +223,10 @@ pub fn run(a: AnalyzeArgs) -> Result<ExitCode> {
         views: a.out.as_ref().map(|_| ViewRequest { slice: a.slice.map_or([None; 3], |s| s.0) }),
     };
     let options = a.case.load_options();
+    let stages = Stages::new(a.quiet);
+    stages.stage("reading the files");
     let loaded = load(&a.labels, &a.pred, options, &request)?;
+    stages.stage("computing the gradient and its figures");
     let result = analyze(&loaded.case, loaded.inputs, &request, &Flags)?;
     let report = result.report;
 
@@ -209,6 +235,7 @@ pub fn run(a: AnalyzeArgs) -> Result<ExitCode> {
     }
     // the gradient first: by far the longest to write, it is the one an interruption meets
     if let Some(path) = &a.grad_out {
+        stages.stage("writing the gradient volume");
         let opts = WriteOptions { compression: a.compression, force: a.force };
         write_gradient(path, &loaded.layout, &result.kernel, opts)?;
     }
@@ -217,6 +244,7 @@ pub fn run(a: AnalyzeArgs) -> Result<ExitCode> {
     drop(result.kernel);
     drop(loaded.case);
     if let Some(dir) = &a.out {
+        stages.stage("drawing the pictures and the report page");
         write_bytes(&dir.join(REPORT), a.force, &to_json(&report))?;
         let page = dir.join(REPORT_HTML);
         // each SVG drawn once: written as a file and embedded in the page
@@ -238,10 +266,17 @@ pub fn run(a: AnalyzeArgs) -> Result<ExitCode> {
         let html = case_report(&report, &figs, &how);
         write_bytes(&page, a.force, html.as_bytes())?;
     }
+    if let Some(path) = &a.export_markdown {
+        write_bytes(path, a.force, to_markdown(&report).as_bytes())?;
+    }
+    if let Some(path) = &a.export_csv {
+        write_bytes(path, a.force, &channels_csv(&report))?;
+    }
+    stages.done();
     if a.json {
         print_out(&to_json(&report))?;
     } else {
-        print_out(to_table(&report).as_bytes())?;
+        print_out(to_text(&report, &stdout_layout(a.wide)).as_bytes())?;
     }
     // in the order written
     for out in a.grad_out.iter().chain(planned_outputs(&a).iter().filter(|p| Some(*p) != a.grad_out.as_ref())) {

@@ -1,9 +1,7 @@
 //! `dicegrad batch` and `dicegrad merge`: whole data sets, on one machine or in shards.
 
-use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Instant;
 
 use clap::Args;
 
@@ -18,6 +16,10 @@ use super::case_args::CaseArgs;
 use super::flags::Flags;
 use super::loss_args::{names_of, LossArgs};
 use super::note;
+use super::print_out;
+use super::terminal::{counter, stdout_layout};
+use dicegrad::report::layout::render;
+use dicegrad::report::summary_table::summary_blocks;
 
 #[derive(Args, Debug)]
 pub struct BatchArgs {
@@ -54,9 +56,16 @@ pub struct BatchArgs {
     /// Analyse only the cases whose index in the sorted case list is K modulo N (0 ≤ K < N).
     #[arg(long, value_name = "K/N")]
     shard: Option<Shard>,
-    /// No progress bar.
+    /// No progress bar (shown only when stderr is a terminal).
     #[arg(long)]
     quiet: bool,
+    /// Print summary.json on stdout at the end (and nothing else there), instead of the table of
+    /// means per channel.
+    #[arg(long)]
+    json: bool,
+    /// Show every column of the end-of-run table, however narrow the terminal.
+    #[arg(long)]
+    wide: bool,
     /// Write every case's gradient volume here as CASE.nii.gz.
     #[arg(long, value_name = "DIR")]
     grad_out_dir: Option<PathBuf>,
@@ -83,18 +92,25 @@ pub struct MergeArgs {
     /// Overwrite outputs already in --out.
     #[arg(long)]
     force: bool,
+    /// Print summary.json on stdout at the end (and nothing else there), instead of the table.
+    #[arg(long)]
+    json: bool,
+    /// Show every column of the end-of-run table, however narrow the terminal.
+    #[arg(long)]
+    wide: bool,
     /// The --out folders of the shards.
     #[arg(required = true, value_name = "SHARD_OUT_DIR")]
     shards: Vec<PathBuf>,
 }
 
-fn fmt_secs(s: f64) -> String {
-    let s = s.max(0.0) as u64;
-    format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
-}
-
-/// Prints what the summary says about failures and unpaired files; the exit code.
-fn finish(summary: &Summary, out: &std::path::Path) -> ExitCode {
+/// Prints the summary on stdout (the table of means per channel, or with `json` summary.json),
+/// then what it says about failures and unpaired files on stderr; the exit code.
+fn finish(summary: &Summary, out: &std::path::Path, json: bool, wide: bool) -> Result<ExitCode> {
+    if json {
+        print_out(&summary.to_json())?;
+    } else {
+        print_out(render(&summary_blocks(summary), &stdout_layout(wide)).as_bytes())?;
+    }
     for f in &summary.failed {
         note!("failed: {}: {}", f.case, f.error);
     }
@@ -114,11 +130,7 @@ fn finish(summary: &Summary, out: &std::path::Path) -> ExitCode {
         summary.cases.failed,
         out.display()
     );
-    if summary.cases.failed > 0 {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    }
+    Ok(if summary.cases.failed > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }
 
 impl BatchArgs {
@@ -145,31 +157,19 @@ pub fn run_batch(a: BatchArgs) -> Result<ExitCode> {
         case_reports: a.case_reports,
         command: super::command_line(),
     };
-    let show = !a.quiet && std::io::stderr().is_terminal();
-    let start = Instant::now();
-    let mut first_done = None;
+    let bar = counter(0, "cases", a.quiet);
     let mut progress = |done: usize, total: usize, failed: usize| {
-        if !show {
-            return;
-        }
-        let base = *first_done.get_or_insert(done.saturating_sub(1));
-        let rate = (done - base) as f64 / start.elapsed().as_secs_f64().max(1e-9);
-        let eta = (total - done) as f64 / rate.max(1e-9);
-        let _ = write!(
-            std::io::stderr(),
-            "\r\x1b[K{done}/{total} cases  {rate:.2}/s  ETA {}  {failed} failed",
-            fmt_secs(eta)
-        );
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+        bar.set_message(if failed > 0 { format!("{failed} failed") } else { String::new() });
     };
     let outcome = run(&opts, &Flags, &mut progress);
-    if show {
-        let _ = write!(std::io::stderr(), "\r\x1b[K");
-    }
+    bar.finish_and_clear();
     let outcome = outcome?;
-    Ok(finish(&outcome.summary, &a.out))
+    finish(&outcome.summary, &a.out, a.json, a.wide)
 }
 
 pub fn run_merge(a: MergeArgs) -> Result<ExitCode> {
     let summary = merge(&a.out, &a.shards, a.force)?;
-    Ok(finish(&summary, &a.out))
+    finish(&summary, &a.out, a.json, a.wide)
 }

@@ -8,7 +8,9 @@ mod case_args;
 mod flags;
 mod interrupt;
 mod loss_args;
+mod shell;
 mod synth;
+mod terminal;
 mod track;
 mod training_args;
 
@@ -40,6 +42,11 @@ enum Command {
     Synth(synth::SynthArgs),
     /// Analyse the predictions of successive checkpoints: the gradient's figures over training.
     Track(track::TrackArgs),
+    /// Print the shell completion script for bash, zsh, fish, powershell or elvish (see the README
+    /// for where to put it).
+    Completions(shell::CompletionsArgs),
+    /// Print the manual page (roff) of the program and its subcommands: `dicegrad man > dicegrad.1`.
+    Man(shell::ManArgs),
 }
 
 /// Runs a parsed command line.
@@ -56,6 +63,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Merge(m) => batch::run_merge(m),
         Command::Synth(s) => synth::run(s),
         Command::Track(t) => track::run(t),
+        Command::Completions(c) => shell::completions(c),
+        Command::Man(m) => shell::man(m),
     }
 }
 

@@ -1,7 +1,6 @@
 //! `dicegrad track`: the predictions of successive checkpoints, analysed step by step, and the
 //! series of their figures.
 
-use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -15,6 +14,7 @@ use super::case_args::CaseArgs;
 use super::flags::Flags;
 use super::loss_args::{names_of, LossArgs};
 use super::note;
+use super::terminal::counter;
 
 #[derive(Args, Debug)]
 #[command(group(ArgGroup::new("predictions").required(true).args(["pred", "pred_dirs"])))]
@@ -112,19 +112,15 @@ pub fn run(a: TrackArgs) -> Result<ExitCode> {
         force: a.force,
         command: super::command_line(),
     };
-    let show = !a.quiet && std::io::stderr().is_terminal();
+    let bar = counter(0, "steps", a.quiet);
     let mut progress = |p: dicegrad::track::run::Progress| {
-        if !show {
-            return;
-        }
-        let cases = p.cases.map_or(String::new(), |(d, n)| format!("  (step {}: {d}/{n} cases)", p.step));
-        let _ = write!(std::io::stderr(), "\r\x1b[K{}/{} steps{cases}", p.steps_done, p.steps);
+        bar.set_length(p.steps as u64);
+        bar.set_position(p.steps_done as u64);
+        bar.set_message(p.cases.map_or(String::new(), |(d, n)| format!("step {}: {d}/{n} cases", p.step)));
     };
     let folders = matches!(opts.predictions, Predictions::Folders { .. });
     let outcome = track(&opts, &Flags, &mut progress);
-    if show {
-        let _ = write!(std::io::stderr(), "\r\x1b[K");
-    }
+    bar.finish_and_clear();
     let outcome = outcome?;
     let series = &outcome.series;
     if !outcome.redone.is_empty() {

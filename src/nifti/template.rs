@@ -154,6 +154,36 @@ pub fn new_template(voxel_size: [f32; 3], origin: [f32; 3], description: &str) -
     HeaderTemplate { bytes: Box::new(bytes), big_endian: false, nifti2: None }
 }
 
+impl HeaderTemplate {
+    /// The template of an output that says what it holds: `descrip` (at most 79 bytes, cut at a
+    /// character boundary) and the intent — code 0 (NIFTI_INTENT_NONE), parameters 0, and
+    /// `intent_name` (at most 15 bytes) — in both versions' fields. Geometry is unchanged.
+    pub fn describing(&self, descrip: &str, intent_name: &str) -> HeaderTemplate {
+        let mut t = self.clone();
+        let text = |s: &str, len: usize| -> Vec<u8> {
+            let mut end = s.len().min(len - 1);
+            while !s.is_char_boundary(end) {
+                end -= 1;
+            }
+            let mut b = s.as_bytes()[..end].to_vec();
+            b.resize(len, 0);
+            b
+        };
+        let (d, n) = (text(descrip, 80), text(intent_name, 16));
+        // intent_p1..3 and intent_code: zero in either byte order
+        t.bytes[56..70].fill(0);
+        t.bytes[148..228].copy_from_slice(&d);
+        t.bytes[328..344].copy_from_slice(&n);
+        if let Some(v2) = &mut t.nifti2 {
+            v2[80..104].fill(0);
+            v2[504..508].fill(0);
+            v2[240..320].copy_from_slice(&d);
+            v2[508..524].copy_from_slice(&n);
+        }
+        t
+    }
+}
+
 /// How a number is stored in a header field.
 #[derive(Clone, Copy)]
 enum Num {

@@ -528,5 +528,21 @@ fn in_sample(e: Error, b: usize, n: usize) -> Error {
 /// Writes the gradient of `kernel` to `path` (`.nii` or `.nii.gz`), float32, in the layout and
 /// geometry of the prediction it was computed on.
 pub fn write_gradient(path: &Path, layout: &GradientLayout, kernel: &GradientKernel, opts: WriteOptions) -> Result<()> {
-    write_f32(path, &layout.header, &layout.dims, opts, |start, out| kernel.fill(start, out))
+    let header = layout.header.describing(&gradient_description(kernel.config()), GRADIENT_INTENT_NAME);
+    write_f32(path, &header, &layout.dims, opts, |start, out| kernel.fill(start, out))
+}
+
+/// The intent name of a gradient volume (NIfTI `intent_name`, at most 15 bytes).
+pub const GRADIENT_INTENT_NAME: &str = "gradient";
+
+/// The NIfTI `descrip` of a gradient volume: `dicegrad gradient of <loss> w.r.t. <logits |
+/// probabilities>`, with the preset the loss came from, if any (at most 79 bytes).
+pub fn gradient_description(config: &LossConfig) -> String {
+    let spec = &config.spec;
+    let loss = match spec.preset {
+        Some(p) => format!("{} ({p})", spec.loss),
+        None => spec.loss.to_string(),
+    };
+    let of = if spec.activation == Activation::None { "probabilities" } else { "logits" };
+    format!("dicegrad gradient of {loss} w.r.t. {of}")
 }

@@ -9,6 +9,7 @@ pub mod csv;
 pub mod html;
 pub mod inputs;
 pub mod json;
+pub mod layout;
 pub mod outliers;
 pub mod paired;
 pub mod reading;
@@ -16,6 +17,7 @@ pub mod record;
 pub mod series;
 pub mod series_csv;
 pub mod summary;
+pub mod summary_table;
 pub mod table;
 pub mod wording;
 
@@ -28,6 +30,11 @@ use crate::error::{set, Naming, Param};
 use crate::loss::{Evaluation, LossKind, LossParam, LossSpec, Reduction};
 use crate::msg;
 pub use inputs::{ChannelLayout, InputInfo, Inputs, PredictionInfo};
+
+/// The version of the layout of report.json, summary.json and series.json: raised whenever a field
+/// is renamed, removed or changes meaning (added fields keep it). The layout of each version is in
+/// docs/schema/.
+pub const SCHEMA_VERSION: u32 = 1;
 
 /// Name and version of the tool that wrote the report.
 #[derive(Clone, Debug, Serialize)]
@@ -153,6 +160,8 @@ pub struct ChannelReport {
 /// The report of one analysed case.
 #[derive(Clone, Debug, Serialize)]
 pub struct Report {
+    /// The layout version of this file ([`SCHEMA_VERSION`]).
+    pub schema_version: u32,
     pub tool: Tool,
     pub inputs: Inputs,
     pub parameters: Parameters,
@@ -258,6 +267,7 @@ impl Report {
         let mut spec = cfg.spec.clone();
         spec.include_background |= cfg.background_ignored;
         Report {
+            schema_version: SCHEMA_VERSION,
             tool: Tool::this(),
             inputs,
             parameters: Parameters {

@@ -118,6 +118,8 @@ pub struct StepRecord {
 /// The whole series.
 #[derive(Clone, Debug, Serialize)]
 pub struct Series {
+    /// The layout version of this file ([`super::SCHEMA_VERSION`]).
+    pub schema_version: u32,
     pub tool: Tool,
     pub parameters: RunParameters,
     /// The losses as computed, every parameter resolved.
@@ -312,6 +314,7 @@ impl Series {
         steps: Vec<StepRecord>,
     ) -> Series {
         Series {
+            schema_version: super::SCHEMA_VERSION,
             tool: Tool::this(),
             parameters: params.clone(),
             resolved,

@@ -211,6 +211,8 @@ impl Skipped {
 /// The whole summary.
 #[derive(Clone, Debug, Serialize)]
 pub struct Summary {
+    /// The layout version of this file ([`super::SCHEMA_VERSION`]).
+    pub schema_version: u32,
     pub tool: Tool,
     pub parameters: RunParameters,
     /// The losses as computed, every parameter resolved.
@@ -222,6 +224,15 @@ pub struct Summary {
     /// None when no case succeeded, or cases differ in their number of channels.
     pub batch: Option<BatchLoss>,
     pub failed: Vec<Failure>,
+}
+
+impl Summary {
+    /// `summary.json`: pretty-printed, newline-terminated.
+    pub fn to_json(&self) -> Vec<u8> {
+        let mut json = serde_json::to_vec_pretty(self).expect("the summary holds only serialisable data");
+        json.push(b'\n');
+        json
+    }
 }
 
 fn pooled(params: &RunParameters, ok: &[&CaseRecord]) -> Option<BatchLoss> {
@@ -314,6 +325,7 @@ impl Summary {
             })
             .collect();
         Summary {
+            schema_version: super::SCHEMA_VERSION,
             tool: Tool::this(),
             parameters: params.clone(),
             resolved: params.resolved(records),

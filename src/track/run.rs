@@ -90,8 +90,9 @@ fn prepare(opts: &TrackOptions) -> Result<(Vec<Step>, TrackMeta)> {
         Predictions::Files { labels, preds, label } => (labels, *label, preds, Param::PRED),
         Predictions::Folders { labels_dir, pred_dirs } => (labels_dir, None, pred_dirs, Param::PRED_DIRS),
     };
-    // a folder among files (or a file among folders) is said before its name is read for a step
-    if let Some(wrong) = sources.iter().find(|p| p.exists() && p.is_dir() == files) {
+    // a missing path, or a folder among files (or a file among folders), is said before its name is
+    // read for a step
+    if let Some(wrong) = sources.iter().find(|p| !p.exists() || p.is_dir() == files) {
         return Err(not_found(wrong, param, files));
     }
     let steps = name_steps(sources, opts.steps.as_deref(), param)?;
@@ -142,16 +143,16 @@ fn prepare(opts: &TrackOptions) -> Result<(Vec<Step>, TrackMeta)> {
 /// The error for an input that is missing or of the wrong kind (a folder given as a file).
 fn not_found(path: &Path, p: Param, files: bool) -> Error {
     let m = match (path.exists(), files, path.is_dir()) {
-        (false, _, _) => msg![format!("{}: does not exist", path.display())],
+        (false, _, _) => return Error::input_path(p, path, !files).expect("a missing path"),
         (true, true, true) if p == Param::PRED => msg![
             format!("{}: is a folder; give folders of predictions (one per step) with ", path.display()),
             Param::PRED_DIRS,
             " and the label folder with ",
             Param::LABELS_DIR,
         ],
-        (true, true, _) => msg![format!("{}: is not a file", path.display())],
+        (true, true, _) => msg![format!("{}: is a folder, not a file; give a file", path.display())],
         (true, false, _) => msg![
-            format!("{}: is not a folder; give prediction files (one per step) with ", path.display()),
+            format!("{}: is a file, not a folder; give prediction files (one per step) with ", path.display()),
             Param::PRED,
             " and the label file with ",
             Param::LABELS,

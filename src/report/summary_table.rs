@@ -1,0 +1,89 @@
+//! The end of a batch run on the terminal: per channel, the means over the cases of the figures
+//! a reader checks first, and the mean over the foreground channels — as nnU-Net's
+//! `nnUNetv2_evaluate_folder` prints its per-class means and `foreground_mean` (the mean of the
+//! foreground classes' means; background, label 0, left out).
+
+use super::layout::{Block, Column, Table, Tone};
+use super::summary::{ChannelSummary, Stats, Summary};
+
+/// The statistic of a channel that a column shows.
+type Figure = fn(&ChannelSummary) -> &Stats;
+
+/// The figures of the table: heading, and the statistic of a channel it shows.
+const FIGURES: [(&str, Figure); 5] = [
+    ("soft Dice", |c| &c.soft_dice),
+    ("hard Dice", |c| &c.hard_dice),
+    ("loss term", |c| &c.loss_term),
+    ("fg level", |c| &c.foreground_level),
+    ("bg level", |c| &c.background_level),
+];
+
+fn mean(v: Option<f64>) -> String {
+    v.map_or_else(
+        || "–".to_string(),
+        |v| if v != 0.0 && v.abs() < 1e-3 { format!("{v:.4e}") } else { format!("{v:.5}") },
+    )
+}
+
+/// The channels whose mean makes the foreground mean: every channel but label 0.
+fn foreground(s: &Summary) -> Vec<&ChannelSummary> {
+    s.channels.iter().filter(|c| c.label != 0).collect()
+}
+
+/// The mean over `channels` of each figure's mean (None when a channel has none).
+pub fn foreground_means(channels: &[&ChannelSummary]) -> Vec<Option<f64>> {
+    FIGURES
+        .iter()
+        .map(|(_, stat)| {
+            let means: Option<Vec<f64>> = channels.iter().map(|c| stat(c).mean).collect();
+            means.filter(|m| !m.is_empty()).map(|m| m.iter().sum::<f64>() / m.len() as f64)
+        })
+        .collect()
+}
+
+/// The table of a finished run: a row per channel (means over its cases), then the foreground
+/// mean; and a line for the loss pooled over the data set.
+pub fn summary_blocks(s: &Summary) -> Vec<Block> {
+    let mut o = Vec::new();
+    if s.channels.is_empty() {
+        return o;
+    }
+    let mut columns = vec![Column::left("channel", 0), Column::right("label", 0), Column::right("cases", 2)];
+    columns.extend(FIGURES.iter().enumerate().map(|(i, (name, _))| Column::right(name, if i < 2 { 0 } else { 1 })));
+    columns.push(Column::right("two-level", 2));
+    let mut rows: Vec<Vec<String>> = s
+        .channels
+        .iter()
+        .map(|c| {
+            let mut row = vec![c.channel.to_string(), c.label.to_string(), c.cases.to_string()];
+            row.extend(FIGURES.iter().map(|(_, stat)| mean(stat(c).mean)));
+            row.push(format!("{}/{}", c.two_level_cases, c.cases));
+            row
+        })
+        .collect();
+    let fg = foreground(s);
+    if !fg.is_empty() {
+        let mut row = vec!["foreground mean".to_string(), String::new(), String::new()];
+        row.extend(foreground_means(&fg).into_iter().map(mean));
+        row.push(String::new());
+        rows.push(row);
+    }
+    o.push(Block::Line(format!("means over the {} analysed cases, per channel", s.cases.ok), Tone::Plain));
+    o.push(Block::Table(Table { columns, rows }));
+    if let Some(b) = &s.batch {
+        o.push(Block::Line(
+            format!(
+                "loss with the sums pooled over the {} cases: {:.6} (mean of the per-case losses {:.6})",
+                b.cases, b.loss, b.per_case_mean_loss
+            ),
+            Tone::Plain,
+        ));
+    }
+    if s.cases.failed > 0 {
+        o.push(Block::Line(
+            format!("{} of {} cases failed (see summary.json)", s.cases.failed, s.cases.total),
+            Tone::Warn,
+        ));
+    }
+    o
+}
