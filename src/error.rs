@@ -366,14 +366,19 @@ impl Error {
     /// wanted (`folder`) or a folder where a file is; None when it is what is wanted. One wording
     /// for every command and every input.
     pub fn input_path(param: Param, path: &std::path::Path, folder: bool) -> Option<Error> {
+        Some(Error::parameter(param, Error::path_problem(path, folder)?))
+    }
+
+    /// What is wrong with an input path that must be a folder (`folder`) or a file, in the words
+    /// of [`Error::input_path`]; None when nothing is.
+    pub fn path_problem(path: &std::path::Path, folder: bool) -> Option<String> {
         let shown = path.display();
-        let problem = match (path.exists(), path.is_dir(), folder) {
-            (false, _, _) => format!("{shown}: does not exist; check the path"),
-            (true, false, true) => format!("{shown}: is a file, not a folder; give a folder"),
-            (true, true, false) => format!("{shown}: is a folder, not a file; give a file"),
-            _ => return None,
-        };
-        Some(Error::parameter(param, problem))
+        match (path.exists(), path.is_dir(), folder) {
+            (false, _, _) => Some(format!("{shown}: does not exist; check the path")),
+            (true, false, true) => Some(format!("{shown}: is a file, not a folder; give a folder")),
+            (true, true, false) => Some(format!("{shown}: is a folder, not a file; give a file")),
+            _ => None,
+        }
     }
 
     /// The message, with parameters written by `naming`.

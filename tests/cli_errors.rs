@@ -454,3 +454,76 @@ fn an_empty_prediction_folder_is_named_as_the_empty_label_folder_is() {
     );
     assert!(err.contains(&format!("--pred-dir {}: holds no prediction file (CASE.npz", preds.display())), "{err}");
 }
+
+#[test]
+fn two_outputs_of_one_run_at_one_path_are_refused_before_anything_is_written() {
+    let d = tmp();
+    let (l, p) = binary_case(&d, [4, 4, 4], 1);
+    let (same, g, out) = (at(&d, "same.txt"), at(&d, "g.nii"), at(&d, "out"));
+    let cases: Vec<(Vec<std::ffi::OsString>, String)> = vec![
+        (
+            vec!["--export-csv".into(), same.clone().into(), "--export-markdown".into(), same.clone().into()],
+            format!("--export-csv {}: is also the path of --export-markdown", same.display()),
+        ),
+        (
+            vec!["--grad-out".into(), g.clone().into(), "--export-csv".into(), g.clone().into()],
+            format!("--export-csv {}: is also the path of --grad-out", g.display()),
+        ),
+        (
+            vec!["--out".into(), out.clone().into(), "--export-markdown".into(), out.join("report.json").into()],
+            "is also the path of --out (report.json)".to_string(),
+        ),
+        (
+            vec!["--out".into(), out.clone().into(), "--export-csv".into(), out.clone().into()],
+            format!("--export-csv {}: is also the path of --out", out.display()),
+        ),
+    ];
+    for (extra, want) in cases {
+        for force in [false, true] {
+            let mut c = dicegrad();
+            c.args(["analyze", "--labels"]).arg(&l).arg("--pred").arg(&p).args(&extra);
+            if force {
+                c.arg("--force");
+            }
+            let err = fails_with_2(&mut c);
+            assert!(err.contains(&want), "{extra:?}: {err}");
+            assert!(!same.exists() && !g.exists() && !out.exists(), "{extra:?}: something was written");
+        }
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn an_output_never_replaces_a_pipe_or_a_folder_even_with_force() {
+    let d = tmp();
+    let (l, p) = binary_case(&d, [4, 4, 4], 1);
+    let fifo = at(&d, "fifo");
+    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let folder = at(&d, "folder");
+    std::fs::create_dir(&folder).unwrap();
+    for (path, want) in
+        [(&fifo, "is not a regular file (a device, a pipe or a socket)"), (&folder, "is a folder, not a file")]
+    {
+        let mut c = dicegrad();
+        c.args(["analyze", "--force", "--labels"]).arg(&l).arg("--pred").arg(&p).arg("--export-csv").arg(path);
+        let err = fails_with_2(&mut c);
+        assert!(err.contains(want), "{err}");
+    }
+    use std::os::unix::fs::FileTypeExt;
+    assert!(std::fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo(), "the pipe is still a pipe");
+    assert!(folder.is_dir());
+}
+
+#[test]
+fn float_probabilities_scaled_to_0_100_get_a_scaling_hint_beside_the_logits_one() {
+    let d = tmp();
+    let labels: Vec<u8> = (0..64).map(|i| (i % 2) as u8).collect();
+    let (l, p) = (at(&d, "l.nii"), at(&d, "percent.nii"));
+    Nii::u8(&[4, 4, 4], &labels).write(&l);
+    let fg: Vec<f32> = (0..64).map(|i| i as f32 * 1.5).collect();
+    let values: Vec<f32> = fg.iter().map(|v| 100.0 - v).chain(fg.iter().copied()).collect();
+    Nii::f32(&[4, 4, 4, 2], &values).write(&p);
+    let err = refused(&l, &p, &[]);
+    assert!(err.contains("probabilities scaled to 0–100? divide them by 100"), "{err}");
+    assert!(err.contains("if the file holds logits pass --activation softmax"), "{err}");
+}

@@ -104,7 +104,8 @@ fn assert_close(bytes: &[u8], want: &[f64]) {
 }
 
 /// Puts intent code 2 (correlation), intent_p1 = 0.25 and intent_name "probability" into NIfTI-2
-/// header bytes (byte order `big`).
+/// header bytes (byte order `big`): what the prediction says of itself, which its gradient must not
+/// repeat.
 fn set_intent_v2(b: &mut [u8], big: bool) {
     let order = |mut a: Vec<u8>| {
         if big {
@@ -119,8 +120,8 @@ fn set_intent_v2(b: &mut [u8], big: bool) {
 
 /// Checks the header of a NIfTI-2 output by nifti2.h offsets: sizeof_hdr 540, magic, float32,
 /// dim as i64, data at 544, no scaling, and the geometry of `geometry` (pixdim, qform, sform,
-/// units as the test helpers write them).
-fn assert_nifti2_header(b: &[u8], dims: &[i64], geometry: &Nii) {
+/// units as the test helpers write them), and `descrip`.
+fn assert_nifti2_header(b: &[u8], dims: &[i64], geometry: &Nii, descrip: &str) {
     assert_eq!(le_i32(b, 0), 540, "sizeof_hdr");
     assert_eq!(&b[4..12], b"n+2\0\r\n\x1a\n", "magic");
     assert_eq!((le_i16(b, 12), le_i16(b, 14)), (16, 32), "datatype float32, bitpix 32");
@@ -142,7 +143,17 @@ fn assert_nifti2_header(b: &[u8], dims: &[i64], geometry: &Nii) {
         assert_eq!(row, geometry.srow[r].map(f64::from).to_vec(), "srow {r}");
     }
     assert_eq!(le_i32(b, 500), 10, "xyzt_units: mm and seconds");
-    assert_eq!(&b[240..251], b"test volume", "descrip");
+    let text = |r: std::ops::Range<usize>| String::from_utf8_lossy(&b[r]).trim_end_matches('\0').to_string();
+    assert_eq!(text(240..320), descrip, "descrip");
+}
+
+/// What a gradient volume says it holds (the loss is dice, on probabilities), whatever the
+/// prediction said of itself.
+fn assert_describes_the_gradient(b: &[u8]) {
+    let text = |r: std::ops::Range<usize>| String::from_utf8_lossy(&b[r]).trim_end_matches('\0').to_string();
+    assert_eq!(text(240..320), "dicegrad gradient of dice w.r.t. probabilities", "descrip");
+    assert_eq!(text(508..524), "gradient", "intent_name");
+    assert_eq!(i32::from_le_bytes(b[504..508].try_into().unwrap()), 0, "intent_code");
 }
 
 /// The voxel-to-world affine of a test volume: its sform rows.
@@ -184,8 +195,9 @@ fn a_nifti2_prediction_longer_than_32767_gets_a_nifti2_gradient_with_its_geometr
 
     let b = gunzip(&std::fs::read(&g).unwrap());
     assert_eq!(b.len(), 544 + 4 * n);
-    assert_nifti2_header(&b, &[n as i64, 1, 1], &p);
-    assert_eq!((le_i32(&b, 504), le_f64(&b, 80), &b[508..519]), (2, 0.25, &b"probability"[..]), "intent");
+    assert_nifti2_header(&b, &[n as i64, 1, 1], &p, "dicegrad gradient of dice w.r.t. probabilities");
+    assert_describes_the_gradient(&b);
+    assert_eq!((le_i32(&b, 504), le_f64(&b, 80)), (0, 0.0), "intent: none, the prediction's not repeated");
     let want = dice_gradient(&probs, 1, |_, i| labels[i] as f64);
     assert_close(&b[544..], &want);
 
@@ -218,8 +230,9 @@ fn channels_of_a_big_endian_nifti2_prediction_beyond_nifti1_keep_their_layout() 
     assert_eq!(code, Some(0), "{stderr}");
 
     let b = std::fs::read(&g).unwrap();
-    assert_nifti2_header(&b, &[x as i64, y as i64, 1, c as i64], &p);
-    assert_eq!((le_i32(&b, 504), le_f64(&b, 80)), (2, 0.25), "intent, written little-endian");
+    assert_nifti2_header(&b, &[x as i64, y as i64, 1, c as i64], &p, "dicegrad gradient of dice w.r.t. probabilities");
+    assert_describes_the_gradient(&b);
+    assert_eq!((le_i32(&b, 504), le_f64(&b, 80)), (0, 0.0), "intent: none, the prediction's not repeated");
     let want = dice_gradient(&probs, c, |k, i| f64::from(labels[i] as usize == k));
     assert_close(&b[544..], &want);
     let (dims, affine, _) = read_back(&g);
@@ -248,7 +261,7 @@ fn the_library_writes_a_nifti1_geometry_as_nifti2_in_its_byte_order_when_the_sha
         if big {
             swap_nifti2_to_le(&mut b);
         }
-        assert_nifti2_header(&b, &[n as i64, 1, 1], &input);
+        assert_nifti2_header(&b, &[n as i64, 1, 1], &input, "test volume");
         let (dims, affine, values) = read_back(&g);
         assert_eq!((dims, affine), (vec![n, 1, 1], affine_of(&input)), "big-endian: {big}");
         assert_eq!(values.len(), n);
@@ -547,7 +560,7 @@ fn npz_errors_speak_of_the_archive_not_of_nifti() {
     let dir = at(&d, "dir.npz");
     std::fs::create_dir(&dir).unwrap();
     let err = error_of(&lp, &dir);
-    assert!(err.contains("dir.npz: not a regular file (a directory)") && err.contains(".npz probabilities"), "{err}");
+    assert!(err.contains("dir.npz: is a folder, not a file; give a file"), "{err}");
     assert!(!err.contains(".nii"), "{err}");
 
     // an .npz where a NIfTI volume must be: named as the archive it is

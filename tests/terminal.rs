@@ -2,7 +2,8 @@
 //! `--quiet`), the table fitted to the terminal's width with colour (none in a pipe or with
 //! `NO_COLOR`), the exports of the table, the end-of-run table of a batch and its `--json`, shell
 //! completions and the manual page. A terminal is made with util-linux `script` (a
-//! pseudo-terminal, on every Debian machine).
+//! pseudo-terminal, on every Debian machine). Where `script` is missing those tests skip, unless
+//! `DICEGRAD_REQUIRE_TERMINAL=1` (set by `.ci/run`) makes that a failure.
 
 mod common;
 
@@ -11,6 +12,20 @@ use std::process::Command as Std;
 
 use common::*;
 use serde_json::Value;
+
+/// Whether a pseudo-terminal can be made here (util-linux `script`); without one a test skips,
+/// or fails when `DICEGRAD_REQUIRE_TERMINAL=1`.
+fn terminal_available() -> bool {
+    let found = Std::new("script").arg("--version").output().is_ok_and(|o| o.status.success());
+    if !found {
+        assert!(
+            std::env::var_os("DICEGRAD_REQUIRE_TERMINAL").is_none(),
+            "util-linux script is needed for the terminal tests (DICEGRAD_REQUIRE_TERMINAL is set)"
+        );
+        eprintln!("skipped: util-linux script is not installed");
+    }
+    found
+}
 
 /// Runs `dicegrad ARGS` in a pseudo-terminal `cols` wide (stdout and stderr both on it, as in
 /// an interactive shell), with `env`; what the terminal showed.
@@ -34,6 +49,9 @@ fn sample(name: &str) -> String {
 
 #[test]
 fn the_table_fits_a_narrow_terminal_and_says_what_it_left_out() {
+    if !terminal_available() {
+        return;
+    }
     let (l, p) = (sample("labels.nii.gz"), sample("probs.nii.gz"));
     let shown = on_terminal(&["analyze", "--labels", &l, "--pred", &p], 72, &[]);
     for line in shown.lines() {
@@ -73,6 +91,9 @@ fn strip_ansi(s: &str) -> String {
 
 #[test]
 fn colour_marks_the_verdict_on_a_terminal_and_never_in_a_pipe_or_with_no_color() {
+    if !terminal_available() {
+        return;
+    }
     let (l, p) = (sample("labels.nii.gz"), sample("probs.nii.gz"));
     let args = ["analyze", "--labels", l.as_str(), "--pred", p.as_str()];
     let coloured = on_terminal(&args, 200, &[]);
@@ -103,6 +124,9 @@ fn progress_shows_on_a_terminal_only_and_never_with_quiet() {
     let err = String::from_utf8(piped.stderr).unwrap();
     assert!(!err.contains('\r') && !err.contains('\x1b') && !err.contains("ETA"), "{err:?}");
     assert!(err.contains("3 cases: 3 ok, 0 failed"), "{err}");
+    if !terminal_available() {
+        return;
+    }
     // a terminal: the bar with its count, rate and ETA
     let args = run(&[], "o2");
     let shown = on_terminal(&args.iter().map(String::as_str).collect::<Vec<_>>(), 120, &[]);
@@ -234,4 +258,25 @@ fn completions_and_the_manual_page_are_made_from_the_command_line() {
         assert!(page.contains(section), "{section}");
     }
     assert!(page.contains("export\\-markdown"), "the options of analyze are in the page");
+}
+
+#[test]
+fn a_batch_where_every_case_fails_says_so_on_stdout() {
+    let d = tmp();
+    let (labels, preds) = synth_dataset(&d, 2, |i| format!("case{i}"));
+    for f in std::fs::read_dir(&preds).unwrap() {
+        std::fs::write(f.unwrap().path(), b"not a volume").unwrap();
+    }
+    let out = dicegrad()
+        .args(["batch", "--labels-dir"])
+        .arg(&labels)
+        .arg("--pred-dir")
+        .arg(&preds)
+        .arg("--out")
+        .arg(at(&d, "o"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(text, "no case succeeded: 2 of 2 failed (see summary.json)\n");
 }

@@ -216,7 +216,7 @@ fn outputs_never_reach_the_inputs() {
     let e = fails_with_2(
         dicegrad().args(["track", "--labels"]).arg(&labels).arg("--pred").args(&preds).arg("--out").arg(&preds[0]),
     );
-    assert!(e.contains("exists and is not a folder"), "{e}");
+    assert!(e.contains("is a file, not a folder; give a folder"), "{e}");
     assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), 6, "no file added among the inputs");
 }
 

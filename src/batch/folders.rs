@@ -26,7 +26,7 @@ fn overlap(out: &Path, input: &Path) -> Option<&'static str> {
 /// `inputs` (resolved, as given, and its parameter).
 pub fn check_output(dir: &Path, param: Param, inputs: &[(PathBuf, &Path, Param)]) -> Result<()> {
     if dir.exists() && !dir.is_dir() {
-        return Err(Error::parameter(param, format!("{}: exists and is not a folder", dir.display())));
+        return Err(Error::parameter(param, format!("{}: is a file, not a folder; give a folder", dir.display())));
     }
     let target = resolved(dir)?;
     for (input, given, input_param) in inputs {

@@ -21,6 +21,9 @@ use crate::report::summary::Summary;
 
 /// A shard folder's run and records, checked complete.
 fn read_shard(dir: &Path) -> Result<(RunMeta, Vec<CaseRecord>)> {
+    if let Some(problem) = Error::path_problem(dir, true) {
+        return Err(Error::usage(problem));
+    }
     let meta = read_meta(dir)?.ok_or_else(|| {
         Error::usage(format!("{}: no run.json; give the output folders of batch runs", dir.display()))
     })?;

@@ -241,6 +241,20 @@ impl ValueScan {
                     "the prediction is stored as {t}: is it a segmentation of class labels? give the network's \
                      probabilities or logits instead (for nnU-Net, the .npz it writes with --save_probabilities)"
                 )],
+                None if self.min >= 0.0 && self.max <= 255.0 && self.max > 1.5 => {
+                    let scale = if self.max <= 100.0 { 100 } else { 255 };
+                    msg![
+                        format!(
+                            "no value is negative, as few logits would be: probabilities scaled to 0–{scale}? divide \
+                             them by {scale}; if the {} holds logits pass ",
+                            match input {
+                                Input::File(_) => "file",
+                                Input::Array(_) => "array",
+                            }
+                        ),
+                        set(Param::named("activation"), if channels > 1 { "softmax" } else { "sigmoid" }),
+                    ]
+                }
                 None => msg![
                     format!(
                         "if the {} holds logits pass ",

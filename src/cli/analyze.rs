@@ -9,7 +9,7 @@ use dicegrad::analysis::views::ViewRequest;
 use dicegrad::error::Param;
 use dicegrad::loss::{compared_kinds, LossKind};
 use dicegrad::nifti::WriteOptions;
-use dicegrad::output::{check_output, create_folder, write_bytes};
+use dicegrad::output::{check_output, create_folder, resolved, write_bytes};
 use dicegrad::pipeline::load::load;
 use dicegrad::pipeline::{analyze, write_gradient, Request};
 use dicegrad::plot::{draw_all, write, Picture, ReportPicture};
@@ -132,12 +132,13 @@ fn check_outputs(a: &AnalyzeArgs) -> Result<()> {
     }
     if let Some(dir) = &a.out {
         if dir.exists() && !dir.is_dir() {
-            return Err(Error::usage(format!(
-                "--out {}: exists and is not a folder; choose a folder path",
-                dir.display()
-            )));
+            return Err(Error::parameter(
+                Param::OUT,
+                format!("{}: is a file, not a folder; give a folder", dir.display()),
+            ));
         }
     }
+    refuse_shared_outputs(a)?;
     // --out is created once the analysis has succeeded; nothing in it can exist before.
     let new_out = a.out.as_ref().filter(|d| !d.exists());
     for out in planned_outputs(a) {
@@ -152,6 +153,39 @@ fn check_outputs(a: &AnalyzeArgs) -> Result<()> {
             return Err(Error::usage(format!(
                 "--grad-out {}: the gradient is written as NIfTI; give a path ending in .nii or .nii.gz",
                 g.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Refuses two outputs of this run at one path (`--export-csv` naming the `--grad-out` file, or a
+/// file of `--out`, or `--out` itself): one would replace the other.
+fn refuse_shared_outputs(a: &AnalyzeArgs) -> Result<()> {
+    let mut named: Vec<(String, PathBuf)> = Vec::new();
+    if let Some(d) = &a.out {
+        named.push(("--out".to_string(), d.clone()));
+        named.extend(
+            planned_outputs(a)
+                .into_iter()
+                .filter(|p| p.parent() == Some(d.as_path()))
+                .map(|p| (format!("--out ({})", p.file_name().unwrap_or_default().to_string_lossy()), p)),
+        );
+    }
+    for (flag, path) in
+        [("--grad-out", &a.grad_out), ("--export-markdown", &a.export_markdown), ("--export-csv", &a.export_csv)]
+    {
+        if let Some(p) = path {
+            named.push((flag.to_string(), p.clone()));
+        }
+    }
+    let resolved: Vec<PathBuf> = named.iter().map(|(_, p)| resolved(p)).collect::<Result<_>>()?;
+    for (i, (flag, path)) in named.iter().enumerate() {
+        if let Some(j) = (0..i).find(|&j| resolved[j] == resolved[i]) {
+            return Err(Error::usage(format!(
+                "{flag} {}: is also the path of {}; give each output a path of its own",
+                path.display(),
+                named[j].0
             )));
         }
     }

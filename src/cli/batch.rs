@@ -17,7 +17,7 @@ use super::flags::Flags;
 use super::loss_args::{names_of, LossArgs};
 use super::note;
 use super::print_out;
-use super::terminal::{counter, stdout_layout};
+use super::terminal::{stdout_layout, Counter};
 use dicegrad::report::layout::render;
 use dicegrad::report::summary_table::summary_blocks;
 
@@ -157,14 +157,12 @@ pub fn run_batch(a: BatchArgs) -> Result<ExitCode> {
         case_reports: a.case_reports,
         command: super::command_line(),
     };
-    let bar = counter(0, "cases", a.quiet);
+    let bar = Counter::new("cases", a.quiet);
     let mut progress = |done: usize, total: usize, failed: usize| {
-        bar.set_length(total as u64);
-        bar.set_position(done as u64);
-        bar.set_message(if failed > 0 { format!("{failed} failed") } else { String::new() });
+        bar.update(done, total, if failed > 0 { format!("{failed} failed") } else { String::new() });
     };
     let outcome = run(&opts, &Flags, &mut progress);
-    bar.finish_and_clear();
+    bar.done();
     let outcome = outcome?;
     finish(&outcome.summary, &a.out, a.json, a.wide)
 }

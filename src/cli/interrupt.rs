@@ -54,6 +54,7 @@ pub fn install(keeps: Keeps) -> Result<()> {
     std::thread::spawn(move || {
         if let Some(signal) = signals.forever().next() {
             let found = interrupt();
+            super::terminal::clear_progress();
             let mut err = std::io::stderr().lock();
             // clears a progress line
             let clear = if std::io::stderr().is_terminal() { "\r\x1b[K" } else { "" };

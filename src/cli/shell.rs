@@ -50,7 +50,14 @@ pub fn man(_: ManArgs) -> Result<ExitCode> {
     let command = Cli::command();
     let mut out = Vec::new();
     let page = |e: std::io::Error| Error::Write { path: "<manual page>".into(), source: e };
-    clap_mangen::Man::new(command.clone()).render(&mut out).map_err(page)?;
+    // the program's sections, but not the list of subcommands: that names a page per subcommand,
+    // and here they are sections of this one
+    let top = clap_mangen::Man::new(command.clone());
+    top.render_title(&mut out).map_err(page)?;
+    top.render_name_section(&mut out).map_err(page)?;
+    top.render_synopsis_section(&mut out).map_err(page)?;
+    top.render_description_section(&mut out).map_err(page)?;
+    top.render_options_section(&mut out).map_err(page)?;
     // each subcommand as a section of the one page, with its options
     for sub in command.get_subcommands().filter(|s| !s.is_hide_set()) {
         let name = format!("dicegrad {}", sub.get_name());
@@ -65,6 +72,7 @@ pub fn man(_: ManArgs) -> Result<ExitCode> {
         out.extend(format!(".SH \"{}\"\n", sub_title(&sub_name)).bytes());
         out.extend(subsection(&part));
     }
+    top.render_version_section(&mut out).map_err(page)?;
     print_out(&out)?;
     Ok(ExitCode::SUCCESS)
 }

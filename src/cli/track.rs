@@ -14,7 +14,7 @@ use super::case_args::CaseArgs;
 use super::flags::Flags;
 use super::loss_args::{names_of, LossArgs};
 use super::note;
-use super::terminal::counter;
+use super::terminal::Counter;
 
 #[derive(Args, Debug)]
 #[command(group(ArgGroup::new("predictions").required(true).args(["pred", "pred_dirs"])))]
@@ -112,15 +112,14 @@ pub fn run(a: TrackArgs) -> Result<ExitCode> {
         force: a.force,
         command: super::command_line(),
     };
-    let bar = counter(0, "steps", a.quiet);
+    let bar = Counter::new("steps", a.quiet);
     let mut progress = |p: dicegrad::track::run::Progress| {
-        bar.set_length(p.steps as u64);
-        bar.set_position(p.steps_done as u64);
-        bar.set_message(p.cases.map_or(String::new(), |(d, n)| format!("step {}: {d}/{n} cases", p.step)));
+        let cases = p.cases.map_or(String::new(), |(d, n)| format!("step {}: {d}/{n} cases", p.step));
+        bar.update(p.steps_done, p.steps, cases);
     };
     let folders = matches!(opts.predictions, Predictions::Folders { .. });
     let outcome = track(&opts, &Flags, &mut progress);
-    bar.finish_and_clear();
+    bar.done();
     let outcome = outcome?;
     let series = &outcome.series;
     if !outcome.redone.is_empty() {

@@ -131,9 +131,22 @@ pub fn resolved(path: &Path) -> Result<PathBuf> {
     }
 }
 
-/// Checks, before any work is done, that `path` may be written: it is not one of `inputs`, and it
-/// does not exist unless `force` is set.
+/// Checks, before any work is done, that `path` may be written: it is not one of `inputs`, not a
+/// folder, device or pipe (an output replaces a regular file, never one of those, even with
+/// `force`), and it does not exist unless `force` is set.
 pub fn check_output(path: &Path, inputs: &[&Path], force: bool) -> Result<()> {
+    if let Ok(m) = path.metadata() {
+        if m.is_dir() {
+            return Err(Error::usage(format!("{}: is a folder, not a file; give a file path", path.display())));
+        }
+        if !m.is_file() {
+            return Err(Error::usage(format!(
+                "{}: is not a regular file (a device, a pipe or a socket); outputs are written as files that \
+                 replace what is there: give the path of a file",
+                path.display()
+            )));
+        }
+    }
     if let Ok(target) = resolved(path) {
         for input in inputs {
             if input.canonicalize().ok().as_deref() == Some(target.as_path()) {

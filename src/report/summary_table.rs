@@ -46,11 +46,19 @@ pub fn foreground_means(channels: &[&ChannelSummary]) -> Vec<Option<f64>> {
 pub fn summary_blocks(s: &Summary) -> Vec<Block> {
     let mut o = Vec::new();
     if s.channels.is_empty() {
+        let line = match s.cases.total {
+            0 => "no case was analysed".to_string(),
+            n => format!("no case succeeded: {} of {n} failed (see summary.json)", s.cases.failed),
+        };
+        o.push(Block::Line(line, Tone::Warn));
         return o;
     }
-    let mut columns = vec![Column::left("channel", 0), Column::right("label", 0), Column::right("cases", 2)];
-    columns.extend(FIGURES.iter().enumerate().map(|(i, (name, _))| Column::right(name, if i < 2 { 0 } else { 1 })));
-    columns.push(Column::right("two-level", 2));
+    // on a narrow terminal the counts go first, then hard Dice and the loss term; the soft Dice
+    // and the gradient's two levels stay
+    let ranks = [0, 2, 2, 0, 0];
+    let mut columns = vec![Column::left("channel", 0), Column::right("label", 0), Column::right("cases", 3)];
+    columns.extend(FIGURES.iter().zip(ranks).map(|((name, _), rank)| Column::right(name, rank)));
+    columns.push(Column::right("two-level", 3));
     let mut rows: Vec<Vec<String>> = s
         .channels
         .iter()

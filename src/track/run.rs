@@ -83,7 +83,10 @@ fn prepare(opts: &TrackOptions) -> Result<(Vec<Step>, TrackMeta)> {
     load_options.check()?;
     opts.params.loss.check_applies(&opts.params.compare)?;
     if opts.out.exists() && !opts.out.is_dir() {
-        return Err(Error::parameter(Param::OUT, format!("{}: exists and is not a folder", opts.out.display())));
+        return Err(Error::parameter(
+            Param::OUT,
+            format!("{}: is a file, not a folder; give a folder", opts.out.display()),
+        ));
     }
     let files = kind(opts) == "files";
     let (labels, label, sources, param) = match &opts.predictions {
