@@ -27,6 +27,12 @@ impl Param {
     pub const PRESET: Param = Param("preset");
     /// The label value K when a single-channel prediction is one class of a multi-label map.
     pub const LABEL: Param = Param("label");
+    /// The label value whose voxels take no part in the loss (nnU-Net's `"ignore"` label).
+    pub const IGNORE_LABEL: Param = Param("ignore_label");
+    /// Overlapping regions of label values, one per channel (region-based training).
+    pub const REGIONS: Param = Param("regions");
+    /// An nnU-Net v2 dataset.json: class names, the ignore label, regions.
+    pub const DATASET_JSON: Param = Param("dataset_json");
     /// The largest number of values (voxels × channels) a file may claim.
     pub const MAX_VALUES: Param = Param("max_values");
     /// The largest difference allowed between the affines of labels and prediction.
@@ -80,9 +86,12 @@ impl Param {
     pub const SPACING: Param = Param("spacing");
 
     /// Every option of a run that is not a loss parameter (that messages may name).
-    pub const RUN_OPTIONS: [Param; 25] = [
+    pub const RUN_OPTIONS: [Param; 28] = [
         Param::PRESET,
         Param::LABEL,
+        Param::IGNORE_LABEL,
+        Param::REGIONS,
+        Param::DATASET_JSON,
         Param::MAX_VALUES,
         Param::AFFINE_TOL,
         Param::FORCE,

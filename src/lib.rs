@@ -62,6 +62,7 @@
 //! - [`output`]: atomic output files, parallel gzip.
 //! - [`plot`]: pictures drawn from report data.
 //! - [`nifti`], [`npz`]: reading and writing NIfTI volumes; reading nnU-Net probabilities.
+//! - [`dataset`]: nnU-Net's `dataset.json` — class names, the ignore label, regions.
 //! - [`pipeline`]: the one route from a case (files or arrays) to its report and gradient.
 //! - [`minibatch`]: that route on a mini-batch as a training loop holds it (`(B, C, *spatial)`,
 //!   labels or one-hot targets), for the Python package.
@@ -74,6 +75,7 @@ pub mod analysis;
 pub mod arrays;
 pub mod batch;
 pub mod case;
+pub mod dataset;
 pub mod error;
 pub mod libdeflate;
 pub mod loss;

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// The top-level modules of the library, lowest layer first (as `src/lib.rs` lists them).
-const LAYERS: [&str; 21] = [
+const LAYERS: [&str; 22] = [
     "error",
     "names",
     "simd",
@@ -22,6 +22,7 @@ const LAYERS: [&str; 21] = [
     "plot",
     "nifti",
     "npz",
+    "dataset",
     "pipeline",
     "minibatch",
     "arrays",

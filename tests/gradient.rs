@@ -342,7 +342,7 @@ fn block_gradient_equals_the_chain_rule_voxel_by_voxel() {
             let u: Vec<f64> = (0..channels)
                 .map(|k| {
                     let c = eval.channels[k].coefficients;
-                    c.p * f64::from(u8::from(cl == cfg.fg_class(k))) + c.r + c.t * p[k]
+                    c.p * f64::from(u8::from(cl == if channels == 1 { 1 } else { k as u8 })) + c.r + c.t * p[k]
                 })
                 .collect();
             let mut g = vec![0.0; channels];

@@ -139,7 +139,7 @@ fn sum_linear_families_have_a_two_valued_gradient_with_respect_to_probabilities(
                 assert!(st.two_level && st.foreground.distinct == 1 && st.background.distinct == 1, "{}", kind.name());
                 // the two values are exactly the closed-form levels P + R and R
                 let k = cfg.reported_channels().nth(i).unwrap();
-                let fg = cfg.fg_class(k);
+                let fg = case.labels.target(k).1;
                 for (v, &cl) in g[k * n..(k + 1) * n].iter().zip(case.labels.class.iter()) {
                     assert_eq!(*v, eval.level(k, cl == fg) as f32, "{} channel {k}", kind.name());
                 }

@@ -95,7 +95,7 @@ fn the_closed_form_with_respect_to_probabilities_is_not_shown_beside_logit_gradi
     // the rows of the first table (the mixed-precision table below it has rows per channel too)
     let rows: Vec<&str> = t
         .lines()
-        .skip_while(|l| !l.trim_start().starts_with("ch label"))
+        .skip_while(|l| !l.trim_start().starts_with("ch  label"))
         .skip(1)
         .take_while(|l| !l.is_empty())
         .collect();

@@ -21,6 +21,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::Serialize;
 
+use crate::case::labels::{gather, kept};
 use crate::loss::sums::probabilities;
 use crate::loss::{Evaluation, GradientKernel};
 use crate::parallel::{fold_chunks, with_buffer, CHUNK};
@@ -184,12 +185,13 @@ fn finish(
     }
 }
 
-/// Calls `f(acc, k, voxel_class, gradient_block_of_channel_k)` for each channel on each chunk,
-/// with a fresh `acc` per chunk, and `merge(acc)` in chunk order.
+/// Calls `f(acc, k, target, fg, gradient)` for each channel on each chunk — channel k's target
+/// per voxel (foreground where it is `fg`) and its gradient — with a fresh `acc` per chunk, and
+/// `merge(acc)` in chunk order. Voxels of the ignore label are left out.
 fn for_blocks<T: Send>(
     kernel: &GradientKernel,
     init: impl Fn() -> T + Sync + Send,
-    f: impl Fn(&mut T, usize, &[u8], &[f32]) + Sync + Send,
+    f: impl Fn(&mut T, usize, &[u8], u8, &[f32]) + Sync + Send,
     merge: impl FnMut(T),
 ) {
     let case = kernel.case();
@@ -202,9 +204,7 @@ fn for_blocks<T: Send>(
                 probabilities(case, act, r.clone(), s);
                 kernel.gradient(r.clone(), s, g);
                 let mut acc = init();
-                for k in 0..c {
-                    f(&mut acc, k, &case.labels.class[r.clone()], &g[k * len..(k + 1) * len]);
-                }
+                each_channel(case, r.clone(), s, g, |k, target, fg, _, gk| f(&mut acc, k, target, fg, gk));
                 acc
             })
         })
@@ -212,13 +212,37 @@ fn for_blocks<T: Send>(
     fold_chunks(case.voxels(), chunk, merge);
 }
 
-/// As [`for_blocks`], for counts: `f(acc, k, voxel_class, probabilities, gradient)` of channel k
+/// Calls `f(k, target, fg, probabilities, gradient)` for every channel of the voxels in `r`
+/// (`s`, `g`: channel-major, as [`GradientKernel::gradient`] fills them), the voxels of the
+/// ignore label left out (the others gathered, in order, when the range holds some).
+fn each_channel(
+    case: &crate::case::Case,
+    r: std::ops::Range<usize>,
+    s: &[f64],
+    g: &[f32],
+    mut f: impl FnMut(usize, &[u8], u8, &[f64], &[f32]),
+) {
+    let labels = &case.labels;
+    let len = r.len();
+    let kept = if labels.ignores() { kept(&labels.class[r.clone()]) } else { None };
+    for k in 0..case.prediction.channels {
+        let b = k * len..(k + 1) * len;
+        let (target, fg) = labels.target(k);
+        let target = &target[r.clone()];
+        match &kept {
+            None => f(k, target, fg, &s[b.clone()], &g[b]),
+            Some(at) => f(k, &gather(target, at), fg, &gather(&s[b.clone()], at), &gather(&g[b], at)),
+        }
+    }
+}
+
+/// As [`for_blocks`], for counts: `f(acc, k, target, fg, probabilities, gradient)` of channel k
 /// on each chunk, accumulated per thread and merged with `merge` in any order — which is exact
 /// for integer counts, whatever the number of threads.
 fn count_blocks<T: Send>(
     kernel: &GradientKernel,
     init: impl Fn() -> T + Sync + Send,
-    f: impl Fn(&mut T, usize, &[u8], &[f64], &[f32]) + Sync + Send,
+    f: impl Fn(&mut T, usize, &[u8], u8, &[f64], &[f32]) + Sync + Send,
     merge: impl Fn(&mut T, T) + Sync + Send,
 ) -> T {
     use rayon::prelude::*;
@@ -236,10 +260,7 @@ fn count_blocks<T: Send>(
                 with_buffer(c * len, |g: &mut [f32]| {
                     probabilities(case, act, r.clone(), s);
                     kernel.gradient(r.clone(), s, g);
-                    for k in 0..c {
-                        let b = k * len..(k + 1) * len;
-                        f(&mut acc, k, &case.labels.class[r.clone()], &s[b.clone()], &g[b]);
-                    }
+                    each_channel(case, r.clone(), s, g, |k, target, fg, sk, gk| f(&mut acc, k, target, fg, sk, gk));
                 })
             });
             acc
@@ -361,7 +382,6 @@ fn each_voxel_counted(
     scale: LossScale,
     with_views: bool,
 ) -> (Vec<GradientStats>, Vec<ViewAcc>) {
-    let cfg = &eval.config;
     let first = channels.first().copied().unwrap_or(0);
     // Once the merged total of a side has more distinct values than are counted, it stays so
     // whatever later chunks hold: those chunks start capped and skip the counting.
@@ -384,9 +404,9 @@ fn each_voxel_counted(
     for_blocks(
         kernel,
         fresh,
-        |accs, k, class, g| {
+        |accs, k, target, fg, g| {
             if k >= first {
-                accs[k - first].add_values(g, class, cfg.fg_class(k));
+                accs[k - first].add_values(g, target, fg);
             }
         },
         |part| {
@@ -412,11 +432,11 @@ fn each_voxel_counted(
             let views = if with_views { ViewAcc::fresh(kernel, eval, &value_ranges) } else { Vec::new() };
             (bins, views)
         },
-        |(bins, views), k, class, s, g| {
+        |(bins, views), k, target, fg, s, g| {
             if k >= first {
-                bins[k - first].add_values(g, class, cfg.fg_class(k));
+                bins[k - first].add_values(g, target, fg);
                 if let Some(v) = views.get_mut(k - first) {
-                    v.add(kernel, k, class, s, g);
+                    v.add(kernel, k, target, fg, s, g);
                 }
             }
         },

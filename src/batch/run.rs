@@ -67,6 +67,7 @@ fn request(params: &RunParameters, case_reports: bool) -> Request {
         loss: params.loss.clone(),
         compare: params.compare.clone(),
         label: None,
+        classes: params.classes.clone(),
         force_activation: params.force_activation,
         allow_non_finite: params.allow_non_finite,
         regime: None,

@@ -1,5 +1,19 @@
 //! Label maps reduced to class indices: which channel's foreground each voxel is. The same rules
 //! and messages for labels read from a file and labels handed over as an array.
+//!
+//! Two label conventions of the frameworks live here besides one channel per label value:
+//!
+//! - An **ignore label** (nnU-Net v2's `"ignore"` label, the `ignore_index` of torch's
+//!   cross-entropy): its voxels get the class [`IGNORED`], take no part in any sum of the loss nor
+//!   in the statistics, and their gradient is 0 — as nnU-Net's `loss_mask` does
+//!   (`get_tp_fp_fn_tn` multiplies tp, fp, fn by the mask; `DC_and_CE_loss` gives the
+//!   cross-entropy `ignore_index`).
+//! - **Regions** (nnU-Net's region-based training, BraTS: whole tumour = labels {1, 2, 3}, tumour
+//!   core = {2, 3}, enhancing tumour = {3}): channel k's target is 1 where the label lies in its
+//!   region. Regions overlap, so one class per voxel cannot say it: the voxels hold a code of
+//!   their label value, and each channel has a 0/1 target array of its own ([`Labels::target`]).
+
+use std::sync::Arc;
 
 use super::scan::{where_is, Offenders};
 use super::Grid;
@@ -9,8 +23,142 @@ use crate::msg;
 /// Largest number of channels a prediction may have (class indices are stored as `u8`).
 pub const MAX_CHANNELS: usize = 256;
 
+/// The class of a voxel whose label is the ignore label: in no channel's target, in no sum.
+pub const IGNORED: u8 = 255;
+
+/// Overlapping regions of label values, one per channel.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Regions {
+    /// Per channel, the label values of its region (sorted, distinct, none of them 0).
+    pub sets: Vec<Vec<i64>>,
+    /// Every label value of some region, sorted: the voxels of `values[i]` hold the code i + 1
+    /// (label 0 holds 0).
+    values: Vec<i64>,
+    /// The label value each region stands for in a label map (`regions_class_order`).
+    order: Option<Vec<i64>>,
+}
+
+impl Regions {
+    /// Regions from their label values, one region per channel, with the label each stands for
+    /// (`order`, optional). Refused: no region, an empty one, label 0 (the background) in a
+    /// region, more than 254 label values in all, an order of another length.
+    pub fn new(sets: Vec<Vec<i64>>, order: Option<Vec<i64>>) -> Result<Regions> {
+        let param = Param::REGIONS;
+        if sets.is_empty() {
+            return Err(Error::parameter(param, "names no region; give one region per channel, e.g. 1+2+3,2+3,3"));
+        }
+        let mut clean = Vec::with_capacity(sets.len());
+        for (k, set) in sets.into_iter().enumerate() {
+            let mut set = set;
+            set.sort_unstable();
+            set.dedup();
+            if set.is_empty() {
+                return Err(Error::parameter(param, format!("region {k} holds no label value; give at least one")));
+            }
+            if set.contains(&0) {
+                return Err(Error::parameter(
+                    param,
+                    format!("region {k} holds label 0, the background; a region is made of foreground labels"),
+                ));
+            }
+            clean.push(set);
+        }
+        let mut values: Vec<i64> = clean.iter().flatten().copied().collect();
+        values.sort_unstable();
+        values.dedup();
+        if values.len() > 254 {
+            return Err(Error::parameter(
+                param,
+                format!("name {} label values; at most 254 are supported", values.len()),
+            ));
+        }
+        if let Some(o) = &order {
+            if o.len() != clean.len() {
+                return Err(Error::parameter(
+                    param,
+                    format!(
+                        "come with {} class-order labels for {} regions; give one per region",
+                        o.len(),
+                        clean.len()
+                    ),
+                ));
+            }
+        }
+        Ok(Regions { sets: clean, values, order })
+    }
+
+    /// The code of label value `v`: 0 for the background, i + 1 for `values[i]`.
+    fn code(&self, v: f64) -> Option<u8> {
+        if v == 0.0 {
+            return Some(0);
+        }
+        self.values.iter().position(|&x| x as f64 == v).map(|i| (i + 1) as u8)
+    }
+
+    /// Whether the voxels of code `code` lie in region `k`.
+    pub(crate) fn holds(&self, k: usize, code: u8) -> bool {
+        let i = usize::from(code);
+        (1..=self.values.len()).contains(&i) && self.sets[k].binary_search(&self.values[i - 1]).is_ok()
+    }
+
+    /// The label value a region channel stands for in a label map (nnU-Net's
+    /// `regions_class_order`): by default the smallest value of region k in no later region
+    /// (the label painted last when regions are turned back into labels), else its smallest.
+    pub(crate) fn label_of(&self, k: usize) -> i64 {
+        if let Some(o) = &self.order {
+            return o[k];
+        }
+        let later: Vec<i64> = self.sets[k + 1..].iter().flatten().copied().collect();
+        self.sets[k].iter().copied().find(|v| !later.contains(v)).unwrap_or(self.sets[k][0])
+    }
+}
+
+/// What the label values mean beyond one class per value: the ignore label, regions, and the
+/// channels' names (as an nnU-Net `dataset.json` gives them, or the flags).
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ClassSpec {
+    /// The label value whose voxels take no part in the loss or the statistics.
+    #[serde(default)]
+    pub ignore_label: Option<i64>,
+    /// Region-based prediction: per channel, the label values of its region.
+    #[serde(default)]
+    pub regions: Option<Vec<Vec<i64>>>,
+    /// With regions: the label value each region stands for in a label map (nnU-Net's
+    /// `regions_class_order`); None: the smallest of its values in no later region.
+    #[serde(default)]
+    pub regions_class_order: Option<Vec<i64>>,
+    /// A name per channel, in the channels' order (class names, or region names).
+    #[serde(default)]
+    pub names: Option<Vec<String>>,
+}
+
+impl ClassSpec {
+    /// The label rule for a prediction of `channels` channels (`label`: K of a one-class
+    /// prediction), the ignore label checked against it, and the names' count against the
+    /// channels.
+    pub fn rule(&self, channels: usize, label: Option<i64>, prediction: &Input) -> Result<LabelRule> {
+        let order = self.regions_class_order.clone();
+        let regions = self.regions.clone().map(|sets| Regions::new(sets, order)).transpose()?.map(Arc::new);
+        let rule = rule_for(channels, label, regions.as_ref(), self.ignore_label, prediction)?;
+        if let Some(names) = &self.names {
+            if names.len() != channels {
+                return Err(Error::parameter(
+                    Param::DATASET_JSON,
+                    format!(
+                        "names {} classes but {prediction} has {channels} channel{}; give the dataset.json of the \
+                         data set this prediction comes from",
+                        names.len(),
+                        if channels == 1 { "" } else { "s" }
+                    ),
+                ));
+            }
+        }
+        Ok(rule)
+    }
+}
+
 /// How label values map to class indices.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum LabelRule {
     /// C ≥ 2 channels: labels 0..C−1, class = label.
     Channels(usize),
@@ -18,6 +166,8 @@ pub enum LabelRule {
     Binary,
     /// One channel for label K of a multi-label map: class = (label == K).
     Select(i64),
+    /// One channel per region: the voxels hold their label value's code (see [`Regions`]).
+    Regions(Arc<Regions>),
 }
 
 impl LabelRule {
@@ -31,15 +181,24 @@ impl LabelRule {
     }
 
     /// The class of label value `v`, if it has one.
-    pub fn class(self, v: f64) -> Option<u8> {
+    pub fn class(&self, v: f64) -> Option<u8> {
         match self {
-            LabelRule::Channels(c) => (v >= 0.0 && v < c as f64).then_some(v as u8),
+            LabelRule::Channels(c) => (v >= 0.0 && v < *c as f64).then_some(v as u8),
             LabelRule::Binary => (v == 0.0 || v == 1.0).then_some(v as u8),
-            LabelRule::Select(k) => Some((v == k as f64) as u8),
+            LabelRule::Select(k) => Some((v == *k as f64) as u8),
+            LabelRule::Regions(r) => r.code(v),
         }
     }
 
-    fn advice(self) -> crate::error::Msg {
+    /// The regions, for a region-based prediction.
+    pub fn regions(&self) -> Option<&Regions> {
+        match self {
+            LabelRule::Regions(r) => Some(r),
+            _ => None,
+        }
+    }
+
+    fn advice(&self) -> crate::error::Msg {
         match self {
             LabelRule::Channels(c) => msg![format!(
                 "the prediction has {c} channels, one per label 0..{}: check that labels and prediction belong \
@@ -53,8 +212,90 @@ impl LabelRule {
                 " to analyse class K of a multi-label map",
             ],
             LabelRule::Select(_) => msg![],
+            LabelRule::Regions(r) => {
+                let all: Vec<String> = r.values.iter().map(i64::to_string).collect();
+                msg![format!(
+                    "the regions are made of the labels {}: every label must be 0, one of these, or the ignore label",
+                    all.join(", ")
+                )]
+            }
         }
     }
+}
+
+/// The rule for a prediction of `channels` channels: regions when given (one per channel), else
+/// one channel per label (or label K of one channel); and the ignore label checked against it —
+/// it must name no class, and leave room for [`IGNORED`].
+pub fn rule_for(
+    channels: usize,
+    label: Option<i64>,
+    regions: Option<&Arc<Regions>>,
+    ignore: Option<i64>,
+    prediction: &Input,
+) -> Result<LabelRule> {
+    let rule = match regions {
+        Some(r) => {
+            if label.is_some() {
+                return Err(Error::parameter(
+                    Param::LABEL,
+                    msg!["does not apply to regions (each channel is a region); drop ", Param::LABEL],
+                ));
+            }
+            if r.sets.len() != channels {
+                return Err(Error::parameter(
+                    Param::REGIONS,
+                    format!(
+                        "names {} region{} but {prediction} has {channels} channel{}; give one region per channel, \
+                         in the channels' order",
+                        r.sets.len(),
+                        if r.sets.len() == 1 { "" } else { "s" },
+                        if channels == 1 { "" } else { "s" }
+                    ),
+                ));
+            }
+            LabelRule::Regions(Arc::clone(r))
+        }
+        None => {
+            check_label_option(label, channels, prediction)?;
+            LabelRule::for_prediction(channels, label)
+        }
+    };
+    if let Some(v) = ignore {
+        let param = Param::IGNORE_LABEL;
+        let clash = match &rule {
+            LabelRule::Channels(c) => (0..*c as i64).contains(&v),
+            LabelRule::Binary => v == 0 || v == 1,
+            LabelRule::Select(k) => v == *k,
+            LabelRule::Regions(r) => v == 0 || r.values.contains(&v),
+        };
+        if clash {
+            return Err(Error::parameter(
+                param,
+                format!(
+                    "{v} is a label the loss trains on; the ignore label must be a value of its own (nnU-Net: the \
+                     largest label value, after every class)"
+                ),
+            ));
+        }
+        if matches!(rule, LabelRule::Channels(c) if c >= MAX_CHANNELS) {
+            return Err(Error::parameter(param, format!("needs at most {} channels", MAX_CHANNELS - 1)));
+        }
+    }
+    Ok(rule)
+}
+
+/// The positions in a block of voxels of classes `class` that take part in the loss — every one
+/// but the ignored — when some voxel of the block is ignored; None when none is.
+pub fn kept(class: &[u8]) -> Option<Vec<u32>> {
+    if !class.contains(&IGNORED) {
+        return None;
+    }
+    Some(class.iter().enumerate().filter(|(_, &c)| c != IGNORED).map(|(i, _)| i as u32).collect())
+}
+
+/// The values of `v` at the positions `at`.
+pub fn gather<T: Copy>(v: &[T], at: &[u32]) -> Vec<T> {
+    at.iter().map(|&i| v[i as usize]).collect()
 }
 
 /// Refuses a label for a prediction of several channels.
@@ -83,6 +324,8 @@ pub fn check_label_option(label: Option<i64>, channels: usize, prediction: &Inpu
 /// Label values as they arrive, turned into class indices, with the offenders counted.
 pub struct ClassMapper {
     rule: LabelRule,
+    /// The ignore label, whose voxels get [`IGNORED`].
+    ignore: Option<i64>,
     /// Classes of the byte values, for unscaled uint8 labels.
     table: [Option<u8>; 256],
     not_whole: Offenders,
@@ -90,10 +333,11 @@ pub struct ClassMapper {
 }
 
 impl ClassMapper {
-    pub fn new(rule: LabelRule) -> ClassMapper {
+    pub fn new(rule: LabelRule, ignore: Option<i64>) -> ClassMapper {
         ClassMapper {
+            table: std::array::from_fn(|b| if ignore == Some(b as i64) { Some(IGNORED) } else { rule.class(b as f64) }),
             rule,
-            table: std::array::from_fn(|b| rule.class(b as f64)),
+            ignore,
             not_whole: Offenders::default(),
             out_of_range: Offenders::default(),
         }
@@ -133,6 +377,8 @@ impl ClassMapper {
         if v.fract() != 0.0 || !v.is_finite() {
             self.not_whole.add(i, v);
             0
+        } else if self.ignore.is_some_and(|g| g as f64 == v) {
+            IGNORED
         } else if let Some(c) = self.rule.class(v) {
             c
         } else {
@@ -152,13 +398,13 @@ impl ClassMapper {
     pub fn map_all<L: LabelValue>(&mut self, first: usize, values: &[L], class: &mut [u8]) {
         use rayon::prelude::*;
         let chunk = crate::parallel::CHUNK;
-        let rule = self.rule;
+        let (rule, ignore) = (&self.rule, self.ignore);
         let found: Vec<ClassMapper> = class
             .par_chunks_mut(chunk)
             .zip(values.par_chunks(chunk))
             .enumerate()
             .map(|(i, (c, v))| {
-                let mut m = ClassMapper::new(rule);
+                let mut m = ClassMapper::new(rule.clone(), ignore);
                 for (j, (c, &v)) in c.iter_mut().zip(v).enumerate() {
                     *c = m.class_of(first + i * chunk + j, v.to_f64());
                 }
@@ -175,12 +421,12 @@ impl ClassMapper {
     pub fn map_bytes_in_place(&mut self, first: usize, bytes: &mut [u8]) {
         use rayon::prelude::*;
         let chunk = crate::parallel::CHUNK;
-        let rule = self.rule;
+        let (rule, ignore) = (&self.rule, self.ignore);
         let found: Vec<ClassMapper> = bytes
             .par_chunks_mut(chunk)
             .enumerate()
             .map(|(i, c)| {
-                let mut m = ClassMapper::new(rule);
+                let mut m = ClassMapper::new(rule.clone(), ignore);
                 for (j, b) in c.iter_mut().enumerate() {
                     *b = match m.table[usize::from(*b)] {
                         Some(class) => class,

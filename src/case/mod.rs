@@ -18,6 +18,7 @@ use ndarray::{ArrayView3, ArrayView4};
 
 use crate::error::{Error, Input, Result};
 pub use buffer::Buffer;
+pub use labels::IGNORED;
 use labels::{check_label_option, ClassMapper, LabelRule, LabelValue};
 use scan::ValueScan;
 
@@ -98,30 +99,106 @@ impl Default for Geometry {
 }
 
 /// The ground truth reduced to class indices: `class[i]` is the channel whose one-hot target is 1
-/// at voxel `i` (for a single-channel prediction, 1 = foreground, 0 = background).
+/// at voxel `i` (for a single-channel prediction, 1 = foreground, 0 = background), or
+/// [`IGNORED`]; for regions, the code of the voxel's label value, with a target per channel.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Labels<'a> {
     pub class: Buffer<'a, u8>,
     /// How label values became class indices.
     pub rule: LabelRule,
+    /// The ignore label: its voxels hold [`IGNORED`].
+    pub ignore: Option<i64>,
+    /// For regions, channel k's target per voxel: 1 in the region, 0 outside, [`IGNORED`].
+    targets: Vec<Vec<u8>>,
+    /// A name per channel (class or region names, from an nnU-Net `dataset.json`), when known.
+    pub names: Option<Vec<String>>,
 }
 
-impl Labels<'_> {
-    /// The label value whose voxels are channel `k`'s foreground.
+impl<'a> Labels<'a> {
+    /// The labels of classes `class` made by `rule` (with `ignore`): for regions, each channel's
+    /// target is made here from the codes.
+    pub fn new(class: Buffer<'a, u8>, rule: LabelRule, ignore: Option<i64>) -> Labels<'a> {
+        let targets =
+            match rule.regions() {
+                Some(r) => (0..r.sets.len())
+                    .map(|k| {
+                        use rayon::prelude::*;
+                        let table: [u8; 256] = std::array::from_fn(|c| {
+                            if c as u8 == IGNORED {
+                                IGNORED
+                            } else {
+                                u8::from(r.holds(k, c as u8))
+                            }
+                        });
+                        let mut t = vec![0u8; class.len()];
+                        t.par_chunks_mut(crate::parallel::CHUNK)
+                            .zip(class.par_chunks(crate::parallel::CHUNK))
+                            .for_each(|(t, c)| t.iter_mut().zip(c).for_each(|(t, &c)| *t = table[usize::from(c)]));
+                        t
+                    })
+                    .collect(),
+                None => Vec::new(),
+            };
+        Labels { class, rule, ignore, targets, names: None }
+    }
+
+    /// The labels with a name per channel.
+    pub fn named(self, names: Option<Vec<String>>) -> Labels<'a> {
+        Labels { names, ..self }
+    }
+
+    /// The name of channel `k`, when the channels are named.
+    pub fn name_of(&self, k: usize) -> Option<&str> {
+        self.names.as_ref().and_then(|n| n.get(k)).map(String::as_str)
+    }
+
+    /// Channel `k`'s target per voxel and the value that marks its foreground there: the class
+    /// indices and k (1 for a single channel), or for regions the channel's own 0/1 target and 1.
+    /// A voxel of the ignore label holds [`IGNORED`] in every target.
+    pub fn target(&self, k: usize) -> (&[u8], u8) {
+        match &self.rule {
+            LabelRule::Regions(_) => (&self.targets[k], 1),
+            LabelRule::Channels(_) => (&self.class, k as u8),
+            LabelRule::Binary | LabelRule::Select(_) => (&self.class, 1),
+        }
+    }
+
+    /// Whether some voxel may be ignored (an ignore label was given).
+    pub fn ignores(&self) -> bool {
+        self.ignore.is_some()
+    }
+
+    /// The label value whose voxels are channel `k`'s foreground (for a region, the label it
+    /// stands for in a label map; see [`Labels::region`]).
     pub fn label_of(&self, k: usize) -> i64 {
-        match self.rule {
+        match &self.rule {
             LabelRule::Channels(_) => k as i64,
             LabelRule::Binary => 1,
-            LabelRule::Select(label) => label,
+            LabelRule::Select(label) => *label,
+            LabelRule::Regions(r) => r.label_of(k),
         }
+    }
+
+    /// The label values of channel `k`'s region, for a region-based prediction.
+    pub fn region(&self, k: usize) -> Option<&[i64]> {
+        self.rule.regions().map(|r| &r.sets[k][..])
     }
 
     /// The label value K when a single-channel prediction is one class of a multi-label map.
     pub fn selected(&self) -> Option<i64> {
         match self.rule {
             LabelRule::Select(label) => Some(label),
-            LabelRule::Channels(_) | LabelRule::Binary => None,
+            _ => None,
         }
+    }
+
+    /// Voxels of the ignore label.
+    pub fn ignored_voxels(&self) -> u64 {
+        if self.ignore.is_none() {
+            return 0;
+        }
+        use rayon::prelude::*;
+        self.class.par_chunks(crate::parallel::CHUNK).map(|c| c.iter().filter(|&&x| x == IGNORED).count() as u64).sum()
     }
 }
 
@@ -181,7 +258,21 @@ impl<'a> Case<'a> {
         Case {
             grid: Grid::fortran(shape),
             geometry: Geometry::default(),
-            labels: Labels { class: class.into(), rule },
+            labels: Labels::new(class.into(), rule, None),
+            prediction: Prediction { values: values.into(), channels, scan },
+        }
+    }
+
+    /// Voxels picked out of this case as a case of their own: `class` and `values` (C
+    /// channel-major blocks) of voxels in a row, under this case's label rule and ignore label.
+    pub fn gathered(&self, class: Vec<u8>, values: Vec<f32>) -> Case<'static> {
+        let (n, channels) = (class.len(), self.prediction.channels);
+        assert_eq!(values.len(), n * channels, "C blocks of N values");
+        let scan = ValueScan::of(&values);
+        Case {
+            grid: Grid::fortran([n, 1, 1]),
+            geometry: Geometry::default(),
+            labels: Labels::new(class.into(), self.labels.rule.clone(), self.labels.ignore),
             prediction: Prediction { values: values.into(), channels, scan },
         }
     }
@@ -221,7 +312,7 @@ impl<'a> Case<'a> {
             None => (Grid::c_order(shape), Buffer::from(prediction.iter().copied().collect::<Vec<_>>())),
         };
         let rule = LabelRule::for_prediction(channels, label);
-        let mut mapper = ClassMapper::new(rule);
+        let mut mapper = ClassMapper::new(rule.clone(), None);
         let mut class = vec![0u8; grid.voxels()];
         let o = grid.order;
         let in_order = labels.permuted_axes([o[2], o[1], o[0]]);
@@ -238,7 +329,7 @@ impl<'a> Case<'a> {
         Ok(Case {
             grid,
             geometry: Geometry::default(),
-            labels: Labels { class: class.into(), rule },
+            labels: Labels::new(class.into(), rule, None),
             prediction: Prediction { values, channels, scan },
         })
     }
@@ -252,7 +343,10 @@ impl<'a> Case<'a> {
         let [_, y, z] = first.grid.shape;
         let channels = first.prediction.channels;
         let same = |c: &&Case| {
-            c.grid.shape[1..] == [y, z] && c.prediction.channels == channels && c.labels.rule == first.labels.rule
+            c.grid.shape[1..] == [y, z]
+                && c.prediction.channels == channels
+                && c.labels.rule == first.labels.rule
+                && c.labels.ignore == first.labels.ignore
         };
         if !cases.iter().all(same) {
             return None;
@@ -277,7 +371,8 @@ impl<'a> Case<'a> {
         Some(Case {
             grid: Grid::c_order([x, y, z]),
             geometry: first.geometry,
-            labels: Labels { class: class.into(), rule: first.labels.rule },
+            labels: Labels::new(class.into(), first.labels.rule.clone(), first.labels.ignore)
+                .named(first.labels.names.clone()),
             prediction: Prediction { values: values.into(), channels, scan },
         })
     }

@@ -165,12 +165,8 @@ fn refuse_shared_outputs(a: &AnalyzeArgs) -> Result<()> {
     let mut named: Vec<(String, PathBuf)> = Vec::new();
     if let Some(d) = &a.out {
         named.push(("--out".to_string(), d.clone()));
-        named.extend(
-            planned_outputs(a)
-                .into_iter()
-                .filter(|p| p.parent() == Some(d.as_path()))
-                .map(|p| (format!("--out ({})", p.file_name().unwrap_or_default().to_string_lossy()), p)),
-        );
+        let files = pictures(a).into_iter().map(|(_, f)| f).chain([REPORT, REPORT_HTML]);
+        named.extend(files.map(|f| (format!("--out ({f})"), d.join(f))));
     }
     for (flag, path) in
         [("--grad-out", &a.grad_out), ("--export-markdown", &a.export_markdown), ("--export-csv", &a.export_csv)]
@@ -250,6 +246,7 @@ pub fn run(a: AnalyzeArgs) -> Result<ExitCode> {
         loss: a.loss.request(),
         compare: a.compare.clone(),
         label: a.label,
+        classes: a.case.classes(None)?,
         force_activation: a.case.force_activation,
         allow_non_finite: a.case.allow_non_finite,
         regime: a.training.request()?,

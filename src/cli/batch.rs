@@ -143,11 +143,12 @@ impl BatchArgs {
 pub fn run_batch(a: BatchArgs) -> Result<ExitCode> {
     super::init_threads(a.threads)?;
     let jobs = super::workers(a.jobs, "--jobs");
+    let params = a.case.run_parameters(&a.loss, a.compare, a.pred_suffix, Some(&a.labels_dir))?;
     let opts = BatchOptions {
         labels_dir: a.labels_dir,
         pred_dir: a.pred_dir,
         out: a.out.clone(),
-        params: a.case.run_parameters(&a.loss, a.compare, a.pred_suffix)?,
+        params,
         shard: a.shard,
         jobs,
         resume: a.resume,

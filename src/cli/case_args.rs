@@ -1,12 +1,17 @@
 //! The options of how each case is read and measured, shared by `analyze`, `batch` and `track`.
 
+use std::path::{Path, PathBuf};
+
 use clap::Args;
 
 use dicegrad::analysis::precision::LossScale;
+use dicegrad::case::labels::ClassSpec;
 use dicegrad::loss::LossKind;
 use dicegrad::pipeline::load::LoadOptions;
 use dicegrad::report::summary::RunParameters;
 use dicegrad::Result;
+
+use super::note;
 
 use super::loss_args::LossArgs;
 
@@ -29,6 +34,46 @@ pub struct CaseArgs {
     /// Refuse files whose header claims more values (voxels × channels) than this.
     #[arg(long, default_value_t = 2_000_000_000, value_name = "N")]
     pub max_voxels: u64,
+    /// nnU-Net v2 dataset.json of the data set: the class names (shown wherever a channel is
+    /// named), its ignore label and its regions. batch and track find DatasetXXX/dataset.json
+    /// beside the labels folder (labelsTr) by themselves.
+    #[arg(long, value_name = "PATH")]
+    pub dataset_json: Option<PathBuf>,
+    /// Do not use a dataset.json found beside the labels folder.
+    #[arg(long, conflicts_with = "dataset_json")]
+    pub no_dataset_json: bool,
+    /// Label value whose voxels take no part in the loss or the statistics and get gradient 0
+    /// (nnU-Net's "ignore" label, torch's ignore_index); overrides dataset.json's.
+    #[arg(long, value_name = "K", allow_negative_numbers = true)]
+    pub ignore_label: Option<i64>,
+    /// Region-based prediction (sigmoid, overlapping channels, as BraTS): one region per channel,
+    /// label values joined by '+', e.g. 1+2+3,2+3,3; overrides dataset.json's.
+    #[arg(long, value_name = "L+L,...", value_parser = parse_regions)]
+    pub regions: Option<Regions>,
+}
+
+/// Regions as given: per channel, its label values.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Regions(pub Vec<Vec<i64>>);
+
+/// Parses `1+2+3,2+3,3`.
+fn parse_regions(text: &str) -> std::result::Result<Regions, String> {
+    let mut out = Vec::new();
+    for part in text.split(',') {
+        let values: std::result::Result<Vec<i64>, String> = part
+            .split('+')
+            .map(|v| {
+                v.trim().parse::<i64>().map_err(|_| {
+                    format!(
+                        "'{}' is not a label value; write each region as label values joined by '+', e.g. 1+2+3,2+3,3",
+                        v.trim()
+                    )
+                })
+            })
+            .collect();
+        out.push(values?);
+    }
+    Ok(Regions(out))
 }
 
 impl CaseArgs {
@@ -42,6 +87,42 @@ impl CaseArgs {
         LoadOptions { max_values: self.max_voxels, affine_tol: self.affine_tol }
     }
 
+    /// What the label values mean beyond one class each: `--dataset-json` (or, for a folder of
+    /// labels `labels_dir`, the dataset.json nnU-Net keeps above it, said on stderr), with
+    /// `--ignore-label` and `--regions` over it.
+    pub fn classes(&self, labels_dir: Option<&Path>) -> Result<ClassSpec> {
+        let found = match (&self.dataset_json, labels_dir) {
+            (Some(p), _) => Some(p.clone()),
+            (None, Some(dir)) if !self.no_dataset_json => {
+                let found = dicegrad::dataset::beside(dir);
+                if let Some(p) = &found {
+                    note!(
+                        "using {} (class names, ignore label, regions); --no-dataset-json to leave it out",
+                        p.display()
+                    );
+                }
+                found
+            }
+            _ => None,
+        };
+        let mut spec = match found {
+            Some(p) => dicegrad::dataset::read(&p)?,
+            None => ClassSpec::default(),
+        };
+        if let Some(k) = self.ignore_label {
+            spec.ignore_label = Some(k);
+        }
+        if let Some(Regions(r)) = &self.regions {
+            // regions given here replace the file's, and with them its names and order
+            if spec.regions.as_ref() != Some(r) {
+                spec.names = None;
+                spec.regions_class_order = None;
+            }
+            spec.regions = Some(r.clone());
+        }
+        Ok(spec)
+    }
+
     /// What a run over many cases computes: `loss` compared with `compare`, predictions named
     /// with `pred_suffix`, each case read and measured as these options say.
     pub fn run_parameters(
@@ -49,6 +130,7 @@ impl CaseArgs {
         loss: &LossArgs,
         compare: Vec<LossKind>,
         pred_suffix: String,
+        labels_dir: Option<&Path>,
     ) -> Result<RunParameters> {
         Ok(RunParameters {
             loss: loss.request(),
@@ -59,6 +141,7 @@ impl CaseArgs {
             force_activation: self.force_activation,
             allow_non_finite: self.allow_non_finite,
             loss_scale: self.loss_scale()?,
+            classes: self.classes(labels_dir)?,
         })
     }
 }

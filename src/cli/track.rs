@@ -106,7 +106,7 @@ pub fn run(a: TrackArgs) -> Result<ExitCode> {
         predictions,
         steps: a.steps,
         out: a.out.clone(),
-        params: a.case.run_parameters(&a.loss, a.compare, a.pred_suffix)?,
+        params: a.case.run_parameters(&a.loss, a.compare, a.pred_suffix, a.labels_dir.as_deref())?,
         jobs,
         resume: a.resume,
         force: a.force,

@@ -38,7 +38,7 @@ use super::activation::{sigmoid, softmax, Activation};
 use super::config::LossConfig;
 use super::family::LossSpec;
 use super::preset::Preset;
-use crate::case::Case;
+use crate::case::{Case, IGNORED};
 
 /// Which cross-entropy applies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -58,12 +58,15 @@ pub enum Form {
 impl Form {
     /// The form for a configuration: from its activation, channel count and preset.
     pub fn of(config: &LossConfig) -> Form {
-        Form::for_spec(&config.spec, config.channels)
+        Form::for_spec(&config.spec, config.channels, config.regions)
     }
 
-    /// The form for the parameters `spec` on a prediction of `channels` channels.
-    pub fn for_spec(spec: &LossSpec, channels: usize) -> Form {
+    /// The form for the parameters `spec` on a prediction of `channels` channels: one binary
+    /// problem per channel when they are overlapping `regions` (as for one channel; nnU-Net's
+    /// `DC_and_BCE_loss`).
+    pub fn for_spec(spec: &LossSpec, channels: usize, regions: bool) -> Form {
         let monai = spec.preset == Some(Preset::Monai);
+        let channels = if regions { 1 } else { channels };
         match (spec.activation, channels) {
             (Activation::Softmax, _) => Form::SoftmaxLogits,
             (Activation::Sigmoid, 1) => Form::SigmoidLogits,
@@ -89,16 +92,23 @@ const CLAMPED_BELOW: f64 = 3.720075976020836e-44;
 /// PyTorch's BCELoss backward divides by max(s·(1 − s), this).
 const PROB_FLOOR: f64 = 1e-12;
 
-/// `(Σ loss, Σ weight)` of the voxels in `r`.
+/// `(Σ loss, Σ weight)` of the voxels in `r`. Voxels of the ignore label take no part (torch's
+/// `ignore_index`; the binary forms: a mean over the values kept). With regions and an ignore
+/// label the normaliser counts the voxels kept, not the values: nnU-Net's `DC_and_BCE_loss`
+/// divides the masked sum over every channel by the mask's sum, which has one channel.
 pub fn chunk_sum(form: Form, config: &LossConfig, case: &Case, r: Range<usize>) -> (f64, f64) {
     let pred = &case.prediction;
-    let class = &case.labels.class[r.clone()];
+    let labels = &case.labels;
+    let class = &labels.class[r.clone()];
     let c = config.channels;
     let (mut loss, mut norm) = (0.0, 0.0);
     match form {
         Form::SoftmaxLogits | Form::SoftmaxOfInput | Form::Nll => {
             let mut z = vec![0.0; c];
             for (j, &y) in class.iter().enumerate() {
+                if y == IGNORED {
+                    continue;
+                }
                 for (k, zk) in z.iter_mut().enumerate() {
                     *zk = pred.channel(k)[r.start + j] as f64;
                 }
@@ -116,16 +126,22 @@ pub fn chunk_sum(form: Form, config: &LossConfig, case: &Case, r: Range<usize>) 
             }
         }
         Form::SigmoidLogits | Form::SigmoidOfInput | Form::Bce => {
+            let per_voxel = labels.ignores() && config.regions;
             for k in 0..c {
-                let fg = config.fg_class(k);
-                for (&x, &cl) in pred.channel(k)[r.clone()].iter().zip(class) {
+                let (target, fg) = labels.target(k);
+                for (&x, &cl) in pred.channel(k)[r.clone()].iter().zip(&target[r.clone()]) {
+                    if cl == IGNORED {
+                        continue;
+                    }
                     let (x, g) = (x as f64, f64::from(u8::from(cl == fg)));
                     loss += if form == Form::Bce {
                         -(g * x.ln().max(LOG_FLOOR) + (1.0 - g) * (1.0 - x).ln().max(LOG_FLOOR))
                     } else {
                         x.max(0.0) - x * g + (-x.abs()).exp().ln_1p()
                     };
-                    norm += 1.0;
+                    if !per_voxel || k == 0 {
+                        norm += 1.0;
+                    }
                 }
             }
         }
@@ -135,10 +151,10 @@ pub fn chunk_sum(form: Form, config: &LossConfig, case: &Case, r: Range<usize>) 
 
 /// `scale` times the cross-entropy gradient of one value of channel `k` for the channel-wise forms
 /// (sigmoid logits, one-channel BCE), from its probability `p` (for [`Form::SigmoidOfInput`], which
-/// comes with no activation, the value as given).
+/// comes with no activation, the value as given) on a voxel of the channel's foreground or not.
 #[inline]
-pub fn channel_gradient(form: Form, config: &LossConfig, k: usize, p: f64, class: u8, scale: f64) -> f64 {
-    let g = f64::from(u8::from(class == config.fg_class(k)));
+pub fn channel_gradient(form: Form, p: f64, foreground: bool, scale: f64) -> f64 {
+    let g = f64::from(u8::from(foreground));
     match form {
         Form::SigmoidLogits => scale * (p - g),
         Form::SigmoidOfInput => scale * (sigmoid(p) - g),
@@ -146,6 +162,17 @@ pub fn channel_gradient(form: Form, config: &LossConfig, k: usize, p: f64, class
         Form::SoftmaxLogits | Form::SoftmaxOfInput | Form::Nll => {
             unreachable!("softmax and NLL couple the channels")
         }
+    }
+}
+
+/// Whether channel `k` is the foreground of a voxel of class `class` when there is one class per
+/// voxel (C channels, one per class; one channel: class 1).
+#[inline]
+fn is_class(channels: usize, k: usize, class: u8) -> bool {
+    if channels == 1 {
+        class == 1
+    } else {
+        usize::from(class) == k
     }
 }
 
@@ -173,13 +200,15 @@ pub fn add_gradient(form: Form, config: &LossConfig, s: &[f64], z: &[f64], class
             }
         }
         Form::SigmoidLogits | Form::Bce => {
+            let c = s.len();
             for (k, (o, &sk)) in out.iter_mut().zip(s).enumerate() {
-                *o += channel_gradient(form, config, k, sk, class, scale);
+                *o += channel_gradient(form, sk, is_class(c, k, class), scale);
             }
         }
         Form::SigmoidOfInput => {
+            let c = z.len();
             for (k, (o, &zk)) in out.iter_mut().zip(z).enumerate() {
-                *o += channel_gradient(form, config, k, zk, class, scale);
+                *o += channel_gradient(form, zk, is_class(c, k, class), scale);
             }
         }
     }

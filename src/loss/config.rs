@@ -30,7 +30,13 @@ impl LossRequest {
     /// Every parameter resolved for a prediction with `channels` channels: the preset's (or
     /// MONAI's) defaults with every explicit parameter applied.
     pub fn resolve(&self, channels: usize) -> LossSpec {
-        let mut s = self.preset.map_or_else(LossSpec::default, |p| p.spec(channels));
+        self.resolve_for(channels, false)
+    }
+
+    /// [`LossRequest::resolve`] for channels that are overlapping regions when `regions` (the
+    /// preset's region-based loss: [`Preset::spec_for`]).
+    pub fn resolve_for(&self, channels: usize, regions: bool) -> LossSpec {
+        let mut s = self.preset.map_or_else(LossSpec::default, |p| p.spec_for(channels, regions));
         self.overrides.apply(&mut s);
         s
     }
@@ -40,9 +46,18 @@ impl LossRequest {
     /// loss keeping the class weights only if it reads them. Parameters given explicitly that none
     /// of these losses reads are refused ([`LossRequest::check_applies`]).
     pub fn configs(&self, compare: &[LossKind], channels: usize) -> Result<Vec<LossConfig>> {
+        self.configs_for(compare, channels, false)
+    }
+
+    /// [`LossRequest::configs`] for a prediction whose channels are overlapping regions when
+    /// `regions` (each channel a binary problem: see [`LossConfig::regions`]).
+    pub fn configs_for(&self, compare: &[LossKind], channels: usize, regions: bool) -> Result<Vec<LossConfig>> {
         self.check_applies(compare)?;
-        let spec = self.resolve(channels);
-        compared_kinds(spec.loss, compare).into_iter().map(|k| LossConfig::for_kind(&spec, k, channels)).collect()
+        let spec = self.resolve_for(channels, regions);
+        compared_kinds(spec.loss, compare)
+            .into_iter()
+            .map(|k| LossConfig::for_kind(&spec, k, channels, regions))
+            .collect()
     }
 
     /// Refuses parameters given explicitly that neither the main loss nor any of `compared` reads;
@@ -112,16 +127,37 @@ pub struct LossConfig {
     /// Leaving out the background was asked for on a single-channel prediction, where (as in
     /// MONAI) it cannot apply and is ignored.
     pub background_ignored: bool,
+    /// The channels are overlapping regions (nnU-Net's region-based training): each is a binary
+    /// problem of its own — probabilities through a sigmoid (never a softmax), hard counts at
+    /// s ≥ 0.5, a binary cross-entropy per channel.
+    pub regions: bool,
 }
 
 impl LossConfig {
-    /// Validates `spec` for a prediction with `channels` channels.
+    /// Validates `spec` for a prediction with `channels` channels, one per class.
     pub fn new(spec: LossSpec, channels: usize) -> Result<Self> {
+        LossConfig::with_targets(spec, channels, false)
+    }
+
+    /// Validates `spec` for a prediction with `channels` channels, overlapping regions when
+    /// `regions`.
+    pub fn with_targets(spec: LossSpec, channels: usize, regions: bool) -> Result<Self> {
         spec.check()?;
         if channels == 0 {
             return Err(Error::usage("the prediction has no channels"));
         }
         let activation = LossParam::Activation.param();
+        if spec.activation == Activation::Softmax && regions {
+            return Err(Error::parameter(
+                activation,
+                msg![
+                    "softmax makes the channels exclusive, but they are overlapping regions (trained with a sigmoid \
+                     per channel, as nnU-Net's region-based training does); use ",
+                    set(activation, Activation::Sigmoid),
+                    " for logits, or no activation for probabilities",
+                ],
+            ));
+        }
         if spec.activation == Activation::Softmax && channels < 2 {
             return Err(Error::parameter(
                 activation,
@@ -151,7 +187,7 @@ impl LossConfig {
                     ],
                 ));
             }
-            let ce_form = spec.loss.has_ce().then(|| ce::Form::for_spec(&spec, channels));
+            let ce_form = spec.loss.has_ce().then(|| ce::Form::for_spec(&spec, channels, regions));
             if ce_form.is_some() && channels == 1 {
                 return Err(Error::parameter(
                     weights,
@@ -172,7 +208,7 @@ impl LossConfig {
         }
         let background_ignored = !spec.include_background && channels == 1;
         let first = usize::from(!spec.include_background && channels > 1);
-        Ok(LossConfig { spec, channels, first, background_ignored })
+        Ok(LossConfig { spec, channels, first, background_ignored, regions })
     }
 
     /// Whether the loss has a cross-entropy part.
@@ -200,16 +236,6 @@ impl LossConfig {
         }
     }
 
-    /// The class index whose voxels are foreground (g = 1) for channel `k`: 1 for a
-    /// single-channel prediction, `k` otherwise.
-    pub fn fg_class(&self, k: usize) -> u8 {
-        if self.channels == 1 {
-            1
-        } else {
-            k as u8
-        }
-    }
-
     /// Weight of channel `k` (1 without class weights).
     pub fn weight(&self, k: usize) -> f64 {
         self.spec.class_weights.as_ref().map_or(1.0, |w| w[k])
@@ -217,13 +243,13 @@ impl LossConfig {
 
     /// The parameters of `spec` for the family `kind`, checked for `channels` channels; class
     /// weights are kept only if the family reads them.
-    pub fn for_kind(spec: &LossSpec, kind: LossKind, channels: usize) -> Result<LossConfig> {
+    pub fn for_kind(spec: &LossSpec, kind: LossKind, channels: usize, regions: bool) -> Result<LossConfig> {
         let mut spec = spec.clone();
         spec.loss = kind;
         if !kind.reads(LossParam::ClassWeights) {
             spec.class_weights = None;
         }
-        LossConfig::new(spec, channels)
+        LossConfig::with_targets(spec, channels, regions)
     }
 }
 

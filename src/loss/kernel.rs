@@ -14,7 +14,7 @@ use super::config::LossConfig;
 use super::evaluation::Evaluation;
 use super::family::Coefficients;
 use super::sums::{channel_probabilities, probabilities};
-use crate::case::Case;
+use crate::case::{Case, IGNORED};
 use crate::parallel::{with_buffer, CHUNK};
 use crate::simd::avx2_or_portable;
 
@@ -48,12 +48,6 @@ impl<'a> GradientKernel<'a> {
         &self.config
     }
 
-    /// dL/ds of channel `k` (sum-based part) on a voxel of class `class` with probability `p`.
-    #[inline]
-    fn u(&self, k: usize, class: u8, p: f64) -> f64 {
-        dice_u(self.coeffs[k], class == self.config.fg_class(k), p)
-    }
-
     /// dL/ds of the sum-based (Dice-type) part of channel `k` with respect to its probability
     /// `p`, on a foreground or background voxel: P·g + R + T·p (0 for a loss without such a part).
     #[inline]
@@ -64,13 +58,12 @@ impl<'a> GradientKernel<'a> {
     /// The gradient of channel `k` on every voxel of one side (foreground or background), when it
     /// does not depend on the voxel's value: the values are the probabilities (no activation), no
     /// cross-entropy, and T_k = 0. Then `u` is P·g + R + 0·s for every voxel of the side, so any
-    /// probability gives it; None otherwise.
+    /// probability gives it; None otherwise. (Voxels of the ignore label are on neither side:
+    /// their gradient is 0.)
     pub fn side_value(&self, k: usize, foreground: bool) -> Option<f32> {
         let independent =
             self.config.spec.activation == Activation::None && self.ce.is_none() && self.coeffs[k].t == 0.0;
-        let fg = self.config.fg_class(k);
-        let class = if foreground { fg } else { fg ^ 1 };
-        independent.then(|| self.single(k, class, 0.0))
+        independent.then(|| self.single(k, foreground, 0.0))
     }
 
     /// Whether channel k's gradient depends on channel k alone.
@@ -81,28 +74,28 @@ impl<'a> GradientKernel<'a> {
 
     /// Gradient of one value of channel `k` when it depends on that channel alone.
     #[inline]
-    fn single(&self, k: usize, class: u8, p: f64) -> f32 {
-        let u = self.u(k, class, p);
+    fn single(&self, k: usize, foreground: bool, p: f64) -> f32 {
+        let u = dice_u(self.coeffs[k], foreground, p);
         let mut g = match self.config.spec.activation {
             Activation::Sigmoid => through_sigmoid(u, p),
             _ => u,
         };
         if let Some(form) = self.ce {
-            g += ce::channel_gradient(form, &self.config, k, p, class, self.ce_scale);
+            g += ce::channel_gradient(form, p, foreground, self.ce_scale);
         }
         g as f32
     }
 
-    /// Gradient of channel `k` on a block of voxels of classes `class` from that channel's
-    /// probabilities `p`, when the gradient is channel-wise.
-    fn channel_gradient(&self, k: usize, class: &[u8], p: &[f64], out: &mut [f32]) {
-        let (fg, coeffs) = (self.config.fg_class(k), self.coeffs[k]);
+    /// Gradient of channel `k` on a block of voxels whose targets are `target` (foreground where
+    /// it is `fg`) from that channel's probabilities `p`, when the gradient is channel-wise.
+    fn channel_gradient(&self, k: usize, target: &[u8], fg: u8, p: &[f64], out: &mut [f32]) {
+        let coeffs = self.coeffs[k];
         match (self.config.spec.activation, self.ce) {
-            (Activation::Sigmoid, None) => sigmoid_dice_block(coeffs, fg, class, p, out),
-            (Activation::None, None) => dice_block(coeffs, fg, class, p, out),
+            (Activation::Sigmoid, None) => sigmoid_dice_block(coeffs, fg, target, p, out),
+            (Activation::None, None) => dice_block(coeffs, fg, target, p, out),
             _ => {
-                for ((o, &p), &cl) in out.iter_mut().zip(p).zip(class) {
-                    *o = self.single(k, cl, p);
+                for ((o, &p), &cl) in out.iter_mut().zip(p).zip(target) {
+                    *o = self.single(k, cl == fg, p);
                 }
             }
         }
@@ -110,26 +103,56 @@ impl<'a> GradientKernel<'a> {
 
     /// Gradient of the voxels in `r` for every channel, channel-major into `out`
     /// (`out[k*len + j]` for voxel `r.start + j`), from their probabilities `s` (as given by
-    /// [`probabilities`]).
+    /// [`probabilities`]). Voxels of the ignore label get 0.
     pub fn gradient(&self, r: Range<usize>, s: &[f64], out: &mut [f32]) {
         let len = r.len();
-        let class = &self.case.labels.class[r.clone()];
+        let labels = &self.case.labels;
         let c = self.config.channels;
         if len == 0 {
             return;
         }
+        let class = &labels.class[r.clone()];
+        let ignored = labels.ignores() && class.contains(&IGNORED);
         if self.channelwise() {
             for ((k, sk), ok) in s.chunks_exact(len).take(c).enumerate().zip(out.chunks_exact_mut(len)) {
-                self.channel_gradient(k, class, sk, ok);
+                let (target, fg) = labels.target(k);
+                self.channel_gradient(k, &target[r.clone()], fg, sk, ok);
             }
-            return;
+        } else {
+            // one class per voxel; an ignored voxel computed as background, then set to 0
+            let held: Vec<u8>;
+            let class = if ignored {
+                held = class.iter().map(|&c| if c == IGNORED { 0 } else { c }).collect();
+                &held[..]
+            } else {
+                class
+            };
+            self.coupled_gradient(r.clone(), class, s, out);
         }
+        if ignored {
+            for ok in out.chunks_exact_mut(len).take(c) {
+                for (o, &cl) in ok.iter_mut().zip(class) {
+                    if cl == IGNORED {
+                        *o = 0.0;
+                    }
+                }
+            }
+        }
+    }
+
+    /// [`GradientKernel::gradient`] when the channels are coupled (a softmax, or a cross-entropy
+    /// over every channel), on voxels of classes `class` (none ignored).
+    fn coupled_gradient(&self, r: Range<usize>, class: &[u8], s: &[f64], out: &mut [f32]) {
+        let len = r.len();
+        let c = self.config.channels;
+        // one class per voxel: channel k's foreground is class k (class 1 for one channel)
+        let fg_of = |k: usize| if c == 1 { 1 } else { k as u8 };
         if self.config.spec.activation == Activation::Softmax {
             // The cross-entropy through softmax is that of softmax(logits), per voxel
             // scale·w_y·(s_k − [k = y]).
             let ce_weight: Option<Vec<f64>> =
                 self.ce.map(|_| (0..c).map(|y| self.ce_scale * self.config.weight(y)).collect());
-            let fgs: Vec<u8> = (0..c).map(|k| self.config.fg_class(k)).collect();
+            let fgs: Vec<u8> = (0..c).map(fg_of).collect();
             with_buffer(c * len, |u| {
                 with_buffer(len, |dot| {
                     softmax_dice_block(&self.coeffs, &fgs, ce_weight.as_deref(), class, s, u, dot, out)
@@ -146,7 +169,7 @@ impl<'a> GradientKernel<'a> {
             for k in 0..c {
                 sv[k] = s[k * len + j];
                 zv[k] = f64::from(self.case.prediction.channel(k)[r.start + j]);
-                let u = self.u(k, cl, sv[k]);
+                let u = dice_u(self.coeffs[k], cl == fg_of(k), sv[k]);
                 g[k] = if sigmoid { through_sigmoid(u, sv[k]) } else { u };
             }
             if let Some(form) = self.ce {
@@ -176,7 +199,17 @@ impl<'a> GradientKernel<'a> {
         }
         with_buffer(len, |p| {
             channel_probabilities(self.case, act, k, r.clone(), p);
-            self.channel_gradient(k, &self.case.labels.class[r], p, out);
+            let labels = &self.case.labels;
+            let (target, fg) = labels.target(k);
+            let target = &target[r.clone()];
+            self.channel_gradient(k, target, fg, p, out);
+            if labels.ignores() {
+                for (o, &cl) in out.iter_mut().zip(target) {
+                    if cl == IGNORED {
+                        *o = 0.0;
+                    }
+                }
+            }
         });
     }
 

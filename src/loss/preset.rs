@@ -9,6 +9,8 @@
 //!   foreground channels (do_bg=False; a negative Dice, not 1 − Dice); plus torch
 //!   `CrossEntropyLoss` on the logits over all channels; weights 1 and 1; the whole loss weighted
 //!   by the full-resolution output's deep-supervision weight ([`NNUNET_DEEP_SUPERVISION_WEIGHT`]).
+//!   With regions (region-based training, BraTS): `DC_and_BCE_loss` — a sigmoid per channel,
+//!   Dice over every channel (`do_bg=True`), `BCEWithLogitsLoss`.
 //! - `smp`: segmentation_models_pytorch 0.6.0 `DiceLoss(mode="multiclass")` defaults
 //!   (losses/dice.py, losses/_functional.py): `from_logits=True` (softmax; sigmoid in binary mode
 //!   for a one-channel prediction), `smooth=0`, `eps=1e-7` as a lower bound of the denominator,
@@ -51,6 +53,23 @@ impl Preset {
     }
 
     /// The preset's loss for a prediction with `channels` channels.
+    /// The preset's loss for a prediction whose channels are overlapping regions (`regions`):
+    /// logits through a sigmoid per channel, never a softmax; for nnU-Net every channel in the
+    /// Dice (region-based training: `DC_and_BCE_loss` with `do_bg=True`, there being no
+    /// background channel). Otherwise [`Preset::spec`].
+    pub fn spec_for(self, channels: usize, regions: bool) -> LossSpec {
+        let mut s = self.spec(channels);
+        if regions {
+            if s.activation == Activation::Softmax {
+                s.activation = Activation::Sigmoid;
+            }
+            if self == Preset::Nnunet {
+                s.include_background = true;
+            }
+        }
+        s
+    }
+
     pub fn spec(self, channels: usize) -> LossSpec {
         let base = LossSpec { loss: self.loss(), preset: Some(self), ..LossSpec::default() };
         let logits = if channels >= 2 { Activation::Softmax } else { Activation::Sigmoid };

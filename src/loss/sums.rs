@@ -7,6 +7,7 @@ use std::ops::Range;
 use super::activation::{sigmoid_into, softmax_into, Activation};
 use super::ce;
 use super::config::LossConfig;
+use crate::case::labels::{gather, kept};
 use crate::case::Case;
 use crate::parallel::{fold_chunks, with_buffer};
 pub use crate::simd::sums::ChannelSums;
@@ -15,7 +16,8 @@ use crate::simd::sums::{self as reduce, Reduce};
 /// All sums of a case.
 #[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CaseSums {
-    /// Voxels N of the case.
+    /// Voxels N of the case that take part in the loss (every voxel but those of the ignore
+    /// label).
     pub voxels: u64,
     /// One entry per prediction channel.
     pub channels: Vec<ChannelSums>,
@@ -76,44 +78,80 @@ pub fn activation_pass(case: &Case, act: Activation) -> f64 {
 }
 
 /// Sums of the voxels of one chunk, one entry per channel, from the channels' probabilities
-/// (`channels[k]` holds channel k's values of the voxels of `class`): S, Q, I, G, and the hard
-/// counts — at the threshold s ≥ 0.5 when `threshold`, of the argmax otherwise.
-fn chunk_sums<T: Reduce>(channels: &[&[T]], config: &LossConfig, class: &[u8], threshold: bool) -> Vec<ChannelSums> {
-    let sums_of = |k: usize, p: &[T]| {
-        let fg = config.fg_class(k);
+/// (`channels[k]` holds channel k's values of the voxels of `targets[k]`, the channel's target
+/// and the value of its foreground there): S, Q, I, G, and the hard counts — at the threshold
+/// s ≥ 0.5 when `threshold`, of the argmax otherwise (one class per voxel: every target is the
+/// class array).
+fn chunk_sums<T: Reduce>(channels: &[&[T]], targets: &[(&[u8], u8)], threshold: bool) -> Vec<ChannelSums> {
+    let sums_of = |p: &[T], (class, fg): (&[u8], u8)| {
         if threshold {
             reduce::sums::<T, true>(fg, p, class)
         } else {
             reduce::sums::<T, false>(fg, p, class)
         }
     };
-    let mut sums: Vec<ChannelSums> = channels.iter().enumerate().map(|(k, p)| sums_of(k, p)).collect();
+    let mut sums: Vec<ChannelSums> = channels.iter().zip(targets).map(|(p, &t)| sums_of(p, t)).collect();
     if !threshold {
-        reduce::argmax(&mut sums, channels, class);
+        reduce::argmax(&mut sums, channels, targets[0].0);
     }
     sums
 }
 
-/// The sums of the voxels in `r`, one entry per channel, and the cross-entropy's
-/// `(Σ loss, Σ weight)` over them (zeros without cross-entropy).
-pub fn range_sums(case: &Case, config: &LossConfig, r: Range<usize>) -> (Vec<ChannelSums>, (f64, f64)) {
+/// The sums of the voxels of one range.
+pub struct RangeSums {
+    /// One entry per channel.
+    pub channels: Vec<ChannelSums>,
+    /// The cross-entropy's `(Σ loss, Σ weight)` (zeros without cross-entropy).
+    pub ce: (f64, f64),
+    /// The voxels that take part in the loss (those not of the ignore label).
+    pub voxels: u64,
+}
+
+/// The sums of the voxels in `r`. Voxels of the ignore label take no part: a range that holds
+/// some is gathered without them first (so that the loops of the sums stay the same).
+pub fn range_sums(case: &Case, config: &LossConfig, r: Range<usize>) -> RangeSums {
     let c = config.channels;
     let act = config.spec.activation;
-    let threshold = c == 1 || act == Activation::Sigmoid;
-    let class = &case.labels.class[r.clone()];
-    let sums = if act == Activation::None {
-        let channels: Vec<&[f32]> = (0..c).map(|k| &case.prediction.channel(k)[r.clone()]).collect();
-        chunk_sums(&channels, config, class, threshold)
-    } else {
-        let len = r.len();
-        with_buffer(c * len, |s| {
+    let labels = &case.labels;
+    let threshold = c == 1 || act == Activation::Sigmoid || config.regions;
+    let targets: Vec<(&[u8], u8)> = (0..c)
+        .map(|k| {
+            let (t, fg) = labels.target(k);
+            (&t[r.clone()], fg)
+        })
+        .collect();
+    let kept = if labels.ignores() { kept(&labels.class[r.clone()]) } else { None };
+    let len = r.len();
+    let sums = match &kept {
+        None if act == Activation::None => {
+            let channels: Vec<&[f32]> = (0..c).map(|k| &case.prediction.channel(k)[r.clone()]).collect();
+            chunk_sums(&channels, &targets, threshold)
+        }
+        None => with_buffer(c * len, |s| {
             probabilities(case, act, r.clone(), s);
             let channels: Vec<&[f64]> = s.chunks_exact(len).collect();
-            chunk_sums(&channels, config, class, threshold)
-        })
+            chunk_sums(&channels, &targets, threshold)
+        }),
+        Some(at) => {
+            let held: Vec<Vec<u8>> = targets.iter().map(|(t, _)| gather(t, at)).collect();
+            let targets: Vec<(&[u8], u8)> = held.iter().zip(&targets).map(|(t, &(_, fg))| (&t[..], fg)).collect();
+            if act == Activation::None {
+                let values: Vec<Vec<f32>> =
+                    (0..c).map(|k| gather(&case.prediction.channel(k)[r.clone()], at)).collect();
+                let channels: Vec<&[f32]> = values.iter().map(|v| &v[..]).collect();
+                chunk_sums(&channels, &targets, threshold)
+            } else {
+                with_buffer(c * len, |s| {
+                    probabilities(case, act, r.clone(), s);
+                    let values: Vec<Vec<f64>> = s.chunks_exact(len).map(|sk| gather(sk, at)).collect();
+                    let channels: Vec<&[f64]> = values.iter().map(|v| &v[..]).collect();
+                    chunk_sums(&channels, &targets, threshold)
+                })
+            }
+        }
     };
-    let ce = if config.has_ce() { ce::chunk_sum(ce::Form::of(config), config, case, r) } else { (0.0, 0.0) };
-    (sums, ce)
+    let ce = if config.has_ce() { ce::chunk_sum(ce::Form::of(config), config, case, r.clone()) } else { (0.0, 0.0) };
+    RangeSums { channels: sums, ce, voxels: kept.map_or(len, |k| k.len()) as u64 }
 }
 
 impl CaseSums {
@@ -130,15 +168,15 @@ impl CaseSums {
     /// One pass over the case.
     pub fn compute(case: &Case, config: &LossConfig) -> CaseSums {
         let c = config.channels;
-        let mut total =
-            CaseSums { voxels: case.voxels() as u64, channels: vec![ChannelSums::default(); c], ..CaseSums::default() };
+        let mut total = CaseSums { voxels: 0, channels: vec![ChannelSums::default(); c], ..CaseSums::default() };
         let chunk = |r: Range<usize>| range_sums(case, config, r);
-        fold_chunks(case.voxels(), chunk, |(part, (ce_sum, ce_norm))| {
-            for (t, p) in total.channels.iter_mut().zip(&part) {
+        fold_chunks(case.voxels(), chunk, |part| {
+            for (t, p) in total.channels.iter_mut().zip(&part.channels) {
                 t.add(p);
             }
-            total.ce_sum += ce_sum;
-            total.ce_norm += ce_norm;
+            total.voxels += part.voxels;
+            total.ce_sum += part.ce.0;
+            total.ce_norm += part.ce.1;
         });
         total
     }

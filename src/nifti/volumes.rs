@@ -15,11 +15,12 @@ use crate::case::{Buffer, Grid};
 use crate::error::{Input, Result};
 
 /// The class indices of a label map on `grid` (read in the file's order, which is the grid's).
-pub fn read_labels(src: Source, grid: &Grid, rule: LabelRule) -> Result<Buffer<'static, u8>> {
+/// Voxels of the ignore label `ignore` get [`crate::case::IGNORED`].
+pub fn read_labels(src: Source, grid: &Grid, rule: LabelRule, ignore: Option<i64>) -> Result<Buffer<'static, u8>> {
     let n = grid.voxels();
     let (dt, big, scaling) = (src.header.datatype, src.header.big_endian, src.header.scaling);
     let input = Input::File(src.path.clone());
-    let mut mapper = ClassMapper::new(rule);
+    let mut mapper = ClassMapper::new(rule, ignore);
     // The usual label file, unsigned bytes as they are: a table from byte to class.
     let bytes_as_is = dt == DataType::U8 && scaling.is_none();
     let src = match if bytes_as_is { src.inflate_whole::<u8>()? } else { Whole::Stream(Box::new(src)) } {

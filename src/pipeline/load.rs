@@ -11,7 +11,7 @@
 use std::path::{Path, PathBuf};
 
 use super::Request;
-use crate::case::labels::{check_label_option, LabelRule};
+use crate::case::labels::{ClassSpec, LabelRule};
 use crate::case::{Case, Geometry, Grid, Labels, Prediction, Shape3};
 use crate::error::{AffineMismatch, Error, Input, Param, Result};
 use crate::nifti::volumes::{read_labels, read_values};
@@ -50,7 +50,7 @@ impl LoadOptions {
 /// Opens and checks both files, checks the request's losses against the prediction's channels
 /// (so that bad parameters are refused before any voxel data is read), and reads the case.
 pub fn load(labels: &Path, pred: &Path, options: LoadOptions, request: &Request) -> Result<LoadedCase> {
-    let open = OpenCase::open(labels, pred, options, request.label)?;
+    let open = OpenCase::open_with(labels, pred, options, request.label, &request.classes)?;
     request.configs(open.channels())?;
     open.read()
 }
@@ -89,7 +89,12 @@ pub struct OpenCase {
     /// Number of prediction channels C.
     channels: usize,
     layout: ChannelLayout,
-    label: Option<i64>,
+    /// How label values become classes (checked against the channels).
+    rule: LabelRule,
+    /// The ignore label.
+    ignore: Option<i64>,
+    /// The channels' names.
+    names: Option<Vec<String>>,
     max_values: u64,
 }
 
@@ -126,6 +131,18 @@ impl OpenCase {
     /// Opens both files and checks everything the headers can tell; `label` is the label value K
     /// when a single-channel prediction is one class of a multi-label map.
     pub fn open(labels_path: &Path, pred_path: &Path, options: LoadOptions, label: Option<i64>) -> Result<Self> {
+        Self::open_with(labels_path, pred_path, options, label, &ClassSpec::default())
+    }
+
+    /// [`OpenCase::open`] with what the label values mean beyond one class each (an ignore
+    /// label, regions, names; checked against the prediction's channels).
+    pub fn open_with(
+        labels_path: &Path,
+        pred_path: &Path,
+        options: LoadOptions,
+        label: Option<i64>,
+        classes: &ClassSpec,
+    ) -> Result<Self> {
         options.check()?;
         if let (Ok(l), Ok(p)) = (labels_path.canonicalize(), pred_path.canonicalize()) {
             if l == p {
@@ -182,7 +199,8 @@ impl OpenCase {
                 pred_shape: format!("{pshape:?}"),
             });
         }
-        check_label_option(label, channels, &pred_input)?;
+        let rule = classes.rule(channels, label, &pred_input)?;
+        let ignore = classes.ignore_label;
         if let PredSource::Nifti(src) = &pred {
             let (la, pa) = (labels.header.affine(), src.header.affine());
             if let Some(d) = super::space::difference(&la, &pa, options.affine_tol) {
@@ -207,7 +225,19 @@ impl OpenCase {
         }
         let grid = Grid::fortran(shape);
         let max_values = options.max_values;
-        Ok(OpenCase { labels, pred, pred_path: pred_path.to_path_buf(), grid, channels, layout, label, max_values })
+        let names = classes.names.clone();
+        Ok(OpenCase {
+            labels,
+            pred,
+            pred_path: pred_path.to_path_buf(),
+            grid,
+            channels,
+            layout,
+            rule,
+            ignore,
+            names,
+            max_values,
+        })
     }
 
     /// Number of prediction channels C.
@@ -217,14 +247,13 @@ impl OpenCase {
 
     /// Decodes labels and prediction (concurrently).
     pub fn read(self) -> Result<LoadedCase> {
-        let OpenCase { labels, pred, pred_path, grid, channels, layout, label, max_values } = self;
-        let rule = LabelRule::for_prediction(channels, label);
+        let OpenCase { labels, pred, pred_path, grid, channels, layout, rule, ignore, names, max_values } = self;
         let labels_info = info(&labels);
         let header = labels.header.clone();
         let geometry = Geometry { voxel_size: header.voxel_size().map(f64::from), affine: labels_info.affine };
         let labels_input = Input::File(labels.path.clone());
         let (class, prediction) = std::thread::scope(|s| {
-            let lab = s.spawn(move || read_labels(labels, &grid, rule));
+            let lab = s.spawn(|| read_labels(labels, &grid, rule.clone(), ignore));
             let pred = match pred {
                 PredSource::Nifti(src) => {
                     let (info, template) = (info(&src), src.header.template.clone());
@@ -252,7 +281,7 @@ impl OpenCase {
             case: Case {
                 grid,
                 geometry,
-                labels: Labels { class, rule },
+                labels: Labels::new(class, rule, ignore).named(names),
                 prediction: Prediction { values, channels, scan },
             },
             inputs: Inputs { labels: labels_info, prediction: PredictionInfo { file: pred_info, channels, layout } },

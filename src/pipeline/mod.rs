@@ -12,6 +12,7 @@ use crate::analysis::compare::compare;
 use crate::analysis::precision::LossScale;
 use crate::analysis::views::ViewRequest;
 use crate::analysis::{measure, measure_with_views};
+use crate::case::labels::ClassSpec;
 use crate::case::scan::{voxels_not_summing_to_one, NEAR_UNIT};
 use crate::case::Case;
 use crate::error::{set, Error, Input, Msg, Naming, Param, Result};
@@ -35,6 +36,9 @@ pub struct Request {
     /// The label value K when a single-channel prediction is one class of a multi-label map (used
     /// when the case is made from files or arrays; a case holds it from then on).
     pub label: Option<i64>,
+    /// What label values mean beyond one class each: the ignore label, regions, the channels'
+    /// names (used when the case is made from files).
+    pub classes: ClassSpec,
     /// Apply the loss's activation even to values that look like probabilities (all in [0, 1],
     /// and for softmax, channels summing to 1); refused otherwise.
     pub force_activation: bool,
@@ -53,7 +57,7 @@ impl Request {
     /// The checked losses for a prediction of `channels` channels: the main one first, then the
     /// compared ones (see [`LossRequest::configs`]).
     pub fn configs(&self, channels: usize) -> Result<Vec<LossConfig>> {
-        self.loss.configs(&self.compare, channels)
+        self.loss.configs_for(&self.compare, channels, self.classes.regions.is_some())
     }
 }
 
@@ -66,7 +70,8 @@ fn case_configs(case: &Case, inputs: &Inputs, request: &Request) -> Result<Vec<L
             problem: msg!["the prediction has no channels; give at least one"],
         });
     }
-    request.configs(case.prediction.channels)
+    let regions = case.labels.rule.regions().is_some();
+    request.loss.configs_for(&request.compare, case.prediction.channels, regions)
 }
 
 /// The results of one case: its report, the kernel of its main loss (to write the gradient

@@ -3,6 +3,7 @@
 //! per-case gradient levels against case Dice (one point per case and channel, the outliers of
 //! [`crate::report::outliers`] and the case of lowest Dice ringed and named).
 
+use crate::report::wording::channel as channel_title;
 use std::path::Path;
 
 use plotters::coord::Shift;
@@ -116,7 +117,10 @@ fn draw_pooled_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, s: &Summ
     let (plot, strip) = with_key(area, &key);
     draw_key(&strip, &key)?;
     let mut chart = ChartBuilder::on(&plot)
-        .caption(format!("channel {} (label {}): {} cases", ch.channel, ch.label, ch.cases), ("sans-serif", 15))
+        .caption(
+            format!("{}: {} cases", channel_title(ch.channel, ch.label, ch.name.as_deref()), ch.cases),
+            ("sans-serif", 15),
+        )
         .margin(10)
         .margin_bottom(4)
         .x_label_area_size(42)
@@ -264,7 +268,7 @@ fn draw_levels_panel<DB: DrawingBackend>(
     let (plot, strip) = with_key(area, &key);
     draw_key(&strip, &key)?;
     let mut chart = ChartBuilder::on(&plot)
-        .caption(format!("channel {} (label {})", ch.channel, ch.label), ("sans-serif", 15))
+        .caption(channel_title(ch.channel, ch.label, ch.name.as_deref()), ("sans-serif", 15))
         .margin(10)
         .margin_bottom(4)
         .x_label_area_size(42)

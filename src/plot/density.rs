@@ -4,6 +4,7 @@
 //! levels, dashed); through a softmax or sigmoid the gradient with respect to the logits bends
 //! into the s(1 − s) shape, which the panels beside it show.
 
+use crate::report::wording::{channel as channel_title, name_of};
 use plotters::coord::Shift;
 use plotters::element::BitMapElement;
 use plotters::prelude::*;
@@ -97,7 +98,11 @@ pub fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, report: &Report) 
     let rows = body.split_evenly((views.channels.len().max(1), 1));
     for (area, ch) in rows.iter().zip(&views.channels) {
         let (head, panels) = area.split_vertically(ROW_HEAD);
-        head.draw_text(&format!("channel {} (label {})", ch.channel, ch.label), &black(14), (4, 4))?;
+        head.draw_text(
+            &channel_title(ch.channel, ch.label, name_of(&report.parameters.channel_names, ch.channel)),
+            &black(14),
+            (4, 4),
+        )?;
         let ks = kinds(ch);
         let cols = panels.split_evenly((1, 2 * ks.len()));
         let mut i = 0;

@@ -3,6 +3,7 @@
 //! probabilities, and float16's normal range at the report's loss scale S shaded: the values g with
 //! 2^−14/S ≤ |g| ≤ 65504/S, whose S·g is a normal float16.
 
+use crate::report::wording::channel as channel_title;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
@@ -148,9 +149,8 @@ pub fn draw_histograms<DB: DrawingBackend>(
                 && pv.histogram.background.iter().filter(|&&c| c > 0).count() <= 1;
             let panel = Panel {
                 caption: format!(
-                    "channel {} (label {}): dL/ds{}, w.r.t. probabilities: {}",
-                    ch.channel,
-                    ch.label,
+                    "{}: dL/ds{}, w.r.t. probabilities: {}",
+                    channel_title(ch.channel, ch.label, ch.name.as_deref()),
                     if pv.dice_part_only { " of the Dice part" } else { "" },
                     if two { "two values" } else { "spread" }
                 ),
@@ -167,9 +167,8 @@ pub fn draw_histograms<DB: DrawingBackend>(
         let Some(area) = areas.next() else { break };
         let panel = Panel {
             caption: format!(
-                "channel {} (label {}): soft Dice {:.4}, {} fg / {} bg voxels, {}",
-                ch.channel,
-                ch.label,
+                "{}: soft Dice {:.4}, {} fg / {} bg voxels, {}",
+                channel_title(ch.channel, ch.label, ch.name.as_deref()),
                 ch.soft_dice,
                 ch.foreground_voxels,
                 ch.background_voxels,
@@ -206,7 +205,7 @@ pub fn draw_comparison<DB: DrawingBackend>(
     for (r, ch) in report.channels.iter().enumerate() {
         let first = r * per_channel * cols;
         let main = Panel {
-            caption: format!("{}: channel {} (label {})", names[0], ch.channel, ch.label),
+            caption: format!("{}: {}", names[0], channel_title(ch.channel, ch.label, ch.name.as_deref())),
             hist: &ch.gradient.histogram,
             levels: (act == Activation::None && report.two_valued_closed_form)
                 .then_some([ch.closed_form.foreground_level, ch.closed_form.background_level]),
@@ -223,7 +222,7 @@ pub fn draw_comparison<DB: DrawingBackend>(
                 continue;
             };
             let panel = Panel {
-                caption: format!("{name}: channel {} (label {})", other.channel, other.label),
+                caption: format!("{name}: {}", channel_title(other.channel, other.label, ch.name.as_deref())),
                 hist: &other.gradient.histogram,
                 levels: (act == Activation::None && loss.two_valued_closed_form)
                     .then_some([other.closed_form.foreground_level, other.closed_form.background_level]),

@@ -10,6 +10,7 @@
 //!    a 16-bit cast loses gradient;
 //! 5. with compared losses, the cosine of each pair of gradients.
 
+use crate::report::wording::{channel_short, name_of};
 use std::path::Path;
 
 use plotters::coord::Shift;
@@ -146,7 +147,7 @@ fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, s: &Series) -> Drawn<
     for (r, &(k, label)) in channels.iter().enumerate() {
         let row = &rows[r * panels(s)..(r + 1) * panels(s)];
         let pts = points(s, k);
-        let name = format!("ch {k} (label {label})");
+        let name = channel_short(k, label, name_of(&s.parameters.classes.names, k));
         dice_panel(&row[0], s, &pts, &name)?;
         levels_panel(&row[1], s, &pts, &name)?;
         ratio_panel(&row[2], s, &pts, &name)?;

@@ -11,6 +11,7 @@
 //! Pixels are nearest-neighbour samples of the voxels, so each voxel's colour is exactly its
 //! value's.
 
+use crate::report::wording::{channel as channel_title, name_of};
 use plotters::coord::Shift;
 use plotters::element::BitMapElement;
 use plotters::prelude::*;
@@ -201,7 +202,8 @@ pub fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, report: &Report) 
     let rects = layout(report);
     for (row, ch) in views.channels.iter().enumerate() {
         let top = (TITLE_H + row as u32 * (ROW_HEAD + CELL + BAR_H)) as i32;
-        let mut head = format!("channel {} (label {}): {}", ch.channel, ch.label, where_(&ch.slices));
+        let name = name_of(&report.parameters.channel_names, ch.channel);
+        let mut head = format!("{}: {}", channel_title(ch.channel, ch.label, name), where_(&ch.slices));
         if let Some(r) = report.channels.iter().find(|r| r.channel == ch.channel) {
             let nan = |m: Option<f64>| m.is_some_and(|v| !v.is_finite());
             if nan(r.gradient.foreground.mean) || nan(r.gradient.background.mean) {

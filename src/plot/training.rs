@@ -2,6 +2,7 @@
 //! channel, the float16 loss-scale windows, and how often each class is absent — all read from
 //! the report's [`RegimeReport`].
 
+use crate::report::wording::{channel_short, name_of};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
@@ -136,10 +137,11 @@ fn histogram_panel<DB: DrawingBackend>(
 fn spread_panel<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     t: &RegimeReport,
+    names: &Option<Vec<String>>,
 ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
     let log = |v: Option<f64>| v.filter(|v| *v > 0.0).map(f64::log10);
     let rows: Vec<(String, &Spread)> =
-        t.channels.iter().map(|c| (format!("ch {} (label {})", c.channel, c.label), &c.max_abs)).collect();
+        t.channels.iter().map(|c| (channel_short(c.channel, c.label, name_of(names, c.channel)), &c.max_abs)).collect();
     let (lo, hi) = span(rows.iter().flat_map(|(_, s)| [log(s.min), log(s.max)]).flatten());
     let n = rows.len().max(1) as f64;
     let mut chart = ChartBuilder::on(area)
@@ -185,6 +187,7 @@ fn spread_panel<DB: DrawingBackend>(
 fn absent_panel<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     t: &RegimeReport,
+    channel_names: &Option<Vec<String>>,
 ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
     let n = t.channels.len().max(1);
     let mut chart = ChartBuilder::on(area)
@@ -200,7 +203,8 @@ fn absent_panel<DB: DrawingBackend>(
         .x_label_area_size(46)
         .y_label_area_size(56)
         .build_cartesian_2d(-0.5..n as f64 - 0.5, 0.0..1.3)?;
-    let names: Vec<String> = t.channels.iter().map(|c| format!("ch {} (label {})", c.channel, c.label)).collect();
+    let names: Vec<String> =
+        t.channels.iter().map(|c| channel_short(c.channel, c.label, name_of(channel_names, c.channel))).collect();
     chart
         .configure_mesh()
         .x_labels(n)
@@ -256,7 +260,7 @@ pub fn draw<DB: DrawingBackend>(
         None,
         SeriesLabelPosition::UpperRight,
     )?;
-    spread_panel(&panels[1], t)?;
+    spread_panel(&panels[1], t, &report.parameters.channel_names)?;
     let windows: Vec<ScaleWindow> =
         t.batch_max_abs.iter().zip(&t.batch_min_nonzero_abs).map(|(&mx, mn)| ScaleWindow::float16(*mn, mx)).collect();
     let lows: Vec<f64> = windows.iter().filter_map(|w| w.log2_min).collect();
@@ -278,6 +282,6 @@ pub fn draw<DB: DrawingBackend>(
         band,
         SeriesLabelPosition::UpperLeft,
     )?;
-    absent_panel(&panels[3], t)?;
+    absent_panel(&panels[3], t, &report.parameters.channel_names)?;
     Ok(())
 }

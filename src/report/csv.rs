@@ -19,12 +19,13 @@ fn num(v: Option<f64>) -> String {
 const NO_ERROR: &str = "none";
 
 /// Every column before the comparison columns, in order.
-const COLUMNS: [Column; 27] = [
+const COLUMNS: [Column; 28] = [
     ("case", |r, _| r.case.clone()),
     ("status", |_, _| "ok".into()),
     ("error", |_, _| NO_ERROR.into()),
     ("channel", |_, c| c.channel.to_string()),
     ("label", |_, c| c.label.to_string()),
+    ("name", |_, c| c.name.clone().unwrap_or_default()),
     ("foreground_voxels", |_, c| c.foreground_voxels.to_string()),
     ("loss", |r, _| num(r.loss)),
     ("loss_term", |_, c| num(c.loss_term)),
@@ -126,6 +127,7 @@ mod tests {
         ChannelRow {
             channel,
             label: channel as i64,
+            name: None,
             in_dice_part: true,
             foreground_voxels: 10,
             soft_dice: 0.5,
@@ -182,18 +184,19 @@ mod tests {
         let bytes = to_csv(&pairs, &records);
         let mut reader = csv::Reader::from_reader(bytes.as_slice());
         let head = reader.headers().unwrap().clone();
-        assert_eq!(head.len(), 30);
-        assert_eq!((&head[17], &head[22]), ("float16_window_log2_min", "float16_l1_lost_share"));
-        assert_eq!(&head[27], "dice_vs_ce_cosine");
+        assert_eq!(head.len(), 31);
+        assert_eq!((&head[4], &head[5]), ("label", "name"));
+        assert_eq!((&head[18], &head[23]), ("float16_window_log2_min", "float16_l1_lost_share"));
+        assert_eq!(&head[28], "dice_vs_ce_cosine");
         let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
         assert_eq!(rows.len(), 3, "two channels of a, one row for b");
         assert!(rows.iter().all(|r| r.len() == head.len()));
         assert_eq!((&rows[0][0], &rows[0][2], &rows[0][3], &rows[1][3]), ("a", "none", "0", "1"));
-        assert_eq!((&rows[0][6], &rows[0][10], &rows[0][12]), ("2.5e-1", "-2.5e-3", ""));
-        assert_eq!((&rows[0][17], &rows[0][18], &rows[0][19], &rows[0][22]), ("-3.5e0", "", "2.5e-1", "1e-3"));
-        assert_eq!((&rows[0][27], &rows[0][28], &rows[0][29]), ("5e-1", "", "1e0"));
+        assert_eq!((&rows[0][7], &rows[0][11], &rows[0][13]), ("2.5e-1", "-2.5e-3", ""));
+        assert_eq!((&rows[0][18], &rows[0][19], &rows[0][20], &rows[0][23]), ("-3.5e0", "", "2.5e-1", "1e-3"));
+        assert_eq!((&rows[0][28], &rows[0][29], &rows[0][30]), ("5e-1", "", "1e0"));
         assert_eq!((&rows[2][0], &rows[2][1]), ("b, \"quoted\"\nline", "failed"));
         assert_eq!(&rows[2][2], "bad, \"file\": truncated");
-        assert!((3..30).all(|i| rows[2][i].is_empty()));
+        assert!((3..31).all(|i| rows[2][i].is_empty()));
     }
 }

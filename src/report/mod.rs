@@ -64,6 +64,15 @@ pub struct Parameters {
     pub channels_in_loss: Vec<usize>,
     /// The label value K of a single-channel prediction of one class of a multi-label map.
     pub label: Option<i64>,
+    /// The ignore label: its voxels take no part in the loss or the statistics, and get gradient
+    /// 0.
+    pub ignore_label: Option<i64>,
+    /// Voxels of the ignore label in the case.
+    pub ignored_voxels: u64,
+    /// For a region-based prediction: per channel, the label values of its region.
+    pub regions: Option<Vec<Vec<i64>>>,
+    /// A name per channel, when known (an nnU-Net dataset.json).
+    pub channel_names: Option<Vec<String>>,
     /// What the gradient is taken with respect to.
     pub gradient_wrt: &'static str,
     /// What the cross-entropy part computes, when there is one.
@@ -141,8 +150,15 @@ impl ClosedForm {
 pub struct ChannelReport {
     /// Index of the channel in the prediction.
     pub channel: usize,
-    /// Label value whose voxels are this channel's foreground.
+    /// Label value whose voxels are this channel's foreground (for a region, the label it stands
+    /// for in a label map).
     pub label: i64,
+    /// The channel's name (class or region, from an nnU-Net dataset.json), when known.
+    pub name: Option<String>,
+    /// For a region-based prediction, the label values of this channel's region.
+    pub region: Option<Vec<i64>>,
+    /// Voxels of the channel's foreground, and of its background (voxels of the ignore label are
+    /// in neither).
     pub foreground_voxels: u64,
     pub background_voxels: u64,
     /// N / D (dimensionless, 0–1).
@@ -204,7 +220,7 @@ impl Report {
         let mixed_precision = mixed_precision_of(&stats, scale);
         let label = case.labels.selected();
         let cfg = &eval.config;
-        let n = case.voxels() as u64;
+        let n = eval.sums.voxels;
         let channels: Vec<ChannelReport> = cfg
             .reported_channels()
             .zip(stats)
@@ -214,6 +230,8 @@ impl Report {
                 ChannelReport {
                     channel: k,
                     label: case.labels.label_of(k),
+                    name: case.labels.name_of(k).map(str::to_string),
+                    region: case.labels.region(k).map(<[i64]>::to_vec),
                     foreground_voxels: s.label_count,
                     background_voxels: n - s.label_count,
                     soft_dice: eval.soft_dice(k),
@@ -274,6 +292,10 @@ impl Report {
                 reduction: spec.loss.family().reduction(),
                 channels_in_loss: cfg.in_loss().collect(),
                 label,
+                ignore_label: case.labels.ignore,
+                ignored_voxels: case.labels.ignored_voxels(),
+                regions: case.labels.rule.regions().map(|r| r.sets.clone()),
+                channel_names: case.labels.names.clone(),
                 gradient_wrt: wording::gradient_wrt(spec.activation),
                 cross_entropy: eval.ce_form().map(wording::cross_entropy),
                 loss_scale: scale,

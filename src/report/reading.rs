@@ -134,7 +134,7 @@ pub fn level_ratios(r: &Report) -> Vec<String> {
                 ),
                 None => "the closed form is not two-valued".to_string(),
             };
-            format!("channel {} (label {}): {measured}, {closed}; {paper}", c.channel, c.label)
+            format!("{}: {measured}, {closed}; {paper}", super::wording::channel(c.channel, c.label, c.name.as_deref()))
         })
         .collect()
 }
@@ -202,4 +202,19 @@ pub fn significant(v: f64) -> String {
     } else {
         format!("{}", (v * 1e6).round() / 1e6)
     }
+}
+
+/// The regions of a region-based prediction in one line: `whole tumor = 1+2+3, tumor core = 2+3`
+/// (`channel 0 = 1+2+3` without names).
+pub fn regions_line(regions: &[Vec<i64>], names: &Option<Vec<String>>) -> String {
+    regions
+        .iter()
+        .enumerate()
+        .map(|(k, r)| {
+            let values: Vec<String> = r.iter().map(i64::to_string).collect();
+            let name = super::wording::name_of(names, k).map_or_else(|| format!("channel {k}"), str::to_string);
+            format!("{name} = {}", values.join("+"))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }

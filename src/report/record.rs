@@ -13,6 +13,9 @@ use crate::loss::CaseSums;
 pub struct ChannelRow {
     pub channel: usize,
     pub label: i64,
+    /// The channel's name, when the channels are named.
+    #[serde(default)]
+    pub name: Option<String>,
     /// The channel is in the loss's Dice-type part (false for the background left out of it
     /// while a cross-entropy part still reads it).
     #[serde(default = "yes")]
@@ -128,6 +131,7 @@ impl CaseRecord {
                 ChannelRow {
                     channel: c.channel,
                     label: c.label,
+                    name: c.name.clone(),
                     in_dice_part: report.parameters.channels_in_loss.contains(&c.channel),
                     foreground_voxels: c.foreground_voxels,
                     soft_dice: c.soft_dice,

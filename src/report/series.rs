@@ -25,6 +25,8 @@ use crate::loss::Evaluation;
 pub struct StepChannel {
     pub channel: usize,
     pub label: i64,
+    /// The channel's name, when the channels are named.
+    pub name: Option<String>,
     /// Foreground voxels (over all cases of a folder).
     pub foreground_voxels: u64,
     /// Soft Dice N / D (pooled over a folder's cases).
@@ -158,6 +160,7 @@ impl StepChannel {
         StepChannel {
             channel: c.channel,
             label: c.label,
+            name: c.name.clone(),
             foreground_voxels: c.foreground_voxels,
             soft_dice: c.soft_dice,
             hard_dice: c.hard_dice,
@@ -218,7 +221,8 @@ impl StepRecord {
     ) -> StepRecord {
         let ok: Vec<&CaseRecord> = records.iter().filter(|r| r.is_ok()).collect();
         let pooled = summary.batch.as_ref().and_then(|b| {
-            let config = params.loss.configs(&params.compare, b.sums.channels.len()).ok()?.swap_remove(0);
+            let regions = params.classes.regions.is_some();
+            let config = params.loss.configs_for(&params.compare, b.sums.channels.len(), regions).ok()?.swap_remove(0);
             Some(Evaluation::from_sums(config, b.sums.clone()))
         });
         let channels = summary.channels.iter().map(|s| folder_channel(s, &ok, pooled.as_ref())).collect();
@@ -268,6 +272,7 @@ fn folder_channel(s: &ChannelSummary, ok: &[&CaseRecord], pooled: Option<&Evalua
     StepChannel {
         channel: k,
         label: s.label,
+        name: s.name.clone(),
         foreground_voxels: rows.iter().map(|c| c.foreground_voxels).sum(),
         soft_dice,
         hard_dice: sums.map_or(f64::NAN, |c| c.hard_dice()),

@@ -19,7 +19,7 @@ fn spread(c: &StepChannel, pick: fn(&super::summary::ChannelSummary) -> &super::
 }
 
 /// Every column before the comparison columns, in order.
-const COLUMNS: [Column; 40] = [
+const COLUMNS: [Column; 41] = [
     ("step", |s, _| s.step.to_string()),
     ("source", |s, _| s.source.clone()),
     ("status", |s, _| s.status.to_string()),
@@ -29,6 +29,7 @@ const COLUMNS: [Column; 40] = [
     ("cases_missing", |s, _| s.missing.len().to_string()),
     ("channel", |_, c| c.channel.to_string()),
     ("label", |_, c| c.label.to_string()),
+    ("name", |_, c| c.name.clone().unwrap_or_default()),
     ("foreground_voxels", |_, c| c.foreground_voxels.to_string()),
     ("loss", |s, _| num(s.loss)),
     ("loss_term", |_, c| num(c.loss_term)),

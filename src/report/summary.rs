@@ -31,6 +31,9 @@ pub struct RunParameters {
     /// The loss scale S of the mixed-precision figures.
     #[serde(default)]
     pub loss_scale: LossScale,
+    /// What label values mean beyond one class each: the ignore label, regions, class names.
+    #[serde(default)]
+    pub classes: crate::case::labels::ClassSpec,
 }
 
 /// The losses as computed on predictions with `prediction_channels` channels, every parameter
@@ -51,7 +54,7 @@ impl RunParameters {
         counts
             .into_iter()
             .filter_map(|c| {
-                let configs = self.loss.configs(&self.compare, c).ok()?;
+                let configs = self.loss.configs_for(&self.compare, c, self.classes.regions.is_some()).ok()?;
                 Some(ResolvedLosses { prediction_channels: c, losses: configs.into_iter().map(|k| k.spec).collect() })
             })
             .collect()
@@ -106,6 +109,8 @@ impl Stats {
 pub struct ChannelSummary {
     pub channel: usize,
     pub label: i64,
+    /// The channel's name, when the channels are named.
+    pub name: Option<String>,
     /// Successful cases with this channel.
     pub cases: usize,
     /// Of those, cases where the class has no foreground voxel.
@@ -245,7 +250,7 @@ fn pooled(params: &RunParameters, ok: &[&CaseRecord]) -> Option<BatchLoss> {
     for r in ok {
         total.pool(r.sums.as_ref()?);
     }
-    let config = params.loss.configs(&params.compare, c).ok()?.swap_remove(0);
+    let config = params.loss.configs_for(&params.compare, c, params.classes.regions.is_some()).ok()?.swap_remove(0);
     let eval = Evaluation::from_sums(config, total.clone());
     let channels = eval
         .config
@@ -298,6 +303,7 @@ impl Summary {
                 ChannelSummary {
                     channel: k,
                     label,
+                    name: rows.iter().find_map(|(c, _)| c.name.clone()),
                     cases: rows.len(),
                     empty_cases: rows.iter().filter(|(c, _)| c.foreground_voxels == 0).count(),
                     two_level_cases: rows.iter().filter(|(c, _)| c.two_level).count(),

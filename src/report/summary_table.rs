@@ -5,6 +5,7 @@
 
 use super::layout::{Block, Column, Table, Tone};
 use super::summary::{ChannelSummary, Stats, Summary};
+use super::wording::label_named;
 
 /// The statistic of a channel that a column shows.
 type Figure = fn(&ChannelSummary) -> &Stats;
@@ -63,7 +64,7 @@ pub fn summary_blocks(s: &Summary) -> Vec<Block> {
         .channels
         .iter()
         .map(|c| {
-            let mut row = vec![c.channel.to_string(), c.label.to_string(), c.cases.to_string()];
+            let mut row = vec![c.channel.to_string(), label_named(c.label, c.name.as_deref()), c.cases.to_string()];
             row.extend(FIGURES.iter().map(|(_, stat)| mean(stat(c).mean)));
             row.push(format!("{}/{}", c.two_level_cases, c.cases));
             row

@@ -62,6 +62,18 @@ pub fn blocks(r: &Report) -> Vec<Block> {
     if let Some(ce) = p.cross_entropy {
         o.push(line(format!("            {ce}")));
     }
+    if let Some(r) = &p.regions {
+        o.push(line(format!(
+            "regions     {} (sigmoid per channel, overlapping)",
+            super::reading::regions_line(r, &p.channel_names)
+        )));
+    }
+    if let Some(k) = p.ignore_label {
+        o.push(line(format!(
+            "ignored     label {k}: {} voxels, left out of the loss and the figures (gradient 0)",
+            p.ignored_voxels
+        )));
+    }
     let mut loss = format!("{:.6}", r.loss.value);
     if let (Some(d), Some(c)) = (r.loss.dice_part, r.loss.ce_part) {
         let weighted = if spec.loss_weight != 1.0 { ", before the loss weight" } else { "" };
@@ -118,6 +130,7 @@ pub fn channel_table(r: &Report, numbers: Numbers) -> Table {
         Column::right("dyn. range", 1),
     ];
     let mut columns = columns;
+    let named = r.channels.iter().any(|c| c.name.is_some());
     if full {
         // a file holds the measured and the closed-form ratio in columns of their own
         columns[9] = Column::right("fg/bg", 1);
@@ -146,9 +159,15 @@ pub fn channel_table(r: &Report, numbers: Numbers) -> Table {
                 row.push(format!("{} ({})", ratio(g.level_ratio.measured), ratio(g.level_ratio.closed_form)));
             }
             row.push(num(g.dynamic_range.ratio, &|v| format!("{v:.3e}")));
+            if named {
+                row.insert(2, c.name.clone().unwrap_or_default());
+            }
             row
         })
         .collect();
+    if named {
+        columns.insert(2, Column::left("name", 1));
+    }
     Table { columns, rows }
 }
 
@@ -299,7 +318,7 @@ fn training_table(o: &mut Vec<Block>, r: &Report, t: &crate::training::RegimeRep
             let lv = |s: &Option<crate::training::Spread>| s.as_ref().map_or("–".to_string(), spread);
             vec![
                 c.channel.to_string(),
-                c.label.to_string(),
+                super::wording::label_named(c.label, super::wording::name_of(&r.parameters.channel_names, c.channel)),
                 format!("{:.1}%", 100.0 * c.absent_patch_share),
                 format!("{:.1}%", 100.0 * c.absent_batch_share),
                 lv(&c.foreground_level),
@@ -319,8 +338,17 @@ fn training_table(o: &mut Vec<Block>, r: &Report, t: &crate::training::RegimeRep
     )));
     if let Some(l) = &t.largest {
         o.push(line(format!(
-            "largest |gradient| {:.4e}: mini-batch {}, patch {} (corner {:?}), channel {} (label {}): {}",
-            l.value, l.batch, l.patch, l.corner, l.channel, l.label, l.cause
+            "largest |gradient| {:.4e}: mini-batch {}, patch {} (corner {:?}), {}: {}",
+            l.value,
+            l.batch,
+            l.patch,
+            l.corner,
+            super::wording::channel(
+                l.channel,
+                l.label,
+                super::wording::name_of(&r.parameters.channel_names, l.channel)
+            ),
+            l.cause
         )));
     }
 }

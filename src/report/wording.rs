@@ -83,3 +83,39 @@ pub fn nnunet_loss_weight(spec: &LossSpec) -> Option<Msg> {
         )]
     })
 }
+
+/// How a channel is named in every text and picture: `channel 1 (label 1)`, with its name when
+/// the channels are named (`channel 1 liver (label 1)`).
+pub fn channel(k: usize, label: i64, name: Option<&str>) -> String {
+    match name {
+        Some(n) => format!("channel {k} {n} (label {label})"),
+        None => format!("channel {k} (label {label})"),
+    }
+}
+
+/// The short form of [`channel`] for legends: `ch 1 (label 1)`, `ch 1 liver (label 1)`.
+pub fn channel_short(k: usize, label: i64, name: Option<&str>) -> String {
+    match name {
+        Some(n) => format!("ch {k} {n} (label {label})"),
+        None => format!("ch {k} (label {label})"),
+    }
+}
+
+/// The name of channel `k` among `names`, if the channels are named.
+pub fn name_of(names: &Option<Vec<String>>, k: usize) -> Option<&str> {
+    names.as_ref().and_then(|n| n.get(k)).map(String::as_str)
+}
+
+/// A label value with the channel's name, for a table's label column: `1`, or `1 (liver)`.
+pub fn label_named(label: i64, name: Option<&str>) -> String {
+    match name {
+        Some(n) => format!("{label} ({n})"),
+        None => label.to_string(),
+    }
+}
+
+/// `text` with its first letter capitalised (a sentence or caption that starts with it).
+pub fn capitalised(text: &str) -> String {
+    let mut c = text.chars();
+    c.next().map_or_else(String::new, |f| f.to_uppercase().chain(c).collect())
+}

@@ -25,6 +25,7 @@ pub fn request(params: &RunParameters, label: Option<i64>) -> Request {
         loss: params.loss.clone(),
         compare: params.compare.clone(),
         label,
+        classes: params.classes.clone(),
         force_activation: params.force_activation,
         allow_non_finite: params.allow_non_finite,
         regime: None,

@@ -6,7 +6,7 @@
 use std::ops::Range;
 
 use crate::case::{Case, Grid};
-use crate::loss::sums::{probabilities, range_sums, ChannelSums};
+use crate::loss::sums::{probabilities, range_sums, ChannelSums, RangeSums};
 use crate::loss::{CaseSums, GradientKernel, LossConfig};
 use crate::parallel::with_buffer;
 
@@ -62,17 +62,15 @@ fn times(s: &ChannelSums, n: u64) -> ChannelSums {
 /// The sums of a patch: over its runs, then `padding` copies of the voxel `pad`'s (its label is
 /// the padding label 0).
 pub fn patch_sums(case: &Case, config: &LossConfig, view: &PatchView, pad: Option<usize>) -> CaseSums {
-    let mut total = CaseSums {
-        voxels: view.inside + view.padding,
-        channels: vec![ChannelSums::default(); config.channels],
-        ..CaseSums::default()
-    };
-    let mut add = |(part, (ce_sum, ce_norm)): (Vec<ChannelSums>, (f64, f64)), n: u64| {
-        for (t, p) in total.channels.iter_mut().zip(&part) {
+    let mut total =
+        CaseSums { voxels: 0, channels: vec![ChannelSums::default(); config.channels], ..CaseSums::default() };
+    let mut add = |part: RangeSums, n: u64| {
+        for (t, p) in total.channels.iter_mut().zip(&part.channels) {
             t.add(&times(p, n));
         }
-        total.ce_sum += ce_sum * n as f64;
-        total.ce_norm += ce_norm * n as f64;
+        total.voxels += part.voxels * n;
+        total.ce_sum += part.ce.0 * n as f64;
+        total.ce_norm += part.ce.1 * n as f64;
     };
     for r in &view.runs {
         add(range_sums(case, config, r.clone()), 1);

@@ -19,6 +19,7 @@
 //!   does this (reservoir sampling, in memory order).
 
 use super::Regime;
+use crate::case::{Labels, IGNORED};
 
 /// SplitMix64 (Steele, Lea & Flood 2014): a small, fast, well-mixed 64-bit generator whose
 /// sequence is fixed by its seed.
@@ -81,10 +82,12 @@ impl ClassLocations {
         let mut seen = [0u64; 256];
         let keep: Vec<u64> = counts.iter().map(|&n| kept(n)).collect();
         for (i, &c) in class.iter().enumerate() {
-            let c = usize::from(c);
-            if c == 0 {
+            // the background and the ignore label are not foreground classes (nnU-Net samples
+            // the foreground labels only)
+            if c == 0 || c == IGNORED {
                 continue;
             }
+            let c = usize::from(c);
             let k = keep[c];
             if seen[c] < k {
                 slots[c].push(i);
@@ -99,6 +102,22 @@ impl ClassLocations {
         ClassLocations {
             classes: slots.into_iter().enumerate().filter(|(_, v)| !v.is_empty()).map(|(c, v)| (c as u8, v)).collect(),
         }
+    }
+}
+
+impl ClassLocations {
+    /// The locations of the regions of `labels` (nnU-Net's region-based sampling: per region,
+    /// the voxels whose label lies in it): region k in place of class k.
+    pub fn of_regions(labels: &Labels, rng: &mut Rng) -> ClassLocations {
+        let channels = labels.rule.regions().map_or(0, |r| r.sets.len());
+        let mut classes = Vec::new();
+        for k in 0..channels {
+            let (target, _) = labels.target(k);
+            if let Some((_, at)) = ClassLocations::sample(target, rng).classes.pop() {
+                classes.push((k as u8, at));
+            }
+        }
+        ClassLocations { classes }
     }
 }
 

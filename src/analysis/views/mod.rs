@@ -22,6 +22,7 @@ use serde::Serialize;
 
 use super::histogram::{padded, Bins, Histogram};
 use super::GradientStats;
+use crate::case::labels::{gather, kept};
 use crate::case::Case;
 use crate::loss::{Activation, Evaluation, GradientKernel};
 use crate::parallel::CHUNK;
@@ -141,9 +142,9 @@ impl ViewAcc {
             .collect()
     }
 
-    /// Adds a block of channel `k`'s voxels: classes, probabilities, gradient.
-    pub(super) fn add(&mut self, kernel: &GradientKernel, k: usize, class: &[u8], s: &[f64], g: &[f32]) {
-        let fg = kernel.config().fg_class(k);
+    /// Adds a block of channel `k`'s voxels: targets (foreground where `fg`), probabilities,
+    /// gradient.
+    pub(super) fn add(&mut self, kernel: &GradientKernel, k: usize, class: &[u8], fg: u8, s: &[f64], g: &[f32]) {
         let sides = class.iter().map(|&c| c == fg);
         match self.rows {
             Some(rows) => self.density.add_rows(rows, s, sides.clone()),
@@ -174,15 +175,20 @@ impl ViewAcc {
         use rayon::prelude::*;
         let Some(rows) = self.rows else { return };
         let case = kernel.case();
-        let (values, class) = (case.prediction.channel(k), &case.labels.class[..]);
-        let fg = kernel.config().fg_class(k);
+        let values = case.prediction.channel(k);
+        let (class, fg) = case.labels.target(k);
+        let ignores = case.labels.ignores();
         let empty = || [0u64; 2 * X_BINS];
         let counts = values
             .par_chunks(CHUNK)
             .zip(class.par_chunks(CHUNK))
             .with_min_len(16)
             .fold(empty, |mut total, (v, c)| {
-                count_side_columns(v, c, fg, &mut total);
+                // voxels of the ignore label are on neither side
+                match ignores.then(|| kept(c)).flatten() {
+                    None => count_side_columns(v, c, fg, &mut total),
+                    Some(at) => count_side_columns(&gather(v, &at), &gather(c, &at), fg, &mut total),
+                }
                 total
             })
             .reduce(empty, |mut a, b| {
@@ -232,9 +238,8 @@ pub(super) fn finish(
     let channels = work
         .into_par_iter()
         .map(|((k, st), acc)| {
-            let fg = eval.config.fg_class(k);
-            let (c, source) = centre(case, &centroids, fg, request.slice);
-            let has_foreground = centroids.centroid(fg).is_some();
+            let (c, source) = centre(case, &centroids, k, request.slice);
+            let has_foreground = centroids.centroid(&case.labels, k).is_some();
             let slices = ChannelSlices {
                 centre: c,
                 source,

@@ -11,7 +11,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use super::orientation::{Orientation, PlaneLayout, View};
-use crate::case::Case;
+use crate::case::{Case, Labels};
 use crate::loss::sums::probabilities;
 use crate::loss::{Evaluation, GradientKernel};
 
@@ -125,24 +125,28 @@ impl Centroids {
         all
     }
 
-    /// The rounded mean position of the voxels of class `class` (None without any).
-    pub fn centroid(&self, class: u8) -> Option<[usize; 3]> {
-        let i = usize::from(class);
-        let n = self.count[i];
-        (n > 0).then(|| std::array::from_fn(|a| ((self.sum[i][a] as f64 / n as f64).round()) as usize))
+    /// The rounded mean position of channel `k`'s foreground voxels under `labels` (None without
+    /// any): the voxels of its class, or for a region those of every label in it.
+    pub fn centroid(&self, labels: &Labels, k: usize) -> Option<[usize; 3]> {
+        let classes: Vec<usize> = match labels.rule.regions() {
+            Some(r) => (0..=u8::MAX).filter(|&c| r.holds(k, c)).map(usize::from).collect(),
+            None => vec![usize::from(labels.target(k).1)],
+        };
+        let n: u64 = classes.iter().map(|&i| self.count[i]).sum();
+        (n > 0).then(|| {
+            std::array::from_fn(|a| {
+                let sum: u64 = classes.iter().map(|&i| self.sum[i][a]).sum();
+                (sum as f64 / n as f64).round() as usize
+            })
+        })
     }
 }
 
 /// The centre of channel `k`'s planes: the given coordinates (voxel indices, already checked
 /// against the shape), the others from the foreground centroid or the volume's centre.
-pub fn centre(
-    case: &Case,
-    centroids: &Centroids,
-    fg_class: u8,
-    given: [Option<usize>; 3],
-) -> ([usize; 3], CentreSource) {
+pub fn centre(case: &Case, centroids: &Centroids, k: usize, given: [Option<usize>; 3]) -> ([usize; 3], CentreSource) {
     let shape = case.grid.shape;
-    let (base, source) = match centroids.centroid(fg_class) {
+    let (base, source) = match centroids.centroid(&case.labels, k) {
         Some(c) => (c, CentreSource::ForegroundCentroid),
         None => (std::array::from_fn(|a| shape[a] / 2), CentreSource::VolumeCentre),
     };
@@ -185,7 +189,7 @@ fn plane(
         let src = case.prediction.channel(ch);
         values.extend(index.iter().map(|&i| src[i]));
     }
-    let mini = Case::from_parts([n, 1, 1], class, c, values);
+    let mini = case.gathered(class, values);
     let kernel = GradientKernel::new(&mini, eval);
     let mut gradient = vec![0f32; n];
     kernel.fill(k * n, &mut gradient);
@@ -193,8 +197,8 @@ fn plane(
     let mut s = vec![0f64; n * c];
     probabilities(&mini, act, 0..n, &mut s);
     let sk = &s[k * n..(k + 1) * n];
-    let fg = eval.config.fg_class(k);
-    let truth: Vec<u8> = mini.labels.class.iter().map(|&cl| u8::from(cl == fg)).collect();
+    let (target, fg) = mini.labels.target(k);
+    let truth: Vec<u8> = target.iter().map(|&cl| u8::from(cl == fg)).collect();
     let probability_gradient = with_probability
         .then(|| sk.iter().zip(&truth).map(|(&p, &t)| kernel.probability_gradient(k, t == 1, p) as f32).collect());
     let spacing = case.geometry.voxel_size;

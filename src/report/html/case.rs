@@ -3,6 +3,7 @@
 //! [`crate::report::reading`]), every picture, the comparison and training figures when there are,
 //! the warnings, and the command that reproduces it.
 
+use crate::report::wording::label_named;
 use std::fmt::Write;
 
 use super::{escape, figure, opt, page, sci, Cell, Figure, Row, Table};
@@ -72,6 +73,12 @@ fn loss(r: &Report) -> String {
     if let Some(k) = p.label {
         fact("label", k.to_string());
     }
+    if let Some(k) = p.ignore_label {
+        fact("ignore label", format!("{k} ({} voxels, left out of the loss and the figures)", p.ignored_voxels));
+    }
+    if let Some(r) = &p.regions {
+        fact("regions", reading::regions_line(r, &p.channel_names));
+    }
     if let Some(ce) = p.cross_entropy {
         fact("cross-entropy", ce.to_string());
     }
@@ -100,7 +107,7 @@ fn channels(r: &Report) -> String {
             };
             Row::new(vec![
                 Cell::text(c.channel.to_string()),
-                Cell::text(c.label.to_string()),
+                Cell::text(label_named(c.label, c.name.as_deref())),
                 Cell::text(c.foreground_voxels.to_string()),
                 Cell::text(format!("{:.5}", c.soft_dice)),
                 Cell::text(format!("{:.5}", c.hard_dice)),

@@ -3,6 +3,7 @@
 //! ([`crate::report::outliers`]: the one definition the pictures use too), the failed cases with
 //! their errors, and a link to each case's own `report.html` when the run wrote them.
 
+use crate::report::wording::label_named;
 use std::fmt::Write;
 
 use super::over_cases::{comparisons, mean_ci};
@@ -92,7 +93,7 @@ fn summary_table(s: &Summary) -> String {
             };
             Row::new(vec![
                 Cell::text(c.channel.to_string()),
-                Cell::text(c.label.to_string()),
+                Cell::text(label_named(c.label, c.name.as_deref())),
                 Cell::text(c.cases.to_string()),
                 Cell::text(c.empty_cases.to_string()),
                 Cell::text(c.two_level_cases.to_string()),

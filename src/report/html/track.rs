@@ -3,6 +3,7 @@
 //! where float16 at the run's loss scale stops holding the gradient; how far compared losses
 //! agree), and per channel a table of the steps (with a link to each folder step's own page).
 
+use crate::report::wording::{capitalised, channel as channel_title, name_of};
 use std::fmt::Write;
 
 use super::{escape, figure, loss_facts, opt, page, sci, Cell, Figure, Row, Table};
@@ -143,7 +144,8 @@ fn reading(s: &Series) -> String {
                 ));
             }
         }
-        let _ = writeln!(o, "<li>Channel {k} (label {label}): {}.</li>", escape(&parts.join("; ")));
+        let title = channel_title(k, label, name_of(&s.parameters.classes.names, k));
+        let _ = writeln!(o, "<li>{}: {}.</li>", escape(&capitalised(&title)), escape(&parts.join("; ")));
     }
     o.push_str("</ul>\n");
     o
@@ -239,7 +241,8 @@ fn channel_table(s: &Series, k: usize, label: i64) -> String {
             Some(Row { cells, class, first_html: link })
         })
         .collect();
-    let caption = format!("Channel {k} (label {label}) over the steps");
+    let caption =
+        format!("{} over the steps", capitalised(&channel_title(k, label, name_of(&s.parameters.classes.names, k))));
     Table { caption: &caption, headers, rows, sortable: false }.html()
 }
 
