@@ -11,7 +11,7 @@
 //! - **Regions** (nnU-Net's region-based training, BraTS: whole tumour = labels {1, 2, 3}, tumour
 //!   core = {2, 3}, enhancing tumour = {3}): channel k's target is 1 where the label lies in its
 //!   region. Regions overlap, so one class per voxel cannot say it: the voxels hold a code of
-//!   their label value, and each channel has a 0/1 target array of its own ([`Labels::target`]).
+//!   their label value, and each channel has a 0/1 target array of its own ([`super::Labels::target`]).
 
 use std::sync::Arc;
 
