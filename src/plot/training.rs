@@ -148,7 +148,8 @@ fn spread_panel<DB: DrawingBackend>(
         .caption("largest |gradient| per mini-batch, per channel (box 5–95 %, whiskers min–max)", ("sans-serif", 16))
         .margin(12)
         .x_label_area_size(46)
-        .y_label_area_size(110)
+        // room for the longest channel name (about 7 pixels a character at this size)
+        .y_label_area_size(rows.iter().map(|r| 12 + 7 * r.0.chars().count() as u32).max().unwrap_or(0).max(110))
         .build_cartesian_2d(lo..hi, -0.5..n - 0.5)?;
     let names: Vec<String> = rows.iter().map(|r| r.0.clone()).collect();
     chart

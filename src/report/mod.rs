@@ -76,7 +76,7 @@ pub struct Parameters {
     /// What the gradient is taken with respect to.
     pub gradient_wrt: &'static str,
     /// What the cross-entropy part computes, when there is one.
-    pub cross_entropy: Option<&'static str>,
+    pub cross_entropy: Option<String>,
     /// The loss scale S of the mixed-precision figures (as float32).
     pub loss_scale: LossScale,
 }
@@ -297,7 +297,7 @@ impl Report {
                 regions: case.labels.rule.regions().map(|r| r.sets.clone()),
                 channel_names: case.labels.names.clone(),
                 gradient_wrt: wording::gradient_wrt(spec.activation),
-                cross_entropy: eval.ce_form().map(wording::cross_entropy),
+                cross_entropy: eval.ce_form().map(|f| wording::cross_entropy_of(f, case.labels.ignores(), cfg.regions)),
                 loss_scale: scale,
                 spec,
             },

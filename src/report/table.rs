@@ -59,7 +59,7 @@ pub fn blocks(r: &Report) -> Vec<Block> {
     o.push(line(format!("labels      {}", describe(&r.inputs.labels))));
     o.push(line(format!("prediction  {}", describe(&r.inputs.prediction.file))));
     o.push(line(format!("parameters  {}", parameters_line(p))));
-    if let Some(ce) = p.cross_entropy {
+    if let Some(ce) = &p.cross_entropy {
         o.push(line(format!("            {ce}")));
     }
     if let Some(r) = &p.regions {

@@ -35,6 +35,22 @@ pub fn cross_entropy(form: Form) -> &'static str {
     }
 }
 
+/// What a cross-entropy form computes on a case with an ignore label (`ignores`) and channels
+/// that are overlapping regions (`regions`): [`cross_entropy`], and how the voxels of the ignore
+/// label are left out.
+pub fn cross_entropy_of(form: Form, ignores: bool, regions: bool) -> String {
+    let base = cross_entropy(form);
+    match (ignores, regions && form.binary()) {
+        (false, _) => base.to_string(),
+        (true, true) => format!(
+            "{}, summed over the values of the voxels kept (those of the ignore label left out) and divided by \
+             the number of voxels kept, not of values (nnU-Net DC_and_BCE_loss with an ignore label)",
+            base.split(" (").next().unwrap_or(base)
+        ),
+        (true, false) => format!("{base}; the voxels of the ignore label left out (torch ignore_index)"),
+    }
+}
+
 /// The warning for a cross-entropy that takes the values otherwise than the sum-based part does
 /// (MONAI's `DiceCELoss`), None for the others.
 pub fn cross_entropy_warning(form: Form, activation: Activation) -> Option<String> {

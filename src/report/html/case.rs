@@ -79,7 +79,7 @@ fn loss(r: &Report) -> String {
     if let Some(r) = &p.regions {
         fact("regions", reading::regions_line(r, &p.channel_names));
     }
-    if let Some(ce) = p.cross_entropy {
+    if let Some(ce) = &p.cross_entropy {
         fact("cross-entropy", ce.to_string());
     }
     let mut value = format!("{:.6}", r.loss.value);
