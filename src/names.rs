@@ -90,6 +90,15 @@ macro_rules! named_enum {
             }
         }
 
+        impl ::schemars::JsonSchema for $T {
+            fn schema_name() -> ::std::borrow::Cow<'static, str> {
+                stringify!($T).into()
+            }
+            fn json_schema(_: &mut ::schemars::SchemaGenerator) -> ::schemars::Schema {
+                ::schemars::json_schema!({ "type": "string", "enum": [$($name),+] })
+            }
+        }
+
         impl<'de> ::serde::Deserialize<'de> for $T {
             fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
                 let s = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;

@@ -17,7 +17,7 @@ use crate::loss::{pairs, Evaluation, GradientKernel, LossKind};
 use crate::parallel::fold_chunks;
 
 /// Comparison figures of one channel for one pair of losses.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct PairChannel {
     pub channel: usize,
     /// Cosine similarity of the two gradient fields (None if one is zero everywhere).
@@ -30,7 +30,7 @@ pub struct PairChannel {
 
 /// The mimic loss against a two-valued loss, for one channel: loss gradient = scale × mimic
 /// gradient + offset, exactly, with respect to probabilities.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct MimicEquivalence {
     pub channel: usize,
     /// −P/w: the weight that makes the mimic gradient equal the ground-truth part (a/w for Dice).
@@ -44,7 +44,7 @@ pub struct MimicEquivalence {
 }
 
 /// One pair of losses.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct Pair {
     /// Loss a (the reference of the scale).
     pub a: LossKind,

@@ -12,7 +12,7 @@ use crate::simd::avx2_or_portable;
 pub const HISTOGRAM_BINS: usize = 100;
 
 /// Counts of gradient values in equal-width bins over `[lo, hi]`.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct Histogram {
     /// Left edge of the first bin.
     pub lo: f64,

@@ -78,7 +78,7 @@ pub fn mean_ci95(n: usize, mean: f64, sd: f64) -> Option<(f64, f64)> {
 }
 
 /// How a p-value was obtained.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum PMethod {
     /// From the exact null distribution of W+ (n ≤ 50, no ties).

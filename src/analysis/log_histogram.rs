@@ -18,7 +18,7 @@ use serde::Serialize;
 /// Stored (in `cases.jsonl` and `summary.json`) as the run of bins from the first to the last
 /// non-empty one, with the number of bins per factor 2, so that a record written with other bins
 /// is refused rather than added bin by bin to these.
-#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize, schemars::JsonSchema)]
 #[serde(try_from = "StoredLogHistogram", into = "StoredLogHistogram")]
 pub struct LogHistogram {
     /// Foreground counts, [`LogHistogram::BINS`] of them.
@@ -97,7 +97,7 @@ impl LogHistogram {
 
 /// A [`LogHistogram`] as written: its bins per factor 2, and the counts of bins `first ..
 /// first + len` (the others are 0).
-#[derive(Serialize, serde::Deserialize)]
+#[derive(Serialize, serde::Deserialize, schemars::JsonSchema)]
 struct StoredLogHistogram {
     bins_per_octave: usize,
     first: usize,

@@ -33,7 +33,7 @@ use stats::ChannelAcc;
 use views::{ViewAcc, ViewRequest, Views};
 
 /// Gradient values on one side (foreground g = 1, or background g = 0) of a channel.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct SideStats {
     /// Voxels on this side.
     pub count: u64,
@@ -51,7 +51,7 @@ pub struct SideStats {
 
 /// Least-squares fit of the gradient to −a·g + c, beside the closed-form a and c (of dL/ds:
 /// a = −P, c = R).
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct Fit {
     /// Fitted a: mean on background minus mean on foreground (None if a side is empty).
     pub a: Option<f64>,
@@ -66,7 +66,7 @@ pub struct Fit {
 }
 
 /// Ratio of the foreground level to the background level.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct LevelRatio {
     /// mean on foreground / mean on background (None if a side is empty or the background mean is 0).
     pub measured: Option<f64>,
@@ -76,7 +76,7 @@ pub struct LevelRatio {
 }
 
 /// Spread of the gradient magnitudes.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct DynamicRange {
     /// max |gradient|.
     pub max_abs: f32,
@@ -89,7 +89,7 @@ pub struct DynamicRange {
 }
 
 /// Everything measured on one channel's gradient.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct GradientStats {
     pub foreground: SideStats,
     pub background: SideStats,

@@ -105,7 +105,7 @@ pub fn at_scale(cast: fn(f32) -> Fate, g: f32, s: LossScale) -> Fate {
 /// A loss scale S: a positive number that float32 holds as a positive finite value (to which it
 /// is rounded, as GradScaler keeps its scale as a float32 tensor). The default is GradScaler's
 /// initial scale, 2^16.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(try_from = "f64", into = "f64")]
 pub struct LossScale(f32);
 
@@ -275,7 +275,7 @@ impl PrecisionSums {
 
 /// The loss scales S for which every non-zero value g of the gradient is a normal, finite 16-bit
 /// float: `smallest_normal / min|g| ≤ S ≤ largest / max|g|`.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct ScaleWindow {
     /// smallest normal / min |g| over the non-zero values (None when every value is 0: any scale).
     pub min: Option<f64>,
@@ -328,7 +328,7 @@ impl ScaleWindow {
 
 /// What a cast at the loss scale does to the values: shares of all values (zeros included), and
 /// of the L1 mass Σ|g|.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct AtScale {
     /// The loss scale S (as float32).
     pub scale: f64,
@@ -357,14 +357,14 @@ impl AtScale {
 }
 
 /// The bfloat16 figures.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Bfloat16 {
     pub loss_scale_window: ScaleWindow,
     pub at_scale: AtScale,
 }
 
 /// What casting the gradient times a loss scale to float16 (and bfloat16) does to it.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct MixedPrecision {
     /// The float16 loss-scale window.
     pub loss_scale_window: ScaleWindow,

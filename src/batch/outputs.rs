@@ -33,7 +33,7 @@ pub fn case_report_path(dir: &Path, id: &str) -> PathBuf {
 
 /// The folders a run reads and writes gradients into, resolved (absolute, symbolic links
 /// followed).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RunInputs {
     pub labels_dir: PathBuf,
     pub pred_dir: PathBuf,
@@ -47,7 +47,7 @@ pub struct RunInputs {
 }
 
 /// `run.json`: what a batch folder holds.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RunMeta {
     pub tool: String,
     #[serde(default)]

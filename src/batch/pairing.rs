@@ -23,7 +23,7 @@ use crate::msg;
 use crate::report::summary::Skipped;
 
 /// One case: its id and its two files.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CasePair {
     pub id: String,
     pub labels: PathBuf,
@@ -31,7 +31,7 @@ pub struct CasePair {
 }
 
 /// The result of pairing two folders.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Pairing {
     /// Paired cases, sorted by id.
     pub cases: Vec<CasePair>,
@@ -183,7 +183,7 @@ impl Pairing {
 }
 
 /// A share of the cases: those whose index in the sorted list is K modulo N (`K/N`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Shard {
     pub index: usize,
     pub count: usize,

@@ -115,7 +115,7 @@ impl Regions {
 
 /// What the label values mean beyond one class per value: the ignore label, regions, and the
 /// channels' names (as an nnU-Net `dataset.json` gives them, or the flags).
-#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct ClassSpec {
     /// The label value whose voxels take no part in the loss or the statistics.
     #[serde(default)]

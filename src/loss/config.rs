@@ -13,7 +13,7 @@ use crate::names::Named;
 
 /// The loss a user asked for: a preset (or none) and the parameters given explicitly. Resolved
 /// per case, since some defaults depend on the number of channels.
-#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LossRequest {
     pub preset: Option<Preset>,

@@ -155,7 +155,7 @@ macro_rules! loss_parameters {
         $name:ident: $T:ty = $default:expr; $Var:ident, $syntax:literal, $set_by:ident, $check:path;
     )+) => {
         /// Every parameter of a loss, resolved. The default is MONAI's `DiceLoss()`.
-        #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+        #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
         pub struct LossSpec {
             /// The loss family.
             pub loss: LossKind,
@@ -171,7 +171,7 @@ macro_rules! loss_parameters {
         }
 
         /// The parameters given explicitly; each overrides the preset's (or the default) value.
-        #[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+        #[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
         #[serde(deny_unknown_fields)]
         pub struct LossPatch {
             /// The loss family.

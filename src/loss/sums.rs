@@ -14,7 +14,7 @@ pub use crate::simd::sums::ChannelSums;
 use crate::simd::sums::{self as reduce, Reduce};
 
 /// All sums of a case.
-#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct CaseSums {
     /// Voxels N of the case that take part in the loss (every voxel but those of the ignore
     /// label).

@@ -296,7 +296,7 @@ pub fn reduction(batch: Option<bool>, request: &Request) -> Result<(BatchReducti
 }
 
 /// The mini-batch as a whole.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct BatchInfo {
     /// Samples, B.
     pub size: usize,
@@ -337,13 +337,13 @@ impl BatchReport {
     /// As JSON: pooled, the report's keys (those of report.json, in their order) and `batch`; per
     /// sample, `batch` and `samples`.
     pub fn to_json(&self) -> Vec<u8> {
-        #[derive(Serialize)]
+        #[derive(Serialize, schemars::JsonSchema)]
         struct One<'r> {
             #[serde(flatten)]
             report: &'r Report,
             batch: &'r BatchInfo,
         }
-        #[derive(Serialize)]
+        #[derive(Serialize, schemars::JsonSchema)]
         struct Samples<'r> {
             batch: &'r BatchInfo,
             samples: &'r [Report],

@@ -10,7 +10,7 @@ use crate::case::Case;
 use crate::loss::{Evaluation, LossKind};
 
 /// One channel of a compared loss.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct ComparedChannel {
     pub channel: usize,
     pub label: i64,
@@ -19,7 +19,7 @@ pub struct ComparedChannel {
 }
 
 /// A compared loss: its value and its gradient per reported channel.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct ComparedLoss {
     pub name: LossKind,
     pub value: f64,
@@ -31,7 +31,7 @@ pub struct ComparedLoss {
 }
 
 /// Everything comparing losses adds to the report.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct Comparison {
     /// The compared losses, with the options of the main loss.
     pub losses: Vec<ComparedLoss>,

@@ -20,7 +20,7 @@ named_enum! {
 }
 
 /// One input.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct InputInfo {
     /// The path as given (None for an array).
     pub path: Option<String>,
@@ -48,7 +48,7 @@ impl InputInfo {
 }
 
 /// The prediction, with its channel interpretation.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct PredictionInfo {
     #[serde(flatten)]
     pub file: InputInfo,
@@ -66,7 +66,7 @@ impl PredictionInfo {
 }
 
 /// Both inputs.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct Inputs {
     pub labels: InputInfo,
     pub prediction: PredictionInfo,

@@ -13,6 +13,7 @@ pub mod layout;
 pub mod outliers;
 pub mod paired;
 pub mod reading;
+pub mod schema;
 pub mod record;
 pub mod series;
 pub mod series_csv;
@@ -37,7 +38,7 @@ pub use inputs::{ChannelLayout, InputInfo, Inputs, PredictionInfo};
 pub const SCHEMA_VERSION: u32 = 1;
 
 /// Name and version of the tool that wrote the report.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct Tool {
     pub name: &'static str,
     pub version: &'static str,
@@ -51,7 +52,7 @@ impl Tool {
 }
 
 /// The loss as it was computed, every parameter resolved.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct Parameters {
     /// Family, preset, activation, smoothing, weights... as resolved from the preset and flags.
     #[serde(flatten)]
@@ -82,7 +83,7 @@ pub struct Parameters {
 }
 
 /// The loss value and its parts.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct LossValue {
     pub name: LossKind,
     /// The loss (dimensionless).
@@ -94,7 +95,7 @@ pub struct LossValue {
 }
 
 /// The sums the loss is made of, for one channel.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct Sums {
     /// I = Σ s·g (probability × voxels).
     pub intersection: f64,
@@ -111,7 +112,7 @@ pub struct Sums {
 }
 
 /// The closed-form gradient with respect to probabilities, dL/ds = P·g + R + T·s.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct ClosedForm {
     /// P = ∂L/∂I.
     pub p: f64,
@@ -146,7 +147,7 @@ impl ClosedForm {
 }
 
 /// Everything about one channel in the loss.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct ChannelReport {
     /// Index of the channel in the prediction.
     pub channel: usize,
@@ -174,7 +175,7 @@ pub struct ChannelReport {
 }
 
 /// The report of one analysed case.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct Report {
     /// The layout version of this file ([`SCHEMA_VERSION`]).
     pub schema_version: u32,

@@ -29,7 +29,7 @@ pub const THRESHOLD: f64 = 3.5;
 pub const MIN_CASES: usize = 5;
 
 /// A measure compared across cases.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Measure {
     /// log10 |foreground level / background level|.
@@ -67,7 +67,7 @@ impl Measure {
 }
 
 /// One case flagged on one channel and measure.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Outlier {
     pub case: String,
     pub channel: usize,

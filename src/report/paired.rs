@@ -11,7 +11,7 @@ use super::summary::Stats;
 use crate::analysis::inference::{median, signed_rank, PMethod};
 
 /// One compared pair of losses on one channel, over the cases.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct PairSummary {
     /// "a vs b" (as `ChannelRow::comparisons`).
     pub pair: String,
@@ -28,7 +28,7 @@ pub struct PairSummary {
 /// [`crate::analysis::inference`] for the definitions). A case where either cosine is missing
 /// (a gradient zero everywhere) or not finite is dropped from the test; a difference of exactly
 /// 0 is dropped from the ranking (Wilcoxon's method) but counted in `cases`.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct PairTest {
     /// The first pair, "x vs y".
     pub a: String,

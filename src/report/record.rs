@@ -9,7 +9,7 @@ use crate::analysis::LogHistogram;
 use crate::loss::CaseSums;
 
 /// Figures of one channel of one case (the analysis of `analyze`).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ChannelRow {
     pub channel: usize,
     pub label: i64,
@@ -65,7 +65,7 @@ fn yes() -> bool {
 }
 
 /// Comparison figures of one pair on one channel.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PairFigures {
     /// "a vs b".
     pub pair: String,
@@ -75,7 +75,7 @@ pub struct PairFigures {
 }
 
 /// One case of a batch.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CaseRecord {
     pub case: String,
     pub labels: String,

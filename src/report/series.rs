@@ -21,7 +21,7 @@ use super::Tool;
 use crate::loss::Evaluation;
 
 /// One channel at one step.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct StepChannel {
     pub channel: usize,
     pub label: i64,
@@ -83,14 +83,14 @@ pub struct StepChannel {
 }
 
 /// The cosine of one compared pair.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct PairCosine {
     pub pair: String,
     pub cosine: Option<f64>,
 }
 
 /// One step of a track.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct StepRecord {
     /// The training step (epoch, iteration) the prediction was saved at.
     pub step: u64,
@@ -118,7 +118,7 @@ pub struct StepRecord {
 }
 
 /// The whole series.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct Series {
     /// The layout version of this file ([`super::SCHEMA_VERSION`]).
     pub schema_version: u32,

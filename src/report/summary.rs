@@ -14,7 +14,7 @@ use crate::analysis::LogHistogram;
 use crate::loss::{CaseSums, Evaluation, LossKind, LossRequest, LossSpec};
 
 /// What the run was asked to compute (kept in `run.json` and repeated in `summary.json`).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RunParameters {
     pub loss: LossRequest,
     pub compare: Vec<LossKind>,
@@ -38,7 +38,7 @@ pub struct RunParameters {
 
 /// The losses as computed on predictions with `prediction_channels` channels, every parameter
 /// resolved (the main loss, then each compared one): what `report.json` says of one case.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ResolvedLosses {
     pub prediction_channels: usize,
     pub losses: Vec<LossSpec>,
@@ -63,7 +63,7 @@ impl RunParameters {
 
 /// mean with its 95 % confidence interval, median, sample standard deviation (n − 1), min and max
 /// of a figure over cases (in the figure's own unit).
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Stats {
     /// Values (cases) with a finite figure.
     pub n: usize,
@@ -105,7 +105,7 @@ impl Stats {
 }
 
 /// One channel over the data set.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct ChannelSummary {
     pub channel: usize,
     pub label: i64,
@@ -149,7 +149,7 @@ pub struct ChannelSummary {
 
 /// The loss with sums pooled over all successful cases: the pooling of MONAI `batch=True` and
 /// nnU-Net `batch_dice`, over the whole data set rather than a training mini-batch.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct BatchLoss {
     /// Cases pooled.
     pub cases: usize,
@@ -164,7 +164,7 @@ pub struct BatchLoss {
 
 /// The pooled loss's closed form for one channel (dL/ds = P·g + R + T·s; the levels of the data
 /// set's gradient when T = 0 and there is no cross-entropy).
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct BatchChannel {
     pub channel: usize,
     pub soft_dice: f64,
@@ -176,14 +176,14 @@ pub struct BatchChannel {
 }
 
 /// A failed case.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct Failure {
     pub case: String,
     pub error: String,
 }
 
 /// Counts of cases.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct Counts {
     pub total: usize,
     pub ok: usize,
@@ -191,7 +191,7 @@ pub struct Counts {
 }
 
 /// Files that could not be paired.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Unpaired {
     pub labels: Vec<String>,
     pub predictions: Vec<String>,
@@ -201,7 +201,7 @@ pub struct Unpaired {
 }
 
 /// A file of an input folder that is not used.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Skipped {
     pub file: String,
     pub reason: String,
@@ -214,7 +214,7 @@ impl Skipped {
 }
 
 /// The whole summary.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct Summary {
     /// The layout version of this file ([`super::SCHEMA_VERSION`]).
     pub schema_version: u32,

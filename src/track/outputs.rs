@@ -27,7 +27,7 @@ pub fn step_folder(step: u64) -> String {
 }
 
 /// One step as `track.json` keeps it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct MetaStep {
     pub step: u64,
     /// The prediction file or folder, resolved (absolute, symbolic links followed).
@@ -41,7 +41,7 @@ pub struct MetaStep {
 }
 
 /// What tells that a file changed: its size and its modification time.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Fingerprint {
     pub bytes: u64,
     /// Nanoseconds since the Unix epoch.
@@ -59,7 +59,7 @@ impl Fingerprint {
 }
 
 /// `track.json`: what a track folder holds.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TrackMeta {
     pub tool: String,
     /// `files` (one prediction file per step) or `folders` (one folder of cases per step).

@@ -46,7 +46,7 @@ use patch::{gradient_extremes, patch_sums, PatchView};
 use sampling::{draw, foreground_patches, ClassLocations, PatchPlace, Rng};
 
 /// How the network is trained: patches in mini-batches.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Regime {
     /// Patch size in voxels, on the volume's axes (x, y, z).
     pub patch_size: [usize; 3],
@@ -149,7 +149,7 @@ impl RegimeRequest {
 
 /// The spread of one figure over mini-batches (or patches): nearest-rank quantiles of its finite
 /// values.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Spread {
     /// Values it was taken over (finite ones).
     pub count: usize,
@@ -179,7 +179,7 @@ impl Spread {
 }
 
 /// Windows over mini-batches: their spread and the scales that serve every mini-batch.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct WindowSpread {
     pub log2_min: Spread,
     pub log2_max: Spread,
@@ -207,7 +207,7 @@ pub fn window(max_abs: f32, min_nonzero_abs: f32) -> ScaleWindow {
 }
 
 /// One channel over the mini-batches.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct ChannelRegime {
     pub channel: usize,
     pub label: i64,
@@ -228,7 +228,7 @@ pub struct ChannelRegime {
 }
 
 /// Where the largest per-voxel gradient over all mini-batches is.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Largest {
     pub value: f64,
     /// Mini-batch (0-based), patch in it (0-based), channel.
@@ -245,7 +245,7 @@ pub struct Largest {
 }
 
 /// The training-regime analysis of a case.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct RegimeReport {
     pub regime: Regime,
     /// Foreground patches in each mini-batch.

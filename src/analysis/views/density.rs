@@ -15,7 +15,7 @@ pub const X_BINS: usize = 80;
 pub const Y_BINS: usize = 60;
 
 /// Counts of (probability, gradient) pairs, per side.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Density {
     /// Lower edge of the gradient's first bin.
     pub lo: f64,

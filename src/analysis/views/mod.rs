@@ -39,7 +39,7 @@ pub struct ViewRequest {
 }
 
 /// A gradient as the pictures show it.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct GradientView {
     /// max |gradient| over the volume: the colour scale runs from −scale to +scale.
     pub scale: f64,
@@ -50,7 +50,7 @@ pub struct GradientView {
 }
 
 /// The gradient with respect to the probabilities, with an activation.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct ProbabilityView {
     #[serde(flatten)]
     pub view: GradientView,
@@ -61,7 +61,7 @@ pub struct ProbabilityView {
 }
 
 /// The pictures' figures of one reported channel.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct ChannelView {
     pub channel: usize,
     pub label: i64,
@@ -73,7 +73,7 @@ pub struct ChannelView {
 }
 
 /// The pictures' figures of a case.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct Views {
     /// The letters the voxel axes point to (`RAS`, `LPS`...).
     pub orientation: String,

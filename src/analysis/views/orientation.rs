@@ -22,7 +22,7 @@ use serde::Serialize;
 pub const CONVENTION: &str = "neurological (the patient's left on the left)";
 
 /// The three views, in the order they are drawn.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum View {
     Sagittal,
@@ -55,7 +55,7 @@ impl View {
 const LETTERS: [[char; 2]; 3] = [['L', 'R'], ['P', 'A'], ['I', 'S']];
 
 /// How the voxel axes lie in the world.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Orientation {
     /// For each voxel axis, the world axis it runs along (0 = x, 1 = y, 2 = z).
     pub world_axis: [usize; 3],
@@ -144,7 +144,7 @@ impl Orientation {
 }
 
 /// The letters at a picture's edges.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct PlaneLetters {
     pub left: char,
     pub right: char,
@@ -154,7 +154,7 @@ pub struct PlaneLetters {
 
 /// How a view maps voxels to a picture: the voxel axis normal to it, the voxel axes along its
 /// columns and rows, and whether each runs against the picture's order.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct PlaneLayout {
     pub view: View,
     pub normal: usize,

@@ -16,7 +16,7 @@ use crate::loss::sums::probabilities;
 use crate::loss::{Evaluation, GradientKernel};
 
 /// Where the planes of a channel cross.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CentreSource {
     /// The channel's foreground centroid.
@@ -40,7 +40,7 @@ impl CentreSource {
 }
 
 /// One plane as a picture: values row-major from the top-left, `width × height`.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct Plane {
     pub layout: PlaneLayout,
     /// The plane's index along the voxel axis normal to it.
@@ -65,7 +65,7 @@ pub struct Plane {
 }
 
 /// The planes of one channel.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct ChannelSlices {
     /// The voxel `[x, y, z]` the planes pass through.
     pub centre: [usize; 3],

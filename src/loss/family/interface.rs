@@ -81,7 +81,7 @@ pub trait Family: Sync {
 }
 
 /// How a loss combines its channels.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Reduction {
     /// The mean of the channels' terms (each weighted by its class weight).

@@ -12,7 +12,7 @@ use super::Avx2;
 use super::{fold_lanes, LANES};
 
 /// Sums over the voxels of one channel.
-#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct ChannelSums {
     /// I = Σ s·g.
     pub intersection: f64,
