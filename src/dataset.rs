@@ -85,7 +85,9 @@ pub fn read(path: &Path) -> Result<ClassSpec> {
         let values = values_of(v).filter(|v| !v.is_empty()).ok_or_else(|| {
             bad(format!("label \"{name}\" is {v}; give a whole number, or a list of them for a region"))
         })?;
-        named.push((name.clone(), values));
+        // a name is shown in tables and pictures: no line breaks or other control characters
+        let shown: String = name.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+        named.push((shown, values));
     }
     let ignore = match named.iter().position(|(n, _)| n == "ignore") {
         Some(i) => match &named.remove(i).1[..] {
@@ -94,6 +96,15 @@ pub fn read(path: &Path) -> Result<ClassSpec> {
         },
         None => None,
     };
+    if let Some(i) = ignore {
+        let largest = named.iter().flat_map(|(_, v)| v.iter().copied()).max().unwrap_or(0);
+        if i <= largest {
+            return Err(bad(format!(
+                "the ignore label is {i}, but it must be the largest label value, above every class ({largest}), as \
+                 nnU-Net requires"
+            )));
+        }
+    }
     let regions = named.iter().any(|(_, v)| v.len() > 1);
     if regions {
         let order = file.regions_class_order.ok_or_else(|| {
@@ -113,6 +124,7 @@ pub fn read(path: &Path) -> Result<ClassSpec> {
             regions: Some(sets),
             regions_class_order: Some(order),
             names: Some(names),
+            found_beside: false,
         });
     }
     // one channel per label value 0..C−1, consecutive
@@ -127,13 +139,14 @@ pub fn read(path: &Path) -> Result<ClassSpec> {
             )));
         }
     }
-    if let Some(i) = ignore {
-        if i < by_value.len() as i64 {
-            return Err(bad(format!("the ignore label {i} is also a class; nnU-Net gives it the largest value")));
-        }
-    }
     let names = by_value.into_iter().map(|(_, n)| n).collect();
-    Ok(ClassSpec { ignore_label: ignore, regions: None, regions_class_order: None, names: Some(names) })
+    Ok(ClassSpec {
+        ignore_label: ignore,
+        regions: None,
+        regions_class_order: None,
+        names: Some(names),
+        found_beside: false,
+    })
 }
 
 #[cfg(test)]
@@ -173,7 +186,11 @@ mod tests {
         assert!(e(r#"{"labels": {"background": 0, "a": [1, 2]}}"#).contains("no \"regions_class_order\""));
         assert!(e(r#"{"labels": {"background": 0, "a": "one"}}"#).contains("label \"a\" is \"one\""));
         assert!(e(r#"{"name": "x"}"#).contains("has no \"labels\" object"));
-        assert!(e(r#"{"labels": {"background": 0, "a": 1, "ignore": 1}}"#).contains("also a class"));
+        assert!(e(r#"{"labels": {"background": 0, "a": 1, "ignore": 1}}"#).contains("must be the largest label value"));
+        assert!(e(r#"{"labels": {"background": 0, "a": 1, "ignore": -1}}"#).contains("must be the largest label value"));
+        // a name is shown on one line
+        let s = spec("{\"labels\": {\"background\": 0, \"two\\nlines\": 1}}").unwrap();
+        assert_eq!(s.names.unwrap()[1], "two lines");
         assert!(e("{").contains("is not the JSON of an nnU-Net dataset.json"));
     }
 }

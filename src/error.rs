@@ -33,6 +33,8 @@ impl Param {
     pub const REGIONS: Param = Param("regions");
     /// An nnU-Net v2 dataset.json: class names, the ignore label, regions.
     pub const DATASET_JSON: Param = Param("dataset_json");
+    /// Leave out the dataset.json found beside the labels folder.
+    pub const NO_DATASET_JSON: Param = Param("no_dataset_json");
     /// The largest number of values (voxels × channels) a file may claim.
     pub const MAX_VALUES: Param = Param("max_values");
     /// The largest difference allowed between the affines of labels and prediction.
@@ -86,12 +88,13 @@ impl Param {
     pub const SPACING: Param = Param("spacing");
 
     /// Every option of a run that is not a loss parameter (that messages may name).
-    pub const RUN_OPTIONS: [Param; 28] = [
+    pub const RUN_OPTIONS: [Param; 29] = [
         Param::PRESET,
         Param::LABEL,
         Param::IGNORE_LABEL,
         Param::REGIONS,
         Param::DATASET_JSON,
+        Param::NO_DATASET_JSON,
         Param::MAX_VALUES,
         Param::AFFINE_TOL,
         Param::FORCE,

@@ -42,15 +42,34 @@ fn sample(dir: &str, name: &str) -> String {
 fn reports_of_every_kind_follow_the_report_schema() {
     let d = tmp();
     let out = at(&d, "out");
-    let (l, p, z) = (sample("multiclass", "labels.nii.gz"), sample("multiclass", "probs.nii.gz"), sample("multiclass", "logits.nii.gz"));
+    let (l, p, z) = (
+        sample("multiclass", "labels.nii.gz"),
+        sample("multiclass", "probs.nii.gz"),
+        sample("multiclass", "logits.nii.gz"),
+    );
     // with the pictures' figures (views) and comparisons
-    dicegrad().args(["analyze", "--compare", "ce,mimic", "--labels", &l, "--pred", &p, "--out"]).arg(&out).assert().success();
+    dicegrad()
+        .args(["analyze", "--compare", "ce,mimic", "--labels", &l, "--pred", &p, "--out"])
+        .arg(&out)
+        .assert()
+        .success();
     let written: Value = serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
     assert_eq!(written["schema_version"], 1);
     assert_valid("report.schema.json", "report.json with views and comparisons", &written);
     // logits, nnU-Net's loss on patches
     let r = json_of(dicegrad().args([
-        "analyze", "--json", "--preset", "nnunet", "--patch-size", "16,16,8", "--patches", "3", "--labels", &l, "--pred", &z,
+        "analyze",
+        "--json",
+        "--preset",
+        "nnunet",
+        "--patch-size",
+        "16,16,8",
+        "--patches",
+        "3",
+        "--labels",
+        &l,
+        "--pred",
+        &z,
     ]));
     assert_valid("report.schema.json", "a report with training figures", &r);
     // an ignore label, regions and names
@@ -65,14 +84,28 @@ fn reports_of_every_kind_follow_the_report_schema() {
             "regions_class_order": [1, 2, 3]}"#,
     )
     .unwrap();
-    let r = json_of(dicegrad().args(["analyze", "--json", "--preset", "nnunet", "--labels"]).arg(&lp).arg("--pred").arg(&zp).arg("--dataset-json").arg(&ds));
+    let r = json_of(
+        dicegrad()
+            .args(["analyze", "--json", "--preset", "nnunet", "--labels"])
+            .arg(&lp)
+            .arg("--pred")
+            .arg(&zp)
+            .arg("--dataset-json")
+            .arg(&ds),
+    );
     assert_eq!(r["parameters"]["channel_names"][0], "whole tumor");
     assert_valid("report.schema.json", "a report of regions with an ignore label", &r);
     // a loss that is not finite: 0/0 on a class absent from both, written as null
     let (bl, bp) = (at(&d, "bl.nii"), at(&d, "bp.nii"));
     Nii::u8(&[4, 4, 4], &[0u8; 64]).write(&bl);
     Nii::f32(&[4, 4, 4], &[0f32; 64]).write(&bp);
-    let r = json_of(dicegrad().args(["analyze", "--json", "--allow-non-finite", "--smooth-nr", "0", "--smooth-dr", "0", "--labels"]).arg(&bl).arg("--pred").arg(&bp));
+    let r = json_of(
+        dicegrad()
+            .args(["analyze", "--json", "--allow-non-finite", "--smooth-nr", "0", "--smooth-dr", "0", "--labels"])
+            .arg(&bl)
+            .arg("--pred")
+            .arg(&bp),
+    );
     assert!(r["loss"]["value"].is_null(), "{}", r["loss"]);
     assert_valid("report.schema.json", "a report of a loss that is not finite", &r);
 }
@@ -97,7 +130,8 @@ fn a_batch_summary_and_a_track_series_follow_their_schemas() {
     assert_eq!(summary["cases"]["failed"], 1);
     assert_valid("summary.schema.json", "summary.json with a failed case and comparisons", &summary);
     let track = at(&d, "track");
-    let steps: Vec<String> = ["case0", "case1"].iter().map(|c| preds.join(format!("{c}.nii.gz")).display().to_string()).collect();
+    let steps: Vec<String> =
+        ["case0", "case1"].iter().map(|c| preds.join(format!("{c}.nii.gz")).display().to_string()).collect();
     dicegrad()
         .args(["track", "--steps", "1,2", "--labels"])
         .arg(labels.join("case0.nii.gz"))

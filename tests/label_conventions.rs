@@ -261,7 +261,7 @@ fn dataset_json_names_the_channels_everywhere_and_batch_finds_it_beside_labels_t
         .unwrap();
     assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
     let err = String::from_utf8(run.stderr).unwrap();
-    assert!(err.contains("dataset.json (class names, ignore label, regions)"), "{err}");
+    assert!(err.contains("dataset.json (class names, ignore label 3); --no-dataset-json leaves it out"), "{err}");
     let summary: Value = serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
     assert_eq!(summary["channels"][2]["name"], "tumour");
     let csv = std::fs::read_to_string(out.join("cases.csv")).unwrap();
@@ -343,4 +343,77 @@ fn regions_from_the_flag_and_from_dataset_json_agree() {
     let err =
         fails_with_2(dicegrad().args(["analyze", "--regions", "0+1,2,3", "--labels"]).arg(&lp).arg("--pred").arg(&pp));
     assert!(err.contains("holds label 0, the background"), "{err}");
+}
+
+#[test]
+fn a_volume_with_every_voxel_ignored_gives_nnunets_loss_not_a_refusal() {
+    // nnU-Net skips the cross-entropy when no voxel is kept (num_fg > 0), and each masked Dice is
+    // ε/ε = 1: with the nnunet preset the loss is 8/15 · (−1) and the gradient 0
+    let base = random_case(4, [3, 3, 2], 3, Activation::Softmax, false);
+    let n = base.voxels();
+    let case = Case { labels: Labels::new(vec![IGNORED; n].into(), base.labels.rule.clone(), Some(3)), ..base };
+    let cfg = config(&LossRequest { preset: Some(Preset::Nnunet), ..LossRequest::default() }, 3, false);
+    let eval = dicegrad::loss::Evaluation::compute(&case, &cfg);
+    assert!((eval.value - (-8.0 / 15.0)).abs() < 1e-12, "{}", eval.value);
+    assert!(gradient(&case, &cfg).iter().all(|&g| g == 0.0));
+}
+
+#[test]
+fn regions_refuse_a_background_and_questionable_regions() {
+    let request = LossRequest {
+        preset: None,
+        overrides: dicegrad::loss::LossPatch {
+            include_background: Some(false),
+            ..with_loss(LossKind::Dice, Activation::Sigmoid)
+        },
+    };
+    let e = request.configs_for(&[], 3, true).unwrap_err().to_string();
+    assert!(e.contains("every channel is a region"), "{e}");
+    let e = Regions::new(vec![vec![1, 2], vec![-3]], None).unwrap_err().to_string();
+    assert!(e.contains("label values of a region are positive"), "{e}");
+    let e = Regions::new(vec![vec![1, 2], vec![2, 1]], None).unwrap_err().to_string();
+    assert!(e.contains("regions 0 and 1 are the same labels"), "{e}");
+}
+
+#[test]
+fn a_dataset_json_of_another_format_beside_the_labels_is_left_out_with_a_note() {
+    let d = tmp();
+    let root = at(&d, "Task01_Thing");
+    let (labels_tr, preds) = (root.join("labelsTr"), at(&d, "preds"));
+    std::fs::create_dir_all(&labels_tr).unwrap();
+    std::fs::create_dir_all(&preds).unwrap();
+    let (lp, pp) = binary_case(&d, [4, 4, 4], 3);
+    std::fs::copy(&lp, labels_tr.join("a.nii.gz")).unwrap();
+    std::fs::copy(&pp, preds.join("a.nii.gz")).unwrap();
+    // the Medical Segmentation Decathlon's dataset.json: names keyed by label value
+    std::fs::write(root.join("dataset.json"), r#"{"labels": {"0": "background", "1": "thing"}}"#).unwrap();
+    let run = dicegrad()
+        .args(["batch", "--labels-dir"])
+        .arg(&labels_tr)
+        .arg("--pred-dir")
+        .arg(&preds)
+        .arg("--out")
+        .arg(at(&d, "o"))
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let err = String::from_utf8(run.stderr).unwrap();
+    assert!(
+        err.contains("dataset.json is not read (") && err.contains("--dataset-json once it is an nnU-Net v2"),
+        "{err}"
+    );
+    // a binary nnU-Net dataset.json names the one channel of a sigmoid prediction
+    std::fs::write(root.join("dataset.json"), r#"{"labels": {"background": 0, "thing": 1}}"#).unwrap();
+    let run = dicegrad()
+        .args(["batch", "--force", "--labels-dir"])
+        .arg(&labels_tr)
+        .arg("--pred-dir")
+        .arg(&preds)
+        .arg("--out")
+        .arg(at(&d, "o"))
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let summary: Value = serde_json::from_slice(&std::fs::read(at(&d, "o").join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["channels"][0]["name"], "thing");
 }

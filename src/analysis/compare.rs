@@ -12,6 +12,7 @@
 
 use serde::Serialize;
 
+use crate::case::IGNORED;
 use crate::loss::sums::probabilities;
 use crate::loss::{pairs, Evaluation, GradientKernel, LossKind};
 use crate::parallel::fold_chunks;
@@ -128,12 +129,18 @@ pub fn compare(kernels: &[GradientKernel], evals: &[Evaluation]) -> Vec<Pair> {
             })
             .collect();
         let mut acc = vec![vec![PairSums::default(); c]; pairs.len()];
+        // voxels of the ignore label are in no figure (both gradients are 0 there)
+        let class = &case.labels.class[r.clone()];
+        let ignored = |v: usize| case.labels.ignores() && class[v] == IGNORED;
         for (p, &(i, j)) in pairs.iter().enumerate() {
             for k in 0..c {
                 let a_k = &grads[i][k * len..(k + 1) * len];
                 let b_k = &grads[j][k * len..(k + 1) * len];
                 let t = &mut acc[p][k];
-                for (&a, &b) in a_k.iter().zip(b_k) {
+                for (v, (&a, &b)) in a_k.iter().zip(b_k).enumerate() {
+                    if ignored(v) {
+                        continue;
+                    }
                     let (a, b) = (a as f64, b as f64);
                     t.ab += a * b;
                     t.aa += a * a;

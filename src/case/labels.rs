@@ -55,6 +55,12 @@ impl Regions {
             if set.is_empty() {
                 return Err(Error::parameter(param, format!("region {k} holds no label value; give at least one")));
             }
+            if let Some(v) = set.iter().find(|&&v| v < 0) {
+                return Err(Error::parameter(
+                    param,
+                    format!("region {k} holds the label value {v}; label values of a region are positive"),
+                ));
+            }
             if set.contains(&0) {
                 return Err(Error::parameter(
                     param,
@@ -62,6 +68,15 @@ impl Regions {
                 ));
             }
             clean.push(set);
+        }
+        if let Some((a, b)) = (0..clean.len())
+            .flat_map(|a| (a + 1..clean.len()).map(move |b| (a, b)))
+            .find(|&(a, b)| clean[a] == clean[b])
+        {
+            return Err(Error::parameter(
+                param,
+                format!("regions {a} and {b} are the same labels; give each channel a region of its own"),
+            ));
         }
         let mut values: Vec<i64> = clean.iter().flatten().copied().collect();
         values.sort_unstable();
@@ -127,9 +142,12 @@ pub struct ClassSpec {
     /// `regions_class_order`); None: the smallest of its values in no later region.
     #[serde(default)]
     pub regions_class_order: Option<Vec<i64>>,
-    /// A name per channel, in the channels' order (class names, or region names).
+    /// A name per class (label values 0, 1, …; region names in the channels' order for regions).
     #[serde(default)]
     pub names: Option<Vec<String>>,
+    /// The dataset.json these came from was found beside the labels folder, not given.
+    #[serde(skip)]
+    pub found_beside: bool,
 }
 
 impl ClassSpec {
@@ -140,20 +158,39 @@ impl ClassSpec {
         let order = self.regions_class_order.clone();
         let regions = self.regions.clone().map(|sets| Regions::new(sets, order)).transpose()?.map(Arc::new);
         let rule = rule_for(channels, label, regions.as_ref(), self.ignore_label, prediction)?;
-        if let Some(names) = &self.names {
-            if names.len() != channels {
-                return Err(Error::parameter(
-                    Param::DATASET_JSON,
-                    format!(
-                        "names {} classes but {prediction} has {channels} channel{}; give the dataset.json of the \
-                         data set this prediction comes from",
-                        names.len(),
-                        if channels == 1 { "" } else { "s" }
-                    ),
-                ));
+        if let (Some(names), None) = (&self.names, self.channel_names(channels, label)) {
+            let mut m = msg![format!(
+                "names {} classes but {prediction} has {channels} channel{}; give the dataset.json of the data set \
+                 this prediction comes from",
+                names.len(),
+                if channels == 1 { "" } else { "s" }
+            )];
+            if self.found_beside {
+                m.extend(msg![
+                    " (this one was found beside the labels folder; ",
+                    Param::NO_DATASET_JSON,
+                    " leaves it out)"
+                ]);
             }
+            return Err(Error::parameter(Param::DATASET_JSON, m));
         }
         Ok(rule)
+    }
+
+    /// The names of the channels of a prediction of `channels` channels: one per class, or for
+    /// one channel the name of its class (label 1, or label K with `label`); None without names or
+    /// when they do not fit.
+    pub fn channel_names(&self, channels: usize, label: Option<i64>) -> Option<Vec<String>> {
+        let names = self.names.as_ref()?;
+        if names.len() == channels {
+            return Some(names.clone());
+        }
+        let k = match (channels, label) {
+            (1, Some(k)) => usize::try_from(k).ok()?,
+            (1, None) => 1,
+            _ => return None,
+        };
+        names.get(k).map(|n| vec![n.clone()])
     }
 }
 

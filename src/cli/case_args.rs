@@ -91,23 +91,27 @@ impl CaseArgs {
     /// labels `labels_dir`, the dataset.json nnU-Net keeps above it, said on stderr), with
     /// `--ignore-label` and `--regions` over it.
     pub fn classes(&self, labels_dir: Option<&Path>) -> Result<ClassSpec> {
-        let found = match (&self.dataset_json, labels_dir) {
-            (Some(p), _) => Some(p.clone()),
-            (None, Some(dir)) if !self.no_dataset_json => {
-                let found = dicegrad::dataset::beside(dir);
-                if let Some(p) = &found {
-                    note!(
-                        "using {} (class names, ignore label, regions); --no-dataset-json to leave it out",
-                        p.display()
-                    );
-                }
-                found
-            }
-            _ => None,
-        };
-        let mut spec = match found {
-            Some(p) => dicegrad::dataset::read(&p)?,
-            None => ClassSpec::default(),
+        let mut spec = match (&self.dataset_json, labels_dir) {
+            (Some(p), _) => dicegrad::dataset::read(p)?,
+            (None, Some(dir)) if !self.no_dataset_json => match dicegrad::dataset::beside(dir) {
+                // found, not given: a file of another format (MSD's dataset.json) is left out
+                Some(p) => match dicegrad::dataset::read(&p) {
+                    Ok(spec) => {
+                        note!("using {} ({}); --no-dataset-json leaves it out", p.display(), what_it_gives(&spec));
+                        ClassSpec { found_beside: true, ..spec }
+                    }
+                    Err(e) => {
+                        note!(
+                            "note: {} is not read ({}); pass it with --dataset-json once it is an nnU-Net v2 dataset.json",
+                            p.display(),
+                            super::message(&e)
+                        );
+                        ClassSpec::default()
+                    }
+                },
+                None => ClassSpec::default(),
+            },
+            _ => ClassSpec::default(),
         };
         if let Some(k) = self.ignore_label {
             spec.ignore_label = Some(k);
@@ -144,4 +148,18 @@ impl CaseArgs {
             classes: self.classes(labels_dir)?,
         })
     }
+}
+
+/// What a dataset.json gives, in a few words: `class names, ignore label 3`.
+fn what_it_gives(spec: &ClassSpec) -> String {
+    let mut parts = Vec::new();
+    if spec.regions.is_some() {
+        parts.push("regions".to_string());
+    } else if spec.names.is_some() {
+        parts.push("class names".to_string());
+    }
+    if let Some(k) = spec.ignore_label {
+        parts.push(format!("ignore label {k}"));
+    }
+    parts.join(", ")
 }

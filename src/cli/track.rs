@@ -106,7 +106,13 @@ pub fn run(a: TrackArgs) -> Result<ExitCode> {
         predictions,
         steps: a.steps,
         out: a.out.clone(),
-        params: a.case.run_parameters(&a.loss, a.compare, a.pred_suffix, a.labels_dir.as_deref())?,
+        // a dataset.json lies beside the labels folder: that of a label file too
+        params: a.case.run_parameters(
+            &a.loss,
+            a.compare,
+            a.pred_suffix,
+            a.labels_dir.as_deref().or(a.labels.as_deref().and_then(|l| l.parent())),
+        )?,
         jobs,
         resume: a.resume,
         force: a.force,

@@ -158,6 +158,16 @@ impl LossConfig {
                 ],
             ));
         }
+        if regions && !spec.include_background && channels > 1 {
+            let bg = LossParam::IncludeBackground.param();
+            return Err(Error::parameter(
+                bg,
+                msg![
+                    "does not apply to regions: every channel is a region, none is a background; drop ",
+                    set(bg, false),
+                ],
+            ));
+        }
         if spec.activation == Activation::Softmax && channels < 2 {
             return Err(Error::parameter(
                 activation,

@@ -40,8 +40,11 @@ impl Evaluation {
         let dice_value = part.as_ref().map(|p| p.value);
         let channels = part.map_or_else(|| vec![ChannelEval::default(); config.channels], |p| p.channels);
         let has_ce = family.has_ce();
-        let ce_value = has_ce.then(|| sums.ce_sum / sums.ce_norm);
-        let ce_scale = if has_ce { lambda_ce / sums.ce_norm } else { 0.0 };
+        // no voxel kept (all of the ignore label): nnU-Net skips the cross-entropy (DC_and_CE_loss:
+        // `num_fg > 0`), or divides 0 by a clipped mask sum (DC_and_BCE_loss): 0, and no gradient
+        let nothing_kept = sums.voxels == 0 && sums.ce_norm == 0.0;
+        let ce_value = has_ce.then(|| if nothing_kept { 0.0 } else { sums.ce_sum / sums.ce_norm });
+        let ce_scale = if has_ce && !nothing_kept { lambda_ce / sums.ce_norm } else { 0.0 };
         let value = match (dice_value, ce_value) {
             (Some(d), Some(c)) => lambda_sum * d + lambda_ce * c,
             (Some(d), None) => d,

@@ -225,7 +225,7 @@ impl OpenCase {
         }
         let grid = Grid::fortran(shape);
         let max_values = options.max_values;
-        let names = classes.names.clone();
+        let names = classes.channel_names(channels, label);
         Ok(OpenCase {
             labels,
             pred,

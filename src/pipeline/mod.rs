@@ -110,6 +110,8 @@ pub fn check_values(case: &Case, inputs: &Inputs, config: &LossConfig, request: 
     let activation = config.spec.activation;
     let integers = inputs.prediction.holds_integers().then_some(inputs.prediction.file.datatype);
     let (grid, channels, scan) = (&case.grid, case.prediction.channels, &case.prediction.scan);
+    // overlapping regions take a sigmoid each, as one channel does
+    let channels = if config.regions { 1 } else { channels };
     let input = prediction_input(inputs);
     scan.check(&input, grid, channels, activation == Activation::None, integers)?;
     if activation == Activation::None || request.force_activation || !scan.nearly_probabilities() {

@@ -11,6 +11,9 @@
 //! Pixels are nearest-neighbour samples of the voxels, so each voxel's colour is exactly its
 //! value's.
 
+/// The ground truth's colour for a voxel of the ignore label.
+const IGNORED_GREY: [u8; 3] = [128, 128, 128];
+
 use crate::report::wording::{channel as channel_title, name_of};
 use plotters::coord::Shift;
 use plotters::element::BitMapElement;
@@ -127,7 +130,15 @@ pub fn layout(report: &Report) -> Vec<PlaneRect> {
 fn colour_of(ch: &ChannelView, q: Quantity, p: &Plane) -> Option<(Vec<[u8; 3]>, usize)> {
     let n = p.width * p.height;
     let colours: Vec<[u8; 3]> = match q {
-        Quantity::Truth => p.truth.iter().map(|&t| if t == 1 { [255, 255, 255] } else { [0, 0, 0] }).collect(),
+        Quantity::Truth => p
+            .truth
+            .iter()
+            .map(|&t| match t {
+                1 => [255, 255, 255],
+                2 => IGNORED_GREY,
+                _ => [0, 0, 0],
+            })
+            .collect(),
         Quantity::Probability => p.probability.iter().map(|&s| grey(f64::from(s) / 255.0)).collect(),
         Quantity::Gradient => p.gradient.iter().map(|&g| diverging(f64::from(g), ch.gradient.scale)).collect(),
         Quantity::ProbabilityGradient => {
@@ -151,8 +162,9 @@ fn resample(colours: &[[u8; 3]], width: usize, height: usize, w: u32, h: u32) ->
     buf
 }
 
-fn header(q: Quantity, act: Activation, dice_part_only: bool) -> String {
+fn header(q: Quantity, act: Activation, dice_part_only: bool, ignores: bool) -> String {
     match (q, act) {
+        (Quantity::Truth, _) if ignores => "ground truth g (white = foreground; grey = ignore label)".into(),
         (Quantity::Truth, _) => "ground truth g (white = foreground)".into(),
         (Quantity::Probability, Activation::None) => "prediction s (probability)".into(),
         (Quantity::Probability, a) => format!("prediction s = {a}(z)"),
@@ -214,7 +226,8 @@ pub fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, report: &Report) 
         let dice_part_only = ch.probability.as_ref().is_some_and(|p| p.dice_part_only);
         for (g, &q) in qs.iter().enumerate() {
             let left = (SIDE + g as u32 * (3 * CELL + GROUP_GAP)) as i32;
-            root.draw_text(&header(q, act, dice_part_only), &text, (left + MARGIN as i32, top + 24))?;
+            let ignores = report.parameters.ignore_label.is_some();
+            root.draw_text(&header(q, act, dice_part_only, ignores), &text, (left + MARGIN as i32, top + 24))?;
             let bar_top = top + (ROW_HEAD + CELL) as i32 + 4;
             let bar = (left + MARGIN as i32, bar_top, (3 * CELL - 2 * MARGIN) as i32);
             match q {

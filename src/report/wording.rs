@@ -83,7 +83,7 @@ pub fn nnunet_loss_weight(spec: &LossSpec) -> Option<Msg> {
             format!(
                 "loss weight {w:.6}: nnU-Net trains with deep supervision and weights the full-resolution output's \
                  loss by 1/(1 + 1/2 + 1/4 + 1/8) = 8/15 (5 outputs of a 6-stage 3d_fullres U-Net; the lowest \
-                 output is weighted 0), so the loss and gradient shown are that share of DC_and_CE_loss; for \
+                 output is weighted 0), so the loss and gradient shown are that share of nnU-Net's loss; for \
                  another number of outputs pass "
             ),
             set(weight, 4.0 / 7.0),

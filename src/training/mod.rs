@@ -393,10 +393,7 @@ pub fn analyze(case: &Case, config: &LossConfig, regime: &Regime) -> Result<Regi
     regime.check()?;
     let grid = case.grid;
     let mut rng = Rng::new(regime.seed);
-    let locations = match case.labels.rule.regions() {
-        Some(_) => ClassLocations::of_regions(&case.labels, &mut rng),
-        None => ClassLocations::sample(&case.labels.class, &mut rng),
-    };
+    let locations = ClassLocations::of(&case.labels, &mut rng);
     let places = draw(grid.shape, regime, &locations, |i| grid.coords(i), &mut rng);
     let padded = places.iter().filter(|p| p.sticks_out(grid.shape, regime.patch_size)).count();
     let pad = padding_voxel(case);

@@ -64,6 +64,26 @@ impl Rng {
 pub struct ClassLocations {
     /// `(class, sampled flat indices)`, classes in increasing order.
     pub classes: Vec<(u8, Vec<usize>)>,
+    /// With an ignore label: a sample of the annotated voxels (every voxel not of the ignore
+    /// label), on which nnU-Net centres the patches it does not centre on a class
+    /// (`get_bbox`: `not force_fg and self.has_ignore`). Empty otherwise.
+    pub annotated: Vec<usize>,
+}
+
+impl ClassLocations {
+    /// The locations of `labels`: per class (per region for a region-based prediction), and the
+    /// annotated voxels when some may be ignored.
+    pub fn of(labels: &Labels, rng: &mut Rng) -> ClassLocations {
+        let mut found = match labels.rule.regions() {
+            Some(_) => ClassLocations::of_regions(labels, rng),
+            None => ClassLocations::sample(&labels.class, rng),
+        };
+        if labels.ignores() {
+            let annotated: Vec<u8> = labels.class.iter().map(|&c| u8::from(c != IGNORED)).collect();
+            found.annotated = ClassLocations::sample(&annotated, rng).classes.pop().map_or_else(Vec::new, |(_, at)| at);
+        }
+        found
+    }
 }
 
 /// nnU-Net's number of locations kept for a class of `count` voxels.
@@ -101,6 +121,7 @@ impl ClassLocations {
         }
         ClassLocations {
             classes: slots.into_iter().enumerate().filter(|(_, v)| !v.is_empty()).map(|(c, v)| (c as u8, v)).collect(),
+            annotated: Vec::new(),
         }
     }
 }
@@ -117,7 +138,7 @@ impl ClassLocations {
                 classes.push((k as u8, at));
             }
         }
-        ClassLocations { classes }
+        ClassLocations { classes, annotated: Vec::new() }
     }
 }
 
@@ -175,6 +196,13 @@ pub fn draw(
                 PatchPlace {
                     corner: std::array::from_fn(|d| bounds[d].0.max(v[d] as i64 - (patch[d] / 2) as i64)),
                     foreground: true,
+                }
+            } else if !locations.annotated.is_empty() {
+                // with an ignore label, centred on an annotated voxel (nnU-Net's get_bbox)
+                let v = coords(locations.annotated[rng.below(locations.annotated.len() as u64) as usize]);
+                PatchPlace {
+                    corner: std::array::from_fn(|d| bounds[d].0.max(v[d] as i64 - (patch[d] / 2) as i64)),
+                    foreground: false,
                 }
             } else {
                 PatchPlace { corner: std::array::from_fn(|d| rng.between(bounds[d].0, bounds[d].1)), foreground: false }

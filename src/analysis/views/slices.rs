@@ -11,7 +11,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use super::orientation::{Orientation, PlaneLayout, View};
-use crate::case::{Case, Labels};
+use crate::case::{Case, Labels, IGNORED};
 use crate::loss::sums::probabilities;
 use crate::loss::{Evaluation, GradientKernel};
 
@@ -49,7 +49,8 @@ pub struct Plane {
     pub height: usize,
     /// Millimetres per picture column and row (the voxel sizes along those axes).
     pub pixel_mm: [f64; 2],
-    /// Ground truth of the channel (1 on its foreground).
+    /// Ground truth of the channel: 1 on its foreground, 0 on its background, 2 on a voxel of
+    /// the ignore label.
     #[serde(skip)]
     pub truth: Vec<u8>,
     /// The channel's probability (after the activation) in 255ths, rounded: what a grey level
@@ -198,9 +199,15 @@ fn plane(
     probabilities(&mini, act, 0..n, &mut s);
     let sk = &s[k * n..(k + 1) * n];
     let (target, fg) = mini.labels.target(k);
-    let truth: Vec<u8> = target.iter().map(|&cl| u8::from(cl == fg)).collect();
-    let probability_gradient = with_probability
-        .then(|| sk.iter().zip(&truth).map(|(&p, &t)| kernel.probability_gradient(k, t == 1, p) as f32).collect());
+    // 1 on the channel's foreground, 0 on its background, 2 on a voxel of the ignore label
+    let truth: Vec<u8> = target.iter().map(|&cl| if cl == IGNORED { 2 } else { u8::from(cl == fg) }).collect();
+    // dL/ds of a voxel of the ignore label is 0, as its gradient is
+    let probability_gradient = with_probability.then(|| {
+        sk.iter()
+            .zip(&truth)
+            .map(|(&p, &t)| if t == 2 { 0.0 } else { kernel.probability_gradient(k, t == 1, p) as f32 })
+            .collect()
+    });
     let spacing = case.geometry.voxel_size;
     Plane {
         layout,
