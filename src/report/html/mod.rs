@@ -182,6 +182,15 @@ pub fn loss_facts(
         }
     }
     v.push(("loss scale S".to_string(), significant(f64::from(p.loss_scale))));
+    let classes = &p.classes;
+    match (&classes.regions, &classes.names) {
+        (Some(r), names) => v.push(("regions".to_string(), crate::report::reading::regions_line(r, names))),
+        (None, Some(names)) => v.push(("class names".to_string(), names.join(", "))),
+        (None, None) => {}
+    }
+    if let Some(k) = classes.ignore_label {
+        v.push(("ignore label".to_string(), format!("{k} (its voxels left out of the loss and every figure)")));
+    }
     v
 }
 
