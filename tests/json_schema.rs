@@ -116,15 +116,7 @@ fn a_batch_summary_and_a_track_series_follow_their_schemas() {
     let (labels, preds) = synth_dataset(&d, 3, |i| format!("case{i}"));
     std::fs::write(preds.join("case2.nii.gz"), b"broken").unwrap();
     let out = at(&d, "out");
-    let run = dicegrad()
-        .args(["batch", "--compare", "ce,mimic", "--labels-dir"])
-        .arg(&labels)
-        .arg("--pred-dir")
-        .arg(&preds)
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
+    let run = batch_run(&labels, &preds, &out, &["--compare", "ce,mimic"]);
     assert_eq!(run.status.code(), Some(1), "one case fails");
     let summary: Value = serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
     assert_eq!(summary["cases"]["failed"], 1);

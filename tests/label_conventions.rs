@@ -250,15 +250,7 @@ fn dataset_json_names_the_channels_everywhere_and_batch_finds_it_beside_labels_t
     assert!(text.lines().any(|l| l.contains(" liver ")), "{text}");
     // batch: found beside labelsTr, said on stderr, names in cases.csv and summary.json
     let out = at(&d, "out");
-    let run = dicegrad()
-        .args(["batch", "--labels-dir"])
-        .arg(&labels_tr)
-        .arg("--pred-dir")
-        .arg(&preds)
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
+    let run = batch_run(&labels_tr, &preds, &out, &[]);
     assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
     let err = String::from_utf8(run.stderr).unwrap();
     assert!(err.contains("dataset.json (class names, ignore label 3); --no-dataset-json leaves it out"), "{err}");
@@ -268,15 +260,7 @@ fn dataset_json_names_the_channels_everywhere_and_batch_finds_it_beside_labels_t
     assert!(csv.lines().next().unwrap().contains(",label,name,"), "{csv}");
     assert!(csv.contains(",1,liver,"), "{csv}");
     // --no-dataset-json: label 3 is no longer ignored, so the case fails as out of range
-    let again = dicegrad()
-        .args(["batch", "--force", "--no-dataset-json", "--labels-dir"])
-        .arg(&labels_tr)
-        .arg("--pred-dir")
-        .arg(&preds)
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
+    let again = batch_run(&labels_tr, &preds, &out, &["--force", "--no-dataset-json"]);
     assert_eq!(again.status.code(), Some(1));
 }
 
@@ -387,15 +371,7 @@ fn a_dataset_json_of_another_format_beside_the_labels_is_left_out_with_a_note() 
     std::fs::copy(&pp, preds.join("a.nii.gz")).unwrap();
     // the Medical Segmentation Decathlon's dataset.json: names keyed by label value
     std::fs::write(root.join("dataset.json"), r#"{"labels": {"0": "background", "1": "thing"}}"#).unwrap();
-    let run = dicegrad()
-        .args(["batch", "--labels-dir"])
-        .arg(&labels_tr)
-        .arg("--pred-dir")
-        .arg(&preds)
-        .arg("--out")
-        .arg(at(&d, "o"))
-        .output()
-        .unwrap();
+    let run = batch_run(&labels_tr, &preds, &at(&d, "o"), &[]);
     assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
     let err = String::from_utf8(run.stderr).unwrap();
     assert!(
@@ -404,15 +380,7 @@ fn a_dataset_json_of_another_format_beside_the_labels_is_left_out_with_a_note() 
     );
     // a binary nnU-Net dataset.json names the one channel of a sigmoid prediction
     std::fs::write(root.join("dataset.json"), r#"{"labels": {"background": 0, "thing": 1}}"#).unwrap();
-    let run = dicegrad()
-        .args(["batch", "--force", "--labels-dir"])
-        .arg(&labels_tr)
-        .arg("--pred-dir")
-        .arg(&preds)
-        .arg("--out")
-        .arg(at(&d, "o"))
-        .output()
-        .unwrap();
+    let run = batch_run(&labels_tr, &preds, &at(&d, "o"), &["--force"]);
     assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
     let summary: Value = serde_json::from_slice(&std::fs::read(at(&d, "o").join("summary.json")).unwrap()).unwrap();
     assert_eq!(summary["channels"][0]["name"], "thing");

@@ -141,15 +141,7 @@ fn batch_ends_with_means_per_channel_and_the_foreground_mean_or_its_summary_as_j
     let d = tmp();
     let (labels, preds) = synth_dataset(&d, 3, |i| format!("case{i}"));
     let out = at(&d, "out");
-    let table = dicegrad()
-        .args(["batch", "--labels-dir"])
-        .arg(&labels)
-        .arg("--pred-dir")
-        .arg(&preds)
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
+    let table = batch_run(&labels, &preds, &out, &[]);
     assert!(table.status.success());
     let text = String::from_utf8(table.stdout).unwrap();
     let summary: Value = serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
@@ -175,15 +167,7 @@ fn batch_ends_with_means_per_channel_and_the_foreground_mean_or_its_summary_as_j
     let row = text.lines().find(|l| l.starts_with("foreground mean")).unwrap_or_else(|| panic!("{text}"));
     assert!(row.contains(&format!("{fg:.5}")), "{row}");
     // --json: summary.json on stdout, nothing else there
-    let json = dicegrad()
-        .args(["batch", "--json", "--force", "--labels-dir"])
-        .arg(&labels)
-        .arg("--pred-dir")
-        .arg(&preds)
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
+    let json = batch_run(&labels, &preds, &out, &["--json", "--force"]);
     assert!(json.status.success());
     let printed: Value = serde_json::from_slice(&json.stdout).unwrap();
     let written: Value = serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
@@ -267,15 +251,7 @@ fn a_batch_where_every_case_fails_says_so_on_stdout() {
     for f in std::fs::read_dir(&preds).unwrap() {
         std::fs::write(f.unwrap().path(), b"not a volume").unwrap();
     }
-    let out = dicegrad()
-        .args(["batch", "--labels-dir"])
-        .arg(&labels)
-        .arg("--pred-dir")
-        .arg(&preds)
-        .arg("--out")
-        .arg(at(&d, "o"))
-        .output()
-        .unwrap();
+    let out = batch_run(&labels, &preds, &at(&d, "o"), &[]);
     assert_eq!(out.status.code(), Some(1));
     let text = String::from_utf8(out.stdout).unwrap();
     assert_eq!(text, "no case succeeded: 2 of 2 failed (see summary.json)\n");

@@ -418,3 +418,18 @@ pub fn synth_dataset(dir: &tempfile::TempDir, n: usize, name: impl Fn(usize) -> 
     }
     (labels, preds)
 }
+
+/// Runs `dicegrad batch` on two folders into `out`, with `extra` options; its output.
+pub fn batch_run(labels: &Path, preds: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
+    dicegrad()
+        .arg("batch")
+        .args(extra)
+        .arg("--labels-dir")
+        .arg(labels)
+        .arg("--pred-dir")
+        .arg(preds)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .unwrap()
+}
