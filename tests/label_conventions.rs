@@ -200,6 +200,18 @@ fn the_ignore_label_from_the_command_line_counts_and_zeroes_its_voxels() {
             }
         }
     }
+    // an ignore label that no voxel holds is said
+    let d2 = tmp();
+    let (bl, bp) = binary_case(&d2, [4, 4, 4], 2);
+    let r = json_of(
+        dicegrad().args(["analyze", "--json", "--ignore-label", "7", "--labels"]).arg(&bl).arg("--pred").arg(&bp),
+    );
+    let said = r["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|w| w.as_str().unwrap().contains("--ignore-label 7 selects no voxel"));
+    assert!(said, "{}", r["warnings"]);
     // a class value is not an ignore label
     let err =
         fails_with_2(dicegrad().args(["analyze", "--ignore-label", "1", "--labels"]).arg(&lp).arg("--pred").arg(&pp));

@@ -282,6 +282,16 @@ impl Report {
                 warnings.push(m.render(naming));
             }
         }
+        if let Some(k) = case.labels.ignore {
+            if case.labels.ignored_voxels() == 0 {
+                let m = msg![
+                    set(Param::IGNORE_LABEL, k),
+                    " selects no voxel: the labels hold no voxel with this value, so nothing is ignored; check the \
+                     label value",
+                ];
+                warnings.push(m.render(naming));
+            }
+        }
         // what was computed: leaving the background out, when ignored, leaves it in
         let mut spec = cfg.spec.clone();
         spec.include_background |= cfg.background_ignored;
