@@ -321,6 +321,31 @@ pub fn rule_for(
     Ok(rule)
 }
 
+/// The class whose voxels are channel `k`'s foreground when there is one class per voxel: `k` of
+/// C ≥ 2 channels (one per class), 1 of a single channel.
+#[inline]
+pub fn channel_class(channels: usize, k: usize) -> u8 {
+    if channels == 1 {
+        1
+    } else {
+        k as u8
+    }
+}
+
+/// Sets to 0 the values of `out` on voxels of the ignore label (`class` or a target: [`IGNORED`]).
+pub fn zero_ignored(out: &mut [f32], class: &[u8]) {
+    for (o, &c) in out.iter_mut().zip(class) {
+        if c == IGNORED {
+            *o = 0.0;
+        }
+    }
+}
+
+/// The name of channel `k` among `names`, if the channels are named.
+pub fn name_in(names: &Option<Vec<String>>, k: usize) -> Option<&str> {
+    names.as_ref().and_then(|n| n.get(k)).map(String::as_str)
+}
+
 /// The positions in a block of voxels of classes `class` that take part in the loss — every one
 /// but the ignored — when some voxel of the block is ignored; None when none is.
 pub fn kept(class: &[u8]) -> Option<Vec<u32>> {

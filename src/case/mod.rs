@@ -149,7 +149,7 @@ impl<'a> Labels<'a> {
 
     /// The name of channel `k`, when the channels are named.
     pub fn name_of(&self, k: usize) -> Option<&str> {
-        self.names.as_ref().and_then(|n| n.get(k)).map(String::as_str)
+        labels::name_in(&self.names, k)
     }
 
     /// Channel `k`'s target per voxel and the value that marks its foreground there: the class
@@ -158,8 +158,8 @@ impl<'a> Labels<'a> {
     pub fn target(&self, k: usize) -> (&[u8], u8) {
         match &self.rule {
             LabelRule::Regions(_) => (&self.targets[k], 1),
-            LabelRule::Channels(_) => (&self.class, k as u8),
-            LabelRule::Binary | LabelRule::Select(_) => (&self.class, 1),
+            LabelRule::Channels(c) => (&self.class, labels::channel_class(*c, k)),
+            LabelRule::Binary | LabelRule::Select(_) => (&self.class, labels::channel_class(1, k)),
         }
     }
 
@@ -190,15 +190,6 @@ impl<'a> Labels<'a> {
             LabelRule::Select(label) => Some(label),
             _ => None,
         }
-    }
-
-    /// Voxels of the ignore label.
-    pub fn ignored_voxels(&self) -> u64 {
-        if self.ignore.is_none() {
-            return 0;
-        }
-        use rayon::prelude::*;
-        self.class.par_chunks(crate::parallel::CHUNK).map(|c| c.iter().filter(|&&x| x == IGNORED).count() as u64).sum()
     }
 }
 

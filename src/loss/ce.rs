@@ -166,14 +166,10 @@ pub fn channel_gradient(form: Form, p: f64, foreground: bool, scale: f64) -> f64
 }
 
 /// Whether channel `k` is the foreground of a voxel of class `class` when there is one class per
-/// voxel (C channels, one per class; one channel: class 1).
+/// voxel.
 #[inline]
 fn is_class(channels: usize, k: usize, class: u8) -> bool {
-    if channels == 1 {
-        class == 1
-    } else {
-        usize::from(class) == k
-    }
+    class == crate::case::labels::channel_class(channels, k)
 }
 
 /// Adds `scale` times the cross-entropy gradient of one voxel (with respect to the file's values)

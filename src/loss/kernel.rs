@@ -14,6 +14,7 @@ use super::config::LossConfig;
 use super::evaluation::Evaluation;
 use super::family::Coefficients;
 use super::sums::{channel_probabilities, probabilities};
+use crate::case::labels::{channel_class, zero_ignored};
 use crate::case::{Case, IGNORED};
 use crate::parallel::{with_buffer, CHUNK};
 use crate::simd::avx2_or_portable;
@@ -131,11 +132,7 @@ impl<'a> GradientKernel<'a> {
         }
         if ignored {
             for ok in out.chunks_exact_mut(len).take(c) {
-                for (o, &cl) in ok.iter_mut().zip(class) {
-                    if cl == IGNORED {
-                        *o = 0.0;
-                    }
-                }
+                zero_ignored(ok, class);
             }
         }
     }
@@ -146,7 +143,7 @@ impl<'a> GradientKernel<'a> {
         let len = r.len();
         let c = self.config.channels;
         // one class per voxel: channel k's foreground is class k (class 1 for one channel)
-        let fg_of = |k: usize| if c == 1 { 1 } else { k as u8 };
+        let fg_of = |k: usize| channel_class(c, k);
         if self.config.spec.activation == Activation::Softmax {
             // The cross-entropy through softmax is that of softmax(logits), per voxel
             // scale·w_y·(s_k − [k = y]).
@@ -204,11 +201,7 @@ impl<'a> GradientKernel<'a> {
             let target = &target[r.clone()];
             self.channel_gradient(k, target, fg, p, out);
             if labels.ignores() {
-                for (o, &cl) in out.iter_mut().zip(target) {
-                    if cl == IGNORED {
-                        *o = 0.0;
-                    }
-                }
+                zero_ignored(out, target);
             }
         });
     }

@@ -282,8 +282,10 @@ impl Report {
                 warnings.push(m.render(naming));
             }
         }
+        // the voxels the sums did not keep are those of the ignore label
+        let ignored_voxels = (case.voxels() as u64).saturating_sub(eval.sums.voxels);
         if let Some(k) = case.labels.ignore {
-            if case.labels.ignored_voxels() == 0 {
+            if ignored_voxels == 0 {
                 let m = msg![
                     set(Param::IGNORE_LABEL, k),
                     " selects no voxel: the labels hold no voxel with this value, so nothing is ignored; check the \
@@ -304,7 +306,7 @@ impl Report {
                 channels_in_loss: cfg.in_loss().collect(),
                 label,
                 ignore_label: case.labels.ignore,
-                ignored_voxels: case.labels.ignored_voxels(),
+                ignored_voxels,
                 regions: case.labels.rule.regions().map(|r| r.sets.clone()),
                 channel_names: case.labels.names.clone(),
                 gradient_wrt: wording::gradient_wrt(spec.activation),

@@ -118,9 +118,7 @@ pub fn channel_short(k: usize, label: i64, name: Option<&str>) -> String {
 }
 
 /// The name of channel `k` among `names`, if the channels are named.
-pub fn name_of(names: &Option<Vec<String>>, k: usize) -> Option<&str> {
-    names.as_ref().and_then(|n| n.get(k)).map(String::as_str)
-}
+pub use crate::case::labels::name_in as name_of;
 
 /// A label value with the channel's name, for a table's label column: `1`, or `1 (liver)`.
 pub fn label_named(label: i64, name: Option<&str>) -> String {
