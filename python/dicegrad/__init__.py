@@ -34,7 +34,7 @@ from . import _dicegrad
 
 __version__: str = _dicegrad.__version__
 
-__all__ = ["gradient", "analyze", "loss_parameters", "__version__"]
+__all__ = ["gradient", "analyze", "mimic_weights", "loss_parameters", "__version__"]
 
 ArrayLike = Any
 
@@ -267,6 +267,68 @@ def analyze(
         for r, p in zip(reports, drawn):
             r["pictures"] = dict(p)
     return report
+
+
+def mimic_weights(
+    input: ArrayLike,
+    target: ArrayLike,
+    loss: Optional[str] = None,
+    activation: Optional[str] = None,
+    include_background: Optional[bool] = None,
+    batch: Optional[bool] = None,
+    smooth_nr: Optional[float] = None,
+    smooth_dr: Optional[float] = None,
+    weight: Optional[Sequence[float]] = None,
+    preset: Optional[str] = None,
+    *,
+    raw: bool = False,
+    w_type: Optional[str] = None,
+    alpha: Optional[float] = None,
+    beta: Optional[float] = None,
+    lambda_dice: Optional[float] = None,
+    lambda_ce: Optional[float] = None,
+    dice_form: Optional[str] = None,
+    denominator_floor: Optional[float] = None,
+    skip_empty: Optional[bool] = None,
+    loss_weight: Optional[float] = None,
+    label: Optional[int] = None,
+    spatial_dims: Optional[int] = None,
+    force_activation: bool = False,
+    allow_non_finite: bool = False,
+    threads: Optional[int] = None,
+) -> np.ndarray:
+    """The mimic weights of the loss on this mini-batch: per channel, the weight with which the
+    mimic loss ``-sum_k w_k * sum_i s_ki * g_ki`` has the ground-truth part ``-a_k * g`` of the
+    loss's gradient with respect to probabilities (Dice: ``a_k = 2 / (K * D_k)``,
+    ``D_k = S_k + G_k + smooth_dr``). Only the sums are computed (one pass over the values).
+
+    Returns float64: ``(C,)`` when the loss pools the mini-batch (``batch=True``, or the preset's),
+    ``(B, C)`` per sample (each sample's part of the mini-batch's loss). Normalised (the default):
+    ``w_k = a_k / sum_j a_j`` over the channels in the Dice-type part that have a foreground voxel,
+    summing to 1; 0 for the others (a channel without foreground has no ground-truth part, and one
+    left out of the loss has none either), and all 0 when no channel has one (nothing to mimic: a
+    mimic loss with these weights gives that mini-batch no gradient). ``raw=True``: ``a_k = -P_k``
+    itself, in units of loss per unit of ``sum s*g`` (with ``batch=False`` it includes the 1/B of
+    the mean over samples; with a preset, its loss weight).
+
+    The weights are constants of the mini-batch: use them without a gradient through them, e.g.
+    ``w = torch.as_tensor(mimic_weights(probs.detach(), y, batch=True, raw=True))``.
+
+    Takes the loss arguments of :func:`gradient`. Raises ValueError for a loss without a
+    Dice-type part (``"ce"``), whose gradient weighs the ground truth per voxel, not per class.
+    """
+    options = _options(
+        loss=loss, activation=activation, include_background=include_background, batch=batch,
+        smooth_nr=smooth_nr, smooth_dr=smooth_dr, weight=weight, preset=preset, w_type=w_type,
+        alpha=alpha, beta=beta, lambda_dice=lambda_dice, lambda_ce=lambda_ce, dice_form=dice_form,
+        denominator_floor=denominator_floor, skip_empty=skip_empty, loss_weight=loss_weight,
+        label=label, spatial_dims=spatial_dims, force_activation=force_activation,
+        allow_non_finite=allow_non_finite, threads=threads,
+    )  # fmt: skip
+    pooled, sets = _dicegrad.mimic_weights(_input(input), _target(target), options)
+    rows = [a if raw else (w if w is not None else [0.0] * len(a)) for a, w in sets]
+    out = np.array(rows, dtype=np.float64)
+    return out[0] if pooled else out
 
 
 def loss_parameters() -> List[Dict[str, Any]]:

@@ -21,5 +21,12 @@ def analyze(
     """The report of the mini-batch as JSON text (see ``dicegrad.analyze``), and with
     ``options["pictures"]`` the PNG pictures of each of its reports: (name, bytes)."""
 
+def mimic_weights(
+    input: npt.NDArray[np.float32], target: npt.NDArray[Any], options: Dict[str, Any]
+) -> Tuple[bool, List[Tuple[List[float], Optional[List[float]]]]]:
+    """Whether the loss pools the mini-batch, and per set of weights (one pooled, one per sample)
+    the raw a_k and the normalised weights (None when undetermined). Raises ValueError for a loss
+    without a Dice-type part."""
+
 def parameters() -> List[Tuple[str, str, str, Optional[List[str]]]]:
     """Every loss parameter: (keyword, help, default, choices)."""

@@ -30,6 +30,7 @@ use options::Call;
 enum Work {
     Gradient,
     Analyze,
+    MimicWeights,
 }
 
 /// The PNG pictures of a report, for Python: (name, bytes).
@@ -42,6 +43,9 @@ enum Done {
     Gradient,
     /// The report as JSON, and the pictures of each report in it (with `pictures`).
     Analyze(Vec<u8>, Vec<Pictures>),
+    /// Whether the sums were pooled, and per set of weights (one pooled, one per sample): the raw
+    /// a_k, and the normalised w_k.
+    MimicWeights(bool, Vec<(Vec<f64>, Option<Vec<f64>>)>),
 }
 
 /// Runs `work` on the mini-batch of `input` and `target` as `call` says, on `call.threads`
@@ -68,6 +72,18 @@ fn run<L: LabelValue>(
                 let report = batch.analyze(&request, reduced, &Keywords)?;
                 let pictures = if call.pictures { pictures(&report)? } else { Vec::new() };
                 Ok(Done::Analyze(report.to_json(), pictures))
+            }
+            Work::MimicWeights => {
+                if request.loss.kind().family().reduction() == dicegrad::loss::Reduction::Voxels {
+                    return Err(Error::usage(format!(
+                        "the {} loss has no Dice-type part: its gradient −g/(N·s) weighs the ground truth per voxel, \
+                         so no per-class weight mimics it; give a Dice-type loss",
+                        request.loss.kind()
+                    )));
+                }
+                let sets = batch.mimic_weights(&request, reduced)?;
+                let pooled = reduced == dicegrad::BatchReduction::Pooled;
+                Ok(Done::MimicWeights(pooled, sets.into_iter().map(|m| (m.a, m.weights)).collect()))
             }
         }
     };
@@ -234,7 +250,22 @@ fn analyze<'py>(
                 .collect();
             Ok((String::from_utf8(json).expect("JSON is UTF-8"), pictures))
         }
-        Done::Gradient => unreachable!("asked for the report"),
+        _ => unreachable!("asked for the report"),
+    }
+}
+
+/// The mimic weights of the mini-batch's loss: whether pooled, and per set (one pooled, one per
+/// sample) the raw a_k and the normalised w_k (None when undetermined).
+#[pyfunction]
+fn mimic_weights<'py>(
+    py: Python<'py>,
+    input: PyReadonlyArrayDyn<'py, f32>,
+    target: &Bound<'py, PyAny>,
+    options: &Bound<'py, PyDict>,
+) -> PyResult<(bool, Vec<(Vec<f64>, Option<Vec<f64>>)>)> {
+    match dispatch(py, input, target, options, Work::MimicWeights, &mut [])? {
+        Done::MimicWeights(pooled, sets) => Ok((pooled, sets)),
+        _ => unreachable!("asked for the weights"),
     }
 }
 
@@ -267,6 +298,7 @@ fn _dicegrad(m: &Bound<'_, PyModule>) -> PyResult<()> {
     }
     m.add_function(wrap_pyfunction!(gradient, m)?)?;
     m.add_function(wrap_pyfunction!(analyze, m)?)?;
+    m.add_function(wrap_pyfunction!(mimic_weights, m)?)?;
     m.add_function(wrap_pyfunction!(parameters, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("max_threads", max_workers())?;

@@ -18,7 +18,8 @@
 //! - [`sums`]: the reduction pass over a case; [`evaluation`]: value and coefficients from the sums;
 //! - [`ce`]: cross-entropy, value and per-voxel gradient;
 //! - [`activation`]: sigmoid and softmax and their chain rules;
-//! - [`kernel`]: the gradient on a block of voxels, through the activation.
+//! - [`kernel`]: the gradient on a block of voxels, through the activation;
+//! - [`mimic_weights`]: the weights with which the mimic loss has a loss's ground-truth part.
 
 pub mod activation;
 pub mod ce;
@@ -26,6 +27,7 @@ pub mod config;
 pub mod evaluation;
 pub mod family;
 pub mod kernel;
+pub mod mimic_weights;
 pub mod params;
 pub mod preset;
 pub mod sums;
@@ -35,5 +37,6 @@ pub use config::{compared_kinds, pairs, LossConfig, LossRequest};
 pub use evaluation::Evaluation;
 pub use family::{Coefficients, DiceForm, LossKind, LossParam, LossPatch, LossSpec, Reduction, WeightType};
 pub use kernel::GradientKernel;
+pub use mimic_weights::MimicWeights;
 pub use preset::Preset;
 pub use sums::{CaseSums, ChannelSums};

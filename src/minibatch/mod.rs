@@ -36,7 +36,7 @@ use crate::analysis::precision::{MixedPrecision, PrecisionSums};
 use crate::case::labels::LabelValue;
 use crate::case::Case;
 use crate::error::{Error, Naming, Param, Result};
-use crate::loss::{CaseSums, GradientKernel};
+use crate::loss::{CaseSums, GradientKernel, MimicWeights};
 use crate::pipeline::{self, BatchReduction, Membership, Request};
 use crate::report::{Inputs, Report};
 use shape::{BatchShape, TargetForm};
@@ -178,6 +178,16 @@ impl<'a> MiniBatch<'a> {
             pipeline::check_gradient(chunk, eval, inputs, request).map_err(|e| in_sample(e, b, self.len()))?;
         }
         Ok(())
+    }
+
+    /// The mimic weights of the main loss of `request` on the mini-batch
+    /// ([`crate::loss::mimic_weights`]): pooled, one set, of the pooled sums; per sample, one set
+    /// per sample, of its part of the mini-batch's loss (its own sums; the raw a_k include 1/B).
+    /// The values are checked as for the gradient.
+    pub fn mimic_weights(&self, request: &Request, reduction: BatchReduction) -> Result<Vec<MimicWeights>> {
+        let evals = pipeline::evaluate_batch(&self.cases, request, reduction)?;
+        let n = if reduction == BatchReduction::Pooled { 1 } else { evals.len() };
+        Ok(evals[..n].iter().map(MimicWeights::of).collect())
     }
 
     /// The report of the mini-batch's loss (see the module's doc): pooled, one report of the

@@ -19,7 +19,7 @@ fn num(v: Option<f64>) -> String {
 const NO_ERROR: &str = "none";
 
 /// Every column before the comparison columns, in order.
-const COLUMNS: [Column; 28] = [
+const COLUMNS: [Column; 30] = [
     ("case", |r, _| r.case.clone()),
     ("status", |_, _| "ok".into()),
     ("error", |_, _| NO_ERROR.into()),
@@ -33,6 +33,8 @@ const COLUMNS: [Column; 28] = [
     ("hard_dice", |_, c| num(Some(c.hard_dice))),
     ("foreground_level", |_, c| num(c.foreground_level)),
     ("background_level", |_, c| num(c.background_level)),
+    ("mimic_weight", |_, c| num(c.mimic_weight)),
+    ("mimic_a", |_, c| num(c.mimic_a)),
     ("fit_a", |_, c| num(c.fit_a)),
     ("fit_c", |_, c| num(c.fit_c)),
     ("fit_r2", |_, c| num(c.fit_r2)),

@@ -28,7 +28,7 @@ use crate::analysis::precision::{LossScale, MixedPrecision};
 use crate::analysis::{mixed_precision_of, GradientStats};
 use crate::case::Case;
 use crate::error::{set, Naming, Param};
-use crate::loss::{Evaluation, LossKind, LossParam, LossSpec, Reduction};
+use crate::loss::{Evaluation, LossKind, LossParam, LossSpec, MimicWeights, Reduction};
 use crate::msg;
 pub use inputs::{ChannelLayout, InputInfo, Inputs, PredictionInfo};
 
@@ -138,7 +138,7 @@ impl ClosedForm {
             p: c.p,
             r: c.r,
             t: c.t,
-            a: -c.p,
+            a: 0.0 - c.p,
             c: c.r,
             foreground_level: c.level(true),
             background_level: c.level(false),
@@ -171,6 +171,13 @@ pub struct ChannelReport {
     pub loss_term: Option<f64>,
     pub sums: Sums,
     pub closed_form: ClosedForm,
+    /// The mimic weight w_k = a_k / Σ_j a_j (dimensionless, the channels' weights sum to 1): the
+    /// mimic loss −Σ_k w_k·Σ_i s_ki·g_ki has the ground-truth part −a_k·g of this loss's gradient
+    /// with respect to probabilities, up to the one factor Σ_j a_j (`mimic_weight_total`); a_k is
+    /// `closed_form.a`. 0 for a channel without foreground voxels (nothing to mimic) or outside
+    /// the Dice-type part; None when no weight is determined (a loss without a Dice-type part, or
+    /// no channel in it with foreground).
+    pub mimic_weight: Option<f64>,
     pub gradient: GradientStats,
 }
 
@@ -190,6 +197,10 @@ pub struct Report {
     /// term, no cross-entropy).
     pub two_valued_closed_form: bool,
     pub channels: Vec<ChannelReport>,
+    /// Σ_j a_j over the channels whose mimic weights are determined (loss per unit of I = Σ s·g,
+    /// as a): the loss's ground-truth part is −total·w_k·g. None when the weights are not
+    /// determined.
+    pub mimic_weight_total: Option<f64>,
     /// The mixed-precision figures of all reported channels together (one loss scale serves the
     /// whole prediction): the loss-scale window over all their values, the shares at the scale.
     pub mixed_precision: MixedPrecision,
@@ -222,6 +233,7 @@ impl Report {
         let label = case.labels.selected();
         let cfg = &eval.config;
         let n = eval.sums.voxels;
+        let mimic = MimicWeights::of(eval);
         let channels: Vec<ChannelReport> = cfg
             .reported_channels()
             .zip(stats)
@@ -247,6 +259,7 @@ impl Report {
                         denominator: s.pred_sum + s.label_count as f64 + spec.smooth_dr,
                     },
                     closed_form: ClosedForm::of(eval, k),
+                    mimic_weight: mimic.weight(k),
                     gradient,
                 }
             })
@@ -323,6 +336,7 @@ impl Report {
             two_level_holds: channels.iter().all(|c| c.gradient.two_level),
             two_valued_closed_form: eval.two_valued(),
             channels,
+            mimic_weight_total: mimic.weights.is_some().then_some(mimic.total),
             mixed_precision,
             comparison: None,
             training: None,

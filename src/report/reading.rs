@@ -93,6 +93,25 @@ pub fn two_level(r: &Report) -> String {
     format!("two-level structure {verdict}")
 }
 
+/// The mimic weights in a sentence: what they make of the mimic loss, or why there are none.
+pub fn mimic_weights(r: &Report) -> String {
+    match r.mimic_weight_total {
+        Some(total) => format!(
+            "mimic weights w = a/Σa (column 'mimic w', summing to 1): the mimic loss −Σ_k w_k·Σ s·g has the \
+             ground-truth part −a·g of this loss's dL/ds (w.r.t. probabilities) divided by Σa = {total:.4e}, and \
+             leaves out the rest (the constant c{})",
+            if r.two_valued_closed_form { "" } else { ", and the terms in each probability" }
+        ),
+        None if r.parameters.reduction == crate::loss::Reduction::Voxels => {
+            "mimic weights: none, cross-entropy's dL/ds = −g/(N·s) weighs the ground truth per voxel, not per class"
+                .to_string()
+        }
+        None => "mimic weights: none, no channel in the loss has a foreground voxel, so its gradient has no \
+                 ground-truth part to mimic"
+            .to_string(),
+    }
+}
+
 /// Per channel, the measured level ratio against its closed form and against 1 − 2/Dice.
 pub fn level_ratios(r: &Report) -> Vec<String> {
     r.channels

@@ -27,6 +27,13 @@ pub struct ChannelRow {
     /// Mean gradient on foreground / background voxels.
     pub foreground_level: Option<f64>,
     pub background_level: Option<f64>,
+    /// The mimic weight w_k (0–1, the channels' weights sum to 1; see `ChannelReport`).
+    #[serde(default)]
+    pub mimic_weight: Option<f64>,
+    /// a_k = −P_k, the weight of the ground truth in dL/ds (2/(K·D) for Dice): the raw mimic
+    /// weight.
+    #[serde(default)]
+    pub mimic_a: Option<f64>,
     pub fit_a: Option<f64>,
     pub fit_c: Option<f64>,
     pub fit_r2: Option<f64>,
@@ -139,6 +146,8 @@ impl CaseRecord {
                     loss_term: c.loss_term,
                     foreground_level: g.foreground.mean,
                     background_level: g.background.mean,
+                    mimic_weight: c.mimic_weight,
+                    mimic_a: Some(c.closed_form.a),
                     fit_a: g.fit.a,
                     fit_c: g.fit.c,
                     fit_r2: g.fit.r2,

@@ -18,7 +18,7 @@ use serde::Serialize;
 use super::record::{CaseRecord, ChannelRow};
 use super::summary::{ChannelSummary, Counts, ResolvedLosses, RunParameters, Stats, Summary};
 use super::Tool;
-use crate::loss::Evaluation;
+use crate::loss::{Evaluation, MimicWeights};
 
 /// One channel at one step.
 #[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
@@ -41,6 +41,10 @@ pub struct StepChannel {
     pub foreground_level: Option<f64>,
     /// The same on background voxels.
     pub background_level: Option<f64>,
+    /// The mimic weight w_k (0–1, the channels' weights sum to 1; see report.json's channels; a
+    /// folder: of the pooled loss), and the raw a_k = −P_k.
+    pub mimic_weight: Option<f64>,
+    pub mimic_a: Option<f64>,
     /// Smallest and largest gradient value (over every case of a folder).
     pub gradient_min: Option<f64>,
     pub gradient_max: Option<f64>,
@@ -167,6 +171,8 @@ impl StepChannel {
             loss_term: c.loss_term,
             foreground_level: fg,
             background_level: bg,
+            mimic_weight: c.mimic_weight,
+            mimic_a: c.mimic_a,
             gradient_min: c.gradient_min,
             gradient_max: c.gradient_max,
             two_level: two,
@@ -266,6 +272,7 @@ fn folder_channel(s: &ChannelSummary, ok: &[&CaseRecord], pooled: Option<&Evalua
         (c.level(true), c.level(false))
     });
     let soft_dice = pooled.map_or(f64::NAN, |e| e.soft_dice(k));
+    let mimic = pooled.map(MimicWeights::of);
     let (lo, hi) = (fold(|c| c.float16_window_log2_min, f64::max), fold(|c| c.float16_window_log2_max, f64::min));
     let pairs: Vec<String> =
         rows.first().map(|c| c.comparisons.iter().map(|p| p.pair.clone()).collect()).unwrap_or_default();
@@ -279,6 +286,8 @@ fn folder_channel(s: &ChannelSummary, ok: &[&CaseRecord], pooled: Option<&Evalua
         loss_term: pooled.and_then(|e| e.channels[k].term),
         foreground_level: levels.map(|l| l.0),
         background_level: levels.map(|l| l.1),
+        mimic_weight: mimic.as_ref().and_then(|m| m.weight(k)),
+        mimic_a: mimic.as_ref().map(|m| m.a[k]),
         gradient_min: fold(|c| c.gradient_min, f64::min),
         gradient_max: fold(|c| c.gradient_max, f64::max),
         two_level: !rows.is_empty() && rows.iter().all(|c| c.two_level),

@@ -19,7 +19,7 @@ fn spread(c: &StepChannel, pick: fn(&super::summary::ChannelSummary) -> &super::
 }
 
 /// Every column before the comparison columns, in order.
-const COLUMNS: [Column; 41] = [
+const COLUMNS: [Column; 43] = [
     ("step", |s, _| s.step.to_string()),
     ("source", |s, _| s.source.clone()),
     ("status", |s, _| s.status.to_string()),
@@ -37,6 +37,8 @@ const COLUMNS: [Column; 41] = [
     ("hard_dice", |_, c| num(Some(c.hard_dice))),
     ("foreground_level", |_, c| num(c.foreground_level)),
     ("background_level", |_, c| num(c.background_level)),
+    ("mimic_weight", |_, c| num(c.mimic_weight)),
+    ("mimic_a", |_, c| num(c.mimic_a)),
     ("gradient_min", |_, c| num(c.gradient_min)),
     ("gradient_max", |_, c| num(c.gradient_max)),
     ("two_level", |_, c| c.two_level.to_string()),

@@ -11,7 +11,7 @@ use super::Tool;
 use crate::analysis::inference::mean_ci95;
 use crate::analysis::precision::LossScale;
 use crate::analysis::LogHistogram;
-use crate::loss::{CaseSums, Evaluation, LossKind, LossRequest, LossSpec};
+use crate::loss::{CaseSums, Evaluation, LossKind, LossRequest, LossSpec, MimicWeights};
 
 /// What the run was asked to compute (kept in `run.json` and repeated in `summary.json`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -122,6 +122,9 @@ pub struct ChannelSummary {
     pub loss_term: Stats,
     pub foreground_level: Stats,
     pub background_level: Stats,
+    /// The mimic weight w_k over the cases (0–1; see `ChannelReport`), and the raw a_k.
+    pub mimic_weight: Stats,
+    pub mimic_a: Stats,
     pub fit_r2: Stats,
     pub dynamic_range: Stats,
     /// log2 of the float16 loss-scale window's bounds: the scales that serve every case lie
@@ -173,6 +176,8 @@ pub struct BatchChannel {
     pub p: f64,
     pub r: f64,
     pub t: f64,
+    /// The pooled loss's mimic weight w_k (0–1; see `ChannelReport`); a_k = −p.
+    pub mimic_weight: Option<f64>,
 }
 
 /// A failed case.
@@ -252,6 +257,7 @@ fn pooled(params: &RunParameters, ok: &[&CaseRecord]) -> Option<BatchLoss> {
     }
     let config = params.loss.configs_for(&params.compare, c, params.classes.regions.is_some()).ok()?.swap_remove(0);
     let eval = Evaluation::from_sums(config, total.clone());
+    let mimic = MimicWeights::of(&eval);
     let channels = eval
         .config
         .reported_channels()
@@ -265,6 +271,7 @@ fn pooled(params: &RunParameters, ok: &[&CaseRecord]) -> Option<BatchLoss> {
                 p: c.p,
                 r: c.r,
                 t: c.t,
+                mimic_weight: mimic.weight(k),
             }
         })
         .collect();
@@ -312,6 +319,8 @@ impl Summary {
                     loss_term: stat(&|c| c.loss_term),
                     foreground_level: stat(&|c| c.foreground_level),
                     background_level: stat(&|c| c.background_level),
+                    mimic_weight: stat(&|c| c.mimic_weight),
+                    mimic_a: stat(&|c| c.mimic_a),
                     fit_r2: stat(&|c| c.fit_r2),
                     dynamic_range: stat(&|c| c.dynamic_range),
                     float16_window_log2_min: stat(&|c| c.float16_window_log2_min),

@@ -10,13 +10,15 @@ use super::wording::label_named;
 /// The statistic of a channel that a column shows.
 type Figure = fn(&ChannelSummary) -> &Stats;
 
-/// The figures of the table: heading, and the statistic of a channel it shows.
-const FIGURES: [(&str, Figure); 5] = [
-    ("soft Dice", |c| &c.soft_dice),
-    ("hard Dice", |c| &c.hard_dice),
-    ("loss term", |c| &c.loss_term),
-    ("fg level", |c| &c.foreground_level),
-    ("bg level", |c| &c.background_level),
+/// The figures of the table: heading, the statistic of a channel it shows, and whether the
+/// foreground mean averages it (not the mimic weights, which share 1 among the channels).
+const FIGURES: [(&str, Figure, bool); 6] = [
+    ("soft Dice", |c| &c.soft_dice, true),
+    ("hard Dice", |c| &c.hard_dice, true),
+    ("loss term", |c| &c.loss_term, true),
+    ("fg level", |c| &c.foreground_level, true),
+    ("bg level", |c| &c.background_level, true),
+    ("mimic w", |c| &c.mimic_weight, false),
 ];
 
 fn mean(v: Option<f64>) -> String {
@@ -31,11 +33,15 @@ fn foreground(s: &Summary) -> Vec<&ChannelSummary> {
     s.channels.iter().filter(|c| c.label != 0).collect()
 }
 
-/// The mean over `channels` of each figure's mean (None when a channel has none).
+/// The mean over `channels` of each figure's mean (None when a channel has none, or the figure is
+/// not averaged).
 pub fn foreground_means(channels: &[&ChannelSummary]) -> Vec<Option<f64>> {
     FIGURES
         .iter()
-        .map(|(_, stat)| {
+        .map(|&(_, stat, averaged)| {
+            if !averaged {
+                return None;
+            }
             let means: Option<Vec<f64>> = channels.iter().map(|c| stat(c).mean).collect();
             means.filter(|m| !m.is_empty()).map(|m| m.iter().sum::<f64>() / m.len() as f64)
         })
@@ -56,16 +62,16 @@ pub fn summary_blocks(s: &Summary) -> Vec<Block> {
     }
     // on a narrow terminal the counts go first, then hard Dice and the loss term; the soft Dice
     // and the gradient's two levels stay
-    let ranks = [0, 2, 2, 0, 0];
+    let ranks = [0, 2, 2, 0, 0, 1];
     let mut columns = vec![Column::left("channel", 0), Column::right("label", 0), Column::right("cases", 3)];
-    columns.extend(FIGURES.iter().zip(ranks).map(|((name, _), rank)| Column::right(name, rank)));
+    columns.extend(FIGURES.iter().zip(ranks).map(|((name, _, _), rank)| Column::right(name, rank)));
     columns.push(Column::right("two-level", 3));
     let mut rows: Vec<Vec<String>> = s
         .channels
         .iter()
         .map(|c| {
             let mut row = vec![c.channel.to_string(), label_named(c.label, c.name.as_deref()), c.cases.to_string()];
-            row.extend(FIGURES.iter().map(|(_, stat)| mean(stat(c).mean)));
+            row.extend(FIGURES.iter().map(|(_, stat, _)| mean(stat(c).mean)));
             row.push(format!("{}/{}", c.two_level_cases, c.cases));
             row
         })
@@ -73,7 +79,7 @@ pub fn summary_blocks(s: &Summary) -> Vec<Block> {
     let fg = foreground(s);
     if !fg.is_empty() {
         let mut row = vec!["foreground mean".to_string(), String::new(), String::new()];
-        row.extend(foreground_means(&fg).into_iter().map(mean));
+        row.extend(foreground_means(&fg).into_iter().zip(FIGURES).map(|(m, f)| if f.2 { mean(m) } else { String::new() }));
         row.push(String::new());
         rows.push(row);
     }

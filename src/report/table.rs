@@ -85,6 +85,7 @@ pub fn blocks(r: &Report) -> Vec<Block> {
     o.push(Block::Blank);
     let tone = if r.two_level_holds && r.loss.value.is_finite() { Tone::Good } else { Tone::Warn };
     o.push(Block::Line(two_level(r), tone));
+    o.push(line(super::reading::mimic_weights(r)));
     mixed_precision_table(&mut o, r);
     if let Some(cmp) = &r.comparison {
         comparison_table(&mut o, r, cmp);
@@ -128,6 +129,8 @@ pub fn channel_table(r: &Report, numbers: Numbers) -> Table {
         Column::right("fit R²", 5),
         Column::right("fg/bg (closed)", 1),
         Column::right("dyn. range", 1),
+        Column::right("mimic w", 1),
+        Column::right("a", 3),
     ];
     let mut columns = columns;
     let named = r.channels.iter().any(|c| c.name.is_some());
@@ -159,6 +162,8 @@ pub fn channel_table(r: &Report, numbers: Numbers) -> Table {
                 row.push(format!("{} ({})", ratio(g.level_ratio.measured), ratio(g.level_ratio.closed_form)));
             }
             row.push(num(g.dynamic_range.ratio, &|v| format!("{v:.3e}")));
+            row.push(num(c.mimic_weight, &|v| format!("{v:.4}")));
+            row.push(num(Some(c.closed_form.a), &|v| format!("{v:.4e}")));
             if named {
                 row.insert(2, c.name.clone().unwrap_or_default());
             }
@@ -309,6 +314,7 @@ fn training_table(o: &mut Vec<Block>, r: &Report, t: &crate::training::RegimeRep
         Column::right("fg level median [5 %, 95 %]", 1),
         Column::right("bg level median [5 %, 95 %]", 1),
         Column::right("max |g| median [5 %, 95 %]", 0),
+        Column::right("mimic w median [5 %, 95 %]", 1),
         Column::right("float16 scales, every batch", 0),
     ];
     let rows = t
@@ -324,6 +330,10 @@ fn training_table(o: &mut Vec<Block>, r: &Report, t: &crate::training::RegimeRep
                 lv(&c.foreground_level),
                 lv(&c.background_level),
                 spread(&c.max_abs),
+                c.mimic_weight.as_ref().map_or("–".to_string(), |s| match (s.median, s.p05, s.p95) {
+                    (Some(m), Some(a), Some(b)) => format!("{m:.4} [{a:.4}, {b:.4}]"),
+                    _ => "–".to_string(),
+                }),
                 c.loss_scale_window.every_batch.as_ref().map_or("any (every value is 0)".to_string(), window),
             ]
         })

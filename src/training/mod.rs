@@ -41,7 +41,7 @@ use crate::analysis::precision::ScaleWindow;
 use crate::case::Case;
 use crate::error::{Error, Param, Result};
 use crate::loss::family::Reduction;
-use crate::loss::{CaseSums, Evaluation, GradientKernel, LossConfig, Preset};
+use crate::loss::{CaseSums, Evaluation, GradientKernel, LossConfig, MimicWeights, Preset};
 use patch::{gradient_extremes, patch_sums, PatchView};
 use sampling::{draw, foreground_patches, ClassLocations, PatchPlace, Rng};
 
@@ -220,6 +220,10 @@ pub struct ChannelRegime {
     pub foreground_level: Option<Spread>,
     /// dL/ds on the other voxels of a patch, likewise.
     pub background_level: Option<Spread>,
+    /// The mimic weight w_k (0–1; see report.json's channels) of each patch's Dice (of each
+    /// mini-batch's when pooled), patches without the class left out; None for a loss without a
+    /// Dice-type part.
+    pub mimic_weight: Option<Spread>,
     /// max |g| per mini-batch.
     pub max_abs: Spread,
     /// min non-zero |g| per mini-batch.
@@ -286,6 +290,8 @@ struct BatchResult {
     absent_in_patch: Vec<Vec<bool>>,
     /// Per patch (or once when pooled), per channel: the levels (foreground, background) present.
     levels: Vec<Vec<(Option<f64>, Option<f64>)>>,
+    /// Per patch (or once when pooled), per channel: the mimic weight, where the class is present.
+    mimic: Vec<Vec<Option<f64>>>,
     /// (value, patch, channel) of the largest |g|.
     largest: Option<(f32, usize, usize)>,
 }
@@ -347,6 +353,13 @@ fn one_batch(
         (true, true) => vec![levels_of(&pooled, &evals[0])],
         (true, false) => sums.iter().zip(&evals).map(|(s, e)| levels_of(s, e)).collect(),
     };
+    let mimic = evals
+        .iter()
+        .map(|e| {
+            let m = MimicWeights::of(e);
+            (0..c).map(|k| m.weight(k).filter(|_| e.sums.channels[k].label_count > 0)).collect()
+        })
+        .collect();
     let mut extremes = vec![(0f32, f32::INFINITY); c];
     let mut largest: Option<(f32, usize, usize)> = None;
     for (j, view) in views.iter().enumerate() {
@@ -374,7 +387,7 @@ fn one_batch(
         }
     }
     let non_finite = !loss.is_finite() || !evals.iter().all(finite) || extremes.iter().any(|e| !e.0.is_finite());
-    BatchResult { loss, non_finite, extremes, absent, absent_in_patch, levels, largest }
+    BatchResult { loss, non_finite, extremes, absent, absent_in_patch, levels, mimic, largest }
 }
 
 /// How many patches stick out, and the voxel whose prediction fills them.
@@ -463,6 +476,8 @@ fn summarise(
                 absent_batch_share: results.iter().filter(|r| r.absent[k]).count() as f64 / n,
                 foreground_level: levels(true),
                 background_level: levels(false),
+                mimic_weight: (config.spec.loss.family().reduction() != Reduction::Voxels)
+                    .then(|| Spread::of(results.iter().flat_map(|r| r.mimic.iter().filter_map(|m| m[k])))),
                 max_abs: Spread::of(results.iter().map(|r| f64::from(r.extremes[k].0))),
                 min_nonzero_abs: Spread::of(results.iter().map(|r| f64::from(r.extremes[k].1))),
                 loss_scale_window: WindowSpread::of(&windows),

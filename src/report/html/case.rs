@@ -3,12 +3,12 @@
 //! [`crate::report::reading`]), every picture, the comparison and training figures when there are,
 //! the warnings, and the command that reproduces it.
 
-use crate::report::wording::label_named;
 use std::fmt::Write;
 
-use super::{escape, figure, opt, page, sci, Cell, Figure, Row, Table};
+use super::{escape, figure, opt, page, Cell, Figure, Row, Table};
 use crate::report::comparison::Comparison;
 use crate::report::reading::{self, PRECISION_COLUMNS};
+use crate::report::table::{self, Numbers};
 use crate::report::{InputInfo, Report};
 
 /// How a report came to be: the command line (ready to paste) and, when it is not an `analyze`
@@ -91,57 +91,13 @@ fn loss(r: &Report) -> String {
     o
 }
 
-/// The per-channel table (the terminal table's columns).
+/// The per-channel table: the terminal table's columns and numbers ([`table::channel_table`]).
 fn channels(r: &Report) -> String {
-    let rows = r
-        .channels
-        .iter()
-        .map(|c| {
-            let g = &c.gradient;
-            let distinct = |s: &crate::analysis::SideStats| {
-                if s.distinct_capped {
-                    format!(">{}", s.distinct)
-                } else {
-                    s.distinct.to_string()
-                }
-            };
-            Row::new(vec![
-                Cell::text(c.channel.to_string()),
-                Cell::text(label_named(c.label, c.name.as_deref())),
-                Cell::text(c.foreground_voxels.to_string()),
-                Cell::text(format!("{:.5}", c.soft_dice)),
-                Cell::text(format!("{:.5}", c.hard_dice)),
-                Cell::text(opt(g.foreground.mean, sci)),
-                Cell::text(opt(g.background.mean, sci)),
-                Cell::text(format!("{}/{}", distinct(&g.foreground), distinct(&g.background))),
-                Cell::text(opt(g.fit.r2, |v| format!("{v:.6}"))),
-                Cell::text(format!(
-                    "{} ({})",
-                    opt(g.level_ratio.measured, |v| format!("{v:.4}")),
-                    opt(g.level_ratio.closed_form, |v| format!("{v:.4}"))
-                )),
-                Cell::text(opt(g.dynamic_range.ratio, |v| format!("{v:.3e}"))),
-            ])
-        })
-        .collect();
+    let t = table::channel_table(r, Numbers::Rounded);
     Table {
         caption: "Per channel",
-        headers: [
-            "channel",
-            "label",
-            "fg voxels",
-            "soft Dice",
-            "hard Dice",
-            "mean grad fg",
-            "mean grad bg",
-            "distinct fg/bg",
-            "fit R²",
-            "fg/bg (closed form)",
-            "dynamic range",
-        ]
-        .map(String::from)
-        .to_vec(),
-        rows,
+        headers: t.columns.iter().map(|c| c.name.clone()).collect(),
+        rows: t.rows.into_iter().map(|row| Row::new(row.into_iter().map(Cell::text).collect())).collect(),
         sortable: false,
     }
     .html()
@@ -154,6 +110,7 @@ fn reading(r: &Report) -> String {
         let _ = writeln!(o, "<li>{}</li>", escape(&s));
     }
     o.push_str("</ul>\n");
+    let _ = writeln!(o, "<p>{}</p>", escape(&reading::mimic_weights(r)));
     let heading = reading::mixed_precision_heading(r);
     let rows = reading::mixed_precision_rows(r)
         .into_iter()

@@ -70,8 +70,15 @@ fn parameters(s: &Summary, run: &RunInfo) -> String {
         fact(
             "pooled loss",
             format!(
-                "{:.6} with sums pooled over {} cases (mean of the per-case losses {:.6})",
-                b.loss, b.cases, b.per_case_mean_loss
+                "{:.6} with sums pooled over {} cases (mean of the per-case losses {:.6}); its mimic weights {}",
+                b.loss,
+                b.cases,
+                b.per_case_mean_loss,
+                b.channels
+                    .iter()
+                    .map(|c| format!("{} {}", c.channel, opt(c.mimic_weight, |v| format!("{v:.4}"))))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         );
     }
@@ -103,6 +110,7 @@ fn summary_table(s: &Summary) -> String {
                 Cell::text(mean_ci(&c.hard_dice, |v| format!("{v:.4}"))),
                 Cell::text(spread(&c.foreground_level, |v| format!("{v:.3e}"))),
                 Cell::text(spread(&c.background_level, |v| format!("{v:.3e}"))),
+                Cell::text(spread(&c.mimic_weight, |v| format!("{v:.4}"))),
                 Cell::text(spread(&c.dynamic_range, |v| format!("{v:.3e}"))),
                 Cell::text(window),
                 Cell::text(mean_ci(&c.float16_l1_lost_share, |v| format!("{:.3}%", 100.0 * v))),
@@ -124,6 +132,7 @@ fn summary_table(s: &Summary) -> String {
             "hard Dice mean",
             "fg level",
             "bg level",
+            "mimic weight",
             "dynamic range",
             "float16 scales serving every case",
             "float16 L1 lost (mean)",
