@@ -16,6 +16,13 @@ This script trains one small 2-D U-Net on the axial slices of one volume pair, o
   mimic          -sum_k sum s*g / (voxels of the mini-batch): no class weights
   ce             torch CrossEntropyLoss
 
+and, on request (--losses), two that tell the weights' pooling from the constant c_k apart:
+
+  dice-batch     MONAI DiceLoss(softmax=True, to_onehot_y=True, batch=True): Dice of the
+                 mini-batch's sums, whose ground-truth part mimic-weighted is exactly
+  mimic-sample   -sum_b sum_k a_bk * sum s*g, a_bk = 2/(B*K*D_bk) from each sample's sums: exactly
+                 the ground-truth part of the default (per-sample) Dice
+
 with the same initial network (seed), optimiser (Adam) and mini-batches, and logs the hard Dice
 per class on held-out slices over the steps: a CSV and an SVG plot (no plotting library needed).
 
@@ -47,6 +54,7 @@ import torch
 import torch.nn.functional as F
 
 LOSSES = ("dice", "mimic-weighted", "mimic", "ce")
+EXTRA = ("dice-batch", "mimic-sample")
 TISSUES = ("background", "CSF and other brain", "grey matter", "white matter")
 
 
@@ -55,7 +63,7 @@ def arguments() -> argparse.Namespace:
     p.add_argument("--image", help="a 3-D NIfTI image (default: nilearn's MNI152 T1 template)")
     p.add_argument("--labels", help="its 3-D NIfTI label map, values 0..K-1 (default: nilearn's tissues)")
     p.add_argument("--out", default="mimic-training", help="output folder (default: %(default)s)")
-    p.add_argument("--losses", default=",".join(LOSSES), help="comma-separated, of " + ", ".join(LOSSES))
+    p.add_argument("--losses", default=",".join(LOSSES), help="comma-separated, of " + ", ".join(LOSSES + EXTRA))
     p.add_argument("--steps", type=int, default=400, help="optimiser steps per loss (default: %(default)s)")
     p.add_argument("--batch-size", type=int, default=8, help="slices per mini-batch (default: %(default)s)")
     p.add_argument("--lr", type=float, default=1e-3, help="Adam's learning rate (default: %(default)s)")
@@ -67,9 +75,9 @@ def arguments() -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=2, help="CPU threads (default: %(default)s)")
     a = p.parse_args()
     a.losses = [x.strip() for x in a.losses.split(",") if x.strip()]
-    bad = [x for x in a.losses if x not in LOSSES]
-    if bad or not a.losses:
-        p.error(f"--losses: unknown {bad}; choose from {', '.join(LOSSES)}")
+    bad = [x for x in a.losses if x not in LOSSES + EXTRA]
+    if bad or not a.losses or len(set(a.losses)) != len(a.losses):
+        p.error(f"--losses: unknown or repeated {bad or a.losses}; choose from {', '.join(LOSSES + EXTRA)}")
     if (a.image is None) != (a.labels is None):
         p.error("give both --image and --labels, or neither (the default pair)")
     for name in ("steps", "batch_size", "eval_every", "downsample", "holdout", "threads"):
@@ -140,23 +148,39 @@ def mimic_weights(probs: torch.Tensor, onehot: torch.Tensor, eps: float = 1e-5) 
         return 2.0 / (probs.shape[1] * d)
 
 
+def sample_weights(probs: torch.Tensor, onehot: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
+    """a_bk = 2/(B*K*D_bk), D_bk = S_bk + G_bk + eps of each sample: the weight of the ground truth
+    in the gradient of the mean over samples of their Dice. Not differentiated."""
+    with torch.no_grad():
+        dims = list(range(2, probs.ndim))
+        d = probs.sum(dims) + onehot.sum(dims) + eps
+        return 2.0 / (probs.shape[0] * probs.shape[1] * d)
+
+
 def loss_function(name: str, k: int):
     from monai.losses import DiceLoss
 
     dice = DiceLoss(softmax=True, to_onehot_y=True)
+    dice_batch = DiceLoss(softmax=True, to_onehot_y=True, batch=True)
     ce = torch.nn.CrossEntropyLoss()
 
     def fn(logits: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         if name == "dice":
             return dice(logits, target[:, None]), None
+        if name == "dice-batch":
+            return dice_batch(logits, target[:, None]), None
         if name == "ce":
             return ce(logits, target), None
         probs = logits.softmax(1)
         onehot = F.one_hot(target, k).movedim(-1, 1).to(probs.dtype)
         if name == "mimic":
             return -(probs * onehot).sum() / target.numel(), None
+        if name == "mimic-sample":
+            a = sample_weights(probs, onehot)
+            present = onehot.sum((2, 3)) > 0  # the weights of the classes each sample holds
+            return -(a[:, :, None, None] * probs * onehot).sum(), (a * present).sum(0)
         a = mimic_weights(probs, onehot)
-        return -(a[None, :, None, None] * probs * onehot).sum(), a
+        return -(a[None, :, None, None] * probs * onehot).sum(), a * (onehot.sum((0, 2, 3)) > 0)
 
     return fn
 
@@ -204,7 +228,8 @@ def check_against_dicegrad(x, y, k, seed, device) -> str:
 
 def plot_svg(path: str, rows: list[dict], losses: list[str], names: list[str]) -> None:
     """Validation hard Dice against steps, one panel per class, one line per loss."""
-    colours = {"dice": "#1f77b4", "mimic-weighted": "#d62728", "mimic": "#ff7f0e", "ce": "#2ca02c"}
+    colours = {"dice": "#1f77b4", "mimic-weighted": "#d62728", "mimic": "#ff7f0e", "ce": "#2ca02c",
+               "dice-batch": "#9467bd", "mimic-sample": "#8c564b"}  # fmt: skip
     k = len(names)
     pw, ph, m = 300, 220, 44
     cols = min(k, 4)
@@ -235,7 +260,7 @@ def plot_svg(path: str, rows: list[dict], losses: list[str], names: list[str]) -
     for loss in losses:
         out.append(f'<line x1="{lx}" x2="{lx + 24}" y1="{height - 22}" y2="{height - 22}" stroke="{colours[loss]}" '
                    f'stroke-width="3"/><text x="{lx + 30}" y="{height - 18}">{loss}</text>')  # fmt: skip
-        lx += 150
+        lx += 140
     out.append(f'<text x="{width - m}" y="{height - 18}" text-anchor="end">held-out hard Dice per class</text>')
     out.append("</svg>\n")
     with open(path, "w") as fh:

@@ -102,20 +102,24 @@ fn with_the_raw_weights_the_mimic_gradient_is_the_dice_gradient_without_its_cons
     let [x, y, z] = SHAPE;
     let l = Array3::from_shape_vec((x, y, z).f(), labels.clone()).unwrap();
     let p = Array4::from_shape_vec((x, y, z, K).f(), probs.clone()).unwrap().permuted_axes([3, 0, 1, 2]);
-    let request = |patch: LossPatch| Request { loss: LossRequest { preset: None, overrides: patch }, ..Request::default() };
+    let request =
+        |patch: LossPatch| Request { loss: LossRequest { preset: None, overrides: patch }, ..Request::default() };
     let dice = dicegrad::gradient(l.view(), p.view(), &request(LossPatch::default())).unwrap();
     let mimic = dicegrad::gradient(
         l.view(),
         p.view(),
-        &request(LossPatch { loss: Some(LossKind::Mimic), class_weights: Some(Some(a.clone())), ..LossPatch::default() }),
+        &request(LossPatch {
+            loss: Some(LossKind::Mimic),
+            class_weights: Some(Some(a.clone())),
+            ..LossPatch::default()
+        }),
     )
     .unwrap();
     let n = labels.len();
     for k in 0..K {
         // c_k = N_k/(K·D_k²), from the sums by hand
         let s: f64 = probs[k * n..(k + 1) * n].iter().map(|&v| f64::from(v)).sum();
-        let i: f64 =
-            (0..n).filter(|&v| usize::from(labels[v]) == k).map(|v| f64::from(probs[k * n + v])).sum();
+        let i: f64 = (0..n).filter(|&v| usize::from(labels[v]) == k).map(|v| f64::from(probs[k * n + v])).sum();
         let g = labels.iter().filter(|&&v| usize::from(v) == k).count() as f64;
         let dd = s + g + 1e-5;
         let c = (2.0 * i + 1e-5) / (K as f64 * dd * dd);
@@ -146,7 +150,8 @@ fn the_table_shows_the_weights_and_cross_entropy_says_why_it_has_none() {
     let ce = report(&lp, &pp, &["--loss", "ce"]);
     assert!(ce["mimic_weight_total"].is_null());
     assert!(ce["channels"].as_array().unwrap().iter().all(|c| c["mimic_weight"].is_null()));
-    let out = dicegrad().args(["analyze", "--loss", "ce", "--labels"]).arg(&lp).arg("--pred").arg(&pp).output().unwrap();
+    let out =
+        dicegrad().args(["analyze", "--loss", "ce", "--labels"]).arg(&lp).arg("--pred").arg(&pp).output().unwrap();
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("mimic weights: none, cross-entropy's dL/ds = −g/(N·s)"), "{text}");
 }
@@ -191,8 +196,7 @@ fn a_batch_gives_each_case_its_weights_and_their_spread() {
         let k: usize = row[col("channel")].parse().unwrap();
         close(row[col("mimic_weight")].parse().unwrap(), by_case[case][k], "cases.csv");
     }
-    let summary: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+    let summary: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
     for ch in summary["channels"].as_array().unwrap() {
         let k = ch["channel"].as_u64().unwrap() as usize;
         let mut v: Vec<f64> = by_case.iter().map(|w| w[k]).collect();

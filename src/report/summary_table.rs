@@ -79,7 +79,9 @@ pub fn summary_blocks(s: &Summary) -> Vec<Block> {
     let fg = foreground(s);
     if !fg.is_empty() {
         let mut row = vec!["foreground mean".to_string(), String::new(), String::new()];
-        row.extend(foreground_means(&fg).into_iter().zip(FIGURES).map(|(m, f)| if f.2 { mean(m) } else { String::new() }));
+        row.extend(
+            foreground_means(&fg).into_iter().zip(FIGURES).map(|(m, f)| if f.2 { mean(m) } else { String::new() }),
+        );
         row.push(String::new());
         rows.push(row);
     }
