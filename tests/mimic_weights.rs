@@ -227,3 +227,44 @@ fn patches_of_the_whole_volume_have_the_volume_s_weights() {
         }
     }
 }
+
+#[test]
+fn a_track_gives_each_step_its_weights() {
+    let d = tmp();
+    let (labels, _) = data(31, None);
+    let lp = at(&d, "labels.nii.gz");
+    Nii::u8(&SHAPE, &labels).write(&lp);
+    let mut want = Vec::new();
+    let mut preds = Vec::new();
+    for (step, seed) in [(10u64, 32u64), (20, 33)] {
+        let (_, probs) = labels_and_probs(seed, labels.len(), K);
+        let pp = at(&d, &format!("epoch_{step:03}.nii.gz"));
+        Nii::f32(&[SHAPE[0], SHAPE[1], SHAPE[2], K], &probs).write(&pp);
+        let a = a_by_hand(&labels, &probs, &[0, 1, 2, 3]);
+        let t: f64 = a.iter().sum();
+        want.push((a.clone(), a.iter().map(|v| v / t).collect::<Vec<f64>>()));
+        preds.push(pp);
+    }
+    let out = at(&d, "track");
+    let run = dicegrad()
+        .args(["track", "--quiet", "--labels"])
+        .arg(&lp)
+        .arg("--pred")
+        .args(&preds)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let series: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("series.json")).unwrap()).unwrap();
+    for (step, (a, w)) in series["steps"].as_array().unwrap().iter().zip(&want) {
+        for ch in step["channels"].as_array().unwrap() {
+            let k = ch["channel"].as_u64().unwrap() as usize;
+            close(ch["mimic_weight"].as_f64().unwrap(), w[k], "series weight");
+            close(ch["mimic_a"].as_f64().unwrap(), a[k], "series a");
+        }
+    }
+    let page = std::fs::read_to_string(out.join("track.html")).unwrap();
+    assert!(page.contains("<th>mimic weight</th>") || page.contains(">mimic weight<"), "track.html names the column");
+    assert!(page.contains(&format!("{:.4}", want[1].1[1])), "track.html shows the weights");
+}

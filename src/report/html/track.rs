@@ -197,6 +197,7 @@ fn channel_table(s: &Series, k: usize, label: i64) -> String {
         "level ratio",
         "closed-form ratio",
         "1 − 2/Dice",
+        "mimic weight",
         "dynamic range",
         "float16 window (log2 S)",
         "float16 zero share",
@@ -221,6 +222,7 @@ fn channel_table(s: &Series, k: usize, label: i64) -> String {
                 Cell::num(c.level_ratio, opt(c.level_ratio, |v| format!("{v:.5}"))),
                 Cell::num(c.level_ratio_closed_form, opt(c.level_ratio_closed_form, |v| format!("{v:.5}"))),
                 Cell::num(c.dice_ratio, opt(c.dice_ratio, |v| format!("{v:.5}"))),
+                Cell::num(c.mimic_weight, opt(c.mimic_weight, |v| format!("{v:.4}"))),
                 Cell::num(c.dynamic_range, opt(c.dynamic_range, |v| if v < 1e4 { format!("{v:.4}") } else { sci(v) })),
                 Cell::num(
                     c.float16_window_log2_min,
