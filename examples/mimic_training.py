@@ -85,6 +85,16 @@ def arguments() -> argparse.Namespace:
             p.error(f"--{name.replace('_', '-')} must be at least {2 if name == 'holdout' else 1}")
     if not a.lr > 0:
         p.error("--lr must be positive")
+    for name in ("image", "labels"):
+        path = getattr(a, name)
+        if path is not None and not os.path.isfile(path):
+            p.error(f"--{name} {path}: no such file")
+    if os.path.exists(a.out) and not os.path.isdir(a.out):
+        p.error(f"--out {a.out}: exists and is not a folder")
+    try:
+        torch.zeros(1, device=a.device)
+    except Exception as e:  # torch raises several kinds for devices it lacks
+        p.error(f"--device {a.device}: {str(e).splitlines()[0]}")
     return a
 
 
@@ -107,18 +117,29 @@ def default_pair() -> tuple[np.ndarray, np.ndarray, list[str], str]:
 def load_pair(a: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, list[str], str]:
     if a.image is None:
         return default_pair()
-    image = np.asanyarray(nib.load(a.image).dataobj).astype(np.float32)
-    labels = np.asanyarray(nib.load(a.labels).dataobj)
+    try:
+        img, lab = nib.load(a.image), nib.load(a.labels)
+        image = np.asanyarray(img.dataobj).astype(np.float32)
+        labels = np.asanyarray(lab.dataobj)
+    except Exception as e:  # nibabel's errors for files it cannot read
+        sys.exit(f"cannot read the pair: {e}")
     if image.ndim != 3 or labels.shape != image.shape:
         sys.exit(f"{a.image} {image.shape} and {a.labels} {labels.shape}: give a 3-D image and labels on its grid")
+    if not np.allclose(img.affine, lab.affine, atol=1e-3):
+        sys.exit(f"{a.image} and {a.labels} have different affines: give labels on the image's grid")
     if not np.all(np.isfinite(image)):
         sys.exit(f"{a.image}: holds NaN or infinite values")
     if not np.all(labels == np.round(labels)) or labels.min() < 0:
         sys.exit(f"{a.labels}: labels must be whole numbers 0..K-1")
     labels = labels.astype(np.int64)
-    k = int(labels.max()) + 1
+    values = np.unique(labels)
+    k = int(values[-1]) + 1
     if k < 2:
         sys.exit(f"{a.labels}: holds only label 0; there is nothing to segment")
+    if len(values) != k:
+        shown = ", ".join(str(v) for v in values[:12]) + (", ..." if len(values) > 12 else "")
+        sys.exit(f"{a.labels}: holds the values {shown}; give labels 0..K-1, each of them present (one channel "
+                 "per value: a mask of 0 and 255 is 0 and 1)")  # fmt: skip
     return image, labels, [f"class {c}" for c in range(k)], f"{a.image} + {a.labels}"
 
 
@@ -185,9 +206,10 @@ def loss_function(name: str, k: int):
     return fn
 
 
-def hard_dice(net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, k: int) -> list[float]:
-    """Dice of the argmax per class, counts pooled over the held-out slices (1 when a class is in
-    neither)."""
+def hard_scores(net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, k: int) -> list[tuple[float, float, float]]:
+    """(Dice, precision, recall) of the argmax per class, counts pooled over the held-out slices
+    (Dice 1 when a class is in neither; precision 1 when nothing is predicted, recall 1 when nothing
+    is true)."""
     net.eval()
     inter, pred, true = torch.zeros(k), torch.zeros(k), torch.zeros(k)
     with torch.no_grad():
@@ -200,7 +222,11 @@ def hard_dice(net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, k: int) ->
                 pred[c] += pc.sum()
                 true[c] += tc.sum()
     net.train()
-    return [1.0 if pred[c] + true[c] == 0 else float(2 * inter[c] / (pred[c] + true[c])) for c in range(k)]
+
+    def ratio(a: torch.Tensor, b: torch.Tensor) -> float:
+        return 1.0 if b == 0 else float(a / b)
+
+    return [(ratio(2 * inter[c], pred[c] + true[c]), ratio(inter[c], pred[c]), ratio(inter[c], true[c])) for c in range(k)]
 
 
 def network(k: int, seed: int) -> torch.nn.Module:
@@ -273,10 +299,19 @@ def main() -> None:
     torch.use_deterministic_algorithms(True, warn_only=True)
     import monai
 
+    try:
+        import nilearn
+
+        nilearn_version = f"nilearn {nilearn.__version__}, "
+    except ImportError:
+        nilearn_version = ""
     print(f"python {platform.python_version()}, torch {torch.__version__}, monai {monai.__version__}, "
-          f"nibabel {nib.__version__}, numpy {np.__version__}, device {a.device}, {a.threads} threads")  # fmt: skip
+          f"{nilearn_version}nibabel {nib.__version__}, numpy {np.__version__}, device {a.device}, "
+          f"{a.threads} threads")  # fmt: skip
     image, labels, names, source = load_pair(a)
     k = len(names)
+    if min(image.shape[:2]) // a.downsample < 8:
+        sys.exit(f"--downsample {a.downsample}: slices of {image.shape[0]}x{image.shape[1]} would shrink below 8 pixels")
     x, y = slices(image, labels, a.downsample)
     held = torch.arange(len(x)) % a.holdout == 0
     xt, yt, xv, yv = x[~held].to(a.device), y[~held].to(a.device), x[held].to(a.device), y[held].to(a.device)
@@ -307,9 +342,11 @@ def main() -> None:
                 if a_k is not None:
                     weights = (a_k / a_k.sum()).cpu().tolist()
             if step % a.eval_every == 0 or step == a.steps:
-                dice = hard_dice(net, xv, yv, k)
+                scores = hard_scores(net, xv, yv, k)
                 for c in range(k):
-                    rows.append({"loss": name, "step": step, "class": c, "name": names[c], "val_dice": dice[c],
+                    dice, precision, recall = scores[c]
+                    rows.append({"loss": name, "step": step, "class": c, "name": names[c], "val_dice": dice,
+                                 "val_precision": precision, "val_recall": recall,
                                  "train_loss": loss.item() if step else "",
                                  "mimic_weight": weights[c] if weights else ""})  # fmt: skip
         final = [r["val_dice"] for r in rows[-k:]]
@@ -322,6 +359,11 @@ def main() -> None:
         w.writerows(rows)
     plot_svg(os.path.join(a.out, "dice_over_steps.svg"), rows, a.losses, names)
     print(f"wrote {path} and {os.path.join(a.out, 'dice_over_steps.svg')}")
+    if "mimic-weighted" in a.losses and "dice" in a.losses and "dice-batch" not in a.losses:
+        print("note: mimic-weighted's a_k come from the mini-batch's pooled sums, the ground-truth part of Dice of "
+              "those sums (dice-batch); dice is per sample (its exact mimic is mimic-sample). Add them with "
+              "--losses dice,mimic-weighted,mimic,ce,dice-batch,mimic-sample to tell the pooling from the "
+              "constant c_k apart")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -268,3 +268,81 @@ fn a_track_gives_each_step_its_weights() {
     assert!(page.contains("<th>mimic weight</th>") || page.contains(">mimic weight<"), "track.html names the column");
     assert!(page.contains(&format!("{:.4}", want[1].1[1])), "track.html shows the weights");
 }
+
+#[test]
+fn class_weights_of_zero_are_named_as_the_reason_there_are_no_weights() {
+    let d = tmp();
+    let (labels, probs) = data(41, None);
+    let (lp, pp) = files(&d, &labels, &probs);
+    let out = dicegrad()
+        .args(["analyze", "--class-weights", "0,0,0,0", "--labels"])
+        .arg(&lp)
+        .arg("--pred")
+        .arg(&pp)
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("mimic weights: none, the loss gives the ground truth no weight"), "{text}");
+    assert!(!text.contains("no channel in the loss has a foreground voxel"), "{text}");
+}
+
+#[test]
+fn cross_entropy_has_no_raw_weight_either() {
+    let d = tmp();
+    let (ld, pd) = (at(&d, "labels"), at(&d, "preds"));
+    std::fs::create_dir_all(&ld).unwrap();
+    std::fs::create_dir_all(&pd).unwrap();
+    let (labels, probs) = data(42, None);
+    Nii::u8(&SHAPE, &labels).write(&ld.join("c0.nii.gz"));
+    Nii::f32(&[SHAPE[0], SHAPE[1], SHAPE[2], K], &probs).write(&pd.join("c0.nii.gz"));
+    let out = at(&d, "out");
+    let run = batch_run(&ld, &pd, &out, &["--loss", "ce"]);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let mut csv = ::csv::Reader::from_path(out.join("cases.csv")).unwrap();
+    let header = csv.headers().unwrap().clone();
+    let (w, a) =
+        (header.iter().position(|h| h == "mimic_weight").unwrap(), header.iter().position(|h| h == "mimic_a").unwrap());
+    for row in csv.records() {
+        let row = row.unwrap();
+        assert_eq!((&row[w], &row[a]), ("", ""), "{row:?}");
+    }
+    let table = dicegrad()
+        .args(["analyze", "--wide", "--loss", "ce", "--labels"])
+        .arg(ld.join("c0.nii.gz"))
+        .arg("--pred")
+        .arg(pd.join("c0.nii.gz"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8(table.stdout).unwrap();
+    let row = text.lines().find(|l| l.starts_with(" 1 ")).unwrap();
+    assert!(row.split_whitespace().rev().take(2).all(|c| c == "–"), "mimic w and a are both undefined: {row}");
+}
+
+#[test]
+fn a_case_without_the_class_is_left_out_of_its_weight_s_spread() {
+    let d = tmp();
+    let (ld, pd) = (at(&d, "labels"), at(&d, "preds"));
+    std::fs::create_dir_all(&ld).unwrap();
+    std::fs::create_dir_all(&pd).unwrap();
+    let mut with_class_3 = Vec::new();
+    for (i, (seed, absent)) in [(51u64, None), (52, None), (53, Some(3u8))].into_iter().enumerate() {
+        let (labels, probs) = data(seed, absent);
+        Nii::u8(&SHAPE, &labels).write(&ld.join(format!("c{i}.nii.gz")));
+        Nii::f32(&[SHAPE[0], SHAPE[1], SHAPE[2], K], &probs).write(&pd.join(format!("c{i}.nii.gz")));
+        if absent.is_none() {
+            let a = a_by_hand(&labels, &probs, &[0, 1, 2, 3]);
+            with_class_3.push(a[3] / a.iter().sum::<f64>());
+        }
+    }
+    let out = at(&d, "out");
+    let run = batch_run(&ld, &pd, &out, &[]);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let summary: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+    let st = &summary["channels"][3]["mimic_weight"];
+    assert_eq!(st["n"], 2, "{st}");
+    close(
+        st["mean"].as_f64().unwrap(),
+        (with_class_3[0] + with_class_3[1]) / 2.0,
+        "mean over the cases with the class",
+    );
+}

@@ -306,8 +306,9 @@ def mimic_weights(
     ``(B, C)`` per sample (each sample's part of the mini-batch's loss). Normalised (the default):
     ``w_k = a_k / sum_j a_j`` over the channels in the Dice-type part that have a foreground voxel,
     summing to 1; 0 for the others (a channel without foreground has no ground-truth part, and one
-    left out of the loss has none either), and all 0 when no channel has one (nothing to mimic: a
-    mimic loss with these weights gives that mini-batch no gradient). ``raw=True``: ``a_k = -P_k``
+    left out of the loss has none either), and all 0 when the loss's ground-truth part is 0 on every channel
+    (no channel with foreground voxels, or class weights of 0: nothing to mimic, and a mimic loss
+    with these weights gives that mini-batch no gradient). ``raw=True``: ``a_k = -P_k``
     itself, in units of loss per unit of ``sum s*g`` (with ``batch=False`` it includes the 1/B of
     the mean over samples; with a preset, its loss weight).
 
@@ -325,6 +326,8 @@ def mimic_weights(
         label=label, spatial_dims=spatial_dims, force_activation=force_activation,
         allow_non_finite=allow_non_finite, threads=threads,
     )  # fmt: skip
+    if not isinstance(raw, (bool, np.bool_)):
+        raise TypeError(f"raw must be True or False, got {type(raw).__name__}")
     pooled, sets = _dicegrad.mimic_weights(_input(input), _target(target), options)
     rows = [a if raw else (w if w is not None else [0.0] * len(a)) for a, w in sets]
     out = np.array(rows, dtype=np.float64)

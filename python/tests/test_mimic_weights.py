@@ -93,3 +93,9 @@ def test_probabilities_activated_again_are_refused_as_for_the_gradient():
     p, y = batch(6)
     with pytest.raises(ValueError, match="force_activation"):
         dicegrad.mimic_weights(p, y, activation="softmax")
+
+
+def test_raw_must_be_a_switch():
+    p, y = batch(7)
+    with pytest.raises(TypeError, match="raw must be True or False"):
+        dicegrad.mimic_weights(p, y, raw="no")

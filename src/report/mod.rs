@@ -176,7 +176,8 @@ pub struct ChannelReport {
     /// with respect to probabilities, up to the one factor Σ_j a_j (`mimic_weight_total`); a_k is
     /// `closed_form.a`. 0 for a channel without foreground voxels (nothing to mimic) or outside
     /// the Dice-type part; None when no weight is determined (a loss without a Dice-type part, or
-    /// no channel in it with foreground).
+    /// no weight of the ground truth on any channel in it with foreground: none has foreground
+    /// voxels, or their class weights are 0).
     pub mimic_weight: Option<f64>,
     pub gradient: GradientStats,
 }

@@ -106,6 +106,16 @@ pub fn mimic_weights(r: &Report) -> String {
             "mimic weights: none, cross-entropy's dL/ds = −g/(N·s) weighs the ground truth per voxel, not per class"
                 .to_string()
         }
+        None if r
+            .channels
+            .iter()
+            .any(|c| r.parameters.channels_in_loss.contains(&c.channel) && c.foreground_voxels > 0) =>
+        {
+            "mimic weights: none, the loss gives the ground truth no weight on any channel with foreground voxels \
+             (a = 0: class weights of 0, or a loss term that is flat there), so its gradient has no ground-truth \
+             part to mimic"
+                .to_string()
+        }
         None => "mimic weights: none, no channel in the loss has a foreground voxel, so its gradient has no \
                  ground-truth part to mimic"
             .to_string(),

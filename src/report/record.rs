@@ -31,7 +31,7 @@ pub struct ChannelRow {
     #[serde(default)]
     pub mimic_weight: Option<f64>,
     /// a_k = −P_k, the weight of the ground truth in dL/ds (2/(K·D) for Dice): the raw mimic
-    /// weight.
+    /// weight (None for a loss without a Dice-type part).
     #[serde(default)]
     pub mimic_a: Option<f64>,
     pub fit_a: Option<f64>,
@@ -147,7 +147,8 @@ impl CaseRecord {
                     foreground_level: g.foreground.mean,
                     background_level: g.background.mean,
                     mimic_weight: c.mimic_weight,
-                    mimic_a: Some(c.closed_form.a),
+                    mimic_a: Some(c.closed_form.a)
+                        .filter(|_| report.parameters.reduction != crate::loss::Reduction::Voxels),
                     fit_a: g.fit.a,
                     fit_c: g.fit.c,
                     fit_r2: g.fit.r2,

@@ -122,7 +122,9 @@ pub struct ChannelSummary {
     pub loss_term: Stats,
     pub foreground_level: Stats,
     pub background_level: Stats,
-    /// The mimic weight w_k over the cases (0–1; see `ChannelReport`), and the raw a_k.
+    /// The mimic weight w_k over the cases where the class has a foreground voxel (0–1; see
+    /// `ChannelReport`: elsewhere it has no ground-truth part to weigh), and the raw a_k over the
+    /// same cases.
     pub mimic_weight: Stats,
     pub mimic_a: Stats,
     pub fit_r2: Stats,
@@ -319,8 +321,8 @@ impl Summary {
                     loss_term: stat(&|c| c.loss_term),
                     foreground_level: stat(&|c| c.foreground_level),
                     background_level: stat(&|c| c.background_level),
-                    mimic_weight: stat(&|c| c.mimic_weight),
-                    mimic_a: stat(&|c| c.mimic_a),
+                    mimic_weight: stat(&|c| c.mimic_weight.filter(|_| c.foreground_voxels > 0)),
+                    mimic_a: stat(&|c| c.mimic_a.filter(|_| c.foreground_voxels > 0)),
                     fit_r2: stat(&|c| c.fit_r2),
                     dynamic_range: stat(&|c| c.dynamic_range),
                     float16_window_log2_min: stat(&|c| c.float16_window_log2_min),
