@@ -9,6 +9,7 @@ use common::*;
 use dicegrad::loss::{LossKind, LossPatch, LossRequest};
 use dicegrad::Request;
 use ndarray::{Array3, Array4, ShapeBuilder};
+use std::path::PathBuf;
 
 const SHAPE: [usize; 3] = [9, 8, 6];
 const K: usize = 4;
@@ -44,6 +45,25 @@ fn files(d: &tempfile::TempDir, labels: &[u8], probs: &[f32]) -> (std::path::Pat
     Nii::u8(&SHAPE, labels).write(&lp);
     Nii::f32(&[SHAPE[0], SHAPE[1], SHAPE[2], K], probs).write(&pp);
     (lp, pp)
+}
+
+/// A batch of cases c0, c1, … from `cases` (seed, class replaced by 0), run with `extra`: the
+/// output folder and each case's (labels, probabilities).
+fn batch_of(d: &tempfile::TempDir, cases: &[(u64, Option<u8>)], extra: &[&str]) -> (PathBuf, Vec<(Vec<u8>, Vec<f32>)>) {
+    let (ld, pd) = (at(d, "labels"), at(d, "preds"));
+    std::fs::create_dir_all(&ld).unwrap();
+    std::fs::create_dir_all(&pd).unwrap();
+    let mut written = Vec::new();
+    for (i, &(seed, absent)) in cases.iter().enumerate() {
+        let (labels, probs) = data(seed, absent);
+        Nii::u8(&SHAPE, &labels).write(&ld.join(format!("c{i}.nii.gz")));
+        Nii::f32(&[SHAPE[0], SHAPE[1], SHAPE[2], K], &probs).write(&pd.join(format!("c{i}.nii.gz")));
+        written.push((labels, probs));
+    }
+    let out = at(d, "out");
+    let run = batch_run(&ld, &pd, &out, extra);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    (out, written)
 }
 
 fn close(a: f64, b: f64, what: &str) {
@@ -172,21 +192,15 @@ fn the_weights_of_a_dice_part_leave_out_its_lambda_and_the_loss_weight() {
 #[test]
 fn a_batch_gives_each_case_its_weights_and_their_spread() {
     let d = tmp();
-    let (ld, pd) = (at(&d, "labels"), at(&d, "preds"));
-    std::fs::create_dir_all(&ld).unwrap();
-    std::fs::create_dir_all(&pd).unwrap();
-    let mut by_case = Vec::new();
-    for (i, seed) in [21u64, 22, 23].into_iter().enumerate() {
-        let (labels, probs) = data(seed, None);
-        Nii::u8(&SHAPE, &labels).write(&ld.join(format!("c{i}.nii.gz")));
-        Nii::f32(&[SHAPE[0], SHAPE[1], SHAPE[2], K], &probs).write(&pd.join(format!("c{i}.nii.gz")));
-        let a = a_by_hand(&labels, &probs, &[0, 1, 2, 3]);
-        let t: f64 = a.iter().sum();
-        by_case.push(a.iter().map(|v| v / t).collect::<Vec<f64>>());
-    }
-    let out = at(&d, "out");
-    let run = batch_run(&ld, &pd, &out, &[]);
-    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let (out, written) = batch_of(&d, &[(21, None), (22, None), (23, None)], &[]);
+    let by_case: Vec<Vec<f64>> = written
+        .iter()
+        .map(|(labels, probs)| {
+            let a = a_by_hand(labels, probs, &[0, 1, 2, 3]);
+            let t: f64 = a.iter().sum();
+            a.iter().map(|v| v / t).collect()
+        })
+        .collect();
     let mut csv = ::csv::Reader::from_path(out.join("cases.csv")).unwrap();
     let header = csv.headers().unwrap().clone();
     let col = |name: &str| header.iter().position(|h| h == name).unwrap();
@@ -289,15 +303,7 @@ fn class_weights_of_zero_are_named_as_the_reason_there_are_no_weights() {
 #[test]
 fn cross_entropy_has_no_raw_weight_either() {
     let d = tmp();
-    let (ld, pd) = (at(&d, "labels"), at(&d, "preds"));
-    std::fs::create_dir_all(&ld).unwrap();
-    std::fs::create_dir_all(&pd).unwrap();
-    let (labels, probs) = data(42, None);
-    Nii::u8(&SHAPE, &labels).write(&ld.join("c0.nii.gz"));
-    Nii::f32(&[SHAPE[0], SHAPE[1], SHAPE[2], K], &probs).write(&pd.join("c0.nii.gz"));
-    let out = at(&d, "out");
-    let run = batch_run(&ld, &pd, &out, &["--loss", "ce"]);
-    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let (out, _) = batch_of(&d, &[(42, None)], &["--loss", "ce"]);
     let mut csv = ::csv::Reader::from_path(out.join("cases.csv")).unwrap();
     let header = csv.headers().unwrap().clone();
     let (w, a) =
@@ -308,9 +314,9 @@ fn cross_entropy_has_no_raw_weight_either() {
     }
     let table = dicegrad()
         .args(["analyze", "--wide", "--loss", "ce", "--labels"])
-        .arg(ld.join("c0.nii.gz"))
+        .arg(d.path().join("labels/c0.nii.gz"))
         .arg("--pred")
-        .arg(pd.join("c0.nii.gz"))
+        .arg(d.path().join("preds/c0.nii.gz"))
         .output()
         .unwrap();
     let text = String::from_utf8(table.stdout).unwrap();
@@ -321,22 +327,14 @@ fn cross_entropy_has_no_raw_weight_either() {
 #[test]
 fn a_case_without_the_class_is_left_out_of_its_weight_s_spread() {
     let d = tmp();
-    let (ld, pd) = (at(&d, "labels"), at(&d, "preds"));
-    std::fs::create_dir_all(&ld).unwrap();
-    std::fs::create_dir_all(&pd).unwrap();
-    let mut with_class_3 = Vec::new();
-    for (i, (seed, absent)) in [(51u64, None), (52, None), (53, Some(3u8))].into_iter().enumerate() {
-        let (labels, probs) = data(seed, absent);
-        Nii::u8(&SHAPE, &labels).write(&ld.join(format!("c{i}.nii.gz")));
-        Nii::f32(&[SHAPE[0], SHAPE[1], SHAPE[2], K], &probs).write(&pd.join(format!("c{i}.nii.gz")));
-        if absent.is_none() {
-            let a = a_by_hand(&labels, &probs, &[0, 1, 2, 3]);
-            with_class_3.push(a[3] / a.iter().sum::<f64>());
-        }
-    }
-    let out = at(&d, "out");
-    let run = batch_run(&ld, &pd, &out, &[]);
-    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let (out, written) = batch_of(&d, &[(51, None), (52, None), (53, Some(3))], &[]);
+    let with_class_3: Vec<f64> = written[..2]
+        .iter()
+        .map(|(labels, probs)| {
+            let a = a_by_hand(labels, probs, &[0, 1, 2, 3]);
+            a[3] / a.iter().sum::<f64>()
+        })
+        .collect();
     let summary: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
     let st = &summary["channels"][3]["mimic_weight"];
     assert_eq!(st["n"], 2, "{st}");
