@@ -47,9 +47,12 @@ fn files(d: &tempfile::TempDir, labels: &[u8], probs: &[f32]) -> (std::path::Pat
     (lp, pp)
 }
 
+/// A case's labels and probabilities (channel-major).
+type Written = (Vec<u8>, Vec<f32>);
+
 /// A batch of cases c0, c1, … from `cases` (seed, class replaced by 0), run with `extra`: the
 /// output folder and each case's (labels, probabilities).
-fn batch_of(d: &tempfile::TempDir, cases: &[(u64, Option<u8>)], extra: &[&str]) -> (PathBuf, Vec<(Vec<u8>, Vec<f32>)>) {
+fn batch_of(d: &tempfile::TempDir, cases: &[(u64, Option<u8>)], extra: &[&str]) -> (PathBuf, Vec<Written>) {
     let (ld, pd) = (at(d, "labels"), at(d, "preds"));
     std::fs::create_dir_all(&ld).unwrap();
     std::fs::create_dir_all(&pd).unwrap();

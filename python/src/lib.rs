@@ -39,13 +39,16 @@ type NamedBytes<'py> = Vec<(&'static str, Bound<'py, PyBytes>)>;
 /// The PNG pictures of a report: (name, bytes).
 type Pictures = Vec<(&'static str, Vec<u8>)>;
 
+/// Sets of mimic weights: per set, the raw a_k and the normalised w_k (None when undetermined).
+type WeightSets = Vec<(Vec<f64>, Option<Vec<f64>>)>;
+
 enum Done {
     Gradient,
     /// The report as JSON, and the pictures of each report in it (with `pictures`).
     Analyze(Vec<u8>, Vec<Pictures>),
     /// Whether the sums were pooled, and per set of weights (one pooled, one per sample): the raw
     /// a_k, and the normalised w_k.
-    MimicWeights(bool, Vec<(Vec<f64>, Option<Vec<f64>>)>),
+    MimicWeights(bool, WeightSets),
 }
 
 /// Runs `work` on the mini-batch of `input` and `target` as `call` says, on `call.threads`
@@ -262,7 +265,7 @@ fn mimic_weights<'py>(
     input: PyReadonlyArrayDyn<'py, f32>,
     target: &Bound<'py, PyAny>,
     options: &Bound<'py, PyDict>,
-) -> PyResult<(bool, Vec<(Vec<f64>, Option<Vec<f64>>)>)> {
+) -> PyResult<(bool, WeightSets)> {
     match dispatch(py, input, target, options, Work::MimicWeights, &mut [])? {
         Done::MimicWeights(pooled, sets) => Ok((pooled, sets)),
         _ => unreachable!("asked for the weights"),

@@ -137,6 +137,8 @@ mod tests {
             loss_term: None,
             foreground_level: Some(-2.5e-3),
             background_level: Some(1e-4),
+            mimic_weight: Some(0.25),
+            mimic_a: Some(2e-4),
             fit_a: None,
             fit_c: None,
             fit_r2: Some(1.0),
@@ -186,19 +188,21 @@ mod tests {
         let bytes = to_csv(&pairs, &records);
         let mut reader = csv::Reader::from_reader(bytes.as_slice());
         let head = reader.headers().unwrap().clone();
-        assert_eq!(head.len(), 31);
+        assert_eq!(head.len(), 33);
         assert_eq!((&head[4], &head[5]), ("label", "name"));
-        assert_eq!((&head[18], &head[23]), ("float16_window_log2_min", "float16_l1_lost_share"));
-        assert_eq!(&head[28], "dice_vs_ce_cosine");
+        assert_eq!((&head[13], &head[14]), ("mimic_weight", "mimic_a"));
+        assert_eq!((&head[20], &head[25]), ("float16_window_log2_min", "float16_l1_lost_share"));
+        assert_eq!(&head[30], "dice_vs_ce_cosine");
         let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
         assert_eq!(rows.len(), 3, "two channels of a, one row for b");
         assert!(rows.iter().all(|r| r.len() == head.len()));
         assert_eq!((&rows[0][0], &rows[0][2], &rows[0][3], &rows[1][3]), ("a", "none", "0", "1"));
-        assert_eq!((&rows[0][7], &rows[0][11], &rows[0][13]), ("2.5e-1", "-2.5e-3", ""));
-        assert_eq!((&rows[0][18], &rows[0][19], &rows[0][20], &rows[0][23]), ("-3.5e0", "", "2.5e-1", "1e-3"));
-        assert_eq!((&rows[0][28], &rows[0][29], &rows[0][30]), ("5e-1", "", "1e0"));
+        assert_eq!((&rows[0][7], &rows[0][11], &rows[0][15]), ("2.5e-1", "-2.5e-3", ""));
+        assert_eq!((&rows[0][13], &rows[0][14]), ("2.5e-1", "2e-4"));
+        assert_eq!((&rows[0][20], &rows[0][21], &rows[0][22], &rows[0][25]), ("-3.5e0", "", "2.5e-1", "1e-3"));
+        assert_eq!((&rows[0][30], &rows[0][31], &rows[0][32]), ("5e-1", "", "1e0"));
         assert_eq!((&rows[2][0], &rows[2][1]), ("b, \"quoted\"\nline", "failed"));
         assert_eq!(&rows[2][2], "bad, \"file\": truncated");
-        assert!((3..31).all(|i| rows[2][i].is_empty()));
+        assert!((3..33).all(|i| rows[2][i].is_empty()));
     }
 }
