@@ -95,7 +95,10 @@ def _target(y: ArrayLike) -> np.ndarray:
     return t
 
 
-def _options(**kw: Any) -> Dict[str, Any]:
+def _options(call: Dict[str, Any]) -> Dict[str, Any]:
+    """The options of a call: its arguments (``locals()`` as the function starts) but the arrays and
+    what the package handles itself, those left at None dropped."""
+    kw = {k: v for k, v in call.items() if k not in ("input", "target", "raw")}
     threads = kw.get("threads")
     if isinstance(threads, numbers.Integral) and _dicegrad.max_threads < threads < 2**63:
         warnings.warn(
@@ -179,14 +182,7 @@ def gradient(
         ValueError: the arrays' values or shapes, or a parameter, cannot be used (the message
             says what to change). TypeError: an argument of the wrong type.
     """
-    options = _options(
-        loss=loss, activation=activation, include_background=include_background, batch=batch,
-        smooth_nr=smooth_nr, smooth_dr=smooth_dr, weight=weight, preset=preset, w_type=w_type,
-        alpha=alpha, beta=beta, lambda_dice=lambda_dice, lambda_ce=lambda_ce, dice_form=dice_form,
-        denominator_floor=denominator_floor, skip_empty=skip_empty, loss_weight=loss_weight,
-        label=label, spatial_dims=spatial_dims, force_activation=force_activation,
-        allow_non_finite=allow_non_finite, threads=threads,
-    )  # fmt: skip
+    options = _options(locals())
     return _dicegrad.gradient(_input(input), _target(target), options)
 
 
@@ -251,15 +247,7 @@ def analyze(
             take their axes as RAS, at 1 mm unless ``spacing`` says otherwise. The gradient does
             not depend on it.
     """
-    options = _options(
-        loss=loss, activation=activation, include_background=include_background, batch=batch,
-        smooth_nr=smooth_nr, smooth_dr=smooth_dr, weight=weight, preset=preset, w_type=w_type,
-        alpha=alpha, beta=beta, lambda_dice=lambda_dice, lambda_ce=lambda_ce, dice_form=dice_form,
-        denominator_floor=denominator_floor, skip_empty=skip_empty, loss_weight=loss_weight,
-        label=label, spatial_dims=spatial_dims, force_activation=force_activation,
-        allow_non_finite=allow_non_finite, threads=threads, compare=compare, loss_scale=loss_scale,
-        pictures=pictures, spacing=spacing,
-    )  # fmt: skip
+    options = _options(locals())
     text, drawn = _dicegrad.analyze(_input(input), _target(target), options)
     report = json.loads(text)
     if pictures:
@@ -318,14 +306,7 @@ def mimic_weights(
     Takes the loss arguments of :func:`gradient`. Raises ValueError for a loss without a
     Dice-type part (``"ce"``), whose gradient weighs the ground truth per voxel, not per class.
     """
-    options = _options(
-        loss=loss, activation=activation, include_background=include_background, batch=batch,
-        smooth_nr=smooth_nr, smooth_dr=smooth_dr, weight=weight, preset=preset, w_type=w_type,
-        alpha=alpha, beta=beta, lambda_dice=lambda_dice, lambda_ce=lambda_ce, dice_form=dice_form,
-        denominator_floor=denominator_floor, skip_empty=skip_empty, loss_weight=loss_weight,
-        label=label, spatial_dims=spatial_dims, force_activation=force_activation,
-        allow_non_finite=allow_non_finite, threads=threads,
-    )  # fmt: skip
+    options = _options(locals())
     if not isinstance(raw, (bool, np.bool_)):
         raise TypeError(f"raw must be True or False, got {type(raw).__name__}")
     pooled, sets = _dicegrad.mimic_weights(_input(input), _target(target), options)
