@@ -77,13 +77,6 @@ fn run<L: LabelValue>(
                 Ok(Done::Analyze(report.to_json(), pictures))
             }
             Work::MimicWeights => {
-                if request.loss.kind().family().reduction() == dicegrad::loss::Reduction::Voxels {
-                    return Err(Error::usage(format!(
-                        "the {} loss has no Dice-type part: its gradient −g/(N·s) weighs the ground truth per voxel, \
-                         so no per-class weight mimics it; give a Dice-type loss",
-                        request.loss.kind()
-                    )));
-                }
                 let sets = batch.mimic_weights(&request, reduced)?;
                 let pooled = reduced == dicegrad::BatchReduction::Pooled;
                 Ok(Done::MimicWeights(pooled, sets.into_iter().map(|m| (m.a, m.weights)).collect()))

@@ -16,9 +16,10 @@
 //!
 //! and w_k = 0 for the other channels: a channel without foreground voxels (G_k = 0) has no
 //! ground-truth part, so any weight mimics it, and its a_k (about 2/(K·ε) when nothing is
-//! predicted either) would swamp the others. None when that sum is 0 or not finite: a loss without
-//! a sum-based part (cross-entropy, whose dL/ds = −g/(N·s) weighs the ground truth per voxel, not
-//! per class), or no channel of the loss with a foreground voxel.
+//! predicted either) would swamp the others. The weights are undetermined when that sum is 0 or
+//! not finite (no channel of the loss with a foreground voxel, or class weights of 0 on those
+//! that have); a loss without a sum-based part (cross-entropy, whose dL/ds = −g/(N·s) weighs the
+//! ground truth per voxel, not per class) has no mimic weights at all.
 
 use super::Evaluation;
 
@@ -34,11 +35,17 @@ pub struct MimicWeights {
 }
 
 impl MimicWeights {
-    /// The mimic weights of `eval`.
-    pub fn of(eval: &Evaluation) -> MimicWeights {
+    /// The mimic weights of `eval`; None when its loss has no sum-based part.
+    pub fn of(eval: &Evaluation) -> Option<MimicWeights> {
+        eval.dice_value?;
         let a: Vec<f64> = (0..eval.config.channels).map(|k| 0.0 - eval.coefficients(k).p).collect();
         let counts: Vec<bool> = eval.sums.channels.iter().map(|s| s.label_count > 0).collect();
-        MimicWeights::from_a(a, &counts)
+        Some(MimicWeights::from_a(a, &counts))
+    }
+
+    /// Σ_j a_j when the weights are determined.
+    pub fn determined_total(&self) -> Option<f64> {
+        self.weights.as_ref().map(|_| self.total)
     }
 
     /// The weights of the raw `a` when channel k holds foreground as `present[k]` says.

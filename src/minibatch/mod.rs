@@ -183,11 +183,19 @@ impl<'a> MiniBatch<'a> {
     /// The mimic weights of the main loss of `request` on the mini-batch
     /// ([`crate::loss::mimic_weights`]): pooled, one set, of the pooled sums; per sample, one set
     /// per sample, of its part of the mini-batch's loss (its own sums; the raw a_k include 1/B).
-    /// The values are checked as for the gradient.
+    /// The values are checked as for the gradient. A loss without a Dice-type part has none: an
+    /// error that says so.
     pub fn mimic_weights(&self, request: &Request, reduction: BatchReduction) -> Result<Vec<MimicWeights>> {
+        let kind = request.loss.kind();
+        if !kind.has_dice_part() {
+            return Err(Error::usage(format!(
+                "the {kind} loss has no Dice-type part: its gradient −g/(N·s) weighs the ground truth per voxel, so \
+                 no per-class weight mimics it; give a Dice-type loss"
+            )));
+        }
         let evals = pipeline::evaluate_batch(&self.cases, request, reduction)?;
         let n = if reduction == BatchReduction::Pooled { 1 } else { evals.len() };
-        Ok(evals[..n].iter().map(MimicWeights::of).collect())
+        Ok(evals[..n].iter().filter_map(MimicWeights::of).collect())
     }
 
     /// The report of the mini-batch's loss (see the module's doc): pooled, one report of the
@@ -287,7 +295,7 @@ fn reduction_name(r: BatchReduction) -> &'static str {
 /// (cross-entropy alone) has nothing to pool: asking for it is refused, and a preset's pooling
 /// does not apply.
 pub fn reduction(batch: Option<bool>, request: &Request) -> Result<(BatchReduction, &'static str)> {
-    let sums = request.loss.kind().family().reduction() != crate::loss::Reduction::Voxels;
+    let sums = request.loss.kind().has_dice_part();
     let (pooled, why) = match batch {
         Some(true) if !sums => {
             return Err(Error::parameter(

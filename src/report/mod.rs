@@ -260,7 +260,7 @@ impl Report {
                         denominator: s.pred_sum + s.label_count as f64 + spec.smooth_dr,
                     },
                     closed_form: ClosedForm::of(eval, k),
-                    mimic_weight: mimic.weight(k),
+                    mimic_weight: mimic.as_ref().and_then(|m| m.weight(k)),
                     gradient,
                 }
             })
@@ -337,7 +337,7 @@ impl Report {
             two_level_holds: channels.iter().all(|c| c.gradient.two_level),
             two_valued_closed_form: eval.two_valued(),
             channels,
-            mimic_weight_total: mimic.weights.is_some().then_some(mimic.total),
+            mimic_weight_total: mimic.as_ref().and_then(MimicWeights::determined_total),
             mixed_precision,
             comparison: None,
             training: None,

@@ -102,7 +102,7 @@ pub fn mimic_weights(r: &Report) -> String {
              leaves out the rest (the constant c{})",
             if r.two_valued_closed_form { "" } else { ", and the terms in each probability" }
         ),
-        None if r.parameters.reduction == crate::loss::Reduction::Voxels => {
+        None if !r.parameters.spec.loss.has_dice_part() => {
             "mimic weights: none, cross-entropy's dL/ds = −g/(N·s) weighs the ground truth per voxel, not per class"
                 .to_string()
         }

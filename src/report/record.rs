@@ -147,8 +147,7 @@ impl CaseRecord {
                     foreground_level: g.foreground.mean,
                     background_level: g.background.mean,
                     mimic_weight: c.mimic_weight,
-                    mimic_a: Some(c.closed_form.a)
-                        .filter(|_| report.parameters.reduction != crate::loss::Reduction::Voxels),
+                    mimic_a: Some(c.closed_form.a).filter(|_| report.parameters.spec.loss.has_dice_part()),
                     fit_a: g.fit.a,
                     fit_c: g.fit.c,
                     fit_r2: g.fit.r2,

@@ -18,7 +18,7 @@ use serde::Serialize;
 use super::record::{CaseRecord, ChannelRow};
 use super::summary::{ChannelSummary, Counts, ResolvedLosses, RunParameters, Stats, Summary};
 use super::Tool;
-use crate::loss::{Evaluation, MimicWeights, Reduction};
+use crate::loss::{Evaluation, MimicWeights};
 
 /// One channel at one step.
 #[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
@@ -272,8 +272,7 @@ fn folder_channel(s: &ChannelSummary, ok: &[&CaseRecord], pooled: Option<&Evalua
         (c.level(true), c.level(false))
     });
     let soft_dice = pooled.map_or(f64::NAN, |e| e.soft_dice(k));
-    // a loss without a Dice-type part has no mimic weights, not weights of 0
-    let mimic = pooled.filter(|e| e.config.spec.loss.family().reduction() != Reduction::Voxels).map(MimicWeights::of);
+    let mimic = pooled.and_then(MimicWeights::of);
     let (lo, hi) = (fold(|c| c.float16_window_log2_min, f64::max), fold(|c| c.float16_window_log2_max, f64::min));
     let pairs: Vec<String> =
         rows.first().map(|c| c.comparisons.iter().map(|p| p.pair.clone()).collect()).unwrap_or_default();

@@ -273,7 +273,7 @@ fn pooled(params: &RunParameters, ok: &[&CaseRecord]) -> Option<BatchLoss> {
                 p: c.p,
                 r: c.r,
                 t: c.t,
-                mimic_weight: mimic.weight(k),
+                mimic_weight: mimic.as_ref().and_then(|m| m.weight(k)),
             }
         })
         .collect();

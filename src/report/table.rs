@@ -163,7 +163,7 @@ pub fn channel_table(r: &Report, numbers: Numbers) -> Table {
             }
             row.push(num(g.dynamic_range.ratio, &|v| format!("{v:.3e}")));
             row.push(num(c.mimic_weight, &|v| format!("{v:.4}")));
-            let dice_part = r.parameters.reduction != crate::loss::Reduction::Voxels;
+            let dice_part = r.parameters.spec.loss.has_dice_part();
             row.push(num(Some(c.closed_form.a).filter(|_| dice_part), &|v| format!("{v:.4e}")));
             if named {
                 row.insert(2, c.name.clone().unwrap_or_default());

@@ -40,7 +40,6 @@ use serde::Serialize;
 use crate::analysis::precision::ScaleWindow;
 use crate::case::Case;
 use crate::error::{Error, Param, Result};
-use crate::loss::family::Reduction;
 use crate::loss::{CaseSums, Evaluation, GradientKernel, LossConfig, MimicWeights, Preset};
 use patch::{gradient_extremes, patch_sums, PatchView};
 use sampling::{draw, foreground_patches, ClassLocations, PatchPlace, Rng};
@@ -357,7 +356,8 @@ fn one_batch(
         .iter()
         .map(|e| {
             let m = MimicWeights::of(e);
-            (0..c).map(|k| m.weight(k).filter(|_| e.sums.channels[k].label_count > 0)).collect()
+            let weight = |k: usize| m.as_ref()?.weight(k).filter(|_| e.sums.channels[k].label_count > 0);
+            (0..c).map(weight).collect()
         })
         .collect();
     let mut extremes = vec![(0f32, f32::INFINITY); c];
@@ -429,7 +429,7 @@ pub fn analyze(case: &Case, config: &LossConfig, regime: &Regime) -> Result<Regi
             ),
         ));
     }
-    if regime.batch_dice && config.spec.loss.family().reduction() == Reduction::Voxels {
+    if regime.batch_dice && !config.spec.loss.has_dice_part() {
         return Err(Error::parameter(
             Param::BATCH_DICE,
             format!(
@@ -476,7 +476,10 @@ fn summarise(
                 absent_batch_share: results.iter().filter(|r| r.absent[k]).count() as f64 / n,
                 foreground_level: levels(true),
                 background_level: levels(false),
-                mimic_weight: (config.spec.loss.family().reduction() != Reduction::Voxels)
+                mimic_weight: config
+                    .spec
+                    .loss
+                    .has_dice_part()
                     .then(|| Spread::of(results.iter().flat_map(|r| r.mimic.iter().filter_map(|m| m[k])))),
                 max_abs: Spread::of(results.iter().map(|r| f64::from(r.extremes[k].0))),
                 min_nonzero_abs: Spread::of(results.iter().map(|r| f64::from(r.extremes[k].1))),

@@ -97,6 +97,12 @@ impl LossKind {
     pub fn has_ce(self) -> bool {
         self.family().has_ce()
     }
+
+    /// Whether the loss has a sum-based (Dice-type) part: every family but cross-entropy alone,
+    /// whose mean runs over the voxels.
+    pub fn has_dice_part(self) -> bool {
+        self.family().reduction() != Reduction::Voxels
+    }
 }
 
 loss_parameters! {
